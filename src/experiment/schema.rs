@@ -1,0 +1,404 @@
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One experiment: a task family, a model, and one or more arms trained on identical task streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// Worker threads per experiment (0 = all cores). Results do not depend on it.
+    #[serde(default)]
+    pub threads: usize,
+    pub family: FamilySpec,
+    pub model: ModelSpec,
+    pub arms: Vec<Arm>,
+    #[serde(default)]
+    pub train: TrainSpec,
+    #[serde(default)]
+    pub eval: EvalSpec,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DeviceSpec {
+    #[default]
+    Cpu,
+    /// CUDA device ordinal; needs a build with `--features cuda`.
+    Cuda(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FamilySpec {
+    /// Sine regression (Finn et al. 2017): amplitude U[0.1, 5], phase U[0, π], x U[-5, 5].
+    Sinusoid(SinusoidSpec),
+    /// N-way K-shot classification over the Omniglot folder layout.
+    Omniglot(OmniglotSpec),
+    /// Procedurally generated image classes: no files needed.
+    Synthetic(SyntheticSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinusoidSpec {
+    /// Support points per task (K).
+    #[serde(default = "ten")]
+    pub shots: usize,
+    /// Query points per task.
+    #[serde(default = "ten")]
+    pub queries: usize,
+}
+
+fn ten() -> usize {
+    10
+}
+
+impl Default for SinusoidSpec {
+    fn default() -> Self {
+        SinusoidSpec {
+            shots: 10,
+            queries: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OmniglotSpec {
+    /// Folder holding `images_background/` and/or `images_evaluation/`.
+    /// Overridden by `--data DIR` or the `METALAB_OMNIGLOT` environment variable.
+    pub root: PathBuf,
+    #[serde(default = "five")]
+    pub ways: usize,
+    #[serde(default = "one")]
+    pub shots: usize,
+    #[serde(default = "fifteen")]
+    pub queries: usize,
+    #[serde(default = "twenty_eight")]
+    pub image_size: usize,
+    /// Add 90°, 180°, 270° rotations of every character as new classes.
+    #[serde(default)]
+    pub rotations: bool,
+    #[serde(default)]
+    pub protocol: OmniglotProtocol,
+}
+
+fn one() -> usize {
+    1
+}
+fn five() -> usize {
+    5
+}
+fn fifteen() -> usize {
+    15
+}
+fn twenty_eight() -> usize {
+    28
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub enum OmniglotProtocol {
+    /// Meta-train on `images_background`, evaluate on `images_evaluation` (the published protocol).
+    #[default]
+    BackgroundEvaluation,
+    /// Split whole alphabets of every split present, seeded by the experiment seed.
+    /// Fractions are of alphabets: train, validation; the rest is test.
+    AlphabetSplit { train: f64, validation: f64 },
+    /// Split characters of every split present (the 1200/423 style split), seeded.
+    CharacterSplit { train: f64, validation: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticSpec {
+    #[serde(default = "five")]
+    pub ways: usize,
+    #[serde(default = "one")]
+    pub shots: usize,
+    #[serde(default = "five")]
+    pub queries: usize,
+    /// Classes in the whole family; split 60/20/20 into train/validation/test.
+    #[serde(default = "hundred")]
+    pub classes: usize,
+    /// Image side (images are 1×size×size).
+    #[serde(default = "twelve")]
+    pub image_size: usize,
+    /// Per-pixel noise standard deviation added to each drawing of a class prototype.
+    #[serde(default = "noise")]
+    pub noise: f32,
+}
+
+fn hundred() -> usize {
+    100
+}
+fn twelve() -> usize {
+    12
+}
+fn noise() -> f32 {
+    0.3
+}
+
+impl Default for SyntheticSpec {
+    fn default() -> Self {
+        SyntheticSpec {
+            ways: 5,
+            shots: 1,
+            queries: 5,
+            classes: 100,
+            image_size: 12,
+            noise: 0.3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ModelSpec {
+    /// Fully connected network; image inputs are flattened.
+    Mlp(MlpSpec),
+    /// `blocks` × (3×3 conv, optional batch norm, ReLU, 2×2 max pool), then a linear head.
+    Conv(ConvSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpSpec {
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Activation {
+    #[default]
+    Relu,
+    Tanh,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvSpec {
+    #[serde(default = "four")]
+    pub blocks: usize,
+    #[serde(default = "sixty_four")]
+    pub channels: usize,
+    #[serde(default = "yes")]
+    pub batch_norm: bool,
+}
+
+fn four() -> usize {
+    4
+}
+fn sixty_four() -> usize {
+    64
+}
+fn yes() -> bool {
+    true
+}
+
+/// One algorithm to compare; optional overrides of the shared training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arm {
+    pub name: String,
+    pub algorithm: Algorithm,
+    #[serde(default)]
+    pub inner_steps: Option<usize>,
+    #[serde(default)]
+    pub inner_lr: Option<f64>,
+    #[serde(default)]
+    pub meta_lr: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Algorithm {
+    /// MAML with the exact second-order meta-gradient (Hessian-vector products by central
+    /// differences of gradients, accumulated in f64).
+    Maml {
+        #[serde(default = "hvp_eps")]
+        hvp_eps: f64,
+    },
+    /// First-order MAML: the query gradient at the adapted parameters.
+    Fomaml,
+    /// Reptile (Nichol et al. 2018): θ ← θ + ε·mean(θ'ᵢ − θ).
+    Reptile {
+        #[serde(default = "one_f")]
+        epsilon: f64,
+        /// Linearly anneal ε to 0 over training.
+        #[serde(default = "yes")]
+        anneal: bool,
+        #[serde(default)]
+        inner_optimizer: InnerOptimizer,
+    },
+    /// One shared trunk, one head per training task, trained jointly on a fixed task set;
+    /// new tasks get a fresh head fine-tuned on their support set.
+    MultiTask {
+        #[serde(default = "twenty")]
+        tasks: usize,
+    },
+}
+
+fn hvp_eps() -> f64 {
+    1e-3
+}
+fn one_f() -> f64 {
+    1.0
+}
+fn twenty() -> usize {
+    20
+}
+
+impl Algorithm {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Algorithm::Maml { .. } => "MAML (2nd order)",
+            Algorithm::Fomaml => "FOMAML",
+            Algorithm::Reptile { .. } => "Reptile",
+            Algorithm::MultiTask { .. } => "Multi-task",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum InnerOptimizer {
+    #[default]
+    Sgd,
+    /// Adam with β = (0, 0.999) as in the Reptile paper.
+    Adam,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    #[serde(default = "default_iterations")]
+    pub iterations: usize,
+    #[serde(default = "default_meta_batch")]
+    pub meta_batch: usize,
+    #[serde(default = "default_meta_lr")]
+    pub meta_lr: f64,
+    #[serde(default = "one")]
+    pub inner_steps: usize,
+    #[serde(default = "default_inner_lr")]
+    pub inner_lr: f64,
+    /// Iterations per metrics line (losses are averaged over the window).
+    #[serde(default = "ten")]
+    pub log_every: usize,
+    /// Stop the arm when a training loss exceeds this (or is not finite).
+    #[serde(default = "default_max_loss")]
+    pub max_loss: f64,
+}
+
+fn default_iterations() -> usize {
+    5000
+}
+fn default_meta_batch() -> usize {
+    25
+}
+fn default_meta_lr() -> f64 {
+    1e-3
+}
+fn default_inner_lr() -> f64 {
+    0.01
+}
+fn default_max_loss() -> f64 {
+    1e6
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            iterations: default_iterations(),
+            meta_batch: default_meta_batch(),
+            meta_lr: default_meta_lr(),
+            inner_steps: 1,
+            inner_lr: default_inner_lr(),
+            log_every: 10,
+            max_loss: default_max_loss(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSpec {
+    /// Evaluate (and checkpoint) every this many meta-iterations; 0 = only at the end.
+    #[serde(default = "default_eval_every")]
+    pub every: usize,
+    /// Test tasks in the final evaluation.
+    #[serde(default = "default_eval_tasks")]
+    pub tasks: usize,
+    /// Tasks in the periodic evaluations during training (from the validation split).
+    #[serde(default = "hundred")]
+    pub periodic_tasks: usize,
+    /// Inner steps at test time (may differ from training).
+    #[serde(default = "ten")]
+    pub inner_steps: usize,
+    #[serde(default = "default_inner_lr")]
+    pub inner_lr: f64,
+    /// Fixed tasks whose adapted loss/accuracy is reported at every evaluation (the per-task panels).
+    #[serde(default = "four")]
+    pub tracked_tasks: usize,
+}
+
+fn default_eval_every() -> usize {
+    500
+}
+fn default_eval_tasks() -> usize {
+    600
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        EvalSpec {
+            every: default_eval_every(),
+            tasks: default_eval_tasks(),
+            periodic_tasks: 100,
+            inner_steps: 10,
+            inner_lr: default_inner_lr(),
+            tracked_tasks: 4,
+        }
+    }
+}
+
+/// The settings one arm actually trains with, after its overrides are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmSettings {
+    pub inner_steps: usize,
+    pub inner_lr: f64,
+    pub meta_lr: f64,
+}
+
+impl Experiment {
+    pub fn arm_settings(&self, arm: &Arm) -> ArmSettings {
+        ArmSettings {
+            inner_steps: arm.inner_steps.unwrap_or(self.train.inner_steps),
+            inner_lr: arm.inner_lr.unwrap_or(self.train.inner_lr),
+            meta_lr: arm.meta_lr.unwrap_or(self.train.meta_lr),
+        }
+    }
+
+    /// The experiment reduced to one arm: what a run directory freezes, so a rerun needs nothing else.
+    pub fn with_only_arm(&self, arm: &str) -> Option<Experiment> {
+        let a = self.arms.iter().find(|a| a.name == arm)?.clone();
+        let mut e = self.clone();
+        e.arms = vec![a];
+        Some(e)
+    }
+
+    /// Serialize back to RON in the same dialect `parse_str` accepts.
+    pub fn to_ron(&self) -> String {
+        let pretty = ron::ser::PrettyConfig::new()
+            .depth_limit(6)
+            .struct_names(true)
+            .extensions(ron::extensions::Extensions::IMPLICIT_SOME);
+        ron::ser::to_string_pretty(self, pretty).expect("experiment serializes")
+    }
+}

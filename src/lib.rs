@@ -1,0 +1,14 @@
+//! metalab: a meta-learning workbench on dfdx.
+//!
+//! Data flows one way: experiment file → engine → typed messages → (TUI | headless | tests).
+//! The engine knows nothing of the UI.
+
+pub mod algo;
+pub mod bench;
+pub mod engine;
+pub mod experiment;
+pub mod model;
+pub mod runs;
+pub mod stats;
+pub mod tasks;
+pub mod tui;

@@ -1,0 +1,134 @@
+//! Fully connected network on any dfdx device.
+
+use dfdx::prelude::*;
+
+use super::{Evaluator, Layout, LossOut};
+use crate::experiment::{Activation, MlpSpec};
+use crate::tasks::{Batch, FamilyShape, Targets};
+
+pub fn layout(spec: &MlpSpec, shape: &FamilyShape) -> Layout {
+    let mut l = Layout {
+        tensors: vec![],
+        total: 0,
+        head_start: 0,
+    };
+    let mut width = shape.input_len();
+    for (i, &h) in spec.hidden.iter().enumerate() {
+        l.push(format!("fc{i}.weight"), vec![width, h]);
+        l.push(format!("fc{i}.bias"), vec![h]);
+        width = h;
+    }
+    l.mark_head();
+    l.push("head.weight", vec![width, shape.outputs]);
+    l.push("head.bias", vec![shape.outputs]);
+    l
+}
+
+pub struct MlpEval<D: Device<f32>> {
+    dev: D,
+    /// (in, out) of each layer; the last is the head.
+    dims: Vec<(usize, usize)>,
+    activation: Activation,
+    input_len: usize,
+    outputs: usize,
+}
+
+impl<D: Device<f32>> MlpEval<D> {
+    pub fn new(dev: D, spec: &MlpSpec, shape: &FamilyShape, layout: &Layout) -> Self {
+        let dims = layout
+            .tensors
+            .iter()
+            .filter(|t| t.name.ends_with(".weight"))
+            .map(|t| (t.shape[0], t.shape[1]))
+            .collect();
+        MlpEval {
+            dev,
+            dims,
+            activation: spec.activation,
+            input_len: shape.input_len(),
+            outputs: shape.outputs,
+        }
+    }
+}
+
+impl<D: Device<f32>> Evaluator for MlpEval<D> {
+    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut {
+        let n = batch.n;
+        let dev = &self.dev;
+        // Each parameter is a 1-D untaped tensor; reshaping keeps its id, so the gradients of the
+        // reshaped views land under it.
+        let mut offset = 0;
+        let mut tensors = Vec::with_capacity(self.dims.len() * 2);
+        for &(i, o) in &self.dims {
+            for len in [i * o, o] {
+                tensors.push(dev.tensor_from_vec(params[offset..offset + len].to_vec(), (len,)));
+                offset += len;
+            }
+        }
+        debug_assert_eq!(offset, params.len());
+        let x = dev.tensor_from_vec(batch.x.clone(), (n, self.input_len));
+        let mut h = x.leaky_trace();
+        let last = self.dims.len() - 1;
+        for (l, &(i, o)) in self.dims.iter().enumerate() {
+            let w = tensors[2 * l].clone().reshape_like(&(i, o));
+            let b = tensors[2 * l + 1]
+                .clone()
+                .broadcast_like::<(usize, usize), Axis<0>>(&(n, o));
+            h = h.matmul(w) + b;
+            if l < last {
+                h = match self.activation {
+                    Activation::Relu => h.relu(),
+                    Activation::Tanh => h.tanh(),
+                };
+            }
+        }
+        let (loss, correct) = match &batch.y {
+            Targets::Values(y) => {
+                let y = dev.tensor_from_vec(y.clone(), (n, self.outputs));
+                (mse_loss(h, y), None)
+            }
+            Targets::Classes(labels) => {
+                let logits = h.as_vec();
+                let correct = count_correct(&logits, labels, self.outputs);
+                let mut onehot = vec![0.0f32; n * self.outputs];
+                for (r, &c) in labels.iter().enumerate() {
+                    onehot[r * self.outputs + c] = 1.0;
+                }
+                let y = dev.tensor_from_vec(onehot, (n, self.outputs));
+                (cross_entropy_with_logits_loss(h, y), Some(correct))
+            }
+        };
+        let value = loss.as_vec()[0];
+        if let Some(out) = grad {
+            let g = loss.backward();
+            let mut offset = 0;
+            for t in &tensors {
+                let gv = g.get(t).as_vec();
+                out[offset..offset + gv.len()].copy_from_slice(&gv);
+                offset += gv.len();
+            }
+        }
+        LossOut {
+            loss: value,
+            correct,
+        }
+    }
+}
+
+/// Examples whose highest logit is the label (ties go to the lower class index).
+pub fn count_correct(logits: &[f32], labels: &[usize], classes: usize) -> usize {
+    labels
+        .iter()
+        .enumerate()
+        .filter(|&(r, &label)| {
+            let row = &logits[r * classes..(r + 1) * classes];
+            let mut best = 0;
+            for c in 1..classes {
+                if row[c] > row[best] {
+                    best = c;
+                }
+            }
+            best == label
+        })
+        .count()
+}

@@ -1,0 +1,184 @@
+//! Networks with run-time shapes, written as functions over flat parameter vectors.
+//!
+//! dfdx 0.13's `nn` modules are const-generic, so a shape read from a file cannot use them. Here a
+//! model is a [`Layout`] (named tensors inside one flat `Vec<f32>`) plus an [`Evaluator`] that runs
+//! the forward and backward pass on a dfdx device. Algorithms only ever see flat vectors, which
+//! keeps them device-agnostic and makes checkpointing trivial.
+
+pub mod conv;
+pub mod init;
+pub mod mlp;
+pub mod ops;
+
+use thiserror::Error;
+
+use crate::experiment::{DeviceSpec, ModelSpec};
+use crate::tasks::{Batch, FamilyShape};
+
+/// One named tensor inside the flat parameter vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+}
+
+impl ParamTensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// Where every tensor lives in the flat vector. The head (the final linear layer) comes last,
+/// starting at `head_start`, so a multi-task model is `trunk ++ head` without copies of the trunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    pub tensors: Vec<ParamTensor>,
+    pub total: usize,
+    pub head_start: usize,
+}
+
+impl Layout {
+    pub(crate) fn push(&mut self, name: impl Into<String>, shape: Vec<usize>) {
+        let t = ParamTensor {
+            name: name.into(),
+            shape,
+            offset: self.total,
+        };
+        self.total += t.len();
+        self.tensors.push(t);
+    }
+
+    pub(crate) fn mark_head(&mut self) {
+        self.head_start = self.total;
+    }
+
+    pub fn head_len(&self) -> usize {
+        self.total - self.head_start
+    }
+}
+
+/// Loss of one batch: mean squared error (regression) or mean cross-entropy (classification).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossOut {
+    pub loss: f32,
+    /// Correctly classified examples, for classification.
+    pub correct: Option<usize>,
+}
+
+/// Runs a model on one device. Created inside the worker thread that uses it (a CUDA device is
+/// not `Send`), so implementations need not be `Send`.
+pub trait Evaluator {
+    /// Loss of `params` on `batch`; when `grad` is given, ∂loss/∂params is written into it.
+    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut;
+}
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("CUDA requested but this metalab was built without the `cuda` feature\n  fix: rebuild with `cargo build --release --features cuda` or set device: Cpu")]
+    NoCudaSupport,
+    #[error("CUDA device {ordinal} could not be opened: {reason}\n  fix: check `nvidia-smi`, or set device: Cpu")]
+    CudaUnavailable { ordinal: usize, reason: String },
+    #[error("{0} is not supported on {1}\n  fix: use device: Cpu for this model")]
+    Unsupported(String, String),
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// A model spec bound to a family's input/output shape.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub spec: ModelSpec,
+    pub shape: FamilyShape,
+    pub layout: Layout,
+}
+
+impl Network {
+    pub fn new(spec: &ModelSpec, shape: &FamilyShape) -> Result<Network, ModelError> {
+        let layout = match spec {
+            ModelSpec::Mlp(m) => mlp::layout(m, shape),
+            ModelSpec::Conv(c) => conv::layout(c, shape)?,
+        };
+        Ok(Network {
+            spec: spec.clone(),
+            shape: shape.clone(),
+            layout,
+        })
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.layout.total
+    }
+
+    /// PyTorch-default initialisation (uniform ±1/√fan_in; batch-norm scale 1, shift 0).
+    pub fn init(&self, rng: &mut crate::tasks::Rng) -> Vec<f32> {
+        init::init_params(&self.layout, rng)
+    }
+
+    /// A fresh head for a new task: zeros, so a new task starts from the trunk's features alone.
+    pub fn fresh_head(&self) -> Vec<f32> {
+        vec![0.0; self.layout.head_len()]
+    }
+
+    /// Build an evaluator on `device`. Call it in the thread that will use it.
+    pub fn evaluator(&self, device: DeviceSpec, seed: u64) -> Result<Box<dyn Evaluator>, ModelError> {
+        match (device, &self.spec) {
+            (DeviceSpec::Cpu, ModelSpec::Mlp(m)) => Ok(Box::new(mlp::MlpEval::new(
+                dfdx::tensor::Cpu::seed_from_u64(seed),
+                m,
+                &self.shape,
+                &self.layout,
+            ))),
+            (DeviceSpec::Cpu, ModelSpec::Conv(c)) => Ok(Box::new(conv::ConvEval::new(c, &self.shape, &self.layout)?)),
+            (DeviceSpec::Cuda(ordinal), ModelSpec::Mlp(m)) => cuda_mlp(ordinal, seed, m, &self.shape, &self.layout),
+            (DeviceSpec::Cuda(_), ModelSpec::Conv(_)) => Err(ModelError::Unsupported(
+                "the conv net (its conv2d, max-pool and batch-norm kernels are CPU-only)".into(),
+                "CUDA".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_mlp(
+    ordinal: usize,
+    seed: u64,
+    m: &crate::experiment::MlpSpec,
+    shape: &FamilyShape,
+    layout: &Layout,
+) -> Result<Box<dyn Evaluator>, ModelError> {
+    // cudarc panics instead of returning an error when a driver exists but no GPU does.
+    let built = std::panic::catch_unwind(|| dfdx::tensor::Cuda::try_build(ordinal, seed));
+    match built {
+        Ok(Ok(dev)) => Ok(Box::new(mlp::MlpEval::new(dev, m, shape, layout))),
+        Ok(Err(e)) => Err(ModelError::CudaUnavailable {
+            ordinal,
+            reason: format!("{e:?}"),
+        }),
+        Err(p) => Err(ModelError::CudaUnavailable {
+            ordinal,
+            reason: p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the CUDA driver panicked".into()),
+        }),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_mlp(
+    _ordinal: usize,
+    _seed: u64,
+    _m: &crate::experiment::MlpSpec,
+    _shape: &FamilyShape,
+    _layout: &Layout,
+) -> Result<Box<dyn Evaluator>, ModelError> {
+    Err(ModelError::NoCudaSupport)
+}

@@ -1,0 +1,129 @@
+//! Task families: where episodes (support + query sets) come from.
+//!
+//! Every draw takes the caller's RNG, so the run that owns the RNG owns reproducibility.
+
+pub mod omniglot;
+pub mod sinusoid;
+pub mod synthetic;
+
+use std::path::PathBuf;
+
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+use crate::experiment::FamilySpec;
+
+pub type Rng = ChaCha8Rng;
+
+/// Which classes (or which tasks) a draw comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+/// What a model sees: per-example input shape and what it must predict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyShape {
+    /// Per-example input shape: `[d]` for vectors, `[c, h, w]` for images.
+    pub input: Vec<usize>,
+    /// Regression outputs or number of classes (ways).
+    pub outputs: usize,
+    pub kind: TaskKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    Regression,
+    Classification,
+}
+
+impl FamilyShape {
+    pub fn input_len(&self) -> usize {
+        self.input.iter().product()
+    }
+}
+
+/// Targets of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// `n × outputs` values, row-major.
+    Values(Vec<f32>),
+    /// One class index per example.
+    Classes(Vec<usize>),
+}
+
+/// `n` examples: inputs row-major (`n × input_len`) and their targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub n: usize,
+    pub x: Vec<f32>,
+    pub y: Targets,
+}
+
+/// One task's data for one adaptation: adapt on `support`, score on `query`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    pub support: Batch,
+    pub query: Batch,
+}
+
+/// A task drawn from a family; episodes are drawn from it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Task {
+    Sinusoid { amplitude: f32, phase: f32 },
+    /// Class ids (family-specific numbering) in label order: label `i` is `classes[i]`.
+    Classes { split: Split, classes: Vec<usize> },
+}
+
+#[derive(Debug, Error)]
+pub enum FamilyError {
+    #[error("Omniglot folder {path} does not exist\n  fix: set `family.root` to the folder that holds images_background/ (and images_evaluation/), pass --data DIR, or set METALAB_OMNIGLOT")]
+    MissingRoot { path: PathBuf },
+    #[error("Omniglot split folder {path} is missing, and protocol {protocol} needs it\n  fix: {fix}")]
+    MissingSplit {
+        path: PathBuf,
+        protocol: String,
+        fix: String,
+    },
+    #[error("{split:?} split has {available} classes but tasks are {ways}-way\n  fix: {fix}")]
+    TooFewClasses {
+        split: Split,
+        available: usize,
+        ways: usize,
+        fix: String,
+    },
+    #[error("{path}: {message}")]
+    BadImage { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A source of tasks. Implementations hold their data in memory; sampling never touches disk.
+pub trait TaskFamily: Send + Sync {
+    fn shape(&self) -> FamilyShape;
+    fn sample_task(&self, split: Split, rng: &mut Rng) -> Task;
+    fn sample_episode(&self, task: &Task, rng: &mut Rng) -> Episode;
+    /// A one-line description for logs and the UI, e.g. "Omniglot 5-way 1-shot, 3856 train classes".
+    fn describe(&self) -> String;
+    /// What a run should record about how classes were split (seeded), as JSON.
+    fn split_record(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Build the family an experiment describes. `seed` fixes any class split.
+pub fn build_family(spec: &FamilySpec, seed: u64) -> Result<Box<dyn TaskFamily>, FamilyError> {
+    Ok(match spec {
+        FamilySpec::Sinusoid(s) => Box::new(sinusoid::Sinusoid::new(s.clone())),
+        FamilySpec::Synthetic(s) => Box::new(synthetic::Synthetic::new(s.clone(), seed)?),
+        FamilySpec::Omniglot(o) => Box::new(omniglot::Omniglot::load(o, seed)?),
+    })
+}
