@@ -7,6 +7,7 @@ pub mod algo;
 pub mod bench;
 pub mod engine;
 pub mod experiment;
+pub mod export;
 pub mod model;
 pub mod runs;
 pub mod stats;

@@ -1,1 +1,135 @@
-//! (Being written.)
+//! The terminal workbench: browse and edit experiments, launch them, watch arms train live,
+//! compare arms and saved runs.
+//!
+//! Elm architecture: `App` is plain state, `update::update(&mut App, Msg)` is the only
+//! mutation, `view::render(&App, &mut Frame)` is pure. The loop below renders on a timer and
+//! drains engine events and file events between frames, so a flood of metrics never floods
+//! redraws.
+
+pub mod actions;
+pub mod app;
+pub mod backend;
+pub mod catalog;
+pub mod diff;
+pub mod editor;
+pub mod fixtures;
+pub mod keys;
+pub mod series;
+pub mod session;
+pub mod terminal;
+pub mod update;
+pub mod view;
+pub mod watch;
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::{self, Event};
+
+pub use app::{App, Msg};
+pub use fixtures::bench_frame_time;
+
+const FRAME: Duration = Duration::from_millis(50);
+/// Engine events handled per frame at most, so a producer faster than us cannot starve input.
+const MAX_EVENTS_PER_FRAME: usize = 50_000;
+
+/// Open the workbench on `project_root/experiments` and `project_root/runs`.
+pub fn run(project_root: &Path) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the workbench needs an interactive terminal (stdout is not a TTY); \
+             to train without it, run `metalab run FILE.ron`"
+        );
+    }
+    let exp_dir = project_root.join("experiments");
+    std::fs::create_dir_all(&exp_dir).with_context(|| format!("creating {}", exp_dir.display()))?;
+    let mut app = App::new(project_root);
+    let (file_tx, file_rx) = mpsc::channel();
+    // Without a watcher the UI still works; it just will not notice outside edits.
+    let _watcher = match watch::watch_dir(&exp_dir, file_tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            app.error(format!("not watching {}: {e}", exp_dir.display()));
+            None
+        }
+    };
+    let mut guard = terminal::TerminalGuard::enter().context("setting up the terminal")?;
+    let size = guard.terminal.size()?;
+    update::update(&mut app, Msg::Resize(size.width, size.height));
+    let mut engine: Option<backend::Engine> = None;
+    let mut next_frame = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= next_frame {
+            guard.terminal.draw(|f| view::render(&app, f))?;
+            next_frame = now + FRAME;
+        }
+        if event::poll(next_frame.saturating_duration_since(Instant::now()))? {
+            // Take every pending input before the next frame.
+            loop {
+                let msg = match event::read()? {
+                    Event::Key(k) => Some(Msg::Key(k)),
+                    Event::Mouse(m) => Some(Msg::Mouse(m)),
+                    Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+                    _ => None,
+                };
+                if let Some(m) = msg {
+                    update::update(&mut app, m);
+                }
+                if !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+        }
+        while let Ok(paths) = file_rx.try_recv() {
+            update::update(&mut app, Msg::FilesChanged(paths));
+        }
+        if let Some(e) = engine.as_ref() {
+            for ev in e.events.try_iter().take(MAX_EVENTS_PER_FRAME) {
+                update::update(&mut app, Msg::Engine(ev));
+            }
+        }
+        update::update(&mut app, Msg::Tick(Instant::now()));
+        run_effects(&mut app, &mut engine, project_root);
+        if app.quit {
+            break;
+        }
+    }
+    shutdown(&mut app, engine);
+    Ok(())
+}
+
+fn run_effects(app: &mut App, engine: &mut Option<backend::Engine>, project_root: &Path) {
+    for eff in std::mem::take(&mut app.effects) {
+        match eff {
+            app::Effect::Launch { exp, source } => match backend::launch(*exp, &project_root.join("runs"), source) {
+                Ok(e) => *engine = Some(e),
+                Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
+            },
+            app::Effect::Engine { arm, cmd } => {
+                if let Some(e) = engine.as_ref() {
+                    e.send(arm, cmd);
+                }
+            }
+        }
+    }
+}
+
+/// Stops were sent by `update` on quit; give arms a moment to checkpoint and record their
+/// status, so runs end as "stopped" rather than "interrupted".
+fn shutdown(app: &mut App, engine: Option<backend::Engine>) {
+    let Some(e) = engine else { return };
+    for eff in std::mem::take(&mut app.effects) {
+        if let app::Effect::Engine { arm, cmd } = eff {
+            e.send(arm, cmd);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !e.is_done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        e.events.try_iter().for_each(drop);
+    }
+}

@@ -1,0 +1,191 @@
+//! The whole UI state: a plain struct, changed only by `update`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::engine::messages::{ArmIndex, Command, EngineEvent};
+use crate::experiment::Experiment;
+
+use super::backend::RunRow;
+use super::catalog::{self, ExpEntry};
+use super::editor::Editor;
+use super::session::Session;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Experiments,
+    Runs,
+    Monitor,
+    Compare,
+    Editor,
+}
+
+impl Screen {
+    /// The tab bar, in Tab order; the editor is reached from the experiments list.
+    pub const TABS: [Screen; 4] = [Screen::Experiments, Screen::Runs, Screen::Monitor, Screen::Compare];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Experiments => "Experiments",
+            Screen::Runs => "Runs",
+            Screen::Monitor => "Monitor",
+            Screen::Compare => "Compare",
+            Screen::Editor => "Editor",
+        }
+    }
+}
+
+/// Something that needs the user's yes before it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pending {
+    StopArm(Option<ArmIndex>),
+    DeleteRun(String),
+    DiscardEdits,
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    Help,
+    Confirm { prompt: String, then: Pending },
+    /// The open file changed on disk while the buffer has unsaved edits.
+    Conflict { disk: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Error,
+}
+
+/// What `update` asks the runtime to do: things that need the engine handle.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    Launch { exp: Box<Experiment>, source: Option<PathBuf> },
+    Engine { arm: Option<ArmIndex>, cmd: Command },
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    Engine(EngineEvent),
+    /// The launch asked for by an `Effect::Launch` failed.
+    LaunchFailed(String),
+    /// Files in the experiments folder changed (debounced).
+    FilesChanged(Vec<PathBuf>),
+    Tick(Instant),
+}
+
+/// Which session the monitor and compare screens show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Live,
+    Saved,
+}
+
+pub struct App {
+    pub experiments_dir: PathBuf,
+    pub runs_dir: PathBuf,
+    pub exports_dir: PathBuf,
+    pub screen: Screen,
+    /// Where q/Esc returns to from the monitor, compare and editor screens.
+    pub back: Screen,
+    pub size: (u16, u16),
+    pub experiments: Vec<ExpEntry>,
+    pub exp_sel: usize,
+    pub runs: Vec<RunRow>,
+    pub run_sel: usize,
+    pub marked: BTreeSet<String>,
+    pub editor: Option<Editor>,
+    pub live: Option<Session>,
+    pub saved: Option<Session>,
+    pub source: Source,
+    pub arm_sel: usize,
+    /// Per-task panels show accuracy (classification only) instead of loss.
+    pub task_accuracy: bool,
+    pub modal: Option<Modal>,
+    pub status: Option<(String, Level)>,
+    pub effects: Vec<Effect>,
+    pub last_runs_scan: Option<Instant>,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(project_root: &Path) -> App {
+        let experiments_dir = project_root.join("experiments");
+        let mut app = App {
+            runs_dir: project_root.join("runs"),
+            exports_dir: project_root.join("exports"),
+            experiments: catalog::scan(&experiments_dir),
+            experiments_dir,
+            screen: Screen::Experiments,
+            back: Screen::Experiments,
+            size: (120, 40),
+            exp_sel: 0,
+            runs: Vec::new(),
+            run_sel: 0,
+            marked: BTreeSet::new(),
+            editor: None,
+            live: None,
+            saved: None,
+            source: Source::Live,
+            arm_sel: 0,
+            task_accuracy: true,
+            modal: None,
+            status: None,
+            effects: Vec::new(),
+            last_runs_scan: None,
+            quit: false,
+        };
+        app.refresh_runs();
+        app
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        match self.source {
+            Source::Live => self.live.as_ref().or(self.saved.as_ref()),
+            Source::Saved => self.saved.as_ref().or(self.live.as_ref()),
+        }
+    }
+
+    pub fn training(&self) -> bool {
+        self.live.as_ref().is_some_and(|s| s.any_active())
+    }
+
+    pub fn info(&mut self, s: impl Into<String>) {
+        self.status = Some((s.into(), Level::Info));
+    }
+
+    pub fn error(&mut self, s: impl Into<String>) {
+        self.status = Some((s.into(), Level::Error));
+    }
+
+    pub fn refresh_experiments(&mut self) {
+        let keep = self.experiments.get(self.exp_sel).map(|e| e.path.clone());
+        self.experiments = catalog::scan(&self.experiments_dir);
+        self.select_experiment(keep.as_deref());
+    }
+
+    pub fn select_experiment(&mut self, path: Option<&Path>) {
+        if let Some(i) = path.and_then(|p| self.experiments.iter().position(|e| e.path == p)) {
+            self.exp_sel = i;
+        }
+        self.exp_sel = self.exp_sel.min(self.experiments.len().saturating_sub(1));
+    }
+
+    pub fn refresh_runs(&mut self) {
+        let keep = self.runs.get(self.run_sel).map(|r| r.id.clone());
+        self.runs = super::backend::list_runs(&self.runs_dir);
+        if let Some(i) = keep.and_then(|id| self.runs.iter().position(|r| r.id == id)) {
+            self.run_sel = i;
+        }
+        self.run_sel = self.run_sel.min(self.runs.len().saturating_sub(1));
+        let ids: BTreeSet<String> = self.runs.iter().map(|r| r.id.clone()).collect();
+        self.marked.retain(|m| ids.contains(m));
+    }
+}

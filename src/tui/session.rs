@@ -1,0 +1,318 @@
+//! What the monitor and compare screens show: one or more arms with their bounded curves,
+//! filled either live from engine events or from saved runs.
+
+use std::path::PathBuf;
+
+use crate::engine::messages::{EngineEvent, EvalResult};
+use crate::experiment::Experiment;
+use crate::stats::MeanCi;
+
+use super::backend::Metrics;
+use super::series::Series;
+
+/// Per-task panels beyond this are ignored: a corrupt task index must not allocate without bound.
+pub const MAX_TRACKED: usize = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArmStatus {
+    Waiting,
+    Running,
+    Pausing,
+    Paused,
+    Stopping,
+    Finished,
+    Stopped,
+    Failed(String),
+    /// Loaded from disk; the run store's status word.
+    Saved(String),
+}
+
+impl ArmStatus {
+    pub fn label(&self) -> String {
+        match self {
+            ArmStatus::Waiting => "starting".into(),
+            ArmStatus::Running => "running".into(),
+            ArmStatus::Pausing => "pausing…".into(),
+            ArmStatus::Paused => "paused".into(),
+            ArmStatus::Stopping => "stopping…".into(),
+            ArmStatus::Finished => "finished".into(),
+            ArmStatus::Stopped => "stopped".into(),
+            ArmStatus::Failed(r) => format!("failed: {r}"),
+            ArmStatus::Saved(s) => s.clone(),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            ArmStatus::Waiting | ArmStatus::Running | ArmStatus::Pausing | ArmStatus::Paused | ArmStatus::Stopping
+        )
+    }
+}
+
+/// Mean with its 95% band, as three bounded series.
+#[derive(Debug, Clone, Default)]
+pub struct CiSeries {
+    pub mean: Series,
+    pub lo: Series,
+    pub hi: Series,
+}
+
+impl CiSeries {
+    pub fn push(&mut self, x: f64, m: &MeanCi) {
+        self.mean.push(x, m.mean);
+        let ci = if m.ci95.is_finite() { m.ci95 } else { 0.0 };
+        self.lo.push(x, m.mean - ci);
+        self.hi.push(x, m.mean + ci);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskSeries {
+    pub loss: Series,
+    pub acc: Series,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArmView {
+    pub name: String,
+    pub algorithm: String,
+    pub run_dir: Option<PathBuf>,
+    pub family: String,
+    pub classification: bool,
+    pub total: usize,
+    pub start_iteration: usize,
+    pub iteration: usize,
+    pub iters_per_sec: f64,
+    pub status: ArmStatus,
+    pub train_loss: Series,
+    pub train_acc: Series,
+    pub eval_loss: CiSeries,
+    pub eval_acc: CiSeries,
+    pub tasks: Vec<TaskSeries>,
+    pub last_eval: Option<EvalResult>,
+    pub final_eval: Option<EvalResult>,
+    pub seconds: Option<f64>,
+}
+
+impl ArmView {
+    pub fn new(name: impl Into<String>, algorithm: impl Into<String>) -> ArmView {
+        ArmView {
+            name: name.into(),
+            algorithm: algorithm.into(),
+            run_dir: None,
+            family: String::new(),
+            classification: false,
+            total: 0,
+            start_iteration: 0,
+            iteration: 0,
+            iters_per_sec: 0.0,
+            status: ArmStatus::Waiting,
+            train_loss: Series::default(),
+            train_acc: Series::default(),
+            eval_loss: CiSeries::default(),
+            eval_acc: CiSeries::default(),
+            tasks: Vec::new(),
+            last_eval: None,
+            final_eval: None,
+            seconds: None,
+        }
+    }
+
+    pub fn progress(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            (self.iteration as f64 / self.total as f64).clamp(0.0, 1.0)
+        }
+    }
+
+    /// Seconds left at the current rate, when there is a rate.
+    pub fn eta_secs(&self) -> Option<f64> {
+        (self.status == ArmStatus::Running && self.iters_per_sec > 0.0 && self.total >= self.iteration)
+            .then(|| (self.total - self.iteration) as f64 / self.iters_per_sec)
+    }
+
+    /// The evaluation to report: the final one when there is one.
+    pub fn headline_eval(&self) -> Option<&EvalResult> {
+        self.final_eval.as_ref().or(self.last_eval.as_ref())
+    }
+
+    fn add_eval(&mut self, r: &EvalResult) {
+        let x = r.iteration as f64;
+        self.eval_loss.push(x, &r.loss);
+        if let Some(a) = &r.accuracy {
+            self.eval_acc.push(x, a);
+        }
+        self.last_eval = Some(r.clone());
+    }
+
+    fn task(&mut self, i: usize) -> Option<&mut TaskSeries> {
+        if i >= MAX_TRACKED {
+            return None;
+        }
+        if self.tasks.len() <= i {
+            self.tasks.resize_with(i + 1, TaskSeries::default);
+        }
+        self.tasks.get_mut(i)
+    }
+
+    /// An arm read back from a run directory.
+    pub fn from_metrics(name: &str, algorithm: &str, status: &str, m: &Metrics) -> ArmView {
+        let mut a = ArmView::new(name, algorithm);
+        a.status = ArmStatus::Saved(status.to_string());
+        a.classification = m.classification;
+        for p in &m.train {
+            a.train_loss.push(p.iteration as f64, p.loss);
+            if let Some(acc) = p.accuracy {
+                a.train_acc.push(p.iteration as f64, acc);
+            }
+            a.iteration = a.iteration.max(p.iteration);
+        }
+        for e in &m.evals {
+            if e.split == "test" {
+                a.final_eval = Some(e.clone());
+            } else {
+                a.add_eval(e);
+            }
+            a.iteration = a.iteration.max(e.iteration);
+        }
+        for t in &m.tasks {
+            if let Some(ts) = a.task(t.task) {
+                ts.loss.push(t.iteration as f64, t.loss);
+                if let Some(acc) = t.accuracy {
+                    ts.acc.push(t.iteration as f64, acc);
+                }
+            }
+        }
+        a.total = a.iteration;
+        a
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub title: String,
+    pub live: bool,
+    pub arms: Vec<ArmView>,
+    /// Config fields whose values differ between arms: (field, value per arm).
+    pub diff: Vec<(String, Vec<String>)>,
+}
+
+impl Session {
+    /// A live session before any event: arm names come from the experiment so keys and panels
+    /// work at once.
+    pub fn for_experiment(exp: &Experiment) -> Session {
+        let arms = exp
+            .arms
+            .iter()
+            .map(|a| {
+                let mut v = ArmView::new(&a.name, a.algorithm.label());
+                v.total = exp.train.iterations;
+                v
+            })
+            .collect();
+        let configs: Vec<Experiment> = exp.arms.iter().filter_map(|a| exp.with_only_arm(&a.name)).collect();
+        Session {
+            title: exp.name.clone(),
+            live: true,
+            arms,
+            diff: super::diff::differing_fields(&configs),
+        }
+    }
+
+    pub fn any_active(&self) -> bool {
+        self.live && self.arms.iter().any(|a| a.status.is_active())
+    }
+
+    pub fn classification(&self) -> bool {
+        self.arms.iter().any(|a| a.classification)
+    }
+
+    fn arm_mut(&mut self, i: usize) -> Option<&mut ArmView> {
+        // Arms are few; an index far past them is a bug upstream, not a reason to allocate.
+        if i >= self.arms.len() && i < 64 {
+            while self.arms.len() <= i {
+                let n = self.arms.len();
+                self.arms.push(ArmView::new(format!("arm {n}"), "?"));
+            }
+        }
+        self.arms.get_mut(i)
+    }
+
+    pub fn apply(&mut self, ev: &EngineEvent) {
+        let Some(a) = self.arm_mut(ev.arm()) else {
+            return;
+        };
+        match ev {
+            EngineEvent::Started {
+                name,
+                run_dir,
+                algorithm,
+                total_iterations,
+                start_iteration,
+                family,
+                classification,
+                ..
+            } => {
+                a.name = name.clone();
+                a.run_dir = Some(run_dir.clone());
+                a.algorithm = algorithm.clone();
+                a.total = *total_iterations;
+                a.start_iteration = *start_iteration;
+                a.iteration = *start_iteration;
+                a.family = family.clone();
+                a.classification = *classification;
+                a.status = ArmStatus::Running;
+            }
+            EngineEvent::Train { point, iters_per_sec, .. } => {
+                let x = point.iteration as f64;
+                a.train_loss.push(x, point.loss);
+                if let Some(acc) = point.accuracy {
+                    a.train_acc.push(x, acc);
+                }
+                a.iteration = a.iteration.max(point.iteration);
+                a.iters_per_sec = *iters_per_sec;
+                if a.status == ArmStatus::Waiting {
+                    a.status = ArmStatus::Running;
+                }
+            }
+            EngineEvent::Eval { result, .. } => {
+                if result.split == "test" {
+                    a.final_eval = Some(result.clone());
+                } else {
+                    a.add_eval(result);
+                }
+            }
+            EngineEvent::Task { point, .. } => {
+                if let Some(t) = a.task(point.task) {
+                    t.loss.push(point.iteration as f64, point.loss);
+                    if let Some(acc) = point.accuracy {
+                        t.acc.push(point.iteration as f64, acc);
+                    }
+                }
+            }
+            EngineEvent::Checkpoint { .. } => {}
+            EngineEvent::Paused { .. } => a.status = ArmStatus::Paused,
+            EngineEvent::Resumed { .. } => a.status = ArmStatus::Running,
+            EngineEvent::Finished {
+                iteration,
+                stopped,
+                final_eval,
+                seconds,
+                ..
+            } => {
+                a.iteration = *iteration;
+                a.status = if *stopped { ArmStatus::Stopped } else { ArmStatus::Finished };
+                if let Some(e) = final_eval {
+                    a.final_eval = Some(e.clone());
+                }
+                a.seconds = Some(*seconds);
+            }
+            EngineEvent::Failed { iteration, reason, .. } => {
+                a.iteration = *iteration;
+                a.status = ArmStatus::Failed(reason.clone());
+            }
+        }
+    }
+}

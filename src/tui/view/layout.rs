@@ -1,0 +1,71 @@
+//! Screen geometry shared by `render` and mouse hit-testing in `update`, so both agree.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use crate::tui::app::{App, Screen};
+
+pub struct Frame {
+    pub tabs: Rect,
+    pub body: Rect,
+    pub status: Rect,
+    pub footer: Rect,
+}
+
+pub fn frame(area: Rect) -> Frame {
+    let [tabs, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Frame { tabs, body, status, footer }
+}
+
+/// Experiments pane: list on the left, details on the right.
+pub fn experiments(body: Rect) -> [Rect; 2] {
+    Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body)
+}
+
+/// Runs pane: table above, details of the selected run below.
+pub fn runs(body: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(3), Constraint::Length(5)]).areas(body)
+}
+
+/// Monitor: the arms table (one row per arm) above the selected arm's panels.
+pub fn monitor(body: Rect, arms: usize) -> [Rect; 2] {
+    let rows = arms.clamp(1, 8) as u16 + 2;
+    Layout::vertical([Constraint::Length(rows), Constraint::Min(0)]).areas(body)
+}
+
+/// First row shown in a list of `len` rows of height `height` so `sel` is visible.
+/// A pure function of the selection, so a click maps to the same row that was drawn.
+pub fn scroll_offset(sel: usize, len: usize, height: usize) -> usize {
+    if height == 0 || len <= height {
+        return 0;
+    }
+    sel.saturating_sub(height - 1).min(len - height)
+}
+
+/// Which list row (or arm) a click at (x, y) lands on, if any.
+pub fn row_hit(app: &App, x: u16, y: u16) -> Option<usize> {
+    let f = frame(Rect::new(0, 0, app.size.0, app.size.1));
+    let inside = |r: Rect| x >= r.x && x < r.right() && y >= r.y && y < r.bottom();
+    // Bordered lists: content starts one row in; the runs table also has a header row.
+    let (area, header, sel, len) = match app.screen {
+        Screen::Experiments => (experiments(f.body)[0], 0, app.exp_sel, app.experiments.len()),
+        Screen::Runs => (runs(f.body)[0], 1, app.run_sel, app.runs.len()),
+        Screen::Monitor => {
+            let n = app.session().map_or(0, |s| s.arms.len());
+            (monitor(f.body, n)[0], 0, app.arm_sel, n)
+        }
+        _ => return None,
+    };
+    if !inside(area) {
+        return None;
+    }
+    let height = area.height.saturating_sub(2 + header) as usize;
+    let row = y.checked_sub(area.y + 1 + header)? as usize;
+    let i = scroll_offset(sel, len, height) + row;
+    (row < height && i < len).then_some(i)
+}

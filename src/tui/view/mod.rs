@@ -1,0 +1,48 @@
+//! `render(&App, &mut Frame)`: a pure function of the state, one file per panel.
+
+pub mod chart;
+pub mod compare;
+pub mod editor;
+pub mod experiments;
+pub mod layout;
+pub mod modal;
+pub mod monitor;
+pub mod runs;
+pub mod tabs;
+pub mod theme;
+
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+use super::app::{App, Level, Screen};
+
+pub fn render(app: &App, f: &mut Frame) {
+    let fr = layout::frame(f.area());
+    tabs::render(app, f, fr.tabs);
+    match app.screen {
+        Screen::Experiments => experiments::render(app, f, fr.body),
+        Screen::Runs => runs::render(app, f, fr.body),
+        Screen::Monitor => monitor::render(app, f, fr.body),
+        Screen::Compare => compare::render(app, f, fr.body),
+        Screen::Editor => editor::render(app, f, fr.body),
+    }
+    if let Some((msg, level)) = &app.status {
+        let style = if *level == Level::Error { theme::error() } else { theme::ok() };
+        let first = msg.lines().next().unwrap_or_default().to_string();
+        f.render_widget(Line::styled(first, style), fr.status);
+    }
+    f.render_widget(Line::from(Span::styled(footer(app), theme::dim())), fr.footer);
+    if let Some(m) = &app.modal {
+        modal::render(m, f, f.area());
+    }
+}
+
+fn footer(app: &App) -> &'static str {
+    match app.screen {
+        Screen::Experiments => "↑↓ select · Enter edit · r launch · n new · d duplicate · Tab panes · ? help · q quit",
+        Screen::Runs => "↑↓ select · Enter open · Space mark · c compare · r rerun · x export · d delete · ? help · q quit",
+        Screen::Monitor => "←→ arm · p pause/resume · s stop · S stop all · c compare · a acc/loss · x export · ? help · q back",
+        Screen::Compare => "←→ arm · m monitor · a acc/loss · x export · ? help · q back",
+        Screen::Editor => "Ctrl-S save · F4 go to error · F5 save+launch · Ctrl-U/Ctrl-R undo/redo · F1 help · Esc back",
+    }
+}
