@@ -14,7 +14,11 @@ impl MeanCi {
     pub fn of(values: &[f64]) -> MeanCi {
         let n = values.len();
         if n == 0 {
-            return MeanCi { mean: f64::NAN, ci95: f64::NAN, n };
+            return MeanCi {
+                mean: f64::NAN,
+                ci95: f64::NAN,
+                n,
+            };
         }
         let mean = values.iter().sum::<f64>() / n as f64;
         let ci95 = if n < 2 {

@@ -1,1 +1,139 @@
-//! (Being written.)
+//! Meta-learning algorithms, one file each, behind one trait.
+//!
+//! Algorithms work on flat parameter vectors and ask a [`WorkerPool`] to run per-task work, so
+//! they know nothing of devices, layers or the UI.
+
+pub mod adam;
+pub mod eval;
+pub mod fomaml;
+pub mod inner;
+pub mod maml;
+pub mod multitask;
+pub mod reptile;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::engine::pool::WorkerPool;
+use crate::experiment::{Algorithm, ArmSettings};
+use crate::model::Network;
+use crate::tasks::{Episode, Rng, Split, TaskFamily};
+
+/// Mean query result of one meta-iteration's tasks, after inner adaptation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+}
+
+/// How a new task adapts at test time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdaptMode {
+    /// Every parameter takes SGD steps (MAML, FOMAML, Reptile).
+    All,
+    /// Only the head (parameters from `head_start` on) is fine-tuned (multi-task).
+    HeadOnly { head_start: usize },
+}
+
+pub trait MetaAlgorithm: Send {
+    /// The tasks of one meta-iteration. By default `meta_batch` fresh training tasks, so arms of
+    /// one experiment that share a seed see the same task stream.
+    fn sample_batch(
+        &mut self,
+        family: &dyn TaskFamily,
+        rng: &mut Rng,
+        meta_batch: usize,
+    ) -> Vec<Episode> {
+        (0..meta_batch)
+            .map(|_| {
+                let task = family.sample_task(Split::Train, rng);
+                family.sample_episode(&task, rng)
+            })
+            .collect()
+    }
+
+    /// One meta-iteration: update the meta-parameters from these episodes. `iteration` counts
+    /// from 0.
+    fn step(
+        &mut self,
+        iteration: usize,
+        episodes: Vec<Episode>,
+        pool: &WorkerPool,
+    ) -> Result<StepStats, String>;
+
+    /// What a new task starts from, and which parameters it may adapt.
+    fn adapt_start(&self) -> (Vec<f32>, AdaptMode);
+
+    /// Everything needed to continue training exactly: parameters and optimizer state.
+    fn state(&self) -> Vec<(String, Vec<f32>)>;
+
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String>;
+}
+
+/// What every algorithm is built from.
+pub struct AlgoContext {
+    pub net: Arc<Network>,
+    pub settings: ArmSettings,
+    pub total_iterations: usize,
+    /// Seeds initial parameters (and the multi-task task set), identical across arms.
+    pub seed: u64,
+}
+
+pub fn build(
+    algorithm: &Algorithm,
+    ctx: AlgoContext,
+    family: &dyn TaskFamily,
+) -> Box<dyn MetaAlgorithm> {
+    match algorithm {
+        Algorithm::Maml { hvp_eps } => Box::new(maml::Maml::new(ctx, *hvp_eps)),
+        Algorithm::Fomaml => Box::new(fomaml::Fomaml::new(ctx)),
+        Algorithm::Reptile {
+            epsilon,
+            anneal,
+            inner_optimizer,
+        } => Box::new(reptile::Reptile::new(
+            ctx,
+            *epsilon,
+            *anneal,
+            *inner_optimizer,
+        )),
+        Algorithm::MultiTask { tasks } => Box::new(multitask::MultiTask::new(ctx, *tasks, family)),
+    }
+}
+
+/// Look up a named state tensor of the expected length.
+pub(crate) fn take_state(
+    state: &BTreeMap<String, Vec<f32>>,
+    name: &str,
+    len: usize,
+) -> Result<Vec<f32>, String> {
+    let v = state
+        .get(name)
+        .ok_or_else(|| format!("checkpoint has no tensor `{name}`"))?;
+    if v.len() != len {
+        return Err(format!(
+            "checkpoint tensor `{name}` has {} values, the model needs {len}",
+            v.len()
+        ));
+    }
+    Ok(v.clone())
+}
+
+/// Mean of per-task (loss, correct, n) into step statistics.
+pub(crate) fn mean_stats(results: impl Iterator<Item = (f32, Option<usize>, usize)>) -> StepStats {
+    let (mut loss, mut correct, mut total, mut count, mut classification) =
+        (0.0f64, 0usize, 0usize, 0usize, false);
+    for (l, c, n) in results {
+        loss += l as f64;
+        count += 1;
+        if let Some(c) = c {
+            classification = true;
+            correct += c;
+            total += n;
+        }
+    }
+    StepStats {
+        loss: loss / count.max(1) as f64,
+        accuracy: classification.then(|| correct as f64 / total.max(1) as f64),
+    }
+}

@@ -48,7 +48,7 @@ pub enum FamilySpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Sinusoid")]
 pub struct SinusoidSpec {
     /// Support points per task (K).
     #[serde(default = "ten")]
@@ -72,7 +72,7 @@ impl Default for SinusoidSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Omniglot")]
 pub struct OmniglotSpec {
     /// Folder holding `images_background/` and/or `images_evaluation/`.
     /// Overridden by `--data DIR` or the `METALAB_OMNIGLOT` environment variable.
@@ -118,7 +118,7 @@ pub enum OmniglotProtocol {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Synthetic")]
 pub struct SyntheticSpec {
     #[serde(default = "five")]
     pub ways: usize,
@@ -169,7 +169,7 @@ pub enum ModelSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Mlp")]
 pub struct MlpSpec {
     pub hidden: Vec<usize>,
     #[serde(default)]
@@ -184,7 +184,7 @@ pub enum Activation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Conv")]
 pub struct ConvSpec {
     #[serde(default = "four")]
     pub blocks: usize,
@@ -276,7 +276,7 @@ pub enum InnerOptimizer {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Train")]
 pub struct TrainSpec {
     #[serde(default = "default_iterations")]
     pub iterations: usize,
@@ -327,7 +327,7 @@ impl Default for TrainSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Eval")]
 pub struct EvalSpec {
     /// Evaluate (and checkpoint) every this many meta-iterations; 0 = only at the end.
     #[serde(default = "default_eval_every")]
@@ -398,7 +398,10 @@ impl Experiment {
         let pretty = ron::ser::PrettyConfig::new()
             .depth_limit(6)
             .struct_names(true)
-            .extensions(ron::extensions::Extensions::IMPLICIT_SOME);
+            .extensions(
+                ron::extensions::Extensions::IMPLICIT_SOME
+                    | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+            );
         ron::ser::to_string_pretty(self, pretty).expect("experiment serializes")
     }
 }

@@ -72,7 +72,11 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
         errors: vec![],
     };
     if e.name.trim().is_empty() {
-        c.fail("name", "the experiment has no name", "give it a short name, e.g. name: \"sinusoid-maml\"");
+        c.fail(
+            "name",
+            "the experiment has no name",
+            "give it a short name, e.g. name: \"sinusoid-maml\"",
+        );
     }
     check_family(&mut c, &e.family);
     check_model(&mut c, &e.model);
@@ -80,37 +84,68 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
     check_train(&mut c, &e.train);
     check_eval(&mut c, &e.eval);
     if e.arms.is_empty() {
-        c.fail("arms", "no arms to train", "add at least one arm, e.g. arms: [Arm(name: \"maml\", algorithm: Maml())]");
+        c.fail(
+            "arms",
+            "no arms to train",
+            "add at least one arm, e.g. arms: [Arm(name: \"maml\", algorithm: Maml())]",
+        );
     }
     let mut seen = std::collections::BTreeSet::new();
     for (i, arm) in e.arms.iter().enumerate() {
         let at = format!("arms[{i}]");
         if !is_safe_name(&arm.name) {
-            c.fail(&format!("{at}.name"), format!("arm name {:?} cannot be used in a run directory name", arm.name), "use letters, digits, '-' and '_' only");
+            c.fail(
+                &format!("{at}.name"),
+                format!(
+                    "arm name {:?} cannot be used in a run directory name",
+                    arm.name
+                ),
+                "use letters, digits, '-' and '_' only",
+            );
         }
         if !seen.insert(arm.name.clone()) {
-            c.fail(&format!("{at}.name"), format!("arm name {:?} is used twice", arm.name), "give every arm a different name");
+            c.fail(
+                &format!("{at}.name"),
+                format!("arm name {:?} is used twice", arm.name),
+                "give every arm a different name",
+            );
         }
         let s = e.arm_settings(arm);
         if s.inner_steps == 0 && !matches!(arm.algorithm, Algorithm::MultiTask { .. }) {
-            c.fail(&format!("{at}.inner_steps"), "zero inner steps: the algorithm would never adapt", "use 1 or more inner steps");
+            c.fail(
+                &format!("{at}.inner_steps"),
+                "zero inner steps: the algorithm would never adapt",
+                "use 1 or more inner steps",
+            );
         }
         positive(&mut c, &format!("{at}.inner_lr"), s.inner_lr);
         positive(&mut c, &format!("{at}.meta_lr"), s.meta_lr);
         match &arm.algorithm {
             Algorithm::Maml { hvp_eps } => {
                 if !(*hvp_eps > 0.0 && *hvp_eps <= 0.1) {
-                    c.fail(&format!("{at}.hvp_eps"), format!("hvp_eps {hvp_eps} is outside (0, 0.1]"), "use 1e-3 (f32 rounding dominates below it, curvature above)");
+                    c.fail(
+                        &format!("{at}.hvp_eps"),
+                        format!("hvp_eps {hvp_eps} is outside (0, 0.1]"),
+                        "use 1e-3 (f32 rounding dominates below it, curvature above)",
+                    );
                 }
             }
             Algorithm::Reptile { epsilon, .. } => {
                 if !(*epsilon > 0.0 && *epsilon <= 1.0) {
-                    c.fail(&format!("{at}.epsilon"), format!("Reptile step size {epsilon} is outside (0, 1]"), "use 1.0 (annealed) or 0.1");
+                    c.fail(
+                        &format!("{at}.epsilon"),
+                        format!("Reptile step size {epsilon} is outside (0, 1]"),
+                        "use 1.0 (annealed) or 0.1",
+                    );
                 }
             }
             Algorithm::MultiTask { tasks } => {
                 if *tasks == 0 {
-                    c.fail(&format!("{at}.tasks"), "a multi-task arm needs at least one training task", "use e.g. tasks: 20");
+                    c.fail(
+                        &format!("{at}.tasks"),
+                        "a multi-task arm needs at least one training task",
+                        "use e.g. tasks: 20",
+                    );
                 }
             }
             Algorithm::Fomaml => {}
@@ -120,12 +155,19 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
 }
 
 fn is_safe_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
 fn positive(c: &mut Checker, field: &str, v: f64) {
     if !(v.is_finite() && v > 0.0) {
-        c.fail(field, format!("learning rate {v} must be a positive number"), "use a small positive value such as 0.01 or 1e-3");
+        c.fail(
+            field,
+            format!("learning rate {v} must be a positive number"),
+            "use a small positive value such as 0.01 or 1e-3",
+        );
     }
 }
 
@@ -133,23 +175,43 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
     match f {
         FamilySpec::Sinusoid(s) => {
             if s.shots == 0 {
-                c.fail("family.shots", "zero support points per task", "use shots: 10 (the standard K)");
+                c.fail(
+                    "family.shots",
+                    "zero support points per task",
+                    "use shots: 10 (the standard K)",
+                );
             }
             if s.queries == 0 {
-                c.fail("family.queries", "zero query points per task", "use queries: 10");
+                c.fail(
+                    "family.queries",
+                    "zero query points per task",
+                    "use queries: 10",
+                );
             }
         }
         FamilySpec::Omniglot(o) => {
             ways_shots(c, o.ways, o.shots, o.queries);
             // Each Omniglot character has 20 drawings.
             if o.shots + o.queries > 20 {
-                c.fail("family.queries", format!("shots + queries = {} but every Omniglot character has only 20 drawings", o.shots + o.queries), "make shots + queries at most 20, e.g. queries: 15 with shots: 1 or 5");
+                c.fail(
+                    "family.queries",
+                    format!(
+                        "shots + queries = {} but every Omniglot character has only 20 drawings",
+                        o.shots + o.queries
+                    ),
+                    "make shots + queries at most 20, e.g. queries: 15 with shots: 1 or 5",
+                );
             }
             if !(8..=105).contains(&o.image_size) {
-                c.fail("family.image_size", format!("image_size {} is outside 8..=105", o.image_size), "use 28 (the standard) ");
+                c.fail(
+                    "family.image_size",
+                    format!("image_size {} is outside 8..=105", o.image_size),
+                    "use 28 (the standard) ",
+                );
             }
             match o.protocol {
-                OmniglotProtocol::AlphabetSplit { train, validation } | OmniglotProtocol::CharacterSplit { train, validation } => {
+                OmniglotProtocol::AlphabetSplit { train, validation }
+                | OmniglotProtocol::CharacterSplit { train, validation } => {
                     if !(train > 0.0 && validation >= 0.0 && train + validation < 1.0) {
                         c.fail("family.protocol", format!("split fractions train {train} + validation {validation} leave no test classes"), "use e.g. train: 0.7, validation: 0.1");
                     }
@@ -164,10 +226,18 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
                 c.fail("family.ways", format!("{}-way tasks need {} classes in every split, but {} classes give the test split only {test_classes}", s.ways, s.ways, s.classes), format!("raise classes to at least {} or lower ways", s.ways * 5));
             }
             if !(4..=64).contains(&s.image_size) {
-                c.fail("family.image_size", format!("image_size {} is outside 4..=64", s.image_size), "use 12");
+                c.fail(
+                    "family.image_size",
+                    format!("image_size {} is outside 4..=64", s.image_size),
+                    "use 12",
+                );
             }
             if !(s.noise.is_finite() && s.noise >= 0.0) {
-                c.fail("family.noise", "noise must be a non-negative number", "use 0.3");
+                c.fail(
+                    "family.noise",
+                    "noise must be a non-negative number",
+                    "use 0.3",
+                );
             }
         }
     }
@@ -175,13 +245,25 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
 
 fn ways_shots(c: &mut Checker, ways: usize, shots: usize, queries: usize) {
     if ways < 2 {
-        c.fail("family.ways", format!("{ways}-way classification is not a classification task"), "use ways: 5 or 20");
+        c.fail(
+            "family.ways",
+            format!("{ways}-way classification is not a classification task"),
+            "use ways: 5 or 20",
+        );
     }
     if shots == 0 {
-        c.fail("family.shots", "zero shots: tasks would have no support set", "use shots: 1 or 5");
+        c.fail(
+            "family.shots",
+            "zero shots: tasks would have no support set",
+            "use shots: 1 or 5",
+        );
     }
     if queries == 0 {
-        c.fail("family.queries", "zero queries: tasks would have no query set", "use queries: 15");
+        c.fail(
+            "family.queries",
+            "zero queries: tasks would have no query set",
+            "use queries: 15",
+        );
     }
 }
 
@@ -189,15 +271,30 @@ fn check_model(c: &mut Checker, m: &ModelSpec) {
     match m {
         ModelSpec::Mlp(mlp) => {
             if mlp.hidden.iter().any(|&h| h == 0) {
-                c.fail("model.hidden", "a hidden layer of width 0", "use widths of 1 or more, e.g. hidden: [40, 40]");
+                c.fail(
+                    "model.hidden",
+                    "a hidden layer of width 0",
+                    "use widths of 1 or more, e.g. hidden: [40, 40]",
+                );
             }
         }
         ModelSpec::Conv(conv) => {
             if conv.blocks == 0 || conv.blocks > 6 {
-                c.fail("model.blocks", format!("{} conv blocks; each halves the image, so use 1 to 6", conv.blocks), "use blocks: 4");
+                c.fail(
+                    "model.blocks",
+                    format!(
+                        "{} conv blocks; each halves the image, so use 1 to 6",
+                        conv.blocks
+                    ),
+                    "use blocks: 4",
+                );
             }
             if conv.channels == 0 {
-                c.fail("model.channels", "zero channels", "use channels: 64 (or 32 for speed)");
+                c.fail(
+                    "model.channels",
+                    "zero channels",
+                    "use channels: 64 (or 32 for speed)",
+                );
             }
         }
     }
@@ -206,39 +303,71 @@ fn check_model(c: &mut Checker, m: &ModelSpec) {
 fn check_device(c: &mut Checker, e: &Experiment) {
     if let DeviceSpec::Cuda(_) = e.device {
         if !cfg!(feature = "cuda") {
-            c.fail("device", "this metalab was built without CUDA", "use device: Cpu, or rebuild with `cargo build --release --features cuda`");
+            c.fail(
+                "device",
+                "this metalab was built without CUDA",
+                "use device: Cpu, or rebuild with `cargo build --release --features cuda`",
+            );
         } else if matches!(e.model, ModelSpec::Conv(_)) {
             c.fail("device", "the conv net's kernels (conv2d, max pool, batch norm) are CPU-only in this version", "use device: Cpu for conv models; MLPs run on CUDA");
         }
     }
     if matches!(e.family, FamilySpec::Sinusoid(_)) && matches!(e.model, ModelSpec::Conv(_)) {
-        c.fail("model", "a conv net needs image inputs, but sinusoid tasks have scalar inputs", "use model: Mlp((hidden: [40, 40]))");
+        c.fail(
+            "model",
+            "a conv net needs image inputs, but sinusoid tasks have scalar inputs",
+            "use model: Mlp((hidden: [40, 40]))",
+        );
     }
 }
 
 fn check_train(c: &mut Checker, t: &TrainSpec) {
     if t.iterations == 0 {
-        c.fail("train.iterations", "zero iterations", "use e.g. iterations: 5000");
+        c.fail(
+            "train.iterations",
+            "zero iterations",
+            "use e.g. iterations: 5000",
+        );
     }
     if t.meta_batch == 0 {
-        c.fail("train.meta_batch", "an empty meta-batch", "use e.g. meta_batch: 25");
+        c.fail(
+            "train.meta_batch",
+            "an empty meta-batch",
+            "use e.g. meta_batch: 25",
+        );
     }
     if t.log_every == 0 {
-        c.fail("train.log_every", "log_every must be at least 1", "use log_every: 10");
+        c.fail(
+            "train.log_every",
+            "log_every must be at least 1",
+            "use log_every: 10",
+        );
     }
     positive(c, "train.inner_lr", t.inner_lr);
     positive(c, "train.meta_lr", t.meta_lr);
     if !(t.max_loss > 0.0) {
-        c.fail("train.max_loss", "max_loss must be positive", "use max_loss: 1e6");
+        c.fail(
+            "train.max_loss",
+            "max_loss must be positive",
+            "use max_loss: 1e6",
+        );
     }
 }
 
 fn check_eval(c: &mut Checker, v: &EvalSpec) {
     if v.tasks < 2 {
-        c.fail("eval.tasks", "a confidence interval needs at least 2 test tasks", "use tasks: 600 (the standard)");
+        c.fail(
+            "eval.tasks",
+            "a confidence interval needs at least 2 test tasks",
+            "use tasks: 600 (the standard)",
+        );
     }
     if v.periodic_tasks < 2 {
-        c.fail("eval.periodic_tasks", "a confidence interval needs at least 2 tasks", "use periodic_tasks: 100");
+        c.fail(
+            "eval.periodic_tasks",
+            "a confidence interval needs at least 2 tasks",
+            "use periodic_tasks: 100",
+        );
     }
     positive(c, "eval.inner_lr", v.inner_lr);
 }

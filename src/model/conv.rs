@@ -10,7 +10,11 @@ pub fn layout(_spec: &ConvSpec, _shape: &FamilyShape) -> Result<Layout, ModelErr
 pub struct ConvEval;
 
 impl ConvEval {
-    pub fn new(_spec: &ConvSpec, _shape: &FamilyShape, _layout: &Layout) -> Result<Self, ModelError> {
+    pub fn new(
+        _spec: &ConvSpec,
+        _shape: &FamilyShape,
+        _layout: &Layout,
+    ) -> Result<Self, ModelError> {
         Err(ModelError::Shape("conv nets are not built yet".into()))
     }
 }

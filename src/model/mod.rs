@@ -127,7 +127,11 @@ impl Network {
     }
 
     /// Build an evaluator on `device`. Call it in the thread that will use it.
-    pub fn evaluator(&self, device: DeviceSpec, seed: u64) -> Result<Box<dyn Evaluator>, ModelError> {
+    pub fn evaluator(
+        &self,
+        device: DeviceSpec,
+        seed: u64,
+    ) -> Result<Box<dyn Evaluator>, ModelError> {
         match (device, &self.spec) {
             (DeviceSpec::Cpu, ModelSpec::Mlp(m)) => Ok(Box::new(mlp::MlpEval::new(
                 dfdx::tensor::Cpu::seed_from_u64(seed),
@@ -135,8 +139,12 @@ impl Network {
                 &self.shape,
                 &self.layout,
             ))),
-            (DeviceSpec::Cpu, ModelSpec::Conv(c)) => Ok(Box::new(conv::ConvEval::new(c, &self.shape, &self.layout)?)),
-            (DeviceSpec::Cuda(ordinal), ModelSpec::Mlp(m)) => cuda_mlp(ordinal, seed, m, &self.shape, &self.layout),
+            (DeviceSpec::Cpu, ModelSpec::Conv(c)) => {
+                Ok(Box::new(conv::ConvEval::new(c, &self.shape, &self.layout)?))
+            }
+            (DeviceSpec::Cuda(ordinal), ModelSpec::Mlp(m)) => {
+                cuda_mlp(ordinal, seed, m, &self.shape, &self.layout)
+            }
             (DeviceSpec::Cuda(_), ModelSpec::Conv(_)) => Err(ModelError::Unsupported(
                 "the conv net (its conv2d, max-pool and batch-norm kernels are CPU-only)".into(),
                 "CUDA".into(),

@@ -72,16 +72,24 @@ pub struct Episode {
 /// A task drawn from a family; episodes are drawn from it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Task {
-    Sinusoid { amplitude: f32, phase: f32 },
+    Sinusoid {
+        amplitude: f32,
+        phase: f32,
+    },
     /// Class ids (family-specific numbering) in label order: label `i` is `classes[i]`.
-    Classes { split: Split, classes: Vec<usize> },
+    Classes {
+        split: Split,
+        classes: Vec<usize>,
+    },
 }
 
 #[derive(Debug, Error)]
 pub enum FamilyError {
     #[error("Omniglot folder {path} does not exist\n  fix: set `family.root` to the folder that holds images_background/ (and images_evaluation/), pass --data DIR, or set METALAB_OMNIGLOT")]
     MissingRoot { path: PathBuf },
-    #[error("Omniglot split folder {path} is missing, and protocol {protocol} needs it\n  fix: {fix}")]
+    #[error(
+        "Omniglot split folder {path} is missing, and protocol {protocol} needs it\n  fix: {fix}"
+    )]
     MissingSplit {
         path: PathBuf,
         protocol: String,
@@ -126,4 +134,13 @@ pub fn build_family(spec: &FamilySpec, seed: u64) -> Result<Box<dyn TaskFamily>,
         FamilySpec::Synthetic(s) => Box::new(synthetic::Synthetic::new(s.clone(), seed)?),
         FamilySpec::Omniglot(o) => Box::new(omniglot::Omniglot::load(o, seed)?),
     })
+}
+
+/// Check that a family can be built, without loading image data where that is slow; returns a
+/// one-line summary for `metalab check`.
+pub fn check_family(spec: &FamilySpec, seed: u64) -> Result<String, FamilyError> {
+    match spec {
+        FamilySpec::Omniglot(o) => omniglot::scan(o, seed).map(|s| s.to_string()),
+        _ => build_family(spec, seed).map(|f| f.describe()),
+    }
 }

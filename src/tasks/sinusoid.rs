@@ -71,12 +71,16 @@ mod tests {
         let mut rng = Rng::seed_from_u64(3);
         for _ in 0..200 {
             let t = fam.sample_task(Split::Train, &mut rng);
-            let Task::Sinusoid { amplitude, phase } = t else { unreachable!() };
+            let Task::Sinusoid { amplitude, phase } = t else {
+                unreachable!()
+            };
             assert!((0.1..5.0).contains(&amplitude));
             assert!((0.0..std::f32::consts::PI).contains(&phase));
             let ep = fam.sample_episode(&t, &mut rng);
             assert_eq!(ep.support.n, 10);
-            let Targets::Values(y) = &ep.query.y else { unreachable!() };
+            let Targets::Values(y) = &ep.query.y else {
+                unreachable!()
+            };
             for (x, y) in ep.query.x.iter().zip(y) {
                 assert!((-5.0..5.0).contains(x));
                 assert!((y - amplitude * (x - phase).sin()).abs() < 1e-6);

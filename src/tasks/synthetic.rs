@@ -11,8 +11,16 @@ impl Synthetic {
 }
 
 impl TaskFamily for Synthetic {
-    fn shape(&self) -> FamilyShape { unreachable!() }
-    fn sample_task(&self, _split: Split, _rng: &mut Rng) -> Task { unreachable!() }
-    fn sample_episode(&self, _task: &Task, _rng: &mut Rng) -> Episode { unreachable!() }
-    fn describe(&self) -> String { unreachable!() }
+    fn shape(&self) -> FamilyShape {
+        unreachable!()
+    }
+    fn sample_task(&self, _split: Split, _rng: &mut Rng) -> Task {
+        unreachable!()
+    }
+    fn sample_episode(&self, _task: &Task, _rng: &mut Rng) -> Episode {
+        unreachable!()
+    }
+    fn describe(&self) -> String {
+        unreachable!()
+    }
 }

@@ -3,8 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
-use crate::engine::messages::{ArmIndex, Command, EngineEvent, EvalResult, TaskPoint, TrainPoint};
+use crate::engine::{self, ArmIndex, Command, EngineEvent, EngineHandle, LaunchOptions};
 use crate::experiment::Experiment;
+use crate::runs::{self, RunStatus};
+
+pub use crate::runs::RunMetrics as Metrics;
 
 /// A saved run as the browser shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,42 +26,62 @@ pub struct RunRow {
     pub headline: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Metrics {
-    pub train: Vec<TrainPoint>,
-    pub evals: Vec<EvalResult>,
-    pub tasks: Vec<TaskPoint>,
-    pub classification: bool,
-}
-
 /// A launched experiment: its event stream and its control.
 pub struct Engine {
-    pub events: Receiver<EngineEvent>,
+    handle: EngineHandle,
 }
 
 impl Engine {
-    pub fn send(&self, _arm: Option<ArmIndex>, _cmd: Command) {}
+    pub fn events(&self) -> &Receiver<EngineEvent> {
+        &self.handle.events
+    }
+    pub fn send(&self, arm: Option<ArmIndex>, cmd: Command) {
+        self.handle.send(arm, cmd)
+    }
     pub fn is_done(&self) -> bool {
-        true
+        self.handle.is_done()
     }
 }
 
-pub fn launch(_exp: Experiment, _runs_root: &Path, _source: Option<PathBuf>) -> Result<Engine, String> {
-    Err("the training engine is not available in this build yet".into())
+pub fn launch(exp: Experiment, runs_root: &Path, source: Option<PathBuf>) -> Result<Engine, String> {
+    let opts = LaunchOptions {
+        runs_root: runs_root.to_path_buf(),
+        source,
+        ..Default::default()
+    };
+    engine::launch(exp, opts).map(|handle| Engine { handle }).map_err(|e| e.to_string())
 }
 
-pub fn list_runs(_root: &Path) -> Vec<RunRow> {
-    Vec::new()
+pub fn list_runs(root: &Path) -> Vec<RunRow> {
+    runs::list_runs(root)
+        .into_iter()
+        .map(|r| RunRow {
+            reason: match &r.status {
+                RunStatus::Failed(why) => Some(why.clone()),
+                _ => None,
+            },
+            status: r.status.label().to_string(),
+            id: r.id,
+            dir: r.dir,
+            experiment: r.experiment,
+            arm: r.arm,
+            algorithm: r.algorithm,
+            started_unix: r.started_unix,
+            iteration: r.iteration,
+            total_iterations: r.total_iterations,
+            headline: r.headline,
+        })
+        .collect()
 }
 
 pub fn load_metrics(dir: &Path) -> Result<Metrics, String> {
-    Err(format!("{}: cannot load metrics yet", dir.display()))
+    runs::load_metrics(dir).map_err(|e| e.to_string())
 }
 
 pub fn load_config(dir: &Path) -> Result<Experiment, String> {
-    Err(format!("{}: cannot load the config yet", dir.display()))
+    runs::load_config(dir).map_err(|e| e.to_string())
 }
 
-pub fn delete_run(_root: &Path, id: &str) -> Result<(), String> {
-    Err(format!("cannot delete {id} yet"))
+pub fn delete_run(root: &Path, id: &str) -> Result<(), String> {
+    runs::delete_run(root, id).map_err(|e| e.to_string())
 }

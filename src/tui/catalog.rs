@@ -98,14 +98,14 @@ Experiment(
     name: "NAME",
     description: "What question does this experiment answer?",
     seed: 1,
-    family: Sinusoid((shots: 10, queries: 10)),
-    model: Mlp((hidden: [40, 40])),
+    family: Sinusoid(shots: 10, queries: 10),
+    model: Mlp(hidden: [40, 40]),
     arms: [
         Arm(name: "maml", algorithm: Maml()),
         Arm(name: "reptile", algorithm: Reptile(epsilon: 1.0), inner_steps: 5),
     ],
-    train: (iterations: 2000, meta_batch: 10, meta_lr: 1e-3, inner_steps: 1, inner_lr: 0.01),
-    eval: (every: 200, tasks: 100, periodic_tasks: 20, inner_steps: 10, tracked_tasks: 4),
+    train: Train(iterations: 2000, meta_batch: 10, meta_lr: 0.001, inner_steps: 1, inner_lr: 0.01),
+    eval: Eval(every: 200, tasks: 100, periodic_tasks: 20, inner_steps: 10, tracked_tasks: 4),
 )
 "#;
 

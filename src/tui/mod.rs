@@ -88,7 +88,7 @@ pub fn run(project_root: &Path) -> anyhow::Result<()> {
             update::update(&mut app, Msg::FilesChanged(paths));
         }
         if let Some(e) = engine.as_ref() {
-            for ev in e.events.try_iter().take(MAX_EVENTS_PER_FRAME) {
+            for ev in e.events().try_iter().take(MAX_EVENTS_PER_FRAME) {
                 update::update(&mut app, Msg::Engine(ev));
             }
         }
@@ -130,6 +130,6 @@ fn shutdown(app: &mut App, engine: Option<backend::Engine>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !e.is_done() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
-        e.events.try_iter().for_each(drop);
+        e.events().try_iter().for_each(drop);
     }
 }

@@ -56,7 +56,8 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
         // The run store has a new final status to show.
         app.last_runs_scan = None;
         if !s.any_active() {
-            app.info(format!("{}: all arms done", s.title));
+            let msg = format!("{}: all arms done", s.title);
+            app.info(msg);
         }
     }
 }
@@ -70,7 +71,8 @@ fn on_files_changed(app: &mut App) {
     let disk = match std::fs::read_to_string(&ed.path) {
         Ok(t) => t,
         Err(_) => {
-            app.error(format!("{} was removed on disk; Ctrl-S writes it back", ed.file_name()));
+            let msg = format!("{} was removed on disk; Ctrl-S writes it back", ed.file_name());
+            app.error(msg);
             return;
         }
     };
@@ -225,7 +227,8 @@ pub fn save_editor(app: &mut App) {
     };
     ed.validate();
     if let Err(e) = ed.save() {
-        return app.error(format!("cannot save {}: {e}", ed.path.display()));
+        let msg = format!("cannot save {}: {e}", ed.path.display());
+        return app.error(msg);
     }
     let msg = match ed.error_position() {
         Some((l, c)) => {

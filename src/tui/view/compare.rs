@@ -80,7 +80,8 @@ fn eval_cells(a: &ArmView) -> (String, String) {
 
 fn final_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
     let metric = if s.classification() { "loss" } else { "MSE" };
-    let header = Row::new(["arm", "algorithm", "iter", &format!("{metric} ± 95% CI"), "accuracy", "differs"])
+    let metric_col = format!("{metric} ± 95% CI");
+    let header = Row::new(["arm", "algorithm", "iter", metric_col.as_str(), "accuracy", "differs"])
         .style(theme::title());
     let rows: Vec<Row> = s
         .arms

@@ -1,0 +1,236 @@
+//! Command-line interface: argument parsing and one function per subcommand.
+
+mod headless;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use metalab::engine::LaunchOptions;
+use metalab::experiment;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "metalab",
+    version,
+    about = "A terminal workbench for meta-learning research (MAML, FOMAML, Reptile, multi-task on dfdx)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Project folder holding experiments/ and runs/ (for the workbench).
+    #[arg(long, default_value = ".", global = true)]
+    project: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunOpts {
+    /// Folder for run directories.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Worker threads for the whole experiment (default: the experiment's `threads`, else all cores).
+    /// Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Omniglot folder (holding images_background/ and/or images_evaluation/), overriding the file.
+    #[arg(long, env = "METALAB_OMNIGLOT")]
+    data: Option<PathBuf>,
+    /// Print only the final summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+use clap::Args;
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Train every arm of an experiment headless, writing runs/<id>/ per arm.
+    Run {
+        file: PathBuf,
+        /// Train only this arm (repeatable).
+        #[arg(long = "arm")]
+        arms: Vec<String>,
+        /// Override train.iterations (frozen into the run's config).
+        #[arg(long)]
+        iterations: Option<usize>,
+        #[command(flatten)]
+        opts: RunOpts,
+    },
+    /// Validate experiment files (syntax, fields, data folders) without training.
+    Check { files: Vec<PathBuf> },
+    /// List saved runs.
+    Runs {
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+    },
+    /// Train a saved run again from its frozen config, into a new run directory.
+    Rerun {
+        run: String,
+        #[command(flatten)]
+        opts: RunOpts,
+    },
+    /// Continue a stopped or interrupted run from its last checkpoint.
+    Resume {
+        run: String,
+        #[command(flatten)]
+        opts: RunOpts,
+    },
+    /// Time fixed workloads and print seconds per meta-iteration.
+    Bench {
+        /// Fewer iterations (a smoke run).
+        #[arg(long)]
+        quick: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Run only workloads whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+}
+
+fn launch_options(o: &RunOpts) -> LaunchOptions {
+    LaunchOptions {
+        runs_root: o.runs.clone(),
+        threads: o.threads,
+        data: o.data.clone(),
+        ..LaunchOptions::default()
+    }
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        None => workbench(&cli.project),
+        Some(Cmd::Run {
+            file,
+            arms,
+            iterations,
+            opts,
+        }) => {
+            let exp = experiment::load_file(&file)?;
+            let mut lo = launch_options(&opts);
+            lo.arms = (!arms.is_empty()).then_some(arms);
+            lo.iterations = iterations;
+            lo.source = Some(file.clone());
+            headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
+        }
+        Some(Cmd::Check { files }) => check(&files),
+        Some(Cmd::Runs { runs }) => {
+            list_runs(&runs);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Rerun { run, opts }) => {
+            let dir = metalab::runs::resolve(&opts.runs, &run)?;
+            let exp = metalab::runs::load_config(&dir)?;
+            let meta = metalab::runs::load_meta(&dir)?;
+            let mut lo = launch_options(&opts);
+            lo.rerun_of = Some(meta.id);
+            lo.source = meta.source;
+            headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
+        }
+        Some(Cmd::Resume { run, opts }) => {
+            let dir = metalab::runs::resolve(&opts.runs, &run)?;
+            let meta = metalab::runs::load_meta(&dir)?;
+            if meta.status == metalab::runs::RunStatus::Finished {
+                anyhow::bail!(
+                    "run {} already finished\n  fix: `metalab rerun {}` trains it again",
+                    meta.id,
+                    meta.id
+                );
+            }
+            if metalab::runs::effective_status(&meta) == metalab::runs::RunStatus::Running {
+                anyhow::bail!(
+                    "run {} is still running (pid {})\n  fix: stop it first",
+                    meta.id,
+                    meta.pid
+                );
+            }
+            headless::run(
+                metalab::engine::Prepared::resume(&dir, launch_options(&opts))?,
+                opts.quiet,
+            )
+        }
+        Some(Cmd::Bench { quick, json, only }) => {
+            metalab::bench::run(quick, json, only.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn workbench(project: &Path) -> Result<ExitCode> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!(
+            "metalab: the workbench needs a terminal, and this is not one.\n  \
+             Run an experiment headless instead:  metalab run experiments/sinusoid-maml.ron\n  \
+             (`metalab --help` lists every command)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    metalab::tui::run(project).context("the workbench failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(files: &[PathBuf]) -> Result<ExitCode> {
+    if files.is_empty() {
+        anyhow::bail!("no files to check\n  fix: metalab check experiments/*.ron");
+    }
+    let mut bad = 0;
+    for f in files {
+        match experiment::load_file(f)
+            .map_err(anyhow::Error::from)
+            .and_then(|e| {
+                metalab::tasks::check_family(&e.family, e.seed)
+                    .map_err(|err| anyhow::anyhow!("{}: `family`: {err}", f.display()))
+                    .map(|summary| (e, summary))
+            }) {
+            Ok((e, summary)) => println!(
+                "ok  {}  ({}: {} arm{}: {}; {})",
+                f.display(),
+                e.name,
+                e.arms.len(),
+                if e.arms.len() == 1 { "" } else { "s" },
+                e.arms
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                summary
+            ),
+            Err(err) => {
+                bad += 1;
+                eprintln!("{err}");
+            }
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn list_runs(root: &Path) {
+    let runs = metalab::runs::list_runs(root);
+    if runs.is_empty() {
+        println!("no runs in {}", root.display());
+        return;
+    }
+    println!(
+        "{:<48} {:<11} {:>13}  {:<18} {}",
+        "RUN", "STATUS", "ITERATIONS", "ALGORITHM", "RESULT"
+    );
+    for r in runs {
+        println!(
+            "{:<48} {:<11} {:>6}/{:<6}  {:<18} {}",
+            r.id,
+            r.status.label(),
+            r.iteration,
+            r.total_iterations,
+            r.algorithm,
+            r.headline.unwrap_or_default()
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Long-lived workers, each owning one device and one evaluator.
+//!
+//! Spawning threads per meta-batch gains nothing on small tasks, and a CUDA device cannot move
+//! between threads, so workers live as long as the arm. Results come back in item order, so a
+//! meta-batch's sum does not depend on which worker ran which task (runs are reproducible across
+//! thread counts).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::experiment::DeviceSpec;
+use crate::model::{Evaluator, ModelError, Network};
+
+type Job = Box<dyn FnOnce(&mut dyn Evaluator) + Send>;
+
+pub struct WorkerPool {
+    jobs: Option<Sender<Job>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    /// Start `threads` workers; each builds its own evaluator (and device) in its own thread.
+    pub fn new(
+        net: &Network,
+        device: DeviceSpec,
+        seed: u64,
+        threads: usize,
+    ) -> Result<WorkerPool, ModelError> {
+        let (tx, rx) = channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let (ready_tx, ready_rx) = channel::<Result<(), ModelError>>();
+        let mut handles = vec![];
+        for w in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            let net = net.clone();
+            let ready = ready_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("metalab-worker-{w}"))
+                .spawn(move || {
+                    let mut eval = match net.evaluator(device, seed.wrapping_add(w as u64)) {
+                        Ok(e) => {
+                            let _ = ready.send(Ok(()));
+                            e
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    drop(ready);
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(eval.as_mut()),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawn worker thread");
+            handles.push(handle);
+        }
+        drop(ready_tx);
+        let mut pool = WorkerPool {
+            jobs: Some(tx),
+            handles,
+        };
+        for r in ready_rx.iter() {
+            if let Err(e) = r {
+                pool.shutdown();
+                return Err(e);
+            }
+        }
+        Ok(pool)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Apply `f` to every item on the workers; results in item order. A panic inside `f` is
+    /// returned as an error message instead of taking the arm down with it.
+    pub fn map<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, String>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(&mut dyn Evaluator, T) -> R + Send + Sync + 'static,
+    {
+        let n = items.len();
+        let f = Arc::new(f);
+        let (res_tx, res_rx): (Sender<(usize, Result<R, String>)>, Receiver<_>) = channel();
+        let jobs = self.jobs.as_ref().ok_or("worker pool is shut down")?;
+        for (i, item) in items.into_iter().enumerate() {
+            let f = Arc::clone(&f);
+            let res_tx = res_tx.clone();
+            let job: Job = Box::new(move |ev: &mut dyn Evaluator| {
+                let r = catch_unwind(AssertUnwindSafe(|| f(ev, item))).map_err(panic_message);
+                let _ = res_tx.send((i, r));
+            });
+            jobs.send(job)
+                .map_err(|_| "worker threads have exited".to_string())?;
+        }
+        drop(res_tx);
+        let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+        for _ in 0..n {
+            let (i, r) = res_rx
+                .recv()
+                .map_err(|_| "a worker thread died".to_string())?;
+            out[i] = Some(r?);
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.expect("every item answered"))
+            .collect())
+    }
+
+    fn shutdown(&mut self) {
+        self.jobs = None;
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "worker panicked".into())
+}
