@@ -43,7 +43,7 @@ pub fn read_entry(path: &Path) -> ExpEntry {
     };
     match std::fs::read_to_string(path) {
         Err(err) => e.error = Some(format!("{}: cannot read: {err}", path.display())),
-        Ok(text) => match parse_str(&text, path) {
+        Ok(text) => match parse_str(&text, &display_path(path)) {
             Ok(x) => {
                 e.name = x.name.clone();
                 e.family = family_label(&x.family);
@@ -54,6 +54,14 @@ pub fn read_entry(path: &Path) -> ExpEntry {
         },
     }
     e
+}
+
+/// How errors name a file: `experiments/x.ron`, short enough for a panel, unambiguous in a project.
+pub fn display_path(path: &Path) -> PathBuf {
+    match path.file_name() {
+        Some(f) => Path::new("experiments").join(f),
+        None => path.to_path_buf(),
+    }
 }
 
 /// Experiment files are `*.ron`; dot-files are editors' and our own temporaries.

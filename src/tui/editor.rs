@@ -73,7 +73,7 @@ impl Editor {
 
     pub fn validate(&mut self) {
         self.edited_at = None;
-        self.validation = Some(match parse_str(&self.text(), &self.path) {
+        self.validation = Some(match parse_str(&self.text(), &super::catalog::display_path(&self.path)) {
             Ok(exp) => Validation::Valid {
                 summary: format!(
                     "valid — {}, {} arm{}, {} iterations",

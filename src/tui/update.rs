@@ -161,7 +161,7 @@ pub fn launch(app: &mut App, text: &str, path: &std::path::Path) {
         app.error("an experiment is already training: stop it (s) before launching another");
         return;
     }
-    match parse_str(text, path) {
+    match parse_str(text, &catalog::display_path(path)) {
         Err(e) => app.error(format!("cannot launch: {e}")),
         Ok(exp) => {
             app.live = Some(Session::for_experiment(&exp));
@@ -181,7 +181,10 @@ pub fn launch(app: &mut App, text: &str, path: &std::path::Path) {
 pub fn open_editor(app: &mut App, path: std::path::PathBuf) {
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            app.editor = Some(Editor::open(path, &text));
+            let mut ed = Editor::open(path, &text);
+            // A broken file is opened to be fixed: start where the problem is.
+            ed.jump_to_error();
+            app.editor = Some(ed);
             app.screen = Screen::Editor;
             app.status = None;
         }

@@ -92,7 +92,9 @@ fn final_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
             let differs = s
                 .diff
                 .iter()
-                .map(|(k, v)| format!("{}={}", short_key(k), v.get(i).map_or("–", |x| x.as_str())))
+                // The algorithm has its own column; a parameter another algorithm lacks is noise.
+                .filter(|(k, v)| !k.ends_with("algorithm") && v.get(i).is_some_and(|x| x != "–"))
+                .map(|(k, v)| format!("{}={}", short_key(k), v[i]))
                 .collect::<Vec<_>>()
                 .join(" ");
             let style = if i == app.arm_sel { theme::selected() } else { Style::default() };
@@ -121,11 +123,10 @@ fn final_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
     f.render_widget(t, area);
 }
 
-/// `train.meta_lr` → `meta_lr`; `arm.algorithm.Reptile.epsilon` → `Reptile.epsilon`.
+/// `train.meta_lr` → `meta_lr`; `arm.algorithm.Reptile.epsilon` → `epsilon`.
 fn short_key(k: &str) -> String {
     let parts: Vec<&str> = k.split('.').collect();
     match parts.as_slice() {
-        [.., a, b] if *a == "algorithm" || a.chars().next().is_some_and(|c| c.is_uppercase()) => format!("{a}.{b}"),
         [.., last] => last.to_string(),
         [] => k.to_string(),
     }

@@ -23,12 +23,13 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         .map(|(i, e)| {
             let (mark, style) = if e.is_valid() { ("✓", theme::ok()) } else { ("✗", theme::error()) };
             let arms = if e.is_valid() { format!("{} arm{}", e.arms.len(), if e.arms.len() == 1 { "" } else { "s" }) } else { "invalid".into() };
-            let line = Line::from(vec![
-                Span::styled(format!(" {mark} "), style),
-                Span::raw(format!("{:<22} ", e.name)),
-                Span::styled(format!("{:<22} ", e.family), theme::dim()),
-                Span::raw(arms),
-            ]);
+            let mut spans = vec![Span::styled(format!(" {mark} "), style), Span::raw(format!("{:<20} ", e.name))];
+            // Narrow terminals drop the family column before the arms count.
+            if list.width >= 60 {
+                spans.push(Span::styled(format!("{:<22} ", e.family), theme::dim()));
+            }
+            spans.push(Span::raw(arms));
+            let line = Line::from(spans);
             if i == app.exp_sel {
                 line.style(theme::selected())
             } else {

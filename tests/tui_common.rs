@@ -1,0 +1,40 @@
+// Shared by the tui_* tests (included with `mod`), not a test target of its own.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use metalab::tui::{view, App};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// The whole screen as text, one line per row.
+pub fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| view::render(app, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A project folder with one valid and one broken experiment.
+pub fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("experiments");
+    std::fs::create_dir_all(&exp).unwrap();
+    std::fs::create_dir_all(dir.path().join("runs")).unwrap();
+    std::fs::write(exp.join("demo.ron"), metalab::tui::catalog::template("demo")).unwrap();
+    std::fs::write(exp.join("broken.ron"), "Experiment(\n    name: \"broken\",\n    family: Sinusoid(shots: 10),\n    modle: Mlp(hidden: [40]),\n)\n").unwrap();
+    dir
+}
+
+pub fn write_snapshot(name: &str, text: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
