@@ -1,4 +1,4 @@
-// Shared by the tui_* tests (included with `mod`), not a test target of its own.
+// Shared by the tui_* tests (a folder module, so it is not a test target of its own).
 #![allow(dead_code)]
 
 use std::path::Path;
