@@ -5,10 +5,20 @@ use metalab::export::{to_csv, to_svg, ArmCurves};
 use metalab::stats::MeanCi;
 
 fn arm(label: &str, classification: bool) -> ArmCurves {
-    let ci = |m| MeanCi { mean: m, ci95: 0.1, n: 10 };
+    let ci = |m| MeanCi {
+        mean: m,
+        ci95: 0.1,
+        n: 10,
+    };
     ArmCurves {
         label: label.into(),
-        train: (1..=5).map(|i| TrainPoint { iteration: i, loss: 1.0 / i as f64, accuracy: classification.then_some(0.5) }).collect(),
+        train: (1..=5)
+            .map(|i| TrainPoint {
+                iteration: i,
+                loss: 1.0 / i as f64,
+                accuracy: classification.then_some(0.5),
+            })
+            .collect(),
         evals: vec![EvalResult {
             iteration: 5,
             split: "validation".into(),
@@ -18,7 +28,12 @@ fn arm(label: &str, classification: bool) -> ArmCurves {
             inner_steps: 5,
             inner_lr: 0.01,
         }],
-        tasks: vec![TaskPoint { iteration: 5, task: 0, loss: 0.2, accuracy: None }],
+        tasks: vec![TaskPoint {
+            iteration: 5,
+            task: 0,
+            loss: 0.2,
+            accuracy: None,
+        }],
     }
 }
 
@@ -27,7 +42,9 @@ fn csv_is_long_format_with_every_series() {
     let csv = to_csv(&[arm("a,1", false), arm("b", true)]);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "arm,series,split,task,iteration,value,ci95,n");
-    assert!(lines.iter().all(|l| l.matches(',').count() >= 7 || l.starts_with("\"a,1\"")));
+    assert!(lines
+        .iter()
+        .all(|l| l.matches(',').count() >= 7 || l.starts_with("\"a,1\"")));
     assert!(csv.contains("\"a,1\",train_loss,train,,1,1,,"));
     assert!(csv.contains("b,eval_accuracy,validation,,5,0.8,0.1,10"));
     assert!(csv.contains("b,train_accuracy"));

@@ -43,7 +43,15 @@ fn tiny_project() -> tempfile::TempDir {
 /// Drive the real engine, feeding its events to `update` as the event loop does.
 fn train_live(root: &Path, app: &mut App) {
     let exp = parse_str(TINY, Path::new("tiny.ron")).unwrap();
-    let h = engine::launch(exp, LaunchOptions { runs_root: root.join("runs"), threads: Some(1), ..Default::default() }).unwrap();
+    let h = engine::launch(
+        exp,
+        LaunchOptions {
+            runs_root: root.join("runs"),
+            threads: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !(h.is_done() && app.live.as_ref().is_some_and(|s| !s.any_active())) {
         assert!(Instant::now() < deadline, "tiny run did not finish");
@@ -66,8 +74,15 @@ fn live_training_then_browse_compare_export_rerun_delete() {
     app.effects.clear();
     train_live(p.path(), &mut app);
     let s = app.live.as_ref().unwrap();
-    assert!(s.arms.iter().all(|a| a.status == ArmStatus::Finished), "{:?}", s.arms.iter().map(|a| &a.status).collect::<Vec<_>>());
-    assert!(s.arms.iter().all(|a| a.final_eval.is_some() && !a.train_loss.is_empty() && !a.tasks.is_empty()));
+    assert!(
+        s.arms.iter().all(|a| a.status == ArmStatus::Finished),
+        "{:?}",
+        s.arms.iter().map(|a| &a.status).collect::<Vec<_>>()
+    );
+    assert!(s
+        .arms
+        .iter()
+        .all(|a| a.final_eval.is_some() && !a.train_loss.is_empty() && !a.tasks.is_empty()));
     let text = screen(&app, 120, 40);
     assert!(text.contains("finished"), "{text}");
     assert!(text.contains("test MSE"), "{text}");
@@ -77,7 +92,10 @@ fn live_training_then_browse_compare_export_rerun_delete() {
     assert_eq!(app.screen, Screen::Runs);
     assert_eq!(app.runs.len(), 2, "{:?}", app.runs);
     let text = screen(&app, 120, 40);
-    assert!(text.contains("tiny") && text.contains("finished") && text.contains("MSE"), "{text}");
+    assert!(
+        text.contains("tiny") && text.contains("finished") && text.contains("MSE"),
+        "{text}"
+    );
 
     // Open one run: its curves come back from disk.
     update(&mut app, Msg::Key(KeyEvent::from(KeyCode::Enter)));
@@ -97,15 +115,25 @@ fn live_training_then_browse_compare_export_rerun_delete() {
     update(&mut app, k('c'));
     assert_eq!(app.screen, Screen::Compare);
     let text = screen(&app, 120, 40);
-    assert!(text.contains("tiny/fomaml") && text.contains("tiny/reptile"), "{text}");
+    assert!(
+        text.contains("tiny/fomaml") && text.contains("tiny/reptile"),
+        "{text}"
+    );
     assert!(text.contains("inner_steps="), "{text}");
     update(&mut app, k('q'));
 
     // Export the marked runs.
     update(&mut app, k('x'));
-    let exports: Vec<_> = std::fs::read_dir(p.path().join("exports")).unwrap().flatten().map(|e| e.path()).collect();
+    let exports: Vec<_> = std::fs::read_dir(p.path().join("exports"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert_eq!(exports.len(), 2, "{:?}", app.status);
-    let csv = exports.iter().find(|p| p.extension().unwrap() == "csv").unwrap();
+    let csv = exports
+        .iter()
+        .find(|p| p.extension().unwrap() == "csv")
+        .unwrap();
     let csv = std::fs::read_to_string(csv).unwrap();
     assert!(csv.starts_with("arm,series,"));
     assert!(csv.contains("tiny/reptile,train_loss"));

@@ -23,7 +23,11 @@ fn experiments_list_shows_valid_and_broken_files() {
     }
     // The broken file's error is shown, with its line:column.
     let mut app = App::new(p.path());
-    app.exp_sel = app.experiments.iter().position(|e| e.name == "broken").unwrap();
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "broken")
+        .unwrap();
     let s = screen(&app, 120, 40);
     assert!(s.contains("broken.ron:4:"), "{s}");
 }
@@ -43,9 +47,15 @@ fn monitor_regression_120x40() {
     assert!(s.contains("eval MSE"), "{s}");
     assert!(s.contains("95% CI"), "{s}");
     assert!(s.contains("task 0"), "{s}");
-    assert!(!s.contains("accuracy"), "regression must not show accuracy:\n{s}");
+    assert!(
+        !s.contains("accuracy"),
+        "regression must not show accuracy:\n{s}"
+    );
     // Braille markers are drawn.
-    assert!(s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "{s}");
+    assert!(
+        s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+        "{s}"
+    );
 }
 
 #[test]
@@ -104,7 +114,11 @@ fn help_overlay_lists_keys() {
 fn editor_marks_the_error_line() {
     let p = project();
     let mut app = App::new(p.path());
-    app.exp_sel = app.experiments.iter().position(|e| e.name == "broken").unwrap();
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "broken")
+        .unwrap();
     update(&mut app, Msg::Key(enter()));
     assert_eq!(app.screen, Screen::Editor);
     let s = screen(&app, 120, 40);

@@ -30,20 +30,39 @@ fn every_key_before_any_data_is_harmless() {
     let empty = tempfile::tempdir().unwrap();
     let mut app = App::new(empty.path());
     let keys = "?qjkhlgGpsSPcmax r1234 \n".chars().map(k).chain(
-        [KeyCode::Tab, KeyCode::BackTab, KeyCode::Enter, KeyCode::Esc, KeyCode::Up, KeyCode::Down, KeyCode::Left, KeyCode::Right, KeyCode::PageDown, KeyCode::Delete]
-            .into_iter()
-            .map(code),
+        [
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageDown,
+            KeyCode::Delete,
+        ]
+        .into_iter()
+        .map(code),
     );
     for (i, m) in keys.enumerate() {
         // Close any modal so the next key reaches the screen; never quit mid-test.
         app.modal = None;
         app.quit = false;
-        for s in [Screen::Experiments, Screen::Runs, Screen::Monitor, Screen::Compare] {
+        for s in [
+            Screen::Experiments,
+            Screen::Runs,
+            Screen::Monitor,
+            Screen::Compare,
+        ] {
             app.screen = s;
             update(&mut app, m.clone());
             let _ = screen(&app, 80, 24);
         }
-        assert!(app.effects.is_empty(), "key #{i} asked the engine for something with nothing running");
+        assert!(
+            app.effects.is_empty(),
+            "key #{i} asked the engine for something with nothing running"
+        );
     }
 }
 
@@ -81,17 +100,36 @@ fn a_flood_of_events_stays_bounded() {
 fn launch_pause_resume_stop_go_through_effects() {
     let p = project();
     let mut app = App::new(p.path());
-    app.exp_sel = app.experiments.iter().position(|e| e.name == "demo").unwrap();
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "demo")
+        .unwrap();
     update(&mut app, k('r'));
     assert_eq!(app.screen, Screen::Monitor);
     assert!(matches!(app.effects.as_slice(), [Effect::Launch { .. }]));
     app.effects.clear();
     // Keys before the engine has said anything.
     update(&mut app, k('p'));
-    assert!(matches!(app.effects.as_slice(), [Effect::Engine { arm: Some(0), cmd: Command::Pause }]));
-    update(&mut app, Msg::Engine(metalab::engine::messages::EngineEvent::Paused { arm: 0 }));
+    assert!(matches!(
+        app.effects.as_slice(),
+        [Effect::Engine {
+            arm: Some(0),
+            cmd: Command::Pause
+        }]
+    ));
+    update(
+        &mut app,
+        Msg::Engine(metalab::engine::messages::EngineEvent::Paused { arm: 0 }),
+    );
     update(&mut app, k('p'));
-    assert!(matches!(app.effects.last(), Some(Effect::Engine { arm: Some(0), cmd: Command::Resume })));
+    assert!(matches!(
+        app.effects.last(),
+        Some(Effect::Engine {
+            arm: Some(0),
+            cmd: Command::Resume
+        })
+    ));
     app.effects.clear();
     // Stop asks first; "n" cancels, "y" sends.
     update(&mut app, k('S'));
@@ -100,7 +138,13 @@ fn launch_pause_resume_stop_go_through_effects() {
     assert!(app.modal.is_none() && app.effects.is_empty());
     update(&mut app, k('S'));
     update(&mut app, k('y'));
-    assert!(matches!(app.effects.as_slice(), [Effect::Engine { arm: None, cmd: Command::Stop }]));
+    assert!(matches!(
+        app.effects.as_slice(),
+        [Effect::Engine {
+            arm: None,
+            cmd: Command::Stop
+        }]
+    ));
     // Launching again while training is refused.
     app.screen = Screen::Experiments;
     app.effects.clear();
@@ -117,21 +161,35 @@ fn quitting_while_training_asks_and_stops() {
     assert!(!app.quit);
     update(&mut app, k('y'));
     assert!(app.quit);
-    assert!(matches!(app.effects.as_slice(), [Effect::Engine { arm: None, cmd: Command::Stop }]));
+    assert!(matches!(
+        app.effects.as_slice(),
+        [Effect::Engine {
+            arm: None,
+            cmd: Command::Stop
+        }]
+    ));
 }
 
 #[test]
 fn broken_experiment_cannot_launch_and_shows_error() {
     let p = project();
     let mut app = App::new(p.path());
-    app.exp_sel = app.experiments.iter().position(|e| e.name == "broken").unwrap();
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "broken")
+        .unwrap();
     update(&mut app, k('r'));
     assert!(app.effects.is_empty());
     assert!(app.status.as_ref().unwrap().0.contains("broken.ron:4:"));
 }
 
 fn open_demo(app: &mut App) {
-    app.exp_sel = app.experiments.iter().position(|e| e.name == "demo").unwrap();
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "demo")
+        .unwrap();
     update(app, code(KeyCode::Enter));
     assert_eq!(app.screen, Screen::Editor);
 }
@@ -141,14 +199,20 @@ fn editor_validates_after_a_pause_and_save_jumps_to_the_error() {
     let p = project();
     let mut app = App::new(p.path());
     open_demo(&mut app);
-    assert!(matches!(app.editor.as_ref().unwrap().validation, Some(Validation::Valid { .. })));
+    assert!(matches!(
+        app.editor.as_ref().unwrap().validation,
+        Some(Validation::Valid { .. })
+    ));
     // Break line 1 by typing junk at the start.
     for c in "@@".chars() {
         update(&mut app, k(c));
     }
     let ed = app.editor.as_ref().unwrap();
     assert!(ed.modified());
-    assert!(matches!(ed.validation, Some(Validation::Valid { .. })), "validation waits for a pause");
+    assert!(
+        matches!(ed.validation, Some(Validation::Valid { .. })),
+        "validation waits for a pause"
+    );
     update(&mut app, Msg::Tick(Instant::now() + Duration::from_secs(1)));
     let ed = app.editor.as_ref().unwrap();
     assert!(matches!(ed.validation, Some(Validation::Invalid { .. })));
@@ -163,9 +227,16 @@ fn editor_validates_after_a_pause_and_save_jumps_to_the_error() {
     let on_disk = std::fs::read_to_string(p.path().join("experiments/demo.ron")).unwrap();
     assert!(on_disk.contains("@@"));
     // No temporary left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(p.path().join("experiments")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(p.path().join("experiments"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty());
-    assert!(app.experiments.iter().any(|e| e.file_name == "demo.ron" && !e.is_valid()));
+    assert!(app
+        .experiments
+        .iter()
+        .any(|e| e.file_name == "demo.ron" && !e.is_valid()));
 }
 
 #[test]
@@ -217,10 +288,17 @@ fn new_and_duplicate_create_files() {
     update(&mut app, k('n'));
     assert_eq!(app.screen, Screen::Editor);
     assert!(p.path().join("experiments/new-experiment.ron").exists());
-    assert!(matches!(app.editor.as_ref().unwrap().validation, Some(Validation::Valid { .. })));
+    assert!(matches!(
+        app.editor.as_ref().unwrap().validation,
+        Some(Validation::Valid { .. })
+    ));
     update(&mut app, code(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Experiments);
-    app.exp_sel = app.experiments.iter().position(|e| e.name == "demo").unwrap();
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "demo")
+        .unwrap();
     update(&mut app, k('d'));
     let copy = p.path().join("experiments/demo-copy.ron");
     assert!(copy.exists());
@@ -250,13 +328,28 @@ fn mouse_click_selects_rows_and_tabs() {
     let p = project();
     let mut app = App::new(p.path());
     update(&mut app, Msg::Resize(120, 40));
-    let click = |col, row| Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: col, row, modifiers: KeyModifiers::NONE });
+    let click = |col, row| {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: col,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
     // Second list row (y = tabs 1 + border 1 + 1).
     update(&mut app, click(5, 3));
     assert_eq!(app.exp_sel, 1);
     // "2 Runs" in the tab bar.
     let s = screen(&app, 120, 40);
-    let col = s.lines().next().unwrap().chars().collect::<Vec<_>>().windows(6).position(|w| w.iter().collect::<String>() == "2 Runs").unwrap();
+    let col = s
+        .lines()
+        .next()
+        .unwrap()
+        .chars()
+        .collect::<Vec<_>>()
+        .windows(6)
+        .position(|w| w.iter().collect::<String>() == "2 Runs")
+        .unwrap();
     update(&mut app, click(col as u16, 0));
     assert_eq!(app.screen, Screen::Runs);
 }

@@ -8,7 +8,10 @@ fn wait_for(rx: &std::sync::mpsc::Receiver<Vec<std::path::PathBuf>>, name: &str)
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
         if let Ok(paths) = rx.recv_timeout(Duration::from_millis(100)) {
-            if paths.iter().any(|p| p.file_name().is_some_and(|f| f == name)) {
+            if paths
+                .iter()
+                .any(|p| p.file_name().is_some_and(|f| f == name))
+            {
                 return true;
             }
         }
@@ -30,5 +33,7 @@ fn sees_writes_and_rename_saves() {
     // Temporaries and other files are not reported on their own.
     std::fs::write(dir.path().join("notes.txt"), "z").unwrap();
     std::thread::sleep(Duration::from_millis(600));
-    assert!(rx.try_iter().all(|b| b.iter().all(|p| p.extension().is_some_and(|e| e == "ron"))));
+    assert!(rx
+        .try_iter()
+        .all(|b| b.iter().all(|p| p.extension().is_some_and(|e| e == "ron"))));
 }

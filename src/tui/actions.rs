@@ -13,7 +13,11 @@ pub fn chosen_runs(app: &App) -> Vec<RunRow> {
     if app.marked.is_empty() {
         app.runs.get(app.run_sel).cloned().into_iter().collect()
     } else {
-        app.runs.iter().filter(|r| app.marked.contains(&r.id)).cloned().collect()
+        app.runs
+            .iter()
+            .filter(|r| app.marked.contains(&r.id))
+            .cloned()
+            .collect()
     }
 }
 
@@ -27,7 +31,8 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     for r in rows {
         match backend::load_metrics(&r.dir) {
             Ok(m) => {
-                let mut a = ArmView::from_metrics(&label(r, rows.len()), &r.algorithm, &r.status, &m);
+                let mut a =
+                    ArmView::from_metrics(&label(r, rows.len()), &r.algorithm, &r.status, &m);
                 a.run_dir = Some(r.dir.clone());
                 a.total = a.total.max(r.total_iterations);
                 arms.push(a);
@@ -38,9 +43,22 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
             configs.push(c);
         }
     }
-    let title = if rows.len() == 1 { rows[0].id.clone() } else { format!("{} runs", rows.len()) };
-    let diff = if configs.len() == rows.len() { super::diff::differing_fields(&configs) } else { Vec::new() };
-    app.saved = Some(Session { title, live: false, arms, diff });
+    let title = if rows.len() == 1 {
+        rows[0].id.clone()
+    } else {
+        format!("{} runs", rows.len())
+    };
+    let diff = if configs.len() == rows.len() {
+        super::diff::differing_fields(&configs)
+    } else {
+        Vec::new()
+    };
+    app.saved = Some(Session {
+        title,
+        live: false,
+        arms,
+        diff,
+    });
     app.source = Source::Saved;
     app.arm_sel = 0;
     app.back = Screen::Runs;
@@ -73,7 +91,10 @@ pub fn rerun(app: &mut App) {
             app.back = Screen::Runs;
             app.screen = Screen::Monitor;
             app.info(format!("rerunning {}", r.id));
-            app.effects.push(Effect::Launch { exp: Box::new(exp), source: None });
+            app.effects.push(Effect::Launch {
+                exp: Box::new(exp),
+                source: None,
+            });
         }
     }
 }
@@ -154,9 +175,20 @@ pub fn export_session(app: &mut App) {
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -25,7 +25,12 @@ pub enum Screen {
 
 impl Screen {
     /// The tab bar, in Tab order; the editor is reached from the experiments list.
-    pub const TABS: [Screen; 4] = [Screen::Experiments, Screen::Runs, Screen::Monitor, Screen::Compare];
+    pub const TABS: [Screen; 4] = [
+        Screen::Experiments,
+        Screen::Runs,
+        Screen::Monitor,
+        Screen::Compare,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -50,9 +55,14 @@ pub enum Pending {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Modal {
     Help,
-    Confirm { prompt: String, then: Pending },
+    Confirm {
+        prompt: String,
+        then: Pending,
+    },
     /// The open file changed on disk while the buffer has unsaved edits.
-    Conflict { disk: String },
+    Conflict {
+        disk: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +74,14 @@ pub enum Level {
 /// What `update` asks the runtime to do: things that need the engine handle.
 #[derive(Debug, Clone)]
 pub enum Effect {
-    Launch { exp: Box<Experiment>, source: Option<PathBuf> },
-    Engine { arm: Option<ArmIndex>, cmd: Command },
+    Launch {
+        exp: Box<Experiment>,
+        source: Option<PathBuf>,
+    },
+    Engine {
+        arm: Option<ArmIndex>,
+        cmd: Command,
+    },
 }
 
 #[derive(Debug, Clone)]

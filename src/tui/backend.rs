@@ -43,13 +43,19 @@ impl Engine {
     }
 }
 
-pub fn launch(exp: Experiment, runs_root: &Path, source: Option<PathBuf>) -> Result<Engine, String> {
+pub fn launch(
+    exp: Experiment,
+    runs_root: &Path,
+    source: Option<PathBuf>,
+) -> Result<Engine, String> {
     let opts = LaunchOptions {
         runs_root: runs_root.to_path_buf(),
         source,
         ..Default::default()
     };
-    engine::launch(exp, opts).map(|handle| Engine { handle }).map_err(|e| e.to_string())
+    engine::launch(exp, opts)
+        .map(|handle| Engine { handle })
+        .map_err(|e| e.to_string())
 }
 
 pub fn list_runs(root: &Path) -> Vec<RunRow> {

@@ -31,7 +31,10 @@ pub fn family_label(f: &FamilySpec) -> String {
 }
 
 pub fn read_entry(path: &Path) -> ExpEntry {
-    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut e = ExpEntry {
         path: path.to_path_buf(),
         name: file_name.trim_end_matches(".ron").to_string(),
@@ -47,7 +50,11 @@ pub fn read_entry(path: &Path) -> ExpEntry {
             Ok(x) => {
                 e.name = x.name.clone();
                 e.family = family_label(&x.family);
-                e.arms = x.arms.iter().map(|a| format!("{} ({})", a.name, a.algorithm.label())).collect();
+                e.arms = x
+                    .arms
+                    .iter()
+                    .map(|a| format!("{} ({})", a.name, a.algorithm.label()))
+                    .collect();
                 e.description = x.description.clone();
             }
             Err(err) => e.error = Some(err.to_string()),
@@ -67,12 +74,18 @@ pub fn display_path(path: &Path) -> PathBuf {
 /// Experiment files are `*.ron`; dot-files are editors' and our own temporaries.
 pub fn is_experiment_file(p: &Path) -> bool {
     p.extension().is_some_and(|x| x == "ron")
-        && !p.file_name().is_some_and(|f| f.to_string_lossy().starts_with('.'))
+        && !p
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with('.'))
 }
 
 pub fn scan(dir: &Path) -> Vec<ExpEntry> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_experiment_file(p)).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_experiment_file(p))
+                .collect()
+        })
         .unwrap_or_default();
     paths.sort();
     paths.iter().map(|p| read_entry(p)).collect()
@@ -81,7 +94,10 @@ pub fn scan(dir: &Path) -> Vec<ExpEntry> {
 /// Write via a temporary in the same folder and rename, so a crash or a watcher never sees half a file.
 pub fn save_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
@@ -126,7 +142,10 @@ pub fn template(name: &str) -> String {
 pub fn duplicate_text(text: &str, new_name: &str) -> String {
     if let Some(at) = text.find("name:") {
         let rest = &text[at..];
-        if let (Some(q1), Some(q2)) = (rest.find('"'), rest[rest.find('"').unwrap_or(0) + 1..].find('"')) {
+        if let (Some(q1), Some(q2)) = (
+            rest.find('"'),
+            rest[rest.find('"').unwrap_or(0) + 1..].find('"'),
+        ) {
             let start = at + q1 + 1;
             let end = start + q2;
             return format!("{}{}{}", &text[..start], new_name, &text[end..]);

@@ -12,12 +12,16 @@ pub fn differing_fields(configs: &[Experiment]) -> Vec<(String, Vec<String>)> {
     }
     let flat: Vec<BTreeMap<String, String>> = configs.iter().map(flatten_config).collect();
     let mut keys: Vec<&String> = flat.iter().flat_map(|m| m.keys()).collect();
-    keys.sort();
+    // Shared settings first; one algorithm's own parameters (absent in the others) last.
+    keys.sort_by_key(|k| (k.starts_with("arm.algorithm."), k.as_str()));
     keys.dedup();
     keys.into_iter()
         .filter(|k| k.as_str() != "arm.name")
         .filter_map(|k| {
-            let vals: Vec<String> = flat.iter().map(|m| m.get(k).cloned().unwrap_or_else(|| "–".into())).collect();
+            let vals: Vec<String> = flat
+                .iter()
+                .map(|m| m.get(k).cloned().unwrap_or_else(|| "–".into()))
+                .collect();
             (vals.iter().any(|v| v != &vals[0])).then(|| (k.clone(), vals))
         })
         .collect()
@@ -51,7 +55,13 @@ fn flatten_config(e: &Experiment) -> BTreeMap<String, String> {
 }
 
 fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
-    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {

@@ -13,8 +13,13 @@ pub const VALIDATE_AFTER: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Validation {
-    Valid { summary: String },
-    Invalid { message: String, position: Option<(usize, usize)> },
+    Valid {
+        summary: String,
+    },
+    Invalid {
+        message: String,
+        position: Option<(usize, usize)>,
+    },
 }
 
 pub struct Editor {
@@ -73,21 +78,23 @@ impl Editor {
 
     pub fn validate(&mut self) {
         self.edited_at = None;
-        self.validation = Some(match parse_str(&self.text(), &super::catalog::display_path(&self.path)) {
-            Ok(exp) => Validation::Valid {
-                summary: format!(
-                    "valid — {}, {} arm{}, {} iterations",
-                    super::catalog::family_label(&exp.family),
-                    exp.arms.len(),
-                    if exp.arms.len() == 1 { "" } else { "s" },
-                    exp.train.iterations
-                ),
+        self.validation = Some(
+            match parse_str(&self.text(), &super::catalog::display_path(&self.path)) {
+                Ok(exp) => Validation::Valid {
+                    summary: format!(
+                        "valid — {}, {} arm{}, {} iterations",
+                        super::catalog::family_label(&exp.family),
+                        exp.arms.len(),
+                        if exp.arms.len() == 1 { "" } else { "s" },
+                        exp.train.iterations
+                    ),
+                },
+                Err(e) => Validation::Invalid {
+                    message: e.to_string(),
+                    position: e.position(),
+                },
             },
-            Err(e) => Validation::Invalid {
-                message: e.to_string(),
-                position: e.position(),
-            },
-        });
+        );
     }
 
     pub fn error_position(&self) -> Option<(usize, usize)> {
@@ -116,6 +123,9 @@ impl Editor {
     }
 
     pub fn file_name(&self) -> String {
-        self.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+        self.path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 }

@@ -25,7 +25,11 @@ pub fn started(arm: usize, name: &str, total: usize, classification: bool) -> En
         arm,
         name: name.into(),
         run_dir: PathBuf::from(format!("runs/demo-{name}")),
-        algorithm: if arm == 0 { "MAML (2nd order)".into() } else { "Reptile".into() },
+        algorithm: if arm == 0 {
+            "MAML (2nd order)".into()
+        } else {
+            "Reptile".into()
+        },
         total_iterations: total,
         start_iteration: 0,
         params: 1761,
@@ -40,14 +44,27 @@ fn ci(mean: f64, ci95: f64) -> MeanCi {
 
 /// Training events for `arm` as a smooth falling loss: `points` Train events, an Eval and
 /// per-task points every `eval_every` iterations.
-pub fn training(arm: usize, points: usize, eval_every: usize, classification: bool) -> Vec<EngineEvent> {
+pub fn training(
+    arm: usize,
+    points: usize,
+    eval_every: usize,
+    classification: bool,
+) -> Vec<EngineEvent> {
     let mut v = Vec::with_capacity(points + points / eval_every.max(1) * 5);
     let k = 1.0 + arm as f64 * 0.5;
     for i in 1..=points {
         let t = i as f64;
         let loss = 0.1 + 3.0 * k / (1.0 + t / 50.0) + 0.05 * (t * 0.7).sin();
         let acc = classification.then(|| 1.0 - 0.8 / (1.0 + t / 80.0));
-        v.push(EngineEvent::Train { arm, point: TrainPoint { iteration: i, loss, accuracy: acc }, iters_per_sec: 25.0 });
+        v.push(EngineEvent::Train {
+            arm,
+            point: TrainPoint {
+                iteration: i,
+                loss,
+                accuracy: acc,
+            },
+            iters_per_sec: 25.0,
+        });
         if eval_every > 0 && i % eval_every == 0 {
             v.push(EngineEvent::Eval {
                 arm,
@@ -63,7 +80,15 @@ pub fn training(arm: usize, points: usize, eval_every: usize, classification: bo
             });
             for task in 0..4 {
                 let tl = loss * (1.0 + 0.2 * task as f64);
-                v.push(EngineEvent::Task { arm, point: TaskPoint { iteration: i, task, loss: tl, accuracy: acc } });
+                v.push(EngineEvent::Task {
+                    arm,
+                    point: TaskPoint {
+                        iteration: i,
+                        task,
+                        loss: tl,
+                        accuracy: acc,
+                    },
+                });
             }
         }
     }
@@ -77,7 +102,10 @@ pub fn live_app(root: &Path, points: usize, classification: bool) -> App {
     app.live = Some(Session::for_experiment(&exp));
     app.screen = Screen::Monitor;
     for (arm, name) in ["maml", "reptile"].iter().enumerate() {
-        update(&mut app, Msg::Engine(started(arm, name, points.max(1) * 2, classification)));
+        update(
+            &mut app,
+            Msg::Engine(started(arm, name, points.max(1) * 2, classification)),
+        );
         for ev in training(arm, points, (points / 10).max(1), classification) {
             update(&mut app, Msg::Engine(ev));
         }

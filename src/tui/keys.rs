@@ -12,7 +12,10 @@ use super::{actions, update};
 pub const HELP: &[(&str, &str)] = &[
     ("?  F1", "this help"),
     ("q  Esc", "back; quit from Experiments/Runs"),
-    ("Tab  S-Tab  1-4", "switch pane: Experiments, Runs, Monitor, Compare"),
+    (
+        "Tab  S-Tab  1-4",
+        "switch pane: Experiments, Runs, Monitor, Compare",
+    ),
     ("↑↓  j k  PgUp PgDn", "move in lists"),
     ("Enter", "open: edit experiment / view run"),
     ("", ""),
@@ -231,7 +234,11 @@ fn monitor_key(app: &mut App, k: KeyEvent) {
         KeyCode::Char('s') | KeyCode::Char('S') if live => {
             let arm = (k.code == KeyCode::Char('s')).then_some(app.arm_sel);
             let Some(s) = app.live.as_ref() else { return };
-            let active = s.arms.iter().enumerate().any(|(i, a)| arm.map_or(true, |x| x == i) && a.status.is_active());
+            let active = s
+                .arms
+                .iter()
+                .enumerate()
+                .any(|(i, a)| arm.map_or(true, |x| x == i) && a.status.is_active());
             if !active {
                 return app.info("nothing running to stop");
             }
@@ -244,7 +251,9 @@ fn monitor_key(app: &mut App, k: KeyEvent) {
                 then: Pending::StopArm(arm),
             });
         }
-        KeyCode::Char('p' | 'P' | 's' | 'S') => app.info("this is a saved run: r in the Runs pane reruns it"),
+        KeyCode::Char('p' | 'P' | 's' | 'S') => {
+            app.info("this is a saved run: r in the Runs pane reruns it")
+        }
         _ => {}
     }
 }
@@ -260,10 +269,18 @@ fn toggle_pause(app: &mut App, arm: Option<usize>) {
     };
     for (i, a) in s.arms.iter_mut().enumerate() {
         if arm.map_or(true, |x| x == i) && a.status.is_active() && a.status != ArmStatus::Stopping {
-            a.status = if pause { ArmStatus::Pausing } else { ArmStatus::Running };
+            a.status = if pause {
+                ArmStatus::Pausing
+            } else {
+                ArmStatus::Running
+            };
         }
     }
-    let cmd = if pause { Command::Pause } else { Command::Resume };
+    let cmd = if pause {
+        Command::Pause
+    } else {
+        Command::Resume
+    };
     app.effects.push(Effect::Engine { arm, cmd });
 }
 
@@ -283,7 +300,12 @@ fn on_editor_key(app: &mut App, k: KeyEvent, ctrl: bool) {
             update::save_editor(app);
             if let Some(ed) = app.editor.as_ref() {
                 let (text, path) = (ed.text(), ed.path.clone());
-                if ed.error_position().is_none() && !matches!(ed.validation, Some(super::editor::Validation::Invalid { .. })) {
+                if ed.error_position().is_none()
+                    && !matches!(
+                        ed.validation,
+                        Some(super::editor::Validation::Invalid { .. })
+                    )
+                {
                     update::launch(app, &text, &path);
                 }
             }

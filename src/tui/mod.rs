@@ -105,10 +105,12 @@ pub fn run(project_root: &Path) -> anyhow::Result<()> {
 fn run_effects(app: &mut App, engine: &mut Option<backend::Engine>, project_root: &Path) {
     for eff in std::mem::take(&mut app.effects) {
         match eff {
-            app::Effect::Launch { exp, source } => match backend::launch(*exp, &project_root.join("runs"), source) {
-                Ok(e) => *engine = Some(e),
-                Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
-            },
+            app::Effect::Launch { exp, source } => {
+                match backend::launch(*exp, &project_root.join("runs"), source) {
+                    Ok(e) => *engine = Some(e),
+                    Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
+                }
+            }
             app::Effect::Engine { arm, cmd } => {
                 if let Some(e) = engine.as_ref() {
                     e.send(arm, cmd);

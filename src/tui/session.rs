@@ -45,7 +45,11 @@ impl ArmStatus {
     pub fn is_active(&self) -> bool {
         matches!(
             self,
-            ArmStatus::Waiting | ArmStatus::Running | ArmStatus::Pausing | ArmStatus::Paused | ArmStatus::Stopping
+            ArmStatus::Waiting
+                | ArmStatus::Running
+                | ArmStatus::Pausing
+                | ArmStatus::Paused
+                | ArmStatus::Stopping
         )
     }
 }
@@ -129,7 +133,9 @@ impl ArmView {
 
     /// Seconds left at the current rate, when there is a rate.
     pub fn eta_secs(&self) -> Option<f64> {
-        (self.status == ArmStatus::Running && self.iters_per_sec > 0.0 && self.total >= self.iteration)
+        (self.status == ArmStatus::Running
+            && self.iters_per_sec > 0.0
+            && self.total >= self.iteration)
             .then(|| (self.total - self.iteration) as f64 / self.iters_per_sec)
     }
 
@@ -212,7 +218,11 @@ impl Session {
                 v
             })
             .collect();
-        let configs: Vec<Experiment> = exp.arms.iter().filter_map(|a| exp.with_only_arm(&a.name)).collect();
+        let configs: Vec<Experiment> = exp
+            .arms
+            .iter()
+            .filter_map(|a| exp.with_only_arm(&a.name))
+            .collect();
         Session {
             title: exp.name.clone(),
             live: true,
@@ -265,7 +275,11 @@ impl Session {
                 a.classification = *classification;
                 a.status = ArmStatus::Running;
             }
-            EngineEvent::Train { point, iters_per_sec, .. } => {
+            EngineEvent::Train {
+                point,
+                iters_per_sec,
+                ..
+            } => {
                 let x = point.iteration as f64;
                 a.train_loss.push(x, point.loss);
                 if let Some(acc) = point.accuracy {
@@ -303,13 +317,19 @@ impl Session {
                 ..
             } => {
                 a.iteration = *iteration;
-                a.status = if *stopped { ArmStatus::Stopped } else { ArmStatus::Finished };
+                a.status = if *stopped {
+                    ArmStatus::Stopped
+                } else {
+                    ArmStatus::Finished
+                };
                 if let Some(e) = final_eval {
                     a.final_eval = Some(e.clone());
                 }
                 a.seconds = Some(*seconds);
             }
-            EngineEvent::Failed { iteration, reason, .. } => {
+            EngineEvent::Failed {
+                iteration, reason, ..
+            } => {
                 a.iteration = *iteration;
                 a.status = ArmStatus::Failed(reason.clone());
             }

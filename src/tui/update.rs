@@ -33,11 +33,18 @@ pub fn update(app: &mut App, msg: Msg) {
         Msg::FilesChanged(_) => on_files_changed(app),
         Msg::Tick(now) => {
             if let Some(ed) = app.editor.as_mut() {
-                if ed.edited_at.is_some_and(|t| now.duration_since(t) >= VALIDATE_AFTER) {
+                if ed
+                    .edited_at
+                    .is_some_and(|t| now.duration_since(t) >= VALIDATE_AFTER)
+                {
                     ed.validate();
                 }
             }
-            if app.screen == Screen::Runs && app.last_runs_scan.map_or(true, |t| now.duration_since(t) >= RUNS_RESCAN) {
+            if app.screen == Screen::Runs
+                && app
+                    .last_runs_scan
+                    .map_or(true, |t| now.duration_since(t) >= RUNS_RESCAN)
+            {
                 app.last_runs_scan = Some(now);
                 app.refresh_runs();
             }
@@ -50,7 +57,10 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
     let Some(s) = app.live.as_mut() else {
         return;
     };
-    let ends = matches!(ev, EngineEvent::Finished { .. } | EngineEvent::Failed { .. });
+    let ends = matches!(
+        ev,
+        EngineEvent::Finished { .. } | EngineEvent::Failed { .. }
+    );
     s.apply(&ev);
     if ends {
         // The run store has a new final status to show.
@@ -71,7 +81,10 @@ fn on_files_changed(app: &mut App) {
     let disk = match std::fs::read_to_string(&ed.path) {
         Ok(t) => t,
         Err(_) => {
-            let msg = format!("{} was removed on disk; Ctrl-S writes it back", ed.file_name());
+            let msg = format!(
+                "{} was removed on disk; Ctrl-S writes it back",
+                ed.file_name()
+            );
             app.error(msg);
             return;
         }
@@ -97,7 +110,10 @@ fn on_mouse(app: &mut App, m: MouseEvent) {
     }
     if app.screen == Screen::Editor {
         if let Some(ed) = app.editor.as_mut() {
-            if matches!(m.kind, MouseEventKind::ScrollUp | MouseEventKind::ScrollDown) {
+            if matches!(
+                m.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
+            ) {
                 ed.area.input(m);
             }
         }
@@ -139,7 +155,10 @@ pub fn confirm(app: &mut App, what: Pending) {
                     }
                 }
             }
-            app.effects.push(Effect::Engine { arm, cmd: Command::Stop });
+            app.effects.push(Effect::Engine {
+                arm,
+                cmd: Command::Stop,
+            });
         }
         Pending::DeleteRun(id) => actions::delete_run(app, &id),
         Pending::DiscardEdits => {
@@ -148,7 +167,10 @@ pub fn confirm(app: &mut App, what: Pending) {
         }
         Pending::Quit => {
             if app.training() {
-                app.effects.push(Effect::Engine { arm: None, cmd: Command::Stop });
+                app.effects.push(Effect::Engine {
+                    arm: None,
+                    cmd: Command::Stop,
+                });
             }
             app.quit = true;
         }
@@ -167,7 +189,11 @@ pub fn launch(app: &mut App, text: &str, path: &std::path::Path) {
             app.live = Some(Session::for_experiment(&exp));
             app.source = Source::Live;
             app.arm_sel = 0;
-            app.back = if app.screen == Screen::Editor { Screen::Experiments } else { app.screen };
+            app.back = if app.screen == Screen::Editor {
+                Screen::Experiments
+            } else {
+                app.screen
+            };
             app.screen = Screen::Monitor;
             app.info(format!("launched {} ({} arms)", exp.name, exp.arms.len()));
             app.effects.push(Effect::Launch {
@@ -213,7 +239,10 @@ pub fn new_experiment(app: &mut App, duplicate: bool) {
     let text = if duplicate {
         text
     } else {
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         catalog::template(&name)
     };
     if let Err(e) = catalog::save_atomic(&path, &text) {
@@ -236,10 +265,20 @@ pub fn save_editor(app: &mut App) {
     let msg = match ed.error_position() {
         Some((l, c)) => {
             ed.jump_to_error();
-            (format!("saved {}, but it has an error at {l}:{c}", ed.file_name()), Level::Error)
+            (
+                format!("saved {}, but it has an error at {l}:{c}", ed.file_name()),
+                Level::Error,
+            )
         }
-        None if ed.validation.as_ref().is_some_and(|v| matches!(v, super::editor::Validation::Invalid { .. })) => {
-            (format!("saved {}, but it does not validate", ed.file_name()), Level::Error)
+        None if ed
+            .validation
+            .as_ref()
+            .is_some_and(|v| matches!(v, super::editor::Validation::Invalid { .. })) =>
+        {
+            (
+                format!("saved {}, but it does not validate", ed.file_name()),
+                Level::Error,
+            )
         }
         None => (format!("saved {}", ed.file_name()), Level::Info),
     };

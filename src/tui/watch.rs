@@ -14,14 +14,23 @@ pub type Watcher = Debouncer<notify::RecommendedWatcher>;
 
 /// Sends the changed experiment files (never empty batches) until the returned watcher drops.
 pub fn watch_dir(dir: &Path, tx: Sender<Vec<PathBuf>>) -> notify::Result<Watcher> {
-    let mut debouncer = new_debouncer(Duration::from_millis(200), move |res: DebounceEventResult| {
-        if let Ok(events) = res {
-            let paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).filter(|p| is_experiment_file(p)).collect();
-            if !paths.is_empty() {
-                let _ = tx.send(paths);
+    let mut debouncer = new_debouncer(
+        Duration::from_millis(200),
+        move |res: DebounceEventResult| {
+            if let Ok(events) = res {
+                let paths: Vec<PathBuf> = events
+                    .into_iter()
+                    .map(|e| e.path)
+                    .filter(|p| is_experiment_file(p))
+                    .collect();
+                if !paths.is_empty() {
+                    let _ = tx.send(paths);
+                }
             }
-        }
-    })?;
-    debouncer.watcher().watch(dir, RecursiveMode::NonRecursive)?;
+        },
+    )?;
+    debouncer
+        .watcher()
+        .watch(dir, RecursiveMode::NonRecursive)?;
     Ok(debouncer)
 }

@@ -28,7 +28,11 @@ pub fn project() -> tempfile::TempDir {
     let exp = dir.path().join("experiments");
     std::fs::create_dir_all(&exp).unwrap();
     std::fs::create_dir_all(dir.path().join("runs")).unwrap();
-    std::fs::write(exp.join("demo.ron"), metalab::tui::catalog::template("demo")).unwrap();
+    std::fs::write(
+        exp.join("demo.ron"),
+        metalab::tui::catalog::template("demo"),
+    )
+    .unwrap();
     std::fs::write(exp.join("broken.ron"), "Experiment(\n    name: \"broken\",\n    family: Sinusoid(shots: 10),\n    modle: Mlp(hidden: [40]),\n)\n").unwrap();
     dir
 }

@@ -4,7 +4,9 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::Span;
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph,
+};
 use ratatui::Frame;
 
 use crate::tui::series::{fold_range, Series};
@@ -20,7 +22,11 @@ pub struct Curve {
 
 impl Curve {
     pub fn of(name: impl Into<String>, s: &Series, color: Color) -> Curve {
-        Curve { name: name.into(), points: s.points(), color }
+        Curve {
+            name: name.into(),
+            points: s.points(),
+            color,
+        }
     }
 }
 
@@ -56,7 +62,11 @@ fn y_label(v: f64, percent: bool) -> String {
 }
 
 pub fn render(f: &mut Frame, area: Rect, p: Panel) {
-    let border = if p.highlight { Style::default().fg(Color::White) } else { theme::dim() };
+    let border = if p.highlight {
+        Style::default().fg(Color::White)
+    } else {
+        theme::dim()
+    };
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(border)
@@ -67,16 +77,37 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel) {
         let inner = block.inner(area);
         f.render_widget(block, area);
         if inner.height > 0 {
-            let msg = Paragraph::new(p.empty_text).style(theme::dim()).alignment(Alignment::Center);
-            f.render_widget(msg, Rect { y: inner.y + inner.height / 2, height: 1, ..inner });
+            let msg = Paragraph::new(p.empty_text)
+                .style(theme::dim())
+                .alignment(Alignment::Center);
+            f.render_widget(
+                msg,
+                Rect {
+                    y: inner.y + inner.height / 2,
+                    height: 1,
+                    ..inner
+                },
+            );
         }
         return;
     };
     // A flat or single-point curve still needs a non-empty range to be drawn.
-    let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
-    let pad = if y1 > y0 { 0.05 * (y1 - y0) } else { 0.5 * y0.abs().max(1e-3) };
+    let (x0, x1) = if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x0 + 1.0)
+    };
+    let pad = if y1 > y0 {
+        0.05 * (y1 - y0)
+    } else {
+        0.5 * y0.abs().max(1e-3)
+    };
     let (y0, y1) = (y0 - pad, y1 + pad);
-    let (y0, y1) = if p.percent { (y0.max(0.0), y1.min(1.0)) } else { (y0, y1) };
+    let (y0, y1) = if p.percent {
+        (y0.max(0.0), y1.min(1.0))
+    } else {
+        (y0, y1)
+    };
     let datasets: Vec<Dataset> = p
         .curves
         .iter()
@@ -105,9 +136,22 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel) {
     ];
     let chart = Chart::new(datasets)
         .block(block)
-        .x_axis(Axis::default().bounds([x0, x1]).labels(x_labels).style(theme::dim()))
-        .y_axis(Axis::default().bounds([y0, y1]).labels(y_labels).style(theme::dim()))
+        .x_axis(
+            Axis::default()
+                .bounds([x0, x1])
+                .labels(x_labels)
+                .style(theme::dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([y0, y1])
+                .labels(y_labels)
+                .style(theme::dim()),
+        )
         .legend_position(p.legend.then_some(LegendPosition::TopRight))
-        .hidden_legend_constraints((ratatui::layout::Constraint::Percentage(60), ratatui::layout::Constraint::Percentage(60)));
+        .hidden_legend_constraints((
+            ratatui::layout::Constraint::Percentage(60),
+            ratatui::layout::Constraint::Percentage(60),
+        ));
     f.render_widget(chart, area);
 }

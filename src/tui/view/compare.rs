@@ -22,9 +22,19 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let table_h = (s.arms.len() as u16 + 3).min(area.height / 3).max(4);
     let small = area.height >= 30;
     let [overlay, per_arm, table] = if small {
-        Layout::vertical([Constraint::Min(8), Constraint::Length(8), Constraint::Length(table_h)]).areas(area)
+        Layout::vertical([
+            Constraint::Min(8),
+            Constraint::Length(8),
+            Constraint::Length(table_h),
+        ])
+        .areas(area)
     } else {
-        Layout::vertical([Constraint::Min(6), Constraint::Length(0), Constraint::Length(table_h)]).areas(area)
+        Layout::vertical([
+            Constraint::Min(6),
+            Constraint::Length(0),
+            Constraint::Length(table_h),
+        ])
+        .areas(area)
     };
     overlays(app, s, f, overlay);
     if small {
@@ -38,19 +48,29 @@ fn use_accuracy(app: &App, s: &Session) -> bool {
 }
 
 fn overlays(app: &App, s: &Session, f: &mut Frame, area: Rect) {
-    let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let [l, r] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let metric = if s.classification() { "loss" } else { "MSE" };
     let mut train = Panel::new(format!(" meta-train {metric} · all arms "));
     train.legend = true;
     let acc = use_accuracy(app, s);
-    let mut eval = Panel::new(format!(" eval {} mean · all arms ", if acc { "accuracy" } else { metric }));
+    let mut eval = Panel::new(format!(
+        " eval {} mean · all arms ",
+        if acc { "accuracy" } else { metric }
+    ));
     eval.legend = true;
     eval.percent = acc;
     eval.empty_text = "no evaluation yet";
     for (i, a) in s.arms.iter().enumerate() {
         let c = theme::arm_color(i);
-        train.curves.push(Curve::of(a.name.clone(), &a.train_loss, c));
-        let series = if acc { &a.eval_acc.mean } else { &a.eval_loss.mean };
+        train
+            .curves
+            .push(Curve::of(a.name.clone(), &a.train_loss, c));
+        let series = if acc {
+            &a.eval_acc.mean
+        } else {
+            &a.eval_loss.mean
+        };
         eval.curves.push(Curve::of(a.name.clone(), series, c));
     }
     chart::render(f, l, train);
@@ -63,7 +83,8 @@ fn side_by_side(app: &App, s: &Session, f: &mut Frame, area: Rect) {
     for (i, (a, r)) in s.arms.iter().zip(areas.iter()).enumerate() {
         let mut p = Panel::new(format!(" {} ", a.name));
         p.highlight = i == app.arm_sel;
-        p.curves.push(Curve::of("", &a.train_loss, theme::arm_color(i)));
+        p.curves
+            .push(Curve::of("", &a.train_loss, theme::arm_color(i)));
         chart::render(f, *r, p);
     }
 }
@@ -72,7 +93,11 @@ fn eval_cells(a: &ArmView) -> (String, String) {
     match a.headline_eval() {
         None => ("–".into(), "–".into()),
         Some(e) => (
-            format!("{} ({})", theme::mean_ci(&e.loss), if e.split == "test" { "test" } else { "val" }),
+            format!(
+                "{} ({})",
+                theme::mean_ci(&e.loss),
+                if e.split == "test" { "test" } else { "val" }
+            ),
             e.accuracy.as_ref().map_or("–".into(), theme::pct_ci),
         ),
     }
@@ -81,8 +106,15 @@ fn eval_cells(a: &ArmView) -> (String, String) {
 fn final_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
     let metric = if s.classification() { "loss" } else { "MSE" };
     let metric_col = format!("{metric} ± 95% CI");
-    let header = Row::new(["arm", "algorithm", "iter", metric_col.as_str(), "accuracy", "differs"])
-        .style(theme::title());
+    let header = Row::new([
+        "arm",
+        "algorithm",
+        "iter",
+        metric_col.as_str(),
+        "accuracy",
+        "differs",
+    ])
+    .style(theme::title());
     let rows: Vec<Row> = s
         .arms
         .iter()
@@ -97,9 +129,16 @@ fn final_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
                 .map(|(k, v)| format!("{}={}", short_key(k), v[i]))
                 .collect::<Vec<_>>()
                 .join(" ");
-            let style = if i == app.arm_sel { theme::selected() } else { Style::default() };
+            let style = if i == app.arm_sel {
+                theme::selected()
+            } else {
+                Style::default()
+            };
             Row::new(vec![
-                Cell::from(Span::styled(format!("● {}", a.name), Style::default().fg(theme::arm_color(i)))),
+                Cell::from(Span::styled(
+                    format!("● {}", a.name),
+                    Style::default().fg(theme::arm_color(i)),
+                )),
                 Cell::from(a.algorithm.clone()),
                 Cell::from(a.iteration.to_string()),
                 Cell::from(loss),
@@ -117,9 +156,11 @@ fn final_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
         Constraint::Length(14),
         Constraint::Min(10),
     ];
-    let t = Table::new(rows, widths)
-        .header(header)
-        .block(Block::default().borders(Borders::ALL).title(Span::styled(" final evaluation ", theme::title())));
+    let t = Table::new(rows, widths).header(header).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(" final evaluation ", theme::title())),
+    );
     f.render_widget(t, area);
 }
 

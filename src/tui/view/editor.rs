@@ -16,10 +16,16 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let Some(ed) = app.editor.as_ref() else {
         return;
     };
-    let [text_area, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(area);
+    let [text_area, status] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(area);
     let modified = if ed.modified() { " [modified]" } else { "" };
-    let title = format!(" {}{modified} — Ctrl-S save · F4 go to error · F5 save+launch · Esc back ", ed.file_name());
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(title, theme::title()));
+    let title = format!(
+        " {}{modified} — Ctrl-S save · F4 go to error · F5 save+launch · Esc back ",
+        ed.file_name()
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, theme::title()));
     let inner = block.inner(text_area);
     f.render_widget(block, text_area);
     f.render_widget(&ed.area, inner);
@@ -35,11 +41,20 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             (theme::error(), format!("{at}{message}"))
         }
     };
-    let pending = if ed.edited_at.is_some() { " (checking…)" } else { "" };
-    let lines: Vec<Line> = text.lines().map(|l| Line::styled(l.to_string(), style)).collect();
-    let p = Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .block(Block::default().borders(Borders::ALL).title(format!(" validation{pending} ")));
+    let pending = if ed.edited_at.is_some() {
+        " (checking…)"
+    } else {
+        ""
+    };
+    let lines: Vec<Line> = text
+        .lines()
+        .map(|l| Line::styled(l.to_string(), style))
+        .collect();
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" validation{pending} ")),
+    );
     f.render_widget(p, status);
 }
 
@@ -48,14 +63,18 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 fn highlight_line(buf: &mut Buffer, area: Rect, line: usize, total: usize) {
     let gutter = total.max(1).to_string().len() as u16 + 2;
     for y in area.top()..area.bottom() {
-        let digits: String = (area.x..(area.x + gutter).min(area.right())).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        let digits: String = (area.x..(area.x + gutter).min(area.right()))
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
         if digits.trim().parse::<usize>().ok() == Some(line) {
             for x in area.x..area.right() {
                 let cell = &mut buf[(x, y)];
                 cell.set_bg(Color::Red);
             }
             let marker = &mut buf[(area.x, y)];
-            marker.set_symbol("!").set_style(Style::default().fg(Color::White).bg(Color::Red));
+            marker
+                .set_symbol("!")
+                .set_style(Style::default().fg(Color::White).bg(Color::Red));
             return;
         }
     }

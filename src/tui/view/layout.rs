@@ -19,7 +19,12 @@ pub fn frame(area: Rect) -> Frame {
         Constraint::Length(1),
     ])
     .areas(area);
-    Frame { tabs, body, status, footer }
+    Frame {
+        tabs,
+        body,
+        status,
+        footer,
+    }
 }
 
 /// Experiments pane: list on the left, details on the right.
@@ -53,7 +58,12 @@ pub fn row_hit(app: &App, x: u16, y: u16) -> Option<usize> {
     let inside = |r: Rect| x >= r.x && x < r.right() && y >= r.y && y < r.bottom();
     // Bordered lists: content starts one row in; the runs table also has a header row.
     let (area, header, sel, len) = match app.screen {
-        Screen::Experiments => (experiments(f.body)[0], 0, app.exp_sel, app.experiments.len()),
+        Screen::Experiments => (
+            experiments(f.body)[0],
+            0,
+            app.exp_sel,
+            app.experiments.len(),
+        ),
         Screen::Runs => (runs(f.body)[0], 1, app.run_sel, app.runs.len()),
         Screen::Monitor => {
             let n = app.session().map_or(0, |s| s.arms.len());

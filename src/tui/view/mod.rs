@@ -27,11 +27,18 @@ pub fn render(app: &App, f: &mut Frame) {
         Screen::Editor => editor::render(app, f, fr.body),
     }
     if let Some((msg, level)) = &app.status {
-        let style = if *level == Level::Error { theme::error() } else { theme::ok() };
+        let style = if *level == Level::Error {
+            theme::error()
+        } else {
+            theme::ok()
+        };
         let first = msg.lines().next().unwrap_or_default().to_string();
         f.render_widget(Line::styled(first, style), fr.status);
     }
-    f.render_widget(Line::from(Span::styled(footer(app), theme::dim())), fr.footer);
+    f.render_widget(
+        Line::from(Span::styled(footer(app), theme::dim())),
+        fr.footer,
+    );
     if let Some(m) = &app.modal {
         modal::render(m, f, f.area());
     }

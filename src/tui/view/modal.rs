@@ -11,8 +11,12 @@ use crate::tui::keys::HELP;
 use super::theme;
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))]).flex(Flex::Center).areas(area);
-    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))]).flex(Flex::Center).areas(v);
+    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
     r
 }
 
@@ -25,7 +29,10 @@ pub fn render(m: &Modal, f: &mut Frame, area: Rect) {
                     if d.is_empty() {
                         Line::styled(k.to_string(), theme::title())
                     } else {
-                        Line::from(vec![Span::styled(format!("{k:>20}  "), theme::ok()), Span::raw(d.to_string())])
+                        Line::from(vec![
+                            Span::styled(format!("{k:>20}  "), theme::ok()),
+                            Span::raw(d.to_string()),
+                        ])
                     }
                 })
                 .collect();
@@ -33,7 +40,11 @@ pub fn render(m: &Modal, f: &mut Frame, area: Rect) {
         }
         Modal::Confirm { prompt, .. } => (
             " confirm ",
-            vec![Line::raw(prompt.clone()), Line::raw(""), Line::styled("y / Enter: yes     n / Esc: no", theme::title())],
+            vec![
+                Line::raw(prompt.clone()),
+                Line::raw(""),
+                Line::styled("y / Enter: yes     n / Esc: no", theme::title()),
+            ],
             60,
         ),
         Modal::Conflict { .. } => (
@@ -41,8 +52,14 @@ pub fn render(m: &Modal, f: &mut Frame, area: Rect) {
             vec![
                 Line::raw("The file changed on disk while you have unsaved edits."),
                 Line::raw(""),
-                Line::styled("r: reload the disk version (discard your edits)", theme::title()),
-                Line::styled("k / Esc: keep your edits (Ctrl-S then overwrites the disk)", theme::title()),
+                Line::styled(
+                    "r: reload the disk version (discard your edits)",
+                    theme::title(),
+                ),
+                Line::styled(
+                    "k / Esc: keep your edits (Ctrl-S then overwrites the disk)",
+                    theme::title(),
+                ),
             ],
             66,
         ),
@@ -50,8 +67,10 @@ pub fn render(m: &Modal, f: &mut Frame, area: Rect) {
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h);
     f.render_widget(Clear, r);
-    let p = Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .block(Block::default().borders(Borders::ALL).title(Span::styled(title, theme::title())));
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title, theme::title())),
+    );
     f.render_widget(p, r);
 }

@@ -14,8 +14,10 @@ use super::{layout, theme};
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let Some(s) = app.session() else {
-        let p = Paragraph::new("Nothing to show yet: launch an experiment (r in Experiments) or open a run (Runs).")
-            .block(Block::default().borders(Borders::ALL).title("Monitor"));
+        let p = Paragraph::new(
+            "Nothing to show yet: launch an experiment (r in Experiments) or open a run (Runs).",
+        )
+        .block(Block::default().borders(Borders::ALL).title("Monitor"));
         return f.render_widget(p, area);
     };
     let [head, body] = layout::monitor(area, s.arms.len());
@@ -45,15 +47,29 @@ pub fn eval_text(a: &ArmView) -> String {
 fn arm_line(a: &ArmView, i: usize, selected: bool, width: u16) -> Line<'static> {
     let color = theme::arm_color(i);
     let marker = if selected { "▶ " } else { "  " };
-    let rate = if a.iters_per_sec > 0.0 { format!("{:.1} it/s", a.iters_per_sec) } else { "– it/s".into() };
-    let eta = a.eta_secs().map_or(String::new(), |s| format!("ETA {}", theme::duration(s)));
+    let rate = if a.iters_per_sec > 0.0 {
+        format!("{:.1} it/s", a.iters_per_sec)
+    } else {
+        "– it/s".into()
+    };
+    let eta = a
+        .eta_secs()
+        .map_or(String::new(), |s| format!("ETA {}", theme::duration(s)));
     let bar_w = if width >= 110 { 20 } else { 10 };
     let mut spans = vec![
         Span::raw(marker),
-        Span::styled(format!("● {:<12}", truncate(&a.name, 12)), Style::default().fg(color)),
+        Span::styled(
+            format!("● {:<12}", truncate(&a.name, 12)),
+            Style::default().fg(color),
+        ),
         Span::raw(format!(" {:<10} ", truncate(&a.algorithm, 10))),
         Span::styled(theme::bar(a.progress(), bar_w), Style::default().fg(color)),
-        Span::raw(format!(" {:>6}/{:<6} {:>3.0}% ", a.iteration, a.total, 100.0 * a.progress())),
+        Span::raw(format!(
+            " {:>6}/{:<6} {:>3.0}% ",
+            a.iteration,
+            a.total,
+            100.0 * a.progress()
+        )),
     ];
     if width >= 100 {
         spans.push(Span::raw(format!("{rate:>11} {eta:<10} ")));
@@ -63,7 +79,10 @@ fn arm_line(a: &ArmView, i: usize, selected: bool, width: u16) -> Line<'static> 
         st if st.is_active() => theme::ok(),
         _ => Style::default(),
     };
-    spans.push(Span::styled(format!("{:<9} ", truncate(&a.status.label(), 30)), status_style));
+    spans.push(Span::styled(
+        format!("{:<9} ", truncate(&a.status.label(), 30)),
+        status_style,
+    ));
     spans.push(Span::raw(eval_text(a)));
     let line = Line::from(spans);
     if selected {
@@ -77,13 +96,22 @@ fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
-        s.chars().take(n.saturating_sub(1)).chain(std::iter::once('…')).collect()
+        s.chars()
+            .take(n.saturating_sub(1))
+            .chain(std::iter::once('…'))
+            .collect()
     }
 }
 
 fn arms_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
-    let title = format!(" {} — {} ", s.title, if s.live { "live" } else { "saved run" });
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(title, theme::title()));
+    let title = format!(
+        " {} — {} ",
+        s.title,
+        if s.live { "live" } else { "saved run" }
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, theme::title()));
     let height = area.height.saturating_sub(2) as usize;
     let off = layout::scroll_offset(app.arm_sel, s.arms.len(), height);
     let lines: Vec<Line> = s
@@ -104,7 +132,8 @@ fn arm_panels(app: &App, a: &ArmView, i: usize, f: &mut Frame, area: Rect) {
     } else {
         [area, Rect::default()]
     };
-    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
     let color = theme::arm_color(i);
     let metric = if a.classification { "loss" } else { "MSE" };
     let mut train = Panel::new(format!(" {} · meta-train {metric} ", a.name));
@@ -114,7 +143,8 @@ fn arm_panels(app: &App, a: &ArmView, i: usize, f: &mut Frame, area: Rect) {
     }
     if a.classification && !a.train_acc.is_empty() {
         // Loss and accuracy have different scales: split the panel rather than share an axis.
-        let [l1, l2] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(left);
+        let [l1, l2] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(left);
         chart::render(f, l1, train);
         let mut acc = Panel::new(" meta-train accuracy ");
         acc.percent = true;
@@ -131,12 +161,18 @@ fn arm_panels(app: &App, a: &ArmView, i: usize, f: &mut Frame, area: Rect) {
 
 fn eval_panel(a: &ArmView, color: ratatui::style::Color, prefer_acc: bool) -> Panel<'static> {
     let use_acc = a.classification && prefer_acc && !a.eval_acc.mean.is_empty();
-    let (series, what) = if use_acc { (&a.eval_acc, "accuracy") } else { (&a.eval_loss, if a.classification { "loss" } else { "MSE" }) };
+    let (series, what) = if use_acc {
+        (&a.eval_acc, "accuracy")
+    } else {
+        (&a.eval_loss, if a.classification { "loss" } else { "MSE" })
+    };
     let mut p = Panel::new(format!(" eval {what}: mean ± 95% CI · {} ", eval_text(a)));
     p.percent = use_acc;
     p.empty_text = "no evaluation yet";
-    p.curves.push(Curve::of("", &series.lo, theme::dim().fg.unwrap_or(color)));
-    p.curves.push(Curve::of("", &series.hi, theme::dim().fg.unwrap_or(color)));
+    p.curves
+        .push(Curve::of("", &series.lo, theme::dim().fg.unwrap_or(color)));
+    p.curves
+        .push(Curve::of("", &series.hi, theme::dim().fg.unwrap_or(color)));
     p.curves.push(Curve::of("", &series.mean, color));
     p
 }
@@ -148,7 +184,13 @@ fn task_panels(app: &App, a: &ArmView, color: ratatui::style::Color, f: &mut Fra
     let use_acc = a.classification && app.task_accuracy;
     for (t, (ts, r)) in a.tasks.iter().zip(areas.iter()).enumerate() {
         let series = if use_acc { &ts.acc } else { &ts.loss };
-        let what = if use_acc { "acc" } else if a.classification { "loss" } else { "MSE" };
+        let what = if use_acc {
+            "acc"
+        } else if a.classification {
+            "loss"
+        } else {
+            "MSE"
+        };
         let last = series.last().map_or(String::new(), |(_, v)| {
             if use_acc {
                 format!("{:.1}%", 100.0 * v)

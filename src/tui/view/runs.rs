@@ -20,7 +20,11 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         .skip(off)
         .take(height)
         .map(|(i, r)| {
-            let mark = if app.marked.contains(&r.id) { "■" } else { " " };
+            let mark = if app.marked.contains(&r.id) {
+                "■"
+            } else {
+                " "
+            };
             let status_style = match r.status.as_str() {
                 "failed" => theme::error(),
                 "running" => theme::ok(),
@@ -53,19 +57,35 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         Constraint::Length(11),
         Constraint::Min(10),
     ];
-    let header = Row::new(["", "status", "started (UTC)", "experiment", "arm", "algorithm", "progress", "result"])
-        .style(theme::title());
+    let header = Row::new([
+        "",
+        "status",
+        "started (UTC)",
+        "experiment",
+        "arm",
+        "algorithm",
+        "progress",
+        "result",
+    ])
+    .style(theme::title());
     let title = format!(" runs/ ({}, {} marked) ", app.runs.len(), app.marked.len());
-    let t = Table::new(rows, widths)
-        .header(header)
-        .block(Block::default().borders(Borders::ALL).title(Span::styled(title, theme::title())));
+    let t = Table::new(rows, widths).header(header).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title, theme::title())),
+    );
     f.render_widget(t, table);
 
     let block = Block::default().borders(Borders::ALL).title(" run ");
     let text = match app.runs.get(app.run_sel) {
-        None => vec![Line::raw("No saved runs yet: launch an experiment from the Experiments pane.")],
+        None => vec![Line::raw(
+            "No saved runs yet: launch an experiment from the Experiments pane.",
+        )],
         Some(r) => {
-            let mut v = vec![Line::from(vec![Span::styled("dir  ", theme::dim()), Span::raw(r.dir.display().to_string())])];
+            let mut v = vec![Line::from(vec![
+                Span::styled("dir  ", theme::dim()),
+                Span::raw(r.dir.display().to_string()),
+            ])];
             if let Some(reason) = &r.reason {
                 v.push(Line::styled(format!("failed: {reason}"), theme::error()));
             }
@@ -76,5 +96,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             v
         }
     };
-    f.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: false }), detail);
+    f.render_widget(
+        Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+        detail,
+    );
 }

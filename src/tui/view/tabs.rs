@@ -14,10 +14,18 @@ fn label(i: usize, s: Screen) -> String {
 }
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
-    let mut spans = vec![Span::styled(" metalab ", theme::title().add_modifier(Modifier::REVERSED))];
+    let mut spans = vec![Span::styled(
+        " metalab ",
+        theme::title().add_modifier(Modifier::REVERSED),
+    )];
     for (i, s) in Screen::TABS.iter().enumerate() {
-        let current = app.screen == *s || (app.screen == Screen::Editor && *s == Screen::Experiments);
-        let style = if current { theme::selected() } else { Style::default() };
+        let current =
+            app.screen == *s || (app.screen == Screen::Editor && *s == Screen::Experiments);
+        let style = if current {
+            theme::selected()
+        } else {
+            Style::default()
+        };
         spans.push(Span::raw(" "));
         spans.push(Span::styled(label(i, *s), style));
     }

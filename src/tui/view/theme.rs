@@ -28,7 +28,9 @@ pub fn dim() -> Style {
 }
 
 pub fn selected() -> Style {
-    Style::default().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
+    Style::default()
+        .bg(Color::DarkGray)
+        .add_modifier(Modifier::BOLD)
 }
 
 pub fn error() -> Style {
@@ -90,7 +92,11 @@ pub fn date(unix: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
 }
 
 /// A text progress bar: terminals without block glyph support still read it.

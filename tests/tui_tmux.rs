@@ -1,0 +1,178 @@
+//! End to end: the real binary in tmux, in a temporary project with a tiny sinusoid experiment.
+//! Launches it, watches the panels update, pauses, stops, browses runs and quits.
+//! Skipped (with a message) when tmux is not installed.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TINY: &str = r#"Experiment(
+    name: "tiny-e2e",
+    seed: 5,
+    threads: 1,
+    family: Sinusoid(shots: 5, queries: 5),
+    model: Mlp(hidden: [8]),
+    arms: [
+        Arm(name: "fomaml", algorithm: Fomaml),
+        Arm(name: "reptile", algorithm: Reptile(epsilon: 0.5), inner_steps: 2),
+    ],
+    train: Train(iterations: 400000, meta_batch: 2, log_every: 50),
+    eval: Eval(every: 2000, tasks: 4, periodic_tasks: 4, inner_steps: 2, tracked_tasks: 2),
+)
+"#;
+
+/// A private tmux server (its own socket), killed on drop even if the test fails.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.cmd(&["send-keys", "-t", "e2e", k]);
+            // Separate keys so Esc followed by a letter is not read as Alt+letter.
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+    fn alive(&self) -> bool {
+        self.cmd(&["has-session", "-t", "e2e"]).status.success()
+    }
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// The fomaml arm's iteration count from the arms table ("  1234/400000").
+fn iteration(screen: &str) -> Option<usize> {
+    let line = screen.lines().find(|l| l.contains("● fomaml"))?;
+    let at = line.find("/400000")?;
+    line[..at].split_whitespace().last()?.parse().ok()
+}
+
+fn save(name: &str, text: &str) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tmux-screens");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn launch_watch_pause_stop_browse_quit() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("skipping tui_tmux: tmux is not installed");
+        return;
+    }
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("experiments")).unwrap();
+    std::fs::write(project.path().join("experiments/tiny.ron"), TINY).unwrap();
+    let bin = env!("CARGO_BIN_EXE_metalab");
+    let t = Tmux {
+        socket: format!("metalab-e2e-{}", std::process::id()),
+    };
+    let launch = format!("{bin} --project {}", project.path().display());
+    let out = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &launch,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let s = t.wait_for("the experiments list", |s| s.contains("experiments/ (1)"));
+    save("1-experiments.txt", &s);
+    assert!(s.contains("tiny-e2e") && s.contains("2 arms"), "{s}");
+
+    t.keys(&["r"]);
+    let first = t.wait_for("training progress", |s| {
+        s.contains("tiny-e2e — live") && iteration(s).is_some_and(|i| i > 0)
+    });
+    let later = t.wait_for("the panels to update", |s| {
+        iteration(s) > iteration(&first) && s.contains("val MSE")
+    });
+    save("2-monitor.txt", &later);
+    assert!(
+        later.contains("meta-train MSE") && later.contains("it/s") && later.contains("ETA"),
+        "{later}"
+    );
+    assert!(
+        later
+            .chars()
+            .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+        "no braille curves:\n{later}"
+    );
+
+    // Pause the selected arm: its count stops moving while the other keeps going.
+    t.keys(&["p"]);
+    let paused = t.wait_for("pause", |s| {
+        s.lines()
+            .any(|l| l.contains("● fomaml") && l.contains("paused"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(iteration(&t.screen()), iteration(&paused));
+    t.keys(&["p"]);
+    t.wait_for("resume", |s| {
+        s.lines()
+            .any(|l| l.contains("● fomaml") && l.contains("running"))
+    });
+
+    // Compare view, then stop everything (with confirmation).
+    t.keys(&["c"]);
+    let cmp = t.wait_for("compare", |s| s.contains("final evaluation"));
+    save("3-compare.txt", &cmp);
+    t.keys(&["m", "S"]);
+    t.wait_for("the stop question", |s| s.contains("Stop all arms?"));
+    t.keys(&["y"]);
+    let stopped = t.wait_for("both arms stopped", |s| s.matches("stopped").count() >= 2);
+    save("4-stopped.txt", &stopped);
+
+    // Runs browser lists both runs as stopped.
+    t.keys(&["2"]);
+    let runs = t.wait_for("runs listed", |s| {
+        s.contains("runs/ (2") && s.matches("stopped").count() >= 2
+    });
+    save("5-runs.txt", &runs);
+    assert!(runs.contains("tiny-e2e"), "{runs}");
+
+    t.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while t.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!t.alive(), "the workbench did not quit:\n{}", t.screen());
+}
