@@ -83,10 +83,12 @@ const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 ];
 
+/// One arm's curve, and an optional CI band as (x, lo, hi) at the same x values.
+type Line = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+
 struct Plot<'a> {
     title: &'a str,
-    /// Per arm: points, and an optional CI band (lo, hi) at the same x.
-    lines: Vec<(Vec<(f64, f64)>, Vec<(f64, f64, f64)>)>,
+    lines: Vec<Line>,
 }
 
 fn escape(s: &str) -> String {

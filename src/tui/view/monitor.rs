@@ -72,7 +72,7 @@ fn arm_line(a: &ArmView, i: usize, selected: bool, width: u16) -> Line<'static> 
         )),
     ];
     if width >= 100 {
-        spans.push(Span::raw(format!("{rate:>11} {eta:<10} ")));
+        spans.push(Span::raw(format!("{rate:>10} {eta:<10} ")));
     }
     let status_style = match &a.status {
         crate::tui::session::ArmStatus::Failed(_) => theme::error(),

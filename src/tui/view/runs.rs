@@ -54,7 +54,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         Constraint::Length(18),
         Constraint::Length(12),
         Constraint::Length(16),
-        Constraint::Length(11),
+        Constraint::Length(13),
         Constraint::Min(10),
     ];
     let header = Row::new([
