@@ -35,22 +35,29 @@ fn split_index(split: Split) -> usize {
     }
 }
 
-/// Draw a line between two points by uniform stepping along its longer axis.
+/// Draw a line between two points with a 2×2 brush, stepping along its longer axis. A 1-pixel
+/// line would share almost no ink with itself shifted by one pixel, which makes classes hard
+/// to tell apart by anything short of a shift-invariant model; 2 pixels keep half the overlap.
 fn stroke(img: &mut [f32], size: usize, (r0, c0): (f32, f32), (r1, c1): (f32, f32)) {
     let steps = (r1 - r0).abs().max((c1 - c0).abs()).ceil().max(1.0) as usize;
     for k in 0..=steps {
         let t = k as f32 / steps as f32;
         let r = (r0 + t * (r1 - r0)).round() as usize;
         let c = (c0 + t * (c1 - c0)).round() as usize;
-        img[r * size + c] = 1.0;
+        for (dr, dc) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            if r + dr < size && c + dc < size {
+                img[(r + dr) * size + c + dc] = 1.0;
+            }
+        }
     }
 }
 
 fn prototype(size: usize, rng: &mut Rng) -> Vec<f32> {
     let mut img = vec![0f32; size * size];
-    // Keep strokes off the border so a one-pixel shift does not push ink out of the frame.
-    let (lo, hi) = if size >= 4 {
-        (1.0, (size - 2) as f32)
+    // Keep strokes (and the brush's extra row and column) off the border, so that a
+    // one-pixel shift does not push ink out of the frame.
+    let (lo, hi) = if size >= 5 {
+        (1.0, (size - 3) as f32)
     } else {
         (0.0, (size - 1) as f32)
     };
@@ -206,5 +213,226 @@ impl TaskFamily for Synthetic {
             "validation": self.splits[1],
             "test": self.splits[2],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(b: &Batch) -> &[usize] {
+        let Targets::Classes(y) = &b.y else {
+            panic!("classification batch expected")
+        };
+        y
+    }
+
+    /// Fraction of query drawings whose nearest clean prototype (among the task's classes) is
+    /// their own class.
+    fn nearest_prototype_accuracy(fam: &Synthetic, split: Split, tasks: usize, seed: u64) -> f64 {
+        let mut rng = Rng::seed_from_u64(seed);
+        let n = fam.spec.image_size * fam.spec.image_size;
+        let (mut right, mut total) = (0, 0);
+        for _ in 0..tasks {
+            let task = fam.sample_task(split, &mut rng);
+            let Task::Classes { classes, .. } = &task else {
+                unreachable!()
+            };
+            let ep = fam.sample_episode(&task, &mut rng);
+            for (img, &y) in ep.query.x.chunks(n).zip(labels(&ep.query)) {
+                let dist = |c: usize| -> f32 {
+                    img.iter()
+                        .zip(fam.prototype(c))
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum()
+                };
+                let guess = (0..classes.len())
+                    .min_by(|&i, &j| dist(classes[i]).total_cmp(&dist(classes[j])))
+                    .unwrap();
+                right += (guess == y) as usize;
+                total += 1;
+            }
+        }
+        right as f64 / total as f64
+    }
+
+    #[test]
+    fn splits_are_disjoint_seeded_and_sized_60_20_20() {
+        let fam = Synthetic::new(SyntheticSpec::default(), 4).unwrap();
+        let sizes: Vec<usize> = [Split::Train, Split::Validation, Split::Test]
+            .iter()
+            .map(|&s| fam.classes(s).len())
+            .collect();
+        assert_eq!(sizes, [60, 20, 20]);
+        let mut all: Vec<usize> = fam.splits.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        let again = Synthetic::new(SyntheticSpec::default(), 4).unwrap();
+        assert_eq!(fam.splits, again.splits);
+        assert_eq!(fam.prototypes, again.prototypes);
+        assert_eq!(fam.split_record(), again.split_record());
+        let other = Synthetic::new(SyntheticSpec::default(), 5).unwrap();
+        assert_ne!(fam.splits[2], other.splits[2]);
+        assert_ne!(fam.prototypes, other.prototypes);
+        // No two prototypes coincide, so every class is tellable apart from every other.
+        let n = 12 * 12;
+        let protos: Vec<&[f32]> = fam.prototypes.chunks(n).collect();
+        for i in 0..protos.len() {
+            assert!(protos[i].iter().any(|&v| v == 1.0));
+            for j in 0..i {
+                assert_ne!(protos[i], protos[j], "classes {i} and {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn too_few_classes_is_reported_with_a_fix() {
+        let spec = SyntheticSpec {
+            classes: 20,
+            ..SyntheticSpec::default()
+        };
+        let err = Synthetic::new(spec, 1).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                FamilyError::TooFewClasses {
+                    split: Split::Validation,
+                    available: 4,
+                    ways: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("raise classes to at least 25"));
+        let bad_noise = SyntheticSpec {
+            noise: -1.0,
+            ..SyntheticSpec::default()
+        };
+        assert!(Synthetic::new(bad_noise, 1).is_err());
+    }
+
+    #[test]
+    fn episodes_have_the_contract_shape_and_are_deterministic() {
+        let spec = SyntheticSpec {
+            ways: 4,
+            shots: 2,
+            queries: 3,
+            ..SyntheticSpec::default()
+        };
+        let fam = Synthetic::new(spec, 1).unwrap();
+        assert_eq!(
+            fam.shape(),
+            FamilyShape {
+                input: vec![1, 12, 12],
+                outputs: 4,
+                kind: TaskKind::Classification
+            }
+        );
+        let mut rng = Rng::seed_from_u64(2);
+        for split in [Split::Train, Split::Validation, Split::Test] {
+            let task = fam.sample_task(split, &mut rng);
+            let Task::Classes { split: s, classes } = &task else {
+                unreachable!()
+            };
+            assert_eq!(*s, split);
+            let mut uniq = classes.clone();
+            uniq.sort_unstable();
+            uniq.dedup();
+            assert_eq!(uniq.len(), 4);
+            assert!(classes.iter().all(|c| fam.classes(split).contains(c)));
+            let ep = fam.sample_episode(&task, &mut rng);
+            assert_eq!((ep.support.n, ep.query.n), (8, 12));
+            assert_eq!(ep.support.x.len(), 8 * 144);
+            assert_eq!(ep.query.x.len(), 12 * 144);
+            assert_eq!(labels(&ep.support), &[0, 0, 1, 1, 2, 2, 3, 3]);
+            assert_eq!(labels(&ep.query), &[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
+        }
+        let draw = |seed| {
+            let mut rng = Rng::seed_from_u64(seed);
+            let t = fam.sample_task(Split::Train, &mut rng);
+            let e = fam.sample_episode(&t, &mut rng);
+            (t, e)
+        };
+        assert_eq!(draw(9), draw(9));
+        assert_ne!(draw(9), draw(10));
+    }
+
+    #[test]
+    fn noiseless_drawings_are_shifted_prototypes_in_class_order() {
+        let spec = SyntheticSpec {
+            noise: 0.0,
+            ..SyntheticSpec::default()
+        };
+        let fam = Synthetic::new(spec, 3).unwrap();
+        let mut rng = Rng::seed_from_u64(1);
+        let task = fam.sample_task(Split::Test, &mut rng);
+        let Task::Classes { classes, .. } = &task else {
+            unreachable!()
+        };
+        let ep = fam.sample_episode(&task, &mut rng);
+        let s = 12isize;
+        let shifted = |c: usize, dr: isize, dc: isize| -> Vec<f32> {
+            let p = fam.prototype(c);
+            (0..s * s)
+                .map(|i| {
+                    let (r, col) = (i / s - dr, i % s - dc);
+                    if (0..s).contains(&r) && (0..s).contains(&col) {
+                        p[(r * s + col) as usize]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        let mut shifts = std::collections::HashSet::new();
+        for (img, &y) in ep.query.x.chunks(144).zip(labels(&ep.query)) {
+            let found = (-1..=1)
+                .flat_map(|dr| (-1..=1).map(move |dc| (dr, dc)))
+                .find(|&(dr, dc)| shifted(classes[y], dr, dc) == img);
+            shifts.insert(found.expect("a drawing is its class prototype shifted by at most 1"));
+        }
+        assert!(shifts.len() > 1, "drawings are not all shifted alike");
+    }
+
+    #[test]
+    fn nearest_prototype_beats_chance_but_noise_makes_it_harder() {
+        for seed in 1..=3 {
+            let fam = Synthetic::new(SyntheticSpec::default(), seed).unwrap();
+            let acc = nearest_prototype_accuracy(&fam, Split::Test, 200, 7);
+            eprintln!("seed {seed}: nearest-prototype accuracy, noise 0.3: {acc:.3} (chance 0.2)");
+            // Learnable, yet shifts and noise keep pixel matching from being perfect.
+            assert!(acc > 0.6 && acc < 0.98, "{acc}");
+            let noisy = Synthetic::new(
+                SyntheticSpec {
+                    noise: 1.5,
+                    ..SyntheticSpec::default()
+                },
+                seed,
+            )
+            .unwrap();
+            let hard = nearest_prototype_accuracy(&noisy, Split::Test, 200, 7);
+            eprintln!("seed {seed}: nearest-prototype accuracy, noise 1.5: {hard:.3}");
+            assert!(hard < acc - 0.1, "{hard} vs {acc}");
+        }
+    }
+
+    #[test]
+    fn every_allowed_image_size_draws() {
+        for image_size in [4, 5, 28, 64] {
+            let fam = Synthetic::new(
+                SyntheticSpec {
+                    image_size,
+                    ..SyntheticSpec::default()
+                },
+                1,
+            )
+            .unwrap();
+            let mut rng = Rng::seed_from_u64(0);
+            let t = fam.sample_task(Split::Train, &mut rng);
+            let ep = fam.sample_episode(&t, &mut rng);
+            assert_eq!(ep.query.x.len(), 25 * image_size * image_size);
+            assert!((0..100).all(|c| fam.prototype(c).contains(&1.0)));
+        }
     }
 }
