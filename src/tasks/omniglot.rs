@@ -1147,13 +1147,9 @@ mod tests {
         // 8→4: each output pixel averages a 2×2 block; only the top source row has ink.
         let code = 5 * 20 + 7 + 1;
         let img = fam.image(5, 7);
-        for c in 0..4 {
+        for (c, &v) in img[..4].iter().enumerate() {
             let want = (((code >> (2 * c)) & 1) + ((code >> (2 * c + 1)) & 1)) as f32 / 4.0;
-            assert!(
-                (img[c] - want).abs() < 1e-6,
-                "pixel {c}: {} vs {want}",
-                img[c]
-            );
+            assert!((v - want).abs() < 1e-6, "pixel {c}: {v} vs {want}");
         }
         assert!(img[4..].iter().all(|&v| v == 0.0));
     }

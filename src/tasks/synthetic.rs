@@ -278,7 +278,7 @@ mod tests {
         let n = 12 * 12;
         let protos: Vec<&[f32]> = fam.prototypes.chunks(n).collect();
         for i in 0..protos.len() {
-            assert!(protos[i].iter().any(|&v| v == 1.0));
+            assert!(protos[i].contains(&1.0));
             for j in 0..i {
                 assert_ne!(protos[i], protos[j], "classes {i} and {j}");
             }
