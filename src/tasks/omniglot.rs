@@ -423,14 +423,15 @@ fn survey(
             count.alphabets += seen as usize;
         }
     }
-    for split in [Split::Train, Split::Validation, Split::Test] {
-        if split == Split::Validation && !uses_validation(&spec.protocol) {
-            continue;
-        }
-        let available = counts[split_index(split)].classes;
-        if available < spec.ways {
-            return Err(too_few(spec, split, available));
-        }
+    // Report the smallest split, so that "lower ways to N" is a fix for every split at once.
+    let smallest = [Split::Train, Split::Validation, Split::Test]
+        .into_iter()
+        .filter(|&s| s != Split::Validation || uses_validation(&spec.protocol))
+        .min_by_key(|&s| counts[split_index(s)].classes)
+        .expect("train and test are always used");
+    let available = counts[split_index(smallest)].classes;
+    if available < spec.ways {
+        return Err(too_few(spec, smallest, available));
     }
     let need = spec.shots + spec.queries;
     if let Some(c) = layout.chars.iter().find(|c| c.files.len() < need) {
@@ -482,6 +483,13 @@ fn decode(path: &Path) -> Result<(Vec<f32>, usize, usize), FamilyError> {
     }
     let channels = info.color_type.samples();
     let mut ink = Vec::with_capacity(w * h);
+    if info.color_type == png::ColorType::Grayscale {
+        // The release's format, kept free of per-pixel branching: decoding dominates load time.
+        for row in buf.chunks(info.line_size).take(h) {
+            ink.extend(row[..w].iter().map(|&g| 1.0 - g as f32 / 255.0));
+        }
+        return Ok((ink, w, h));
+    }
     for row in buf.chunks(info.line_size).take(h) {
         for px in row[..w * channels].chunks_exact(channels) {
             let grey = match info.color_type {
@@ -569,10 +577,12 @@ pub fn rotate_into(src: &[f32], size: usize, quarter_turns: usize, dst: &mut [f3
 /// Decode and resize `files` on all cores. Files are cut into contiguous chunks, one per thread,
 /// and the chunks are concatenated in order, so the result is identical for any thread count.
 fn decode_all(files: &[&Path], size: usize) -> Result<Vec<f32>, FamilyError> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, files.len().max(1));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    decode_all_with(files, size, threads)
+}
+
+fn decode_all_with(files: &[&Path], size: usize, threads: usize) -> Result<Vec<f32>, FamilyError> {
+    let threads = threads.clamp(1, files.len().max(1));
     let chunk = files.len().div_ceil(threads).max(1);
     let parts: Vec<Result<Vec<f32>, FamilyError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
@@ -773,7 +783,7 @@ impl TaskFamily for Omniglot {
     }
 
     fn split_record(&self) -> serde_json::Value {
-        let by_alphabet = matches!(self.spec.protocol, OmniglotProtocol::CharacterSplit { .. });
+        let character_split = matches!(self.spec.protocol, OmniglotProtocol::CharacterSplit { .. });
         let mut splits = serde_json::Map::new();
         for (key, split) in [
             ("train", Split::Train),
@@ -797,12 +807,12 @@ impl TaskFamily for Omniglot {
                 "alphabets": alphabets.keys().collect::<Vec<_>>(),
             });
             // Under a character split an alphabet straddles splits: record the characters themselves.
-            if by_alphabet {
+            if character_split {
                 entry["characters_by_alphabet"] = json!(alphabets);
             }
             splits.insert(key.into(), entry);
         }
-        json!({
+        let mut record = json!({
             "family": "Omniglot",
             "protocol": self.spec.protocol,
             "seed": self.seed,
@@ -814,7 +824,11 @@ impl TaskFamily for Omniglot {
             "rotations": self.spec.rotations,
             "image_size": self.spec.image_size,
             "splits": splits,
-        })
+        });
+        if self.spec.protocol == OmniglotProtocol::BackgroundEvaluation {
+            record["background_validation_fraction"] = json!(BACKGROUND_VALIDATION);
+        }
+        record
     }
 }
 
@@ -1048,6 +1062,21 @@ mod tests {
         // Rotations make 12 test classes out of 3 characters.
         five.rotations = true;
         let s = scan(&five, 1).unwrap();
+        let fam = Omniglot::load(&five, 1).unwrap();
+        let rec = fam.split_record();
+        assert_eq!(rec["protocol"], "BackgroundEvaluation");
+        assert_eq!(
+            rec["splits"]["test"]["alphabets"],
+            json!(["images_evaluation/Alphabet0"])
+        );
+        assert_eq!(
+            rec["splits"]["validation"]["alphabets"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(rec["splits"]["train"]["classes"], 48);
         assert_eq!(s.test.classes, 12);
         // Background: 3 alphabets, one held out for validation (10%, at least one).
         assert_eq!(
@@ -1152,6 +1181,22 @@ mod tests {
             assert!((v - want).abs() < 1e-6, "pixel {c}: {v} vs {want}");
         }
         assert!(img[4..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn decoding_does_not_depend_on_the_thread_count() {
+        let dir = background_only();
+        let layout = Layout::list(dir.path()).unwrap();
+        let files: Vec<&Path> = layout
+            .chars
+            .iter()
+            .flat_map(|c| c.files.iter().map(|p| p.as_path()))
+            .collect();
+        let one = decode_all_with(&files, 5, 1).unwrap();
+        assert_eq!(one.len(), 240 * 25);
+        for threads in [2, 3, 7] {
+            assert_eq!(decode_all_with(&files, 5, threads).unwrap(), one);
+        }
     }
 
     #[test]
