@@ -615,7 +615,7 @@ fn decode_all_with(files: &[&Path], size: usize, threads: usize) -> Result<Vec<f
 pub(super) fn choose_classes(pool: &[usize], ways: usize, rng: &mut Rng) -> Vec<usize> {
     assert!(
         pool.len() >= ways,
-        "split has {} classes, cannot draw a {ways}-way task",
+        "split has {} classes, cannot draw a {ways}-way task (a split fraction of 0 leaves it empty)",
         pool.len()
     );
     rand::seq::index::sample(rng, pool.len(), ways)

@@ -418,6 +418,26 @@ mod tests {
     }
 
     #[test]
+    fn build_family_makes_a_seeded_synthetic_family() {
+        let spec = crate::experiment::FamilySpec::Synthetic(SyntheticSpec::default());
+        let a = build_family(&spec, 3).unwrap();
+        let b = build_family(&spec, 3).unwrap();
+        assert_eq!(a.split_record(), b.split_record());
+        assert_eq!(a.shape().input_len(), 144);
+        assert!(
+            a.describe()
+                .contains("5-way 1-shot (5 query), 12×12, noise 0.3, train 60 / val 20 / test 20"),
+            "{}",
+            a.describe()
+        );
+        let mut r1 = Rng::seed_from_u64(1);
+        let mut r2 = Rng::seed_from_u64(1);
+        let t = a.sample_task(Split::Validation, &mut r1);
+        assert_eq!(t, b.sample_task(Split::Validation, &mut r2));
+        assert_eq!(a.sample_episode(&t, &mut r1), b.sample_episode(&t, &mut r2));
+    }
+
+    #[test]
     fn every_allowed_image_size_draws() {
         for image_size in [4, 5, 28, 64] {
             let fam = Synthetic::new(
