@@ -97,7 +97,7 @@ impl Synthetic {
             .collect();
         let mut order: Vec<usize> = (0..spec.classes).collect();
         order.shuffle(&mut rng);
-        // Same arithmetic as `metalab check` uses (test = classes / 5), so the two agree.
+        // The split sizes `experiment::validate` assumes (test = classes / 5), so the two agree.
         let held = spec.classes / 5;
         let n_train = spec.classes - 2 * held;
         let mut splits = [
