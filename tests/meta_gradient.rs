@@ -15,7 +15,7 @@ fn reference_loss(net: &Network, p: &[f64], b: &Batch, act: Activation) -> f64 {
         unreachable!()
     };
     let mut total = 0.0;
-    for r in 0..b.n {
+    for (r, &yr) in y.iter().enumerate().take(b.n) {
         let mut h: Vec<f64> = vec![b.x[r] as f64];
         for l in 0..ws.len() / 2 {
             let (w, bias) = (ws[2 * l], ws[2 * l + 1]);
@@ -36,7 +36,7 @@ fn reference_loss(net: &Network, p: &[f64], b: &Batch, act: Activation) -> f64 {
             }
             h = out;
         }
-        total += (h[0] - y[r] as f64).powi(2);
+        total += (h[0] - yr as f64).powi(2);
     }
     total / b.n as f64
 }

@@ -219,8 +219,8 @@ fn list_runs(root: &Path) {
         return;
     }
     println!(
-        "{:<48} {:<11} {:>13}  {:<18} {}",
-        "RUN", "STATUS", "ITERATIONS", "ALGORITHM", "RESULT"
+        "{:<48} {:<11} {:>13}  {:<18} RESULT",
+        "RUN", "STATUS", "ITERATIONS", "ALGORITHM"
     );
     for r in runs {
         println!(

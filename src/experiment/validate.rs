@@ -270,7 +270,7 @@ fn ways_shots(c: &mut Checker, ways: usize, shots: usize, queries: usize) {
 fn check_model(c: &mut Checker, m: &ModelSpec) {
     match m {
         ModelSpec::Mlp(mlp) => {
-            if mlp.hidden.iter().any(|&h| h == 0) {
+            if mlp.hidden.contains(&0) {
                 c.fail(
                     "model.hidden",
                     "a hidden layer of width 0",
@@ -345,7 +345,7 @@ fn check_train(c: &mut Checker, t: &TrainSpec) {
     }
     positive(c, "train.inner_lr", t.inner_lr);
     positive(c, "train.meta_lr", t.meta_lr);
-    if !(t.max_loss > 0.0) {
+    if t.max_loss.is_nan() || t.max_loss <= 0.0 {
         c.fail(
             "train.max_loss",
             "max_loss must be positive",
