@@ -35,6 +35,11 @@ pub fn sgd_trajectory(
 }
 
 /// `steps` SGD steps restricted by `mode`; returns the adapted parameters.
+///
+/// Head-only adaptation (a fresh head on a trained trunk) halves its step until the support
+/// loss does not increase: the trunk's features can be large enough that a fixed learning rate
+/// tuned for MAML diverges on a linear head. Full adaptation keeps the plain protocol that
+/// MAML-style results are reported with.
 pub fn sgd_adapt(
     ev: &mut dyn Evaluator,
     params: &[f32],
@@ -44,14 +49,31 @@ pub fn sgd_adapt(
     mode: AdaptMode,
 ) -> Vec<f32> {
     let mut theta = params.to_vec();
-    let from = match mode {
-        AdaptMode::All => 0,
-        AdaptMode::HeadOnly { head_start } => head_start,
-    };
-    for _ in 0..steps {
-        let (_, g) = grad(ev, &theta, batch);
-        for (p, g) in theta[from..].iter_mut().zip(&g[from..]) {
-            *p -= (lr as f32) * g;
+    match mode {
+        AdaptMode::All => {
+            for _ in 0..steps {
+                let (_, g) = grad(ev, &theta, batch);
+                for (p, g) in theta.iter_mut().zip(&g) {
+                    *p -= (lr as f32) * g;
+                }
+            }
+        }
+        AdaptMode::HeadOnly { head_start } => {
+            let mut lr = lr as f32;
+            for _ in 0..steps {
+                let (now, g) = grad(ev, &theta, batch);
+                for _ in 0..30 {
+                    let mut next = theta.clone();
+                    for (p, g) in next[head_start..].iter_mut().zip(&g[head_start..]) {
+                        *p -= lr * g;
+                    }
+                    if ev.evaluate(&next, batch, None).loss <= now.loss {
+                        theta = next;
+                        break;
+                    }
+                    lr *= 0.5;
+                }
+            }
         }
     }
     theta

@@ -13,7 +13,7 @@ use super::adam::Adam;
 use super::inner::{grad, sgd_trajectory};
 use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
 use crate::engine::pool::WorkerPool;
-use crate::model::{Evaluator, LossOut};
+use crate::model::{Evaluator, KinkPattern, Kinks, LossOut};
 use crate::tasks::{Batch, Episode};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,13 +73,16 @@ pub fn task_meta_grad(
     (v, q)
 }
 
-/// Hessian of the loss on `batch` at `theta` times `v`, by central differences of gradients.
+/// Hessian of the loss on `batch` at `theta` times `v`, by central differences of gradients with
+/// the kink pattern frozen at `theta` (see [`Kinks`]).
 pub fn hvp(ev: &mut dyn Evaluator, theta: &[f32], batch: &Batch, v: &[f64], eps: f64) -> Vec<f64> {
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
     if norm == 0.0 || !norm.is_finite() {
         return vec![0.0; v.len()];
     }
     let r = eps / norm;
+    let mut pattern = KinkPattern::default();
+    ev.evaluate_with(theta, batch, None, Kinks::Record(&mut pattern));
     let shifted = |sign: f64| -> Vec<f32> {
         theta
             .iter()
@@ -87,8 +90,15 @@ pub fn hvp(ev: &mut dyn Evaluator, theta: &[f32], batch: &Batch, v: &[f64], eps:
             .map(|(&t, &v)| (t as f64 + sign * r * v) as f32)
             .collect()
     };
-    let (_, gp) = grad(ev, &shifted(1.0), batch);
-    let (_, gm) = grad(ev, &shifted(-1.0), batch);
+    let mut gp = vec![0.0f32; theta.len()];
+    let mut gm = vec![0.0f32; theta.len()];
+    ev.evaluate_with(&shifted(1.0), batch, Some(&mut gp), Kinks::Replay(&pattern));
+    ev.evaluate_with(
+        &shifted(-1.0),
+        batch,
+        Some(&mut gm),
+        Kinks::Replay(&pattern),
+    );
     gp.iter()
         .zip(&gm)
         .map(|(&a, &b)| (a as f64 - b as f64) / (2.0 * r))

@@ -60,7 +60,12 @@ enum Cmd {
         opts: RunOpts,
     },
     /// Validate experiment files (syntax, fields, data folders) without training.
-    Check { files: Vec<PathBuf> },
+    Check {
+        files: Vec<PathBuf>,
+        /// Omniglot folder, overriding the files' `root`.
+        #[arg(long, env = "METALAB_OMNIGLOT")]
+        data: Option<PathBuf>,
+    },
     /// List saved runs.
     Runs {
         #[arg(long, default_value = "runs")]
@@ -117,7 +122,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             lo.source = Some(file.clone());
             headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
         }
-        Some(Cmd::Check { files }) => check(&files),
+        Some(Cmd::Check { files, data }) => check(&files, data.as_deref()),
         Some(Cmd::Runs { runs }) => {
             list_runs(&runs);
             Ok(ExitCode::SUCCESS)
@@ -173,35 +178,17 @@ fn workbench(project: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(files: &[PathBuf]) -> Result<ExitCode> {
+fn check(files: &[PathBuf], data: Option<&Path>) -> Result<ExitCode> {
     if files.is_empty() {
         anyhow::bail!("no files to check\n  fix: metalab check experiments/*.ron");
     }
     let mut bad = 0;
     for f in files {
-        match experiment::load_file(f)
-            .map_err(anyhow::Error::from)
-            .and_then(|e| {
-                metalab::tasks::check_family(&e.family, e.seed)
-                    .map_err(|err| anyhow::anyhow!("{}: `family`: {err}", f.display()))
-                    .map(|summary| (e, summary))
-            }) {
-            Ok((e, summary)) => println!(
-                "ok  {}  ({}: {} arm{}: {}; {})",
-                f.display(),
-                e.name,
-                e.arms.len(),
-                if e.arms.len() == 1 { "" } else { "s" },
-                e.arms
-                    .iter()
-                    .map(|a| a.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                summary
-            ),
+        match check_one(f, data) {
+            Ok(line) => println!("ok  {}  ({line})", f.display()),
             Err(err) => {
                 bad += 1;
-                eprintln!("{err}");
+                eprintln!("{err:#}");
             }
         }
     }
@@ -212,6 +199,29 @@ fn check(files: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
+fn check_one(f: &Path, data: Option<&Path>) -> Result<String> {
+    let mut e = experiment::load_file(f)?;
+    if let (Some(d), experiment::FamilySpec::Omniglot(o)) = (data, &mut e.family) {
+        o.root = d.to_path_buf();
+    }
+    let summary = metalab::tasks::check_family(&e.family, e.seed).map_err(|err| {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let at = experiment::field_position(&text, "root")
+            .or_else(|| experiment::field_position(&text, "family"))
+            .map(|(l, c)| format!("{l}:{c}:"))
+            .unwrap_or_default();
+        anyhow::anyhow!("{}:{at} `family`: {err}", f.display())
+    })?;
+    let arms: Vec<&str> = e.arms.iter().map(|a| a.name.as_str()).collect();
+    Ok(format!(
+        "{}: {} arm{}: {}; {summary}",
+        e.name,
+        arms.len(),
+        if arms.len() == 1 { "" } else { "s" },
+        arms.join(", ")
+    ))
+}
+
 fn list_runs(root: &Path) {
     let runs = metalab::runs::list_runs(root);
     if runs.is_empty() {
@@ -219,8 +229,8 @@ fn list_runs(root: &Path) {
         return;
     }
     println!(
-        "{:<48} {:<11} {:>13}  {:<18} {}",
-        "RUN", "STATUS", "ITERATIONS", "ALGORITHM", "RESULT"
+        "{:<48} {:<11} {:>13}  {:<18} RESULT",
+        "RUN", "STATUS", "ITERATIONS", "ALGORITHM"
     );
     for r in runs {
         println!(

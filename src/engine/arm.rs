@@ -431,6 +431,6 @@ fn protocol(p: &Prepared) -> EvalProtocol {
         final_split: "test".into(),
         periodic_split: "validation".into(),
         batch_norm: bn.into(),
-        adaptation: "SGD on the support set from the meta-parameters (multi-task: a fresh zero head, trunk frozen); loss and accuracy on the query set".into(),
+        adaptation: "SGD on the support set from the meta-parameters (multi-task: a fresh zero head, trunk frozen, step halved until the support loss does not rise); loss and accuracy on the query set".into(),
     }
 }

@@ -14,6 +14,7 @@ use crate::experiment::DeviceSpec;
 use crate::model::{Evaluator, ModelError, Network};
 
 type Job = Box<dyn FnOnce(&mut dyn Evaluator) + Send>;
+type Answer<R> = (usize, Result<R, String>);
 
 pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
@@ -92,7 +93,7 @@ impl WorkerPool {
     {
         let n = items.len();
         let f = Arc::new(f);
-        let (res_tx, res_rx): (Sender<(usize, Result<R, String>)>, Receiver<_>) = channel();
+        let (res_tx, res_rx): (Sender<Answer<R>>, Receiver<Answer<R>>) = channel();
         let jobs = self.jobs.as_ref().ok_or("worker pool is shut down")?;
         for (i, item) in items.into_iter().enumerate() {
             let f = Arc::clone(&f);

@@ -9,4 +9,4 @@ mod validate;
 
 pub use load::{load_file, parse_str, ExperimentError};
 pub use schema::*;
-pub use validate::{validate, ValidationError};
+pub use validate::{find_field as field_position, validate, ValidationError};

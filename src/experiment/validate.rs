@@ -44,7 +44,7 @@ impl Checker<'_> {
 }
 
 /// Where `name:` first appears as a field in the text (1-based line, column).
-fn find_field(text: &str, name: &str) -> Option<(usize, usize)> {
+pub fn find_field(text: &str, name: &str) -> Option<(usize, usize)> {
     for (i, line) in text.lines().enumerate() {
         let code = line.split("//").next().unwrap_or("");
         let mut from = 0;
@@ -212,8 +212,12 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
             match o.protocol {
                 OmniglotProtocol::AlphabetSplit { train, validation }
                 | OmniglotProtocol::CharacterSplit { train, validation } => {
-                    if !(train > 0.0 && validation >= 0.0 && train + validation < 1.0) {
-                        c.fail("family.protocol", format!("split fractions train {train} + validation {validation} leave no test classes"), "use e.g. train: 0.7, validation: 0.1");
+                    if !(train > 0.0 && validation > 0.0 && train + validation < 1.0) {
+                        c.fail(
+                            "family.protocol",
+                            format!("split fractions train {train}, validation {validation}: each must be positive and they must leave test classes (periodic evaluations use the validation split)"),
+                            "use e.g. train: 0.7, validation: 0.1",
+                        );
                     }
                 }
                 OmniglotProtocol::BackgroundEvaluation => {}
@@ -270,7 +274,7 @@ fn ways_shots(c: &mut Checker, ways: usize, shots: usize, queries: usize) {
 fn check_model(c: &mut Checker, m: &ModelSpec) {
     match m {
         ModelSpec::Mlp(mlp) => {
-            if mlp.hidden.iter().any(|&h| h == 0) {
+            if mlp.hidden.contains(&0) {
                 c.fail(
                     "model.hidden",
                     "a hidden layer of width 0",
@@ -345,7 +349,7 @@ fn check_train(c: &mut Checker, t: &TrainSpec) {
     }
     positive(c, "train.inner_lr", t.inner_lr);
     positive(c, "train.meta_lr", t.meta_lr);
-    if !(t.max_loss > 0.0) {
+    if t.max_loss.is_nan() || t.max_loss <= 0.0 {
         c.fail(
             "train.max_loss",
             "max_loss must be positive",

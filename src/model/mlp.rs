@@ -2,7 +2,7 @@
 
 use dfdx::prelude::*;
 
-use super::{Evaluator, Layout, LossOut};
+use super::{Evaluator, Kinks, Layout, LossOut};
 use crate::experiment::{Activation, MlpSpec};
 use crate::tasks::{Batch, FamilyShape, Targets};
 
@@ -52,7 +52,13 @@ impl<D: Device<f32>> MlpEval<D> {
 }
 
 impl<D: Device<f32>> Evaluator for MlpEval<D> {
-    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut {
+    fn evaluate_with(
+        &mut self,
+        params: &[f32],
+        batch: &Batch,
+        grad: Option<&mut [f32]>,
+        mut kinks: Kinks,
+    ) -> LossOut {
         let n = batch.n;
         let dev = &self.dev;
         // Each parameter is a 1-D untaped tensor; reshaping keeps its id, so the gradients of the
@@ -76,9 +82,19 @@ impl<D: Device<f32>> Evaluator for MlpEval<D> {
                 .broadcast_like::<(usize, usize), Axis<0>>(&(n, o));
             h = h.matmul(w) + b;
             if l < last {
-                h = match self.activation {
-                    Activation::Relu => h.relu(),
-                    Activation::Tanh => h.tanh(),
+                h = match (self.activation, &mut kinks) {
+                    (Activation::Tanh, _) => h.tanh(),
+                    (Activation::Relu, Kinks::Free) => h.relu(),
+                    // relu(x) = x·[x > 0], with the mask held constant.
+                    (Activation::Relu, Kinks::Record(pattern)) => {
+                        let mask: Vec<f32> =
+                            h.as_vec().iter().map(|&v| (v > 0.0) as u8 as f32).collect();
+                        pattern.masks.push(mask.clone());
+                        h * dev.tensor_from_vec(mask, (n, o))
+                    }
+                    (Activation::Relu, Kinks::Replay(pattern)) => {
+                        h * dev.tensor_from_vec(pattern.masks[l].clone(), (n, o))
+                    }
                 };
             }
         }

@@ -72,11 +72,49 @@ pub struct LossOut {
     pub correct: Option<usize>,
 }
 
+/// The branch every piecewise-linear unit (ReLU, max pool) took, in the order the network met
+/// them: one mask (or index list) per layer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KinkPattern {
+    pub masks: Vec<Vec<f32>>,
+}
+
+/// How piecewise-linear units choose their branch.
+///
+/// Second-order MAML takes Hessian-vector products as central differences of gradients. With
+/// ReLU, a perturbation of the parameters can flip a unit across its kink, and the difference
+/// quotient then measures the jump, not the curvature (errors of 100% were seen). Autodiff
+/// treats kinks as having measure zero; replaying the pattern recorded at θ gives exactly that
+/// Hessian, because with the pattern fixed the network is smooth in its parameters.
+pub enum Kinks<'a> {
+    /// Decided by the inputs, as usual.
+    Free,
+    /// Decided by the inputs, and recorded.
+    Record(&'a mut KinkPattern),
+    /// Taken from a recording made on the same batch.
+    Replay(&'a KinkPattern),
+}
+
 /// Runs a model on one device. Created inside the worker thread that uses it (a CUDA device is
-/// not `Send`), so implementations need not be `Send`.
+/// not `Send`), so implementations need not be `Send`. Implement one of the two methods.
 pub trait Evaluator {
     /// Loss of `params` on `batch`; when `grad` is given, ∂loss/∂params is written into it.
-    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut;
+    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut {
+        self.evaluate_with(params, batch, grad, Kinks::Free)
+    }
+
+    /// [`Evaluator::evaluate`] with control over the kinks. Evaluators of smooth networks may
+    /// ignore `kinks`.
+    fn evaluate_with(
+        &mut self,
+        params: &[f32],
+        batch: &Batch,
+        grad: Option<&mut [f32]>,
+        kinks: Kinks,
+    ) -> LossOut {
+        let _ = kinks;
+        self.evaluate(params, batch, grad)
+    }
 }
 
 #[derive(Debug, Error)]
