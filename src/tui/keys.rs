@@ -238,7 +238,7 @@ fn monitor_key(app: &mut App, k: KeyEvent) {
                 .arms
                 .iter()
                 .enumerate()
-                .any(|(i, a)| arm.map_or(true, |x| x == i) && a.status.is_active());
+                .any(|(i, a)| arm.is_none_or(|x| x == i) && a.status.is_active());
             if !active {
                 return app.info("nothing running to stop");
             }
@@ -268,7 +268,7 @@ fn toggle_pause(app: &mut App, arm: Option<usize>) {
         _ => return app.info("that arm is not running"),
     };
     for (i, a) in s.arms.iter_mut().enumerate() {
-        if arm.map_or(true, |x| x == i) && a.status.is_active() && a.status != ArmStatus::Stopping {
+        if arm.is_none_or(|x| x == i) && a.status.is_active() && a.status != ArmStatus::Stopping {
             a.status = if pause {
                 ArmStatus::Pausing
             } else {

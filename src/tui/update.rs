@@ -43,7 +43,7 @@ pub fn update(app: &mut App, msg: Msg) {
             if app.screen == Screen::Runs
                 && app
                     .last_runs_scan
-                    .map_or(true, |t| now.duration_since(t) >= RUNS_RESCAN)
+                    .is_none_or(|t| now.duration_since(t) >= RUNS_RESCAN)
             {
                 app.last_runs_scan = Some(now);
                 app.refresh_runs();
@@ -150,7 +150,7 @@ pub fn confirm(app: &mut App, what: Pending) {
         Pending::StopArm(arm) => {
             if let Some(s) = app.live.as_mut() {
                 for (i, a) in s.arms.iter_mut().enumerate() {
-                    if arm.map_or(true, |x| x == i) && a.status.is_active() {
+                    if arm.is_none_or(|x| x == i) && a.status.is_active() {
                         a.status = ArmStatus::Stopping;
                     }
                 }
