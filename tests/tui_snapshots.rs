@@ -103,11 +103,14 @@ fn help_overlay_lists_keys() {
     let p = project();
     let mut app = App::new(p.path());
     update(&mut app, Msg::Key(key('?')));
-    let s = screen(&app, 120, 40);
-    write_snapshot("help_120x40.txt", &s);
-    assert!(s.contains("keys"), "{s}");
-    assert!(s.contains("Ctrl-S"), "{s}");
-    assert!(s.contains("pause"), "{s}");
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        write_snapshot(&format!("help_{w}x{h}.txt"), &s);
+        assert!(s.contains("keys"), "{s}");
+        assert!(s.contains("Ctrl-S"), "{s}");
+        assert!(s.contains("pause"), "{s}");
+        assert!(s.contains("Mouse"), "the last entry must fit:\n{s}");
+    }
 }
 
 #[test]

@@ -37,8 +37,20 @@ pub fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Compare with the committed screen in tests/snapshots/ (text only, colours aside).
+/// `UPDATE_SNAPSHOTS=1 cargo test` rewrites them after an intended change; review the diff.
 pub fn write_snapshot(name: &str, text: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(name), text).unwrap();
+    let path = dir.join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !path.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        want == text,
+        "screen differs from {}; if intended, rerun with UPDATE_SNAPSHOTS=1\n--- want\n{want}\n--- got\n{text}",
+        path.display()
+    );
 }

@@ -20,24 +20,63 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     r
 }
 
+fn help_lines(entries: &[(&str, &str)], key_width: usize) -> Vec<Line<'static>> {
+    entries
+        .iter()
+        .map(|(k, d)| {
+            if d.is_empty() {
+                Line::styled(k.to_string(), theme::title())
+            } else {
+                Line::from(vec![
+                    Span::styled(format!("{k:>key_width$}  "), theme::ok()),
+                    Span::raw(d.to_string()),
+                ])
+            }
+        })
+        .collect()
+}
+
+fn render_box(f: &mut Frame, r: Rect, title: &str, lines: Vec<Line<'static>>) {
+    f.render_widget(Clear, r);
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title.to_string(), theme::title())),
+    );
+    f.render_widget(p, r);
+}
+
+/// The key map in one column, or in two (split at a section) when the terminal is short.
+fn render_help(f: &mut Frame, area: Rect) {
+    let title = " keys — any key closes ";
+    if HELP.len() as u16 + 2 <= area.height {
+        let r = centered(area, 74, HELP.len() as u16 + 2);
+        return render_box(f, r, title, help_lines(HELP, 20));
+    }
+    let mid = HELP.len() / 2;
+    let split = (mid..HELP.len())
+        .find(|&i| HELP[i].0.is_empty())
+        .unwrap_or(mid);
+    let (a, b) = HELP.split_at(split);
+    let b = &b[1..]; // drop the blank separator at the top of the second column
+    let h = a.len().max(b.len()) as u16 + 2;
+    let r = centered(area, area.width, h);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, theme::title()));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [l, rr] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    // No wrapping here: a wrapped line would push the last entries out of the box.
+    f.render_widget(Paragraph::new(help_lines(a, 10)), l);
+    f.render_widget(Paragraph::new(help_lines(b, 10)), rr);
+}
+
 pub fn render(m: &Modal, f: &mut Frame, area: Rect) {
     let (title, lines, w) = match m {
-        Modal::Help => {
-            let lines = HELP
-                .iter()
-                .map(|(k, d)| {
-                    if d.is_empty() {
-                        Line::styled(k.to_string(), theme::title())
-                    } else {
-                        Line::from(vec![
-                            Span::styled(format!("{k:>20}  "), theme::ok()),
-                            Span::raw(d.to_string()),
-                        ])
-                    }
-                })
-                .collect();
-            (" keys — any key closes ", lines, 74)
-        }
+        Modal::Help => return render_help(f, area),
         Modal::Confirm { prompt, .. } => (
             " confirm ",
             vec![
@@ -64,13 +103,6 @@ pub fn render(m: &Modal, f: &mut Frame, area: Rect) {
             66,
         ),
     };
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, w, h);
-    f.render_widget(Clear, r);
-    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(title, theme::title())),
-    );
-    f.render_widget(p, r);
+    let r = centered(area, w, lines.len() as u16 + 2 + 1);
+    render_box(f, r, title, lines);
 }
