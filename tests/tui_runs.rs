@@ -87,6 +87,11 @@ fn live_training_then_browse_compare_export_rerun_delete() {
     assert!(text.contains("finished"), "{text}");
     assert!(text.contains("test MSE"), "{text}");
 
+    // Export what the monitor shows (read back in full from the run directories).
+    update(&mut app, k('x'));
+    let exported = std::fs::read_dir(p.path().join("exports")).unwrap().count();
+    assert_eq!(exported, 2, "{:?}", app.status);
+
     // Runs browser: both arms listed with their headline.
     update(&mut app, k('2'));
     assert_eq!(app.screen, Screen::Runs);
@@ -129,10 +134,10 @@ fn live_training_then_browse_compare_export_rerun_delete() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert_eq!(exports.len(), 2, "{:?}", app.status);
+    assert_eq!(exports.len(), 4, "{:?}", app.status);
     let csv = exports
         .iter()
-        .find(|p| p.extension().unwrap() == "csv")
+        .find(|p| p.extension().unwrap() == "csv" && p.to_string_lossy().contains("compare-"))
         .unwrap();
     let csv = std::fs::read_to_string(csv).unwrap();
     assert!(csv.starts_with("arm,series,"));

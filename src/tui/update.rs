@@ -62,6 +62,13 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
         EngineEvent::Finished { .. } | EngineEvent::Failed { .. }
     );
     s.apply(&ev);
+    // The arms table truncates; the status line has room for the whole reason.
+    if let EngineEvent::Failed { arm, reason, .. } = &ev {
+        let name = s.arms.get(*arm).map_or("?".to_string(), |a| a.name.clone());
+        app.error(format!("arm {name} failed: {reason}"));
+        app.last_runs_scan = None;
+        return;
+    }
     if ends {
         // The run store has a new final status to show.
         app.last_runs_scan = None;
