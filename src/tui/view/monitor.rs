@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::tui::app::App;
-use crate::tui::session::{ArmView, Session};
+use crate::tui::session::{ArmStatus, ArmView, Session};
 
 use super::chart::{self, Curve, Panel};
 use super::{layout, theme};
@@ -75,7 +75,7 @@ fn arm_line(a: &ArmView, i: usize, selected: bool, width: u16) -> Line<'static> 
         spans.push(Span::raw(format!("{rate:>10} {eta:<10} ")));
     }
     let status_style = match &a.status {
-        crate::tui::session::ArmStatus::Failed(_) => theme::error(),
+        ArmStatus::Failed(_) => theme::error(),
         st if st.is_active() => theme::ok(),
         _ => Style::default(),
     };
@@ -126,6 +126,18 @@ fn arms_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
 }
 
 fn arm_panels(app: &App, a: &ArmView, i: usize, f: &mut Frame, area: Rect) {
+    if let (ArmStatus::Failed(reason), true) = (&a.status, a.train_loss.is_empty()) {
+        // Nothing to plot: the whole reason (with its fix) is what the user needs.
+        let p = Paragraph::new(reason.clone())
+            .style(theme::error())
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" {} failed ", a.name)),
+            );
+        return f.render_widget(p, area);
+    }
     let show_tasks = area.height >= 14 && !a.tasks.is_empty();
     let [top, bottom] = if show_tasks {
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
