@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::engine::messages::Command;
 
-use super::app::{App, Effect, Modal, Pending, Screen};
+use super::app::{App, Effect, Modal, Pending, Screen, Source};
 use super::session::ArmStatus;
 use super::{actions, update};
 
@@ -32,6 +32,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("s  S", "stop arm / all (asks)"),
     ("c  m", "compare / monitor"),
     ("a", "accuracy ↔ loss panels"),
+    ("v", "live ↔ opened saved run"),
     ("x", "export CSV + SVG"),
     ("", ""),
     ("Runs", ""),
@@ -225,6 +226,18 @@ fn monitor_key(app: &mut App, k: KeyEvent) {
         KeyCode::Char('c') => app.screen = Screen::Compare,
         KeyCode::Char('m') => app.screen = Screen::Monitor,
         KeyCode::Char('a') => app.task_accuracy = !app.task_accuracy,
+        KeyCode::Char('v') => {
+            // Opening a saved run must not lose the live one: v flips between them.
+            if app.live.is_some() && app.saved.is_some() {
+                app.source = match app.source {
+                    Source::Live => Source::Saved,
+                    Source::Saved => Source::Live,
+                };
+                app.arm_sel = 0;
+            } else {
+                app.info("only one session to show");
+            }
+        }
         KeyCode::Char('x') => actions::export_session(app),
         KeyCode::Char('p') if live => toggle_pause(app, Some(app.arm_sel)),
         KeyCode::Char('P') if live => toggle_pause(app, None),
