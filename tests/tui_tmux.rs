@@ -77,6 +77,14 @@ fn iteration(screen: &str) -> Option<usize> {
     line[..at].split_whitespace().last()?.parse().ok()
 }
 
+/// The first "done/400000" count on screen (arms table or runs table).
+fn first_count(screen: &str) -> Option<usize> {
+    screen.lines().find_map(|l| {
+        let at = l.find("/400000").or_else(|| l.find("/40000"))?;
+        l[..at].split_whitespace().last()?.parse().ok()
+    })
+}
+
 fn save(name: &str, text: &str) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tmux-screens");
     std::fs::create_dir_all(&dir).unwrap();
@@ -169,7 +177,20 @@ fn launch_watch_pause_stop_browse_quit() {
     save("5-runs.txt", &runs);
     assert!(runs.contains("tiny-e2e"), "{runs}");
 
-    t.keys(&["q"]);
+    // Resume the newest run from its checkpoint: the count continues past where it stopped.
+    let before = first_count(&runs).expect("a run's progress");
+    t.keys(&["R"]);
+    let resumed = t.wait_for("the resumed run to move", |s| {
+        s.contains("(resumed)") && first_count(s).is_some_and(|i| i > before)
+    });
+    save("6-resumed.txt", &resumed);
+
+    // Quitting while training asks, then stops the arm cleanly.
+    t.keys(&["q", "q"]);
+    t.wait_for("the quit question", |s| {
+        s.contains("Stop all arms and quit?")
+    });
+    t.keys(&["y"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     while t.alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));

@@ -99,6 +99,36 @@ pub fn rerun(app: &mut App) {
     }
 }
 
+/// Continue the selected run where it stopped (stopped and interrupted runs keep a checkpoint).
+pub fn resume(app: &mut App) {
+    let Some(r) = app.runs.get(app.run_sel).cloned() else {
+        return app.error("no run selected");
+    };
+    if !matches!(r.status.as_str(), "stopped" | "interrupted") {
+        return app.info(format!(
+            "{} is {}: only stopped or interrupted runs resume",
+            r.id, r.status
+        ));
+    }
+    if app.training() {
+        return app.error("an experiment is already training: stop it before resuming another");
+    }
+    match backend::load_config(&r.dir) {
+        Err(e) => app.error(e),
+        Ok(exp) => {
+            let mut s = Session::for_experiment(&exp);
+            s.title = format!("{} (resumed)", r.id);
+            app.live = Some(s);
+            app.source = Source::Live;
+            app.arm_sel = 0;
+            app.back = Screen::Runs;
+            app.screen = Screen::Monitor;
+            app.info(format!("resuming {} from its last checkpoint", r.id));
+            app.effects.push(Effect::Resume { dir: r.dir.clone() });
+        }
+    }
+}
+
 pub fn delete_run(app: &mut App, id: &str) {
     match backend::delete_run(&app.runs_dir, id) {
         Ok(()) => {

@@ -82,6 +82,10 @@ pub enum Effect {
         arm: Option<ArmIndex>,
         cmd: Command,
     },
+    /// Continue a stopped or interrupted run from its last checkpoint.
+    Resume {
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]

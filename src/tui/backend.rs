@@ -58,6 +58,18 @@ pub fn launch(
         .map_err(|e| e.to_string())
 }
 
+/// Continue a run from its checkpoint. Loading the family happens here, on the caller's
+/// thread: fine for sinusoid and synthetic, a pause for a large Omniglot folder.
+pub fn resume(dir: &Path, runs_root: &Path) -> Result<Engine, String> {
+    let opts = LaunchOptions {
+        runs_root: runs_root.to_path_buf(),
+        ..Default::default()
+    };
+    engine::Prepared::resume(dir, opts)
+        .map(|p| Engine { handle: p.launch() })
+        .map_err(|e| e.to_string())
+}
+
 pub fn list_runs(root: &Path) -> Vec<RunRow> {
     runs::list_runs(root)
         .into_iter()

@@ -39,6 +39,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Space", "mark for comparison"),
     ("c", "compare marked runs"),
     ("r  d  x", "rerun, delete, export"),
+    ("R", "resume a stopped run"),
     ("", ""),
     ("Mouse", "click tabs/rows; wheel"),
 ];
@@ -204,6 +205,7 @@ fn runs_key(app: &mut App, k: KeyEvent) {
             actions::open_runs(app, &rows, Screen::Compare)
         }
         KeyCode::Char('r') => actions::rerun(app),
+        KeyCode::Char('R') => actions::resume(app),
         KeyCode::Char('x') => actions::export_chosen(app),
         KeyCode::Char('d') | KeyCode::Delete => {
             if let Some(r) = app.runs.get(app.run_sel) {

@@ -111,6 +111,12 @@ fn run_effects(app: &mut App, engine: &mut Option<backend::Engine>, project_root
                     Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
                 }
             }
+            app::Effect::Resume { dir } => {
+                match backend::resume(&dir, &project_root.join("runs")) {
+                    Ok(e) => *engine = Some(e),
+                    Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
+                }
+            }
             app::Effect::Engine { arm, cmd } => {
                 if let Some(e) = engine.as_ref() {
                     e.send(arm, cmd);

@@ -167,32 +167,38 @@ impl ArmView {
     pub fn from_metrics(name: &str, algorithm: &str, status: &str, m: &Metrics) -> ArmView {
         let mut a = ArmView::new(name, algorithm);
         a.status = ArmStatus::Saved(status.to_string());
-        a.classification = m.classification;
-        for p in &m.train {
-            a.train_loss.push(p.iteration as f64, p.loss);
+        a.load(m, usize::MAX);
+        a.total = a.iteration;
+        a
+    }
+
+    /// Fill the curves from saved metrics up to iteration `upto` (a resumed run continues
+    /// from its checkpoint; anything logged after it will be trained again).
+    pub fn load(&mut self, m: &Metrics, upto: usize) {
+        self.classification |= m.classification;
+        for p in m.train.iter().filter(|p| p.iteration <= upto) {
+            self.train_loss.push(p.iteration as f64, p.loss);
             if let Some(acc) = p.accuracy {
-                a.train_acc.push(p.iteration as f64, acc);
+                self.train_acc.push(p.iteration as f64, acc);
             }
-            a.iteration = a.iteration.max(p.iteration);
+            self.iteration = self.iteration.max(p.iteration);
         }
-        for e in &m.evals {
+        for e in m.evals.iter().filter(|e| e.iteration <= upto) {
             if e.split == "test" {
-                a.final_eval = Some(e.clone());
+                self.final_eval = Some(e.clone());
             } else {
-                a.add_eval(e);
+                self.add_eval(e);
             }
-            a.iteration = a.iteration.max(e.iteration);
+            self.iteration = self.iteration.max(e.iteration);
         }
-        for t in &m.tasks {
-            if let Some(ts) = a.task(t.task) {
+        for t in m.tasks.iter().filter(|t| t.iteration <= upto) {
+            if let Some(ts) = self.task(t.task) {
                 ts.loss.push(t.iteration as f64, t.loss);
                 if let Some(acc) = t.accuracy {
                     ts.acc.push(t.iteration as f64, acc);
                 }
             }
         }
-        a.total = a.iteration;
-        a
     }
 }
 

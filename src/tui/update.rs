@@ -62,6 +62,22 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
         EngineEvent::Finished { .. } | EngineEvent::Failed { .. }
     );
     s.apply(&ev);
+    if let EngineEvent::Started {
+        arm,
+        run_dir,
+        start_iteration,
+        ..
+    } = &ev
+    {
+        // A resumed arm: show the curve so far, not just what comes after the checkpoint.
+        if *start_iteration > 0 {
+            if let (Ok(m), Some(a)) = (super::backend::load_metrics(run_dir), s.arms.get_mut(*arm))
+            {
+                a.load(&m, *start_iteration);
+                a.iteration = *start_iteration;
+            }
+        }
+    }
     // The arms table truncates; the status line has room for the whole reason.
     if let EngineEvent::Failed { arm, reason, .. } = &ev {
         let name = s.arms.get(*arm).map_or("?".to_string(), |a| a.name.clone());

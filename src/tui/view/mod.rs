@@ -47,7 +47,7 @@ pub fn render(app: &App, f: &mut Frame) {
 fn footer(app: &App) -> &'static str {
     match app.screen {
         Screen::Experiments => "↑↓ select · Enter edit · r launch · n new · d duplicate · Tab panes · ? help · q quit",
-        Screen::Runs => "↑↓ select · Enter open · Space mark · c compare · r rerun · x export · d delete · ? help · q quit",
+        Screen::Runs => "↑↓ select · Enter open · Space mark · c compare · r rerun · R resume · x export · d delete · ? help · q quit",
         Screen::Monitor => "←→ arm · p pause/resume · s/S stop · c compare · a acc/loss · v live/saved · x export · ? help · q back",
         Screen::Compare => "←→ arm · m monitor · a acc/loss · x export · ? help · q back",
         Screen::Editor => "Ctrl-S save · F4 go to error · F5 save+launch · Ctrl-U/Ctrl-R undo/redo · F1 help · Esc back",

@@ -47,10 +47,10 @@ pub fn eval_text(a: &ArmView) -> String {
 fn arm_line(a: &ArmView, i: usize, selected: bool, width: u16) -> Line<'static> {
     let color = theme::arm_color(i);
     let marker = if selected { "▶ " } else { "  " };
-    let rate = if a.iters_per_sec > 0.0 {
-        format!("{:.1} it/s", a.iters_per_sec)
-    } else {
-        "– it/s".into()
+    let rate = match a.iters_per_sec {
+        r if r >= 100.0 => format!("{r:.0} it/s"),
+        r if r > 0.0 => format!("{r:.1} it/s"),
+        _ => "– it/s".into(),
     };
     let eta = a
         .eta_secs()

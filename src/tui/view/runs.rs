@@ -90,7 +90,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 v.push(Line::styled(format!("failed: {reason}"), theme::error()));
             }
             v.push(Line::styled(
-                "Enter open · Space mark · c compare · r rerun · x export CSV+SVG · d delete",
+                "Enter open · Space mark · c compare · r rerun · R resume · x export CSV+SVG · d delete",
                 theme::dim(),
             ));
             v
