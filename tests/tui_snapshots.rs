@@ -130,6 +130,29 @@ fn editor_marks_the_error_line() {
     assert!(s.contains("modle"), "{s}");
 }
 
+#[test]
+fn tiny_and_odd_terminal_sizes_do_not_panic() {
+    let p = project();
+    let mut app = fixtures::live_app(p.path(), 50, true);
+    for screen_kind in [
+        Screen::Experiments,
+        Screen::Runs,
+        Screen::Monitor,
+        Screen::Compare,
+    ] {
+        app.screen = screen_kind;
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (60, 15), (200, 60)] {
+            let _ = screen(&app, w, h);
+        }
+    }
+    app.screen = Screen::Experiments;
+    update(&mut app, Msg::Key(enter()));
+    update(&mut app, Msg::Key(key('?')));
+    for (w, h) in [(1, 1), (10, 3), (30, 8)] {
+        let _ = screen(&app, w, h);
+    }
+}
+
 fn key(c: char) -> crossterm::event::KeyEvent {
     crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c))
 }

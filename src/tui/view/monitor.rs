@@ -181,13 +181,14 @@ fn eval_panel(a: &ArmView, color: ratatui::style::Color, prefer_acc: bool) -> Pa
     let mut p = Panel::new(format!(" eval {what}: mean ± 95% CI · {} ", eval_text(a)));
     p.percent = use_acc;
     p.empty_text = "no evaluation yet";
-    p.curves
-        .push(Curve::of("", &series.lo, theme::dim().fg.unwrap_or(color)));
-    p.curves
-        .push(Curve::of("", &series.hi, theme::dim().fg.unwrap_or(color)));
+    p.curves.push(Curve::of("", &series.lo, CI_BOUND));
+    p.curves.push(Curve::of("", &series.hi, CI_BOUND));
     p.curves.push(Curve::of("", &series.mean, color));
     p
 }
+
+/// The 95% band's edges: grey, so the arm-coloured mean stays the line you read.
+const CI_BOUND: ratatui::style::Color = ratatui::style::Color::DarkGray;
 
 fn task_panels(app: &App, a: &ArmView, color: ratatui::style::Color, f: &mut Frame, area: Rect) {
     let fit = (area.width / 28).max(1) as usize;
