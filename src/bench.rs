@@ -124,7 +124,10 @@ impl TaskFamily for RandomImages {
     }
 }
 
-fn setup(name: &str) -> Result<(Box<dyn TaskFamily>, Network, Algorithm, ArmSettings, usize)> {
+/// A workload's family, network, algorithm, settings and meta-batch size.
+type Setup = (Box<dyn TaskFamily>, Network, Algorithm, ArmSettings, usize);
+
+fn setup(name: &str) -> Result<Setup> {
     let sinusoid = || -> Result<(Box<dyn TaskFamily>, Network)> {
         let fam = Sinusoid::new(SinusoidSpec {
             shots: 10,
