@@ -1,5 +1,320 @@
-//! `metalab bench`: fixed workloads, seconds per meta-iteration. (Being written.)
+//! `metalab bench`: fixed workloads, timed per meta-iteration.
+//!
+//! Settings are fixed here, not read from `experiments/`, so figures stay comparable across
+//! versions. Each workload runs in a child process so its peak memory is its own.
 
-pub fn run(_quick: bool, _json: bool, _only: Option<&str>) -> anyhow::Result<()> {
-    anyhow::bail!("bench is not written yet")
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use rand::{Rng as _, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::algo::{self, AlgoContext, MetaAlgorithm};
+use crate::engine::pool::WorkerPool;
+use crate::experiment::{
+    Activation, Algorithm, ArmSettings, ConvSpec, DeviceSpec, InnerOptimizer, MlpSpec, ModelSpec,
+    SinusoidSpec,
+};
+use crate::model::Network;
+use crate::tasks::sinusoid::Sinusoid;
+use crate::tasks::{Batch, Episode, FamilyShape, Rng, Split, Targets, Task, TaskFamily, TaskKind};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub workload: String,
+    pub iterations: usize,
+    pub median_s: f64,
+    pub min_s: f64,
+    pub max_s: f64,
+    pub iters_per_s: f64,
+    pub peak_rss_mib: f64,
+    pub threads: usize,
+}
+
+struct Workload {
+    name: &'static str,
+    /// (warm-up, timed) iterations, and the same for `--quick`.
+    full: (usize, usize),
+    quick: (usize, usize),
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "sinusoid-maml2",
+        full: (50, 500),
+        quick: (10, 50),
+    },
+    Workload {
+        name: "sinusoid-fomaml",
+        full: (50, 500),
+        quick: (10, 50),
+    },
+    Workload {
+        name: "sinusoid-reptile5",
+        full: (50, 500),
+        quick: (10, 50),
+    },
+    Workload {
+        name: "omniglot-fomaml-1step",
+        full: (1, 5),
+        quick: (1, 2),
+    },
+    Workload {
+        name: "omniglot-maml2-1step",
+        full: (1, 5),
+        quick: (1, 2),
+    },
+    Workload {
+        name: "omniglot-fomaml-5step",
+        full: (1, 3),
+        quick: (1, 1),
+    },
+    Workload {
+        name: "omniglot-maml2-5step",
+        full: (1, 3),
+        quick: (1, 1),
+    },
+    Workload {
+        name: "omniglot-multitask",
+        full: (1, 5),
+        quick: (1, 2),
+    },
+];
+
+/// Random 1×28×28 images with random labels: the compute of Omniglot 5-way 1-shot, not its data.
+struct RandomImages {
+    ways: usize,
+    shots: usize,
+    queries: usize,
+}
+
+impl TaskFamily for RandomImages {
+    fn shape(&self) -> FamilyShape {
+        FamilyShape {
+            input: vec![1, 28, 28],
+            outputs: self.ways,
+            kind: TaskKind::Classification,
+        }
+    }
+    fn sample_task(&self, split: Split, _rng: &mut Rng) -> Task {
+        Task::Classes {
+            split,
+            classes: (0..self.ways).collect(),
+        }
+    }
+    fn sample_episode(&self, _task: &Task, rng: &mut Rng) -> Episode {
+        let mut batch = |per_class: usize| {
+            let n = self.ways * per_class;
+            Batch {
+                n,
+                x: (0..n * 28 * 28)
+                    .map(|_| rng.gen_range(0.0f32..1.0))
+                    .collect(),
+                y: Targets::Classes((0..n).map(|i| i / per_class).collect()),
+            }
+        };
+        Episode {
+            support: batch(self.shots),
+            query: batch(self.queries),
+        }
+    }
+    fn describe(&self) -> String {
+        "random 28×28 images".into()
+    }
+}
+
+/// A workload's family, network, algorithm, settings and meta-batch size.
+type Setup = (Box<dyn TaskFamily>, Network, Algorithm, ArmSettings, usize);
+
+fn setup(name: &str) -> Result<Setup> {
+    let sinusoid = || -> Result<(Box<dyn TaskFamily>, Network)> {
+        let fam = Sinusoid::new(SinusoidSpec {
+            shots: 10,
+            queries: 10,
+        });
+        let net = Network::new(
+            &ModelSpec::Mlp(MlpSpec {
+                hidden: vec![40, 40],
+                activation: Activation::Relu,
+            }),
+            &fam.shape(),
+        )?;
+        Ok((Box::new(fam), net))
+    };
+    let omniglot = || -> Result<(Box<dyn TaskFamily>, Network)> {
+        let fam = RandomImages {
+            ways: 5,
+            shots: 1,
+            queries: 15,
+        };
+        let net = Network::new(
+            &ModelSpec::Conv(ConvSpec {
+                blocks: 4,
+                channels: 64,
+                batch_norm: true,
+            }),
+            &fam.shape(),
+        )?;
+        Ok((Box::new(fam), net))
+    };
+    let s = |inner_steps: usize, inner_lr: f64| ArmSettings {
+        inner_steps,
+        inner_lr,
+        meta_lr: 1e-3,
+    };
+    let maml = Algorithm::Maml { hvp_eps: 1e-3 };
+    let (fam, net) = if name.starts_with("sinusoid") {
+        sinusoid()?
+    } else {
+        omniglot()?
+    };
+    let (algo, settings, meta_batch) = match name {
+        "sinusoid-maml2" => (maml, s(1, 0.01), 25),
+        "sinusoid-fomaml" => (Algorithm::Fomaml, s(1, 0.01), 25),
+        "sinusoid-reptile5" => (
+            Algorithm::Reptile {
+                epsilon: 1.0,
+                anneal: false,
+                inner_optimizer: InnerOptimizer::Sgd,
+            },
+            s(5, 0.01),
+            25,
+        ),
+        "omniglot-fomaml-1step" => (Algorithm::Fomaml, s(1, 0.4), 32),
+        "omniglot-maml2-1step" => (maml, s(1, 0.4), 32),
+        "omniglot-fomaml-5step" => (Algorithm::Fomaml, s(5, 0.4), 32),
+        "omniglot-maml2-5step" => (maml, s(5, 0.4), 32),
+        "omniglot-multitask" => (Algorithm::MultiTask { tasks: 32 }, s(1, 0.4), 32),
+        other => bail!("no workload named {other}"),
+    };
+    Ok((fam, net, algo, settings, meta_batch))
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Time one workload in this process.
+pub fn run_workload(name: &str, quick: bool, threads: Option<usize>) -> Result<BenchResult> {
+    let w = WORKLOADS
+        .iter()
+        .find(|w| w.name == name)
+        .with_context(|| format!("no workload named {name}"))?;
+    let (warmup, timed) = if quick { w.quick } else { w.full };
+    let (fam, net, algorithm, settings, meta_batch) = setup(name)?;
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let pool = WorkerPool::new(&net, DeviceSpec::Cpu, 0, threads)?;
+    let ctx = AlgoContext {
+        net: Arc::new(net),
+        settings,
+        total_iterations: warmup + timed,
+        seed: 0,
+    };
+    let mut algo: Box<dyn MetaAlgorithm> = algo::build(&algorithm, ctx, fam.as_ref());
+    let mut rng = Rng::seed_from_u64(0);
+    let mut times = Vec::with_capacity(timed);
+    for it in 0..warmup + timed {
+        // Task sampling is part of a meta-iteration's cost, as in training.
+        let start = Instant::now();
+        let batch = algo.sample_batch(fam.as_ref(), &mut rng, meta_batch);
+        let stats = algo.step(it, batch, &pool).map_err(anyhow::Error::msg)?;
+        let dt = start.elapsed().as_secs_f64();
+        if !stats.loss.is_finite() {
+            bail!(
+                "{name}: loss became {} — the bench would time garbage",
+                stats.loss
+            );
+        }
+        if it >= warmup {
+            times.push(dt);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    Ok(BenchResult {
+        workload: name.into(),
+        iterations: timed,
+        median_s: median,
+        min_s: times[0],
+        max_s: *times.last().expect("timed > 0"),
+        iters_per_s: 1.0 / median,
+        peak_rss_mib: peak_rss_mib(),
+        threads,
+    })
+}
+
+/// `metalab bench`: every workload (or those matching `only`) in its own child process.
+pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the metalab binary")?;
+    let mut results = vec![];
+    if !json {
+        println!(
+            "metalab bench{} — {} core(s), release build: seconds per meta-iteration (median of timed iterations after warm-up)",
+            if quick { " --quick" } else { "" },
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        );
+        println!(
+            "{:<24} {:>6} {:>11} {:>23} {:>9} {:>10} {:>7}",
+            "workload", "iters", "median s", "min–max s", "it/s", "peak MiB", "threads"
+        );
+    }
+    for w in WORKLOADS
+        .iter()
+        .filter(|w| only.is_none_or(|o| w.name.contains(o)))
+    {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["bench-one", w.name]);
+        if quick {
+            cmd.arg("--quick");
+        }
+        let out = cmd
+            .output()
+            .with_context(|| format!("running workload {}", w.name))?;
+        if !out.status.success() {
+            bail!(
+                "workload {} failed:\n{}",
+                w.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let r: BenchResult =
+            serde_json::from_slice(&out.stdout).context("reading a workload's result")?;
+        if !json {
+            println!(
+                "{:<24} {:>6} {:>11.4} {:>11.4}–{:<11.4} {:>9.2} {:>10.1} {:>7}",
+                r.workload,
+                r.iterations,
+                r.median_s,
+                r.min_s,
+                r.max_s,
+                r.iters_per_s,
+                r.peak_rss_mib,
+                r.threads
+            );
+        }
+        results.push(r);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
+}
+
+pub fn workload_names() -> Vec<&'static str> {
+    WORKLOADS.iter().map(|w| w.name).collect()
 }

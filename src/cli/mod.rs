@@ -95,6 +95,15 @@ enum Cmd {
         #[arg(long)]
         only: Option<String>,
     },
+    /// One bench workload in this process, as JSON (what `bench` runs per child process).
+    #[command(hide = true)]
+    BenchOne {
+        name: String,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 fn launch_options(o: &RunOpts) -> LaunchOptions {
@@ -160,6 +169,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Some(Cmd::Bench { quick, json, only }) => {
             metalab::bench::run(quick, json, only.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::BenchOne {
+            name,
+            quick,
+            threads,
+        }) => {
+            let r = metalab::bench::run_workload(&name, quick, threads)?;
+            println!("{}", serde_json::to_string(&r)?);
             Ok(ExitCode::SUCCESS)
         }
     }
