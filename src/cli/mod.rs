@@ -22,8 +22,14 @@ pub struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
     /// Project folder holding experiments/ and runs/ (for the workbench).
-    #[arg(long, default_value = ".", global = true)]
+    #[arg(long, default_value = ".")]
     project: PathBuf,
+    /// Worker threads for experiments launched from the workbench (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Omniglot folder for experiments launched from the workbench, overriding their `root`.
+    #[arg(long, env = "METALAB_OMNIGLOT")]
+    data: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -117,7 +123,14 @@ fn launch_options(o: &RunOpts) -> LaunchOptions {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        None => workbench(&cli.project),
+        None => workbench(
+            &cli.project,
+            &LaunchOptions {
+                threads: cli.threads,
+                data: cli.data.clone(),
+                ..LaunchOptions::default()
+            },
+        ),
         Some(Cmd::Run {
             file,
             arms,
@@ -183,7 +196,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn workbench(project: &Path) -> Result<ExitCode> {
+fn workbench(project: &Path, defaults: &LaunchOptions) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!(
             "metalab: the workbench needs a terminal, and this is not one.\n  \
@@ -192,7 +205,7 @@ fn workbench(project: &Path) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    metalab::tui::run(project).context("the workbench failed")?;
+    metalab::tui::run_with(project, defaults).context("the workbench failed")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -263,12 +263,27 @@ pub fn launch(exp: Experiment, opts: LaunchOptions) -> Result<EngineHandle, Engi
         .filter(|a| opts.arms.as_ref().is_none_or(|n| n.contains(&a.name)))
         .map(|a| a.name.clone())
         .collect();
+    Ok(spawn(arm_names, move || Prepared::new(exp, opts)))
+}
+
+/// Resume a run without blocking, like [`launch`].
+pub fn resume(run_dir: &std::path::Path, opts: LaunchOptions) -> Result<EngineHandle, EngineError> {
+    let exp = crate::runs::load_config(run_dir)?;
+    let arm_names = exp.arms.iter().map(|a| a.name.clone()).collect();
+    let dir = run_dir.to_path_buf();
+    Ok(spawn(arm_names, move || Prepared::resume(&dir, opts)))
+}
+
+fn spawn(
+    arm_names: Vec<String>,
+    prepare: impl FnOnce() -> Result<Prepared, EngineError> + Send + 'static,
+) -> EngineHandle {
     let controls: Vec<Arc<Control>> = arm_names.iter().map(|_| Arc::default()).collect();
     let (tx, rx) = channel();
     let ctl = controls.clone();
     let coordinator = std::thread::Builder::new()
         .name("metalab-engine".into())
-        .spawn(move || match Prepared::new(exp, opts) {
+        .spawn(move || match prepare() {
             Ok(p) => {
                 let threads = p.threads_per_arm();
                 run_arms(p, threads, ctl, tx)
@@ -284,10 +299,10 @@ pub fn launch(exp: Experiment, opts: LaunchOptions) -> Result<EngineHandle, Engi
             }
         })
         .expect("spawn engine thread");
-    Ok(EngineHandle {
+    EngineHandle {
         events: rx,
         controls,
         coordinator: Some(coordinator),
         arm_names,
-    })
+    }
 }

@@ -43,30 +43,31 @@ impl Engine {
     }
 }
 
+/// `defaults` carries what the command line set for every launch (threads, data folder).
 pub fn launch(
     exp: Experiment,
     runs_root: &Path,
     source: Option<PathBuf>,
+    defaults: &LaunchOptions,
 ) -> Result<Engine, String> {
     let opts = LaunchOptions {
         runs_root: runs_root.to_path_buf(),
         source,
-        ..Default::default()
+        ..defaults.clone()
     };
     engine::launch(exp, opts)
         .map(|handle| Engine { handle })
         .map_err(|e| e.to_string())
 }
 
-/// Continue a run from its checkpoint. Loading the family happens here, on the caller's
-/// thread: fine for sinusoid and synthetic, a pause for a large Omniglot folder.
-pub fn resume(dir: &Path, runs_root: &Path) -> Result<Engine, String> {
+/// Continue a run from its checkpoint; the family loads on the engine thread.
+pub fn resume(dir: &Path, runs_root: &Path, defaults: &LaunchOptions) -> Result<Engine, String> {
     let opts = LaunchOptions {
         runs_root: runs_root.to_path_buf(),
-        ..Default::default()
+        ..defaults.clone()
     };
-    engine::Prepared::resume(dir, opts)
-        .map(|p| Engine { handle: p.launch() })
+    engine::resume(dir, opts)
+        .map(|handle| Engine { handle })
         .map_err(|e| e.to_string())
 }
 

@@ -38,6 +38,15 @@ const MAX_EVENTS_PER_FRAME: usize = 50_000;
 
 /// Open the workbench on `project_root/experiments` and `project_root/runs`.
 pub fn run(project_root: &Path) -> anyhow::Result<()> {
+    run_with(project_root, &crate::engine::LaunchOptions::default())
+}
+
+/// [`run`], with launch settings from the command line (threads, Omniglot folder) applied to
+/// every experiment launched from the workbench.
+pub fn run_with(
+    project_root: &Path,
+    defaults: &crate::engine::LaunchOptions,
+) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
             "the workbench needs an interactive terminal (stdout is not a TTY); \
@@ -93,7 +102,7 @@ pub fn run(project_root: &Path) -> anyhow::Result<()> {
             }
         }
         update::update(&mut app, Msg::Tick(Instant::now()));
-        run_effects(&mut app, &mut engine, project_root);
+        run_effects(&mut app, &mut engine, project_root, defaults);
         if app.quit {
             break;
         }
@@ -102,17 +111,22 @@ pub fn run(project_root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_effects(app: &mut App, engine: &mut Option<backend::Engine>, project_root: &Path) {
+fn run_effects(
+    app: &mut App,
+    engine: &mut Option<backend::Engine>,
+    project_root: &Path,
+    defaults: &crate::engine::LaunchOptions,
+) {
     for eff in std::mem::take(&mut app.effects) {
         match eff {
             app::Effect::Launch { exp, source } => {
-                match backend::launch(*exp, &project_root.join("runs"), source) {
+                match backend::launch(*exp, &project_root.join("runs"), source, defaults) {
                     Ok(e) => *engine = Some(e),
                     Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
                 }
             }
             app::Effect::Resume { dir } => {
-                match backend::resume(&dir, &project_root.join("runs")) {
+                match backend::resume(&dir, &project_root.join("runs"), defaults) {
                     Ok(e) => *engine = Some(e),
                     Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
                 }
