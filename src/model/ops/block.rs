@@ -1,0 +1,222 @@
+//! One conv4 block as a single op on dfdx's tape:
+//! 3×3 conv (+ bias) → batch norm (batch statistics, learned γ, β) → ReLU → 2×2 max pool.
+//!
+//! Fusing the block keeps its largest tensors (the conv output and its gradient, 4× the size of
+//! the block's output) out of dfdx: they live in buffers owned by the block and reused on every
+//! call, so a step allocates and zeroes only the small pooled tensors. The block's output and
+//! every parameter gradient still go through dfdx's `Gradients`, so one `loss.backward()` gives
+//! them all, exactly as for built-in ops.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use dfdx::prelude::*;
+
+use super::batchnorm::{self, GradSums};
+use super::conv2d::{self, ConvScratch, ConvShape};
+use super::maxpool;
+use super::reduce;
+
+/// Activations are `[channels, images, h, w]` (see `conv2d`).
+pub type Shape4 = (usize, usize, usize, usize);
+/// Parameters are flat 1-D tensors; the op knows their logical shapes.
+pub type Param = Tensor<(usize,), f32, Cpu>;
+
+pub struct BlockParams<'a> {
+    /// `[cout, cin, 3, 3]`.
+    pub weight: &'a Param,
+    /// `[cout]`.
+    pub bias: &'a Param,
+    /// Batch-norm `(γ, β)`, each `[cout]`, when the block has batch norm.
+    pub norm: Option<(&'a Param, &'a Param)>,
+}
+
+/// What the forward pass leaves for the backward pass, reused from call to call.
+#[derive(Default)]
+struct Saved {
+    /// Bumped by every forward pass; a backward pass checks it still owns the buffers.
+    generation: u64,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    gamma: Vec<f32>,
+    /// Conv output without the bias; the backward pass overwrites it with ∂L/∂(conv output).
+    y: Vec<f32>,
+    mean: Vec<f32>,
+    invstd: Vec<f32>,
+    code: Vec<u8>,
+    dw: Vec<f32>,
+    conv: ConvScratch,
+}
+
+pub struct ConvBlock {
+    shape: ConvShape,
+    batch_norm: bool,
+    input_grad: bool,
+    saved: Rc<RefCell<Saved>>,
+}
+
+impl ConvBlock {
+    /// `input_grad: false` skips ∂L/∂input, for a first block whose input is data.
+    pub fn new(shape: ConvShape, batch_norm: bool, input_grad: bool) -> ConvBlock {
+        ConvBlock {
+            shape,
+            batch_norm,
+            input_grad,
+            saved: Rc::default(),
+        }
+    }
+
+    /// Height and width of the block's output.
+    pub fn out_hw(&self) -> (usize, usize) {
+        (self.shape.ho() / 2, self.shape.wo() / 2)
+    }
+
+    /// Runs the block on `[cin, n, h, w]` and returns `[cout, n, h/2, w/2]`.
+    ///
+    /// The block's buffers belong to its latest forward pass: the backward pass of a graph must
+    /// run (or the graph be dropped) before the same block runs forward again. That is how an
+    /// evaluator uses it; the backward pass panics if it finds its buffers reused.
+    pub fn forward<T: Tape<f32, Cpu>>(&self, x: Tensor<Shape4, f32, Cpu, T>, p: &BlockParams) -> Tensor<Shape4, f32, Cpu, T> {
+        let s = self.shape;
+        let &(cin, n, h, w) = x.shape();
+        assert_eq!((cin, h, w), (s.cin, s.h, s.w), "conv block input shape");
+        assert_eq!(p.norm.is_some(), self.batch_norm, "batch-norm parameters");
+        let (ch, cw) = (s.ho(), s.wo());
+        let (ph, pw) = self.out_hw();
+        let (plane, pooled) = (ch * cw, ph * pw);
+        let (x, mut tape) = x.split_tape();
+        let dev = x.device().clone();
+
+        let mut guard = self.saved.borrow_mut();
+        let sv = &mut *guard;
+        sv.generation += 1;
+        fill_from(&mut sv.x, &x);
+        fill_from(&mut sv.w, p.weight);
+        let mut bias = Vec::new();
+        fill_from(&mut bias, p.bias);
+        let mut beta = Vec::new();
+        if let Some((g, b)) = p.norm {
+            fill_from(&mut sv.gamma, g);
+            fill_from(&mut beta, b);
+        }
+        sv.y.resize(s.out_len(n), 0.0);
+        conv2d::forward(&s, n, &sv.x, &sv.w, None, &mut sv.y, &mut sv.conv);
+
+        let mut out = vec![0.0f32; s.cout * n * pooled];
+        sv.code.resize(out.len(), 0);
+        sv.mean.resize(s.cout, 0.0);
+        sv.invstd.resize(s.cout, 0.0);
+        // Channel by channel, so a channel's row is still in cache for the pooling pass.
+        for c in 0..s.cout {
+            let row = &sv.y[c * n * plane..][..n * plane];
+            let (scale, shift) = if self.batch_norm {
+                // Batch norm subtracts the channel mean, which cancels the conv bias exactly,
+                // so the bias is never added (its gradient, ≈ 0, is still computed below).
+                let (mean, invstd) = batchnorm::stats(row);
+                sv.mean[c] = mean;
+                sv.invstd[c] = invstd;
+                let scale = sv.gamma[c] * invstd;
+                (scale, beta[c] - mean * scale)
+            } else {
+                (1.0, bias[c])
+            };
+            for img in 0..n {
+                let i = c * n + img;
+                maxpool::forward_plane(
+                    &row[img * plane..][..plane],
+                    ch,
+                    cw,
+                    scale,
+                    shift,
+                    &mut out[i * pooled..][..pooled],
+                    &mut sv.code[i * pooled..][..pooled],
+                );
+            }
+        }
+        drop(guard);
+        let out = dev.tensor_from_vec(out, (s.cout, n, ph, pw));
+
+        if T::OWNS_TAPE {
+            let out_ghost = out.ghost();
+            let x_ghost = x.ghost();
+            let w_ghost = p.weight.ghost();
+            let b_ghost = p.bias.ghost();
+            let norm_ghosts = p.norm.map(|(g, b)| (g.ghost(), b.ghost()));
+            let saved = self.saved.clone();
+            let generation = saved.borrow().generation;
+            let (batch_norm, input_grad) = (self.batch_norm, self.input_grad);
+            tape.add_backward_op(move |grads| {
+                let mut guard = saved.borrow_mut();
+                let sv = &mut *guard;
+                assert_eq!(
+                    sv.generation, generation,
+                    "a conv block ran forward again before the backward pass of its earlier call"
+                );
+                // Borrowed out of dfdx's map while the input gradients are written, then put back.
+                let g_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+                let mut db = vec![0.0f32; s.cout];
+                let mut dgamma = vec![0.0f32; s.cout];
+                let mut dbeta = vec![0.0f32; s.cout];
+                for c in 0..s.cout {
+                    let row = &mut sv.y[c * n * plane..][..n * plane];
+                    let g = &g_out[c * n * pooled..][..n * pooled];
+                    let code = &sv.code[c * n * pooled..][..n * pooled];
+                    let winners = |f: &mut dyn FnMut(usize, usize)| {
+                        for img in 0..n {
+                            maxpool::for_each_winner(ch, cw, &code[img * pooled..][..pooled], |p, q| {
+                                f(img * pooled + p, img * plane + q)
+                            });
+                        }
+                    };
+                    let scatter_scale = if batch_norm {
+                        let (mean, invstd) = (sv.mean[c], sv.invstd[c]);
+                        let mut sums = GradSums::default();
+                        winners(&mut |p, q| {
+                            let dz = g[p] as f64;
+                            sums.dz += dz;
+                            sums.dz_xhat += dz * ((row[q] - mean) * invstd) as f64;
+                        });
+                        dgamma[c] = sums.dz_xhat as f32;
+                        dbeta[c] = sums.dz as f32;
+                        batchnorm::spread_grad(row, mean, invstd, sv.gamma[c], sums);
+                        sv.gamma[c] * invstd
+                    } else {
+                        row.fill(0.0);
+                        1.0
+                    };
+                    winners(&mut |p, q| row[q] += scatter_scale * g[p]);
+                    db[c] = reduce::sum(row) as f32;
+                }
+                sv.dw.clear();
+                sv.dw.resize(s.weight_len(), 0.0);
+                let dx = if input_grad {
+                    Some(grads.get_or_alloc_mut(&x_ghost)?.as_mut_slice())
+                } else {
+                    None
+                };
+                conv2d::backward(&s, n, &sv.x, &sv.w, &sv.y, &mut sv.dw, None, dx, &mut sv.conv);
+                add_into(grads.get_or_alloc_mut(&w_ghost)?, &sv.dw);
+                add_into(grads.get_or_alloc_mut(&b_ghost)?, &db);
+                if let Some((g_ghost, b_ghost)) = &norm_ghosts {
+                    add_into(grads.get_or_alloc_mut(g_ghost)?, &dgamma);
+                    add_into(grads.get_or_alloc_mut(b_ghost)?, &dbeta);
+                }
+                **grads.get_or_alloc_mut(&out_ghost)? = g_out;
+                Ok(())
+            });
+        }
+        out.put_tape(tape)
+    }
+}
+
+fn fill_from<S: dfdx::shapes::Shape, T>(dst: &mut Vec<f32>, t: &Tensor<S, f32, Cpu, T>) {
+    dst.resize(t.shape().num_elements(), 0.0);
+    t.copy_into(dst);
+}
+
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len());
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
