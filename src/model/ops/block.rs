@@ -220,3 +220,187 @@ fn add_into(dst: &mut [f32], src: &[f32]) {
         *d += s;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ops::testing::{assert_close, lcg_values};
+
+    struct Case {
+        shape: ConvShape,
+        n: usize,
+        batch_norm: bool,
+    }
+
+    /// Inputs, weight, bias, γ, β as flat vectors.
+    fn inputs(c: &Case) -> Vec<Vec<f32>> {
+        let s = c.shape;
+        let gamma: Vec<f32> = lcg_values(s.cout, 14).iter().map(|v| 1.0 + 0.5 * v).collect();
+        vec![
+            lcg_values(s.in_len(c.n), 11),
+            lcg_values(s.weight_len(), 12).iter().map(|v| v * 0.5).collect(),
+            lcg_values(s.cout, 13),
+            gamma,
+            lcg_values(s.cout, 15).iter().map(|v| v * 0.3).collect(),
+        ]
+    }
+
+    /// Runs the block; with `weights` the loss Σ weights·out is traced and differentiated.
+    fn run(c: &Case, v: &[Vec<f32>], weights: Option<&[f32]>) -> (Vec<f32>, Option<Vec<Vec<f32>>>) {
+        let dev = Cpu::default();
+        let s = c.shape;
+        let block = ConvBlock::new(s, c.batch_norm, true);
+        let p: Vec<Param> = v[1..].iter().map(|t| dev.tensor_from_vec(t.clone(), (t.len(),))).collect();
+        let params = BlockParams {
+            weight: &p[0],
+            bias: &p[1],
+            norm: c.batch_norm.then(|| (&p[2], &p[3])),
+        };
+        let x = dev.tensor_from_vec(v[0].clone(), (s.cin, c.n, s.h, s.w));
+        match weights {
+            None => (block.forward(x, &params).as_vec(), None),
+            Some(r) => {
+                let out = block.forward(x.leaky_trace(), &params);
+                let shape = *out.shape();
+                let r = dev.tensor_from_vec(r.to_vec(), shape);
+                let loss: Tensor<(), f32, Cpu, _> = (out * r).sum();
+                let g = loss.backward();
+                let mut grads = vec![g.get(&x).as_vec()];
+                let used = if c.batch_norm { 4 } else { 2 };
+                grads.extend(p[..used].iter().map(|t| g.get(t).as_vec()));
+                (vec![], Some(grads))
+            }
+        }
+    }
+
+    /// The block straight from its definition, in f64.
+    fn reference(c: &Case, v: &[Vec<f32>]) -> Vec<f64> {
+        let s = c.shape;
+        let (n, hw) = (c.n, s.h * s.w);
+        let mut y = vec![0.0f64; s.out_len(n)];
+        for co in 0..s.cout {
+            for img in 0..n {
+                for oy in 0..s.h {
+                    for ox in 0..s.w {
+                        let mut acc = v[2][co] as f64;
+                        for ci in 0..s.cin {
+                            for ky in 0..3 {
+                                for kx in 0..3 {
+                                    let (iy, ix) = ((oy + ky) as isize - 1, (ox + kx) as isize - 1);
+                                    if iy >= 0 && ix >= 0 && iy < s.h as isize && ix < s.w as isize {
+                                        let xv = v[0][(ci * n + img) * hw + iy as usize * s.w + ix as usize];
+                                        acc += xv as f64 * v[1][(co * s.cin + ci) * 9 + ky * 3 + kx] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        y[(co * n + img) * hw + oy * s.w + ox] = acc;
+                    }
+                }
+            }
+        }
+        if c.batch_norm {
+            for co in 0..s.cout {
+                let row = &mut y[co * n * hw..][..n * hw];
+                let mean = row.iter().sum::<f64>() / row.len() as f64;
+                let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / row.len() as f64;
+                for v2 in row.iter_mut() {
+                    *v2 = v[3][co] as f64 * (*v2 - mean) / (var + batchnorm::EPS as f64).sqrt() + v[4][co] as f64;
+                }
+            }
+        }
+        let (ph, pw) = (s.h / 2, s.w / 2);
+        let mut out = vec![0.0; s.cout * n * ph * pw];
+        for ci in 0..s.cout * n {
+            for py in 0..ph {
+                for px in 0..pw {
+                    let at = |dy: usize, dx: usize| y[ci * hw + (2 * py + dy) * s.w + 2 * px + dx];
+                    let m = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+                    out[(ci * ph + py) * pw + px] = m.max(0.0);
+                }
+            }
+        }
+        out
+    }
+
+    fn cases() -> Vec<Case> {
+        vec![
+            Case {
+                shape: ConvShape::same3(2, 3, 5, 4),
+                n: 3,
+                batch_norm: true,
+            },
+            Case {
+                shape: ConvShape::same3(1, 2, 7, 6),
+                n: 2,
+                batch_norm: true,
+            },
+            Case {
+                shape: ConvShape::same3(2, 3, 4, 5),
+                n: 3,
+                batch_norm: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn forward_matches_reference() {
+        for c in cases() {
+            let v = inputs(&c);
+            let (got, _) = run(&c, &v, None);
+            let want = reference(&c, &v);
+            assert_eq!(got.len(), want.len());
+            for (i, (&g, &e)) in got.iter().zip(&want).enumerate() {
+                assert!((g as f64 - e).abs() < 1e-4 * (1.0 + e.abs()), "out[{i}] = {g}, want {e}");
+            }
+        }
+    }
+
+    /// ∂(Σ r·block(x))/∂(x, w, b, γ, β) from one dfdx backward pass against central differences.
+    /// Covers batch norm (x, γ, β), ReLU and max pool in the fused op.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let names = ["x", "weight", "bias", "gamma", "beta"];
+        for c in cases() {
+            let v = inputs(&c);
+            let r = lcg_values(c.shape.cout * c.n * (c.shape.h / 2) * (c.shape.w / 2), 16);
+            let loss = |v: &[Vec<f32>]| -> f64 {
+                let (out, _) = run(&c, v, None);
+                out.iter().zip(&r).map(|(o, r)| *o as f64 * *r as f64).sum()
+            };
+            let (_, grads) = run(&c, &v, Some(&r));
+            let grads = grads.unwrap();
+            let h = 1e-3f32;
+            for (k, g) in grads.iter().enumerate() {
+                assert_eq!(g.len(), v[k].len());
+                for i in 0..g.len() {
+                    let (mut p, mut m) = (v.to_vec(), v.to_vec());
+                    p[k][i] += h;
+                    m[k][i] -= h;
+                    let fd = (loss(&p) - loss(&m)) / (2.0 * h as f64);
+                    let what = format!("bn={} {}[{i}]", c.batch_norm, names[k]);
+                    assert_close(g[i], fd, &what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "ran forward again")]
+    fn reusing_the_buffers_before_backward_is_caught() {
+        let c = &cases()[0];
+        let v = inputs(c);
+        let dev = Cpu::default();
+        let block = ConvBlock::new(c.shape, true, true);
+        let p: Vec<Param> = v[1..].iter().map(|t| dev.tensor_from_vec(t.clone(), (t.len(),))).collect();
+        let params = BlockParams {
+            weight: &p[0],
+            bias: &p[1],
+            norm: Some((&p[2], &p[3])),
+        };
+        let x = dev.tensor_from_vec(v[0].clone(), (2, 3, 5, 4));
+        let first = block.forward(x.leaky_trace(), &params);
+        let _second = block.forward(x.clone(), &params);
+        let _ = first.sum::<(), _>().backward();
+    }
+}
