@@ -192,3 +192,162 @@ impl Evaluator for ConvEval {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::model::init::init_params;
+    use crate::tasks::{Rng, TaskKind};
+
+    fn image_shape(input: Vec<usize>, outputs: usize) -> FamilyShape {
+        FamilyShape {
+            input,
+            outputs,
+            kind: TaskKind::Classification,
+        }
+    }
+
+    fn spec(blocks: usize, channels: usize, batch_norm: bool) -> ConvSpec {
+        ConvSpec {
+            blocks,
+            channels,
+            batch_norm,
+        }
+    }
+
+    #[test]
+    fn conv4_layout_names_shapes_and_head_last() {
+        let l = layout(&spec(4, 64, true), &image_shape(vec![1, 28, 28], 5)).unwrap();
+        let names: Vec<&str> = l.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(&names[..4], ["conv0.weight", "conv0.bias", "bn0.gamma", "bn0.beta"]);
+        assert_eq!(names[12..], ["conv3.weight", "conv3.bias", "bn3.gamma", "bn3.beta", "head.weight", "head.bias"]);
+        assert_eq!(l.tensors[0].shape, [64, 1, 3, 3]);
+        assert_eq!(l.tensors[4].shape, [64, 64, 3, 3]);
+        // 28 → 14 → 7 → 3 → 1: 64 features.
+        assert_eq!(l.tensors[16].shape, [64, 5]);
+        assert_eq!(l.head_start, l.tensors[16].offset);
+        assert_eq!(l.head_len(), 64 * 5 + 5);
+        let per_block = |cin: usize| 64 * cin * 9 + 64 + 2 * 64;
+        assert_eq!(l.total, per_block(1) + 3 * per_block(64) + 64 * 5 + 5);
+
+        let plain = layout(&spec(2, 8, false), &image_shape(vec![3, 10, 12], 4)).unwrap();
+        let names: Vec<&str> = plain.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["conv0.weight", "conv0.bias", "conv1.weight", "conv1.bias", "head.weight", "head.bias"]);
+        assert_eq!(plain.tensors[0].shape, [8, 3, 3, 3]);
+        assert_eq!(plain.tensors[4].shape, [8 * 2 * 3, 4]);
+    }
+
+    #[test]
+    fn conv_weights_get_fan_in_of_in_channels_times_kernel() {
+        let l = layout(&spec(2, 16, true), &image_shape(vec![1, 28, 28], 5)).unwrap();
+        let p = init_params(&l, &mut Rng::seed_from_u64(1));
+        let w1 = &p[l.tensors[4].range()];
+        let bound = 1.0 / ((16 * 9) as f32).sqrt();
+        assert!(w1.iter().all(|v| v.abs() <= bound));
+        assert!(w1.iter().any(|v| v.abs() > 0.8 * bound), "the bound is 1/√(16·9), not smaller");
+    }
+
+    #[test]
+    fn too_many_blocks_is_a_shape_error_naming_the_setting() {
+        let err = layout(&spec(5, 64, true), &image_shape(vec![1, 28, 28], 5)).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ModelError::Shape(_)));
+        assert!(msg.contains("model.blocks"), "{msg}");
+        assert!(msg.contains("4 or fewer"), "{msg}");
+        assert!(layout(&spec(4, 64, true), &image_shape(vec![1, 28, 28], 5)).is_ok());
+        let flat = layout(&spec(4, 64, true), &image_shape(vec![1], 1)).unwrap_err();
+        assert!(flat.to_string().contains("image inputs"), "{flat}");
+    }
+
+    fn batch(n: usize, input_len: usize, y: Targets, seed: u64) -> Batch {
+        let x = crate::model::ops::testing::lcg_values(n * input_len, seed);
+        Batch { n, x, y }
+    }
+
+    /// The gradient `evaluate` writes against central differences of `evaluate`'s own loss.
+    fn check_evaluate_gradient(spec: &ConvSpec, shape: &FamilyShape, b: &Batch) {
+        let l = layout(spec, shape).unwrap();
+        let mut params = init_params(&l, &mut Rng::seed_from_u64(7));
+        // Batch-norm scales and shifts away from 1 and 0, so their gradients are exercised.
+        for t in &l.tensors {
+            if t.name.starts_with("bn") {
+                let noise = crate::model::ops::testing::lcg_values(t.len(), t.offset as u64);
+                for (p, n) in params[t.range()].iter_mut().zip(noise) {
+                    *p += 0.3 * n;
+                }
+            }
+        }
+        let mut eval = ConvEval::new(spec, shape, &l).unwrap();
+        let mut grad = vec![0.0; l.total];
+        let base = eval.evaluate(&params, b, Some(&mut grad));
+        let again = eval.evaluate(&params, b, None);
+        assert_eq!(base, again, "evaluating with and without gradients agrees");
+        // ReLU and max pool make the loss piecewise smooth, and in a tiny net with hundreds of
+        // pooling windows a kink often lies within 1e-3 of the point, where a central difference
+        // is meaningless. A kink rarely lies within both steps, so each parameter must agree at
+        // one of two step sizes; the smaller step is still large against f32 rounding.
+        let mut needed_small_step = 0;
+        for t in &l.tensors {
+            for i in t.range() {
+                let mut fd = |h: f32| {
+                    let mut p = params.clone();
+                    p[i] = params[i] + h;
+                    let up = eval.evaluate(&p, b, None).loss as f64;
+                    p[i] = params[i] - h;
+                    let down = eval.evaluate(&p, b, None).loss as f64;
+                    (up - down) / (2.0 * h as f64)
+                };
+                let what = format!("{} [{}]", t.name, i - t.offset);
+                let coarse = fd(1e-3);
+                if !close(grad[i], coarse) {
+                    needed_small_step += 1;
+                    crate::model::ops::testing::assert_close(grad[i], fd(2.5e-4), &what);
+                }
+            }
+        }
+        assert!(needed_small_step * 10 <= l.total, "{needed_small_step} of {} parameters needed the small step", l.total);
+    }
+
+    fn close(analytic: f32, numeric: f64) -> bool {
+        (analytic as f64 - numeric).abs() <= 2e-3 + 1e-2 * numeric.abs()
+    }
+
+    #[test]
+    fn evaluate_gradient_matches_finite_differences() {
+        let shape = image_shape(vec![1, 8, 8], 3);
+        let labels = Targets::Classes(vec![0, 1, 2, 1, 0, 2]);
+        check_evaluate_gradient(&spec(2, 3, true), &shape, &batch(6, 64, labels.clone(), 21));
+        check_evaluate_gradient(&spec(2, 3, false), &shape, &batch(6, 64, labels, 22));
+    }
+
+    #[test]
+    fn evaluate_gradient_matches_finite_differences_multichannel_regression() {
+        let shape = FamilyShape {
+            input: vec![2, 6, 5],
+            outputs: 2,
+            kind: TaskKind::Regression,
+        };
+        let y = Targets::Values(crate::model::ops::testing::lcg_values(4 * 2, 23));
+        check_evaluate_gradient(&spec(2, 3, true), &shape, &batch(4, 60, y, 24));
+    }
+
+    #[test]
+    fn counts_correct_predictions() {
+        let shape = image_shape(vec![1, 8, 8], 3);
+        let s = spec(2, 3, true);
+        let l = layout(&s, &shape).unwrap();
+        let mut params = init_params(&l, &mut Rng::seed_from_u64(3));
+        // A head that ignores the features and always says class 1.
+        params[l.head_start..].fill(0.0);
+        params[l.total - 2] = 1.0;
+        let mut eval = ConvEval::new(&s, &shape, &l).unwrap();
+        let b = batch(6, 64, Targets::Classes(vec![0, 1, 2, 1, 0, 2]), 25);
+        let out = eval.evaluate(&params, &b, None);
+        assert_eq!(out.correct, Some(2));
+        let e = std::f32::consts::E;
+        let want = -(e / (e + 2.0)).ln() * 2.0 / 6.0 - (1.0 / (e + 2.0)).ln() * 4.0 / 6.0;
+        assert!((out.loss - want).abs() < 1e-5, "{} vs {want}", out.loss);
+    }
+}

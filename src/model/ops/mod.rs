@@ -11,4 +11,4 @@ pub mod maxpool;
 pub mod reduce;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
