@@ -350,4 +350,37 @@ mod tests {
         let want = -(e / (e + 2.0)).ln() * 2.0 / 6.0 - (1.0 / (e + 2.0)).ln() * 4.0 / 6.0;
         assert!((out.loss - want).abs() < 1e-5, "{} vs {want}", out.loss);
     }
+
+    /// `cargo test --release --lib conv_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn conv_timing() {
+        let shape = image_shape(vec![1, 28, 28], 5);
+        for batch_norm in [true, false] {
+            let s = spec(4, 64, batch_norm);
+            let l = layout(&s, &shape).unwrap();
+            let params = init_params(&l, &mut Rng::seed_from_u64(1));
+            let mut eval = ConvEval::new(&s, &shape, &l).unwrap();
+            let mut grad = vec![0.0; l.total];
+            for n in [75, 5] {
+                let labels = Targets::Classes((0..n).map(|i| i % 5).collect());
+                let b = batch(n, 784, labels, 2);
+                let mut time = |with_grad: bool| {
+                    let mut ms = Vec::new();
+                    for _ in 0..12 {
+                        let t = std::time::Instant::now();
+                        eval.evaluate(&params, &b, with_grad.then_some(&mut grad[..]));
+                        ms.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    ms.sort_by(f64::total_cmp);
+                    (ms[0], ms[ms.len() / 2])
+                };
+                let (fwd_min, fwd_med) = time(false);
+                let (fb_min, fb_med) = time(true);
+                println!(
+                    "conv4-64 bn={batch_norm} n={n}: forward {fwd_med:.2} ms (min {fwd_min:.2}), forward+backward {fb_med:.2} ms (min {fb_min:.2})"
+                );
+            }
+        }
+    }
 }
