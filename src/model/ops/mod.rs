@@ -3,6 +3,7 @@
 //! The kernels (`conv2d`, `batchnorm`, `maxpool`) work on plain slices in the channels-major
 //! layout; `block` strings them into one fused dfdx op per conv4 block.
 
+mod avx512;
 pub mod batchnorm;
 pub mod block;
 pub mod conv2d;
