@@ -54,6 +54,12 @@ impl ConvShape {
         self.cout * n * self.ho() * self.wo()
     }
 
+    /// Output as large as the input ("same" padding): each kernel offset is then a single flat
+    /// shift of a whole chunk of images, plus zeros where it reads padding.
+    fn is_same(&self) -> bool {
+        self.ho() == self.h && self.wo() == self.w
+    }
+
     fn images_per_chunk(&self, n: usize) -> usize {
         let per_image = (self.kdim() * self.ho() * self.wo()).max(1);
         (CHUNK_FLOATS / per_image).clamp(1, n.max(1))
@@ -69,6 +75,9 @@ impl ConvShape {
 
 /// Column matrix `[kdim, (n1-n0)·ho·wo]` of images `n0..n1` of the CNHW input `x` (`n` images).
 fn im2col(s: &ConvShape, n: usize, x: &[f32], n0: usize, n1: usize, col: &mut [f32]) {
+    if s.is_same() {
+        return im2col_same(s, n, x, n0, n1, col);
+    }
     let (ho, wo) = (s.ho(), s.wo());
     let cols = (n1 - n0) * ho * wo;
     for ci in 0..s.cin {
@@ -99,7 +108,11 @@ fn im2col(s: &ConvShape, n: usize, x: &[f32], n0: usize, n1: usize, col: &mut [f
 }
 
 /// Adds the column matrix of images `n0..n1` back onto the CNHW gradient `dx` (im2col's adjoint).
-fn col2im(s: &ConvShape, n: usize, col: &[f32], n0: usize, n1: usize, dx: &mut [f32]) {
+/// May overwrite `col`.
+fn col2im(s: &ConvShape, n: usize, col: &mut [f32], n0: usize, n1: usize, dx: &mut [f32]) {
+    if s.is_same() {
+        return col2im_same(s, n, col, n0, n1, dx);
+    }
     let (ho, wo) = (s.ho(), s.wo());
     let cols = (n1 - n0) * ho * wo;
     for ci in 0..s.cin {
@@ -122,6 +135,75 @@ fn col2im(s: &ConvShape, n: usize, col: &[f32], n0: usize, n1: usize, dx: &mut [
                             *a += *b;
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Flat offset of kernel position `(ky, kx)` in a "same" convolution, and the range of outputs
+/// `q` of a `len`-long chunk whose `q + offset` stays inside the chunk.
+fn flat_shift(s: &ConvShape, ky: usize, kx: usize, len: usize) -> (isize, usize, usize) {
+    let off = (ky as isize - s.pad as isize) * s.w as isize + kx as isize - s.pad as isize;
+    let lo = (-off).clamp(0, len as isize) as usize;
+    let hi = (len as isize - off).clamp(lo as isize, len as isize) as usize;
+    (off, lo, hi)
+}
+
+/// Zeroes the outputs in one column-matrix row (kernel position `ky, kx`) of a "same"
+/// convolution that read padding: whole rows at the top or bottom, a few columns at the sides.
+/// The flat shift put pixels of the neighbouring row or image there.
+fn zero_padding(s: &ConvShape, ky: usize, kx: usize, row: &mut [f32]) {
+    let (h, w) = (s.h, s.w);
+    let top = s.pad.saturating_sub(ky).min(h);
+    let bottom = ky.saturating_sub(s.pad).min(h);
+    let left = s.pad.saturating_sub(kx).min(w);
+    let right = kx.saturating_sub(s.pad).min(w);
+    for img in row.chunks_exact_mut(h * w) {
+        img[..top * w].fill(0.0);
+        img[(h - bottom) * w..].fill(0.0);
+        // Column by column: a strided loop, not thousands of one-element memsets.
+        for c in (0..left).chain(w - right..w) {
+            for y in 0..h {
+                img[y * w + c] = 0.0;
+            }
+        }
+    }
+}
+
+fn im2col_same(s: &ConvShape, n: usize, x: &[f32], n0: usize, n1: usize, col: &mut [f32]) {
+    let len = (n1 - n0) * s.h * s.w;
+    for ci in 0..s.cin {
+        let src = &x[(ci * n + n0) * s.h * s.w..][..len];
+        for ky in 0..s.k {
+            for kx in 0..s.k {
+                let r = (ci * s.k + ky) * s.k + kx;
+                let dst = &mut col[r * len..][..len];
+                let (off, lo, hi) = flat_shift(s, ky, kx, len);
+                dst[..lo].fill(0.0);
+                dst[hi..].fill(0.0);
+                let from = (lo as isize + off) as usize;
+                dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+                zero_padding(s, ky, kx, dst);
+            }
+        }
+    }
+}
+
+fn col2im_same(s: &ConvShape, n: usize, col: &mut [f32], n0: usize, n1: usize, dx: &mut [f32]) {
+    let len = (n1 - n0) * s.h * s.w;
+    for ci in 0..s.cin {
+        let dst = &mut dx[(ci * n + n0) * s.h * s.w..][..len];
+        for ky in 0..s.k {
+            for kx in 0..s.k {
+                let r = (ci * s.k + ky) * s.k + kx;
+                let row = &mut col[r * len..][..len];
+                // Padding positions would land on neighbouring pixels after the flat shift.
+                zero_padding(s, ky, kx, row);
+                let (off, lo, hi) = flat_shift(s, ky, kx, len);
+                let from = (lo as isize + off) as usize;
+                for (d, v) in dst[from..from + hi - lo].iter_mut().zip(&row[lo..hi]) {
+                    *d += *v;
                 }
             }
         }
@@ -220,7 +302,7 @@ pub fn backward(
         matmul(dw, dw_mat, true, dy_chunk, dy_mat, col, col_mat.t());
         if let Some(dx) = dx.as_deref_mut() {
             matmul(dcol, col_mat, false, w, dw_mat.t(), dy_chunk, dy_mat);
-            col2im(s, n, &dcol[..kdim * cols], n0, n1, dx);
+            col2im(s, n, &mut dcol[..kdim * cols], n0, n1, dx);
         }
     }
 }
