@@ -215,6 +215,8 @@ fn col2im_same(s: &ConvShape, n: usize, col: &mut [f32], n0: usize, n1: usize, d
 pub struct ConvScratch {
     col: Vec<f32>,
     dcol: Vec<f32>,
+    dy_t: Vec<f32>,
+    dw_t: Vec<f32>,
 }
 
 /// `y = conv(x, w) (+ bias)` for `n` CNHW images; `w` is `[cout, cin, k, k]`.
@@ -276,17 +278,26 @@ pub fn backward(
     let hw = s.ho() * s.wo();
     if let Some(db) = db {
         for (g, row) in db.iter_mut().zip(dy.chunks_exact(n * hw)) {
-            *g += row.iter().sum::<f32>();
+            *g += super::reduce::sum(row) as f32;
         }
     }
     let per = s.images_per_chunk(n);
     let kdim = s.kdim();
-    let ConvScratch { col, dcol } = scratch;
+    let ConvScratch { col, dcol, dy_t, dw_t } = scratch;
     col.resize(kdim * per * hw, 0.0);
     if dx.is_some() {
         dcol.resize(kdim * per * hw, 0.0);
     }
     let dw_mat = Strided::row_major(s.cout, kdim);
+    // With many rows in the column matrix, ∂L/∂wᵀ = col·dyᵀ keeps both GEMM operands contiguous
+    // along their rows (the fast kernel's case) for the price of transposing dy, which is
+    // `kdim` times smaller than the product. With few rows (a first layer), it does not pay.
+    let transposed = kdim > s.cout;
+    if transposed {
+        dy_t.resize(per * hw * s.cout, 0.0);
+        dw_t.clear();
+        dw_t.resize(kdim * s.cout, 0.0);
+    }
     for n0 in (0..n).step_by(per) {
         let n1 = (n0 + per).min(n);
         let cols = (n1 - n0) * hw;
@@ -299,10 +310,27 @@ pub fn backward(
         };
         let col_mat = Strided::row_major(kdim, cols);
         im2col(s, n, x, n0, n1, &mut col[..kdim * cols]);
-        matmul(dw, dw_mat, true, dy_chunk, dy_mat, col, col_mat.t());
+        if transposed {
+            for (j, out) in dy_t[..cols * s.cout].chunks_exact_mut(s.cout).enumerate() {
+                for (co, v) in out.iter_mut().enumerate() {
+                    *v = dy_chunk[co * n * hw + j];
+                }
+            }
+            let dy_t_mat = Strided::row_major(cols, s.cout);
+            matmul(dw_t, Strided::row_major(kdim, s.cout), true, col, col_mat, dy_t, dy_t_mat);
+        } else {
+            matmul(dw, dw_mat, true, dy_chunk, dy_mat, col, col_mat.t());
+        }
         if let Some(dx) = dx.as_deref_mut() {
             matmul(dcol, col_mat, false, w, dw_mat.t(), dy_chunk, dy_mat);
             col2im(s, n, &mut dcol[..kdim * cols], n0, n1, dx);
+        }
+    }
+    if transposed {
+        for (co, row) in dw.chunks_exact_mut(kdim).enumerate() {
+            for (r, g) in row.iter_mut().enumerate() {
+                *g += dw_t[r * s.cout + co];
+            }
         }
     }
 }
@@ -348,6 +376,8 @@ mod tests {
             (ConvShape::same3(2, 3, 5, 4), 3),
             (ConvShape::same3(1, 4, 7, 7), 2),
             (ConvShape::same3(3, 2, 1, 1), 2),
+            // More output channels than column rows: the untransposed weight-gradient product.
+            (ConvShape::same3(1, 12, 4, 3), 2),
             (
                 ConvShape {
                     cin: 2,
