@@ -95,7 +95,11 @@ impl ConvEval {
         let mut blocks = Vec::with_capacity(spec.blocks);
         let (mut cin, mut bh, mut bw) = (c, h, w);
         for i in 0..spec.blocks {
-            let block = ConvBlock::new(ConvShape::same3(cin, spec.channels, bh, bw), spec.batch_norm, i > 0);
+            let block = ConvBlock::new(
+                ConvShape::same3(cin, spec.channels, bh, bw),
+                spec.batch_norm,
+                i > 0,
+            );
             (bh, bw) = block.out_hw();
             cin = spec.channels;
             blocks.push(block);
@@ -158,7 +162,9 @@ impl Evaluator for ConvEval {
             .permute::<(usize, usize, usize), Axes3<1, 0, 2>>()
             .reshape_like(&(n, fc * fhw));
         let head = tensors.len() - 2;
-        let hw = tensors[head].clone().reshape_like(&(fc * fhw, self.outputs));
+        let hw = tensors[head]
+            .clone()
+            .reshape_like(&(fc * fhw, self.outputs));
         let hb = tensors[head + 1]
             .clone()
             .broadcast_like::<(usize, usize), Axis<0>>(&(n, self.outputs));
@@ -221,8 +227,21 @@ mod tests {
     fn conv4_layout_names_shapes_and_head_last() {
         let l = layout(&spec(4, 64, true), &image_shape(vec![1, 28, 28], 5)).unwrap();
         let names: Vec<&str> = l.tensors.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(&names[..4], ["conv0.weight", "conv0.bias", "bn0.gamma", "bn0.beta"]);
-        assert_eq!(names[12..], ["conv3.weight", "conv3.bias", "bn3.gamma", "bn3.beta", "head.weight", "head.bias"]);
+        assert_eq!(
+            &names[..4],
+            ["conv0.weight", "conv0.bias", "bn0.gamma", "bn0.beta"]
+        );
+        assert_eq!(
+            names[12..],
+            [
+                "conv3.weight",
+                "conv3.bias",
+                "bn3.gamma",
+                "bn3.beta",
+                "head.weight",
+                "head.bias"
+            ]
+        );
         assert_eq!(l.tensors[0].shape, [64, 1, 3, 3]);
         assert_eq!(l.tensors[4].shape, [64, 64, 3, 3]);
         // 28 → 14 → 7 → 3 → 1: 64 features.
@@ -234,7 +253,17 @@ mod tests {
 
         let plain = layout(&spec(2, 8, false), &image_shape(vec![3, 10, 12], 4)).unwrap();
         let names: Vec<&str> = plain.tensors.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["conv0.weight", "conv0.bias", "conv1.weight", "conv1.bias", "head.weight", "head.bias"]);
+        assert_eq!(
+            names,
+            [
+                "conv0.weight",
+                "conv0.bias",
+                "conv1.weight",
+                "conv1.bias",
+                "head.weight",
+                "head.bias"
+            ]
+        );
         assert_eq!(plain.tensors[0].shape, [8, 3, 3, 3]);
         assert_eq!(plain.tensors[4].shape, [8 * 2 * 3, 4]);
     }
@@ -246,7 +275,10 @@ mod tests {
         let w1 = &p[l.tensors[4].range()];
         let bound = 1.0 / ((16 * 9) as f32).sqrt();
         assert!(w1.iter().all(|v| v.abs() <= bound));
-        assert!(w1.iter().any(|v| v.abs() > 0.8 * bound), "the bound is 1/√(16·9), not smaller");
+        assert!(
+            w1.iter().any(|v| v.abs() > 0.8 * bound),
+            "the bound is 1/√(16·9), not smaller"
+        );
     }
 
     #[test]
@@ -307,7 +339,11 @@ mod tests {
                 }
             }
         }
-        assert!(needed_small_step * 10 <= l.total, "{needed_small_step} of {} parameters needed the small step", l.total);
+        assert!(
+            needed_small_step * 10 <= l.total,
+            "{needed_small_step} of {} parameters needed the small step",
+            l.total
+        );
     }
 
     fn close(analytic: f32, numeric: f64) -> bool {

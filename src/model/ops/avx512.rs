@@ -108,7 +108,11 @@ fn masks(nc: usize) -> [u16; 4] {
     let mut m = [0u16; 4];
     for (v, mask) in m.iter_mut().enumerate() {
         let lanes = nc.saturating_sub(16 * v).min(16);
-        *mask = if lanes == 16 { u16::MAX } else { (1u16 << lanes) - 1 };
+        *mask = if lanes == 16 {
+            u16::MAX
+        } else {
+            (1u16 << lanes) - 1
+        };
     }
     m
 }

@@ -76,7 +76,11 @@ impl ConvBlock {
     /// The block's buffers belong to its latest forward pass: the backward pass of a graph must
     /// run (or the graph be dropped) before the same block runs forward again. That is how an
     /// evaluator uses it; the backward pass panics if it finds its buffers reused.
-    pub fn forward<T: Tape<f32, Cpu>>(&self, x: Tensor<Shape4, f32, Cpu, T>, p: &BlockParams) -> Tensor<Shape4, f32, Cpu, T> {
+    pub fn forward<T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<Shape4, f32, Cpu, T>,
+        p: &BlockParams,
+    ) -> Tensor<Shape4, f32, Cpu, T> {
         let s = self.shape;
         let &(cin, n, h, w) = x.shape();
         assert_eq!((cin, h, w), (s.cin, s.h, s.w), "conv block input shape");
@@ -163,9 +167,12 @@ impl ConvBlock {
                     let code = &sv.code[c * n * pooled..][..n * pooled];
                     let winners = |f: &mut dyn FnMut(usize, usize)| {
                         for img in 0..n {
-                            maxpool::for_each_winner(ch, cw, &code[img * pooled..][..pooled], |p, q| {
-                                f(img * pooled + p, img * plane + q)
-                            });
+                            maxpool::for_each_winner(
+                                ch,
+                                cw,
+                                &code[img * pooled..][..pooled],
+                                |p, q| f(img * pooled + p, img * plane + q),
+                            );
                         }
                     };
                     let scatter_scale = if batch_norm {
@@ -194,7 +201,17 @@ impl ConvBlock {
                 } else {
                     None
                 };
-                conv2d::backward(&s, n, &sv.x, &sv.w, &sv.y, &mut sv.dw, None, dx, &mut sv.conv);
+                conv2d::backward(
+                    &s,
+                    n,
+                    &sv.x,
+                    &sv.w,
+                    &sv.y,
+                    &mut sv.dw,
+                    None,
+                    dx,
+                    &mut sv.conv,
+                );
                 add_into(grads.get_or_alloc_mut(&w_ghost)?, &sv.dw);
                 add_into(grads.get_or_alloc_mut(&b_ghost)?, &db);
                 if let Some((g_ghost, b_ghost)) = &norm_ghosts {
@@ -235,10 +252,16 @@ mod tests {
     /// Inputs, weight, bias, γ, β as flat vectors.
     fn inputs(c: &Case) -> Vec<Vec<f32>> {
         let s = c.shape;
-        let gamma: Vec<f32> = lcg_values(s.cout, 14).iter().map(|v| 1.0 + 0.5 * v).collect();
+        let gamma: Vec<f32> = lcg_values(s.cout, 14)
+            .iter()
+            .map(|v| 1.0 + 0.5 * v)
+            .collect();
         vec![
             lcg_values(s.in_len(c.n), 11),
-            lcg_values(s.weight_len(), 12).iter().map(|v| v * 0.5).collect(),
+            lcg_values(s.weight_len(), 12)
+                .iter()
+                .map(|v| v * 0.5)
+                .collect(),
             lcg_values(s.cout, 13),
             gamma,
             lcg_values(s.cout, 15).iter().map(|v| v * 0.3).collect(),
@@ -250,7 +273,10 @@ mod tests {
         let dev = Cpu::default();
         let s = c.shape;
         let block = ConvBlock::new(s, c.batch_norm, true);
-        let p: Vec<Param> = v[1..].iter().map(|t| dev.tensor_from_vec(t.clone(), (t.len(),))).collect();
+        let p: Vec<Param> = v[1..]
+            .iter()
+            .map(|t| dev.tensor_from_vec(t.clone(), (t.len(),)))
+            .collect();
         let params = BlockParams {
             weight: &p[0],
             bias: &p[1],
@@ -287,9 +313,12 @@ mod tests {
                             for ky in 0..3 {
                                 for kx in 0..3 {
                                     let (iy, ix) = ((oy + ky) as isize - 1, (ox + kx) as isize - 1);
-                                    if iy >= 0 && ix >= 0 && iy < s.h as isize && ix < s.w as isize {
-                                        let xv = v[0][(ci * n + img) * hw + iy as usize * s.w + ix as usize];
-                                        acc += xv as f64 * v[1][(co * s.cin + ci) * 9 + ky * 3 + kx] as f64;
+                                    if iy >= 0 && ix >= 0 && iy < s.h as isize && ix < s.w as isize
+                                    {
+                                        let xv = v[0]
+                                            [(ci * n + img) * hw + iy as usize * s.w + ix as usize];
+                                        acc += xv as f64
+                                            * v[1][(co * s.cin + ci) * 9 + ky * 3 + kx] as f64;
                                     }
                                 }
                             }
@@ -305,7 +334,8 @@ mod tests {
                 let mean = row.iter().sum::<f64>() / row.len() as f64;
                 let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / row.len() as f64;
                 for v2 in row.iter_mut() {
-                    *v2 = v[3][co] as f64 * (*v2 - mean) / (var + batchnorm::EPS as f64).sqrt() + v[4][co] as f64;
+                    *v2 = v[3][co] as f64 * (*v2 - mean) / (var + batchnorm::EPS as f64).sqrt()
+                        + v[4][co] as f64;
                 }
             }
         }
@@ -351,7 +381,10 @@ mod tests {
             let want = reference(&c, &v);
             assert_eq!(got.len(), want.len());
             for (i, (&g, &e)) in got.iter().zip(&want).enumerate() {
-                assert!((g as f64 - e).abs() < 1e-4 * (1.0 + e.abs()), "out[{i}] = {g}, want {e}");
+                assert!(
+                    (g as f64 - e).abs() < 1e-4 * (1.0 + e.abs()),
+                    "out[{i}] = {g}, want {e}"
+                );
             }
         }
     }
@@ -392,7 +425,10 @@ mod tests {
         let v = inputs(c);
         let dev = Cpu::default();
         let block = ConvBlock::new(c.shape, true, true);
-        let p: Vec<Param> = v[1..].iter().map(|t| dev.tensor_from_vec(t.clone(), (t.len(),))).collect();
+        let p: Vec<Param> = v[1..]
+            .iter()
+            .map(|t| dev.tensor_from_vec(t.clone(), (t.len(),)))
+            .collect();
         let params = BlockParams {
             weight: &p[0],
             bias: &p[1],

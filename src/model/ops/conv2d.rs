@@ -248,7 +248,15 @@ pub fn forward(
             cs: 1,
         };
         let w_mat = Strided::row_major(s.cout, kdim);
-        matmul(&mut y[n0 * hw..], d, false, w, w_mat, col, Strided::row_major(kdim, cols));
+        matmul(
+            &mut y[n0 * hw..],
+            d,
+            false,
+            w,
+            w_mat,
+            col,
+            Strided::row_major(kdim, cols),
+        );
     }
     if let Some(b) = bias {
         for (row, &bc) in y.chunks_exact_mut(n * hw).zip(b) {
@@ -283,7 +291,12 @@ pub fn backward(
     }
     let per = s.images_per_chunk(n);
     let kdim = s.kdim();
-    let ConvScratch { col, dcol, dy_t, dw_t } = scratch;
+    let ConvScratch {
+        col,
+        dcol,
+        dy_t,
+        dw_t,
+    } = scratch;
     col.resize(kdim * per * hw, 0.0);
     if dx.is_some() {
         dcol.resize(kdim * per * hw, 0.0);
@@ -317,7 +330,15 @@ pub fn backward(
                 }
             }
             let dy_t_mat = Strided::row_major(cols, s.cout);
-            matmul(dw_t, Strided::row_major(kdim, s.cout), true, col, col_mat, dy_t, dy_t_mat);
+            matmul(
+                dw_t,
+                Strided::row_major(kdim, s.cout),
+                true,
+                col,
+                col_mat,
+                dy_t,
+                dy_t_mat,
+            );
         } else {
             matmul(dw, dw_mat, true, dy_chunk, dy_mat, col, col_mat.t());
         }
@@ -354,10 +375,12 @@ mod tests {
                                 for kx in 0..s.k {
                                     let iy = (oy + ky) as isize - s.pad as isize;
                                     let ix = (ox + kx) as isize - s.pad as isize;
-                                    if iy < 0 || ix < 0 || iy >= s.h as isize || ix >= s.w as isize {
+                                    if iy < 0 || ix < 0 || iy >= s.h as isize || ix >= s.w as isize
+                                    {
                                         continue;
                                     }
-                                    let xv = x[((ci * n + img) * s.h + iy as usize) * s.w + ix as usize];
+                                    let xv =
+                                        x[((ci * n + img) * s.h + iy as usize) * s.w + ix as usize];
                                     let wv = w[((co * s.cin + ci) * s.k + ky) * s.k + kx];
                                     acc += xv as f64 * wv as f64;
                                 }
@@ -405,7 +428,10 @@ mod tests {
             forward(&s, n, &x, &w, Some(&b), &mut y, &mut ConvScratch::default());
             let want = direct(&s, n, &x, &w, &b);
             for (i, (&g, &e)) in y.iter().zip(&want).enumerate() {
-                assert!((g as f64 - e).abs() < 1e-4 * (1.0 + e.abs()), "{s:?} n={n} y[{i}] = {g}, want {e}");
+                assert!(
+                    (g as f64 - e).abs() < 1e-4 * (1.0 + e.abs()),
+                    "{s:?} n={n} y[{i}] = {g}, want {e}"
+                );
             }
         }
     }
@@ -420,11 +446,26 @@ mod tests {
             let b = lcg_values(s.cout, 6);
             let r = lcg_values(s.out_len(n), 7);
             let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-                direct(&s, n, x, w, b).iter().zip(&r).map(|(y, r)| y * *r as f64).sum()
+                direct(&s, n, x, w, b)
+                    .iter()
+                    .zip(&r)
+                    .map(|(y, r)| y * *r as f64)
+                    .sum()
             };
-            let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; s.cout]);
+            let (mut dx, mut dw, mut db) =
+                (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; s.cout]);
             let mut scratch = ConvScratch::default();
-            backward(&s, n, &x, &w, &r, &mut dw, Some(&mut db), Some(&mut dx), &mut scratch);
+            backward(
+                &s,
+                n,
+                &x,
+                &w,
+                &r,
+                &mut dw,
+                Some(&mut db),
+                Some(&mut dx),
+                &mut scratch,
+            );
             let h = 0.5f32;
             let fd = |v: &[f32], i: usize, f: &dyn Fn(&[f32]) -> f64| {
                 let (mut p, mut m) = (v.to_vec(), v.to_vec());
@@ -432,14 +473,26 @@ mod tests {
                 m[i] -= h;
                 (f(&p) - f(&m)) / (2.0 * h as f64)
             };
-            for i in 0..x.len() {
-                assert_close(dx[i], fd(&x, i, &|x| loss(x, &w, &b)), &format!("{s:?} dx[{i}]"));
+            for (i, &g) in dx.iter().enumerate() {
+                assert_close(
+                    g,
+                    fd(&x, i, &|x| loss(x, &w, &b)),
+                    &format!("{s:?} dx[{i}]"),
+                );
             }
-            for i in 0..w.len() {
-                assert_close(dw[i], fd(&w, i, &|w| loss(&x, w, &b)), &format!("{s:?} dw[{i}]"));
+            for (i, &g) in dw.iter().enumerate() {
+                assert_close(
+                    g,
+                    fd(&w, i, &|w| loss(&x, w, &b)),
+                    &format!("{s:?} dw[{i}]"),
+                );
             }
-            for i in 0..s.cout {
-                assert_close(db[i], fd(&b, i, &|b| loss(&x, &w, b)), &format!("{s:?} db[{i}]"));
+            for (i, &g) in db.iter().enumerate() {
+                assert_close(
+                    g,
+                    fd(&b, i, &|b| loss(&x, &w, b)),
+                    &format!("{s:?} db[{i}]"),
+                );
             }
         }
     }

@@ -48,7 +48,15 @@ impl Strided {
 ///
 /// Panics when the shapes disagree or a matrix reaches past its slice, which is what makes the
 /// raw-pointer call below sound. `dst` must not overlap `a` or `b` (the borrow rules see to it).
-pub fn matmul(dst: &mut [f32], d: Strided, accumulate: bool, a: &[f32], sa: Strided, b: &[f32], sb: Strided) {
+pub fn matmul(
+    dst: &mut [f32],
+    d: Strided,
+    accumulate: bool,
+    a: &[f32],
+    sa: Strided,
+    b: &[f32],
+    sb: Strided,
+) {
     assert_eq!((d.rows, d.cols), (sa.rows, sb.cols), "gemm: result shape");
     assert_eq!(sa.cols, sb.rows, "gemm: inner dimensions");
     assert!(d.span() <= dst.len(), "gemm: dst out of bounds");
@@ -148,7 +156,10 @@ mod tests {
         for i in 0..5 {
             for j in 0..6 {
                 let got = dst[i * 13 + j * 2];
-                assert!((got - 2.0 * want[i * 6 + j]).abs() < 1e-5, "({i},{j}) {got}");
+                assert!(
+                    (got - 2.0 * want[i * 6 + j]).abs() < 1e-5,
+                    "({i},{j}) {got}"
+                );
             }
         }
         assert_eq!(dst[1], 7.0, "gaps between columns are left alone");
@@ -158,25 +169,61 @@ mod tests {
     /// strided rows; compared against f64 sums.
     #[test]
     fn contiguous_rows_match_naive_across_tile_edges() {
-        for (m, k, n) in [(1, 1, 1), (6, 3, 64), (7, 5, 17), (13, 400, 65), (64, 9, 130), (5, 800, 49), (12, 2, 200)] {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (6, 3, 64),
+            (7, 5, 17),
+            (13, 400, 65),
+            (64, 9, 130),
+            (5, 800, 49),
+            (12, 2, 200),
+        ] {
             let a = crate::model::ops::testing::lcg_values(m * k * 2, 1);
             let b = crate::model::ops::testing::lcg_values(k * (n + 3), 2);
             // A read as a transpose with gaps; B rows padded by 3; D rows padded by 5.
-            let sa = Strided { rows: m, cols: k, rs: 1, cs: 2 * m };
-            let sb = Strided { rows: k, cols: n, rs: n + 3, cs: 1 };
-            let d = Strided { rows: m, cols: n, rs: n + 5, cs: 1 };
+            let sa = Strided {
+                rows: m,
+                cols: k,
+                rs: 1,
+                cs: 2 * m,
+            };
+            let sb = Strided {
+                rows: k,
+                cols: n,
+                rs: n + 3,
+                cs: 1,
+            };
+            let d = Strided {
+                rows: m,
+                cols: n,
+                rs: n + 5,
+                cs: 1,
+            };
             let mut dst = vec![3.0f32; m * (n + 5)];
             matmul(&mut dst, d, true, &a, sa, &b, sb);
             for i in 0..m {
                 for j in 0..n {
-                    let want: f64 = (0..k).map(|p| a[i + p * 2 * m] as f64 * b[p * (n + 3) + j] as f64).sum::<f64>() + 3.0;
+                    let want: f64 = (0..k)
+                        .map(|p| a[i + p * 2 * m] as f64 * b[p * (n + 3) + j] as f64)
+                        .sum::<f64>()
+                        + 3.0;
                     let got = dst[i * (n + 5) + j] as f64;
-                    assert!((got - want).abs() < 1e-4 * (1.0 + want.abs()), "{m}x{k}x{n} ({i},{j}): {got} vs {want}");
+                    assert!(
+                        (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                        "{m}x{k}x{n} ({i},{j}): {got} vs {want}"
+                    );
                 }
-                assert!(dst[i * (n + 5) + n..(i + 1) * (n + 5)].iter().all(|&v| v == 3.0), "padding untouched");
+                assert!(
+                    dst[i * (n + 5) + n..(i + 1) * (n + 5)]
+                        .iter()
+                        .all(|&v| v == 3.0),
+                    "padding untouched"
+                );
             }
             matmul(&mut dst, d, false, &a, sa, &b, sb);
-            let want0: f64 = (0..k).map(|p| a[p * 2 * m] as f64 * b[p * (n + 3)] as f64).sum();
+            let want0: f64 = (0..k)
+                .map(|p| a[p * 2 * m] as f64 * b[p * (n + 3)] as f64)
+                .sum();
             assert!((dst[0] as f64 - want0).abs() < 1e-4 * (1.0 + want0.abs()));
         }
     }

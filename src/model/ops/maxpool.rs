@@ -13,7 +13,15 @@ pub const INACTIVE: u8 = u8::MAX;
 /// Written with selects rather than branches so the compiler can vectorise it. A window of NaNs
 /// pools to NaN (a diverged parameter makes whole channels NaN, so divergence still reaches the
 /// loss); a lone NaN beside numbers may lose to them, as a NaN compares false.
-pub fn forward_plane(plane: &[f32], h: usize, w: usize, scale: f32, shift: f32, out: &mut [f32], code: &mut [u8]) {
+pub fn forward_plane(
+    plane: &[f32],
+    h: usize,
+    w: usize,
+    scale: f32,
+    shift: f32,
+    out: &mut [f32],
+    code: &mut [u8],
+) {
     let (ho, wo) = (h / 2, w / 2);
     debug_assert_eq!(out.len(), ho * wo);
     for py in 0..ho {
@@ -21,13 +29,18 @@ pub fn forward_plane(plane: &[f32], h: usize, w: usize, scale: f32, shift: f32, 
         let r1 = &plane[(2 * py + 1) * w..][..2 * wo];
         let out = &mut out[py * wo..][..wo];
         let code = &mut code[py * wo..][..wo];
-        for (((o, k), a), b) in out.iter_mut().zip(code.iter_mut()).zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+        for (((o, k), a), b) in out
+            .iter_mut()
+            .zip(code.iter_mut())
+            .zip(r0.chunks_exact(2))
+            .zip(r1.chunks_exact(2))
+        {
             let (z00, z01) = (scale * a[0] + shift, scale * a[1] + shift);
             let (z10, z11) = (scale * b[0] + shift, scale * b[1] + shift);
             let (m0, k0) = if z01 > z00 { (z01, 1) } else { (z00, 0) };
             let (m1, k1) = if z11 > z10 { (z11, 3) } else { (z10, 2) };
             let (m, best) = if m1 > m0 { (m1, k1) } else { (m0, k0) };
-            let active = !(m <= 0.0);
+            let active = m > 0.0 || m.is_nan();
             *o = if active { m } else { 0.0 };
             *k = if active { best } else { INACTIVE };
         }
