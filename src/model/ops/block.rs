@@ -165,24 +165,13 @@ impl ConvBlock {
                     let row = &mut sv.y[c * n * plane..][..n * plane];
                     let g = &g_out[c * n * pooled..][..n * pooled];
                     let code = &sv.code[c * n * pooled..][..n * pooled];
-                    let winners = |f: &mut dyn FnMut(usize, usize)| {
-                        for img in 0..n {
-                            maxpool::for_each_winner(
-                                ch,
-                                cw,
-                                &code[img * pooled..][..pooled],
-                                |p, q| f(img * pooled + p, img * plane + q),
-                            );
-                        }
-                    };
                     let scatter_scale = if batch_norm {
                         let (mean, invstd) = (sv.mean[c], sv.invstd[c]);
-                        let mut sums = GradSums::default();
-                        winners(&mut |p, q| {
-                            let dz = g[p] as f64;
-                            sums.dz += dz;
-                            sums.dz_xhat += dz * ((row[q] - mean) * invstd) as f64;
-                        });
+                        let (sum_g, sum_gy) = maxpool::winner_sums(row, ch, cw, code, g);
+                        let sums = GradSums {
+                            dz: sum_g,
+                            dz_xhat: invstd as f64 * (sum_gy - mean as f64 * sum_g),
+                        };
                         dgamma[c] = sums.dz_xhat as f32;
                         dbeta[c] = sums.dz as f32;
                         batchnorm::spread_grad(row, mean, invstd, sv.gamma[c], sums);
@@ -191,7 +180,7 @@ impl ConvBlock {
                         row.fill(0.0);
                         1.0
                     };
-                    winners(&mut |p, q| row[q] += scatter_scale * g[p]);
+                    maxpool::scatter(row, ch, cw, code, g, scatter_scale);
                     db[c] = reduce::sum(row) as f32;
                 }
                 sv.dw.clear();

@@ -62,3 +62,33 @@ pub fn for_each_winner(h: usize, w: usize, code: &[u8], mut f: impl FnMut(usize,
         }
     }
 }
+
+/// Over one channel's planes (`h×w` each, consecutive in `row`): Σ g and Σ g·v(winner), for
+/// the outputs that pass gradient `g`.
+pub fn winner_sums(row: &[f32], h: usize, w: usize, code: &[u8], g: &[f32]) -> (f64, f64) {
+    let (plane, pooled) = (h * w, (h / 2) * (w / 2));
+    let (mut sum_g, mut sum_gv) = (0.0f64, 0.0f64);
+    for ((v, k), g) in row
+        .chunks_exact(plane)
+        .zip(code.chunks_exact(pooled))
+        .zip(g.chunks_exact(pooled))
+    {
+        for_each_winner(h, w, k, |p, q| {
+            sum_g += g[p] as f64;
+            sum_gv += g[p] as f64 * v[q] as f64;
+        });
+    }
+    (sum_g, sum_gv)
+}
+
+/// Adds `scale·g` at the winner of every output that passes gradient, over one channel's planes.
+pub fn scatter(row: &mut [f32], h: usize, w: usize, code: &[u8], g: &[f32], scale: f32) {
+    let (plane, pooled) = (h * w, (h / 2) * (w / 2));
+    for ((v, k), g) in row
+        .chunks_exact_mut(plane)
+        .zip(code.chunks_exact(pooled))
+        .zip(g.chunks_exact(pooled))
+    {
+        for_each_winner(h, w, k, |p, q| v[q] += scale * g[p]);
+    }
+}
