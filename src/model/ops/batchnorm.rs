@@ -5,6 +5,7 @@
 //! `x̂ = (y − mean)·invstd`, `z = γ·x̂ + β`, with the biased variance, as PyTorch uses in training.
 
 use super::reduce;
+use super::simd::multiversion;
 
 /// PyTorch's default.
 pub const EPS: f32 = 1e-5;
@@ -26,6 +27,7 @@ pub struct GradSums {
     pub dz_xhat: f64,
 }
 
+multiversion! {
 /// Overwrites `row` (the channel's `y`) with the part of `∂L/∂y` that every position gets,
 /// `−γ·invstd·(Σdz + x̂·Σdz·x̂)/m`. The caller adds the remaining `γ·invstd·dz` where `dz ≠ 0`;
 /// after max pooling that is only at the winners, which is why the two parts are split.
@@ -40,4 +42,5 @@ pub fn spread_grad(row: &mut [f32], mean: f32, invstd: f32, gamma: f32, sums: Gr
     for v in row.iter_mut() {
         *v = offset + slope * *v;
     }
+}
 }

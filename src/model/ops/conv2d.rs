@@ -6,6 +6,7 @@
 //! trip to memory that is larger than the activations themselves.
 
 use super::gemm::{matmul, Strided};
+use super::simd::multiversion;
 
 /// Floats of column matrix per chunk: a few hundred KB, well inside one core's L2.
 const CHUNK_FLOATS: usize = 96 * 1024;
@@ -73,6 +74,7 @@ impl ConvShape {
     }
 }
 
+multiversion! {
 /// Column matrix `[kdim, (n1-n0)·ho·wo]` of images `n0..n1` of the CNHW input `x` (`n` images).
 fn im2col(s: &ConvShape, n: usize, x: &[f32], n0: usize, n1: usize, col: &mut [f32]) {
     if s.is_same() {
@@ -106,7 +108,9 @@ fn im2col(s: &ConvShape, n: usize, x: &[f32], n0: usize, n1: usize, col: &mut [f
         }
     }
 }
+}
 
+multiversion! {
 /// Adds the column matrix of images `n0..n1` back onto the CNHW gradient `dx` (im2col's adjoint).
 /// May overwrite `col`.
 fn col2im(s: &ConvShape, n: usize, col: &mut [f32], n0: usize, n1: usize, dx: &mut [f32]) {
@@ -140,9 +144,11 @@ fn col2im(s: &ConvShape, n: usize, col: &mut [f32], n0: usize, n1: usize, dx: &m
         }
     }
 }
+}
 
 /// Flat offset of kernel position `(ky, kx)` in a "same" convolution, and the range of outputs
 /// `q` of a `len`-long chunk whose `q + offset` stays inside the chunk.
+#[inline(always)]
 fn flat_shift(s: &ConvShape, ky: usize, kx: usize, len: usize) -> (isize, usize, usize) {
     let off = (ky as isize - s.pad as isize) * s.w as isize + kx as isize - s.pad as isize;
     let lo = (-off).clamp(0, len as isize) as usize;
@@ -153,6 +159,7 @@ fn flat_shift(s: &ConvShape, ky: usize, kx: usize, len: usize) -> (isize, usize,
 /// Zeroes the outputs in one column-matrix row (kernel position `ky, kx`) of a "same"
 /// convolution that read padding: whole rows at the top or bottom, a few columns at the sides.
 /// The flat shift put pixels of the neighbouring row or image there.
+#[inline(always)]
 fn zero_padding(s: &ConvShape, ky: usize, kx: usize, row: &mut [f32]) {
     let (h, w) = (s.h, s.w);
     let top = s.pad.saturating_sub(ky).min(h);
@@ -171,6 +178,7 @@ fn zero_padding(s: &ConvShape, ky: usize, kx: usize, row: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn im2col_same(s: &ConvShape, n: usize, x: &[f32], n0: usize, n1: usize, col: &mut [f32]) {
     let len = (n1 - n0) * s.h * s.w;
     for ci in 0..s.cin {
@@ -190,6 +198,7 @@ fn im2col_same(s: &ConvShape, n: usize, x: &[f32], n0: usize, n1: usize, col: &m
     }
 }
 
+#[inline(always)]
 fn col2im_same(s: &ConvShape, n: usize, col: &mut [f32], n0: usize, n1: usize, dx: &mut [f32]) {
     let len = (n1 - n0) * s.h * s.w;
     for ci in 0..s.cin {
@@ -208,6 +217,22 @@ fn col2im_same(s: &ConvShape, n: usize, col: &mut [f32], n0: usize, n1: usize, d
             }
         }
     }
+}
+
+multiversion! {
+/// `dst` (`cols×rows`, row-major) = the transpose of `rows×cols` at row stride `rs` in `src`.
+fn transpose(src: &[f32], rows: usize, cols: usize, rs: usize, dst: &mut [f32]) {
+    // 64-column strips keep the strip of `dst` being written in L1.
+    for j0 in (0..cols).step_by(64) {
+        let j1 = (j0 + 64).min(cols);
+        for r in 0..rows {
+            let from = &src[r * rs + j0..r * rs + j1];
+            for (j, &v) in (j0..j1).zip(from) {
+                dst[j * rows + r] = v;
+            }
+        }
+    }
+}
 }
 
 /// Reusable column buffers, so a long-lived caller allocates them once.
@@ -324,11 +349,7 @@ pub fn backward(
         let col_mat = Strided::row_major(kdim, cols);
         im2col(s, n, x, n0, n1, &mut col[..kdim * cols]);
         if transposed {
-            for (j, out) in dy_t[..cols * s.cout].chunks_exact_mut(s.cout).enumerate() {
-                for (co, v) in out.iter_mut().enumerate() {
-                    *v = dy_chunk[co * n * hw + j];
-                }
-            }
+            transpose(dy_chunk, s.cout, cols, n * hw, &mut dy_t[..cols * s.cout]);
             let dy_t_mat = Strided::row_major(cols, s.cout);
             matmul(
                 dw_t,

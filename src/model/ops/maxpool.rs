@@ -4,9 +4,12 @@
 //! ReLU commutes with max, so `relu(max(w))` is computed as `max(w)` then ReLU, and each window
 //! records only which of its four positions won.
 
+use super::simd::multiversion;
+
 /// The window's winner was clipped by the ReLU: no gradient flows back.
 pub const INACTIVE: u8 = u8::MAX;
 
+multiversion! {
 /// Pools one `h×w` plane of `scale·v + shift` and applies ReLU. `code[p]` is the winning position
 /// `2·dy + dx` of output `p`, or [`INACTIVE`].
 ///
@@ -46,9 +49,10 @@ pub fn forward_plane(
         }
     }
 }
+}
 
 /// Calls `f(pooled index, plane index)` for every output of an `h×w` plane that passes gradient.
-#[inline]
+#[inline(always)]
 pub fn for_each_winner(h: usize, w: usize, code: &[u8], mut f: impl FnMut(usize, usize)) {
     let wo = w / 2;
     for py in 0..h / 2 {
@@ -63,6 +67,7 @@ pub fn for_each_winner(h: usize, w: usize, code: &[u8], mut f: impl FnMut(usize,
     }
 }
 
+multiversion! {
 /// Over one channel's planes (`h×w` each, consecutive in `row`): Σ g and Σ g·v(winner), for
 /// the outputs that pass gradient `g`.
 pub fn winner_sums(row: &[f32], h: usize, w: usize, code: &[u8], g: &[f32]) -> (f64, f64) {
@@ -80,7 +85,9 @@ pub fn winner_sums(row: &[f32], h: usize, w: usize, code: &[u8], g: &[f32]) -> (
     }
     (sum_g, sum_gv)
 }
+}
 
+multiversion! {
 /// Adds `scale·g` at the winner of every output that passes gradient, over one channel's planes.
 pub fn scatter(row: &mut [f32], h: usize, w: usize, code: &[u8], g: &[f32], scale: f32) {
     let (plane, pooled) = (h * w, (h / 2) * (w / 2));
@@ -91,4 +98,5 @@ pub fn scatter(row: &mut [f32], h: usize, w: usize, code: &[u8], g: &[f32], scal
     {
         for_each_winner(h, w, k, |p, q| v[q] += scale * g[p]);
     }
+}
 }

@@ -10,6 +10,7 @@ pub mod conv2d;
 pub mod gemm;
 pub mod maxpool;
 pub mod reduce;
+pub mod simd;
 
 #[cfg(test)]
 pub(crate) mod testing;
