@@ -369,6 +369,41 @@ mod tests {
         check_evaluate_gradient(&spec(2, 3, true), &shape, &batch(4, 60, y, 24));
     }
 
+    /// The AVX-512 kernels and the portable ones (what a machine without AVX-512 runs) agree
+    /// on a full conv4 loss and gradient up to rounding.
+    #[test]
+    fn portable_and_avx512_paths_agree() {
+        let shape = image_shape(vec![1, 28, 28], 5);
+        let s = spec(4, 16, true);
+        let l = layout(&s, &shape).unwrap();
+        let params = init_params(&l, &mut Rng::seed_from_u64(5));
+        let b = batch(
+            10,
+            784,
+            Targets::Classes((0..10).map(|i| i % 5).collect()),
+            26,
+        );
+        let run = || {
+            let mut eval = ConvEval::new(&s, &shape, &l).unwrap();
+            let mut grad = vec![0.0; l.total];
+            let out = eval.evaluate(&params, &b, Some(&mut grad));
+            (out, grad)
+        };
+        let (fast, g_fast) = run();
+        let (slow, g_slow) = crate::model::ops::simd::portable_only(run);
+        assert_eq!(fast.correct, slow.correct);
+        assert!(
+            (fast.loss - slow.loss).abs() < 1e-5,
+            "{} vs {}",
+            fast.loss,
+            slow.loss
+        );
+        let scale = g_slow.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in g_fast.iter().zip(&g_slow).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * scale, "grad[{i}]: {a} vs {b}");
+        }
+    }
+
     #[test]
     fn counts_correct_predictions() {
         let shape = image_shape(vec![1, 8, 8], 3);

@@ -17,16 +17,9 @@ const NR: usize = 64;
 /// Depth per pass, so a `KC×NR` panel of `B` (96 KB) stays in L2 while `A`'s rows go by.
 const KC: usize = 384;
 
-/// Whether this CPU can run the kernel.
+/// Whether this CPU can run the kernel (and tests have not switched it off).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::simd::available()
 }
 
 /// Matrix arguments as raw parts: `(pointer, row stride, column stride)`.

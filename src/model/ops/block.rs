@@ -363,7 +363,16 @@ mod tests {
     }
 
     #[test]
+    fn forward_matches_reference_portable() {
+        crate::model::ops::simd::portable_only(forward_matches_reference_check);
+    }
+
+    #[test]
     fn forward_matches_reference() {
+        forward_matches_reference_check();
+    }
+
+    fn forward_matches_reference_check() {
         for c in cases() {
             let v = inputs(&c);
             let (got, _) = run(&c, &v, None);
@@ -381,7 +390,16 @@ mod tests {
     /// ∂(Σ r·block(x))/∂(x, w, b, γ, β) from one dfdx backward pass against central differences.
     /// Covers batch norm (x, γ, β), ReLU and max pool in the fused op.
     #[test]
+    fn gradients_match_finite_differences_portable() {
+        crate::model::ops::simd::portable_only(gradients_match_finite_differences_check);
+    }
+
+    #[test]
     fn gradients_match_finite_differences() {
+        gradients_match_finite_differences_check();
+    }
+
+    fn gradients_match_finite_differences_check() {
         let names = ["x", "weight", "bias", "gamma", "beta"];
         for c in cases() {
             let v = inputs(&c);

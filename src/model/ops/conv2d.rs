@@ -437,7 +437,16 @@ mod tests {
     }
 
     #[test]
+    fn forward_matches_direct_convolution_portable() {
+        crate::model::ops::simd::portable_only(forward_matches_direct_convolution_check);
+    }
+
+    #[test]
     fn forward_matches_direct_convolution() {
+        forward_matches_direct_convolution_check();
+    }
+
+    fn forward_matches_direct_convolution_check() {
         // Include a batch big enough to be split into several column chunks.
         let mut cases = shapes();
         cases.push((ConvShape::same3(8, 5, 14, 14), 70));
@@ -460,7 +469,16 @@ mod tests {
     /// L = Σ r·conv(x, w, b) for a fixed random r, so ∂L/∂y = r. The convolution is linear in
     /// each argument, so central differences are exact up to rounding even with a large step.
     #[test]
+    fn gradients_match_finite_differences_portable() {
+        crate::model::ops::simd::portable_only(gradients_match_finite_differences_check);
+    }
+
+    #[test]
     fn gradients_match_finite_differences() {
+        gradients_match_finite_differences_check();
+    }
+
+    fn gradients_match_finite_differences_check() {
         for (s, n) in shapes() {
             let x = lcg_values(s.in_len(n), 4);
             let w = lcg_values(s.weight_len(), 5);

@@ -168,7 +168,16 @@ mod tests {
     /// Shapes that hit every tile size of the AVX-512 kernel, a depth beyond one pass, and
     /// strided rows; compared against f64 sums.
     #[test]
+    fn contiguous_rows_match_naive_portable() {
+        crate::model::ops::simd::portable_only(contiguous_rows_match_naive_across_tile_edges_check);
+    }
+
+    #[test]
     fn contiguous_rows_match_naive_across_tile_edges() {
+        contiguous_rows_match_naive_across_tile_edges_check();
+    }
+
+    fn contiguous_rows_match_naive_across_tile_edges_check() {
         for (m, k, n) in [
             (1, 1, 1),
             (6, 3, 64),

@@ -11,6 +11,10 @@ static DETECTED: AtomicU8 = AtomicU8::new(0);
 /// Whether the AVX-512 copies run (detected once).
 #[inline]
 pub fn available() -> bool {
+    #[cfg(test)]
+    if PORTABLE_ONLY.with(|p| p.get()) {
+        return false;
+    }
     match DETECTED.load(Ordering::Relaxed) {
         1 => false,
         2 => true,
@@ -20,6 +24,21 @@ pub fn available() -> bool {
             yes
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static PORTABLE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on this thread with every AVX-512 path switched off, so tests on an AVX-512 machine
+/// also check the code other machines run.
+#[cfg(test)]
+pub fn portable_only<R>(f: impl FnOnce() -> R) -> R {
+    PORTABLE_ONLY.with(|p| p.set(true));
+    let r = f();
+    PORTABLE_ONLY.with(|p| p.set(false));
+    r
 }
 
 fn detect() -> bool {
