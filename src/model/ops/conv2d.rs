@@ -241,6 +241,7 @@ pub struct ConvScratch {
     col: Vec<f32>,
     dcol: Vec<f32>,
     dy_t: Vec<f32>,
+    dy_c: Vec<f32>,
     dw_t: Vec<f32>,
 }
 
@@ -320,11 +321,13 @@ pub fn backward(
         col,
         dcol,
         dy_t,
+        dy_c,
         dw_t,
     } = scratch;
     col.resize(kdim * per * hw, 0.0);
     if dx.is_some() {
         dcol.resize(kdim * per * hw, 0.0);
+        dy_c.resize(s.cout * per * hw, 0.0);
     }
     let dw_mat = Strided::row_major(s.cout, kdim);
     // With many rows in the column matrix, ∂L/∂wᵀ = col·dyᵀ keeps both GEMM operands contiguous
@@ -364,7 +367,14 @@ pub fn backward(
             matmul(dw, dw_mat, true, dy_chunk, dy_mat, col, col_mat.t());
         }
         if let Some(dx) = dx.as_deref_mut() {
-            matmul(dcol, col_mat, false, w, dw_mat.t(), dy_chunk, dy_mat);
+            // A packed copy of dy's chunk: its rows lie a whole layer apart in `dy`, and
+            // streaming from that many pages at once costs the product ~15%.
+            let dy_c = &mut dy_c[..s.cout * cols];
+            for (co, out) in dy_c.chunks_exact_mut(cols).enumerate() {
+                out.copy_from_slice(&dy_chunk[co * n * hw..][..cols]);
+            }
+            let dy_c_mat = Strided::row_major(s.cout, cols);
+            matmul(dcol, col_mat, false, w, dw_mat.t(), dy_c, dy_c_mat);
             col2im(s, n, &mut dcol[..kdim * cols], n0, n1, dx);
         }
     }
