@@ -15,7 +15,6 @@ use dfdx::prelude::*;
 use super::batchnorm::{self, GradSums};
 use super::conv2d::{self, ConvScratch, ConvShape};
 use super::maxpool;
-use super::reduce;
 
 /// Activations are `[channels, images, h, w]` (see `conv2d`).
 pub type Shape4 = (usize, usize, usize, usize);
@@ -115,7 +114,7 @@ impl ConvBlock {
             let row = &sv.y[c * n * plane..][..n * plane];
             let (scale, shift) = if self.batch_norm {
                 // Batch norm subtracts the channel mean, which cancels the conv bias exactly,
-                // so the bias is never added (its gradient, ≈ 0, is still computed below).
+                // so the bias is never added, and its gradient is exactly 0.
                 let (mean, invstd) = batchnorm::stats(row);
                 sv.mean[c] = mean;
                 sv.invstd[c] = invstd;
@@ -165,7 +164,7 @@ impl ConvBlock {
                     let row = &mut sv.y[c * n * plane..][..n * plane];
                     let g = &g_out[c * n * pooled..][..n * pooled];
                     let code = &sv.code[c * n * pooled..][..n * pooled];
-                    let scatter_scale = if batch_norm {
+                    if batch_norm {
                         let (mean, invstd) = (sv.mean[c], sv.invstd[c]);
                         let (sum_g, sum_gy) = maxpool::winner_sums(row, ch, cw, code, g);
                         let sums = GradSums {
@@ -175,13 +174,14 @@ impl ConvBlock {
                         dgamma[c] = sums.dz_xhat as f32;
                         dbeta[c] = sums.dz as f32;
                         batchnorm::spread_grad(row, mean, invstd, sv.gamma[c], sums);
-                        sv.gamma[c] * invstd
+                        maxpool::scatter(row, ch, cw, code, g, sv.gamma[c] * invstd);
+                        // The loss does not depend on the bias at all (batch norm subtracts it
+                        // with the mean): its gradient is exactly 0, where Σ dy would be rounding.
+                        db[c] = 0.0;
                     } else {
                         row.fill(0.0);
-                        1.0
-                    };
-                    maxpool::scatter(row, ch, cw, code, g, scatter_scale);
-                    db[c] = reduce::sum(row) as f32;
+                        db[c] = maxpool::scatter(row, ch, cw, code, g, 1.0) as f32;
+                    }
                 }
                 sv.dw.clear();
                 sv.dw.resize(s.weight_len(), 0.0);

@@ -88,15 +88,22 @@ pub fn winner_sums(row: &[f32], h: usize, w: usize, code: &[u8], g: &[f32]) -> (
 }
 
 multiversion! {
-/// Adds `scale·g` at the winner of every output that passes gradient, over one channel's planes.
-pub fn scatter(row: &mut [f32], h: usize, w: usize, code: &[u8], g: &[f32], scale: f32) {
+/// Adds `scale·g` at the winner of every output that passes gradient, over one channel's planes,
+/// and returns the total added.
+pub fn scatter(row: &mut [f32], h: usize, w: usize, code: &[u8], g: &[f32], scale: f32) -> f64 {
     let (plane, pooled) = (h * w, (h / 2) * (w / 2));
+    let mut total = 0.0f64;
     for ((v, k), g) in row
         .chunks_exact_mut(plane)
         .zip(code.chunks_exact(pooled))
         .zip(g.chunks_exact(pooled))
     {
-        for_each_winner(h, w, k, |p, q| v[q] += scale * g[p]);
+        for_each_winner(h, w, k, |p, q| {
+            let d = scale * g[p];
+            v[q] += d;
+            total += d as f64;
+        });
     }
+    total
 }
 }
