@@ -189,7 +189,7 @@ impl Evaluator for ConvEval {
         if let Some(out) = grad {
             let g = loss.backward();
             for (t, spec) in tensors.iter().zip(&self.layout.tensors) {
-                out[spec.range()].copy_from_slice(&g.get(t).as_vec());
+                g.get(t).copy_into(&mut out[spec.range()]);
             }
         }
         LossOut {

@@ -1,7 +1,9 @@
 //! Layers dfdx 0.13 lacks on stable Rust, as custom ops on its tape.
 //!
-//! The kernels (`conv2d`, `batchnorm`, `maxpool`) work on plain slices in the channels-major
-//! layout; `block` strings them into one fused dfdx op per conv4 block.
+//! The kernels (`conv2d`, `batchnorm`, `maxpool`, `reduce`) work on plain slices in the
+//! channels-major layout; `block` strings them into one fused dfdx op per conv4 block. Products go
+//! through `gemm` (the `gemm` crate, or `avx512`'s kernel where the CPU has it), and `simd`
+//! compiles the element-wise kernels a second time for AVX-512.
 
 mod avx512;
 pub mod batchnorm;
