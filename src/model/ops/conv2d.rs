@@ -432,18 +432,23 @@ mod tests {
             (ConvShape::same3(3, 2, 1, 1), 2),
             // More output channels than column rows: the untransposed weight-gradient product.
             (ConvShape::same3(1, 12, 4, 3), 2),
-            (
-                ConvShape {
+        ]
+        .into_iter()
+        .chain(
+            // A smaller output (the general im2col path), then two other "same" geometries.
+            [(5, 1, 6, 5), (5, 2, 4, 6), (1, 0, 3, 4)].map(|(k, pad, h, w)| {
+                let shape = ConvShape {
                     cin: 2,
                     cout: 2,
-                    h: 6,
-                    w: 5,
-                    k: 5,
-                    pad: 1,
-                },
-                2,
-            ),
-        ]
+                    h,
+                    w,
+                    k,
+                    pad,
+                };
+                (shape, 2)
+            }),
+        )
+        .collect()
     }
 
     #[test]
