@@ -5,7 +5,6 @@
 //! `x̂ = (y − mean)·invstd`, `z = γ·x̂ + β`, with the biased variance, as PyTorch uses in training.
 
 use super::reduce;
-use super::simd::multiversion;
 
 /// PyTorch's default.
 pub const EPS: f32 = 1e-5;
@@ -27,20 +26,15 @@ pub struct GradSums {
     pub dz_xhat: f64,
 }
 
-multiversion! {
-/// Overwrites `row` (the channel's `y`) with the part of `∂L/∂y` that every position gets,
-/// `−γ·invstd·(Σdz + x̂·Σdz·x̂)/m`. The caller adds the remaining `γ·invstd·dz` where `dz ≠ 0`;
-/// after max pooling that is only at the winners, which is why the two parts are split.
-pub fn spread_grad(row: &mut [f32], mean: f32, invstd: f32, gamma: f32, sums: GradSums) {
-    let m = row.len().max(1) as f64;
+/// The part of `∂L/∂y` that every position of the channel gets, `−γ·invstd·(Σdz + x̂·Σdz·x̂)/m`,
+/// as `offset + slope·y`. The rest, `γ·invstd·dz`, lands only where `dz ≠ 0`; after max pooling
+/// that is only at the winners, which is why the two parts are kept apart.
+pub fn spread_terms(m: usize, mean: f32, invstd: f32, gamma: f32, sums: GradSums) -> (f32, f32) {
+    let m = m.max(1) as f64;
     let k = (gamma * invstd) as f64;
     let per_dz = (k * sums.dz / m) as f32;
     let per_xhat = (k * sums.dz_xhat / m) as f32;
-    // −per_dz − per_xhat·(y − mean)·invstd, as one multiply-add per element.
+    // −per_dz − per_xhat·(y − mean)·invstd
     let slope = -per_xhat * invstd;
-    let offset = -per_dz + per_xhat * invstd * mean;
-    for v in row.iter_mut() {
-        *v = offset + slope * *v;
-    }
-}
+    (-per_dz - slope * mean, slope)
 }

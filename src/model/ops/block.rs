@@ -173,14 +173,15 @@ impl ConvBlock {
                         };
                         dgamma[c] = sums.dz_xhat as f32;
                         dbeta[c] = sums.dz as f32;
-                        batchnorm::spread_grad(row, mean, invstd, sv.gamma[c], sums);
-                        maxpool::scatter(row, ch, cw, code, g, sv.gamma[c] * invstd);
+                        let (offset, slope) =
+                            batchnorm::spread_terms(row.len(), mean, invstd, sv.gamma[c], sums);
+                        let k1 = sv.gamma[c] * invstd;
+                        maxpool::backward(row, ch, cw, code, g, offset, slope, k1);
                         // The loss does not depend on the bias at all (batch norm subtracts it
                         // with the mean): its gradient is exactly 0, where Σ dy would be rounding.
                         db[c] = 0.0;
                     } else {
-                        row.fill(0.0);
-                        db[c] = maxpool::scatter(row, ch, cw, code, g, 1.0) as f32;
+                        db[c] = maxpool::backward(row, ch, cw, code, g, 0.0, 0.0, 1.0) as f32;
                     }
                 }
                 sv.dw.clear();

@@ -88,21 +88,62 @@ pub fn winner_sums(row: &[f32], h: usize, w: usize, code: &[u8], g: &[f32]) -> (
 }
 
 multiversion! {
-/// Adds `scale·g` at the winner of every output that passes gradient, over one channel's planes,
-/// and returns the total added.
-pub fn scatter(row: &mut [f32], h: usize, w: usize, code: &[u8], g: &[f32], scale: f32) -> f64 {
-    let (plane, pooled) = (h * w, (h / 2) * (w / 2));
+/// The gradient of one channel's planes (`h×w` each, consecutive in `row`) in a single pass:
+/// each value `v` becomes `offset + slope·v`, plus `scale·g` at the winner of each output that
+/// passes gradient. Returns the total of the `scale·g` added.
+///
+/// Batch norm's backward pass spreads a term over every position (`offset`, `slope`); without
+/// batch norm both are 0. Walking window by window, rather than scattering into a dense pass,
+/// keeps it to one sweep that the compiler can vectorise.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    row: &mut [f32],
+    h: usize,
+    w: usize,
+    code: &[u8],
+    g: &[f32],
+    offset: f32,
+    slope: f32,
+    scale: f32,
+) -> f64 {
+    let (ho, wo) = (h / 2, w / 2);
+    let (plane, pooled) = (h * w, ho * wo);
     let mut total = 0.0f64;
     for ((v, k), g) in row
         .chunks_exact_mut(plane)
         .zip(code.chunks_exact(pooled))
         .zip(g.chunks_exact(pooled))
     {
-        for_each_winner(h, w, k, |p, q| {
-            let d = scale * g[p];
-            v[q] += d;
-            total += d as f64;
-        });
+        for py in 0..ho {
+            let (r0, r1) = v[2 * py * w..(2 * py + 2) * w].split_at_mut(w);
+            let k = &k[py * wo..][..wo];
+            let g = &g[py * wo..][..wo];
+            let mut row_total = 0.0f32;
+            for (((a, b), &k), &g) in r0
+                .chunks_exact_mut(2)
+                .zip(r1.chunks_exact_mut(2))
+                .zip(k)
+                .zip(g)
+            {
+                let d = if k == INACTIVE { 0.0 } else { scale * g };
+                row_total += d;
+                a[0] = offset + slope * a[0] + if k == 0 { d } else { 0.0 };
+                a[1] = offset + slope * a[1] + if k == 1 { d } else { 0.0 };
+                b[0] = offset + slope * b[0] + if k == 2 { d } else { 0.0 };
+                b[1] = offset + slope * b[1] + if k == 3 { d } else { 0.0 };
+            }
+            total += row_total as f64;
+            // A trailing odd column lies in no window.
+            if w % 2 == 1 {
+                for r in [&mut r0[w - 1], &mut r1[w - 1]] {
+                    *r = offset + slope * *r;
+                }
+            }
+        }
+        // Nor does a trailing odd row.
+        for r in &mut v[2 * ho * w..] {
+            *r = offset + slope * *r;
+        }
     }
     total
 }
