@@ -434,7 +434,7 @@ mod tests {
     #[ignore = "timing; run in release"]
     fn conv_timing() {
         let shape = image_shape(vec![1, 28, 28], 5);
-        for batch_norm in [true, false] {
+        for (batch_norm, portable) in [(true, false), (false, false), (true, true)] {
             let s = spec(4, 64, batch_norm);
             let l = layout(&s, &shape).unwrap();
             let params = init_params(&l, &mut Rng::seed_from_u64(1));
@@ -464,9 +464,15 @@ mod tests {
                         cpu.unwrap_or(f64::NAN)
                     )
                 };
-                let fwd = time(false);
-                let both = time(true);
-                println!("conv4-64 bn={batch_norm} n={n}: forward {fwd} | forward+backward {both}");
+                let (fwd, both) = if portable {
+                    crate::model::ops::simd::portable_only(|| (time(false), time(true)))
+                } else {
+                    (time(false), time(true))
+                };
+                let path = if portable { " (portable kernels)" } else { "" };
+                println!(
+                    "conv4-64 bn={batch_norm} n={n}{path}: forward {fwd} | forward+backward {both}"
+                );
             }
         }
     }
