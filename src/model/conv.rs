@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 
 use super::ops::block::{BlockParams, ConvBlock, Param};
 use super::ops::conv2d::ConvShape;
-use super::{Evaluator, Layout, LossOut, ModelError};
+use super::{Evaluator, Kinks, Layout, LossOut, ModelError};
 use crate::experiment::ConvSpec;
 use crate::model::mlp::count_correct;
 use crate::tasks::{Batch, FamilyShape, Targets};
@@ -131,7 +131,13 @@ fn channels_major(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
 }
 
 impl Evaluator for ConvEval {
-    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut {
+    fn evaluate_with(
+        &mut self,
+        params: &[f32],
+        batch: &Batch,
+        grad: Option<&mut [f32]>,
+        mut kinks: Kinks,
+    ) -> LossOut {
         assert_eq!(params.len(), self.layout.total, "parameter vector length");
         let n = batch.n;
         let dev = &self.dev;
@@ -153,7 +159,15 @@ impl Evaluator for ConvEval {
                 bias: &t[1],
                 norm: self.batch_norm.then(|| (&t[2], &t[3])),
             };
-            act = block.forward(act, &p);
+            act = match &mut kinks {
+                Kinks::Free => block.forward(act, &p),
+                Kinks::Record(pattern) => {
+                    let out = block.forward(act, &p);
+                    pattern.codes.push(block.branches());
+                    out
+                }
+                Kinks::Replay(pattern) => block.forward_with(act, &p, Some(&pattern.codes[i])),
+            };
         }
         // Flatten each image as [channels, h, w], the order PyTorch's `flatten` gives.
         let (fc, fhw) = self.features;

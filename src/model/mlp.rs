@@ -87,13 +87,14 @@ impl<D: Device<f32>> Evaluator for MlpEval<D> {
                     (Activation::Relu, Kinks::Free) => h.relu(),
                     // relu(x) = x·[x > 0], with the mask held constant.
                     (Activation::Relu, Kinks::Record(pattern)) => {
-                        let mask: Vec<f32> =
-                            h.as_vec().iter().map(|&v| (v > 0.0) as u8 as f32).collect();
-                        pattern.masks.push(mask.clone());
+                        let code: Vec<u8> = h.as_vec().iter().map(|&v| (v > 0.0) as u8).collect();
+                        let mask = code.iter().map(|&c| c as f32).collect();
+                        pattern.codes.push(code);
                         h * dev.tensor_from_vec(mask, (n, o))
                     }
                     (Activation::Relu, Kinks::Replay(pattern)) => {
-                        h * dev.tensor_from_vec(pattern.masks[l].clone(), (n, o))
+                        let mask = pattern.codes[l].iter().map(|&c| c as f32).collect();
+                        h * dev.tensor_from_vec(mask, (n, o))
                     }
                 };
             }

@@ -73,10 +73,11 @@ pub struct LossOut {
 }
 
 /// The branch every piecewise-linear unit (ReLU, max pool) took, in the order the network met
-/// them: one mask (or index list) per layer.
+/// them: one code per unit and one list per layer (for an MLP, 1 = the ReLU passed; for a conv
+/// block, the max-pool window's winner or "clipped by the ReLU").
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KinkPattern {
-    pub masks: Vec<Vec<f32>>,
+    pub codes: Vec<Vec<u8>>,
 }
 
 /// How piecewise-linear units choose their branch.

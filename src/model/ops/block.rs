@@ -80,6 +80,22 @@ impl ConvBlock {
         x: Tensor<Shape4, f32, Cpu, T>,
         p: &BlockParams,
     ) -> Tensor<Shape4, f32, Cpu, T> {
+        self.forward_with(x, p, None)
+    }
+
+    /// The max-pool/ReLU branches of the latest forward pass (see [`maxpool::forward_plane`]).
+    pub fn branches(&self) -> Vec<u8> {
+        self.saved.borrow().code.clone()
+    }
+
+    /// [`ConvBlock::forward`], with every max-pool/ReLU branch taken from `branches` (recorded
+    /// by [`ConvBlock::branches`] on a batch of the same size) instead of chosen.
+    pub fn forward_with<T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<Shape4, f32, Cpu, T>,
+        p: &BlockParams,
+        branches: Option<&[u8]>,
+    ) -> Tensor<Shape4, f32, Cpu, T> {
         let s = self.shape;
         let &(cin, n, h, w) = x.shape();
         assert_eq!((cin, h, w), (s.cin, s.h, s.w), "conv block input shape");
@@ -107,6 +123,13 @@ impl ConvBlock {
 
         let mut out = vec![0.0f32; s.cout * n * pooled];
         sv.code.resize(out.len(), 0);
+        if let Some(fixed) = branches {
+            assert_eq!(
+                fixed.len(),
+                out.len(),
+                "replayed branches are for a different batch"
+            );
+        }
         sv.mean.resize(s.cout, 0.0);
         sv.invstd.resize(s.cout, 0.0);
         // Channel by channel, so a channel's row is still in cache for the pooling pass.
@@ -125,15 +148,18 @@ impl ConvBlock {
             };
             for img in 0..n {
                 let i = c * n + img;
-                maxpool::forward_plane(
+                let (src, out, code) = (
                     &row[img * plane..][..plane],
-                    ch,
-                    cw,
-                    scale,
-                    shift,
                     &mut out[i * pooled..][..pooled],
                     &mut sv.code[i * pooled..][..pooled],
                 );
+                match branches {
+                    None => maxpool::forward_plane(src, ch, cw, scale, shift, out, code),
+                    Some(fixed) => {
+                        code.copy_from_slice(&fixed[i * pooled..][..pooled]);
+                        maxpool::forward_plane_fixed(src, ch, cw, scale, shift, out, code);
+                    }
+                }
             }
         }
         drop(guard);

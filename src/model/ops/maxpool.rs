@@ -51,6 +51,24 @@ pub fn forward_plane(
 }
 }
 
+/// [`forward_plane`] with every window's branch given by `code` instead of chosen: the pooled
+/// value is the recorded winner (or 0 where the ReLU clipped it), whatever the values are now.
+/// With the branches fixed the block is smooth in its parameters, which is what the
+/// finite-difference Hessian-vector products of second-order MAML need (see `model::Kinks`).
+pub fn forward_plane_fixed(
+    plane: &[f32],
+    h: usize,
+    w: usize,
+    scale: f32,
+    shift: f32,
+    out: &mut [f32],
+    code: &[u8],
+) {
+    debug_assert_eq!(out.len(), (h / 2) * (w / 2));
+    out.fill(0.0);
+    for_each_winner(h, w, code, |p, i| out[p] = scale * plane[i] + shift);
+}
+
 /// Calls `f(pooled index, plane index)` for every output of an `h×w` plane that passes gradient.
 #[inline(always)]
 pub fn for_each_winner(h: usize, w: usize, code: &[u8], mut f: impl FnMut(usize, usize)) {
