@@ -225,7 +225,7 @@ fn second_order_maml_meta_gradient_matches_brute_force_on_a_conv_net() {
             continue;
         }
         e2.push(((second[i] - brute) / brute).abs());
-        e1.push(((first[i] as f64 - brute) / brute).abs());
+        e1.push(((first[i] - brute) / brute).abs());
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
