@@ -49,10 +49,25 @@ impl Adam {
         }
     }
 
-    /// The step count as a float tensor, for checkpoints.
-    pub fn t_tensor(&self) -> Vec<f32> {
-        // Exact for every step count below 2^24 (16.7M iterations).
-        vec![self.t as f32]
+    /// Moments and step count as named tensors, for checkpoints.
+    pub fn state(&self) -> Vec<(String, Vec<f32>)> {
+        vec![
+            ("adam.m".into(), self.m.clone()),
+            ("adam.v".into(), self.v.clone()),
+            // Exact for every step count below 2^24 (16.7M iterations).
+            ("adam.t".into(), vec![self.t as f32]),
+        ]
+    }
+
+    pub fn load_state(
+        &mut self,
+        state: &std::collections::BTreeMap<String, Vec<f32>>,
+    ) -> Result<(), String> {
+        let n = self.m.len();
+        self.m = super::take_state(state, "adam.m", n)?;
+        self.v = super::take_state(state, "adam.v", n)?;
+        self.t = super::take_state(state, "adam.t", 1)?[0] as u64;
+        Ok(())
     }
 }
 

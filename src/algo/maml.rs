@@ -140,20 +140,15 @@ impl MetaAlgorithm for Maml {
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {
-        vec![
-            ("params".into(), self.theta.clone()),
-            ("adam.m".into(), self.adam.m.clone()),
-            ("adam.v".into(), self.adam.v.clone()),
-            ("adam.t".into(), self.adam.t_tensor()),
-        ]
+        let mut s = vec![("params".into(), self.theta.clone())];
+        s.extend(self.adam.state());
+        s
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
         let n = self.theta.len();
         self.theta = take_state(state, "params", n)?;
-        self.adam.m = take_state(state, "adam.m", n)?;
-        self.adam.v = take_state(state, "adam.v", n)?;
-        self.adam.t = take_state(state, "adam.t", 1)?[0] as u64;
+        self.adam.load_state(state)?;
         Ok(())
     }
 }

@@ -143,21 +143,18 @@ impl MetaAlgorithm for MultiTask {
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {
-        vec![
+        let mut s = vec![
             ("params".into(), self.params.clone()),
-            ("adam.m".into(), self.adam.m.clone()),
-            ("adam.v".into(), self.adam.v.clone()),
-            ("adam.t".into(), self.adam.t_tensor()),
             ("cursor".into(), vec![self.cursor as f32]),
-        ]
+        ];
+        s.extend(self.adam.state());
+        s
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
         let n = self.params.len();
         self.params = take_state(state, "params", n)?;
-        self.adam.m = take_state(state, "adam.m", n)?;
-        self.adam.v = take_state(state, "adam.v", n)?;
-        self.adam.t = take_state(state, "adam.t", 1)?[0] as u64;
+        self.adam.load_state(state)?;
         self.cursor = take_state(state, "cursor", 1)?[0] as usize;
         Ok(())
     }

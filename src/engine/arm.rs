@@ -209,17 +209,18 @@ fn train(
             window_start = it;
         }
         if control.stop_requested() {
-            save_checkpoint(algo.as_ref(), dir, it, &rng, window, elapsed(&clock))
-                .map_err(|e| fail(it, e))?;
             dir.meta.status = RunStatus::Stopped;
-            dir.meta.iteration = it;
-            dir.meta.seconds = elapsed(&clock);
-            dir.write_meta().map_err(|e| fail(it, e))?;
-            let _ = tx.send(EngineEvent::Checkpoint {
-                arm: index,
-                iteration: it,
-                path: dir.checkpoint_path(),
-            });
+            checkpoint(
+                algo.as_ref(),
+                dir,
+                it,
+                &rng,
+                window,
+                elapsed(&clock),
+                index,
+                tx,
+            )
+            .map_err(|e| fail(it, e))?;
             let _ = tx.send(EngineEvent::Finished {
                 arm: index,
                 iteration: it,
@@ -287,16 +288,17 @@ fn train(
                 elapsed(&clock),
             )
             .map_err(|e| fail(it, e))?;
-            save_checkpoint(algo.as_ref(), dir, it, &rng, window, elapsed(&clock))
-                .map_err(|e| fail(it, e))?;
-            dir.meta.iteration = it;
-            dir.meta.seconds = elapsed(&clock);
-            dir.write_meta().map_err(|e| fail(it, e))?;
-            let _ = tx.send(EngineEvent::Checkpoint {
-                arm: index,
-                iteration: it,
-                path: dir.checkpoint_path(),
-            });
+            checkpoint(
+                algo.as_ref(),
+                dir,
+                it,
+                &rng,
+                window,
+                elapsed(&clock),
+                index,
+                tx,
+            )
+            .map_err(|e| fail(it, e))?;
         }
     }
 
@@ -387,6 +389,31 @@ fn evaluate(
             .map_err(|e| e.to_string())?;
         let _ = tx.send(EngineEvent::Task { arm: index, point });
     }
+    Ok(())
+}
+
+/// Save the checkpoint, then record the iteration in `run.json` (in that order, so `run.json`
+/// never claims more than the checkpoint holds), then tell the front end.
+#[allow(clippy::too_many_arguments)]
+fn checkpoint(
+    algo: &dyn MetaAlgorithm,
+    dir: &mut RunDir,
+    it: usize,
+    rng: &Rng,
+    window: Window,
+    seconds: f64,
+    index: usize,
+    tx: &Sender<EngineEvent>,
+) -> Result<(), runs::RunError> {
+    save_checkpoint(algo, dir, it, rng, window, seconds)?;
+    dir.meta.iteration = it;
+    dir.meta.seconds = seconds;
+    dir.write_meta()?;
+    let _ = tx.send(EngineEvent::Checkpoint {
+        arm: index,
+        iteration: it,
+        path: dir.checkpoint_path(),
+    });
     Ok(())
 }
 

@@ -128,21 +128,8 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(mut exp: Experiment, opts: LaunchOptions) -> Result<Prepared, EngineError> {
+        check_arms(&exp, &opts)?;
         if let Some(names) = &opts.arms {
-            for n in names {
-                if !exp.arms.iter().any(|a| &a.name == n) {
-                    return Err(EngineError::UnknownArm {
-                        name: n.clone(),
-                        experiment: exp.name.clone(),
-                        available: exp
-                            .arms
-                            .iter()
-                            .map(|a| a.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-            }
             exp.arms.retain(|a| names.contains(&a.name));
         }
         if let Some(n) = opts.iterations {
@@ -237,26 +224,31 @@ fn run_arms(p: Prepared, threads: usize, controls: Vec<Arc<Control>>, tx: Sender
     }
 }
 
+/// Every arm named in `opts.arms` exists.
+fn check_arms(exp: &Experiment, opts: &LaunchOptions) -> Result<(), EngineError> {
+    let names = opts.arms.iter().flatten();
+    match names
+        .into_iter()
+        .find(|n| !exp.arms.iter().any(|a| &a.name == *n))
+    {
+        Some(n) => Err(EngineError::UnknownArm {
+            name: n.clone(),
+            experiment: exp.name.clone(),
+            available: exp
+                .arms
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Launch without blocking: loading the family (which may read thousands of images) happens on
 /// the engine thread, and a failure arrives as a `Failed` event for every arm.
 pub fn launch(exp: Experiment, opts: LaunchOptions) -> Result<EngineHandle, EngineError> {
-    if let Some(names) = &opts.arms {
-        if let Some(n) = names
-            .iter()
-            .find(|n| !exp.arms.iter().any(|a| &a.name == *n))
-        {
-            return Err(EngineError::UnknownArm {
-                name: n.clone(),
-                experiment: exp.name.clone(),
-                available: exp
-                    .arms
-                    .iter()
-                    .map(|a| a.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
+    check_arms(&exp, &opts)?;
     let arm_names: Vec<String> = exp
         .arms
         .iter()

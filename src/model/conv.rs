@@ -11,8 +11,7 @@ use super::ops::block::{BlockParams, ConvBlock, Param};
 use super::ops::conv2d::ConvShape;
 use super::{Evaluator, Kinks, Layout, LossOut, ModelError};
 use crate::experiment::ConvSpec;
-use crate::model::mlp::count_correct;
-use crate::tasks::{Batch, FamilyShape, Targets};
+use crate::tasks::{Batch, FamilyShape};
 
 /// `[channels, height, width]` of the family's images.
 fn image_dims(shape: &FamilyShape) -> Result<(usize, usize, usize), ModelError> {
@@ -183,22 +182,7 @@ impl Evaluator for ConvEval {
             .clone()
             .broadcast_like::<(usize, usize), Axis<0>>(&(n, self.outputs));
         let out = feats.matmul(hw) + hb;
-        let (loss, correct) = match &batch.y {
-            Targets::Values(y) => {
-                let y = dev.tensor_from_vec(y.clone(), (n, self.outputs));
-                (mse_loss(out, y), None)
-            }
-            Targets::Classes(labels) => {
-                let logits = out.as_vec();
-                let correct = count_correct(&logits, labels, self.outputs);
-                let mut onehot = vec![0.0f32; n * self.outputs];
-                for (r, &k) in labels.iter().enumerate() {
-                    onehot[r * self.outputs + k] = 1.0;
-                }
-                let y = dev.tensor_from_vec(onehot, (n, self.outputs));
-                (cross_entropy_with_logits_loss(out, y), Some(correct))
-            }
-        };
+        let (loss, correct) = super::loss::loss(dev, out, &batch.y);
         let value = loss.as_vec()[0];
         if let Some(out) = grad {
             let g = loss.backward();
@@ -219,7 +203,7 @@ mod tests {
 
     use super::*;
     use crate::model::init::init_params;
-    use crate::tasks::{Rng, TaskKind};
+    use crate::tasks::{Rng, Targets, TaskKind};
 
     fn image_shape(input: Vec<usize>, outputs: usize) -> FamilyShape {
         FamilyShape {

@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 
 use super::{Evaluator, Kinks, Layout, LossOut};
 use crate::experiment::{Activation, MlpSpec};
-use crate::tasks::{Batch, FamilyShape, Targets};
+use crate::tasks::{Batch, FamilyShape};
 
 pub fn layout(spec: &MlpSpec, shape: &FamilyShape) -> Layout {
     let mut l = Layout {
@@ -30,7 +30,6 @@ pub struct MlpEval<D: Device<f32>> {
     dims: Vec<(usize, usize)>,
     activation: Activation,
     input_len: usize,
-    outputs: usize,
 }
 
 impl<D: Device<f32>> MlpEval<D> {
@@ -46,7 +45,6 @@ impl<D: Device<f32>> MlpEval<D> {
             dims,
             activation: spec.activation,
             input_len: shape.input_len(),
-            outputs: shape.outputs,
         }
     }
 }
@@ -99,22 +97,7 @@ impl<D: Device<f32>> Evaluator for MlpEval<D> {
                 };
             }
         }
-        let (loss, correct) = match &batch.y {
-            Targets::Values(y) => {
-                let y = dev.tensor_from_vec(y.clone(), (n, self.outputs));
-                (mse_loss(h, y), None)
-            }
-            Targets::Classes(labels) => {
-                let logits = h.as_vec();
-                let correct = count_correct(&logits, labels, self.outputs);
-                let mut onehot = vec![0.0f32; n * self.outputs];
-                for (r, &c) in labels.iter().enumerate() {
-                    onehot[r * self.outputs + c] = 1.0;
-                }
-                let y = dev.tensor_from_vec(onehot, (n, self.outputs));
-                (cross_entropy_with_logits_loss(h, y), Some(correct))
-            }
-        };
+        let (loss, correct) = super::loss::loss(dev, h, &batch.y);
         let value = loss.as_vec()[0];
         if let Some(out) = grad {
             let g = loss.backward();
@@ -130,22 +113,4 @@ impl<D: Device<f32>> Evaluator for MlpEval<D> {
             correct,
         }
     }
-}
-
-/// Examples whose highest logit is the label (ties go to the lower class index).
-pub fn count_correct(logits: &[f32], labels: &[usize], classes: usize) -> usize {
-    labels
-        .iter()
-        .enumerate()
-        .filter(|&(r, &label)| {
-            let row = &logits[r * classes..(r + 1) * classes];
-            let mut best = 0;
-            for c in 1..classes {
-                if row[c] > row[best] {
-                    best = c;
-                }
-            }
-            best == label
-        })
-        .count()
 }

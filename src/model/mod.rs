@@ -7,6 +7,7 @@
 
 pub mod conv;
 pub mod init;
+pub mod loss;
 pub mod mlp;
 pub mod ops;
 
