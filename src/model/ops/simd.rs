@@ -41,7 +41,12 @@ pub fn portable_only<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// `METALAB_NO_AVX512=1` forces the portable paths (the `gemm` crate and 4-wide loops): to
+/// compare kernels, or to reproduce numbers from a machine without AVX-512 bit for bit.
 fn detect() -> bool {
+    if std::env::var_os("METALAB_NO_AVX512").is_some_and(|v| v != "0") {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx512f")
