@@ -76,6 +76,16 @@ fn run_then_list_then_rerun_reproduces_the_metrics() {
         .unwrap();
     assert_eq!(rerun_meta.rerun_of.as_deref(), Some(id.as_str()));
 
+    let export = metalab(dir.path(), &["export", &id, "--out", "figs"]);
+    assert!(export.status.success(), "{}", text(&export));
+    let csv = std::fs::read_to_string(dir.path().join("figs").join(format!("{id}.csv"))).unwrap();
+    assert!(
+        csv.starts_with("arm,series,") && csv.contains("train_loss"),
+        "{csv}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("figs").join(format!("{id}.svg"))).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("</svg>"));
+
     let resume = metalab(dir.path(), &["resume", &id]);
     assert!(!resume.status.success());
     assert!(

@@ -83,6 +83,17 @@ enum Cmd {
         #[command(flatten)]
         opts: RunOpts,
     },
+    /// Write saved runs' curves as CSV (long format) and an SVG plot, overlaid in one figure.
+    Export {
+        /// Runs by id or path.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        #[arg(long, default_value = "runs")]
+        runs_root: PathBuf,
+        /// Folder for the files.
+        #[arg(long, default_value = "exports")]
+        out: PathBuf,
+    },
     /// Continue a stopped or interrupted run from its last checkpoint.
     Resume {
         run: String,
@@ -179,6 +190,38 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 metalab::engine::Prepared::resume(&dir, launch_options(&opts))?,
                 opts.quiet,
             )
+        }
+        Some(Cmd::Export {
+            runs,
+            runs_root,
+            out,
+        }) => {
+            let mut curves = vec![];
+            let mut classification = false;
+            for r in &runs {
+                let dir = metalab::runs::resolve(&runs_root, r)?;
+                let meta = metalab::runs::load_meta(&dir)?;
+                let m = metalab::runs::load_metrics(&dir)?;
+                classification |= m.classification;
+                curves.push(metalab::export::ArmCurves {
+                    label: format!("{}/{}", meta.experiment, meta.arm),
+                    train: m.train,
+                    evals: m.evals,
+                    tasks: m.tasks,
+                });
+            }
+            let stem = if runs.len() == 1 {
+                metalab::runs::resolve(&runs_root, &runs[0])?
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "run".into())
+            } else {
+                format!("compare-{}-runs", runs.len())
+            };
+            let (csv, svg) = metalab::export::write(&out, &stem, &curves, classification)
+                .with_context(|| format!("writing into {}", out.display()))?;
+            println!("{}\n{}", csv.display(), svg.display());
+            Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Bench { quick, json, only }) => {
             metalab::bench::run(quick, json, only.as_deref())?;
