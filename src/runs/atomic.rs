@@ -8,12 +8,14 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_data()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
+        std::fs::rename(&tmp, path)
+    })();
+    // A full disk fails mid-write: leave the previous file, not a stray partial one.
+    written.inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
 }
