@@ -329,7 +329,3 @@ pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<()> {
     }
     Ok(())
 }
-
-pub fn workload_names() -> Vec<&'static str> {
-    WORKLOADS.iter().map(|w| w.name).collect()
-}
