@@ -1,0 +1,447 @@
+//! The loaded data set: every drawing decoded once, tasks and episodes drawn from it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::image::{decode_all, rotate_into};
+use super::layout::{survey, Layout, Set};
+use super::split::BACKGROUND_VALIDATION;
+use super::{rotations, split_index};
+use crate::experiment::{OmniglotProtocol, OmniglotSpec};
+use crate::tasks::*;
+
+pub struct Omniglot {
+    spec: OmniglotSpec,
+    seed: u64,
+    layout: Layout,
+    /// First drawing of each character in `images`.
+    first: Vec<usize>,
+    /// `size × size` f32 per drawing, characters in layout order, drawings in file order.
+    images: Vec<f32>,
+    /// Global class ids (`character × rotations + quarter_turns`) per split, ascending.
+    classes: [Vec<usize>; 3],
+    char_split: Vec<Split>,
+}
+
+/// `ways` distinct classes from `pool`, in random order.
+pub(in crate::tasks) fn choose_classes(pool: &[usize], ways: usize, rng: &mut Rng) -> Vec<usize> {
+    assert!(
+        pool.len() >= ways,
+        "split has {} classes, cannot draw a {ways}-way task (a split fraction of 0 leaves it empty)",
+        pool.len()
+    );
+    rand::seq::index::sample(rng, pool.len(), ways)
+        .into_iter()
+        .map(|i| pool[i])
+        .collect()
+}
+
+/// Assemble an episode class-major. `draw(i, rng, buf)` fills `buf` with `shots + queries`
+/// drawings of the task's `i`-th class, the first `shots` for support.
+pub(in crate::tasks) fn class_major_episode(
+    ways: usize,
+    shots: usize,
+    queries: usize,
+    input_len: usize,
+    rng: &mut Rng,
+    mut draw: impl FnMut(usize, &mut Rng, &mut [f32]),
+) -> Episode {
+    let mut sx = Vec::with_capacity(ways * shots * input_len);
+    let mut qx = Vec::with_capacity(ways * queries * input_len);
+    let mut buf = vec![0f32; (shots + queries) * input_len];
+    for i in 0..ways {
+        draw(i, rng, &mut buf);
+        let (s, q) = buf.split_at(shots * input_len);
+        sx.extend_from_slice(s);
+        qx.extend_from_slice(q);
+    }
+    let labels = |k: usize| (0..ways).flat_map(|i| std::iter::repeat_n(i, k)).collect();
+    Episode {
+        support: Batch {
+            n: ways * shots,
+            x: sx,
+            y: Targets::Classes(labels(shots)),
+        },
+        query: Batch {
+            n: ways * queries,
+            x: qx,
+            y: Targets::Classes(labels(queries)),
+        },
+    }
+}
+
+impl Omniglot {
+    /// List, split, check, then decode every image once (on all cores).
+    pub fn load(spec: &OmniglotSpec, seed: u64) -> Result<Omniglot, FamilyError> {
+        let (layout, char_split, _) = survey(spec, seed)?;
+        let files: Vec<&Path> = layout
+            .chars
+            .iter()
+            .flat_map(|c| c.files.iter().map(|p| p.as_path()))
+            .collect();
+        let images = decode_all(&files, spec.image_size)?;
+        let mut first = Vec::with_capacity(layout.chars.len());
+        let mut at = 0;
+        for c in &layout.chars {
+            first.push(at);
+            at += c.files.len();
+        }
+        let rot = rotations(spec);
+        let mut classes: [Vec<usize>; 3] = Default::default();
+        for (c, &s) in char_split.iter().enumerate() {
+            classes[split_index(s)].extend((0..rot).map(|r| c * rot + r));
+        }
+        Ok(Omniglot {
+            spec: spec.clone(),
+            seed,
+            layout,
+            first,
+            images,
+            classes,
+            char_split,
+        })
+    }
+
+    /// Classes tasks of `split` are drawn from (global ids).
+    pub fn classes(&self, split: Split) -> &[usize] {
+        &self.classes[split_index(split)]
+    }
+
+    /// Number of drawings of a class.
+    pub fn drawings(&self, class: usize) -> usize {
+        self.layout.chars[class / rotations(&self.spec)].files.len()
+    }
+
+    /// Drawing `d` of `class`, rotated as the class says, `size × size`.
+    pub fn image(&self, class: usize, d: usize) -> Vec<f32> {
+        let mut out = vec![0f32; self.spec.image_size * self.spec.image_size];
+        self.image_into(class, d, &mut out);
+        out
+    }
+
+    fn image_into(&self, class: usize, d: usize, dst: &mut [f32]) {
+        let rot = rotations(&self.spec);
+        let (c, turns) = (class / rot, class % rot);
+        let n = self.spec.image_size * self.spec.image_size;
+        let at = (self.first[c] + d) * n;
+        rotate_into(&self.images[at..at + n], self.spec.image_size, turns, dst);
+    }
+
+    /// `images_background/Latin/character03` (plus the rotation) for a class id.
+    pub fn class_name(&self, class: usize) -> String {
+        let rot = rotations(&self.spec);
+        let ch = &self.layout.chars[class / rot];
+        let base = format!(
+            "{}/{}",
+            self.layout.alphabets[ch.alphabet].qualified(),
+            ch.name
+        );
+        match class % rot {
+            0 => base,
+            t => format!("{base} rotated {}°", t * 90),
+        }
+    }
+}
+
+impl TaskFamily for Omniglot {
+    fn shape(&self) -> FamilyShape {
+        FamilyShape {
+            input: vec![1, self.spec.image_size, self.spec.image_size],
+            outputs: self.spec.ways,
+            kind: TaskKind::Classification,
+        }
+    }
+
+    fn sample_task(&self, split: Split, rng: &mut Rng) -> Task {
+        Task::Classes {
+            split,
+            classes: choose_classes(self.classes(split), self.spec.ways, rng),
+        }
+    }
+
+    fn sample_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
+        let Task::Classes { classes, .. } = task else {
+            panic!("Omniglot family given a {task:?}")
+        };
+        let (shots, queries) = (self.spec.shots, self.spec.queries);
+        let n = self.spec.image_size * self.spec.image_size;
+        class_major_episode(classes.len(), shots, queries, n, rng, |i, rng, buf| {
+            let class = classes[i];
+            let picks = rand::seq::index::sample(rng, self.drawings(class), shots + queries);
+            for (dst, d) in buf.chunks_exact_mut(n).zip(picks) {
+                self.image_into(class, d, dst);
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        let s = &self.spec;
+        format!(
+            "Omniglot {}-way {}-shot ({} query), {}×{}, train {} / val {} / test {} classes{}",
+            s.ways,
+            s.shots,
+            s.queries,
+            s.image_size,
+            s.image_size,
+            self.classes[0].len(),
+            self.classes[1].len(),
+            self.classes[2].len(),
+            if s.rotations { ", rotations" } else { "" }
+        )
+    }
+
+    fn split_record(&self) -> serde_json::Value {
+        let character_split = matches!(self.spec.protocol, OmniglotProtocol::CharacterSplit { .. });
+        let mut splits = serde_json::Map::new();
+        for (key, split) in [
+            ("train", Split::Train),
+            ("validation", Split::Validation),
+            ("test", Split::Test),
+        ] {
+            let chars: Vec<usize> = (0..self.layout.chars.len())
+                .filter(|&c| self.char_split[c] == split)
+                .collect();
+            let mut alphabets: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+            for &c in &chars {
+                let ch = &self.layout.chars[c];
+                alphabets
+                    .entry(self.layout.alphabets[ch.alphabet].qualified())
+                    .or_default()
+                    .push(&ch.name);
+            }
+            let mut entry = json!({
+                "characters": chars.len(),
+                "classes": self.classes(split).len(),
+                "alphabets": alphabets.keys().collect::<Vec<_>>(),
+            });
+            // Under a character split an alphabet straddles splits: record the characters themselves.
+            if character_split {
+                entry["characters_by_alphabet"] = json!(alphabets);
+            }
+            splits.insert(key.into(), entry);
+        }
+        let mut record = json!({
+            "family": "Omniglot",
+            "protocol": self.spec.protocol,
+            "seed": self.seed,
+            "root": self.spec.root,
+            "sets": {
+                "images_background": self.layout.has(Set::Background),
+                "images_evaluation": self.layout.has(Set::Evaluation),
+            },
+            "rotations": self.spec.rotations,
+            "image_size": self.spec.image_size,
+            "splits": splits,
+        });
+        if self.spec.protocol == OmniglotProtocol::BackgroundEvaluation {
+            record["background_validation_fraction"] = json!(BACKGROUND_VALIDATION);
+        }
+        record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::omniglot::fixtures::*;
+    use crate::tasks::omniglot::scan;
+    use rand::SeedableRng;
+    use std::path::PathBuf;
+
+    #[test]
+    fn loaded_pixels_match_the_files_at_full_and_reduced_size() {
+        let dir = background_only();
+        let fam = Omniglot::load(&spec(dir.path(), THIRDS), 1).unwrap();
+        for class in 0..12 {
+            for d in 0..20 {
+                assert_eq!(drawing_id(&fam.image(class, d)), class * 20 + d);
+            }
+        }
+        let mut half = spec(dir.path(), THIRDS);
+        half.image_size = 4;
+        let fam = Omniglot::load(&half, 1).unwrap();
+        // 8→4: each output pixel averages a 2×2 block; only the top source row has ink.
+        let code = 5 * 20 + 7 + 1;
+        let img = fam.image(5, 7);
+        for (c, &v) in img[..4].iter().enumerate() {
+            let want = (((code >> (2 * c)) & 1) + ((code >> (2 * c + 1)) & 1)) as f32 / 4.0;
+            assert!((v - want).abs() < 1e-6, "pixel {c}: {v} vs {want}");
+        }
+        assert!(img[4..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn rotations_add_three_rotated_classes_in_the_same_split() {
+        let dir = background_only();
+        let mut s = spec(dir.path(), THIRDS);
+        s.rotations = true;
+        let fam = Omniglot::load(&s, 1).unwrap();
+        let all: usize = [Split::Train, Split::Validation, Split::Test]
+            .iter()
+            .map(|&sp| fam.classes(sp).len())
+            .sum();
+        assert_eq!(all, 48);
+        for split in [Split::Train, Split::Validation, Split::Test] {
+            for &c in fam.classes(split) {
+                let base = c / 4 * 4;
+                assert!((0..4).all(|r| fam.classes(split).contains(&(base + r))));
+            }
+        }
+        // Character 0, drawing 0 has one ink pixel: top-left. Counter-clockwise turns move it
+        // to bottom-left, bottom-right, top-right.
+        let s1 = SIDE - 1;
+        for (turns, (r, c)) in [(0, 0), (s1, 0), (s1, s1), (0, s1)].into_iter().enumerate() {
+            let img = fam.image(turns, 0);
+            let inked: Vec<usize> = (0..SIDE * SIDE).filter(|&i| img[i] > 0.5).collect();
+            assert_eq!(inked, vec![r * SIDE + c], "{turns} quarter turns");
+        }
+        assert!(fam
+            .class_name(5)
+            .ends_with("Alphabet0/character02 rotated 90°"));
+        assert!(
+            fam.describe()
+                .contains("train 16 / val 16 / test 16 classes, rotations"),
+            "{}",
+            fam.describe()
+        );
+    }
+
+    #[test]
+    fn episodes_are_class_major_distinct_and_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path(), "images_background", 3, 8, 20, 0);
+        let s = OmniglotSpec {
+            ways: 4,
+            shots: 3,
+            queries: 5,
+            ..spec(
+                dir.path(),
+                OmniglotProtocol::CharacterSplit {
+                    train: 0.5,
+                    validation: 0.25,
+                },
+            )
+        };
+        let fam = Omniglot::load(&s, 1).unwrap();
+        assert_eq!(
+            fam.shape(),
+            FamilyShape {
+                input: vec![1, SIDE, SIDE],
+                outputs: 4,
+                kind: TaskKind::Classification
+            }
+        );
+        let mut rng = Rng::seed_from_u64(11);
+        let mut seen_orders = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let task = fam.sample_task(Split::Train, &mut rng);
+            let Task::Classes { split, classes } = &task else {
+                unreachable!()
+            };
+            assert_eq!(*split, Split::Train);
+            assert_eq!(classes.len(), 4);
+            assert!(classes
+                .iter()
+                .all(|c| fam.classes(Split::Train).contains(c)));
+            let mut uniq = classes.clone();
+            uniq.sort();
+            uniq.dedup();
+            assert_eq!(uniq.len(), 4);
+            seen_orders.insert(classes.clone());
+
+            let ep = fam.sample_episode(&task, &mut rng);
+            assert_eq!((ep.support.n, ep.query.n), (12, 20));
+            assert_eq!(ep.support.x.len(), 12 * SIDE * SIDE);
+            assert_eq!(ep.query.x.len(), 20 * SIDE * SIDE);
+            let Targets::Classes(sy) = &ep.support.y else {
+                unreachable!()
+            };
+            let Targets::Classes(qy) = &ep.query.y else {
+                unreachable!()
+            };
+            assert_eq!(sy, &[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
+            assert_eq!(qy.len(), 20);
+            assert!(qy
+                .chunks(5)
+                .enumerate()
+                .all(|(i, ch)| ch.iter().all(|&y| y == i)));
+            let mut ids: Vec<usize> = vec![];
+            for (batch, labels) in [(&ep.support, sy), (&ep.query, qy)] {
+                for (img, &y) in batch.x.chunks(SIDE * SIDE).zip(labels) {
+                    let id = drawing_id(img);
+                    assert_eq!(id / 20, classes[y], "image of drawing {id} labelled {y}");
+                    ids.push(id);
+                }
+            }
+            let n = ids.len();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), n, "a drawing was used twice in one episode");
+        }
+        // Tasks vary (there are C(6,4)·4! ordered 4-way tasks of 6 train classes).
+        assert!(seen_orders.len() > 30, "{}", seen_orders.len());
+
+        let draw = |seed| {
+            let mut rng = Rng::seed_from_u64(seed);
+            let t = fam.sample_task(Split::Test, &mut Rng::seed_from_u64(seed));
+            (t.clone(), fam.sample_episode(&t, &mut rng))
+        };
+        assert_eq!(draw(5), draw(5));
+        assert_ne!(draw(5).1, draw(6).1);
+    }
+
+    /// The real background set, when present: `cargo test --release -- --ignored real_background`.
+    #[test]
+    #[ignore]
+    fn real_background_set_loads_with_rotations() {
+        let root = std::env::var_os("METALAB_OMNIGLOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/work/shared/data/omniglot"));
+        if !root.join("images_background").is_dir() {
+            eprintln!(
+                "skipping: no Omniglot background set under {}",
+                root.display()
+            );
+            return;
+        }
+        let s = OmniglotSpec {
+            root,
+            ways: 5,
+            shots: 1,
+            queries: 15,
+            image_size: 28,
+            rotations: true,
+            protocol: OmniglotProtocol::AlphabetSplit {
+                train: 0.7,
+                validation: 0.1,
+            },
+        };
+        let t = std::time::Instant::now();
+        let summary = scan(&s, 1).unwrap();
+        let scanned = t.elapsed();
+        let t = std::time::Instant::now();
+        let fam = Omniglot::load(&s, 1).unwrap();
+        let loaded = t.elapsed();
+        eprintln!("scan {scanned:?}, load {loaded:?}: {}", fam.describe());
+        eprintln!("{summary}");
+        assert_eq!(
+            (summary.alphabets, summary.characters, summary.images),
+            (30, 964, 19280)
+        );
+        assert_eq!(
+            summary.train.classes + summary.validation.classes + summary.test.classes,
+            3856
+        );
+        assert_eq!(fam.images.len(), 19280 * 28 * 28);
+        // Strokes cover a small part of each drawing; background is exactly 0 away from them.
+        let mean = fam.images.iter().sum::<f32>() / fam.images.len() as f32;
+        assert!((0.03..0.3).contains(&mean), "mean ink {mean}");
+        assert!(fam.images.iter().all(|v| (0.0..=1.0 + 1e-6).contains(v)));
+        let mut rng = Rng::seed_from_u64(0);
+        let task = fam.sample_task(Split::Test, &mut rng);
+        let ep = fam.sample_episode(&task, &mut rng);
+        assert_eq!((ep.support.n, ep.query.n), (5, 75));
+    }
+}
