@@ -39,6 +39,8 @@ pub enum RunError {
     NotFound(String, PathBuf),
     #[error("{0}")]
     Config(#[from] experiment::ExperimentError),
+    #[error("run `{id}` is still training (pid {pid})\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C or `kill {pid}` for `metalab run`), then try again")]
+    StillRunning { id: String, pid: u32 },
 }
 
 fn disk_hint(e: &std::io::Error) -> &'static str {
@@ -298,10 +300,22 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, RunError> {
     Ok(cand_c)
 }
 
+/// A run's identity is its folder's name, whatever `run.json` says: a copied folder
+/// (`runs/victim-backup/`) carries the original's `id`, and acting on that id would touch the
+/// original. Every reader goes through here, so `id` always names the folder it was read from.
+pub fn run_id(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 pub fn load_meta(dir: &Path) -> Result<RunMeta, RunError> {
     let path = dir.join(META);
     let text = std::fs::read_to_string(&path).map_err(|e| RunError::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| RunError::Corrupt(path, e.to_string()))
+    let mut meta: RunMeta =
+        serde_json::from_str(&text).map_err(|e| RunError::Corrupt(path, e.to_string()))?;
+    meta.id = run_id(dir);
+    Ok(meta)
 }
 
 pub fn load_config(dir: &Path) -> Result<Experiment, RunError> {
@@ -417,15 +431,36 @@ fn process_alive(pid: u32) -> bool {
         return true;
     }
     if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
+        // A pid is reused once its process is gone: only a metalab (or this very program, when
+        // the engine runs inside a test or another front end) still training counts as alive.
+        // Otherwise a stale run.json would make its run undeletable and unresumable for ever.
+        let comm = |p: &str| std::fs::read_to_string(format!("/proc/{p}/comm")).ok();
+        match comm(&pid.to_string()) {
+            None => false,
+            Some(c) => c.trim() == "metalab" || Some(c) == comm("self"),
+        }
     } else {
         true
     }
 }
 
-/// Delete a run directory (only one inside `root`).
+/// Refuse to touch a run whose process is still training it: its arm would fail on a missing
+/// checkpoint, or two processes would write one folder.
+pub fn ensure_not_running(dir: &Path) -> Result<(), RunError> {
+    match load_meta(dir) {
+        Ok(meta) if effective_status(&meta) == RunStatus::Running => Err(RunError::StillRunning {
+            id: meta.id,
+            pid: meta.pid,
+        }),
+        // A damaged run.json cannot say it is running; deleting it is how it gets cleaned up.
+        _ => Ok(()),
+    }
+}
+
+/// Delete a run directory (only one inside `root`, never one still training).
 pub fn delete_run(root: &Path, id: &str) -> Result<(), RunError> {
     let dir = resolve(root, id)?;
+    ensure_not_running(&dir)?;
     std::fs::remove_dir_all(&dir).map_err(|e| RunError::io(&dir, e))
 }
 
