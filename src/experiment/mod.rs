@@ -3,10 +3,13 @@
 //! Every optional field has a default; unknown fields are rejected so a typo never silently
 //! falls back to a default.
 
+pub mod limits;
 mod load;
+pub mod locate;
 mod schema;
 mod validate;
 
-pub use load::{load_file, parse_str, ExperimentError};
+pub use load::{load_file, parse_str, read_text, ExperimentError};
+pub use locate::locate;
 pub use schema::*;
 pub use validate::{find_field as field_position, validate, ValidationError};

@@ -106,6 +106,7 @@ fn twenty_eight() -> usize {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub enum OmniglotProtocol {
     /// Meta-train on `images_background`, evaluate on `images_evaluation` (the published protocol).
     #[default]
@@ -218,7 +219,10 @@ pub struct Arm {
     pub meta_lr: Option<f64>,
 }
 
+/// `deny_unknown_fields` reaches the struct variants too: `Maml(order: 2)` is an error, not a
+/// silently dropped field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Algorithm {
     /// MAML with the exact second-order meta-gradient (Hessian-vector products by central
     /// differences of gradients, accumulated in f64).

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::limits::{self, MAX_INNER_STEPS, MAX_ITERATIONS, MAX_TRACKED_TASKS};
+use super::locate::locate;
 use super::schema::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,14 +34,23 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn fail(&mut self, field: &str, message: impl Into<String>, fix: impl Into<String>) {
-        let leaf = field.rsplit('.').next().unwrap_or(field);
-        let leaf = leaf.split('[').next().unwrap_or(leaf);
         self.errors.push(ValidationError {
             field: field.to_string(),
             message: message.into(),
             fix: fix.into(),
-            position: find_field(self.text, leaf),
+            position: locate(self.text, field),
         });
+    }
+
+    /// `value` at most `max`: sizes beyond it are typos, not experiments.
+    fn at_most(&mut self, field: &str, value: usize, max: usize, what: &str) {
+        if value > max {
+            self.fail(
+                field,
+                format!("{value} {what} is more than the {max} metalab allows"),
+                format!("use at most {max}"),
+            );
+        }
     }
 }
 
@@ -77,6 +88,36 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
             "the experiment has no name",
             "give it a short name, e.g. name: \"sinusoid-maml\"",
         );
+    } else if let Some(ch) = e.name.chars().find(|ch| ch.is_control()) {
+        // Printed in terminals, file names and exported SVG: a control character would garble all three.
+        c.fail(
+            "name",
+            format!(
+                "the experiment name {:?} holds the control character {ch:?}",
+                e.name
+            ),
+            "use printable characters only",
+        );
+    } else if e.name.chars().count() > 200 {
+        c.fail(
+            "name",
+            format!(
+                "the experiment name is {} characters long",
+                e.name.chars().count()
+            ),
+            "use a name of at most 200 characters (put the rest in `description`)",
+        );
+    }
+    if let Some(ch) = e
+        .description
+        .chars()
+        .find(|&ch| ch.is_control() && ch != '\n' && ch != '\t')
+    {
+        c.fail(
+            "description",
+            format!("the description holds the control character {ch:?}"),
+            "use printable characters, newlines and tabs only",
+        );
     }
     check_family(&mut c, &e.family);
     check_model(&mut c, &e.model);
@@ -93,17 +134,13 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, arm) in e.arms.iter().enumerate() {
         let at = format!("arms[{i}]");
-        if !is_safe_name(&arm.name) {
+        if let Some(why) = unsafe_name(&arm.name) {
             c.fail(
                 &format!("{at}.name"),
-                format!(
-                    "arm name {:?} cannot be used in a run directory name",
-                    arm.name
-                ),
-                "use letters, digits, '-' and '_' only",
+                format!("arm name {:?} cannot name a run directory: {why}", arm.name),
+                "use 1 to 64 letters, digits, '-' and '_'",
             );
-        }
-        if !seen.insert(arm.name.clone()) {
+        } else if !seen.insert(arm.name.clone()) {
             c.fail(
                 &format!("{at}.name"),
                 format!("arm name {:?} is used twice", arm.name),
@@ -116,6 +153,14 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
                 &format!("{at}.inner_steps"),
                 "zero inner steps: the algorithm would never adapt",
                 "use 1 or more inner steps",
+            );
+        }
+        if arm.inner_steps.is_some() {
+            c.at_most(
+                &format!("{at}.inner_steps"),
+                s.inner_steps,
+                MAX_INNER_STEPS,
+                "inner steps",
             );
         }
         positive(&mut c, &format!("{at}.inner_lr"), s.inner_lr);
@@ -151,14 +196,109 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
             Algorithm::Fomaml => {}
         }
     }
+    // Sizes are only worth estimating once each of them makes sense.
+    if c.errors.is_empty() {
+        check_model_shape(&mut c, e);
+    }
+    if c.errors.is_empty() {
+        check_resources(&mut c, e);
+    }
     c.errors
 }
 
-fn is_safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+/// Why `s` cannot be a run directory's name, if it cannot.
+fn unsafe_name(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("it is empty".into());
+    }
+    if s.chars().count() > 64 {
+        return Some(format!("it is {} characters long", s.chars().count()));
+    }
+    s.chars()
+        .find(|&ch| !(ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'))
+        .map(|ch| format!("{ch:?} is not allowed"))
+}
+
+/// The network the run would build, built here from the family's shape: whatever it refuses
+/// (too many conv blocks for the image size) is refused by `check` with the same words.
+fn check_model_shape(c: &mut Checker, e: &Experiment) {
+    let shape = crate::tasks::spec_shape(&e.family);
+    if let Err(err) = crate::model::Network::new(&e.model, &shape) {
+        let text = err.to_string();
+        let (message, fix) = text
+            .split_once("\n  fix: ")
+            .unwrap_or((text.as_str(), "see README.md, The experiment file"));
+        let field = match &e.model {
+            ModelSpec::Conv(_) => "model.blocks",
+            ModelSpec::Mlp(_) => "model",
+        };
+        c.fail(field, message, fix);
+    }
+}
+
+/// Memory and compute the experiment would need, against what this machine has.
+fn check_resources(c: &mut Checker, e: &Experiment) {
+    c.at_most(
+        "train.iterations",
+        e.train.iterations,
+        MAX_ITERATIONS,
+        "iterations",
+    );
+    c.at_most(
+        "train.inner_steps",
+        e.train.inner_steps,
+        MAX_INNER_STEPS,
+        "inner steps",
+    );
+    c.at_most(
+        "eval.inner_steps",
+        e.eval.inner_steps,
+        MAX_INNER_STEPS,
+        "inner steps",
+    );
+    c.at_most(
+        "eval.tracked_tasks",
+        e.eval.tracked_tasks,
+        MAX_TRACKED_TASKS,
+        "tracked tasks (one panel each)",
+    );
+    let needs = limits::needs(e);
+    let total: f64 = needs.iter().map(|n| n.bytes).sum();
+    let limit = limits::memory_limit();
+    if total > limit {
+        let top = &needs[0];
+        let fix = match limits::fitting_value(top, total, limit) {
+            Some(v) => format!("lower `{}` to {v} or less", top.field),
+            None => format!("use smaller sizes, starting with `{}`", top.field),
+        };
+        c.fail(
+            &top.field,
+            format!(
+                "this experiment needs about {} of memory ({} for {}), more than the {} this machine has",
+                limits::gib(total),
+                limits::gib(top.bytes),
+                top.what,
+                limits::gib(limit)
+            ),
+            format!("{fix} (METALAB_MEMORY_BYTES overrides the machine's limit)"),
+        );
+    }
+    let (train, eval) = limits::seconds(e);
+    if train + eval > limits::max_seconds() {
+        let (field, what) = if eval > train {
+            ("eval.inner_steps", "evaluation")
+        } else {
+            ("train.iterations", "training")
+        };
+        c.fail(
+            field,
+            format!(
+                "this experiment would compute for about {:.0} years, mostly in {what}, even at 100 GFLOP/s",
+                (train + eval) / (365.0 * 24.0 * 3600.0)
+            ),
+            format!("lower `{field}` (and the sizes it multiplies)"),
+        );
+    }
 }
 
 fn positive(c: &mut Checker, field: &str, v: f64) {

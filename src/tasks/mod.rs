@@ -102,7 +102,7 @@ pub enum FamilyError {
         ways: usize,
         fix: String,
     },
-    #[error("{path}: {message}")]
+    #[error("{path}: {message}\n  fix: replace or remove this file (the release's drawings are 105×105 PNGs)")]
     BadImage { path: PathBuf, message: String },
     #[error("{path}: {source}")]
     Io {
@@ -127,6 +127,28 @@ pub trait TaskFamily: Send + Sync {
     }
 }
 
+/// The shape a family will report once built, from its spec alone (nothing is loaded), so
+/// `check` can build the network the run would build.
+pub fn spec_shape(spec: &FamilySpec) -> FamilyShape {
+    match spec {
+        FamilySpec::Sinusoid(_) => FamilyShape {
+            input: vec![1],
+            outputs: 1,
+            kind: TaskKind::Regression,
+        },
+        FamilySpec::Omniglot(o) => FamilyShape {
+            input: vec![1, o.image_size, o.image_size],
+            outputs: o.ways,
+            kind: TaskKind::Classification,
+        },
+        FamilySpec::Synthetic(s) => FamilyShape {
+            input: vec![1, s.image_size, s.image_size],
+            outputs: s.ways,
+            kind: TaskKind::Classification,
+        },
+    }
+}
+
 /// Build the family an experiment describes. `seed` fixes any class split.
 pub fn build_family(spec: &FamilySpec, seed: u64) -> Result<Box<dyn TaskFamily>, FamilyError> {
     Ok(match spec {
@@ -136,11 +158,33 @@ pub fn build_family(spec: &FamilySpec, seed: u64) -> Result<Box<dyn TaskFamily>,
     })
 }
 
-/// Check that a family can be built, without loading image data where that is slow; returns a
-/// one-line summary for `metalab check`.
+/// Check that a family can be built, exactly as a run builds it (every image decoded), so that
+/// whatever the run would refuse, `metalab check` refuses first; returns a one-line summary.
 pub fn check_family(spec: &FamilySpec, seed: u64) -> Result<String, FamilyError> {
     match spec {
-        FamilySpec::Omniglot(o) => omniglot::scan(o, seed).map(|s| s.to_string()),
+        FamilySpec::Omniglot(o) => {
+            let summary = omniglot::scan(o, seed)?;
+            omniglot::Omniglot::load(o, seed)?;
+            Ok(summary.to_string())
+        }
         _ => build_family(spec, seed).map(|f| f.describe()),
+    }
+}
+
+/// The folder checks alone (no image decoded): fast enough for the workbench's file list.
+pub fn check_folders(spec: &FamilySpec, seed: u64) -> Result<(), FamilyError> {
+    match spec {
+        FamilySpec::Omniglot(o) => omniglot::scan(o, seed).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// `file:line:col: ` of the family's data folder (or the family) in `file`, the prefix every
+/// data error carries, in `check` and in `run` alike.
+pub fn data_position(file: &std::path::Path) -> String {
+    let text = crate::experiment::read_text(file).unwrap_or_default();
+    match crate::experiment::locate(&text, "family.root") {
+        Some((l, c)) => format!("{}:{l}:{c}: ", file.display()),
+        None => format!("{}: ", file.display()),
     }
 }

@@ -1,0 +1,311 @@
+//! Where a field is written in an experiment file, by its dotted path (`arms[2].name`,
+//! `eval.inner_steps`), so an error points at the arm or section it is about rather than at the
+//! first field of that name anywhere in the file.
+//!
+//! A small RON-aware scanner: it skips strings and comments and follows brackets, which is all
+//! that is needed to find `name:` at the right depth. It never fails; an unknown path gives the
+//! deepest part of it that was found.
+
+/// 1-based (line, column) of `path` in `text`, or of its deepest written ancestor; `None` only
+/// when nothing of it is written (a section left to its defaults in a file with no brackets).
+pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    let toks = tokens(text);
+    // The experiment's own fields: inside the first top-level bracket.
+    let first = toks.iter().position(|t| t.kind == Kind::Open)?;
+    let mut region = inner(&toks, first);
+    let mut found = Some(toks[first].at);
+    for seg in segments(path) {
+        match seg {
+            Seg::Field(name) => {
+                let Some(i) = field_in(&toks, region.clone(), name, true)
+                    .or_else(|| field_in(&toks, region.clone(), name, false))
+                else {
+                    break;
+                };
+                found = Some(toks[i].at);
+                region = value_region(&toks, i + 2, region.end);
+            }
+            Seg::Index(n) => {
+                let Some(el) = element(&toks, region.clone(), n) else {
+                    break;
+                };
+                found = Some(toks[el].at);
+                region = value_region(&toks, el, region.end);
+            }
+        }
+    }
+    found.map(|at| line_col(text, at))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Ident,
+    Colon,
+    Comma,
+    Open,
+    Close,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tok<'a> {
+    kind: Kind,
+    text: &'a str,
+    /// Byte offset in the text.
+    at: usize,
+    /// Index of the matching bracket, for `Open`.
+    close: usize,
+}
+
+fn tokens(text: &str) -> Vec<Tok<'_>> {
+    let b = text.as_bytes();
+    let mut out: Vec<Tok> = vec![];
+    let mut stack = vec![];
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        let kind = match c {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                Kind::Other
+            }
+            b'(' | b'[' | b'{' => {
+                i += 1;
+                Kind::Open
+            }
+            b')' | b']' | b'}' => {
+                i += 1;
+                Kind::Close
+            }
+            b':' => {
+                i += 1;
+                Kind::Colon
+            }
+            b',' => {
+                i += 1;
+                Kind::Comma
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                Kind::Ident
+            }
+            c if c.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            _ => {
+                // Numbers, signs, and any UTF-8 byte: one token per run of them.
+                i += 1;
+                while i < b.len() && !b[i].is_ascii_whitespace() && !b"()[]{}:,\"/".contains(&b[i])
+                {
+                    i += 1;
+                }
+                Kind::Other
+            }
+        };
+        let idx = out.len();
+        out.push(Tok {
+            kind,
+            text: text.get(start..i.min(b.len())).unwrap_or(""),
+            at: start,
+            close: usize::MAX,
+        });
+        match kind {
+            Kind::Open => stack.push(idx),
+            Kind::Close => {
+                if let Some(o) = stack.pop() {
+                    out[o].close = idx;
+                }
+            }
+            _ => {}
+        }
+    }
+    let n = out.len();
+    for t in &mut out {
+        if t.kind == Kind::Open && t.close == usize::MAX {
+            t.close = n;
+        }
+    }
+    out
+}
+
+/// Token indices strictly inside the bracket at `open`.
+fn inner(toks: &[Tok], open: usize) -> std::ops::Range<usize> {
+    open + 1..toks[open].close.min(toks.len())
+}
+
+/// `name:` at the top level of `region` (or, with `direct` false, anywhere inside it: fields of
+/// an algorithm variant are reported as `arms[i].hvp_eps`).
+fn field_in(
+    toks: &[Tok],
+    region: std::ops::Range<usize>,
+    name: &str,
+    direct: bool,
+) -> Option<usize> {
+    let mut i = region.start;
+    while i < region.end {
+        let t = &toks[i];
+        if t.kind == Kind::Ident
+            && t.text == name
+            && toks.get(i + 1).is_some_and(|n| n.kind == Kind::Colon)
+        {
+            return Some(i);
+        }
+        i = if direct && t.kind == Kind::Open {
+            t.close + 1
+        } else {
+            i + 1
+        };
+    }
+    None
+}
+
+/// The `n`-th element of the list whose value starts at `region` (just inside its `[`).
+fn element(toks: &[Tok], region: std::ops::Range<usize>, n: usize) -> Option<usize> {
+    let mut i = region.start;
+    let mut k = 0;
+    while i < region.end {
+        if k == n {
+            return Some(i);
+        }
+        // Skip one element: up to the next comma at this depth.
+        while i < region.end && toks[i].kind != Kind::Comma {
+            i = if toks[i].kind == Kind::Open {
+                toks[i].close + 1
+            } else {
+                i + 1
+            };
+        }
+        i += 1;
+        k += 1;
+    }
+    None
+}
+
+/// The fields of the value starting at token `i`: inside `Name(...)`, `(...)` or `[...]`, and
+/// inside a doubled `Mlp((...))` as well. A plain value has no fields: an empty region.
+fn value_region(toks: &[Tok], mut i: usize, end: usize) -> std::ops::Range<usize> {
+    if toks.get(i).is_some_and(|t| t.kind == Kind::Ident) {
+        i += 1;
+    }
+    if i >= end || toks.get(i).is_none_or(|t| t.kind != Kind::Open) {
+        return i..i;
+    }
+    let mut r = inner(toks, i);
+    if toks[r.start..r.end]
+        .first()
+        .is_some_and(|t| t.kind == Kind::Open)
+        && toks[r.start].close + 1 == r.end
+    {
+        r = inner(toks, r.start);
+    }
+    r
+}
+
+enum Seg<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Vec<Seg<'_>> {
+    let mut out = vec![];
+    for part in path.split('.') {
+        let mut rest = part;
+        if let Some(b) = rest.find('[') {
+            if b > 0 {
+                out.push(Seg::Field(&rest[..b]));
+            }
+            rest = &rest[b..];
+            while let Some(stripped) = rest.strip_prefix('[') {
+                let Some(e) = stripped.find(']') else { break };
+                if let Ok(n) = stripped[..e].parse() {
+                    out.push(Seg::Index(n));
+                }
+                rest = &stripped[e + 1..];
+            }
+        } else if !rest.is_empty() {
+            out.push(Seg::Field(rest));
+        }
+    }
+    out
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+pub fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let at = at.min(text.len());
+    let before = &text[..floor_char(text, at)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn floor_char(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"Experiment(
+    name: "x", // name: "not this"
+    family: Omniglot(root: "/d", ways: 5),
+    model: Mlp((hidden: [40, 40])),
+    arms: [
+        Arm(name: "a", algorithm: Maml(hvp_eps: 1e-3)),
+        Arm(name: "b", algorithm: Fomaml, inner_steps: 3),
+    ],
+    train: Train(inner_steps: 2),
+    eval: Eval(inner_steps: 10),
+)"#;
+
+    #[test]
+    fn fields_are_found_in_their_own_section() {
+        assert_eq!(locate(TEXT, "name"), Some((2, 5)));
+        assert_eq!(locate(TEXT, "arms[0].name"), Some((6, 13)));
+        assert_eq!(locate(TEXT, "arms[1].name"), Some((7, 13)));
+        assert_eq!(locate(TEXT, "arms[1].inner_steps"), Some((7, 43)));
+        assert_eq!(locate(TEXT, "arms[0].hvp_eps"), Some((6, 40)));
+        assert_eq!(locate(TEXT, "train.inner_steps"), Some((9, 18)));
+        assert_eq!(locate(TEXT, "eval.inner_steps"), Some((10, 16)));
+        assert_eq!(locate(TEXT, "family.ways"), Some((3, 34)));
+        assert_eq!(locate(TEXT, "model.hidden"), Some((4, 17)));
+    }
+
+    #[test]
+    fn unwritten_fields_fall_back_to_their_section() {
+        // arms[0] does not override inner_steps: point at the arm.
+        assert_eq!(locate(TEXT, "arms[0].inner_steps"), Some((6, 9)));
+        assert_eq!(locate(TEXT, "train.meta_batch"), Some((9, 5)));
+        assert_eq!(locate(TEXT, "nothing.here"), Some((1, 11)));
+        assert_eq!(locate("", "name"), None);
+        // Never panics on broken or odd text.
+        for t in ["(", ")", "([", "(\"", "(/*", "(a: [1, (", "(é: 1)"] {
+            let _ = locate(t, "a.b[3].c");
+        }
+    }
+}
