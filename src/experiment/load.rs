@@ -56,12 +56,14 @@ fn ron_options() -> ron::Options {
 
 /// Parse and validate experiment text; `path` is only used to name the file in errors.
 pub fn parse_str(text: &str, path: &Path) -> Result<Experiment, ExperimentError> {
+    // Some Windows editors start UTF-8 files with a byte-order mark; it is not part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let exp: Experiment = ron_options().from_str(text).map_err(|e| {
         let message = e.code.to_string();
         ExperimentError::Syntax {
             path: path.to_path_buf(),
             line: e.position.line,
-            col: e.position.col,
+            col: field_start(text, &e),
             hint: syntax_hint(&message),
             message,
         }
@@ -78,11 +80,91 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Experiment, ExperimentError>
 }
 
 pub fn load_file(path: &Path) -> Result<Experiment, ExperimentError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Io {
+    parse_str(&read_text(path)?, path)
+}
+
+/// Experiment files are a few kilobytes; anything this large is not one.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// An experiment file's text, or where and why it is not UTF-8 text (binary, UTF-16, Latin-1).
+pub fn read_text(path: &Path) -> Result<String, ExperimentError> {
+    let io = |source| ExperimentError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_str(&text, path)
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(ExperimentError::Syntax {
+            path: path.to_path_buf(),
+            line: 1,
+            col: 1,
+            message: format!(
+                "the file is {len} bytes; experiment files are a few kilobytes of RON text"
+            ),
+            hint: "check that this is the experiment file you meant (README.md shows one)".into(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    decode_text(&bytes, path)
+}
+
+fn decode_text(bytes: &[u8], path: &Path) -> Result<String, ExperimentError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let at = |offset: usize, message: String, hint: &str| {
+        // Everything before `offset` is valid UTF-8 (checked by the caller's cut).
+        let before = String::from_utf8_lossy(&bytes[..offset]);
+        let (line, col) = super::locate::line_col(&before, before.len());
+        ExperimentError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            col,
+            message,
+            hint: hint.into(),
+        }
+    };
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(at(
+            0,
+            "the file is UTF-16 text; experiment files are UTF-8".into(),
+            "save it as UTF-8 (\"UTF-8\" in the editor's encoding menu, or `iconv -f UTF-16 -t UTF-8`)",
+        ));
+    }
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) => e.valid_up_to(),
+    };
+    if let Some(nul) = bytes[..valid].iter().position(|&b| b == 0) {
+        return Err(at(
+            nul,
+            "a NUL byte: this is a binary file, not RON text".into(),
+            "check that this is the experiment file you meant (README.md shows one)",
+        ));
+    }
+    if valid < bytes.len() {
+        return Err(at(
+            valid,
+            format!("byte 0x{:02X} is not UTF-8 text", bytes[valid]),
+            "save the file as UTF-8 (`iconv -f LATIN1 -t UTF-8` converts Latin-1), or remove the character",
+        ));
+    }
+    Ok(String::from_utf8(bytes.to_vec()).expect("checked above"))
+}
+
+/// RON reports an unknown field at the end of its name; point at its start, as every other
+/// error does.
+fn field_start(text: &str, e: &ron::error::SpannedError) -> usize {
+    let col = e.position.col;
+    if let ron::Error::NoSuchStructField { found: field, .. } = &e.code {
+        let line = text
+            .lines()
+            .nth(e.position.line.saturating_sub(1))
+            .unwrap_or("");
+        let before: String = line.chars().take(col.saturating_sub(1)).collect();
+        if before.ends_with(field.as_str()) {
+            return col - field.chars().count();
+        }
+    }
+    col
 }
 
 fn syntax_hint(message: &str) -> String {

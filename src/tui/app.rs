@@ -133,6 +133,8 @@ pub struct App {
     pub effects: Vec<Effect>,
     pub last_runs_scan: Option<Instant>,
     pub quit: bool,
+    /// The command line's `--data`: the Omniglot folder every launch uses.
+    pub data: Option<PathBuf>,
 }
 
 impl App {
@@ -141,7 +143,7 @@ impl App {
         let mut app = App {
             runs_dir: project_root.join("runs"),
             exports_dir: project_root.join("exports"),
-            experiments: catalog::scan(&experiments_dir),
+            experiments: catalog::scan(&experiments_dir, None),
             experiments_dir,
             screen: Screen::Experiments,
             back: Screen::Experiments,
@@ -161,6 +163,7 @@ impl App {
             effects: Vec::new(),
             last_runs_scan: None,
             quit: false,
+            data: None,
         };
         app.refresh_runs();
         app
@@ -187,7 +190,7 @@ impl App {
 
     pub fn refresh_experiments(&mut self) {
         let keep = self.experiments.get(self.exp_sel).map(|e| e.path.clone());
-        self.experiments = catalog::scan(&self.experiments_dir);
+        self.experiments = catalog::scan(&self.experiments_dir, self.data.as_deref());
         self.select_experiment(keep.as_deref());
     }
 

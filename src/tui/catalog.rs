@@ -30,7 +30,8 @@ pub fn family_label(f: &FamilySpec) -> String {
     }
 }
 
-pub fn read_entry(path: &Path) -> ExpEntry {
+/// `data` is the command line's `--data`, which overrides every Omniglot experiment's `root`.
+pub fn read_entry(path: &Path, data: Option<&Path>) -> ExpEntry {
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -44,8 +45,8 @@ pub fn read_entry(path: &Path) -> ExpEntry {
         description: String::new(),
         error: None,
     };
-    match std::fs::read_to_string(path) {
-        Err(err) => e.error = Some(format!("{}: cannot read: {err}", path.display())),
+    match crate::experiment::read_text(path) {
+        Err(err) => e.error = Some(err.to_string()),
         Ok(text) => match parse_str(&text, &display_path(path)) {
             Ok(x) => {
                 e.name = x.name.clone();
@@ -56,6 +57,20 @@ pub fn read_entry(path: &Path) -> ExpEntry {
                     .map(|a| format!("{} ({})", a.name, a.algorithm.label()))
                     .collect();
                 e.description = x.description.clone();
+                // A launch would fail at iteration 0 without its data: say so here, as `check` does.
+                let mut family = x.family.clone();
+                if let (Some(d), FamilySpec::Omniglot(o)) = (data, &mut family) {
+                    o.root = d.to_path_buf();
+                }
+                if let Err(err) = crate::tasks::check_folders(&family, x.seed) {
+                    let at = crate::tasks::data_position(path);
+                    let at = at.replacen(
+                        &format!("{}", path.display()),
+                        &format!("{}", display_path(path).display()),
+                        1,
+                    );
+                    e.error = Some(format!("{at}`family`: {err}"));
+                }
             }
             Err(err) => e.error = Some(err.to_string()),
         },
@@ -79,7 +94,7 @@ pub fn is_experiment_file(p: &Path) -> bool {
             .is_some_and(|f| f.to_string_lossy().starts_with('.'))
 }
 
-pub fn scan(dir: &Path) -> Vec<ExpEntry> {
+pub fn scan(dir: &Path, data: Option<&Path>) -> Vec<ExpEntry> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
@@ -88,7 +103,7 @@ pub fn scan(dir: &Path) -> Vec<ExpEntry> {
         })
         .unwrap_or_default();
     paths.sort();
-    paths.iter().map(|p| read_entry(p)).collect()
+    paths.iter().map(|p| read_entry(p, data)).collect()
 }
 
 /// Write via a temporary in the same folder and rename, so a crash or a watcher never sees half a file.
