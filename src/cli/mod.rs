@@ -133,6 +133,15 @@ fn launch_options(o: &RunOpts) -> LaunchOptions {
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // Commands that train keep SIGPIPE ignored (and print without panicking): a closed pipe must
+    // not kill a run between checkpoints. The others end quietly on one, like any Unix tool.
+    let trains = matches!(
+        cli.command,
+        None | Some(Cmd::Run { .. } | Cmd::Rerun { .. } | Cmd::Resume { .. })
+    );
+    if !trains {
+        metalab::signals::die_quietly_on_closed_pipe();
+    }
     match cli.command {
         None => workbench(
             &cli.project,
@@ -278,13 +287,11 @@ fn check_one(f: &Path, data: Option<&Path>) -> Result<String> {
     if let (Some(d), experiment::FamilySpec::Omniglot(o)) = (data, &mut e.family) {
         o.root = d.to_path_buf();
     }
-    let summary = metalab::tasks::check_family(&e.family, e.seed).map_err(|err| {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
-        let at = experiment::field_position(&text, "root")
-            .or_else(|| experiment::field_position(&text, "family"))
-            .map(|(l, c)| format!("{l}:{c}:"))
-            .unwrap_or_default();
-        anyhow::anyhow!("{}:{at} `family`: {err}", f.display())
+    let summary = metalab::tasks::check_family(&e.family, e.seed).map_err(|source| {
+        metalab::engine::EngineError::Data {
+            at: metalab::tasks::data_position(f),
+            error: source,
+        }
     })?;
     let arms: Vec<&str> = e.arms.iter().map(|a| a.name.as_str()).collect();
     Ok(format!(

@@ -24,6 +24,10 @@ use crate::tasks::{build_family, FamilyError, TaskFamily};
 pub enum EngineError {
     #[error(transparent)]
     Family(#[from] FamilyError),
+    /// A data error located in the experiment file (`file:line:col: `), as `check` reports it.
+    /// (Not a `#[source]`: the message already holds it, and `{:#}` would print it twice.)
+    #[error("{at}`family`: {error}")]
+    Data { at: String, error: FamilyError },
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
@@ -127,7 +131,17 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(mut exp: Experiment, opts: LaunchOptions) -> Result<Prepared, EngineError> {
+    pub fn new(exp: Experiment, opts: LaunchOptions) -> Result<Prepared, EngineError> {
+        let file = opts.source.clone();
+        Prepared::new_from(exp, opts, file.as_deref())
+    }
+
+    /// `file` is where the experiment's text is, to locate data errors in it.
+    fn new_from(
+        mut exp: Experiment,
+        opts: LaunchOptions,
+        file: Option<&std::path::Path>,
+    ) -> Result<Prepared, EngineError> {
         check_arms(&exp, &opts)?;
         if let Some(names) = &opts.arms {
             exp.arms.retain(|a| names.contains(&a.name));
@@ -138,7 +152,15 @@ impl Prepared {
         if let (Some(data), FamilySpec::Omniglot(o)) = (&opts.data, &mut exp.family) {
             o.root = data.clone();
         }
-        let family: Arc<dyn TaskFamily> = Arc::from(build_family(&exp.family, exp.seed)?);
+        let family: Arc<dyn TaskFamily> = Arc::from(build_family(&exp.family, exp.seed).map_err(
+            |source| match file {
+                Some(f) => EngineError::Data {
+                    at: crate::tasks::data_position(f),
+                    error: source,
+                },
+                None => EngineError::Family(source),
+            },
+        )?);
         let net = Arc::new(Network::new(&exp.model, &family.shape())?);
         Ok(Prepared {
             experiment: exp,
@@ -157,7 +179,8 @@ impl Prepared {
         let exp = crate::runs::load_config(run_dir)?;
         opts.arms = None;
         opts.iterations = None;
-        let mut p = Prepared::new(exp, opts)?;
+        let config = run_dir.join(crate::runs::CONFIG);
+        let mut p = Prepared::new_from(exp, opts, Some(&config))?;
         p.resume = Some(run_dir.to_path_buf());
         Ok(p)
     }

@@ -6,19 +6,34 @@ use std::path::Path;
 use super::io_err;
 use crate::tasks::FamilyError;
 
+/// Largest accepted side: Omniglot's drawings are 105×105.
+pub(super) const MAX_SIDE: u32 = 4096;
+
 /// Decode one PNG to ink in [0, 1] (strokes 1, paper 0), `width × height`, row-major.
 pub(super) fn decode(path: &Path) -> Result<(Vec<f32>, usize, usize), FamilyError> {
     let bad = |message: String| FamilyError::BadImage {
         path: path.to_path_buf(),
         message,
     };
-    let bytes = fs::read(path).map_err(io_err(path))?;
-    let mut decoder = png::Decoder::new(bytes.as_slice());
+    let file = fs::File::open(path).map_err(io_err(path))?;
+    // The decoder's own buffers are bounded too, not only the frame below.
+    let mut decoder = png::Decoder::new_with_limits(
+        std::io::BufReader::new(file),
+        png::Limits { bytes: 64 << 20 },
+    );
     // 1-bit grey (the release's format) comes out as 8-bit 0/255; 16-bit is cut to 8.
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder
         .read_info()
         .map_err(|e| bad(format!("not a readable PNG: {e}")))?;
+    // The header says how large the frame is; check it before allocating the frame, so that a
+    // 60000×60000 header is an error rather than an allocation failure that aborts the process.
+    let (w, h) = (reader.info().width, reader.info().height);
+    if w > MAX_SIDE || h > MAX_SIDE {
+        return Err(bad(format!(
+            "the image is {w}×{h} pixels; drawings larger than {MAX_SIDE}×{MAX_SIDE} are refused"
+        )));
+    }
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let info = reader
         .next_frame(&mut buf)
@@ -197,6 +212,21 @@ mod tests {
         for r in small.chunks(28) {
             assert!(r.iter().zip(&row).all(|(a, b)| (a - b).abs() < 1e-5));
         }
+    }
+
+    #[test]
+    fn a_huge_header_is_refused_before_anything_is_allocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        let enc = png::Encoder::new(fs::File::create(&path).unwrap(), 60_000, 60_000);
+        drop(enc.write_header().unwrap());
+        let err = decode(&path).unwrap_err();
+        assert!(
+            matches!(&err, FamilyError::BadImage { message, .. } if message.contains("60000×60000")),
+            "{err}"
+        );
+        fs::write(&path, b"").unwrap();
+        assert!(matches!(decode(&path), Err(FamilyError::BadImage { .. })));
     }
 
     #[test]
