@@ -12,6 +12,21 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use metalab::engine::{EngineEvent, Prepared};
 use metalab::runs;
 
+/// Progress and results are printed without panicking on a closed pipe or terminal
+/// (`metalab run x.ron | head`): training goes on, and its checkpoints and run.json say the rest.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 struct ArmView {
     name: String,
     bar: ProgressBar,
@@ -56,7 +71,7 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
         })
         .collect();
     if !quiet {
-        eprintln!(
+        say!(
             "metalab: {} — {} — {} arm(s), {} iterations, seed {}",
             exp.name,
             p.family.describe(),
@@ -70,13 +85,14 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
     {
         let stop = handle.stopper();
         let interrupts = Arc::clone(&interrupts);
-        // A second Ctrl-C leaves at once; the first lets every arm checkpoint and stop.
-        let _ = ctrlc::set_handler(move || {
+        // Ctrl-C, SIGTERM (a scheduler's notice) and SIGHUP (a closed terminal) alike: the first
+        // lets every arm checkpoint and stop, a second leaves at once.
+        let _ = metalab::signals::on_termination(move || {
             if interrupts.fetch_add(1, Ordering::SeqCst) >= 1 {
-                eprintln!("\nmetalab: second interrupt, exiting without a final checkpoint");
+                say!("\nmetalab: second interrupt, exiting without a final checkpoint");
                 std::process::exit(130);
             }
-            eprintln!("\nmetalab: stopping after the current meta-iteration (Ctrl-C again to quit at once)…");
+            say!("\nmetalab: interrupted; stopping after the current meta-iteration with a checkpoint (interrupt again to quit at once)…");
             stop();
         });
     }
@@ -95,9 +111,11 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
                         a.run_dir = run_dir.display().to_string();
                         a.bar.set_position(start_iteration as u64);
                         if !quiet && !fancy {
-                            eprintln!(
+                            say!(
                                 "[{}] started: {} parameters, run dir {}",
-                                a.name, params, a.run_dir
+                                a.name,
+                                params,
+                                a.run_dir
                             );
                         }
                     }
@@ -112,16 +130,19 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
                         a.bar.set_message(status(a));
                         if !quiet && !fancy && last_plain.elapsed() > Duration::from_secs(10) {
                             last_plain = Instant::now();
-                            eprintln!(
+                            say!(
                                 "[{}] iteration {}: train loss {:.4}, {:.1} it/s",
-                                a.name, point.iteration, point.loss, a.rate
+                                a.name,
+                                point.iteration,
+                                point.loss,
+                                a.rate
                             );
                         }
                     }
                     EngineEvent::Eval { result, .. } => {
                         let h = format!("{} {}", result.split, runs::headline(&result));
                         if !quiet && !fancy {
-                            eprintln!("[{}] iteration {}: {h}", a.name, result.iteration);
+                            say!("[{}] iteration {}: {h}", a.name, result.iteration);
                         }
                         a.last_eval = Some(h);
                         a.bar.set_message(status(a));
@@ -166,15 +187,15 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
     }
     handle.join();
     let _ = multi.clear();
-    println!("{}:", exp.name);
+    out!("{}:", exp.name);
     for a in &arms {
-        println!(
+        out!(
             "  {:<14} {}",
             a.name,
             a.outcome.as_deref().unwrap_or("did not report")
         );
         if !a.run_dir.is_empty() {
-            println!("  {:<14} {}", "", a.run_dir);
+            out!("  {:<14} {}", "", a.run_dir);
         }
     }
     Ok(if arms.iter().any(|a| a.failed || a.outcome.is_none()) {

@@ -23,7 +23,8 @@ pub mod watch;
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -56,6 +57,10 @@ pub fn run_with(
     let exp_dir = project_root.join("experiments");
     std::fs::create_dir_all(&exp_dir).with_context(|| format!("creating {}", exp_dir.display()))?;
     let mut app = App::new(project_root);
+    if defaults.data.is_some() {
+        app.data = defaults.data.clone();
+        app.refresh_experiments();
+    }
     let (file_tx, file_rx) = mpsc::channel();
     // Without a watcher the UI still works; it just will not notice outside edits.
     let _watcher = match watch::watch_dir(&exp_dir, file_tx) {
@@ -65,6 +70,18 @@ pub fn run_with(
             None
         }
     };
+    // SIGTERM, SIGHUP (the terminal closed) or SIGINT: stop the arms with a checkpoint and leave
+    // through the normal path, which restores the terminal; a second one restores it and exits.
+    let terminate = Arc::new(AtomicUsize::new(0));
+    {
+        let terminate = Arc::clone(&terminate);
+        let _ = crate::signals::on_termination(move || {
+            if terminate.fetch_add(1, Ordering::SeqCst) >= 1 {
+                terminal::restore();
+                std::process::exit(143);
+            }
+        });
+    }
     let mut guard = terminal::TerminalGuard::enter().context("setting up the terminal")?;
     let size = guard.terminal.size()?;
     update::update(&mut app, Msg::Resize(size.width, size.height));
@@ -102,6 +119,9 @@ pub fn run_with(
             }
         }
         update::update(&mut app, Msg::Tick(Instant::now()));
+        if terminate.load(Ordering::SeqCst) > 0 && !app.quit {
+            update::confirm(&mut app, app::Pending::Quit);
+        }
         run_effects(&mut app, &mut engine, project_root, defaults);
         if app.quit {
             break;

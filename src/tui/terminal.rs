@@ -17,7 +17,8 @@ pub struct TerminalGuard {
     pub terminal: Term,
 }
 
-fn restore() {
+/// Leave raw mode and the alternate screen, stop mouse reporting, show the cursor.
+pub fn restore() {
     let _ = disable_raw_mode();
     let _ = execute!(
         stdout(),
