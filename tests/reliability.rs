@@ -1,0 +1,703 @@
+//! Reliability (issue 11): nothing a user types or a crash leaves behind may abort, hang,
+//! mislead or delete the wrong thing. The real binary against malformed experiment files, bad
+//! images, copied and running run folders, signals and closed pipes. Every bad image is made
+//! here; nothing depends on ../shared.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent};
+use metalab::runs::{self, RunError, RunStatus};
+use metalab::tui::update::update;
+use metalab::tui::{App, Msg};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_metalab"));
+    c.env_remove("METALAB_OMNIGLOT")
+        .env_remove("METALAB_MEMORY_BYTES")
+        .stdin(Stdio::null());
+    c
+}
+
+fn metalab(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run metalab")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Exited by itself (no abort, no panic, no signal) with `code`.
+fn assert_exit(o: &Output, code: i32, what: &str) {
+    let t = text(o);
+    assert!(
+        o.status.signal().is_none(),
+        "{what}: killed by signal {:?}\n{t}",
+        o.status.signal()
+    );
+    assert!(!t.contains("panicked"), "{what}: panicked\n{t}");
+    assert_eq!(o.status.code(), Some(code), "{what}\n{t}");
+}
+
+const TINY: &str = r#"Experiment(
+    name: "tiny",
+    seed: 3,
+    threads: 1,
+    family: Sinusoid(shots: 5, queries: 5),
+    model: Mlp(hidden: [8]),
+    arms: [Arm(name: "fomaml", algorithm: Fomaml)],
+    train: Train(iterations: ITER, meta_batch: 2, log_every: 5),
+    eval: Eval(every: 10, tasks: 4, periodic_tasks: 4, inner_steps: 2, tracked_tasks: 2),
+)
+"#;
+
+fn tiny(iterations: usize) -> String {
+    TINY.replace("ITER", &iterations.to_string())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn k(c: char) -> Msg {
+    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
+}
+
+/// The workbench's `d`, `y` on the run whose folder is `name`; returns the status line.
+fn tui_delete(project: &Path, name: &str) -> String {
+    let mut app = App::new(project);
+    update(&mut app, k('2'));
+    app.run_sel = app
+        .runs
+        .iter()
+        .position(|r| r.dir.file_name().unwrap() == name)
+        .unwrap_or_else(|| panic!("{name} not listed"));
+    update(&mut app, k('d'));
+    update(&mut app, k('y'));
+    app.status.map(|(s, _)| s).unwrap_or_default()
+}
+
+#[test]
+fn a_copied_run_folder_is_its_own_run() {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("tiny.ron"), tiny(10)).unwrap();
+    let out = metalab(p.path(), &["run", "tiny.ron"]);
+    assert_exit(&out, 0, "run");
+    let root = p.path().join("runs");
+    let victim = std::fs::read_dir(&root)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let id = victim.file_name().unwrap().to_string_lossy().into_owned();
+    let copy = root.join(format!("{id}-backup-copy"));
+    copy_dir(&victim, &copy);
+
+    // Listed by folder: the copy under its own name, not the id inside its run.json.
+    let list = metalab(p.path(), &["runs"]);
+    assert_exit(&list, 0, "runs");
+    assert!(
+        text(&list).contains(&format!("{id}-backup-copy")),
+        "{}",
+        text(&list)
+    );
+    assert_eq!(
+        runs::load_meta(&copy).unwrap().id,
+        format!("{id}-backup-copy")
+    );
+
+    // Deleting the copy in the workbench deletes the copy, and only it.
+    let status = tui_delete(p.path(), &format!("{id}-backup-copy"));
+    assert!(status.contains("deleted"), "{status}");
+    assert!(!copy.exists(), "the copy is still there");
+    assert!(
+        victim.join("run.json").is_file(),
+        "the original was deleted"
+    );
+
+    // A copy reruns and exports under its own name too.
+    copy_dir(&victim, &copy);
+    let export = metalab(
+        p.path(),
+        &["export", &format!("{id}-backup-copy"), "--out", "x"],
+    );
+    assert_exit(&export, 0, "export");
+    assert!(p.path().join(format!("x/{id}-backup-copy.csv")).is_file());
+}
+
+/// Start `metalab run` on a long experiment and wait until its run is training.
+fn start_long_run(project: &Path) -> (Child, PathBuf) {
+    std::fs::write(
+        project.join("long.ron"),
+        tiny(50_000_000).replace("every: 10", "every: 200"),
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["run", "long.ron"])
+        .current_dir(project)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the run did not start");
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            if line.contains("started") {
+                break;
+            }
+        }
+    }
+    let dir = std::fs::read_dir(project.join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Wait for a periodic checkpoint, so a stop has something to continue from.
+    while !dir.join("checkpoint.safetensors").is_file() {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, dir)
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("metalab did not exit after the signal");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_running_run_is_not_deleted_and_sigterm_or_sighup_checkpoint_it() {
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let p = tempfile::tempdir().unwrap();
+        let (mut child, dir) = start_long_run(p.path());
+        let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+
+        let err = runs::delete_run(&p.path().join("runs"), &id).unwrap_err();
+        assert!(matches!(err, RunError::StillRunning { .. }), "{err}");
+        assert!(err.to_string().contains("fix:"), "{err}");
+        let status = tui_delete(p.path(), &id);
+        assert!(status.contains("still training"), "{status}");
+        assert!(dir.join("run.json").is_file());
+
+        // SAFETY: signalling our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let exit = wait_exit(&mut child);
+        assert_eq!(exit.code(), Some(130), "signal {signal}: {exit:?}");
+        let meta = runs::load_meta(&dir).unwrap();
+        assert_eq!(meta.status, RunStatus::Stopped, "signal {signal}");
+        assert!(dir.join("checkpoint.safetensors").is_file());
+        // Stopped, it can be deleted.
+        runs::delete_run(&p.path().join("runs"), &id).unwrap();
+        assert!(!dir.exists());
+    }
+}
+
+#[test]
+fn commands_end_quietly_on_a_closed_pipe() {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("tiny.ron"), tiny(10)).unwrap();
+    assert_exit(&metalab(p.path(), &["run", "tiny.ron", "-q"]), 0, "run");
+    let id = std::fs::read_dir(p.path().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    for args in [
+        vec!["runs"],
+        vec!["check", "tiny.ron"],
+        vec!["export", &id],
+        vec!["--help"],
+        vec!["run", "tiny.ron"],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .current_dir(p.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the command writes: its first write meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        // Either the quiet death of `ls | head`, or a normal exit.
+        assert!(
+            out.status.signal() == Some(libc::SIGPIPE) || out.status.code() == Some(0),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
+
+/// A fake Omniglot tree: 3 alphabets × 2 characters × 2 drawings of 8×8, enough for 2-way
+/// 1-shot 1-query tasks under a thirds alphabet split.
+fn omniglot_tree(root: &Path) -> Vec<PathBuf> {
+    let mut files = vec![];
+    for a in 0..3 {
+        for c in 0..2 {
+            let dir = root.join(format!("images_background/A{a}/c{c}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for d in 0..2 {
+                let path = dir.join(format!("{d}.png"));
+                let f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+                let mut enc = png::Encoder::new(f, 8, 8);
+                enc.set_color(png::ColorType::Grayscale);
+                enc.set_depth(png::BitDepth::Eight);
+                let mut w = enc.write_header().unwrap();
+                w.write_image_data(&[255u8; 64]).unwrap();
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+const OMNIGLOT: &str = r#"Experiment(
+    name: "omni",
+    threads: 1,
+    family: Omniglot(root: "data", ways: 2, shots: 1, queries: 1, image_size: 8,
+                     protocol: AlphabetSplit(train: 0.34, validation: 0.33)),
+    model: Mlp(hidden: [4]),
+    arms: [Arm(name: "fomaml", algorithm: Fomaml)],
+    train: Train(iterations: 2, meta_batch: 1),
+    eval: Eval(every: 0, tasks: 2, periodic_tasks: 2, inner_steps: 1, tracked_tasks: 1),
+)
+"#;
+
+/// A 60000×60000 header and nothing else: decoding it must not try to allocate 3.6 GB.
+fn huge_header(path: &Path) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(f, 60_000, 60_000);
+    enc.set_color(png::ColorType::Grayscale);
+    drop(enc.write_header().unwrap());
+}
+
+#[test]
+fn bad_images_are_caught_by_check_with_their_path_and_by_run_with_the_position() {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("omni.ron"), OMNIGLOT).unwrap();
+    let files = omniglot_tree(&p.path().join("data"));
+    assert_exit(&metalab(p.path(), &["check", "omni.ron"]), 0, "good tree");
+    let victim = &files[5];
+    let original = std::fs::read(victim).unwrap();
+    let truncated = original[..original.len() - 20].to_vec();
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Damage)> = vec![
+        ("zero bytes", Box::new(|f| std::fs::write(f, b"").unwrap())),
+        (
+            "not a PNG",
+            Box::new(|f| std::fs::write(f, b"GIF89a not a png at all").unwrap()),
+        ),
+        (
+            "truncated",
+            Box::new(move |f| std::fs::write(f, &truncated).unwrap()),
+        ),
+        ("60000x60000 header", Box::new(huge_header)),
+    ];
+    for (what, damage) in cases {
+        damage(victim);
+        let check = metalab(p.path(), &["check", "omni.ron"]);
+        assert_exit(&check, 1, what);
+        let msg = text(&check);
+        let named = victim.strip_prefix(p.path()).unwrap().display().to_string();
+        assert!(msg.contains(&named), "{what}: {msg}");
+        assert!(msg.starts_with("omni.ron:4:22: `family`:"), "{what}: {msg}");
+        assert!(msg.contains("fix:"), "{what}: {msg}");
+        let run = metalab(p.path(), &["run", "omni.ron"]);
+        assert_exit(&run, 2, what);
+        let first = msg.lines().next().unwrap();
+        assert!(
+            text(&run).contains(first),
+            "{what}: run said\n{}\ncheck said\n{msg}",
+            text(&run)
+        );
+        std::fs::write(victim, &original).unwrap();
+    }
+}
+
+#[test]
+fn the_workbench_does_not_mark_an_omniglot_experiment_without_data_valid() {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(p.path().join("experiments")).unwrap();
+    let nowhere = p.path().join("no-such-folder");
+    let text = OMNIGLOT.replace("\"data\"", &format!("{:?}", nowhere.display().to_string()));
+    std::fs::write(p.path().join("experiments/omni.ron"), &text).unwrap();
+    let app = App::new(p.path());
+    let e = &app.experiments[0];
+    assert!(!e.is_valid(), "marked valid without its data");
+    let err = e.error.clone().unwrap();
+    assert!(
+        err.contains("experiments/omni.ron:4:22:")
+            && err.contains("no-such-folder")
+            && err.contains("fix:"),
+        "{err}"
+    );
+    // With the data in place it is valid.
+    omniglot_tree(&nowhere);
+    assert!(App::new(p.path()).experiments[0].is_valid());
+}
+
+/// (what, file text, the field's line:col, words the message must hold)
+fn corpus() -> Vec<(&'static str, String, &'static str, &'static str)> {
+    let base = r#"Experiment(
+    name: "c",
+    threads: 1,
+    family: Sinusoid(shots: 5, queries: 5),
+    model: Mlp(hidden: [8]),
+    arms: [
+        Arm(name: "a", algorithm: Maml()),
+        Arm(name: "b", algorithm: Fomaml),
+    ],
+    train: Train(iterations: 10, meta_batch: 2, inner_steps: 1),
+    eval: Eval(every: 5, tasks: 4, periodic_tasks: 4, inner_steps: 2, tracked_tasks: 2),
+)
+"#;
+    let r = |from: &str, to: &str| {
+        assert!(base.contains(from), "{from}");
+        base.replacen(from, to, 1)
+    };
+    let image = |fam: &str, model: &str| {
+        r("Sinusoid(shots: 5, queries: 5)", fam).replace("Mlp(hidden: [8])", model)
+    };
+    vec![
+        ("huge meta_batch", r("meta_batch: 2", "meta_batch: 1000000000000"), "10:34", "memory"),
+        ("huge eval.inner_steps", r("inner_steps: 2", "inner_steps: 1000000000"), "11:55", "at most"),
+        ("huge train.inner_steps", r("inner_steps: 1)", "inner_steps: 1000000)"), "10:49", "at most"),
+        ("huge tracked_tasks", r("tracked_tasks: 2", "tracked_tasks: 100000"), "11:71", "panel"),
+        ("huge eval.tasks", r("tasks: 4,", "tasks: 100000000000,"), "11:26", "memory"),
+        ("huge hidden width", r("hidden: [8]", "hidden: [100000000, 100000000]"), "5:5", "memory"),
+        ("huge queries", r("queries: 5", "queries: 100000000000"), "4:32", "memory"),
+        ("huge multi-task tasks", r("Fomaml", "MultiTask(tasks: 1000000000000)"), "8:45", "memory"),
+        ("huge iterations", r("iterations: 10", "iterations: 100000000000"), "10:18", "at most"),
+        ("huge synthetic classes", image("Synthetic(ways: 5, classes: 1000000000000)", "Mlp(hidden: [8])"), "4:32", "memory"),
+        ("6 conv blocks on 4x4", image("Synthetic(ways: 2, classes: 20, image_size: 4)", "Conv(blocks: 6, channels: 4)"), "5:17", "too many"),
+        ("unknown field in Maml", r("Maml()", "Maml(order: 2)"), "7:40", "order"),
+        ("unknown field in Reptile", r("Fomaml", "Reptile(epsilon: 0.5, foo: 1)"), "8:57", "foo"),
+        ("unknown field in a protocol", image("Omniglot(root: \"x\", protocol: AlphabetSplit(train: 0.5, validation: 0.2, test: 0.3))", "Mlp(hidden: [8])"), "4:86", "test"),
+        ("duplicate arm names", r("name: \"b\"", "name: \"a\""), "8:13", "used twice"),
+        ("empty arm name", r("name: \"b\"", "name: \"\""), "8:13", "empty"),
+        ("dot-dot arm name", r("name: \"b\"", "name: \"..\""), "8:13", "'.'"),
+        ("slash in arm name", r("name: \"b\"", "name: \"a/b\""), "8:13", "'/'"),
+        ("NUL in arm name", r("name: \"b\"", "name: \"a\\0b\""), "8:13", "'\\0'"),
+        ("long arm name", r("name: \"b\"", &format!("name: \"{}\"", "x".repeat(100))), "8:13", "100 characters"),
+        ("escape in experiment name", r("name: \"c\"", "name: \"c\\u{1b}[31m\""), "2:5", "control character"),
+        ("type error", r("threads: 1", "threads: \"one\""), "3:14", "fix:"),
+        ("unknown variant", r("Fomaml", "Fomamll"), "8:42", "variant"),
+        ("unclosed bracket", base.replacen("],\n    train", "\n    train", 1), "10:10", "fix:"),
+    ]
+}
+
+#[test]
+fn check_refuses_first_what_run_refuses_with_the_same_message_and_position() {
+    let p = tempfile::tempdir().unwrap();
+    let mut failures = vec![];
+    let cases = corpus();
+    for (what, body, at, words) in &cases {
+        let file = p.path().join("bad.ron");
+        std::fs::write(&file, body).unwrap();
+        let check = metalab(p.path(), &["check", "bad.ron"]);
+        assert_exit(&check, 1, what);
+        let msg = text(&check);
+        let first = msg.lines().next().unwrap_or_default().to_string();
+        let ok = first.starts_with(&format!("bad.ron:{at}:"))
+            && msg.contains(words)
+            && msg.contains("fix:");
+        let run = metalab(p.path(), &["run", "bad.ron"]);
+        assert_exit(&run, 2, what);
+        if !ok || !text(&run).contains(&first) {
+            failures.push(format!("{what}: check said\n{msg}run said\n{}", text(&run)));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    println!(
+        "{} malformed experiments: 0 panics, 0 aborts, 0 hangs, 0 misplaced",
+        cases.len()
+    );
+}
+
+#[test]
+fn encodings_have_a_position_and_a_fix_and_a_bom_is_accepted() {
+    let p = tempfile::tempdir().unwrap();
+    let good = tiny(10);
+    // A Latin-1 é (0xE9) right after `name: "tiny`.
+    let mut latin1 = good.clone().into_bytes();
+    latin1.insert(good.find("tiny\"").unwrap() + 4, 0xE9);
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        ("Latin-1 byte", latin1, "2:16", "UTF-8"),
+        (
+            "binary",
+            b"Experiment(\n  name: \"x\0\0\0\x01\x02".to_vec(),
+            "2:11",
+            "binary",
+        ),
+        ("UTF-16", [0xFF, 0xFE, b'E', 0].to_vec(), "1:1", "UTF-16"),
+    ];
+    for (what, body, pos, words) in cases {
+        std::fs::write(p.path().join("enc.ron"), &body).unwrap();
+        let out = metalab(p.path(), &["check", "enc.ron"]);
+        assert_exit(&out, 1, what);
+        let msg = text(&out);
+        assert!(msg.starts_with(&format!("enc.ron:{pos}:")), "{what}: {msg}");
+        assert!(msg.contains(words) && msg.contains("fix:"), "{what}: {msg}");
+    }
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(good.as_bytes());
+    std::fs::write(p.path().join("bom.ron"), &bom).unwrap();
+    assert_exit(&metalab(p.path(), &["check", "bom.ron"]), 0, "BOM");
+}
+
+/// Valid files mutated at random: whatever comes out, parsing never panics, a refusal always
+/// has a position and a fix, and an accepted file's frozen config parses back to itself (what
+/// a rerun reads).
+#[test]
+fn random_mutations_never_panic_and_always_point_somewhere() {
+    use rand::{Rng, SeedableRng};
+    let seeds: Vec<String> = [
+        "sinusoid-compare.ron",
+        "synthetic-demo.ron",
+        "omniglot-5way-1shot.ron",
+    ]
+    .iter()
+    .map(|f| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("experiments")
+                .join(f),
+        )
+        .unwrap()
+    })
+    .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let pieces = [
+        "1000000000000",
+        "0",
+        "-1",
+        "\"",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        ":",
+        "x: 1",
+        "1e308",
+        "NaN",
+        "\u{0}",
+        "é",
+        "\u{feff}",
+        "Maml(order: 2)",
+        "\n",
+        "//",
+    ];
+    let (mut cases, mut accepted, mut refused, mut unplaced) = (0, 0, 0, vec![]);
+    for _ in 0..4000 {
+        let mut t: Vec<char> = seeds[rng.gen_range(0..seeds.len())].chars().collect();
+        for _ in 0..rng.gen_range(1..4) {
+            let at = rng.gen_range(0..t.len());
+            match rng.gen_range(0..4) {
+                0 => {
+                    t.remove(at);
+                }
+                1 => {
+                    let piece = pieces[rng.gen_range(0..pieces.len())];
+                    t.splice(at..at, piece.chars());
+                }
+                2 if t[at].is_ascii_digit() => {
+                    t.splice(at..at, "99999".chars());
+                }
+                _ => {
+                    let end = (at + rng.gen_range(1..40)).min(t.len());
+                    t.drain(at..end);
+                }
+            }
+        }
+        let text: String = t.into_iter().collect();
+        cases += 1;
+        let parsed =
+            std::panic::catch_unwind(|| metalab::experiment::parse_str(&text, Path::new("m.ron")));
+        let Ok(parsed) = parsed else {
+            panic!("parse panicked on:\n{text}");
+        };
+        match parsed {
+            Ok(exp) => {
+                accepted += 1;
+                let again = metalab::experiment::parse_str(&exp.to_ron(), Path::new("frozen.ron"))
+                    .unwrap_or_else(|e| panic!("frozen config does not parse: {e}\n{text}"));
+                assert_eq!(again, exp, "frozen config differs:\n{text}");
+            }
+            Err(e) => {
+                refused += 1;
+                let msg = e.to_string();
+                if e.position().is_none() || !msg.starts_with("m.ron:") || !msg.contains("fix:") {
+                    unplaced.push(msg);
+                }
+            }
+        }
+    }
+    assert!(
+        unplaced.is_empty(),
+        "{} refusals without a position or fix, e.g.\n{}",
+        unplaced.len(),
+        unplaced[0]
+    );
+    println!("{cases} mutated files: {accepted} accepted, {refused} refused, 0 panics, 0 without position or fix");
+}
+
+/// A private tmux server, killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.0])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+    fn show(&self, format: &str) -> String {
+        String::from_utf8_lossy(&self.cmd(&["display", "-p", "-t", "w", format]).stdout)
+            .trim()
+            .to_string()
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "w"]).stdout).into_owned()
+    }
+    fn wait_for(&self, what: &str, pred: impl Fn(&Tmux) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !pred(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// The pid of the pane's shell's child: the workbench.
+fn child_of(pid: &str) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn sigterm_and_sighup_to_the_workbench_restore_the_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("skipping: tmux is not installed");
+        return;
+    }
+    for (signal, name) in [(libc::SIGTERM, "TERM"), (libc::SIGHUP, "HUP")] {
+        let p = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(p.path().join("experiments")).unwrap();
+        std::fs::write(p.path().join("experiments/long.ron"), tiny(50_000_000)).unwrap();
+        let t = Tmux(format!("metalab-rel-{}-{name}", std::process::id()));
+        let shell = format!(
+            "{} --project {}; echo \"exited $?\"; sleep 60",
+            env!("CARGO_BIN_EXE_metalab"),
+            p.path().display()
+        );
+        let out = t.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "w",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "sh",
+            "-c",
+            &shell,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        t.wait_for("the workbench", |t| {
+            t.screen().contains("Experiments") && t.show("#{alternate_on}") == "1"
+        });
+        // Train, so the signal also has arms to stop with a checkpoint.
+        t.cmd(&["send-keys", "-t", "w", "r"]);
+        t.wait_for("training", |t| t.screen().contains("running"));
+        assert_eq!(
+            t.show("#{mouse_any_flag}"),
+            "1",
+            "mouse reporting was not on"
+        );
+        let pane = t.show("#{pane_pid}");
+        let app = child_of(&pane).expect("the workbench's pid");
+        // SAFETY: signalling the process this test started.
+        assert_eq!(unsafe { libc::kill(app, signal) }, 0);
+        t.wait_for("the workbench to exit", |t| t.screen().contains("exited"));
+        assert_eq!(
+            t.show("#{alternate_on}"),
+            "0",
+            "SIG{name}: still on the alternate screen"
+        );
+        assert_eq!(
+            t.show("#{mouse_any_flag}"),
+            "0",
+            "SIG{name}: mouse reporting still on"
+        );
+        assert_eq!(t.show("#{cursor_flag}"), "1", "SIG{name}: cursor hidden");
+        assert!(t.screen().contains("exited 0"), "SIG{name}: {}", t.screen());
+        // The arm was stopped with a checkpoint, not left "running".
+        let runs = runs::list_runs(&p.path().join("runs"));
+        assert_eq!(runs.len(), 1, "SIG{name}");
+        assert_eq!(runs[0].status, RunStatus::Stopped, "SIG{name}");
+    }
+}
