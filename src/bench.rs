@@ -11,12 +11,12 @@ use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::algo::{self, AlgoContext, MetaAlgorithm};
-use crate::engine::pool::WorkerPool;
 use crate::experiment::{
     Activation, Algorithm, ArmSettings, ConvSpec, DeviceSpec, InnerOptimizer, MlpSpec, ModelSpec,
     SinusoidSpec,
 };
 use crate::model::Network;
+use crate::pool::WorkerPool;
 use crate::tasks::sinusoid::Sinusoid;
 use crate::tasks::{Batch, Episode, FamilyShape, Rng, Split, Targets, Task, TaskFamily, TaskKind};
 

@@ -1,8 +1,9 @@
 //! Curves to CSV and SVG, and the bench hook.
 
-use metalab::engine::messages::{EvalResult, TaskPoint, TrainPoint};
 use metalab::export::{to_csv, to_svg, ArmCurves};
+use metalab::metrics::{EvalResult, TaskPoint, TrainPoint};
 use metalab::stats::MeanCi;
+use metalab::tasks::Split;
 
 fn arm(label: &str, classification: bool) -> ArmCurves {
     let ci = |m| MeanCi {
@@ -21,7 +22,7 @@ fn arm(label: &str, classification: bool) -> ArmCurves {
             .collect(),
         evals: vec![EvalResult {
             iteration: 5,
-            split: "validation".into(),
+            split: Split::Validation,
             loss: ci(0.3),
             accuracy: classification.then(|| ci(0.8)),
             loss_before: ci(0.9),

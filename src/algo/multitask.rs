@@ -9,9 +9,9 @@ use rand::SeedableRng;
 
 use super::adam::Adam;
 use super::inner::grad;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
-use crate::engine::pool::WorkerPool;
+use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::model::Network;
+use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng, Split, Targets, Task, TaskFamily};
 
 pub struct MultiTask {
@@ -102,7 +102,7 @@ impl MetaAlgorithm for MultiTask {
         _iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String> {
+    ) -> Result<StepStats, AlgoError> {
         let items: Vec<(Vec<f32>, Batch)> = self
             .pending
             .iter()
@@ -127,7 +127,9 @@ impl MetaAlgorithm for MultiTask {
             }
         }
         if g.iter().any(|x| !x.is_finite()) {
-            return Err("the multi-task gradient is not finite (NaN or infinity)".into());
+            return Err(AlgoError::NotFinite {
+                what: "multi-task gradient",
+            });
         }
         self.adam.step(&mut self.params, &g);
         Ok(mean_stats(
@@ -151,7 +153,7 @@ impl MetaAlgorithm for MultiTask {
         s
     }
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         let n = self.params.len();
         self.params = take_state(state, "params", n)?;
         self.adam.load_state(state)?;

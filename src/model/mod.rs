@@ -65,6 +65,19 @@ impl Layout {
     }
 }
 
+/// What batch-norm layers normalise with, at training and at evaluation alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchNormMode {
+    /// The model has no batch norm.
+    None,
+    /// Statistics of each support or query batch; no running averages (MAML's protocol).
+    #[serde(
+        alias = "transductive: batch statistics of each support/query batch, no running averages"
+    )]
+    Transductive,
+}
+
 /// Loss of one batch: mean squared error (regression) or mean cross-entropy (classification).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossOut {
@@ -150,6 +163,13 @@ impl Network {
             shape: shape.clone(),
             layout,
         })
+    }
+
+    pub fn batch_norm(&self) -> BatchNormMode {
+        match &self.spec {
+            ModelSpec::Conv(c) if c.batch_norm => BatchNormMode::Transductive,
+            _ => BatchNormMode::None,
+        }
     }
 
     pub fn num_params(&self) -> usize {

@@ -9,6 +9,7 @@ use ratatui::Terminal;
 use crate::engine::messages::{EngineEvent, EvalResult, TaskPoint, TrainPoint};
 use crate::experiment::{parse_str, Experiment};
 use crate::stats::MeanCi;
+use crate::tasks::Split;
 
 use super::app::{App, Screen};
 use super::session::Session;
@@ -70,7 +71,7 @@ pub fn training(
                 arm,
                 result: EvalResult {
                     iteration: i,
-                    split: "validation".into(),
+                    split: Split::Validation,
                     loss: ci(loss * 0.9, 0.05 * loss),
                     accuracy: acc.map(|a| ci(a, 0.02)),
                     loss_before: ci(loss * 2.0, 0.1),

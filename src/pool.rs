@@ -10,11 +10,24 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use thiserror::Error;
+
 use crate::experiment::DeviceSpec;
 use crate::model::{Evaluator, ModelError, Network};
 
 type Job = Box<dyn FnOnce(&mut dyn Evaluator) + Send>;
-type Answer<R> = (usize, Result<R, String>);
+type Answer<R> = (usize, Result<R, PoolError>);
+
+/// Why per-task work did not come back.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PoolError {
+    /// The work itself panicked (a bug, or a shape the model did not expect); the message is
+    /// the panic's.
+    #[error("a worker panicked: {0}")]
+    Panicked(String),
+    #[error("the worker threads have exited")]
+    Exited,
+}
 
 pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
@@ -79,13 +92,9 @@ impl WorkerPool {
         Ok(pool)
     }
 
-    pub fn threads(&self) -> usize {
-        self.handles.len()
-    }
-
     /// Apply `f` to every item on the workers; results in item order. A panic inside `f` is
     /// returned as an error message instead of taking the arm down with it.
-    pub fn map<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, String>
+    pub fn map<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, PoolError>
     where
         T: Send + 'static,
         R: Send + 'static,
@@ -94,7 +103,7 @@ impl WorkerPool {
         let n = items.len();
         let f = Arc::new(f);
         let (res_tx, res_rx): (Sender<Answer<R>>, Receiver<Answer<R>>) = channel();
-        let jobs = self.jobs.as_ref().ok_or("worker pool is shut down")?;
+        let jobs = self.jobs.as_ref().ok_or(PoolError::Exited)?;
         for (i, item) in items.into_iter().enumerate() {
             let f = Arc::clone(&f);
             let res_tx = res_tx.clone();
@@ -102,15 +111,12 @@ impl WorkerPool {
                 let r = catch_unwind(AssertUnwindSafe(|| f(ev, item))).map_err(panic_message);
                 let _ = res_tx.send((i, r));
             });
-            jobs.send(job)
-                .map_err(|_| "worker threads have exited".to_string())?;
+            jobs.send(job).map_err(|_| PoolError::Exited)?;
         }
         drop(res_tx);
         let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
         for _ in 0..n {
-            let (i, r) = res_rx
-                .recv()
-                .map_err(|_| "a worker thread died".to_string())?;
+            let (i, r) = res_rx.recv().map_err(|_| PoolError::Exited)?;
             out[i] = Some(r?);
         }
         Ok(out
@@ -133,9 +139,11 @@ impl Drop for WorkerPool {
     }
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "worker panicked".into())
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> PoolError {
+    PoolError::Panicked(
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "no message".into()),
+    )
 }
