@@ -13,7 +13,8 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 
 use crate::experiment::DeviceSpec;
-use crate::model::{Evaluator, ModelError, Network};
+use crate::model::{Evaluator, LossOut, ModelError, Network, TaskJob};
+use crate::tasks::Batch;
 
 type Job = Box<dyn FnOnce(&mut dyn Evaluator) + Send>;
 type Answer<R> = (usize, Result<R, PoolError>);
@@ -32,6 +33,19 @@ pub enum PoolError {
 pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
     handles: Vec<JoinHandle<()>>,
+}
+
+/// One task for [`WorkerPool::evaluate_tasks`].
+pub struct TaskInput {
+    pub params: Vec<f32>,
+    pub batch: Batch,
+    /// Whether ∂loss/∂params is wanted.
+    pub grad: bool,
+}
+
+pub struct TaskOutput {
+    pub out: LossOut,
+    pub grad: Option<Vec<f32>>,
 }
 
 impl WorkerPool {
@@ -125,6 +139,41 @@ impl WorkerPool {
             .collect())
     }
 
+    /// Evaluate tasks that each have their own parameters: the meta-batch is cut into one
+    /// contiguous chunk per worker, and each worker's evaluator takes its whole chunk in one
+    /// [`Evaluator::evaluate_tasks`] call (a batching device, with one worker, takes the whole
+    /// meta-batch at once). Results in task order.
+    pub fn evaluate_tasks(&self, tasks: Vec<TaskInput>) -> Result<Vec<TaskOutput>, PoolError> {
+        let per_worker = tasks.len().div_ceil(self.handles.len().max(1)).max(1);
+        let mut chunks = vec![];
+        let mut tasks = tasks.into_iter().peekable();
+        while tasks.peek().is_some() {
+            chunks.push(tasks.by_ref().take(per_worker).collect::<Vec<_>>());
+        }
+        let answers = self.map(chunks, |ev, chunk: Vec<TaskInput>| {
+            let mut grads: Vec<Option<Vec<f32>>> = chunk
+                .iter()
+                .map(|t| t.grad.then(|| vec![0.0f32; t.params.len()]))
+                .collect();
+            let mut jobs: Vec<TaskJob> = chunk
+                .iter()
+                .zip(grads.iter_mut())
+                .map(|(t, g)| TaskJob {
+                    params: &t.params,
+                    batch: &t.batch,
+                    grad: g.as_deref_mut(),
+                })
+                .collect();
+            let outs = ev.evaluate_tasks(&mut jobs);
+            drop(jobs);
+            outs.into_iter()
+                .zip(grads)
+                .map(|(out, grad)| TaskOutput { out, grad })
+                .collect::<Vec<_>>()
+        })?;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
     fn shutdown(&mut self) {
         self.jobs = None;
         for h in self.handles.drain(..) {
@@ -146,4 +195,67 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> PoolError {
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "no message".into()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng as _, SeedableRng};
+
+    use super::*;
+    use crate::experiment::{Activation, MlpSpec, ModelSpec};
+    use crate::tasks::{FamilyShape, Rng, Targets, TaskKind};
+
+    /// The batched call gives, task by task and bit for bit, what one evaluator gives alone,
+    /// however the tasks fall on the workers.
+    #[test]
+    fn evaluate_tasks_matches_one_evaluator_task_by_task() {
+        let shape = FamilyShape {
+            input: vec![3],
+            outputs: 2,
+            kind: TaskKind::Regression,
+        };
+        let spec = ModelSpec::Mlp(MlpSpec {
+            hidden: vec![8],
+            activation: Activation::Relu,
+        });
+        let net = Network::new(&spec, &shape).unwrap();
+        let mut rng = Rng::seed_from_u64(4);
+        let tasks: Vec<TaskInput> = (0..7)
+            .map(|i| TaskInput {
+                params: net.init(&mut rng),
+                batch: Batch {
+                    n: 5,
+                    x: (0..15).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+                    y: Targets::Values((0..10).map(|_| rng.gen_range(-1.0..1.0)).collect()),
+                },
+                grad: i % 3 != 0,
+            })
+            .collect();
+        let mut alone = net.evaluator(DeviceSpec::Cpu, 0).unwrap();
+        let expected: Vec<(LossOut, Option<Vec<f32>>)> = tasks
+            .iter()
+            .map(|t| {
+                let mut g = t.grad.then(|| vec![0.0; t.params.len()]);
+                let out = alone.evaluate(&t.params, &t.batch, g.as_deref_mut());
+                (out, g)
+            })
+            .collect();
+        for threads in [1, 2, 3] {
+            let pool = WorkerPool::new(&net, DeviceSpec::Cpu, 0, threads).unwrap();
+            let inputs = tasks
+                .iter()
+                .map(|t| TaskInput {
+                    params: t.params.clone(),
+                    batch: t.batch.clone(),
+                    grad: t.grad,
+                })
+                .collect();
+            let got = pool.evaluate_tasks(inputs).unwrap();
+            assert_eq!(got.len(), expected.len());
+            for (g, (out, grad)) in got.iter().zip(&expected) {
+                assert_eq!(&g.out, out, "{threads} threads");
+                assert_eq!(&g.grad, grad, "{threads} threads");
+            }
+        }
+    }
 }

@@ -71,8 +71,8 @@ fn svg_has_a_line_and_legend_per_arm() {
 #[test]
 fn bench_frame_time_runs_on_a_long_run() {
     // No timing assertion (machines differ): only that it renders a 100k-point run.
-    let small = metalab::tui::bench_frame_time(1_000, 5);
-    let t = metalab::tui::bench_frame_time(100_000, 5);
+    let small = metalab::tui::bench::frame_time(1_000, 5);
+    let t = metalab::tui::bench::frame_time(100_000, 5);
     println!("mean frame time at 120x40: 1k points {small:?}, 100k points {t:?}");
     assert!(t > std::time::Duration::ZERO);
 }

@@ -20,7 +20,8 @@ use crate::tasks::{Batch, Episode};
 pub enum Order {
     /// Exact meta-gradient; `hvp_eps` is the finite-difference radius.
     Second { hvp_eps: f64 },
-    /// Drop the second-order terms: the query gradient at the adapted parameters.
+    /// First-order MAML: drop the second-order terms (the Hessians of the inner steps); the
+    /// meta-gradient is the query gradient at the adapted parameters.
     First,
 }
 

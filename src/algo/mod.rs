@@ -5,7 +5,6 @@
 
 pub mod adam;
 pub mod eval;
-pub mod fomaml;
 pub mod inner;
 pub mod maml;
 pub mod multitask;
@@ -106,7 +105,7 @@ pub fn build(
 ) -> Box<dyn MetaAlgorithm> {
     match algorithm {
         Algorithm::Maml { hvp_eps } => Box::new(maml::Maml::new(ctx, *hvp_eps)),
-        Algorithm::Fomaml => Box::new(fomaml::Fomaml::new(ctx)),
+        Algorithm::Fomaml => Box::new(maml::Maml::with_order(ctx, maml::Order::First)),
         Algorithm::Reptile {
             epsilon,
             anneal,

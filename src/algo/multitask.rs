@@ -8,10 +8,10 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::inner::grad;
 use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use crate::model::LossOut;
 use crate::model::Network;
-use crate::pool::WorkerPool;
+use crate::pool::{TaskInput, WorkerPool};
 use crate::tasks::{Batch, Episode, Rng, Split, Targets, Task, TaskFamily};
 
 pub struct MultiTask {
@@ -103,16 +103,23 @@ impl MetaAlgorithm for MultiTask {
         episodes: Vec<Episode>,
         pool: &WorkerPool,
     ) -> Result<StepStats, AlgoError> {
-        let items: Vec<(Vec<f32>, Batch)> = self
+        let items: Vec<TaskInput> = self
             .pending
             .iter()
             .zip(&episodes)
-            .map(|(&t, ep)| (self.task_params(t), join(&ep.support, &ep.query)))
+            .map(|(&t, ep)| TaskInput {
+                params: self.task_params(t),
+                batch: join(&ep.support, &ep.query),
+                grad: true,
+            })
             .collect();
-        let results = pool.map(items, |ev, (p, batch): (Vec<f32>, Batch)| {
-            let (out, g) = grad(ev, &p, &batch);
-            (g, out, batch.n)
-        })?;
+        let sizes: Vec<usize> = items.iter().map(|t| t.batch.n).collect();
+        let results: Vec<(Vec<f32>, LossOut, usize)> = pool
+            .evaluate_tasks(items)?
+            .into_iter()
+            .zip(sizes)
+            .map(|(r, n)| (r.grad.expect("gradient asked for"), r.out, n))
+            .collect();
         // Gradient of the mean loss over the batch's tasks.
         let scale = 1.0 / results.len() as f32;
         let head_start = self.net.layout.head_start;

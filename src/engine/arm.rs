@@ -242,11 +242,12 @@ impl<'a> ArmRun<'a> {
             let stats = self.step()?;
             self.window.add(stats.loss, stats.accuracy);
             self.it += 1;
-            if self.it % self.p.experiment.train.log_every == 0 || self.it == self.total() {
+            if self.it.is_multiple_of(self.p.experiment.train.log_every) || self.it == self.total()
+            {
                 self.log()?;
             }
             let every = self.p.experiment.eval.every;
-            if self.it == self.total() || (every > 0 && self.it % every == 0) {
+            if self.it == self.total() || (every > 0 && self.it.is_multiple_of(every)) {
                 self.evaluate()?;
                 self.checkpoint()?;
             }
