@@ -309,7 +309,10 @@ fn huge_header(path: &Path) {
     let f = std::fs::File::create(path).unwrap();
     let mut enc = png::Encoder::new(f, 60_000, 60_000);
     enc.set_color(png::ColorType::Grayscale);
-    drop(enc.write_header().unwrap());
+    // A header and one data chunk: enough for the decoder to get to the frame.
+    let mut w = enc.write_header().unwrap();
+    w.write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00])
+        .unwrap();
 }
 
 #[test]
@@ -322,25 +325,35 @@ fn bad_images_are_caught_by_check_with_their_path_and_by_run_with_the_position()
     let original = std::fs::read(victim).unwrap();
     let truncated = original[..original.len() - 20].to_vec();
     type Damage = Box<dyn Fn(&Path)>;
-    let cases: Vec<(&str, Damage)> = vec![
-        ("zero bytes", Box::new(|f| std::fs::write(f, b"").unwrap())),
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "zero bytes",
+            Box::new(|f| std::fs::write(f, b"").unwrap()),
+            "not a readable PNG",
+        ),
         (
             "not a PNG",
             Box::new(|f| std::fs::write(f, b"GIF89a not a png at all").unwrap()),
+            "not a readable PNG",
         ),
         (
             "truncated",
             Box::new(move |f| std::fs::write(f, &truncated).unwrap()),
+            "not a readable PNG",
         ),
-        ("60000x60000 header", Box::new(huge_header)),
+        (
+            "60000x60000 header",
+            Box::new(huge_header),
+            "60000×60000 pixels",
+        ),
     ];
-    for (what, damage) in cases {
+    for (what, damage, words) in cases {
         damage(victim);
         let check = metalab(p.path(), &["check", "omni.ron"]);
         assert_exit(&check, 1, what);
         let msg = text(&check);
         let named = victim.strip_prefix(p.path()).unwrap().display().to_string();
-        assert!(msg.contains(&named), "{what}: {msg}");
+        assert!(msg.contains(&named) && msg.contains(words), "{what}: {msg}");
         assert!(msg.starts_with("omni.ron:4:22: `family`:"), "{what}: {msg}");
         assert!(msg.contains("fix:"), "{what}: {msg}");
         let run = metalab(p.path(), &["run", "omni.ron"]);
