@@ -211,6 +211,14 @@ fn a_running_run_is_not_deleted_and_sigterm_or_sighup_checkpoint_it() {
         let status = tui_delete(p.path(), &id);
         assert!(status.contains("still training"), "{status}");
         assert!(dir.join("run.json").is_file());
+        // A second writer is locked out (two `resume`s at once), whatever run.json says.
+        let second = runs::RunDir::reopen(&dir, 0)
+            .err()
+            .expect("reopened a run in use");
+        assert!(matches!(second, RunError::StillRunning { .. }), "{second}");
+        let resume = metalab(p.path(), &["resume", &id]);
+        assert_exit(&resume, 2, "concurrent resume");
+        assert!(text(&resume).contains("still running"), "{}", text(&resume));
 
         // SAFETY: signalling our own child.
         assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
@@ -219,6 +227,23 @@ fn a_running_run_is_not_deleted_and_sigterm_or_sighup_checkpoint_it() {
         let meta = runs::load_meta(&dir).unwrap();
         assert_eq!(meta.status, RunStatus::Stopped, "signal {signal}");
         assert!(dir.join("checkpoint.safetensors").is_file());
+        // A truncated metrics file would leave a gap: resume refuses and says what to do.
+        std::fs::write(dir.join("metrics.jsonl"), "").unwrap();
+        let mut resume = bin()
+            .args(["resume", &id])
+            .current_dir(p.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_exit(&mut resume);
+        let out = resume.wait_with_output().unwrap();
+        assert_eq!(status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains("gap") && text(&out).contains(&format!("metalab rerun {id}")),
+            "{}",
+            text(&out)
+        );
         // Stopped, it can be deleted.
         runs::delete_run(&p.path().join("runs"), &id).unwrap();
         assert!(!dir.exists());

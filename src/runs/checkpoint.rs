@@ -102,7 +102,8 @@ impl Checkpoint {
             .map(|(k, b, n)| Ok((k.as_str(), TensorView::new(Dtype::F32, vec![*n], b)?)))
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
             .map_err(|e| RunError::Corrupt(path.to_path_buf(), e.to_string()))?;
-        let meta: HashMap<String, String> = self.resume.to_meta().into_iter().collect();
+        let mut meta: HashMap<String, String> = self.resume.to_meta().into_iter().collect();
+        meta.insert(CHECKSUM.into(), checksum(&self.tensors));
         let data = safetensors::serialize(views, &Some(meta))
             .map_err(|e| RunError::Corrupt(path.to_path_buf(), e.to_string()))?;
         atomic::write(path, &data).map_err(|e| RunError::io(path, e))
@@ -135,11 +136,43 @@ impl Checkpoint {
             .unwrap_or_default()
             .into_iter()
             .collect();
+        // Checkpoints written before the checksum have none; they still load.
+        if let Some(stored) = meta.get(CHECKSUM) {
+            let found = checksum(&tensors);
+            if stored != &found {
+                return Err(RunError::Corrupt(
+                    path.to_path_buf(),
+                    format!("the checkpoint's tensors do not match its checksum ({found}, stored {stored}): the file was damaged after it was written"),
+                ));
+            }
+        }
         Ok(Checkpoint {
             tensors,
             resume: ResumeState::from_meta(&meta, path)?,
         })
     }
+}
+
+/// Metadata key of the tensors' checksum. The safetensors header is JSON and fails to parse when
+/// damaged; the tensor bytes after it would load silently without this.
+const CHECKSUM: &str = "tensors_fnv1a64";
+
+/// FNV-1a (64-bit) over every tensor's name and little-endian bytes, in name order: stable
+/// across platforms and Rust versions, unlike `std`'s hasher, and fast enough for megabytes.
+fn checksum(tensors: &BTreeMap<String, Vec<f32>>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for (name, values) in tensors {
+        name.bytes().for_each(&mut eat);
+        eat(0);
+        for v in values {
+            v.to_le_bytes().into_iter().for_each(&mut eat);
+        }
+    }
+    format!("{h:016x}")
 }
 
 #[cfg(test)]
@@ -170,6 +203,28 @@ mod tests {
         c.save(&path).unwrap();
         let back = Checkpoint::load(&path).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn damage_past_the_header_is_caught_by_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let mut c = Checkpoint {
+            tensors: BTreeMap::new(),
+            resume: ResumeState::default(),
+        };
+        c.tensors.insert("params".into(), vec![1.0; 64]);
+        c.save(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Checkpoint::load(&path).unwrap_err();
+        assert!(
+            matches!(&err, RunError::Corrupt(_, why) if why.contains("checksum")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("fix:"), "{err}");
     }
 
     #[test]

@@ -42,6 +42,14 @@ pub enum RunError {
     Config(#[from] experiment::ExperimentError),
     #[error("run `{id}` is still training (pid {pid})\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C or `kill {pid}` for `metalab run`), then try again")]
     StillRunning { id: String, pid: u32 },
+    #[error("{path}: {have} training lines up to the checkpoint's iteration {iteration}, where there should be {want}: the file was truncated or deleted, and resuming would leave a gap in the curves\n  fix: `metalab rerun {id}` trains the run again from its config, to the same numbers")]
+    MetricsGap {
+        path: PathBuf,
+        have: usize,
+        want: usize,
+        iteration: usize,
+        id: String,
+    },
 }
 
 fn disk_hint(e: &std::io::Error) -> &'static str {
@@ -220,6 +228,51 @@ pub struct RunDir {
     pub dir: PathBuf,
     pub meta: RunMeta,
     metrics: File,
+    /// Held while this process writes the run; the kernel releases it when the process dies.
+    _lock: File,
+}
+
+/// The lock file in a run folder: two processes never write one run (two `resume`s at once).
+pub const LOCK: &str = ".lock";
+
+/// Take the run's lock, or say that another process holds it.
+fn lock(dir: &Path, meta: &RunMeta) -> Result<File, RunError> {
+    let path = dir.join(LOCK);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RunError::io(&path, e))?;
+    if try_lock(&file) {
+        Ok(file)
+    } else {
+        Err(RunError::StillRunning {
+            id: run_id(dir),
+            pid: meta.pid,
+        })
+    }
+}
+
+#[cfg(unix)]
+fn try_lock(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own; it only takes an advisory lock.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> bool {
+    true
+}
+
+/// Is some process (this one included) holding the run's lock?
+fn locked(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK)) else {
+        return false;
+    };
+    // A second open file description conflicts with our own lock too.
+    !try_lock(&file)
 }
 
 pub const CONFIG: &str = "config.ron";
@@ -261,10 +314,13 @@ impl RunDir {
         atomic::write(&config, exp.to_ron().as_bytes()).map_err(|e| RunError::io(&config, e))?;
         let metrics_path = dir.join(METRICS);
         let metrics = File::create(&metrics_path).map_err(|e| RunError::io(&metrics_path, e))?;
+        let meta = RunMeta { id, ..meta };
+        let _lock = lock(&dir, &meta)?;
         let mut run = RunDir {
             dir,
-            meta: RunMeta { id, ..meta },
+            meta,
             metrics,
+            _lock,
         };
         run.write_meta()?;
         Ok(run)
@@ -274,12 +330,31 @@ impl RunDir {
     /// checkpoint's), so lines written after the checkpoint are not duplicated.
     pub fn reopen(dir: &Path, iteration: usize) -> Result<RunDir, RunError> {
         let meta = load_meta(dir)?;
+        let _lock = lock(dir, &meta)?;
         let path = dir.join(METRICS);
-        let kept: Vec<String> = read_lines(&path)?
+        let kept: Vec<(String, MetricLine)> = read_lines(&path)?
             .into_iter()
             .filter(|(_, l)| l.record.iteration() <= iteration)
-            .map(|(raw, _)| raw)
             .collect();
+        // Every `log_every` iterations up to the checkpoint wrote a train line; fewer means the
+        // file was truncated or deleted, and carrying on would leave a permanent gap.
+        if let Ok(exp) = load_config(dir) {
+            let want = iteration / exp.train.log_every.max(1);
+            let have = kept
+                .iter()
+                .filter(|(_, l)| matches!(l.record, MetricRecord::Train(_)))
+                .count();
+            if have < want {
+                return Err(RunError::MetricsGap {
+                    path,
+                    have,
+                    want,
+                    iteration,
+                    id: run_id(dir),
+                });
+            }
+        }
+        let kept: Vec<String> = kept.into_iter().map(|(raw, _)| raw).collect();
         let mut text = kept.join("\n");
         if !text.is_empty() {
             text.push('\n');
@@ -293,6 +368,7 @@ impl RunDir {
             dir: dir.to_path_buf(),
             meta,
             metrics,
+            _lock,
         })
     }
 
@@ -511,10 +587,12 @@ fn process_alive(pid: u32) -> bool {
 /// checkpoint, or two processes would write one folder.
 pub fn ensure_not_running(dir: &Path) -> Result<(), RunError> {
     match load_meta(dir) {
-        Ok(meta) if effective_status(&meta) == RunStatus::Running => Err(RunError::StillRunning {
-            id: meta.id,
-            pid: meta.pid,
-        }),
+        Ok(meta) if effective_status(&meta) == RunStatus::Running || locked(dir) => {
+            Err(RunError::StillRunning {
+                id: meta.id,
+                pid: meta.pid,
+            })
+        }
         // A damaged run.json cannot say it is running; deleting it is how it gets cleaned up.
         _ => Ok(()),
     }
