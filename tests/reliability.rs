@@ -739,3 +739,103 @@ fn sigterm_and_sighup_to_the_workbench_restore_the_terminal() {
         assert_eq!(runs[0].status, RunStatus::Stopped, "SIG{name}");
     }
 }
+
+#[test]
+fn damaged_runs_are_listed_with_the_reason_and_can_still_be_rerun() {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("tiny.ron"), tiny(10)).unwrap();
+    assert_exit(&metalab(p.path(), &["run", "tiny.ron", "-q"]), 0, "run");
+    let root = p.path().join("runs");
+    let good = std::fs::read_dir(&root)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    copy_dir(&good, &root.join("no-meta"));
+    std::fs::remove_file(root.join("no-meta/run.json")).unwrap();
+    copy_dir(&good, &root.join("bad-meta"));
+    std::fs::write(root.join("bad-meta/run.json"), "{ not json").unwrap();
+    std::fs::create_dir_all(root.join("unrelated-folder")).unwrap();
+
+    let list = metalab(p.path(), &["runs"]);
+    assert_exit(&list, 0, "runs");
+    let t = text(&list);
+    for (name, why) in [
+        ("no-meta", "run.json is missing"),
+        ("bad-meta", "does not parse"),
+    ] {
+        let row = t
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{t}"));
+        assert!(row.contains("damaged"), "{row}");
+        assert!(
+            t.contains(why) && t.contains(&format!("metalab rerun {name}")),
+            "{t}"
+        );
+    }
+    assert!(!t.contains("unrelated-folder"), "{t}");
+
+    // What the message suggests works.
+    assert_exit(
+        &metalab(p.path(), &["rerun", "no-meta", "-q"]),
+        0,
+        "rerun of a damaged run",
+    );
+    let resume = metalab(p.path(), &["resume", "bad-meta"]);
+    assert_exit(&resume, 2, "resume of a damaged run");
+    assert!(text(&resume).contains("fix:"), "{}", text(&resume));
+    // The workbench lists them too, as damaged.
+    let app = App::new(p.path());
+    let row = app
+        .runs
+        .iter()
+        .find(|r| r.id == "no-meta")
+        .expect("listed in the workbench");
+    assert_eq!(row.status.label(), "damaged");
+}
+
+#[test]
+fn a_run_that_cannot_be_written_leaves_no_folder_and_no_false_fix() {
+    use std::os::unix::process::CommandExt;
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("tiny.ron"), tiny(10)).unwrap();
+    let mut cmd = bin();
+    cmd.args(["run", "tiny.ron"]).current_dir(p.path());
+    // SAFETY: only async-signal-safe calls between fork and exec. A file size limit of 0 makes
+    // every write fail with EFBIG, as a full disk makes them fail with ENOSPC.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let zero = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &zero) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 1, "run on a disk that takes no bytes");
+    let t = text(&out);
+    assert!(
+        t.contains("could not be created") && t.contains("fix:"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("resume"),
+        "suggests resuming a run that does not exist: {t}"
+    );
+    let left: Vec<_> = std::fs::read_dir(p.path().join("runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left behind: {:?}",
+        left.iter().map(|e| e.path()).collect::<Vec<_>>()
+    );
+}

@@ -172,10 +172,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Rerun { run, opts }) => {
             let dir = metalab::runs::resolve(&opts.runs, &run)?;
             let exp = metalab::runs::load_config(&dir)?;
-            let meta = metalab::runs::load_meta(&dir)?;
             let mut lo = launch_options(&opts);
-            lo.rerun_of = Some(meta.id);
-            lo.source = meta.source;
+            lo.rerun_of = Some(metalab::runs::run_id(&dir));
+            // A damaged run.json loses only the source file's name; the config is what reruns.
+            lo.source = metalab::runs::load_meta(&dir).ok().and_then(|m| m.source);
             headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
         }
         Some(Cmd::Resume { run, opts }) => {
@@ -339,5 +339,8 @@ fn list_runs(root: &Path) {
             r.algorithm,
             r.headline.unwrap_or_default()
         );
+        if let metalab::runs::RunStatus::Damaged(why) = &r.status {
+            println!("  damaged: {why}");
+        }
     }
 }

@@ -42,6 +42,8 @@ pub enum RunError {
     Config(#[from] experiment::ExperimentError),
     #[error("run `{id}` is still training (pid {pid})\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C or `kill {pid}` for `metalab run`), then try again")]
     StillRunning { id: String, pid: u32 },
+    #[error("{dir}: the run could not be created: {reason}\n  fix: free disk space (or fix the folder's permissions) and run it again; the partial folder was removed")]
+    NotCreated { dir: PathBuf, reason: String },
     #[error("{path}: {have} training lines up to the checkpoint's iteration {iteration}, where there should be {want}: the file was truncated or deleted, and resuming would leave a gap in the curves\n  fix: `metalab rerun {id}` trains the run again from its config, to the same numbers")]
     MetricsGap {
         path: PathBuf,
@@ -78,6 +80,10 @@ pub enum RunStatus {
     Failed(String),
     /// The process died without saying so (killed, power loss): resumable from its last checkpoint.
     Interrupted,
+    /// `run.json` is missing or unreadable: listed so it does not vanish, with the reason and
+    /// what can still be done. Never written.
+    #[serde(skip)]
+    Damaged(String),
 }
 
 impl RunStatus {
@@ -88,6 +94,7 @@ impl RunStatus {
             RunStatus::Stopped => "stopped",
             RunStatus::Failed(_) => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Damaged(_) => "damaged",
         }
     }
 }
@@ -310,20 +317,34 @@ impl RunDir {
                 Err(e) => return Err(RunError::io(&dir, e)),
             }
         };
-        let config = dir.join(CONFIG);
-        atomic::write(&config, exp.to_ron().as_bytes()).map_err(|e| RunError::io(&config, e))?;
-        let metrics_path = dir.join(METRICS);
-        let metrics = File::create(&metrics_path).map_err(|e| RunError::io(&metrics_path, e))?;
-        let meta = RunMeta { id, ..meta };
-        let _lock = lock(&dir, &meta)?;
-        let mut run = RunDir {
-            dir,
-            meta,
-            metrics,
-            _lock,
+        // Until run.json is written the folder is not a run: on failure (a full disk) remove it,
+        // rather than leave an empty folder whose error suggests resuming it.
+        let fill = |dir: &Path| -> Result<RunDir, RunError> {
+            let config = dir.join(CONFIG);
+            atomic::write(&config, exp.to_ron().as_bytes())
+                .map_err(|e| RunError::io(&config, e))?;
+            let metrics_path = dir.join(METRICS);
+            let metrics =
+                File::create(&metrics_path).map_err(|e| RunError::io(&metrics_path, e))?;
+            let meta = RunMeta { id, ..meta };
+            let _lock = lock(dir, &meta)?;
+            let mut run = RunDir {
+                dir: dir.to_path_buf(),
+                meta,
+                metrics,
+                _lock,
+            };
+            run.write_meta()?;
+            Ok(run)
         };
-        run.write_meta()?;
-        Ok(run)
+        fill(&dir).map_err(|err| {
+            let _ = std::fs::remove_dir_all(&dir);
+            let reason = match &err {
+                RunError::Io { path, source } => format!("{}: {source}", path.display()),
+                other => other.to_string(),
+            };
+            RunError::NotCreated { dir, reason }
+        })
     }
 
     /// Reopen an existing run to continue it, keeping only metrics up to `iteration` (the
@@ -433,7 +454,8 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, RunError> {
     if cand_c == root_c || !cand_c.starts_with(&root_c) {
         return Err(RunError::Escapes(name.into(), root.to_path_buf()));
     }
-    if !cand_c.join(META).is_file() {
+    // A damaged run (no run.json) can still be rerun from its config or deleted.
+    if !cand_c.join(META).is_file() && !cand_c.join(CONFIG).is_file() {
         return Err(RunError::NotFound(name.into(), root.to_path_buf()));
     }
     Ok(cand_c)
@@ -528,32 +550,92 @@ pub struct RunInfo {
     pub headline: Option<String>,
 }
 
-/// Every run under `root`, newest first. Unreadable directories are skipped.
+/// Every run under `root`, newest first. A folder that holds a run's files but no readable
+/// `run.json` is listed as damaged, with the reason and what can still be done, rather than
+/// silently left out.
 pub fn list_runs(root: &Path) -> Vec<RunInfo> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return vec![];
     };
     let mut runs: Vec<RunInfo> = entries
         .flatten()
+        .filter(|e| e.path().is_dir())
         .filter_map(|e| {
             let dir = e.path();
-            let meta = load_meta(&dir).ok()?;
-            Some(RunInfo {
-                id: meta.id.clone(),
-                status: effective_status(&meta),
-                dir,
-                experiment: meta.experiment,
-                arm: meta.arm,
-                algorithm: meta.algorithm,
-                started_unix: meta.started_unix,
-                iteration: meta.iteration,
-                total_iterations: meta.total_iterations,
-                headline: meta.headline,
-            })
+            match load_meta(&dir) {
+                Ok(meta) => Some(RunInfo {
+                    id: meta.id.clone(),
+                    status: effective_status(&meta),
+                    dir,
+                    experiment: meta.experiment,
+                    arm: meta.arm,
+                    algorithm: meta.algorithm,
+                    started_unix: meta.started_unix,
+                    iteration: meta.iteration,
+                    total_iterations: meta.total_iterations,
+                    headline: meta.headline,
+                }),
+                Err(err) => damaged(dir, &err),
+            }
         })
         .collect();
     runs.sort_by(|a, b| b.started_unix.cmp(&a.started_unix).then(b.id.cmp(&a.id)));
     runs
+}
+
+/// A folder that looks like a run (it has one of a run's files) but whose `run.json` is not
+/// readable; `None` for any other folder.
+fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
+    if ![META, CONFIG, METRICS, CHECKPOINT]
+        .iter()
+        .any(|f| dir.join(f).exists())
+    {
+        return None;
+    }
+    let config = load_config(&dir).ok();
+    let id = run_id(&dir);
+    let why = match err {
+        RunError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            "run.json is missing".to_string()
+        }
+        RunError::Corrupt(_, why) => format!("run.json does not parse: {why}"),
+        other => other.to_string().lines().next().unwrap_or("").to_string(),
+    };
+    let todo = if config.is_some() {
+        format!(
+            "`metalab rerun {id}` trains it again from its config.ron; delete the folder when done"
+        )
+    } else {
+        "its config.ron is missing or damaged too: nothing to rerun; delete the folder".into()
+    };
+    let started = std::fs::metadata(&dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let (experiment, arm, algorithm, total) = match &config {
+        Some(e) => (
+            e.name.clone(),
+            e.arms.first().map_or("?".into(), |a| a.name.clone()),
+            e.arms
+                .first()
+                .map_or("?".into(), |a| a.algorithm.label().to_string()),
+            e.train.iterations,
+        ),
+        None => ("?".into(), "?".into(), "?".into(), 0),
+    };
+    Some(RunInfo {
+        id,
+        dir,
+        experiment,
+        arm,
+        algorithm,
+        status: RunStatus::Damaged(format!("{why}\n  fix: {todo}")),
+        started_unix: started,
+        iteration: 0,
+        total_iterations: total,
+        headline: None,
+    })
 }
 
 /// A run marked running whose process is gone was interrupted.

@@ -27,7 +27,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 " "
             };
             let status_style = match r.status {
-                RunStatus::Failed(_) => theme::error(),
+                RunStatus::Failed(_) | RunStatus::Damaged(_) => theme::error(),
                 RunStatus::Running => theme::ok(),
                 _ => Default::default(),
             };
@@ -89,6 +89,11 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             ])];
             if let RunStatus::Failed(reason) = &r.status {
                 v.push(Line::styled(format!("failed: {reason}"), theme::error()));
+            }
+            if let RunStatus::Damaged(reason) = &r.status {
+                for line in format!("damaged: {reason}").lines() {
+                    v.push(Line::styled(line.to_string(), theme::error()));
+                }
             }
             v.push(Line::styled(
                 "Enter open · Space mark · c compare · r rerun · R resume · x export CSV+SVG · d delete",
