@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod diff;
 pub mod editor;
 pub mod fixtures;
+pub mod keymap;
 pub mod keys;
 pub mod series;
 pub mod session;
