@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
 use metalab::runs::{self, RunError, RunStatus};
-use metalab::tui::update::update;
+use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
 
 fn bin() -> Command {
