@@ -92,11 +92,24 @@ struct Plot<'a> {
     lines: Vec<Line>,
 }
 
+/// Text for SVG: markup escaped, and control characters (which XML 1.0 forbids even escaped)
+/// shown as `?`, so a label from an old run's name cannot break the file.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect::<String>()
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn svg_text_has_no_control_characters_or_raw_markup() {
+        assert_eq!(super::escape("a\u{1b}[31m<b>&\0"), "a?[31m&lt;b&gt;&amp;?");
+    }
 }
 
 fn range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {

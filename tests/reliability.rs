@@ -839,3 +839,74 @@ fn a_run_that_cannot_be_written_leaves_no_folder_and_no_false_fix() {
         left.iter().map(|e| e.path()).collect::<Vec<_>>()
     );
 }
+
+/// Train lines in a run's metrics, in order: a resume must continue them without a gap or a
+/// repeat.
+fn train_iterations(dir: &Path) -> Vec<usize> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "train")
+        .map(|v| v["iteration"].as_u64().unwrap() as usize)
+        .collect()
+}
+
+#[test]
+fn kill_9_and_a_double_sigint_leave_an_interrupted_run_that_resumes_without_a_gap() {
+    for how in ["SIGKILL", "SIGINT twice"] {
+        let p = tempfile::tempdir().unwrap();
+        let (mut child, dir) = start_long_run(p.path());
+        let pid = child.id() as i32;
+        // SAFETY: signalling our own child.
+        unsafe {
+            if how == "SIGKILL" {
+                libc::kill(pid, libc::SIGKILL);
+            } else {
+                libc::kill(pid, libc::SIGINT);
+                libc::kill(pid, libc::SIGINT);
+            }
+        }
+        let exit = wait_exit(&mut child);
+        assert!(
+            exit.signal() == Some(libc::SIGKILL) || exit.code() == Some(130),
+            "{how}: {exit:?}"
+        );
+        let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let listed = runs::list_runs(&p.path().join("runs"));
+        // The second SIGINT may land after the first finished its checkpoint: stopped is fine too.
+        assert!(
+            matches!(
+                listed[0].status,
+                RunStatus::Interrupted | RunStatus::Stopped
+            ),
+            "{how}: {:?}",
+            listed[0].status
+        );
+        let mut resume = bin()
+            .args(["resume", &id])
+            .current_dir(p.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Let it train past the checkpoint it resumed from, then stop it properly.
+        let from = train_iterations(&dir).last().copied().unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while train_iterations(&dir).last().copied().unwrap_or(0) <= from + 20 {
+            assert!(
+                Instant::now() < deadline,
+                "{how}: the resumed run did not train"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(resume.id() as i32, libc::SIGTERM) };
+        let exit = wait_exit(&mut resume);
+        assert_eq!(exit.code(), Some(130), "{how}: resumed run: {exit:?}");
+        let its = train_iterations(&dir);
+        let expected: Vec<usize> = (1..=its.len()).map(|i| i * 5).collect();
+        assert_eq!(its, expected, "{how}: train lines have a gap or a repeat");
+        assert_eq!(runs::load_meta(&dir).unwrap().status, RunStatus::Stopped);
+    }
+}
