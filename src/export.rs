@@ -104,14 +104,6 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn svg_text_has_no_control_characters_or_raw_markup() {
-        assert_eq!(super::escape("a\u{1b}[31m<b>&\0"), "a?[31m&lt;b&gt;&amp;?");
-    }
-}
-
 fn range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     vals.filter(|v| v.is_finite())
         .fold(None, |acc, v| match acc {
@@ -314,4 +306,12 @@ pub fn write(
     std::fs::write(&csv, to_csv(arms))?;
     std::fs::write(&svg, to_svg(arms, classification))?;
     Ok((csv, svg))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn svg_text_has_no_control_characters_or_raw_markup() {
+        assert_eq!(super::escape("a\u{1b}[31m<b>&\0"), "a?[31m&lt;b&gt;&amp;?");
+    }
 }
