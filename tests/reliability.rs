@@ -486,6 +486,14 @@ fn check_refuses_first_what_run_refuses_with_the_same_message_and_position() {
             failures.push(format!("{what}: check said\n{msg}run said\n{}", text(&run)));
         }
     }
+    // The command line's override is bounded like the field it replaces.
+    std::fs::write(p.path().join("ok.ron"), tiny(10)).unwrap();
+    let run = metalab(
+        p.path(),
+        &["run", "ok.ron", "--iterations", "1000000000000"],
+    );
+    assert_exit(&run, 2, "--iterations 1e12");
+    assert!(text(&run).contains("fix:"), "{}", text(&run));
     assert!(
         failures.is_empty(),
         "{} of {} cases:\n{}",

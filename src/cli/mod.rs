@@ -158,6 +158,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             opts,
         }) => {
             let exp = experiment::load_file(&file)?;
+            // The override replaces a field the file's validation bounded: bound it the same way.
+            let max = experiment::limits::MAX_ITERATIONS;
+            if let Some(n) = iterations.filter(|&n| n > max) {
+                anyhow::bail!(
+                    "--iterations {n} is more than the {max} metalab allows\n  fix: use at most {max}"
+                );
+            }
             let mut lo = launch_options(&opts);
             lo.arms = (!arms.is_empty()).then_some(arms);
             lo.iterations = iterations;
