@@ -532,6 +532,11 @@ fn encodings_have_a_position_and_a_fix_and_a_bom_is_accepted() {
         assert!(msg.starts_with(&format!("enc.ron:{pos}:")), "{what}: {msg}");
         assert!(msg.contains(words) && msg.contains("fix:"), "{what}: {msg}");
     }
+    for (what, name) in [("missing file", "nope.ron"), ("a folder", ".")] {
+        let out = metalab(p.path(), &["check", name]);
+        assert_exit(&out, 1, what);
+        assert!(text(&out).contains("fix:"), "{what}: {}", text(&out));
+    }
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend_from_slice(good.as_bytes());
     std::fs::write(p.path().join("bom.ron"), &bom).unwrap();

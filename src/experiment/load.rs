@@ -7,7 +7,7 @@ use super::validate::{validate, ValidationError};
 
 #[derive(Debug, Error)]
 pub enum ExperimentError {
-    #[error("{path}: cannot read the experiment file: {source}")]
+    #[error("{path}: cannot read the experiment file: {source}\n  fix: check the path (and that it is a file you may read); `ls experiments/` lists the shipped ones")]
     Io {
         path: PathBuf,
         #[source]
