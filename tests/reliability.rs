@@ -587,6 +587,8 @@ fn random_mutations_never_panic_and_always_point_somewhere() {
         "//",
     ];
     let (mut cases, mut accepted, mut refused, mut unplaced) = (0, 0, 0, vec![]);
+    let mut through_binary = 0;
+    let dir = tempfile::tempdir().unwrap();
     for _ in 0..4000 {
         let mut t: Vec<char> = seeds[rng.gen_range(0..seeds.len())].chars().collect();
         for _ in 0..rng.gen_range(1..4) {
@@ -610,6 +612,20 @@ fn random_mutations_never_panic_and_always_point_somewhere() {
         }
         let text: String = t.into_iter().collect();
         cases += 1;
+        // Every 20th goes through the real binary as well: an exit code, never a signal or panic.
+        if cases % 20 == 0 {
+            std::fs::write(dir.path().join("m.ron"), &text).unwrap();
+            let out = metalab(dir.path(), &["check", "m.ron"]);
+            let code = out.status.code();
+            assert!(
+                matches!(code, Some(0 | 1))
+                    && !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+                "check {:?} on:\n{text}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            through_binary += 1;
+        }
         let parsed =
             std::panic::catch_unwind(|| metalab::experiment::parse_str(&text, Path::new("m.ron")));
         let Ok(parsed) = parsed else {
@@ -637,7 +653,7 @@ fn random_mutations_never_panic_and_always_point_somewhere() {
         unplaced.len(),
         unplaced[0]
     );
-    println!("{cases} mutated files: {accepted} accepted, {refused} refused, 0 panics, 0 without position or fix");
+    println!("{cases} mutated files ({through_binary} also through `metalab check`): {accepted} accepted, {refused} refused, 0 panics, 0 signals, 0 without position or fix");
 }
 
 /// A private tmux server, killed on drop.
