@@ -939,3 +939,52 @@ fn kill_9_and_a_double_sigint_leave_an_interrupted_run_that_resumes_without_a_ga
         assert_eq!(runs::load_meta(&dir).unwrap().status, RunStatus::Stopped);
     }
 }
+
+#[test]
+fn under_nohup_sighup_stays_ignored() {
+    use std::os::unix::process::CommandExt;
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("long.ron"), tiny(50_000_000)).unwrap();
+    let mut cmd = bin();
+    cmd.args(["run", "long.ron", "-q"])
+        .current_dir(p.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: one async-signal-safe call between fork and exec, as `nohup` makes it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dir = loop {
+        assert!(Instant::now() < deadline, "the run did not start");
+        if let Some(Ok(e)) = std::fs::read_dir(p.path().join("runs"))
+            .ok()
+            .and_then(|mut d| d.next())
+        {
+            if e.path().join("run.json").is_file() {
+                break e.path();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let at = train_iterations(&dir).last().copied().unwrap_or(0);
+    // Hundreds of iterations after the hang-up it is still training.
+    while train_iterations(&dir).last().copied().unwrap_or(0) < at + 500 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "SIGHUP stopped a nohup'd run"
+        );
+        assert!(Instant::now() < deadline, "the run stalled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(runs::load_meta(&dir).unwrap().status, RunStatus::Running);
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(wait_exit(&mut child).code(), Some(130));
+}
