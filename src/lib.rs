@@ -11,5 +11,6 @@ pub mod export;
 pub mod model;
 pub mod runs;
 pub mod stats;
+pub mod sweep;
 pub mod tasks;
 pub mod tui;

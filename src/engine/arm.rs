@@ -136,6 +136,8 @@ fn train(
         let mut d = RunDir::reopen(dir, start).map_err(|e| fail(start, e))?;
         d.meta.status = RunStatus::Running;
         d.meta.pid = std::process::id();
+        // A resumed run may continue on another machine (a requeued Slurm task).
+        d.meta.host = runs::local_host();
         d
     } else {
         let meta = RunMeta {
@@ -162,6 +164,12 @@ fn train(
             metalab_version: env!("CARGO_PKG_VERSION").into(),
             source: p.opts.source.clone(),
             rerun_of: p.opts.rerun_of.clone(),
+            host: runs::local_host(),
+            device_detail: match exp.device {
+                crate::experiment::DeviceSpec::Cpu => runs::cpu_model(),
+                crate::experiment::DeviceSpec::Cuda(i) => format!("CUDA device {i}"),
+            },
+            variant: p.opts.variant.clone(),
         };
         RunDir::create(&p.opts.runs_root, &one_arm, meta).map_err(|e| fail(0, e))?
     };
