@@ -473,7 +473,14 @@ fn process_alive(pid: u32) -> bool {
         return true;
     }
     if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
+        // A killed process whose parent died too can linger as a zombie (state Z) until
+        // someone reaps it: it is dead all the same.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+            Err(_) => false,
+        }
     } else {
         true
     }
