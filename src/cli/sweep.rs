@@ -213,12 +213,18 @@ fn status(sw: &Sweep, runs: &Path) {
     println!("{}", summary.join(", "));
     for job in slurm::recorded_jobs(sw, runs) {
         match slurm::task_states(&job) {
-            Some(states) if !states.is_empty() => {
-                let s: Vec<String> = states.iter().map(|(i, st)| format!("{i} {st}")).collect();
-                println!("slurm job {job}: {}", s.join(", "));
-            }
-            Some(_) => {
-                println!("slurm job {job}: not in squeue (finished), and sacct has no record of it")
+            Some(st) => {
+                let s: Vec<String> = st.tasks.iter().map(|(i, s)| format!("{i} {s}")).collect();
+                let live = if s.is_empty() {
+                    "no task in squeue (the job has ended)".to_string()
+                } else {
+                    s.join(", ")
+                };
+                let note = st
+                    .sacct_note
+                    .map(|n| format!("; sacct: {n}"))
+                    .unwrap_or_default();
+                println!("slurm job {job}: {live}{note}");
             }
             None => println!("slurm job {job}: squeue/sacct are not available here"),
         }

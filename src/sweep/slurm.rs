@@ -193,10 +193,20 @@ pub fn recorded_jobs(sweep: &Sweep, runs_root: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Per-task scheduler state, `(array task id, state)`, from `squeue` (live) then `sacct`
-/// (history) when they exist. None when neither could be asked.
-pub fn task_states(job: &str) -> Option<Vec<(String, String)>> {
+/// What the scheduler says about a job's array tasks.
+#[derive(Debug, Clone, Default)]
+pub struct JobStates {
+    /// `(array task id, state)`: live ones from `squeue`, ended ones from `sacct`.
+    pub tasks: Vec<(String, String)>,
+    /// Why `sacct` could not say, e.g. "Slurm accounting storage is disabled".
+    pub sacct_note: Option<String>,
+}
+
+/// Per-task scheduler state from `squeue` then `sacct`, when they exist. None when neither
+/// could be asked.
+pub fn task_states(job: &str) -> Option<JobStates> {
     let mut states: Vec<(String, String)> = vec![];
+    let mut sacct_note = None;
     let squeue = Command::new("squeue")
         .args(["--noheader", "--array", "--format=%i %T", "--jobs", job])
         .output();
@@ -220,6 +230,14 @@ pub fn task_states(job: &str) -> Option<Vec<(String, String)>> {
         .output()
     {
         asked |= o.status.success();
+        if !o.status.success() {
+            let e = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            sacct_note = Some(if e.is_empty() {
+                "sacct failed".into()
+            } else {
+                e
+            });
+        }
         for l in String::from_utf8_lossy(&o.stdout).lines() {
             let mut f = l.split('|');
             let (Some(id), Some(st)) = (f.next(), f.next()) else {
@@ -232,5 +250,8 @@ pub fn task_states(job: &str) -> Option<Vec<(String, String)>> {
             states.push((id.to_string(), st.to_string()));
         }
     }
-    asked.then_some(states)
+    (asked || !states.is_empty()).then_some(JobStates {
+        tasks: states,
+        sacct_note,
+    })
 }
