@@ -101,10 +101,12 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
     }
 }
 
+/// (experiment, arm, config without seed as JSON text).
+type GroupKey = (String, String, String);
+
 pub fn group(runs: &[LoadedRun]) -> Vec<Group> {
     // (experiment, arm, config) → seed → newest run: a rerun of one seed is not a second seed.
-    let mut by_key: BTreeMap<(String, String, String), (Value, BTreeMap<u64, &LoadedRun>)> =
-        BTreeMap::new();
+    let mut by_key: BTreeMap<GroupKey, (Value, BTreeMap<u64, &LoadedRun>)> = BTreeMap::new();
     for r in runs {
         let cfg = key_config(&r.config);
         let k = (

@@ -118,7 +118,7 @@ pub fn plan(root: &Path, v: &Variant, owner: bool) -> Vec<ArmState> {
             let status = runs::effective_status(m);
             let here = m.host.is_empty() || m.host == runs::local_host();
             let plan = match status {
-                RunStatus::Running if !(owner && !here) => ArmPlan::Running {
+                RunStatus::Running if !owner || here => ArmPlan::Running {
                     dir: d.clone(),
                     host: m.host.clone(),
                 },

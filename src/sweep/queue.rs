@@ -129,7 +129,7 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
             signalled = interrupts;
             report.interrupted = true;
         }
-        while report.interrupted == false && running.len() < jobs {
+        while !report.interrupted && running.len() < jobs {
             let Some(index) = queue.pop() else { break };
             let v = &sweep.variants[index];
             let log = std::fs::OpenOptions::new()
