@@ -2,12 +2,70 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::inner::sgd_adapt;
 use super::AdaptMode;
-use crate::engine::messages::EvalResult;
-use crate::engine::pool::WorkerPool;
+use crate::experiment::EvalSpec;
+use crate::metrics::EvalResult;
+use crate::model::BatchNormMode;
+use crate::pool::{PoolError, WorkerPool};
 use crate::stats::MeanCi;
-use crate::tasks::Episode;
+use crate::tasks::{split_name, Episode, Split};
+
+/// How each new task is adapted on its support set before its query set is scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdaptationRule {
+    /// `inner_steps` plain SGD steps of `inner_lr` on every parameter, from the
+    /// meta-parameters (MAML, FOMAML, Reptile).
+    Sgd,
+    /// A fresh zero head on the frozen trunk; SGD steps on the head, each halved until the
+    /// support loss does not rise (multi-task).
+    FreshHeadBacktracking,
+    /// Written by metalab before the rule was typed: the rule in words.
+    #[serde(untagged)]
+    Described(String),
+}
+
+impl AdaptMode {
+    pub fn rule(self) -> AdaptationRule {
+        match self {
+            AdaptMode::All => AdaptationRule::Sgd,
+            AdaptMode::HeadOnly { .. } => AdaptationRule::FreshHeadBacktracking,
+        }
+    }
+}
+
+/// How results were measured: recorded with every run so numbers are never quoted without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalProtocol {
+    pub test_tasks: usize,
+    pub periodic_tasks: usize,
+    pub inner_steps: usize,
+    pub inner_lr: f64,
+    #[serde(with = "split_name")]
+    pub final_split: Split,
+    #[serde(with = "split_name")]
+    pub periodic_split: Split,
+    pub batch_norm: BatchNormMode,
+    pub adaptation: AdaptationRule,
+}
+
+impl EvalProtocol {
+    pub fn new(eval: &EvalSpec, mode: AdaptMode, batch_norm: BatchNormMode) -> EvalProtocol {
+        EvalProtocol {
+            test_tasks: eval.tasks,
+            periodic_tasks: eval.periodic_tasks,
+            inner_steps: eval.inner_steps,
+            inner_lr: eval.inner_lr,
+            final_split: Split::Test,
+            periodic_split: Split::Validation,
+            batch_norm,
+            adaptation: mode.rule(),
+        }
+    }
+}
 
 /// One task's result.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,7 +83,7 @@ pub fn evaluate_tasks(
     episodes: Vec<Episode>,
     steps: usize,
     lr: f64,
-) -> Result<Vec<TaskEval>, String> {
+) -> Result<Vec<TaskEval>, PoolError> {
     let start = Arc::new(start);
     pool.map(episodes, move |ev, ep: Episode| {
         let before = ev.evaluate(&start, &ep.query, None);
@@ -41,7 +99,7 @@ pub fn evaluate_tasks(
 
 pub fn summarize(
     iteration: usize,
-    split: &str,
+    split: Split,
     results: &[TaskEval],
     steps: usize,
     lr: f64,
@@ -54,7 +112,7 @@ pub fn summarize(
         .map(|a| MeanCi::of(&a));
     EvalResult {
         iteration,
-        split: split.into(),
+        split,
         loss: MeanCi::of(&col(|r| r.loss)),
         accuracy,
         loss_before: MeanCi::of(&col(|r| r.loss_before)),

@@ -9,10 +9,12 @@
 pub mod actions;
 pub mod app;
 pub mod backend;
+pub mod bench;
 pub mod catalog;
 pub mod diff;
 pub mod editor;
 pub mod fixtures;
+pub mod keymap;
 pub mod keys;
 pub mod series;
 pub mod session;
@@ -30,7 +32,6 @@ use anyhow::Context;
 use crossterm::event::{self, Event};
 
 pub use app::{App, Msg};
-pub use fixtures::bench_frame_time;
 
 const FRAME: Duration = Duration::from_millis(50);
 /// Engine events handled per frame at most, so a producer faster than us cannot starve input.
