@@ -575,3 +575,46 @@ fn slurm_dry_run_writes_a_requeueing_array_script() {
         std::fs::read_to_string(d.path().join("runs/sweeps/sl/slurm/array.sbatch")).unwrap();
     assert!(script.contains("#SBATCH --array=0,2-3\n"), "{script}");
 }
+
+#[path = "tui_common/mod.rs"]
+mod tui_common;
+
+#[test]
+fn the_workbench_shows_a_sweep_as_a_group_with_its_result_over_seeds() {
+    let (d, _) = project(
+        r#"Sweep(name: "wb", experiment: "tiny.ron", axes: [Axis(path: "seed", values: [1, 2, 3])])"#,
+    );
+    // One ordinary run first, then the sweep: the sweep's six runs must be listed together.
+    let out = metalab(d.path(), &["run", "tiny.ron", "--arm", "fomaml", "-q"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = metalab(
+        d.path(),
+        &["sweep", "s.sweep.ron", "--jobs", "2", "--threads", "2"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let mut app = metalab::tui::App::new(d.path());
+    app.refresh_runs();
+    let variants: Vec<Option<String>> = app.runs.iter().map(|r| r.variant.clone()).collect();
+    assert_eq!(variants.len(), 7);
+    let first_plain = variants.iter().position(Option::is_none).unwrap();
+    assert!(
+        first_plain == 0 || first_plain == 6,
+        "the sweep's runs are split: {variants:?}"
+    );
+    let sweep_rows: Vec<_> = app.runs.iter().filter(|r| r.variant.is_some()).collect();
+    assert!(sweep_rows
+        .windows(2)
+        .all(|w| (w[0].variant.as_ref(), &w[0].arm) <= (w[1].variant.as_ref(), &w[1].arm)));
+    // fomaml: 3 sweep seeds plus the ordinary run, which is seed 1 again (the newest one counts).
+    for r in &sweep_rows {
+        let g = r
+            .group
+            .as_deref()
+            .unwrap_or_else(|| panic!("no group for {}", r.id));
+        assert!(g.starts_with("3 seeds: MSE "), "{g}");
+    }
+    app.screen = metalab::tui::app::Screen::Runs;
+    let shown = tui_common::screen(&app, 140, 30);
+    assert!(shown.contains("wb#0") && shown.contains("wb#2"), "{shown}");
+    assert!(shown.contains("3 seeds: MSE"), "{shown}");
+}
