@@ -99,6 +99,7 @@ pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
             runs_root: runs.clone(),
             jobs: a.jobs.unwrap_or(1),
             threads,
+            data: a.data.clone(),
             fancy: std::io::stderr().is_terminal(),
             interrupts,
         },
@@ -261,7 +262,7 @@ fn submit(sw: &Sweep, runs: &Path, exe: &Path, a: &SweepArgs) -> Result<ExitCode
         max_parallel: a.jobs,
         grace_seconds: a.grace,
     };
-    let text = slurm::script(sw, &todo, exe, runs, &opts);
+    let text = slurm::script(sw, &todo, exe, runs, a.data.as_deref(), &opts);
     let path = slurm::script_path(sw, runs);
     slurm::write_script(&path, &text)?;
     println!("{}", path.display());

@@ -25,6 +25,8 @@ pub struct QueueOptions {
     pub jobs: usize,
     /// Threads in all, split evenly between the running variants.
     pub threads: usize,
+    /// Omniglot folder for every variant (`--data`).
+    pub data: Option<PathBuf>,
     /// Draw bars (a terminal); otherwise plain lines.
     pub fancy: bool,
     /// Interrupt count, raised by the caller's Ctrl-C / SIGTERM handler.
@@ -136,7 +138,11 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                 .create(true)
                 .append(true)
                 .open(logs.join(format!("{}.log", v.name)))?;
-            let mut child = Command::new(&opts.exe)
+            let mut cmd = Command::new(&opts.exe);
+            if let Some(d) = &opts.data {
+                cmd.arg("--data").arg(d);
+            }
+            let mut child = cmd
                 .arg("sweep")
                 .arg(&sweep.path)
                 .arg("--task")

@@ -54,6 +54,7 @@ pub fn script(
     indices: &[usize],
     exe: &Path,
     runs_root: &Path,
+    data: Option<&Path>,
     o: &SlurmOptions,
 ) -> String {
     let folder = sweep.folder(runs_root);
@@ -102,7 +103,7 @@ trap 'requeue=1; kill -TERM "$child" 2>/dev/null' USR1
 # Preemption or scancel (TERM): checkpoint and stop; a preempted task is requeued by Slurm.
 trap 'kill -TERM "$child" 2>/dev/null' TERM
 
-"$METALAB" sweep "$SWEEP" --task "$TASK" --runs "$RUNS" --threads "${{SLURM_CPUS_PER_TASK:-0}}" &
+"$METALAB" {data}sweep "$SWEEP" --task "$TASK" --runs "$RUNS" --threads "${{SLURM_CPUS_PER_TASK:-0}}" &
 child=$!
 # A trapped signal interrupts `wait`; wait again until metalab itself has exited.
 while true; do
@@ -117,6 +118,10 @@ exit "$rc""#,
         exe = sh(&exe.display().to_string()),
         sweep = sh(&sweep.path.display().to_string()),
         runs = sh(&runs_root.display().to_string()),
+        data = data.map_or(String::new(), |d| format!(
+            "--data {} ",
+            sh(&d.display().to_string())
+        )),
     );
     s
 }
