@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use crate::engine::messages::Command;
 
-use super::app::{App, Effect, Modal, Pending, Screen, Source};
+use super::app::{App, Effect, Io, Modal, Pending, Screen, Source};
 use super::keymap::{self, Action};
 use super::session::ArmStatus;
 use super::{actions, update};
@@ -36,27 +36,21 @@ fn perform(app: &mut App, action: Action) {
         Action::Pane(s) => goto(app, s),
         Action::Move(by) => move_selection(app, by),
         Action::EditExperiment => match app.experiments.get(app.exp_sel) {
-            Some(e) => {
-                let p = e.path.clone();
-                update::open_editor(app, p)
-            }
+            Some(e) => app.io(Io::OpenEditor(e.path.clone())),
             None => app.info("no experiments yet: n creates one from a template"),
         },
-        Action::NewExperiment => update::new_experiment(app, false),
-        Action::DuplicateExperiment => update::new_experiment(app, true),
+        Action::NewExperiment => app.io(Io::NewExperiment { duplicate: false }),
+        Action::DuplicateExperiment => app.io(Io::NewExperiment { duplicate: true }),
         Action::LaunchExperiment => match app.experiments.get(app.exp_sel) {
-            Some(e) => {
-                let p = e.path.clone();
-                match std::fs::read_to_string(&p) {
-                    Ok(text) => update::launch(app, &text, &p),
-                    Err(e) => app.error(format!("{}: {e}", p.display())),
-                }
-            }
+            Some(e) => app.io(Io::LaunchFile(e.path.clone())),
             None => app.info("no experiment selected"),
         },
         Action::OpenRun => {
             let rows: Vec<_> = app.runs.get(app.run_sel).cloned().into_iter().collect();
-            actions::open_runs(app, &rows, Screen::Monitor)
+            app.io(Io::OpenRuns {
+                rows,
+                screen: Screen::Monitor,
+            })
         }
         Action::MarkRun => {
             if let Some(r) = app.runs.get(app.run_sel) {
@@ -69,11 +63,14 @@ fn perform(app: &mut App, action: Action) {
         }
         Action::CompareMarked => {
             let rows = actions::chosen_runs(app);
-            actions::open_runs(app, &rows, Screen::Compare)
+            app.io(Io::OpenRuns {
+                rows,
+                screen: Screen::Compare,
+            })
         }
-        Action::Rerun => actions::rerun(app),
-        Action::Resume => actions::resume(app),
-        Action::ExportRuns => actions::export_chosen(app),
+        Action::Rerun => app.io(Io::Rerun),
+        Action::Resume => app.io(Io::Resume),
+        Action::ExportRuns => app.io(Io::ExportChosen),
         Action::DeleteRun => {
             if let Some(r) = app.runs.get(app.run_sel) {
                 app.modal = Some(Modal::Confirm {
@@ -97,7 +94,7 @@ fn perform(app: &mut App, action: Action) {
                 app.info("only one session to show");
             }
         }
-        Action::ExportSession => actions::export_session(app),
+        Action::ExportSession => app.io(Io::ExportSession),
         Action::PauseArm | Action::PauseAll | Action::StopArm | Action::StopAll if !live => {
             app.info("this is a saved run: r in the Runs pane reruns it")
         }
@@ -105,7 +102,7 @@ fn perform(app: &mut App, action: Action) {
         Action::PauseAll => toggle_pause(app, None),
         Action::StopArm => ask_stop(app, Some(app.arm_sel)),
         Action::StopAll => ask_stop(app, None),
-        Action::Save => update::save_editor(app),
+        Action::Save => app.io(Io::SaveEditor { then_launch: false }),
         Action::JumpToError => {
             if let Some(ed) = app.editor.as_mut() {
                 ed.validate();
@@ -114,7 +111,7 @@ fn perform(app: &mut App, action: Action) {
                 }
             }
         }
-        Action::SaveAndLaunch => save_and_launch(app),
+        Action::SaveAndLaunch => app.io(Io::SaveEditor { then_launch: true }),
         Action::LeaveEditor => leave_editor(app),
         Action::EditorWidget => {}
     }
@@ -163,7 +160,7 @@ pub fn goto(app: &mut App, s: Screen) {
         return app.info("nothing to show yet: launch an experiment (r) or open a run");
     }
     if s == Screen::Runs {
-        app.refresh_runs();
+        app.io(Io::RefreshRuns);
     }
     if matches!(app.screen, Screen::Experiments | Screen::Runs) {
         app.back = app.screen;
@@ -248,21 +245,6 @@ fn ask_stop(app: &mut App, arm: Option<usize>) {
         prompt: format!("Stop {who}? It checkpoints and ends; the run is kept as stopped."),
         then: Pending::StopArm(arm),
     });
-}
-
-fn save_and_launch(app: &mut App) {
-    update::save_editor(app);
-    if let Some(ed) = app.editor.as_ref() {
-        let (text, path) = (ed.text(), ed.path.clone());
-        if ed.error_position().is_none()
-            && !matches!(
-                ed.validation,
-                Some(super::editor::Validation::Invalid { .. })
-            )
-        {
-            update::launch(app, &text, &path);
-        }
-    }
 }
 
 fn leave_editor(app: &mut App) {
