@@ -260,3 +260,20 @@ pub fn task_states(job: &str) -> Option<JobStates> {
         sacct_note,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_ranges_are_compressed() {
+        assert_eq!(compress(&[0, 1, 2, 3]), "0-3");
+        assert_eq!(compress(&[0, 2, 3, 5, 7, 8, 9]), "0,2-3,5,7-9");
+        assert_eq!(compress(&[4]), "4");
+    }
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(sh("/a b/it's"), "'/a b/it'\\''s'");
+    }
+}
