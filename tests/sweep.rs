@@ -618,3 +618,107 @@ fn the_workbench_shows_a_sweep_as_a_group_with_its_result_over_seeds() {
     assert!(shown.contains("wb#0") && shown.contains("wb#2"), "{shown}");
     assert!(shown.contains("3 seeds: MSE"), "{shown}");
 }
+
+/// The array script's own logic, run by bash as Slurm would run it (with a stand-in `scontrol`
+/// that records its arguments): the time-limit warning (USR1) checkpoints metalab and requeues
+/// the task, and the requeued script finishes the same run directories.
+#[cfg(unix)]
+#[test]
+fn the_array_script_checkpoints_and_requeues_on_the_time_limit_warning() {
+    let slow = TINY
+        .replace("hidden: [16]", "hidden: [40, 40]")
+        .replace(
+            "iterations: 60, meta_batch: 4",
+            "iterations: 100000, meta_batch: 10",
+        )
+        .replace("every: 20", "every: 50");
+    let (d, _) = project(
+        r#"Sweep(name: "tl", experiment: "tiny.ron", axes: [Axis(path: "seed", values: [5])])"#,
+    );
+    std::fs::write(d.path().join("tiny.ron"), &slow).unwrap();
+    let out = metalab(d.path(), &["sweep", "s.sweep.ron", "--slurm", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let script = d.path().join("runs/sweeps/tl/slurm/array.sbatch");
+    let bin = d.path().join("fakebin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = d.path().join("scontrol.calls");
+    std::fs::write(
+        bin.join("scontrol"),
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display()),
+    )
+    .unwrap();
+    assert!(Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("scontrol"))
+        .status()
+        .unwrap()
+        .success());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let task = || {
+        Command::new("bash")
+            .arg(&script)
+            .env("PATH", &path)
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .env("SLURM_ARRAY_JOB_ID", "42")
+            .env("SLURM_CPUS_PER_TASK", "2")
+            .current_dir(d.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let root = d.path().join("runs");
+    let child = task();
+    wait_for("a first checkpoint", || max_iteration(&root) >= 50);
+    assert!(Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(text(&out).contains("requeueing"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap().trim(),
+        "requeue 42_0"
+    );
+    let listed = runs::list_runs(&root);
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|r| r.status == RunStatus::Stopped),
+        "{listed:?}"
+    );
+    let stopped_at: Vec<usize> = listed.iter().map(|r| r.iteration).collect();
+
+    // The requeued task: shorten the frozen runs so it finishes soon, and run the script again.
+    for r in &listed {
+        let cfg = r.dir.join("config.ron");
+        let frozen = std::fs::read_to_string(&cfg).unwrap();
+        let end = r.iteration + 20;
+        std::fs::write(
+            &cfg,
+            frozen.replace("iterations: 100000", &format!("iterations: {end}")),
+        )
+        .unwrap();
+    }
+    let out = task().wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("resuming"), "{}", text(&out));
+    let listed = runs::list_runs(&root);
+    assert_eq!(
+        listed.len(),
+        2,
+        "the requeued task made new run directories"
+    );
+    for (r, at) in listed.iter().zip(stopped_at) {
+        assert_eq!(r.status, RunStatus::Finished);
+        assert_eq!(r.iteration, at + 20);
+    }
+    // Only the first attempt asked for a requeue.
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1);
+}
