@@ -12,4 +12,4 @@ mod validate;
 pub use load::{load_file, parse_str, read_text, ExperimentError};
 pub use locate::locate;
 pub use schema::*;
-pub use validate::{validate, ValidationError};
+pub use validate::{find_field as field_position, validate, ValidationError};

@@ -54,6 +54,28 @@ impl Checker<'_> {
     }
 }
 
+/// Where `name:` first appears as a field in the text (1-based line, column).
+pub fn find_field(text: &str, name: &str) -> Option<(usize, usize)> {
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut from = 0;
+        while let Some(at) = code[from..].find(name) {
+            let start = from + at;
+            let before_ok = start == 0
+                || !code[..start]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let after = code[start + name.len()..].trim_start();
+            if before_ok && after.starts_with(':') {
+                return Some((i + 1, start + 1));
+            }
+            from = start + name.len();
+        }
+    }
+    None
+}
+
 /// Every semantic problem in the experiment; `text` is the file it came from, to locate fields.
 pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
     let mut c = Checker {
@@ -496,4 +518,16 @@ fn check_eval(c: &mut Checker, v: &EvalSpec) {
         );
     }
     positive(c, "eval.inner_lr", v.inner_lr);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fields_but_not_substrings() {
+        let text = "A(\n  shots: 1,\n  ways: 5, // ways: 9\n)";
+        assert_eq!(find_field(text, "ways"), Some((3, 3)));
+        assert_eq!(find_field(text, "hots"), None);
+    }
 }

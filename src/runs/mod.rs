@@ -128,6 +128,17 @@ pub struct RunMeta {
     pub source: Option<PathBuf>,
     /// The run this one reproduces, for `metalab rerun`.
     pub rerun_of: Option<String>,
+    /// The machine it ran on (hostname), so runs merged from many machines say where they came
+    /// from, and a `running` run on another host is not mistaken for a dead local one.
+    #[serde(default)]
+    pub host: String,
+    /// The CPU model (or GPU) it ran on: kernels differ (AVX-512 or portable), and so may the
+    /// last digits of the metrics.
+    #[serde(default)]
+    pub device_detail: String,
+    /// The sweep variant this run belongs to (`metalab sweep`), if any.
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 /// What the engine knows of a new run beyond its one-arm experiment.
@@ -142,6 +153,8 @@ pub struct RunFacts {
     pub protocol: EvalProtocol,
     pub source: Option<PathBuf>,
     pub rerun_of: Option<String>,
+    /// The sweep variant the run belongs to, if any.
+    pub variant: Option<String>,
 }
 
 impl RunMeta {
@@ -173,6 +186,12 @@ impl RunMeta {
             metalab_version: env!("CARGO_PKG_VERSION").into(),
             source: facts.source,
             rerun_of: facts.rerun_of,
+            host: local_host(),
+            device_detail: match exp.device {
+                DeviceSpec::Cpu => cpu_model(),
+                DeviceSpec::Cuda(i) => format!("CUDA device {i}"),
+            },
+            variant: facts.variant,
         }
     }
 }
@@ -303,7 +322,14 @@ impl RunDir {
             .to_string()
             .replace([':', 'Z'], "")
             .replace('T', "-");
-        let base = format!("{stamp}-{}-{}", sanitize(&exp.name), sanitize(&meta.arm));
+        // The host and a random tag make ids unique across machines writing into one shared
+        // runs folder, or whose runs are copied together later.
+        let base = format!(
+            "{stamp}-{}-{}-{}",
+            sanitize(&exp.name),
+            sanitize(&meta.arm),
+            id_tag(&meta.host)
+        );
         let mut id = base.clone();
         let mut n = 1;
         let dir = loop {
@@ -413,6 +439,38 @@ impl RunDir {
     pub fn checkpoint_path(&self) -> PathBuf {
         self.dir.join(CHECKPOINT)
     }
+}
+
+/// `<host, up to 8 characters>-<4 hex digits>`: short, readable, and distinct across machines.
+fn id_tag(host: &str) -> String {
+    let host: String = sanitize(host.split('.').next().unwrap_or(host))
+        .chars()
+        .take(8)
+        .collect();
+    format!("{host}{:04x}", rand::random::<u16>())
+}
+
+/// This machine's name (the kernel's hostname), or "unknown".
+pub fn local_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The CPU model name, for `RunMeta::device_detail`.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn sanitize(s: &str) -> String {
@@ -548,6 +606,8 @@ pub struct RunInfo {
     pub iteration: usize,
     pub total_iterations: usize,
     pub headline: Option<String>,
+    pub host: String,
+    pub variant: Option<String>,
 }
 
 /// Every run under `root`, newest first. A folder that holds a run's files but no readable
@@ -574,6 +634,8 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
                     iteration: meta.iteration,
                     total_iterations: meta.total_iterations,
                     headline: meta.headline,
+                    host: meta.host,
+                    variant: meta.variant,
                 }),
                 Err(err) => damaged(dir, &err),
             }
@@ -635,12 +697,16 @@ fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
         iteration: 0,
         total_iterations: total,
         headline: None,
+        host: String::new(),
+        variant: None,
     })
 }
 
-/// A run marked running whose process is gone was interrupted.
+/// A run marked running whose process is gone was interrupted. Only a run of this host can be
+/// probed; one made elsewhere (a copied run, a shared folder) keeps the status it recorded.
 pub fn effective_status(meta: &RunMeta) -> RunStatus {
-    if meta.status == RunStatus::Running && !process_alive(meta.pid) {
+    let here = meta.host.is_empty() || meta.host == local_host();
+    if meta.status == RunStatus::Running && here && !process_alive(meta.pid) {
         RunStatus::Interrupted
     } else {
         meta.status.clone()
@@ -652,14 +718,23 @@ fn process_alive(pid: u32) -> bool {
         return true;
     }
     if cfg!(target_os = "linux") {
-        // A pid is reused once its process is gone: only a metalab (or this very program, when
-        // the engine runs inside a test or another front end) still training counts as alive.
-        // Otherwise a stale run.json would make its run undeletable and unresumable for ever.
-        let comm = |p: &str| std::fs::read_to_string(format!("/proc/{p}/comm")).ok();
-        match comm(&pid.to_string()) {
-            None => false,
-            Some(c) => c.trim() == "metalab" || Some(c) == comm("self"),
+        // A killed process whose parent died too can linger as a zombie (state Z) until
+        // someone reaps it: it is dead all the same. And a pid is reused once its process is
+        // gone: only a metalab (or this very program, when the engine runs inside a test or
+        // another front end) still training counts as alive; otherwise a stale run.json would
+        // make its run undeletable and unresumable for ever.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        if rest.trim_start().starts_with(['Z', 'X']) {
+            return false;
         }
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        let own = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+        comm == "metalab" || comm == own.trim()
     } else {
         true
     }
