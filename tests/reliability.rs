@@ -988,3 +988,30 @@ fn under_nohup_sighup_stays_ignored() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(wait_exit(&mut child).code(), Some(130));
 }
+
+#[test]
+fn a_run_recorded_as_running_on_another_host_is_not_deleted_blindly() {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("tiny.ron"), tiny(10)).unwrap();
+    assert_exit(&metalab(p.path(), &["run", "tiny.ron", "-q"]), 0, "run");
+    let root = p.path().join("runs");
+    let dir = std::fs::read_dir(&root)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    meta["status"] = "Running".into();
+    meta["host"] = "node-17".into();
+    std::fs::write(dir.join("run.json"), meta.to_string()).unwrap();
+    let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let err = runs::delete_run(&root, &id).unwrap_err();
+    assert!(matches!(err, RunError::RunningElsewhere { .. }), "{err}");
+    assert!(
+        err.to_string().contains("node-17") && err.to_string().contains("fix:"),
+        "{err}"
+    );
+    assert!(dir.is_dir());
+}

@@ -42,6 +42,8 @@ pub enum RunError {
     Config(#[from] experiment::ExperimentError),
     #[error("run `{id}` is still training (pid {pid})\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C or `kill {pid}` for `metalab run`), then try again")]
     StillRunning { id: String, pid: u32 },
+    #[error("run `{id}` is recorded as training on host {host}, which this machine cannot check\n  fix: stop it there first; if that job is gone, delete the folder by hand (`rm -r` it)")]
+    RunningElsewhere { id: String, host: String },
     #[error("{dir}: the run could not be created: {reason}\n  fix: free disk space (or fix the folder's permissions) and run it again; the partial folder was removed")]
     NotCreated { dir: PathBuf, reason: String },
     #[error("{path}: {have} training lines up to the checkpoint's iteration {iteration}, where there should be {want}: the file was truncated or deleted, and resuming would leave a gap in the curves\n  fix: `metalab rerun {id}` trains the run again from its config, to the same numbers")]
@@ -744,7 +746,14 @@ fn process_alive(pid: u32) -> bool {
 /// checkpoint, or two processes would write one folder.
 pub fn ensure_not_running(dir: &Path) -> Result<(), RunError> {
     match load_meta(dir) {
-        Ok(meta) if effective_status(&meta) == RunStatus::Running || locked(dir) => {
+        Ok(meta) if locked(dir) || effective_status(&meta) == RunStatus::Running => {
+            if !meta.host.is_empty() && meta.host != local_host() && !locked(dir) {
+                // Recorded as running elsewhere: this host cannot tell whether it still is.
+                return Err(RunError::RunningElsewhere {
+                    id: meta.id,
+                    host: meta.host,
+                });
+            }
             Err(RunError::StillRunning {
                 id: meta.id,
                 pid: meta.pid,
