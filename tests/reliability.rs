@@ -1006,7 +1006,12 @@ fn a_run_recorded_as_running_on_another_host_is_not_deleted_blindly() {
     meta["status"] = "Running".into();
     meta["host"] = "node-17".into();
     std::fs::write(dir.join("run.json"), meta.to_string()).unwrap();
+    meta["experiment"] = "evil\u{1b}]0;pwned\u{7}".into();
+    std::fs::write(dir.join("run.json"), meta.to_string()).unwrap();
     let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+    // Text from a run.json reaches the terminal without its escape sequences.
+    let listed = runs::list_runs(&root);
+    assert_eq!(listed[0].experiment, "evil?]0;pwned?");
     let err = runs::delete_run(&root, &id).unwrap_err();
     assert!(matches!(err, RunError::RunningElsewhere { .. }), "{err}");
     assert!(

@@ -430,7 +430,7 @@ fn list_runs(root: &Path) {
     for r in runs {
         println!(
             "{:<62} {:<11} {:>6}/{:<6}  {:<18} {}",
-            r.id,
+            metalab::runs::printable(&r.id),
             r.status.label(),
             r.iteration,
             r.total_iterations,

@@ -627,16 +627,21 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
             match load_meta(&dir) {
                 Ok(meta) => Some(RunInfo {
                     id: meta.id.clone(),
-                    status: effective_status(&meta),
+                    status: match effective_status(&meta) {
+                        RunStatus::Failed(why) => RunStatus::Failed(printable(&why)),
+                        other => other,
+                    },
                     dir,
-                    experiment: meta.experiment,
-                    arm: meta.arm,
-                    algorithm: meta.algorithm,
+                    // A run.json from elsewhere is text someone else wrote: what is shown of it
+                    // must not carry terminal escape sequences.
+                    experiment: printable(&meta.experiment),
+                    arm: printable(&meta.arm),
+                    algorithm: printable(&meta.algorithm),
                     started_unix: meta.started_unix,
                     iteration: meta.iteration,
                     total_iterations: meta.total_iterations,
-                    headline: meta.headline,
-                    host: meta.host,
+                    headline: meta.headline.as_deref().map(printable),
+                    host: printable(&meta.host),
                     variant: meta.variant,
                 }),
                 Err(err) => damaged(dir, &err),
@@ -645,6 +650,14 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
         .collect();
     runs.sort_by(|a, b| b.started_unix.cmp(&a.started_unix).then(b.id.cmp(&a.id)));
     runs
+}
+
+/// `s` with control characters (escape sequences, NUL) shown as `?`, newlines kept, for text
+/// that reaches a terminal or a file format that forbids them.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
 }
 
 /// A folder that looks like a run (it has one of a run's files) but whose `run.json` is not
