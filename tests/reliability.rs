@@ -737,9 +737,17 @@ fn sigterm_and_sighup_to_the_workbench_restore_the_terminal() {
         t.wait_for("the workbench", |t| {
             t.screen().contains("Experiments") && t.show("#{alternate_on}") == "1"
         });
-        // Train, so the signal also has arms to stop with a checkpoint.
-        t.cmd(&["send-keys", "-t", "w", "r"]);
-        t.wait_for("training", |t| t.screen().contains("running"));
+        if signal == libc::SIGTERM {
+            // Train, so the signal also has arms to stop with a checkpoint.
+            t.cmd(&["send-keys", "-t", "w", "r"]);
+            t.wait_for("training", |t| t.screen().contains("running"));
+        } else {
+            // Edit without saving, so the signal has typed text to keep.
+            t.cmd(&["send-keys", "-t", "w", "Enter"]);
+            t.wait_for("the editor", |t| t.screen().contains("Experiment("));
+            t.cmd(&["send-keys", "-t", "w", "-l", "// typed before the hang-up"]);
+            t.wait_for("the typing", |t| t.screen().contains("before the hang-up"));
+        }
         assert_eq!(
             t.show("#{mouse_any_flag}"),
             "1",
@@ -762,10 +770,22 @@ fn sigterm_and_sighup_to_the_workbench_restore_the_terminal() {
         );
         assert_eq!(t.show("#{cursor_flag}"), "1", "SIG{name}: cursor hidden");
         assert!(t.screen().contains("exited 0"), "SIG{name}: {}", t.screen());
-        // The arm was stopped with a checkpoint, not left "running".
-        let runs = runs::list_runs(&p.path().join("runs"));
-        assert_eq!(runs.len(), 1, "SIG{name}");
-        assert_eq!(runs[0].status, RunStatus::Stopped, "SIG{name}");
+        if signal == libc::SIGTERM {
+            // The arm was stopped with a checkpoint, not left "running".
+            let runs = runs::list_runs(&p.path().join("runs"));
+            assert_eq!(runs.len(), 1, "SIG{name}");
+            assert_eq!(runs[0].status, RunStatus::Stopped, "SIG{name}");
+        } else {
+            let kept = p.path().join("experiments/.long.ron.unsaved");
+            let text = std::fs::read_to_string(&kept).expect("the unsaved edits were lost");
+            assert!(text.contains("typed before the hang-up"), "{text}");
+            assert!(t.screen().contains(".long.ron.unsaved"), "{}", t.screen());
+            // The file itself is as it was.
+            assert_eq!(
+                std::fs::read_to_string(p.path().join("experiments/long.ron")).unwrap(),
+                tiny(50_000_000)
+            );
+        }
     }
 }
 

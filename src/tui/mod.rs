@@ -136,7 +136,26 @@ pub fn run_with(
             break;
         }
     }
+    // Killed from outside with edits in the buffer: keep them next to the file (a dot-file, so
+    // the experiments list ignores it) rather than lose what the user typed.
+    let kept = (terminate.load(Ordering::SeqCst) > 0)
+        .then(|| app.editor.as_ref().filter(|ed| ed.modified()))
+        .flatten()
+        .and_then(|ed| {
+            let path = ed
+                .path
+                .with_file_name(format!(".{}.unsaved", ed.file_name()));
+            std::fs::write(&path, format!("{}\n", ed.text())).ok()?;
+            Some(path)
+        });
     shutdown(&mut app, engine);
+    drop(guard);
+    if let Some(path) = kept {
+        eprintln!(
+            "metalab: stopped by a signal; the unsaved edits are in {}",
+            path.display()
+        );
+    }
     Ok(())
 }
 
