@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::inner::sgd_adapt;
-use super::AdaptMode;
+use super::{anil, metasgd, metric, AdaptMode};
 use crate::engine::messages::EvalResult;
 use crate::engine::pool::WorkerPool;
 use crate::stats::MeanCi;
@@ -17,7 +17,8 @@ pub struct TaskEval {
     pub accuracy: Option<f64>,
 }
 
-/// Adapt from `start` with `steps` SGD steps of `lr` on every episode's support set.
+/// Adapt from `start` on every episode's support set by the rule `mode` (SGD rules take
+/// `steps` steps of `lr`), then score on its query set.
 pub fn evaluate_tasks(
     pool: &WorkerPool,
     start: Vec<f32>,
@@ -27,14 +28,25 @@ pub fn evaluate_tasks(
     lr: f64,
 ) -> Result<Vec<TaskEval>, String> {
     let start = Arc::new(start);
-    pool.map(episodes, move |ev, ep: Episode| {
-        let before = ev.evaluate(&start, &ep.query, None);
-        let adapted = sgd_adapt(ev, &start, &ep.support, steps, lr, mode);
-        let after = ev.evaluate(&adapted, &ep.query, None);
-        TaskEval {
-            loss_before: before.loss as f64,
-            loss: after.loss as f64,
-            accuracy: after.correct.map(|c| c as f64 / ep.query.n as f64),
+    pool.map(episodes, move |ev, ep: Episode| match mode {
+        AdaptMode::All | AdaptMode::HeadOnly { .. } => {
+            let before = ev.evaluate(&start, &ep.query, None);
+            let adapted = sgd_adapt(ev, &start, &ep.support, steps, lr, mode);
+            let after = ev.evaluate(&adapted, &ep.query, None);
+            TaskEval {
+                loss_before: before.loss as f64,
+                loss: after.loss as f64,
+                accuracy: after.correct.map(|c| c as f64 / ep.query.n as f64),
+            }
+        }
+        AdaptMode::HeadSgd { head_start } => {
+            anil::evaluate_task(ev, &start, head_start, &ep, steps, lr)
+        }
+        AdaptMode::LearnedRates { len } => {
+            metasgd::evaluate_task(ev, &start[..len], &start[len..], &ep, steps)
+        }
+        AdaptMode::Metric { kind, body_len } => {
+            metric::evaluate_task(ev, kind, &start, body_len, &ep)
         }
     })
 }

@@ -10,7 +10,7 @@ use super::messages::{EngineEvent, TaskPoint, TrainPoint};
 use super::pool::WorkerPool;
 use super::{Control, Prepared};
 use crate::algo::eval::{evaluate_tasks, summarize};
-use crate::algo::{self, AlgoContext, MetaAlgorithm};
+use crate::algo::{self, AdaptMode, AlgoContext, MetaAlgorithm};
 use crate::experiment::ModelSpec;
 use crate::runs::checkpoint::Checkpoint;
 use crate::runs::{self, EvalProtocol, MetricRecord, RunDir, RunMeta, RunStatus};
@@ -154,7 +154,7 @@ fn train(
             params: p.net.num_params(),
             family: family.describe(),
             class_split: family.split_record(),
-            protocol: protocol(p),
+            protocol: protocol(p, algo.adapt_start().1),
             final_eval: None,
             headline: None,
             seconds: 0.0,
@@ -314,13 +314,8 @@ fn train(
         exp.eval.inner_lr,
     )
     .map_err(|e| fail(it, e))?;
-    let result = summarize(
-        total,
-        "test",
-        &results,
-        exp.eval.inner_steps,
-        exp.eval.inner_lr,
-    );
+    let (steps, lr) = mode.effective(exp.eval.inner_steps, exp.eval.inner_lr);
+    let result = summarize(total, "test", &results, steps, lr);
     dir.append(MetricRecord::Eval(result.clone()), elapsed(&clock))
         .map_err(|e| fail(it, e))?;
     dir.meta.headline = Some(runs::headline(&result));
@@ -366,7 +361,8 @@ fn evaluate(
         e.inner_steps,
         e.inner_lr,
     )?;
-    let result = summarize(it, "validation", &results, e.inner_steps, e.inner_lr);
+    let (steps, lr) = mode.effective(e.inner_steps, e.inner_lr);
+    let result = summarize(it, "validation", &results, steps, lr);
     dir.append(MetricRecord::Eval(result.clone()), t)
         .map_err(|e| e.to_string())?;
     let _ = tx.send(EngineEvent::Eval { arm: index, result });
@@ -442,22 +438,26 @@ fn save_checkpoint(
     .save(&dir.checkpoint_path())
 }
 
-fn protocol(p: &Prepared) -> EvalProtocol {
+pub(crate) fn protocol(p: &Prepared, mode: AdaptMode) -> EvalProtocol {
     let e = &p.experiment.eval;
-    let bn = match &p.experiment.model {
-        ModelSpec::Conv(c) if c.batch_norm => {
+    let bn = match (&p.experiment.model, mode) {
+        (ModelSpec::Conv(c), AdaptMode::Metric { .. }) if c.batch_norm => {
+            "transductive: batch statistics of each episode's support and query examples together (one pass), no running averages"
+        }
+        (ModelSpec::Conv(c), _) if c.batch_norm => {
             "transductive: batch statistics of each support/query batch, no running averages"
         }
         _ => "none",
     };
+    let (inner_steps, inner_lr) = mode.effective(e.inner_steps, e.inner_lr);
     EvalProtocol {
         test_tasks: e.tasks,
         periodic_tasks: e.periodic_tasks,
-        inner_steps: e.inner_steps,
-        inner_lr: e.inner_lr,
+        inner_steps,
+        inner_lr,
         final_split: "test".into(),
         periodic_split: "validation".into(),
         batch_norm: bn.into(),
-        adaptation: "SGD on the support set from the meta-parameters (multi-task: a fresh zero head, trunk frozen, step halved until the support loss does not rise); loss and accuracy on the query set".into(),
+        adaptation: mode.describe(inner_steps, inner_lr),
     }
 }

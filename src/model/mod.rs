@@ -6,8 +6,10 @@
 //! keeps them device-agnostic and makes checkpointing trivial.
 
 pub mod conv;
+pub mod head;
 pub mod init;
 pub mod loss;
+pub mod metric;
 pub mod mlp;
 pub mod ops;
 
@@ -63,7 +65,20 @@ impl Layout {
     pub fn head_len(&self) -> usize {
         self.total - self.head_start
     }
+
+    /// Width of the features the head reads: the body's output per example.
+    pub fn feature_dim(&self) -> usize {
+        self.tensors
+            .iter()
+            .find(|t| t.offset == self.head_start)
+            .map_or(0, |t| t.shape[0])
+    }
 }
+
+/// A loss on body features that the caller computes: given the `n × d` features (row-major),
+/// it returns the loss and ∂loss/∂features (same layout). Metric-based arms (prototypes,
+/// attention, relation module) and ANIL's head on cached features are such losses.
+pub type FeatureLoss<'a> = dyn FnMut(&[f32], usize) -> (LossOut, Vec<f32>) + 'a;
 
 /// Loss of one batch: mean squared error (regression) or mean cross-entropy (classification).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,6 +132,19 @@ pub trait Evaluator {
         let _ = kinks;
         self.evaluate(params, batch, grad)
     }
+
+    /// Run the body (every layer but the head) with parameters `body` (the first
+    /// `layout.head_start` values) on `x`, `n` examples; give its `n × d` features to `head`,
+    /// and backpropagate the ∂loss/∂features it returns into `grad` (length `body.len()`) when
+    /// given. The loss is `head`'s. Batch norm sees the `n` examples as one batch.
+    fn features(
+        &mut self,
+        body: &[f32],
+        n: usize,
+        x: &[f32],
+        grad: Option<&mut [f32]>,
+        head: &mut FeatureLoss,
+    ) -> LossOut;
 }
 
 #[derive(Debug, Error)]
