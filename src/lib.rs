@@ -10,6 +10,7 @@ pub mod experiment;
 pub mod export;
 pub mod model;
 pub mod runs;
+pub mod saved;
 pub mod stats;
 pub mod tasks;
 pub mod tui;

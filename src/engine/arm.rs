@@ -20,7 +20,7 @@ use crate::tasks::{Episode, Rng, Split, TaskFamily};
 /// evaluation and for every arm, and never the training stream's tasks.
 const PERIODIC_SALT: u64 = 0x7661_6c69_6461_7465;
 const TRACKED_SALT: u64 = 0x7472_6163_6b65_6421;
-const TEST_SALT: u64 = 0x7465_7374_7365_7421;
+pub(crate) const TEST_SALT: u64 = 0x7465_7374_7365_7421;
 
 struct Failure {
     iteration: usize,
@@ -66,7 +66,7 @@ pub(super) fn run(
     }
 }
 
-fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usize) -> Vec<Episode> {
+pub(crate) fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usize) -> Vec<Episode> {
     let mut rng = Rng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
