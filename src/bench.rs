@@ -11,12 +11,12 @@ use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::algo::{self, AlgoContext, MetaAlgorithm};
-use crate::engine::pool::WorkerPool;
 use crate::experiment::{
     Activation, Algorithm, ArmSettings, ConvSpec, DeviceSpec, InnerOptimizer, MlpSpec, ModelSpec,
     SinusoidSpec,
 };
 use crate::model::Network;
+use crate::pool::WorkerPool;
 use crate::tasks::sinusoid::Sinusoid;
 use crate::tasks::{Batch, Episode, FamilyShape, Rng, Split, Targets, Task, TaskFamily, TaskKind};
 
@@ -277,7 +277,9 @@ pub fn run_workload(name: &str, quick: bool, threads: Option<usize>) -> Result<B
 }
 
 /// `metalab bench`: every workload (or those matching `only`) in its own child process.
-pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<()> {
+/// Run every workload whose name contains `only`, each in its own process, printing the table
+/// as results come unless `json`; returns the results.
+pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<Vec<BenchResult>> {
     let exe = std::env::current_exe().context("locating the metalab binary")?;
     let mut results = vec![];
     if !json {
@@ -327,23 +329,5 @@ pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<()> {
         }
         results.push(r);
     }
-    // The workbench's cost of drawing a long run: one 120×40 frame of a 100,000-point run.
-    let frame = only
-        .is_none_or(|o| "frame".contains(o))
-        .then(|| crate::tui::bench_frame_time(100_000, 50));
-    if json {
-        let frame_ms = frame.map(|d| d.as_secs_f64() * 1e3);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"workloads": results, "frame_ms_100k_points": frame_ms})
-            )?
-        );
-    } else if let Some(d) = frame {
-        println!(
-            "workbench frame, 100,000-point run at 120×40: {:.3} ms (mean of 50 renders)",
-            d.as_secs_f64() * 1e3
-        );
-    }
-    Ok(())
+    Ok(results)
 }

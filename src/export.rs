@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::engine::messages::{EvalResult, TaskPoint, TrainPoint};
+use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
+use crate::tasks::Split;
 
 /// One arm's (or run's) full curves.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +40,7 @@ pub fn to_csv(arms: &[ArmCurves]) -> String {
             }
         }
         for e in &a.evals {
-            let split = csv_field(&e.split);
+            let split = csv_field(e.split.name());
             let (i, l, b) = (e.iteration, &e.loss, &e.loss_before);
             let _ = writeln!(
                 out,
@@ -217,7 +218,7 @@ pub fn to_svg(arms: &[ArmCurves], classification: bool) -> String {
     let periodic = |a: &ArmCurves| {
         a.evals
             .iter()
-            .filter(|e| e.split != "test")
+            .filter(|e| e.split != Split::Test)
             .cloned()
             .collect::<Vec<_>>()
     };

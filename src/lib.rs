@@ -3,12 +3,17 @@
 //! Data flows one way: experiment file → engine → typed messages → (TUI | headless | tests).
 //! The engine knows nothing of the UI.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod algo;
 pub mod bench;
+pub mod device;
 pub mod engine;
 pub mod experiment;
 pub mod export;
+pub mod metrics;
 pub mod model;
+pub mod pool;
 pub mod runs;
 pub mod saved;
 pub mod stats;

@@ -12,10 +12,10 @@ use thiserror::Error;
 use crate::algo::eval::{evaluate_tasks, summarize, TaskEval};
 use crate::algo::{self, AdaptMode, AlgoContext};
 use crate::engine::arm::{episodes, TEST_SALT};
-use crate::engine::pool::WorkerPool;
-use crate::engine::EvalResult;
-use crate::experiment::{Experiment, FamilySpec, ModelSpec};
-use crate::model::{ModelError, Network};
+use crate::experiment::{Experiment, FamilySpec};
+use crate::metrics::EvalResult;
+use crate::model::{BatchNormMode, ModelError, Network};
+use crate::pool::WorkerPool;
 use crate::runs::checkpoint::Checkpoint;
 use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
@@ -39,7 +39,7 @@ pub enum SavedEvalError {
     #[error("{path}: the checkpoint does not fit this run's algorithm: {reason}\n  fix: the run directory may come from another metalab version; rerun it")]
     Checkpoint { path: PathBuf, reason: String },
     #[error("evaluation failed: {0}")]
-    Eval(String),
+    Eval(#[from] crate::pool::PoolError),
 }
 
 /// What to change from the run's own protocol; `None` keeps the run's value.
@@ -74,7 +74,7 @@ pub struct SavedProtocol {
     pub adaptation: String,
     /// What the head was: the meta-learned one, a fresh zero head, or none (metric arms).
     pub head: String,
-    pub batch_norm: String,
+    pub batch_norm: BatchNormMode,
     /// How the test tasks were drawn.
     pub tasks_from: String,
 }
@@ -110,22 +110,15 @@ pub struct LakeReport {
 }
 
 pub fn parse_split(s: &str) -> Result<Split, SavedEvalError> {
-    match s {
-        "test" => Ok(Split::Test),
-        "validation" => Ok(Split::Validation),
-        "train" => Ok(Split::Train),
-        other => Err(SavedEvalError::Protocol(format!(
-            "unknown split `{other}`\n  fix: use --split test, validation or train"
-        ))),
-    }
+    Split::from_name(s).ok_or_else(|| {
+        SavedEvalError::Protocol(format!(
+            "unknown split `{s}`\n  fix: use --split test, validation or train"
+        ))
+    })
 }
 
 fn split_name(s: Split) -> &'static str {
-    match s {
-        Split::Train => "train",
-        Split::Validation => "validation",
-        Split::Test => "test",
-    }
+    s.name()
 }
 
 /// The run's experiment with the request's family changes applied.
@@ -233,11 +226,11 @@ fn load_model(
     let mut algo = algo::build(&arm.algorithm, ctx, family);
     let ck_path = dir.join(runs::CHECKPOINT);
     let ck = Checkpoint::load(&ck_path)?;
-    let iteration: usize = ck.meta_parse("iteration", &ck_path)?;
+    let iteration = ck.resume.iteration;
     algo.load_state(&ck.tensors)
         .map_err(|reason| SavedEvalError::Checkpoint {
             path: ck_path.clone(),
-            reason,
+            reason: reason.to_string(),
         })?;
     let (mut start, mode) = algo.adapt_start();
     let hs = trained_net.layout.head_start;
@@ -290,16 +283,8 @@ fn load_model(
     })
 }
 
-fn batch_norm(model: &ModelSpec, mode: AdaptMode) -> String {
-    match (model, mode) {
-        (ModelSpec::Conv(c), AdaptMode::Metric { .. }) if c.batch_norm => {
-            "transductive: statistics of each episode's support and query examples together".into()
-        }
-        (ModelSpec::Conv(c), _) if c.batch_norm => {
-            "transductive: statistics of each support/query batch".into()
-        }
-        _ => "none".into(),
-    }
+fn batch_norm(net: &Network, mode: AdaptMode) -> BatchNormMode {
+    mode.batch_norm(net.batch_norm())
 }
 
 fn threads(req: &EvalRequest) -> usize {
@@ -342,10 +327,9 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         test,
         e.eval.inner_steps,
         e.eval.inner_lr,
-    )
-    .map_err(SavedEvalError::Eval)?;
+    )?;
     let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
-    let result = summarize(m.iteration, split_name(split), &results, steps, lr);
+    let result = summarize(m.iteration, split, &results, steps, lr);
     let (ways, shots, queries) = episode_shape(&e.family);
     let record = SavedEval {
         t_unix: runs::now_unix(),
@@ -361,7 +345,7 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
             inner_lr: lr,
             adaptation: m.mode.describe(steps, lr),
             head: m.head,
-            batch_norm: batch_norm(&e.model, m.mode),
+            batch_norm: batch_norm(&m.net, m.mode),
             tasks_from: format!("{} tasks of the {} split drawn from the run's seed ({}) on the final evaluation's stream: the same tasks as the run's own result when the protocol matches", e.eval.tasks, split_name(split), e.seed),
         },
         result,
@@ -418,8 +402,7 @@ pub fn evaluate_lake(
         lake_runs.into_iter().map(|r| r.episode).collect(),
         steps,
         lr,
-    )
-    .map_err(SavedEvalError::Eval)?;
+    )?;
     let per_run: Vec<LakeRunResult> = names
         .iter()
         .zip(&items)
@@ -437,7 +420,8 @@ pub fn evaluate_lake(
         .collect();
     let error_rate = MeanCi::of(&per_run.iter().map(|r| r.error_rate).collect::<Vec<_>>());
     let (esteps, elr) = m.mode.effective(steps, lr);
-    let result = summarize(m.iteration, "lake", &results, esteps, elr);
+    // The split field names a task split; the protocol's `split` says "lake".
+    let result = summarize(m.iteration, Split::Test, &results, esteps, elr);
     let record = SavedEval {
         t_unix: runs::now_unix(),
         checkpoint_iteration: m.iteration,
@@ -456,7 +440,7 @@ pub fn evaluate_lake(
             inner_lr: elr,
             adaptation: m.mode.describe(esteps, elr),
             head: m.head,
-            batch_norm: batch_norm(&exp.model, m.mode),
+            batch_norm: batch_norm(&m.net, m.mode),
             tasks_from: "every run of the folder, in name order; training/ images are the support set (one per class), test/ items the queries, labelled by class_labels.txt".into(),
         },
         result,

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use metalab::algo::eval::AdaptationRule;
 use metalab::algo::metric::episode_loss;
 use metalab::engine::{EngineEvent, LaunchOptions, Prepared};
 use metalab::experiment::{
@@ -208,7 +209,7 @@ fn learns(arm: &str, iterations: usize, floor: f64) {
     );
     assert!(after - before > 0.1, "{arm}: {before:.3} -> {after:.3}");
     let meta = runs::load_meta(&dir).unwrap();
-    assert!(!meta.protocol.adaptation.is_empty());
+    assert!(!meta.protocol.description.is_empty());
 }
 
 #[test]
@@ -242,11 +243,11 @@ fn a_metric_run_records_that_evaluation_computed_prototypes() {
     let (_, _, dir) = final_accuracy(synthetic("ProtoNet", 2), root.path());
     let meta = runs::load_meta(&dir).unwrap();
     assert_eq!(meta.protocol.inner_steps, 0);
+    assert_eq!(meta.protocol.adaptation, AdaptationRule::Prototypes);
+    let words = &meta.protocol.description;
     assert!(
-        meta.protocol.adaptation.contains("no gradient steps")
-            && meta.protocol.adaptation.contains("prototypes"),
-        "{}",
-        meta.protocol.adaptation
+        words.contains("no gradient steps") && words.contains("prototypes"),
+        "{words}"
     );
     let fin = meta.final_eval.unwrap();
     assert_eq!((fin.inner_steps, fin.inner_lr), (0, 0.0));

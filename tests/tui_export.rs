@@ -1,8 +1,9 @@
 //! Curves to CSV and SVG, and the bench hook.
 
-use metalab::engine::messages::{EvalResult, TaskPoint, TrainPoint};
 use metalab::export::{to_csv, to_svg, ArmCurves};
+use metalab::metrics::{EvalResult, TaskPoint, TrainPoint};
 use metalab::stats::MeanCi;
+use metalab::tasks::Split;
 
 fn arm(label: &str, classification: bool) -> ArmCurves {
     let ci = |m| MeanCi {
@@ -21,7 +22,7 @@ fn arm(label: &str, classification: bool) -> ArmCurves {
             .collect(),
         evals: vec![EvalResult {
             iteration: 5,
-            split: "validation".into(),
+            split: Split::Validation,
             loss: ci(0.3),
             accuracy: classification.then(|| ci(0.8)),
             loss_before: ci(0.9),
@@ -70,8 +71,8 @@ fn svg_has_a_line_and_legend_per_arm() {
 #[test]
 fn bench_frame_time_runs_on_a_long_run() {
     // No timing assertion (machines differ): only that it renders a 100k-point run.
-    let small = metalab::tui::bench_frame_time(1_000, 5);
-    let t = metalab::tui::bench_frame_time(100_000, 5);
+    let small = metalab::tui::bench::frame_time(1_000, 5);
+    let t = metalab::tui::bench::frame_time(100_000, 5);
     println!("mean frame time at 120x40: 1k points {small:?}, 100k points {t:?}");
     assert!(t > std::time::Duration::ZERO);
 }

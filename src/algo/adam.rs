@@ -62,7 +62,7 @@ impl Adam {
     pub fn load_state(
         &mut self,
         state: &std::collections::BTreeMap<String, Vec<f32>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), super::AlgoError> {
         let n = self.m.len();
         self.m = super::take_state(state, "adam.m", n)?;
         self.v = super::take_state(state, "adam.v", n)?;

@@ -16,9 +16,9 @@ use rand::SeedableRng;
 
 use super::adam::Adam;
 use super::eval::TaskEval;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
-use crate::engine::pool::WorkerPool;
+use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::model::{head, Evaluator, LossOut};
+use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng};
 
 /// Relative radius of the head-level finite differences (f64).
@@ -208,7 +208,7 @@ impl MetaAlgorithm for Anil {
         _iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String> {
+    ) -> Result<StepStats, AlgoError> {
         let theta = Arc::new(self.theta.clone());
         let (steps, lr, second, hs) = (
             self.inner_steps,
@@ -229,7 +229,9 @@ impl MetaAlgorithm for Anil {
         }
         let grad: Vec<f32> = sum.iter().map(|&g| (g / tasks) as f32).collect();
         if grad.iter().any(|g| !g.is_finite()) {
-            return Err("the ANIL meta-gradient is not finite (NaN or infinity)".into());
+            return Err(AlgoError::NotFinite {
+                what: "ANIL meta-gradient",
+            });
         }
         self.adam.step(&mut self.theta, &grad);
         Ok(mean_stats(
@@ -252,7 +254,7 @@ impl MetaAlgorithm for Anil {
         s
     }
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         self.theta = take_state(state, "params", self.theta.len())?;
         self.adam.load_state(state)?;
         Ok(())

@@ -2,12 +2,107 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::inner::sgd_adapt;
 use super::{anil, metasgd, metric, AdaptMode};
-use crate::engine::messages::EvalResult;
-use crate::engine::pool::WorkerPool;
+use crate::experiment::EvalSpec;
+use crate::metrics::EvalResult;
+use crate::model::metric::MetricKind;
+use crate::model::BatchNormMode;
+use crate::pool::{PoolError, WorkerPool};
 use crate::stats::MeanCi;
-use crate::tasks::Episode;
+use crate::tasks::{split_name, Episode, Split};
+
+/// How each new task is adapted on its support set before its query set is scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdaptationRule {
+    /// `inner_steps` plain SGD steps of `inner_lr` on every parameter, from the
+    /// meta-parameters (MAML, FOMAML, Reptile).
+    Sgd,
+    /// A fresh zero head on the frozen trunk; SGD steps on the head, each halved until the
+    /// support loss does not rise (multi-task).
+    FreshHeadBacktracking,
+    /// Plain SGD steps on the meta-learned head over the body's support features, body frozen
+    /// (ANIL).
+    HeadSgd,
+    /// SGD steps with the meta-learned per-parameter learning rates; `inner_lr` unused
+    /// (Meta-SGD).
+    LearnedRates,
+    /// No gradient steps: class prototypes (mean support embeddings), logits −‖q − c‖².
+    Prototypes,
+    /// No gradient steps: softmax attention over cosine similarities to the support embeddings.
+    CosineAttention,
+    /// No gradient steps: the learned relation module scores each query against each class's
+    /// mean support embedding.
+    RelationModule,
+    /// Written by metalab before the rule was typed: the rule in words.
+    #[serde(untagged)]
+    Described(String),
+}
+
+impl AdaptMode {
+    pub fn rule(self) -> AdaptationRule {
+        match self {
+            AdaptMode::All => AdaptationRule::Sgd,
+            AdaptMode::HeadOnly { .. } => AdaptationRule::FreshHeadBacktracking,
+            AdaptMode::HeadSgd { .. } => AdaptationRule::HeadSgd,
+            AdaptMode::LearnedRates { .. } => AdaptationRule::LearnedRates,
+            AdaptMode::Metric { kind, .. } => match kind {
+                MetricKind::Prototypes => AdaptationRule::Prototypes,
+                MetricKind::Matching => AdaptationRule::CosineAttention,
+                MetricKind::Relation { .. } => AdaptationRule::RelationModule,
+            },
+        }
+    }
+
+    /// Batch norm as this rule runs it: metric arms embed support and query in one pass.
+    pub fn batch_norm(self, model: BatchNormMode) -> BatchNormMode {
+        match (self, model) {
+            (AdaptMode::Metric { .. }, BatchNormMode::Transductive) => {
+                BatchNormMode::TransductiveEpisode
+            }
+            (_, m) => m,
+        }
+    }
+}
+
+/// How results were measured: recorded with every run so numbers are never quoted without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalProtocol {
+    pub test_tasks: usize,
+    pub periodic_tasks: usize,
+    pub inner_steps: usize,
+    pub inner_lr: f64,
+    #[serde(with = "split_name")]
+    pub final_split: Split,
+    #[serde(with = "split_name")]
+    pub periodic_split: Split,
+    pub batch_norm: BatchNormMode,
+    pub adaptation: AdaptationRule,
+    /// The rule in words, with the steps and learning rate it used.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl EvalProtocol {
+    /// `inner_steps` and `inner_lr` are the ones the rule actually uses (0 for metric arms).
+    pub fn new(eval: &EvalSpec, mode: AdaptMode, batch_norm: BatchNormMode) -> EvalProtocol {
+        let (inner_steps, inner_lr) = mode.effective(eval.inner_steps, eval.inner_lr);
+        EvalProtocol {
+            test_tasks: eval.tasks,
+            periodic_tasks: eval.periodic_tasks,
+            inner_steps,
+            inner_lr,
+            final_split: Split::Test,
+            periodic_split: Split::Validation,
+            batch_norm: mode.batch_norm(batch_norm),
+            adaptation: mode.rule(),
+            description: mode.describe(inner_steps, inner_lr),
+        }
+    }
+}
 
 /// One task's result.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,7 +121,7 @@ pub fn evaluate_tasks(
     episodes: Vec<Episode>,
     steps: usize,
     lr: f64,
-) -> Result<Vec<TaskEval>, String> {
+) -> Result<Vec<TaskEval>, PoolError> {
     let start = Arc::new(start);
     pool.map(episodes, move |ev, ep: Episode| match mode {
         AdaptMode::All | AdaptMode::HeadOnly { .. } => {
@@ -53,7 +148,7 @@ pub fn evaluate_tasks(
 
 pub fn summarize(
     iteration: usize,
-    split: &str,
+    split: Split,
     results: &[TaskEval],
     steps: usize,
     lr: f64,
@@ -66,7 +161,7 @@ pub fn summarize(
         .map(|a| MeanCi::of(&a));
     EvalResult {
         iteration,
-        split: split.into(),
+        split,
         loss: MeanCi::of(&col(|r| r.loss)),
         accuracy,
         loss_before: MeanCi::of(&col(|r| r.loss_before)),

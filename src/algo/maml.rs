@@ -11,16 +11,17 @@ use std::sync::Arc;
 
 use super::adam::Adam;
 use super::inner::{grad, sgd_trajectory};
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
-use crate::engine::pool::WorkerPool;
+use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::model::{Evaluator, KinkPattern, Kinks, LossOut};
+use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Order {
     /// Exact meta-gradient; `hvp_eps` is the finite-difference radius.
     Second { hvp_eps: f64 },
-    /// Drop the second-order terms: the query gradient at the adapted parameters.
+    /// First-order MAML: drop the second-order terms (the Hessians of the inner steps); the
+    /// meta-gradient is the query gradient at the adapted parameters.
     First,
 }
 
@@ -111,7 +112,7 @@ impl MetaAlgorithm for Maml {
         _iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String> {
+    ) -> Result<StepStats, AlgoError> {
         let theta = Arc::new(self.theta.clone());
         let (steps, lr, order) = (self.inner_steps, self.inner_lr, self.order);
         let results = pool.map(episodes, move |ev, ep: Episode| {
@@ -127,7 +128,9 @@ impl MetaAlgorithm for Maml {
         }
         let meta_grad: Vec<f32> = meta_grad.iter().map(|&g| (g / tasks) as f32).collect();
         if meta_grad.iter().any(|g| !g.is_finite()) {
-            return Err("the meta-gradient is not finite (NaN or infinity)".into());
+            return Err(AlgoError::NotFinite {
+                what: "meta-gradient",
+            });
         }
         self.adam.step(&mut self.theta, &meta_grad);
         Ok(mean_stats(
@@ -145,7 +148,7 @@ impl MetaAlgorithm for Maml {
         s
     }
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         let n = self.theta.len();
         self.theta = take_state(state, "params", n)?;
         self.adam.load_state(state)?;

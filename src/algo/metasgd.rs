@@ -15,9 +15,9 @@ use super::adam::Adam;
 use super::eval::TaskEval;
 use super::inner::grad;
 use super::maml::hvp;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
-use crate::engine::pool::WorkerPool;
+use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::model::{Evaluator, LossOut};
+use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng};
 
 pub struct MetaSgd {
@@ -120,7 +120,7 @@ impl MetaAlgorithm for MetaSgd {
         _iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String> {
+    ) -> Result<StepStats, AlgoError> {
         let params = Arc::new(self.params.clone());
         let (len, steps, eps) = (self.len, self.inner_steps, self.hvp_eps);
         let results = pool.map(episodes, move |ev, ep: Episode| {
@@ -137,7 +137,9 @@ impl MetaAlgorithm for MetaSgd {
         }
         let grad: Vec<f32> = sum.iter().map(|&g| (g / tasks) as f32).collect();
         if grad.iter().any(|g| !g.is_finite()) {
-            return Err("the Meta-SGD meta-gradient is not finite (NaN or infinity)".into());
+            return Err(AlgoError::NotFinite {
+                what: "Meta-SGD meta-gradient",
+            });
         }
         self.adam.step(&mut self.params, &grad);
         Ok(mean_stats(
@@ -158,7 +160,7 @@ impl MetaAlgorithm for MetaSgd {
         s
     }
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         self.params = take_state(state, "params", self.params.len())?;
         self.adam.load_state(state)?;
         Ok(())

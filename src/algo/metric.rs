@@ -13,10 +13,10 @@ use rand::SeedableRng;
 
 use super::adam::Adam;
 use super::eval::TaskEval;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
-use crate::engine::pool::WorkerPool;
+use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::model::metric::{ways, MetricKind};
 use crate::model::{Evaluator, LossOut};
+use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng, Targets};
 
 /// Salt for the relation module's initialisation, so the body's draw matches the other arms'.
@@ -123,7 +123,7 @@ impl MetaAlgorithm for MetricArm {
         _iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String> {
+    ) -> Result<StepStats, AlgoError> {
         let params = Arc::new(self.params.clone());
         let (kind, body_len) = (self.kind, self.body_len);
         let results = pool.map(episodes, move |ev, ep: Episode| {
@@ -140,7 +140,9 @@ impl MetaAlgorithm for MetricArm {
         }
         let grad: Vec<f32> = sum.iter().map(|&g| (g / tasks) as f32).collect();
         if grad.iter().any(|g| !g.is_finite()) {
-            return Err("the metric loss's gradient is not finite (NaN or infinity)".into());
+            return Err(AlgoError::NotFinite {
+                what: "metric loss's gradient",
+            });
         }
         self.adam.step(&mut self.params, &grad);
         Ok(mean_stats(
@@ -164,7 +166,7 @@ impl MetaAlgorithm for MetricArm {
         s
     }
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         self.params = take_state(state, "params", self.params.len())?;
         self.adam.load_state(state)?;
         Ok(())

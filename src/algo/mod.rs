@@ -6,7 +6,6 @@
 pub mod adam;
 pub mod anil;
 pub mod eval;
-pub mod fomaml;
 pub mod inner;
 pub mod maml;
 pub mod metasgd;
@@ -17,11 +16,31 @@ pub mod reptile;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::engine::pool::WorkerPool;
+use thiserror::Error;
+
 use crate::experiment::{Algorithm, ArmSettings};
 use crate::model::metric::MetricKind;
 use crate::model::Network;
+use crate::pool::{PoolError, WorkerPool};
 use crate::tasks::{Episode, Rng, Split, TaskFamily};
+
+/// Why a meta-iteration or a state load failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum AlgoError {
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// `what` names the quantity: "meta-gradient", "Reptile update", …
+    #[error("the {what} is not finite (NaN or infinity)")]
+    NotFinite { what: &'static str },
+    #[error("checkpoint has no tensor `{0}`")]
+    MissingState(String),
+    #[error("checkpoint tensor `{name}` has {found} values, the model needs {expected}")]
+    StateLength {
+        name: String,
+        found: usize,
+        expected: usize,
+    },
+}
 
 /// Mean query result of one meta-iteration's tasks, after inner adaptation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,7 +113,7 @@ pub trait MetaAlgorithm: Send {
         iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String>;
+    ) -> Result<StepStats, AlgoError>;
 
     /// What a new task starts from, and which parameters it may adapt.
     fn adapt_start(&self) -> (Vec<f32>, AdaptMode);
@@ -102,7 +121,7 @@ pub trait MetaAlgorithm: Send {
     /// Everything needed to continue training exactly: parameters and optimizer state.
     fn state(&self) -> Vec<(String, Vec<f32>)>;
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String>;
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError>;
 }
 
 /// What every algorithm is built from.
@@ -121,7 +140,7 @@ pub fn build(
 ) -> Box<dyn MetaAlgorithm> {
     match algorithm {
         Algorithm::Maml { hvp_eps } => Box::new(maml::Maml::new(ctx, *hvp_eps)),
-        Algorithm::Fomaml => Box::new(fomaml::Fomaml::new(ctx)),
+        Algorithm::Fomaml => Box::new(maml::Maml::with_order(ctx, maml::Order::First)),
         Algorithm::Reptile {
             epsilon,
             anneal,
@@ -149,15 +168,16 @@ pub(crate) fn take_state(
     state: &BTreeMap<String, Vec<f32>>,
     name: &str,
     len: usize,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, AlgoError> {
     let v = state
         .get(name)
-        .ok_or_else(|| format!("checkpoint has no tensor `{name}`"))?;
+        .ok_or_else(|| AlgoError::MissingState(name.into()))?;
     if v.len() != len {
-        return Err(format!(
-            "checkpoint tensor `{name}` has {} values, the model needs {len}",
-            v.len()
-        ));
+        return Err(AlgoError::StateLength {
+            name: name.into(),
+            found: v.len(),
+            expected: len,
+        });
     }
     Ok(v.clone())
 }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::inner::grad;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
-use crate::engine::pool::WorkerPool;
+use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use crate::model::LossOut;
 use crate::model::Network;
+use crate::pool::{TaskInput, WorkerPool};
 use crate::tasks::{Batch, Episode, Rng, Split, Targets, Task, TaskFamily};
 
 pub struct MultiTask {
@@ -102,17 +102,24 @@ impl MetaAlgorithm for MultiTask {
         _iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String> {
-        let items: Vec<(Vec<f32>, Batch)> = self
+    ) -> Result<StepStats, AlgoError> {
+        let items: Vec<TaskInput> = self
             .pending
             .iter()
             .zip(&episodes)
-            .map(|(&t, ep)| (self.task_params(t), join(&ep.support, &ep.query)))
+            .map(|(&t, ep)| TaskInput {
+                params: self.task_params(t),
+                batch: join(&ep.support, &ep.query),
+                grad: true,
+            })
             .collect();
-        let results = pool.map(items, |ev, (p, batch): (Vec<f32>, Batch)| {
-            let (out, g) = grad(ev, &p, &batch);
-            (g, out, batch.n)
-        })?;
+        let sizes: Vec<usize> = items.iter().map(|t| t.batch.n).collect();
+        let results: Vec<(Vec<f32>, LossOut, usize)> = pool
+            .evaluate_tasks(items)?
+            .into_iter()
+            .zip(sizes)
+            .map(|(r, n)| (r.grad.expect("gradient asked for"), r.out, n))
+            .collect();
         // Gradient of the mean loss over the batch's tasks.
         let scale = 1.0 / results.len() as f32;
         let head_start = self.net.layout.head_start;
@@ -127,7 +134,9 @@ impl MetaAlgorithm for MultiTask {
             }
         }
         if g.iter().any(|x| !x.is_finite()) {
-            return Err("the multi-task gradient is not finite (NaN or infinity)".into());
+            return Err(AlgoError::NotFinite {
+                what: "multi-task gradient",
+            });
         }
         self.adam.step(&mut self.params, &g);
         Ok(mean_stats(
@@ -151,7 +160,7 @@ impl MetaAlgorithm for MultiTask {
         s
     }
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         let n = self.params.len();
         self.params = take_state(state, "params", n)?;
         self.adam.load_state(state)?;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::adam::Adam;
 use super::inner::{grad, sgd_trajectory};
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, MetaAlgorithm, StepStats};
-use crate::engine::pool::WorkerPool;
+use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::experiment::InnerOptimizer;
 use crate::model::Evaluator;
+use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode};
 
 pub struct Reptile {
@@ -69,7 +69,7 @@ impl MetaAlgorithm for Reptile {
         iteration: usize,
         episodes: Vec<Episode>,
         pool: &WorkerPool,
-    ) -> Result<StepStats, String> {
+    ) -> Result<StepStats, AlgoError> {
         let theta = Arc::new(self.theta.clone());
         let (steps, lr, opt) = (self.inner_steps, self.inner_lr, self.optimizer);
         let results = pool.map(episodes, move |ev, ep: Episode| {
@@ -91,7 +91,9 @@ impl MetaAlgorithm for Reptile {
             }
         }
         if delta.iter().any(|d| !d.is_finite()) {
-            return Err("the Reptile update is not finite (NaN or infinity)".into());
+            return Err(AlgoError::NotFinite {
+                what: "Reptile update",
+            });
         }
         for (t, d) in self.theta.iter_mut().zip(&delta) {
             *t += (eps * d / tasks) as f32;
@@ -109,7 +111,7 @@ impl MetaAlgorithm for Reptile {
         vec![("params".into(), self.theta.clone())]
     }
 
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         self.theta = take_state(state, "params", self.theta.len())?;
         Ok(())
     }

@@ -1,20 +1,22 @@
-//! One arm's training loop: sample tasks, step the algorithm, evaluate, checkpoint, report.
+//! One arm's run as an object: open it (fresh or from a checkpoint), then the loop of the
+//! paper's algorithm box — sample a meta-batch, take a meta-step, log, now and then evaluate and
+//! checkpoint — then the final test on fresh tasks.
 
-use std::collections::BTreeMap;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
-use super::messages::{EngineEvent, TaskPoint, TrainPoint};
-use super::pool::WorkerPool;
+use super::messages::{ArmIndex, EngineEvent};
 use super::{Control, Prepared};
-use crate::algo::eval::{evaluate_tasks, summarize};
-use crate::algo::{self, AdaptMode, AlgoContext, MetaAlgorithm};
-use crate::experiment::ModelSpec;
-use crate::runs::checkpoint::Checkpoint;
-use crate::runs::{self, EvalProtocol, MetricRecord, RunDir, RunMeta, RunStatus};
-use crate::tasks::{Episode, Rng, Split, TaskFamily};
+use crate::algo::eval::{evaluate_tasks, summarize, EvalProtocol};
+use crate::algo::{self, AlgoContext, MetaAlgorithm, StepStats};
+use crate::experiment::ArmSettings;
+use crate::metrics::{EvalResult, TaskPoint, TrainWindow};
+use crate::pool::WorkerPool;
+use crate::runs::checkpoint::{Checkpoint, ResumeState};
+use crate::runs::{self, MetricRecord, RunDir, RunFacts, RunStatus};
+use crate::tasks::{Episode, Rng, Split, TaskFamily, TaskKind};
 
 /// Salts that give the evaluation task sets their own streams: the same tasks at every
 /// evaluation and for every arm, and never the training stream's tasks.
@@ -22,7 +24,8 @@ const PERIODIC_SALT: u64 = 0x7661_6c69_6461_7465;
 const TRACKED_SALT: u64 = 0x7472_6163_6b65_6421;
 pub(crate) const TEST_SALT: u64 = 0x7465_7374_7365_7421;
 
-struct Failure {
+/// Why an arm ended early, and when.
+pub(super) struct Failure {
     iteration: usize,
     reason: String,
 }
@@ -34,30 +37,25 @@ fn fail(iteration: usize, reason: impl ToString) -> Failure {
     }
 }
 
-/// Train-loss window being averaged into the next metrics line.
-#[derive(Debug, Default, Clone, Copy)]
-struct Window {
-    loss: f64,
-    acc: f64,
-    count: usize,
-    has_acc: bool,
-}
-
+/// Train one arm to the end (or until stopped), reporting on `tx`. Failures are reported, and
+/// recorded in the run directory when there is one.
 pub(super) fn run(
     p: &Prepared,
-    index: usize,
+    index: ArmIndex,
     threads: usize,
     control: &Control,
     tx: &Sender<EngineEvent>,
 ) {
-    let mut run_dir = None;
-    if let Err(f) = train(p, index, threads, control, tx, &mut run_dir) {
-        if let Some(dir) = run_dir.as_mut() {
-            let dir: &mut RunDir = dir;
-            dir.meta.status = RunStatus::Failed(f.reason.clone());
+    let result = ArmRun::open(p, index, threads, tx).and_then(|mut arm| {
+        let trained = arm.train(control);
+        if let Err(f) = &trained {
+            arm.dir.meta.status = RunStatus::Failed(f.reason.clone());
             // The disk may be what failed; the event still reaches the user.
-            let _ = dir.write_meta();
+            let _ = arm.dir.write_meta();
         }
+        trained
+    });
+    if let Err(f) = result {
         let _ = tx.send(EngineEvent::Failed {
             arm: index,
             iteration: f.iteration,
@@ -66,6 +64,7 @@ pub(super) fn run(
     }
 }
 
+/// `n` episodes of `split` from their own seeded stream.
 pub(crate) fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usize) -> Vec<Episode> {
     let mut rng = Rng::seed_from_u64(seed);
     (0..n)
@@ -76,388 +75,380 @@ pub(crate) fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usiz
         .collect()
 }
 
-fn train(
-    p: &Prepared,
-    index: usize,
-    threads: usize,
-    control: &Control,
-    tx: &Sender<EngineEvent>,
-    run_dir: &mut Option<RunDir>,
-) -> Result<(), Failure> {
-    let exp = &p.experiment;
-    let arm = &exp.arms[index];
-    let settings = exp.arm_settings(arm);
-    let total = exp.train.iterations;
-    let family = p.family.as_ref();
-    let one_arm = exp.with_only_arm(&arm.name).expect("arm exists");
+/// Training seconds, counting those before a resume.
+struct Clock {
+    before: f64,
+    started: Instant,
+}
 
-    let pool = WorkerPool::new(&p.net, exp.device, exp.seed, threads).map_err(|e| fail(0, e))?;
-    let ctx = AlgoContext {
-        net: p.net.clone(),
-        settings: settings.clone(),
-        total_iterations: total,
-        seed: exp.seed,
-    };
-    let mut algo = algo::build(&arm.algorithm, ctx, family);
-    let mut rng = Rng::seed_from_u64(exp.seed);
-    let mut window = Window::default();
-    let mut start = 0;
-    let mut seconds_before = 0.0;
+impl Clock {
+    fn seconds(&self) -> f64 {
+        self.before + self.started.elapsed().as_secs_f64()
+    }
+}
 
-    let dir = if let Some(dir) = &p.resume {
-        let ck_path = dir.join(runs::CHECKPOINT);
-        let ck = Checkpoint::load(&ck_path).map_err(|e| fail(0, e))?;
-        start = ck
-            .meta_parse("iteration", &ck_path)
-            .map_err(|e| fail(0, e))?;
-        let word_pos: u128 = ck
-            .meta_parse("rng_word_pos", &ck_path)
-            .map_err(|e| fail(start, e))?;
-        rng.set_word_pos(word_pos);
-        window = Window {
-            loss: ck
-                .meta_parse("window_loss", &ck_path)
-                .map_err(|e| fail(start, e))?,
-            acc: ck
-                .meta_parse("window_acc", &ck_path)
-                .map_err(|e| fail(start, e))?,
-            count: ck
-                .meta_parse("window_count", &ck_path)
-                .map_err(|e| fail(start, e))?,
-            has_acc: ck
-                .meta_parse("window_has_acc", &ck_path)
-                .map_err(|e| fail(start, e))?,
+/// Meta-iterations per second since the last log line (or since a pause ended).
+struct Rate {
+    since: Instant,
+    from: usize,
+}
+
+impl Rate {
+    fn restart(&mut self, it: usize) {
+        *self = Rate {
+            since: Instant::now(),
+            from: it,
         };
-        seconds_before = ck
-            .meta_parse("seconds", &ck_path)
-            .map_err(|e| fail(start, e))?;
-        algo.load_state(&ck.tensors)
-            .map_err(|e| fail(start, format!("{}: {e}", ck_path.display())))?;
-        let mut d = RunDir::reopen(dir, start).map_err(|e| fail(start, e))?;
-        d.meta.status = RunStatus::Running;
-        d.meta.pid = std::process::id();
-        d
-    } else {
-        let meta = RunMeta {
-            id: String::new(),
-            experiment: exp.name.clone(),
-            arm: arm.name.clone(),
-            algorithm: arm.algorithm.label().into(),
-            status: RunStatus::Running,
-            started_unix: runs::now_unix(),
-            updated_unix: 0,
-            iteration: 0,
-            total_iterations: total,
+    }
+    fn per_second(&self, it: usize) -> f64 {
+        (it - self.from) as f64 / self.since.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+/// One arm of a launched experiment, from its first meta-iteration (or its checkpoint) to its
+/// final test.
+pub(super) struct ArmRun<'a> {
+    p: &'a Prepared,
+    index: ArmIndex,
+    tx: &'a Sender<EngineEvent>,
+    settings: ArmSettings,
+    pool: WorkerPool,
+    algo: Box<dyn MetaAlgorithm>,
+    /// The training task stream; its position is checkpointed.
+    rng: Rng,
+    /// Completed meta-iterations.
+    it: usize,
+    window: TrainWindow,
+    dir: RunDir,
+    clock: Clock,
+    rate: Rate,
+    /// Fixed validation tasks: the periodic evaluation's and the per-task panels'.
+    periodic: Vec<Episode>,
+    tracked: Vec<Episode>,
+}
+
+impl<'a> ArmRun<'a> {
+    /// Build the algorithm and its workers, then create the run directory or reopen the one
+    /// being resumed (restoring the algorithm, the task stream and the metrics window).
+    fn open(
+        p: &'a Prepared,
+        index: ArmIndex,
+        threads: usize,
+        tx: &'a Sender<EngineEvent>,
+    ) -> Result<ArmRun<'a>, Failure> {
+        let exp = &p.experiment;
+        let arm = &exp.arms[index];
+        let settings = exp.arm_settings(arm);
+        let family = p.family.as_ref();
+        let pool =
+            WorkerPool::new(&p.net, exp.device, exp.seed, threads).map_err(|e| fail(0, e))?;
+        let ctx = AlgoContext {
+            net: p.net.clone(),
+            settings: settings.clone(),
+            total_iterations: exp.train.iterations,
             seed: exp.seed,
-            threads,
-            device: format!("{:?}", exp.device),
+        };
+        let mut algo = algo::build(&arm.algorithm, ctx, family);
+        let mut rng = Rng::seed_from_u64(exp.seed);
+        let (dir, resume) = match &p.resume {
+            Some(dir) => {
+                let path = dir.join(runs::CHECKPOINT);
+                let ck = Checkpoint::load(&path).map_err(|e| fail(0, e))?;
+                let at = ck.resume.iteration;
+                rng.set_word_pos(ck.resume.rng_word_pos);
+                algo.load_state(&ck.tensors)
+                    .map_err(|e| fail(at, format!("{}: {e}", path.display())))?;
+                let mut d = RunDir::reopen(dir, at).map_err(|e| fail(at, e))?;
+                d.meta.status = RunStatus::Running;
+                d.meta.pid = std::process::id();
+                (d, ck.resume)
+            }
+            None => {
+                let one_arm = exp.with_only_arm(&arm.name).expect("arm exists");
+                let facts = RunFacts {
+                    threads,
+                    params: p.net.num_params(),
+                    family: family.describe(),
+                    class_split: family.split_record(),
+                    protocol: EvalProtocol::new(
+                        &exp.eval,
+                        algo.adapt_start().1,
+                        p.net.batch_norm(),
+                    ),
+                    source: p.opts.source.clone(),
+                    rerun_of: p.opts.rerun_of.clone(),
+                };
+                let d =
+                    RunDir::create(&p.opts.runs_root, &one_arm, facts).map_err(|e| fail(0, e))?;
+                (d, ResumeState::default())
+            }
+        };
+        let mut run = ArmRun {
+            p,
+            index,
+            tx,
+            settings,
+            pool,
+            algo,
+            rng,
+            it: resume.iteration,
+            window: resume.window,
+            dir,
+            clock: Clock {
+                before: resume.seconds,
+                started: Instant::now(),
+            },
+            rate: Rate {
+                since: Instant::now(),
+                from: resume.iteration,
+            },
+            periodic: episodes(
+                family,
+                Split::Validation,
+                exp.seed ^ PERIODIC_SALT,
+                exp.eval.periodic_tasks,
+            ),
+            tracked: episodes(
+                family,
+                Split::Validation,
+                exp.seed ^ TRACKED_SALT,
+                exp.eval.tracked_tasks,
+            ),
+        };
+        run.dir.write_meta().map_err(|e| run.failure(e))?;
+        run.send(EngineEvent::Started {
+            arm: index,
+            name: arm.name.clone(),
+            run_dir: run.dir.dir.clone(),
+            algorithm: arm.algorithm.label().into(),
+            total_iterations: exp.train.iterations,
+            start_iteration: run.it,
             params: p.net.num_params(),
             family: family.describe(),
-            class_split: family.split_record(),
-            protocol: protocol(p, algo.adapt_start().1),
-            final_eval: None,
-            headline: None,
-            seconds: 0.0,
-            pid: std::process::id(),
-            metalab_version: env!("CARGO_PKG_VERSION").into(),
-            source: p.opts.source.clone(),
-            rerun_of: p.opts.rerun_of.clone(),
-        };
-        RunDir::create(&p.opts.runs_root, &one_arm, meta).map_err(|e| fail(0, e))?
-    };
-    let dir = run_dir.insert(dir);
-    dir.write_meta().map_err(|e| fail(start, e))?;
+            classification: family.shape().kind == TaskKind::Classification,
+        });
+        run.clock.started = Instant::now();
+        run.rate.restart(run.it);
+        Ok(run)
+    }
 
-    let _ = tx.send(EngineEvent::Started {
-        arm: index,
-        name: arm.name.clone(),
-        run_dir: dir.dir.clone(),
-        algorithm: arm.algorithm.label().into(),
-        total_iterations: total,
-        start_iteration: start,
-        params: p.net.num_params(),
-        family: family.describe(),
-        classification: p.family.shape().kind == crate::tasks::TaskKind::Classification,
-    });
-
-    let periodic = episodes(
-        family,
-        Split::Validation,
-        exp.seed ^ PERIODIC_SALT,
-        exp.eval.periodic_tasks,
-    );
-    let tracked = episodes(
-        family,
-        Split::Validation,
-        exp.seed ^ TRACKED_SALT,
-        exp.eval.tracked_tasks,
-    );
-    let clock = Instant::now();
-    let elapsed = |c: &Instant| seconds_before + c.elapsed().as_secs_f64();
-    let mut window_clock = Instant::now();
-    let mut window_start = start;
-
-    let mut it = start;
-    while it < total {
-        if control.paused() && !control.stop_requested() {
-            let _ = tx.send(EngineEvent::Paused { arm: index });
-            while control.paused() && !control.stop_requested() {
-                std::thread::sleep(Duration::from_millis(20));
+    /// The meta-training loop.
+    fn train(&mut self, control: &Control) -> Result<(), Failure> {
+        while self.it < self.total() {
+            self.wait_while_paused(control);
+            if control.stop_requested() {
+                return self.stop();
             }
-            let _ = tx.send(EngineEvent::Resumed { arm: index });
-            window_clock = Instant::now();
-            window_start = it;
+            let stats = self.step()?;
+            self.window.add(stats.loss, stats.accuracy);
+            self.it += 1;
+            if self.it.is_multiple_of(self.p.experiment.train.log_every) || self.it == self.total()
+            {
+                self.log()?;
+            }
+            let every = self.p.experiment.eval.every;
+            if self.it == self.total() || (every > 0 && self.it.is_multiple_of(every)) {
+                self.evaluate()?;
+                self.checkpoint()?;
+            }
         }
-        if control.stop_requested() {
-            dir.meta.status = RunStatus::Stopped;
-            checkpoint(
-                algo.as_ref(),
-                dir,
-                it,
-                &rng,
-                window,
-                elapsed(&clock),
-                index,
-                tx,
-            )
-            .map_err(|e| fail(it, e))?;
-            let _ = tx.send(EngineEvent::Finished {
-                arm: index,
-                iteration: it,
-                stopped: true,
-                final_eval: None,
-                seconds: elapsed(&clock),
-            });
-            return Ok(());
-        }
+        self.finish()
+    }
 
-        let batch = algo.sample_batch(family, &mut rng, exp.train.meta_batch);
-        let stats = algo.step(it, batch, &pool).map_err(|e| fail(it, e))?;
+    fn total(&self) -> usize {
+        self.p.experiment.train.iterations
+    }
+
+    fn send(&self, event: EngineEvent) {
+        // A front end that has gone away does not stop training.
+        let _ = self.tx.send(event);
+    }
+
+    fn failure(&self, reason: impl ToString) -> Failure {
+        fail(self.it, reason)
+    }
+
+    fn wait_while_paused(&mut self, control: &Control) {
+        if !control.paused() || control.stop_requested() {
+            return;
+        }
+        self.send(EngineEvent::Paused { arm: self.index });
+        while control.paused() && !control.stop_requested() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.send(EngineEvent::Resumed { arm: self.index });
+        self.rate.restart(self.it);
+    }
+
+    /// One meta-iteration on a fresh meta-batch; a diverged loss ends the arm with a fix.
+    fn step(&mut self) -> Result<StepStats, Failure> {
+        let exp = &self.p.experiment;
+        let batch =
+            self.algo
+                .sample_batch(self.p.family.as_ref(), &mut self.rng, exp.train.meta_batch);
+        let stats = self
+            .algo
+            .step(self.it, batch, &self.pool)
+            .map_err(|e| self.failure(e))?;
         if !stats.loss.is_finite() || stats.loss > exp.train.max_loss {
-            return Err(fail(
-                it,
-                format!(
-                    "training loss is {} at iteration {} (limit train.max_loss = {}): the arm diverged\n  fix: lower the learning rates (meta_lr {}, inner_lr {}) or the inner steps",
-                    stats.loss,
-                    it + 1,
-                    exp.train.max_loss,
-                    settings.meta_lr,
-                    settings.inner_lr
-                ),
-            ));
+            return Err(self.failure(format!(
+                "training loss is {} at iteration {} (limit train.max_loss = {}): the arm diverged\n  fix: lower the learning rates (meta_lr {}, inner_lr {}) or the inner steps",
+                stats.loss,
+                self.it + 1,
+                exp.train.max_loss,
+                self.settings.meta_lr,
+                self.settings.inner_lr
+            )));
         }
-        window.loss += stats.loss;
-        window.count += 1;
-        if let Some(a) = stats.accuracy {
-            window.acc += a;
-            window.has_acc = true;
-        }
-        it += 1;
+        Ok(stats)
+    }
 
-        if it % exp.train.log_every == 0 || it == total {
-            let point = TrainPoint {
-                iteration: it,
-                loss: window.loss / window.count as f64,
-                accuracy: window.has_acc.then(|| window.acc / window.count as f64),
+    /// Write the window's mean training loss as a metrics line.
+    fn log(&mut self) -> Result<(), Failure> {
+        let point = self.window.take_point(self.it);
+        let iters_per_sec = self.rate.per_second(self.it);
+        self.rate.restart(self.it);
+        self.dir
+            .append(MetricRecord::Train(point.clone()), self.clock.seconds())
+            .map_err(|e| fail(self.it, e))?;
+        self.send(EngineEvent::Train {
+            arm: self.index,
+            point,
+            iters_per_sec,
+        });
+        Ok(())
+    }
+
+    /// Adapt to `tasks` from the current meta-parameters with the evaluation's protocol.
+    fn adapt_and_score(&self, tasks: &[Episode]) -> Result<Vec<algo::eval::TaskEval>, Failure> {
+        let e = &self.p.experiment.eval;
+        let (start, mode) = self.algo.adapt_start();
+        evaluate_tasks(
+            &self.pool,
+            start,
+            mode,
+            tasks.to_vec(),
+            e.inner_steps,
+            e.inner_lr,
+        )
+        .map_err(|err| self.failure(err))
+    }
+
+    fn summary(&self, split: Split, results: &[algo::eval::TaskEval]) -> EvalResult {
+        let e = &self.p.experiment.eval;
+        // The steps and rate the arm's rule actually used (none for metric arms).
+        let (steps, lr) = self
+            .algo
+            .adapt_start()
+            .1
+            .effective(e.inner_steps, e.inner_lr);
+        summarize(self.it, split, results, steps, lr)
+    }
+
+    /// The periodic validation and the tracked tasks' points.
+    fn evaluate(&mut self) -> Result<(), Failure> {
+        let t = self.clock.seconds();
+        let results = self.adapt_and_score(&self.periodic)?;
+        let result = self.summary(Split::Validation, &results);
+        self.dir
+            .append(MetricRecord::Eval(result.clone()), t)
+            .map_err(|e| fail(self.it, e))?;
+        self.send(EngineEvent::Eval {
+            arm: self.index,
+            result,
+        });
+        let per_task = self.adapt_and_score(&self.tracked)?;
+        for (task, r) in per_task.iter().enumerate() {
+            let point = TaskPoint {
+                iteration: self.it,
+                task,
+                loss: r.loss,
+                accuracy: r.accuracy,
             };
-            let rate = (it - window_start) as f64 / window_clock.elapsed().as_secs_f64().max(1e-9);
-            window_clock = Instant::now();
-            window_start = it;
-            window = Window::default();
-            dir.append(MetricRecord::Train(point.clone()), elapsed(&clock))
-                .map_err(|e| fail(it, e))?;
-            let _ = tx.send(EngineEvent::Train {
-                arm: index,
+            self.dir
+                .append(MetricRecord::Task(point.clone()), t)
+                .map_err(|e| fail(self.it, e))?;
+            self.send(EngineEvent::Task {
+                arm: self.index,
                 point,
-                iters_per_sec: rate,
             });
         }
-
-        let eval_now = it == total || (exp.eval.every > 0 && it % exp.eval.every == 0);
-        if eval_now {
-            evaluate(
-                p,
-                algo.as_ref(),
-                &pool,
-                index,
-                it,
-                &periodic,
-                &tracked,
-                dir,
-                tx,
-                elapsed(&clock),
-            )
-            .map_err(|e| fail(it, e))?;
-            checkpoint(
-                algo.as_ref(),
-                dir,
-                it,
-                &rng,
-                window,
-                elapsed(&clock),
-                index,
-                tx,
-            )
-            .map_err(|e| fail(it, e))?;
-        }
+        Ok(())
     }
 
-    // The final, published number: fresh test tasks, the full protocol.
-    let test = episodes(family, Split::Test, exp.seed ^ TEST_SALT, exp.eval.tasks);
-    let (start_params, mode) = algo.adapt_start();
-    let results = evaluate_tasks(
-        &pool,
-        start_params,
-        mode,
-        test,
-        exp.eval.inner_steps,
-        exp.eval.inner_lr,
-    )
-    .map_err(|e| fail(it, e))?;
-    let (steps, lr) = mode.effective(exp.eval.inner_steps, exp.eval.inner_lr);
-    let result = summarize(total, "test", &results, steps, lr);
-    dir.append(MetricRecord::Eval(result.clone()), elapsed(&clock))
-        .map_err(|e| fail(it, e))?;
-    dir.meta.headline = Some(runs::headline(&result));
-    dir.meta.final_eval = Some(result.clone());
-    dir.meta.status = RunStatus::Finished;
-    dir.meta.iteration = total;
-    dir.meta.seconds = elapsed(&clock);
-    dir.write_meta().map_err(|e| fail(it, e))?;
-    let _ = tx.send(EngineEvent::Eval {
-        arm: index,
-        result: result.clone(),
-    });
-    let _ = tx.send(EngineEvent::Finished {
-        arm: index,
-        iteration: total,
-        stopped: false,
-        final_eval: Some(result),
-        seconds: elapsed(&clock),
-    });
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn evaluate(
-    p: &Prepared,
-    algo: &dyn MetaAlgorithm,
-    pool: &WorkerPool,
-    index: usize,
-    it: usize,
-    periodic: &[Episode],
-    tracked: &[Episode],
-    dir: &mut RunDir,
-    tx: &Sender<EngineEvent>,
-    t: f64,
-) -> Result<(), String> {
-    let e = &p.experiment.eval;
-    let (start, mode) = algo.adapt_start();
-    let results = evaluate_tasks(
-        pool,
-        start.clone(),
-        mode,
-        periodic.to_vec(),
-        e.inner_steps,
-        e.inner_lr,
-    )?;
-    let (steps, lr) = mode.effective(e.inner_steps, e.inner_lr);
-    let result = summarize(it, "validation", &results, steps, lr);
-    dir.append(MetricRecord::Eval(result.clone()), t)
-        .map_err(|e| e.to_string())?;
-    let _ = tx.send(EngineEvent::Eval { arm: index, result });
-    let per_task = evaluate_tasks(
-        pool,
-        start,
-        mode,
-        tracked.to_vec(),
-        e.inner_steps,
-        e.inner_lr,
-    )?;
-    for (task, r) in per_task.iter().enumerate() {
-        let point = TaskPoint {
-            iteration: it,
-            task,
-            loss: r.loss,
-            accuracy: r.accuracy,
+    /// Save the checkpoint, then record the iteration in `run.json` (in that order, so
+    /// `run.json` never claims more than the checkpoint holds), then tell the front end.
+    fn checkpoint(&mut self) -> Result<(), Failure> {
+        let seconds = self.clock.seconds();
+        let ck = Checkpoint {
+            tensors: self.algo.state().into_iter().collect(),
+            resume: ResumeState {
+                iteration: self.it,
+                rng_word_pos: self.rng.get_word_pos(),
+                window: self.window,
+                seconds,
+            },
         };
-        dir.append(MetricRecord::Task(point.clone()), t)
-            .map_err(|e| e.to_string())?;
-        let _ = tx.send(EngineEvent::Task { arm: index, point });
+        let path = self.dir.checkpoint_path();
+        ck.save(&path).map_err(|e| self.failure(e))?;
+        self.dir.meta.iteration = self.it;
+        self.dir.meta.seconds = seconds;
+        self.dir.write_meta().map_err(|e| fail(self.it, e))?;
+        self.send(EngineEvent::Checkpoint {
+            arm: self.index,
+            iteration: self.it,
+            path,
+        });
+        Ok(())
     }
-    Ok(())
-}
 
-/// Save the checkpoint, then record the iteration in `run.json` (in that order, so `run.json`
-/// never claims more than the checkpoint holds), then tell the front end.
-#[allow(clippy::too_many_arguments)]
-fn checkpoint(
-    algo: &dyn MetaAlgorithm,
-    dir: &mut RunDir,
-    it: usize,
-    rng: &Rng,
-    window: Window,
-    seconds: f64,
-    index: usize,
-    tx: &Sender<EngineEvent>,
-) -> Result<(), runs::RunError> {
-    save_checkpoint(algo, dir, it, rng, window, seconds)?;
-    dir.meta.iteration = it;
-    dir.meta.seconds = seconds;
-    dir.write_meta()?;
-    let _ = tx.send(EngineEvent::Checkpoint {
-        arm: index,
-        iteration: it,
-        path: dir.checkpoint_path(),
-    });
-    Ok(())
-}
-
-fn save_checkpoint(
-    algo: &dyn MetaAlgorithm,
-    dir: &RunDir,
-    it: usize,
-    rng: &Rng,
-    w: Window,
-    seconds: f64,
-) -> Result<(), runs::RunError> {
-    let mut meta = BTreeMap::new();
-    meta.insert("iteration".into(), it.to_string());
-    meta.insert("rng_word_pos".into(), rng.get_word_pos().to_string());
-    // Floats as their exact decimal round-trip form, so resume continues bit-for-bit.
-    meta.insert("window_loss".into(), format!("{:?}", w.loss));
-    meta.insert("window_acc".into(), format!("{:?}", w.acc));
-    meta.insert("window_count".into(), w.count.to_string());
-    meta.insert("window_has_acc".into(), w.has_acc.to_string());
-    meta.insert("seconds".into(), format!("{seconds:?}"));
-    meta.insert("format".into(), "metalab-checkpoint-1".into());
-    Checkpoint {
-        tensors: algo.state().into_iter().collect(),
-        meta,
+    /// Stopped on request: checkpoint so the run can be resumed.
+    fn stop(&mut self) -> Result<(), Failure> {
+        self.dir.meta.status = RunStatus::Stopped;
+        self.checkpoint()?;
+        self.send(EngineEvent::Finished {
+            arm: self.index,
+            iteration: self.it,
+            stopped: true,
+            final_eval: None,
+            seconds: self.clock.seconds(),
+        });
+        Ok(())
     }
-    .save(&dir.checkpoint_path())
-}
 
-pub(crate) fn protocol(p: &Prepared, mode: AdaptMode) -> EvalProtocol {
-    let e = &p.experiment.eval;
-    let bn = match (&p.experiment.model, mode) {
-        (ModelSpec::Conv(c), AdaptMode::Metric { .. }) if c.batch_norm => {
-            "transductive: batch statistics of each episode's support and query examples together (one pass), no running averages"
-        }
-        (ModelSpec::Conv(c), _) if c.batch_norm => {
-            "transductive: batch statistics of each support/query batch, no running averages"
-        }
-        _ => "none",
-    };
-    let (inner_steps, inner_lr) = mode.effective(e.inner_steps, e.inner_lr);
-    EvalProtocol {
-        test_tasks: e.tasks,
-        periodic_tasks: e.periodic_tasks,
-        inner_steps,
-        inner_lr,
-        final_split: "test".into(),
-        periodic_split: "validation".into(),
-        batch_norm: bn.into(),
-        adaptation: mode.describe(inner_steps, inner_lr),
+    /// The final, published number: fresh test tasks, the full protocol.
+    fn finish(&mut self) -> Result<(), Failure> {
+        let exp = &self.p.experiment;
+        let test = episodes(
+            self.p.family.as_ref(),
+            Split::Test,
+            exp.seed ^ TEST_SALT,
+            exp.eval.tasks,
+        );
+        let results = self.adapt_and_score(&test)?;
+        let result = self.summary(Split::Test, &results);
+        let seconds = self.clock.seconds();
+        self.dir
+            .append(MetricRecord::Eval(result.clone()), seconds)
+            .map_err(|e| fail(self.it, e))?;
+        let meta = &mut self.dir.meta;
+        meta.headline = Some(runs::headline(&result));
+        meta.final_eval = Some(result.clone());
+        meta.status = RunStatus::Finished;
+        meta.iteration = self.it;
+        meta.seconds = seconds;
+        self.dir.write_meta().map_err(|e| fail(self.it, e))?;
+        self.send(EngineEvent::Eval {
+            arm: self.index,
+            result: result.clone(),
+        });
+        self.send(EngineEvent::Finished {
+            arm: self.index,
+            iteration: self.it,
+            stopped: false,
+            final_eval: Some(result),
+            seconds: self.clock.seconds(),
+        });
+        Ok(())
     }
 }

@@ -4,47 +4,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::MeanCi;
+pub use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
 
 /// Index of an arm within the launched experiment (order of `Experiment::arms`).
 pub type ArmIndex = usize;
-
-/// Result of evaluating on a set of tasks after adaptation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalResult {
-    /// Meta-iteration the parameters come from.
-    pub iteration: usize,
-    /// "validation" for periodic evaluations, "test" for the final one.
-    pub split: String,
-    /// Query loss after `inner_steps` adaptation steps (MSE or cross-entropy).
-    pub loss: MeanCi,
-    /// Query accuracy after adaptation, for classification.
-    pub accuracy: Option<MeanCi>,
-    /// Query loss before adaptation, to show what adaptation buys.
-    pub loss_before: MeanCi,
-    pub inner_steps: usize,
-    pub inner_lr: f64,
-}
-
-/// One tracked task's adapted result at one evaluation: the per-task panels' points.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskPoint {
-    pub iteration: usize,
-    /// Index of the tracked task (0..eval.tracked_tasks).
-    pub task: usize,
-    pub loss: f64,
-    pub accuracy: Option<f64>,
-}
-
-/// A window of training iterations, averaged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainPoint {
-    /// Last iteration of the window (1-based count of completed meta-iterations).
-    pub iteration: usize,
-    /// Mean query loss after inner adaptation over the window's tasks.
-    pub loss: f64,
-    pub accuracy: Option<f64>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EngineEvent {

@@ -3,7 +3,6 @@
 
 pub(crate) mod arm;
 pub mod messages;
-pub mod pool;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use crate::device::{CustomOp, DeviceKind};
 use serde::{Deserialize, Serialize};
 
 /// One experiment: a task family, a model, and one or more arms trained on identical task streams.
@@ -37,6 +38,15 @@ pub enum DeviceSpec {
     Cuda(usize),
 }
 
+impl DeviceSpec {
+    pub fn kind(self) -> DeviceKind {
+        match self {
+            DeviceSpec::Cpu => DeviceKind::Cpu,
+            DeviceSpec::Cuda(_) => DeviceKind::Cuda,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FamilySpec {
     /// Sine regression (Finn et al. 2017): amplitude U[0.1, 5], phase U[0, π], x U[-5, 5].
@@ -48,18 +58,12 @@ pub enum FamilySpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Sinusoid")]
+#[serde(deny_unknown_fields, default, rename = "Sinusoid")]
 pub struct SinusoidSpec {
     /// Support points per task (K).
-    #[serde(default = "ten")]
     pub shots: usize,
     /// Query points per task.
-    #[serde(default = "ten")]
     pub queries: usize,
-}
-
-fn ten() -> usize {
-    10
 }
 
 impl Default for SinusoidSpec {
@@ -77,13 +81,13 @@ pub struct OmniglotSpec {
     /// Folder holding `images_background/` and/or `images_evaluation/`.
     /// Overridden by `--data DIR` or the `METALAB_OMNIGLOT` environment variable.
     pub root: PathBuf,
-    #[serde(default = "five")]
+    #[serde(default = "omniglot_ways")]
     pub ways: usize,
-    #[serde(default = "one")]
+    #[serde(default = "omniglot_shots")]
     pub shots: usize,
-    #[serde(default = "fifteen")]
+    #[serde(default = "omniglot_queries")]
     pub queries: usize,
-    #[serde(default = "twenty_eight")]
+    #[serde(default = "omniglot_image_size")]
     pub image_size: usize,
     /// Add 90°, 180°, 270° rotations of every character as new classes.
     #[serde(default)]
@@ -92,16 +96,17 @@ pub struct OmniglotSpec {
     pub protocol: OmniglotProtocol,
 }
 
-fn one() -> usize {
-    1
-}
-fn five() -> usize {
+// Omniglot has a required `root`, so no `Default`: its defaults live here alone.
+fn omniglot_ways() -> usize {
     5
 }
-fn fifteen() -> usize {
+fn omniglot_shots() -> usize {
+    1
+}
+fn omniglot_queries() -> usize {
     15
 }
-fn twenty_eight() -> usize {
+fn omniglot_image_size() -> usize {
     28
 }
 
@@ -118,33 +123,17 @@ pub enum OmniglotProtocol {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Synthetic")]
+#[serde(deny_unknown_fields, default, rename = "Synthetic")]
 pub struct SyntheticSpec {
-    #[serde(default = "five")]
     pub ways: usize,
-    #[serde(default = "one")]
     pub shots: usize,
-    #[serde(default = "five")]
     pub queries: usize,
     /// Classes in the whole family; split 60/20/20 into train/validation/test.
-    #[serde(default = "hundred")]
     pub classes: usize,
     /// Image side (images are 1×size×size).
-    #[serde(default = "twelve")]
     pub image_size: usize,
     /// Per-pixel noise standard deviation added to each drawing of a class prototype.
-    #[serde(default = "noise")]
     pub noise: f32,
-}
-
-fn hundred() -> usize {
-    100
-}
-fn twelve() -> usize {
-    12
-}
-fn noise() -> f32 {
-    0.3
 }
 
 impl Default for SyntheticSpec {
@@ -166,6 +155,16 @@ pub enum ModelSpec {
     Mlp(MlpSpec),
     /// `blocks` × (3×3 conv, optional batch norm, ReLU, 2×2 max pool), then a linear head.
     Conv(ConvSpec),
+}
+
+impl ModelSpec {
+    /// The ops of our own (beyond dfdx's) that this model needs from its device.
+    pub fn custom_ops(&self) -> &'static [CustomOp] {
+        match self {
+            ModelSpec::Mlp(_) => &[],
+            ModelSpec::Conv(_) => &[CustomOp::ConvBlock],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,93 +317,57 @@ pub enum InnerOptimizer {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Train")]
+#[serde(deny_unknown_fields, default, rename = "Train")]
 pub struct TrainSpec {
-    #[serde(default = "default_iterations")]
     pub iterations: usize,
-    #[serde(default = "default_meta_batch")]
     pub meta_batch: usize,
-    #[serde(default = "default_meta_lr")]
     pub meta_lr: f64,
-    #[serde(default = "one")]
     pub inner_steps: usize,
-    #[serde(default = "default_inner_lr")]
     pub inner_lr: f64,
     /// Iterations per metrics line (losses are averaged over the window).
-    #[serde(default = "ten")]
     pub log_every: usize,
     /// Stop the arm when a training loss exceeds this (or is not finite).
-    #[serde(default = "default_max_loss")]
     pub max_loss: f64,
-}
-
-fn default_iterations() -> usize {
-    5000
-}
-fn default_meta_batch() -> usize {
-    25
-}
-fn default_meta_lr() -> f64 {
-    1e-3
-}
-fn default_inner_lr() -> f64 {
-    0.01
-}
-fn default_max_loss() -> f64 {
-    1e6
 }
 
 impl Default for TrainSpec {
     fn default() -> Self {
         TrainSpec {
-            iterations: default_iterations(),
-            meta_batch: default_meta_batch(),
-            meta_lr: default_meta_lr(),
+            iterations: 5000,
+            meta_batch: 25,
+            meta_lr: 1e-3,
             inner_steps: 1,
-            inner_lr: default_inner_lr(),
+            inner_lr: 0.01,
             log_every: 10,
-            max_loss: default_max_loss(),
+            max_loss: 1e6,
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Eval")]
+#[serde(deny_unknown_fields, default, rename = "Eval")]
 pub struct EvalSpec {
     /// Evaluate (and checkpoint) every this many meta-iterations; 0 = only at the end.
-    #[serde(default = "default_eval_every")]
     pub every: usize,
     /// Test tasks in the final evaluation.
-    #[serde(default = "default_eval_tasks")]
     pub tasks: usize,
     /// Tasks in the periodic evaluations during training (from the validation split).
-    #[serde(default = "hundred")]
     pub periodic_tasks: usize,
     /// Inner steps at test time (may differ from training).
-    #[serde(default = "ten")]
     pub inner_steps: usize,
-    #[serde(default = "default_inner_lr")]
     pub inner_lr: f64,
     /// Fixed tasks whose adapted loss/accuracy is reported at every evaluation (the per-task panels).
-    #[serde(default = "four")]
     pub tracked_tasks: usize,
-}
-
-fn default_eval_every() -> usize {
-    500
-}
-fn default_eval_tasks() -> usize {
-    600
 }
 
 impl Default for EvalSpec {
     fn default() -> Self {
         EvalSpec {
-            every: default_eval_every(),
-            tasks: default_eval_tasks(),
+            every: 500,
+            tasks: 600,
             periodic_tasks: 100,
             inner_steps: 10,
-            inner_lr: default_inner_lr(),
+            inner_lr: 0.01,
             tracked_tasks: 4,
         }
     }

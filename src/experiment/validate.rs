@@ -400,8 +400,12 @@ fn check_device(c: &mut Checker, e: &Experiment) {
                 "this metalab was built without CUDA",
                 "use device: Cpu, or rebuild with `cargo build --release --features cuda`",
             );
-        } else if matches!(e.model, ModelSpec::Conv(_)) {
-            c.fail("device", "the conv net's kernels (conv2d, max pool, batch norm) are CPU-only in this version", "use device: Cpu for conv models; MLPs run on CUDA");
+        } else if let Some(op) = crate::device::missing(e.device.kind(), e.model.custom_ops()) {
+            c.fail(
+                "device",
+                format!("{op} has no {} kernel in this version", e.device.kind()),
+                "use device: Cpu for this model; MLPs run on CUDA",
+            );
         }
     }
     if matches!(e.family, FamilySpec::Sinusoid(_)) && matches!(e.model, ModelSpec::Conv(_)) {

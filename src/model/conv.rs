@@ -1,5 +1,5 @@
 //! Conv4 (Finn et al., 2017): `blocks` × [3×3 conv → batch norm → ReLU → 2×2 max pool], then a
-//! linear head, on the CPU.
+//! linear head, on any device that has the conv block's kernel (see `ops::device`).
 //!
 //! Batch norm always uses the statistics of the batch it is given (support or query), never
 //! running averages: the transductive setting of the MAML paper and its reference code.
@@ -9,7 +9,9 @@ use dfdx::prelude::*;
 
 use super::ops::block::{BlockParams, ConvBlock, Param};
 use super::ops::conv2d::ConvShape;
+use super::ops::device::{self, Branches, ModelDevice};
 use super::{Evaluator, FeatureLoss, Kinks, Layout, LossOut, ModelError};
+use crate::device::CustomOp;
 use crate::experiment::ConvSpec;
 use crate::tasks::{Batch, FamilyShape};
 
@@ -70,8 +72,8 @@ fn max_blocks(mut h: usize, mut w: usize) -> usize {
     b
 }
 
-pub struct ConvEval {
-    dev: Cpu,
+pub struct ConvEval<D: ModelDevice> {
+    dev: D,
     layout: Layout,
     blocks: Vec<ConvBlock>,
     batch_norm: bool,
@@ -82,8 +84,15 @@ pub struct ConvEval {
     outputs: usize,
 }
 
-impl ConvEval {
-    pub fn new(spec: &ConvSpec, shape: &FamilyShape, layout: &Layout) -> Result<Self, ModelError> {
+impl<D: ModelDevice> ConvEval<D> {
+    /// Refuses a device without the conv block's kernel, before any work.
+    pub fn new(
+        dev: D,
+        spec: &ConvSpec,
+        shape: &FamilyShape,
+        layout: &Layout,
+    ) -> Result<Self, ModelError> {
+        device::require::<D>(&[CustomOp::ConvBlock])?;
         let expected = self::layout(spec, shape)?;
         if &expected != layout {
             return Err(ModelError::Shape(
@@ -104,7 +113,7 @@ impl ConvEval {
             blocks.push(block);
         }
         Ok(ConvEval {
-            dev: Cpu::default(),
+            dev,
             layout: expected,
             blocks,
             batch_norm: spec.batch_norm,
@@ -129,7 +138,7 @@ fn channels_major(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
     out
 }
 
-impl Evaluator for ConvEval {
+impl<D: ModelDevice> Evaluator for ConvEval<D> {
     fn evaluate_with(
         &mut self,
         params: &[f32],
@@ -140,7 +149,7 @@ impl Evaluator for ConvEval {
         assert_eq!(params.len(), self.layout.total, "parameter vector length");
         let n = batch.n;
         let dev = &self.dev;
-        let tensors: Vec<Param> = self
+        let tensors: Vec<Param<D>> = self
             .layout
             .tensors
             .iter()
@@ -158,15 +167,17 @@ impl Evaluator for ConvEval {
                 bias: &t[1],
                 norm: self.batch_norm.then(|| (&t[2], &t[3])),
             };
-            act = match &mut kinks {
-                Kinks::Free => block.forward(act, &p),
-                Kinks::Record(pattern) => {
-                    let out = block.forward(act, &p);
-                    pattern.codes.push(block.branches());
-                    out
-                }
-                Kinks::Replay(pattern) => block.forward_with(act, &p, Some(&pattern.codes[i])),
+            let mut recorded = vec![];
+            let branches = match &kinks {
+                Kinks::Free => Branches::Free,
+                Kinks::Record(_) => Branches::Record(&mut recorded),
+                Kinks::Replay(pattern) => Branches::Replay(&pattern.codes[i]),
             };
+            act = D::conv_block(block, act, &p, branches)
+                .expect("the device's conv block kernel was checked when the evaluator was built");
+            if let Kinks::Record(pattern) = &mut kinks {
+                pattern.codes.push(recorded);
+            }
         }
         // Flatten each image as [channels, h, w], the order PyTorch's `flatten` gives.
         let (fc, fhw) = self.features;
@@ -216,7 +227,7 @@ impl Evaluator for ConvEval {
             .iter()
             .filter(|t| t.offset < self.layout.head_start)
             .collect();
-        let tensors: Vec<Param> = specs
+        let tensors: Vec<Param<D>> = specs
             .iter()
             .map(|t| dev.tensor_from_vec(body[t.range()].to_vec(), (t.len(),)))
             .collect();
@@ -232,7 +243,8 @@ impl Evaluator for ConvEval {
                 bias: &t[1],
                 norm: self.batch_norm.then(|| (&t[2], &t[3])),
             };
-            act = block.forward(act, &p);
+            act = D::conv_block(block, act, &p, Branches::Free)
+                .expect("the device's conv block kernel was checked when the evaluator was built");
         }
         let (fc, fhw) = self.features;
         let feats = act
@@ -365,7 +377,7 @@ mod tests {
                 }
             }
         }
-        let mut eval = ConvEval::new(spec, shape, &l).unwrap();
+        let mut eval = ConvEval::new(Cpu::default(), spec, shape, &l).unwrap();
         let mut grad = vec![0.0; l.total];
         let base = eval.evaluate(&params, b, Some(&mut grad));
         let again = eval.evaluate(&params, b, None);
@@ -438,7 +450,7 @@ mod tests {
             26,
         );
         let run = || {
-            let mut eval = ConvEval::new(&s, &shape, &l).unwrap();
+            let mut eval = ConvEval::new(Cpu::default(), &s, &shape, &l).unwrap();
             let mut grad = vec![0.0; l.total];
             let out = eval.evaluate(&params, &b, Some(&mut grad));
             (out, grad)
@@ -467,7 +479,7 @@ mod tests {
         // A head that ignores the features and always says class 1.
         params[l.head_start..].fill(0.0);
         params[l.total - 2] = 1.0;
-        let mut eval = ConvEval::new(&s, &shape, &l).unwrap();
+        let mut eval = ConvEval::new(Cpu::default(), &s, &shape, &l).unwrap();
         let b = batch(6, 64, Targets::Classes(vec![0, 1, 2, 1, 0, 2]), 25);
         let out = eval.evaluate(&params, &b, None);
         assert_eq!(out.correct, Some(2));
@@ -492,7 +504,7 @@ mod tests {
             let s = spec(4, 64, batch_norm);
             let l = layout(&s, &shape).unwrap();
             let params = init_params(&l, &mut Rng::seed_from_u64(1));
-            let mut eval = ConvEval::new(&s, &shape, &l).unwrap();
+            let mut eval = ConvEval::new(Cpu::default(), &s, &shape, &l).unwrap();
             let mut grad = vec![0.0; l.total];
             for n in [75, 5] {
                 let labels = Targets::Classes((0..n).map(|i| i % 5).collect());

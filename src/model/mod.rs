@@ -15,8 +15,10 @@ pub mod ops;
 
 use thiserror::Error;
 
+use crate::device::{CustomOp, DeviceKind};
 use crate::experiment::{DeviceSpec, ModelSpec};
 use crate::tasks::{Batch, FamilyShape};
+use ops::device::ModelDevice;
 
 /// One named tensor inside the flat parameter vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +77,22 @@ impl Layout {
     }
 }
 
+/// What batch-norm layers normalise with, at training and at evaluation alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchNormMode {
+    /// The model has no batch norm.
+    None,
+    /// Statistics of each support or query batch; no running averages (MAML's protocol).
+    #[serde(
+        alias = "transductive: batch statistics of each support/query batch, no running averages"
+    )]
+    Transductive,
+    /// Statistics of each episode's support and query examples together, one batch (how the
+    /// metric-based arms embed an episode).
+    TransductiveEpisode,
+}
+
 /// A loss on body features that the caller computes: given the `n × d` features (row-major),
 /// it returns the loss and ∂loss/∂features (same layout). Metric-based arms (prototypes,
 /// attention, relation module) and ANIL's head on cached features are such losses.
@@ -113,24 +131,22 @@ pub enum Kinks<'a> {
 }
 
 /// Runs a model on one device. Created inside the worker thread that uses it (a CUDA device is
-/// not `Send`), so implementations need not be `Send`. Implement one of the two methods.
+/// not `Send`), so implementations need not be `Send`.
 pub trait Evaluator {
     /// Loss of `params` on `batch`; when `grad` is given, ∂loss/∂params is written into it.
-    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut {
-        self.evaluate_with(params, batch, grad, Kinks::Free)
-    }
-
-    /// [`Evaluator::evaluate`] with control over the kinks. Evaluators of smooth networks may
-    /// ignore `kinks`.
+    /// `kinks` says how piecewise-linear units choose their branch; evaluators of smooth
+    /// networks may ignore it.
     fn evaluate_with(
         &mut self,
         params: &[f32],
         batch: &Batch,
         grad: Option<&mut [f32]>,
         kinks: Kinks,
-    ) -> LossOut {
-        let _ = kinks;
-        self.evaluate(params, batch, grad)
+    ) -> LossOut;
+
+    /// [`Evaluator::evaluate_with`] with free kinks.
+    fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut {
+        self.evaluate_with(params, batch, grad, Kinks::Free)
     }
 
     /// Run the body (every layer but the head) with parameters `body` (the first
@@ -145,6 +161,22 @@ pub trait Evaluator {
         grad: Option<&mut [f32]>,
         head: &mut FeatureLoss,
     ) -> LossOut;
+
+    /// Several tasks in one call, each with its own parameters, batch and gradient buffer.
+    /// A device that batches across tasks (a GPU: one launch per layer for a whole meta-batch)
+    /// overrides this; the default evaluates the jobs in order. Results come in job order.
+    fn evaluate_tasks(&mut self, jobs: &mut [TaskJob<'_>]) -> Vec<LossOut> {
+        jobs.iter_mut()
+            .map(|j| self.evaluate_with(j.params, j.batch, j.grad.as_deref_mut(), Kinks::Free))
+            .collect()
+    }
+}
+
+/// One task's evaluation in a batched call.
+pub struct TaskJob<'a> {
+    pub params: &'a [f32],
+    pub batch: &'a Batch,
+    pub grad: Option<&'a mut [f32]>,
 }
 
 #[derive(Debug, Error)]
@@ -153,10 +185,16 @@ pub enum ModelError {
     NoCudaSupport,
     #[error("CUDA device {ordinal} could not be opened: {reason}\n  fix: check `nvidia-smi`, or set device: Cpu")]
     CudaUnavailable { ordinal: usize, reason: String },
-    #[error("{0} is not supported on {1}\n  fix: use device: Cpu for this model")]
-    Unsupported(String, String),
+    #[error("{op} has no {device} kernel in this version\n  fix: use device: Cpu for this model")]
+    Unsupported { op: CustomOp, device: DeviceKind },
     #[error("{0}")]
     Shape(String),
+}
+
+impl ModelError {
+    pub fn unsupported(op: CustomOp, device: DeviceKind) -> ModelError {
+        ModelError::Unsupported { op, device }
+    }
 }
 
 /// A model spec bound to a family's input/output shape.
@@ -180,6 +218,13 @@ impl Network {
         })
     }
 
+    pub fn batch_norm(&self) -> BatchNormMode {
+        match &self.spec {
+            ModelSpec::Conv(c) if c.batch_norm => BatchNormMode::Transductive,
+            _ => BatchNormMode::None,
+        }
+    }
+
     pub fn num_params(&self) -> usize {
         self.layout.total
     }
@@ -194,67 +239,75 @@ impl Network {
         vec![0.0; self.layout.head_len()]
     }
 
+    /// The custom ops this model needs from its device.
+    pub fn custom_ops(&self) -> &'static [CustomOp] {
+        self.spec.custom_ops()
+    }
+
     /// Build an evaluator on `device`. Call it in the thread that will use it.
     pub fn evaluator(
         &self,
         device: DeviceSpec,
         seed: u64,
     ) -> Result<Box<dyn Evaluator>, ModelError> {
-        match (device, &self.spec) {
-            (DeviceSpec::Cpu, ModelSpec::Mlp(m)) => Ok(Box::new(mlp::MlpEval::new(
-                dfdx::tensor::Cpu::seed_from_u64(seed),
-                m,
-                &self.shape,
-                &self.layout,
-            ))),
-            (DeviceSpec::Cpu, ModelSpec::Conv(c)) => {
-                Ok(Box::new(conv::ConvEval::new(c, &self.shape, &self.layout)?))
-            }
-            (DeviceSpec::Cuda(ordinal), ModelSpec::Mlp(m)) => {
-                cuda_mlp(ordinal, seed, m, &self.shape, &self.layout)
-            }
-            (DeviceSpec::Cuda(_), ModelSpec::Conv(_)) => Err(ModelError::Unsupported(
-                "the conv net (its conv2d, max-pool and batch-norm kernels are CPU-only)".into(),
-                "CUDA".into(),
-            )),
+        match device {
+            DeviceSpec::Cpu => self.evaluator_on(dfdx::tensor::Cpu::seed_from_u64(seed)),
+            DeviceSpec::Cuda(ordinal) => cuda::evaluator(self, ordinal, seed),
         }
+    }
+
+    /// The evaluator for this model on `dev`; a device that lacks one of the model's ops is
+    /// refused here, naming it.
+    fn evaluator_on<D: ModelDevice + 'static>(
+        &self,
+        dev: D,
+    ) -> Result<Box<dyn Evaluator>, ModelError> {
+        ops::device::require::<D>(self.custom_ops())?;
+        Ok(match &self.spec {
+            ModelSpec::Mlp(m) => Box::new(mlp::MlpEval::new(dev, m, &self.shape, &self.layout)),
+            ModelSpec::Conv(c) => Box::new(conv::ConvEval::new(dev, c, &self.shape, &self.layout)?),
+        })
     }
 }
 
 #[cfg(feature = "cuda")]
-fn cuda_mlp(
-    ordinal: usize,
-    seed: u64,
-    m: &crate::experiment::MlpSpec,
-    shape: &FamilyShape,
-    layout: &Layout,
-) -> Result<Box<dyn Evaluator>, ModelError> {
-    // cudarc panics instead of returning an error when a driver exists but no GPU does.
-    let built = std::panic::catch_unwind(|| dfdx::tensor::Cuda::try_build(ordinal, seed));
-    match built {
-        Ok(Ok(dev)) => Ok(Box::new(mlp::MlpEval::new(dev, m, shape, layout))),
-        Ok(Err(e)) => Err(ModelError::CudaUnavailable {
-            ordinal,
-            reason: format!("{e:?}"),
-        }),
-        Err(p) => Err(ModelError::CudaUnavailable {
-            ordinal,
-            reason: p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "the CUDA driver panicked".into()),
-        }),
+mod cuda {
+    use super::{Evaluator, ModelError, Network};
+
+    pub fn evaluator(
+        net: &Network,
+        ordinal: usize,
+        seed: u64,
+    ) -> Result<Box<dyn Evaluator>, ModelError> {
+        // cudarc panics instead of returning an error when a driver exists but no GPU does.
+        let built = std::panic::catch_unwind(|| dfdx::tensor::Cuda::try_build(ordinal, seed));
+        match built {
+            Ok(Ok(dev)) => net.evaluator_on(dev),
+            Ok(Err(e)) => Err(ModelError::CudaUnavailable {
+                ordinal,
+                reason: format!("{e:?}"),
+            }),
+            Err(p) => Err(ModelError::CudaUnavailable {
+                ordinal,
+                reason: p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the CUDA driver panicked".into()),
+            }),
+        }
     }
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda_mlp(
-    _ordinal: usize,
-    _seed: u64,
-    _m: &crate::experiment::MlpSpec,
-    _shape: &FamilyShape,
-    _layout: &Layout,
-) -> Result<Box<dyn Evaluator>, ModelError> {
-    Err(ModelError::NoCudaSupport)
+mod cuda {
+    use super::{Evaluator, ModelError, Network};
+
+    pub fn evaluator(
+        _net: &Network,
+        _ordinal: usize,
+        _seed: u64,
+    ) -> Result<Box<dyn Evaluator>, ModelError> {
+        Err(ModelError::NoCudaSupport)
+    }
 }

@@ -20,8 +20,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::engine::messages::{EvalResult, TaskPoint, TrainPoint};
-use crate::experiment::{self, Experiment};
+pub use crate::algo::eval::EvalProtocol;
+use crate::experiment::{self, DeviceSpec, Experiment};
+use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -81,19 +82,6 @@ impl RunStatus {
     }
 }
 
-/// How results were measured: recorded with every run so numbers are never quoted without it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalProtocol {
-    pub test_tasks: usize,
-    pub periodic_tasks: usize,
-    pub inner_steps: usize,
-    pub inner_lr: f64,
-    pub final_split: String,
-    pub periodic_split: String,
-    pub batch_norm: String,
-    pub adaptation: String,
-}
-
 /// `run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
@@ -108,7 +96,8 @@ pub struct RunMeta {
     pub total_iterations: usize,
     pub seed: u64,
     pub threads: usize,
-    pub device: String,
+    #[serde(with = "device_name")]
+    pub device: DeviceSpec,
     pub params: usize,
     pub family: String,
     pub class_split: serde_json::Value,
@@ -122,6 +111,79 @@ pub struct RunMeta {
     pub source: Option<PathBuf>,
     /// The run this one reproduces, for `metalab rerun`.
     pub rerun_of: Option<String>,
+}
+
+/// What the engine knows of a new run beyond its one-arm experiment.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    pub threads: usize,
+    pub params: usize,
+    /// The family's one-line description.
+    pub family: String,
+    /// The family's seeded class split.
+    pub class_split: serde_json::Value,
+    pub protocol: EvalProtocol,
+    pub source: Option<PathBuf>,
+    pub rerun_of: Option<String>,
+}
+
+impl RunMeta {
+    /// The record of a run about to start: `exp` holds exactly one arm. The id is given when
+    /// the directory is made.
+    pub fn new(exp: &Experiment, facts: RunFacts) -> RunMeta {
+        let arm = &exp.arms[0];
+        RunMeta {
+            id: String::new(),
+            experiment: exp.name.clone(),
+            arm: arm.name.clone(),
+            algorithm: arm.algorithm.label().into(),
+            status: RunStatus::Running,
+            started_unix: now_unix(),
+            updated_unix: 0,
+            iteration: 0,
+            total_iterations: exp.train.iterations,
+            seed: exp.seed,
+            threads: facts.threads,
+            device: exp.device,
+            params: facts.params,
+            family: facts.family,
+            class_split: facts.class_split,
+            protocol: facts.protocol,
+            final_eval: None,
+            headline: None,
+            seconds: 0.0,
+            pid: std::process::id(),
+            metalab_version: env!("CARGO_PKG_VERSION").into(),
+            source: facts.source,
+            rerun_of: facts.rerun_of,
+        }
+    }
+}
+
+/// `run.json` names the device as the experiment file does ("Cpu", "Cuda(0)").
+mod device_name {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    use crate::experiment::DeviceSpec;
+
+    pub fn serialize<S: Serializer>(d: &DeviceSpec, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{d:?}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceSpec, D::Error> {
+        let name = String::deserialize(d)?;
+        let cuda = name
+            .strip_prefix("Cuda(")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|n| n.parse().ok());
+        match (name.as_str(), cuda) {
+            ("Cpu", _) => Ok(DeviceSpec::Cpu),
+            (_, Some(n)) => Ok(DeviceSpec::Cuda(n)),
+            _ => Err(D::Error::custom(format!(
+                "unknown device `{name}` (expected Cpu or Cuda(N))"
+            ))),
+        }
+    }
 }
 
 /// One line of `metrics.jsonl`. `t` is wall-clock seconds since the run started: the only field
@@ -172,7 +234,8 @@ pub fn now_unix() -> u64 {
 
 impl RunDir {
     /// Create `root/<date>-<experiment>-<arm>[-n]/` and freeze the one-arm config in it.
-    pub fn create(root: &Path, exp: &Experiment, meta: RunMeta) -> Result<RunDir, RunError> {
+    pub fn create(root: &Path, exp: &Experiment, facts: RunFacts) -> Result<RunDir, RunError> {
+        let meta = RunMeta::new(exp, facts);
         std::fs::create_dir_all(root).map_err(|e| RunError::io(root, e))?;
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
             .to_string()

@@ -24,6 +24,46 @@ pub enum Split {
     Test,
 }
 
+impl Split {
+    /// The lowercase name used in files and on screen.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Split> {
+        [Split::Train, Split::Validation, Split::Test]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serde for a [`Split`] written by its lowercase name, as `run.json` and `metrics.jsonl` have
+/// always stored evaluation splits (`Task::Classes` keeps the derived form).
+pub mod split_name {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    use super::Split;
+
+    pub fn serialize<S: Serializer>(split: &Split, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(split.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+        let name = String::deserialize(d)?;
+        Split::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown split `{name}`")))
+    }
+}
+
 /// What a model sees: per-example input shape and what it must predict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FamilyShape {

@@ -7,6 +7,7 @@ use crate::export::{self, ArmCurves};
 use super::app::{App, Effect, Screen, Source};
 use super::backend::{self, RunRow};
 use super::session::{ArmView, Session};
+use crate::runs::RunStatus;
 
 /// The runs the action applies to: the marked ones, else the selected one.
 pub fn chosen_runs(app: &App) -> Vec<RunRow> {
@@ -104,10 +105,11 @@ pub fn resume(app: &mut App) {
     let Some(r) = app.runs.get(app.run_sel).cloned() else {
         return app.error("no run selected");
     };
-    if !matches!(r.status.as_str(), "stopped" | "interrupted") {
+    if !matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted) {
         return app.info(format!(
             "{} is {}: only stopped or interrupted runs resume",
-            r.id, r.status
+            r.id,
+            r.status.label()
         ));
     }
     if app.training() {
@@ -191,8 +193,7 @@ pub fn export_session(app: &mut App) {
                 experiment: s.title.clone(),
                 arm: a.name.clone(),
                 algorithm: a.algorithm.clone(),
-                status: a.status.label(),
-                reason: None,
+                status: a.status.run_status(),
                 started_unix: 0,
                 iteration: a.iteration,
                 total_iterations: a.total,

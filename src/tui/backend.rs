@@ -17,9 +17,7 @@ pub struct RunRow {
     pub experiment: String,
     pub arm: String,
     pub algorithm: String,
-    pub status: String,
-    /// Why a failed run failed.
-    pub reason: Option<String>,
+    pub status: RunStatus,
     pub started_unix: u64,
     pub iteration: usize,
     pub total_iterations: usize,
@@ -75,11 +73,7 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
     runs::list_runs(root)
         .into_iter()
         .map(|r| RunRow {
-            reason: match &r.status {
-                RunStatus::Failed(why) => Some(why.clone()),
-                _ => None,
-            },
-            status: r.status.label().to_string(),
+            status: r.status,
             id: r.id,
             dir: r.dir,
             experiment: r.experiment,

@@ -1,19 +1,16 @@
 //! Canned experiments and engine events: for tests, snapshots and `metalab bench`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 
 use crate::engine::messages::{EngineEvent, EvalResult, TaskPoint, TrainPoint};
 use crate::experiment::{parse_str, Experiment};
 use crate::stats::MeanCi;
+use crate::tasks::Split;
 
 use super::app::{App, Screen};
 use super::session::Session;
 use super::update::update;
-use super::{view, Msg};
+use super::Msg;
 
 /// A valid two-arm sinusoid experiment (the new-experiment template).
 pub fn experiment() -> Experiment {
@@ -70,7 +67,7 @@ pub fn training(
                 arm,
                 result: EvalResult {
                     iteration: i,
-                    split: "validation".into(),
+                    split: Split::Validation,
                     loss: ci(loss * 0.9, 0.05 * loss),
                     accuracy: acc.map(|a| ci(a, 0.02)),
                     loss_before: ci(loss * 2.0, 0.1),
@@ -111,17 +108,4 @@ pub fn live_app(root: &Path, points: usize, classification: bool) -> App {
         }
     }
     app
-}
-
-/// Mean time to render a `points`-iteration run (both arms, all panels) at 120×40.
-/// For `metalab bench`: series are bounded, so this should not grow with `points`.
-pub fn bench_frame_time(points: usize, frames: usize) -> Duration {
-    let app = live_app(Path::new("/nonexistent-metalab-bench"), points, false);
-    let mut term = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
-    let frames = frames.max(1);
-    let start = Instant::now();
-    for _ in 0..frames {
-        term.draw(|f| view::render(&app, f)).expect("draw");
-    }
-    start.elapsed() / frames as u32
 }

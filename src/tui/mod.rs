@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod app;
 pub mod backend;
+pub mod bench;
 pub mod catalog;
 pub mod diff;
 pub mod editor;
@@ -30,7 +31,6 @@ use anyhow::Context;
 use crossterm::event::{self, Event};
 
 pub use app::{App, Msg};
-pub use fixtures::bench_frame_time;
 
 const FRAME: Duration = Duration::from_millis(50);
 /// Engine events handled per frame at most, so a producer faster than us cannot starve input.

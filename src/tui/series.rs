@@ -92,16 +92,6 @@ impl Series {
         v.extend(self.recent.iter().copied());
         v
     }
-
-    pub fn x_range(&self) -> Option<(f64, f64)> {
-        let first = self.old.first().or(self.recent.front())?;
-        Some((first.0, self.recent.back()?.0))
-    }
-
-    pub fn y_range(&self) -> Option<(f64, f64)> {
-        let ys = self.old.iter().chain(self.recent.iter()).map(|p| p.1);
-        fold_range(ys)
-    }
 }
 
 /// Min and max of finite values.

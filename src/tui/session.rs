@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use crate::engine::messages::{EngineEvent, EvalResult};
 use crate::experiment::Experiment;
+use crate::runs::RunStatus;
 use crate::stats::MeanCi;
+use crate::tasks::Split;
 
 use super::backend::Metrics;
 use super::series::Series;
@@ -23,11 +25,26 @@ pub enum ArmStatus {
     Finished,
     Stopped,
     Failed(String),
-    /// Loaded from disk; the run store's status word.
-    Saved(String),
+    /// Loaded from disk, as the run store recorded it.
+    Saved(RunStatus),
 }
 
 impl ArmStatus {
+    /// What the run store would say of an arm in this state.
+    pub fn run_status(&self) -> RunStatus {
+        match self {
+            ArmStatus::Waiting
+            | ArmStatus::Running
+            | ArmStatus::Pausing
+            | ArmStatus::Paused
+            | ArmStatus::Stopping => RunStatus::Running,
+            ArmStatus::Finished => RunStatus::Finished,
+            ArmStatus::Stopped => RunStatus::Stopped,
+            ArmStatus::Failed(why) => RunStatus::Failed(why.clone()),
+            ArmStatus::Saved(s) => s.clone(),
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             ArmStatus::Waiting => "starting".into(),
@@ -38,7 +55,7 @@ impl ArmStatus {
             ArmStatus::Finished => "finished".into(),
             ArmStatus::Stopped => "stopped".into(),
             ArmStatus::Failed(r) => format!("failed: {r}"),
-            ArmStatus::Saved(s) => s.clone(),
+            ArmStatus::Saved(s) => s.label().into(),
         }
     }
 
@@ -164,9 +181,9 @@ impl ArmView {
     }
 
     /// An arm read back from a run directory.
-    pub fn from_metrics(name: &str, algorithm: &str, status: &str, m: &Metrics) -> ArmView {
+    pub fn from_metrics(name: &str, algorithm: &str, status: &RunStatus, m: &Metrics) -> ArmView {
         let mut a = ArmView::new(name, algorithm);
-        a.status = ArmStatus::Saved(status.to_string());
+        a.status = ArmStatus::Saved(status.clone());
         a.load(m, usize::MAX);
         a.total = a.iteration;
         a
@@ -184,7 +201,7 @@ impl ArmView {
             self.iteration = self.iteration.max(p.iteration);
         }
         for e in m.evals.iter().filter(|e| e.iteration <= upto) {
-            if e.split == "test" {
+            if e.split == Split::Test {
                 self.final_eval = Some(e.clone());
             } else {
                 self.add_eval(e);
@@ -301,7 +318,7 @@ impl Session {
                 }
             }
             EngineEvent::Eval { result, .. } => {
-                if result.split == "test" {
+                if result.split == Split::Test {
                     a.final_eval = Some(result.clone());
                 } else {
                     a.add_eval(result);

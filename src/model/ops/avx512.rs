@@ -46,52 +46,58 @@ pub struct Operands {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn matmul(o: &Operands, accumulate: bool) {
-    let mut p0 = 0;
-    loop {
-        let kc = KC.min(o.k - p0);
-        let acc = accumulate || p0 > 0;
-        for j0 in (0..o.n).step_by(NR) {
-            let nc = NR.min(o.n - j0);
-            let mut i0 = 0;
-            while i0 < o.m {
-                let mc = MR.min(o.m - i0);
-                let a = o.a.add(i0 * o.a_rs + p0 * o.a_cs);
-                let b = o.b.add(p0 * o.b_rs + j0);
-                let d = o.d.add(i0 * o.d_rs + j0);
-                let t = Tile {
-                    a,
-                    a_rs: o.a_rs,
-                    a_cs: o.a_cs,
-                    b,
-                    b_rs: o.b_rs,
-                    d,
-                    d_rs: o.d_rs,
-                    k: kc,
-                    masks: masks(nc),
-                    accumulate: acc,
-                };
-                match (mc, nc.div_ceil(16)) {
-                    (8, 3) => tile::<8, 3>(&t),
-                    (8, 2) => tile::<8, 2>(&t),
-                    (8, _) => tile::<8, 1>(&t),
-                    (7, _) => tile::<7, 3>(&t),
-                    (6, _) => tile::<6, 3>(&t),
-                    (5, _) => tile::<5, 3>(&t),
-                    (4, _) => tile::<4, 3>(&t),
-                    (3, _) => tile::<3, 3>(&t),
-                    (2, _) => tile::<2, 3>(&t),
-                    _ => tile::<1, 3>(&t),
+    // SAFETY: the caller guarantees AVX-512F and in-bounds, non-overlapping operands; every
+    // tile below stays inside the `m×n` block the strides describe.
+    unsafe {
+        let mut p0 = 0;
+        loop {
+            let kc = KC.min(o.k - p0);
+            let acc = accumulate || p0 > 0;
+            for j0 in (0..o.n).step_by(NR) {
+                let nc = NR.min(o.n - j0);
+                let mut i0 = 0;
+                while i0 < o.m {
+                    let mc = MR.min(o.m - i0);
+                    let a = o.a.add(i0 * o.a_rs + p0 * o.a_cs);
+                    let b = o.b.add(p0 * o.b_rs + j0);
+                    let d = o.d.add(i0 * o.d_rs + j0);
+                    let t = Tile {
+                        a,
+                        a_rs: o.a_rs,
+                        a_cs: o.a_cs,
+                        b,
+                        b_rs: o.b_rs,
+                        d,
+                        d_rs: o.d_rs,
+                        k: kc,
+                        masks: masks(nc),
+                        accumulate: acc,
+                    };
+                    match (mc, nc.div_ceil(16)) {
+                        (8, 3) => tile::<8, 3>(&t),
+                        (8, 2) => tile::<8, 2>(&t),
+                        (8, _) => tile::<8, 1>(&t),
+                        (7, _) => tile::<7, 3>(&t),
+                        (6, _) => tile::<6, 3>(&t),
+                        (5, _) => tile::<5, 3>(&t),
+                        (4, _) => tile::<4, 3>(&t),
+                        (3, _) => tile::<3, 3>(&t),
+                        (2, _) => tile::<2, 3>(&t),
+                        _ => tile::<1, 3>(&t),
+                    }
+                    i0 += mc;
                 }
-                i0 += mc;
             }
-        }
-        p0 += kc;
-        if p0 >= o.k {
-            break;
+            p0 += kc;
+            if p0 >= o.k {
+                break;
+            }
         }
     }
 }
 
+/// # Safety
+/// Never to be called: [`available`] is false off x86_64.
 #[cfg(not(target_arch = "x86_64"))]
 pub unsafe fn matmul(_o: &Operands, _accumulate: bool) {
     unreachable!("the AVX-512 kernel is only offered on x86_64")
@@ -125,34 +131,42 @@ struct Tile {
 }
 
 /// One `R×(16·V)` tile of `D`; columns beyond the masks are neither read nor written.
+///
+/// # Safety
+/// The CPU must have AVX-512F, and `R` rows of `t.k` elements of `A`, `t.k` rows of the masked
+/// columns of `B`, and `R` rows of the masked columns of `D` must be in bounds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn tile<const R: usize, const V: usize>(t: &Tile) {
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    for p in 0..t.k {
-        let bp = t.b.add(p * t.b_rs);
-        let mut bv = [_mm512_setzero_ps(); V];
-        for (v, b) in bv.iter_mut().enumerate() {
-            *b = _mm512_maskz_loadu_ps(t.masks[v], bp.add(16 * v));
-        }
-        let ap = t.a.add(p * t.a_cs);
-        for (i, row) in acc.iter_mut().enumerate() {
-            let ai = _mm512_set1_ps(*ap.add(i * t.a_rs));
-            for (c, b) in row.iter_mut().zip(&bv) {
-                *c = _mm512_fmadd_ps(ai, *b, *c);
+    // SAFETY: the caller guarantees AVX-512F and that the tile's rows and masked columns lie
+    // inside `A`, `B` and `D`.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        for p in 0..t.k {
+            let bp = t.b.add(p * t.b_rs);
+            let mut bv = [_mm512_setzero_ps(); V];
+            for (v, b) in bv.iter_mut().enumerate() {
+                *b = _mm512_maskz_loadu_ps(t.masks[v], bp.add(16 * v));
+            }
+            let ap = t.a.add(p * t.a_cs);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*ap.add(i * t.a_rs));
+                for (c, b) in row.iter_mut().zip(&bv) {
+                    *c = _mm512_fmadd_ps(ai, *b, *c);
+                }
             }
         }
-    }
-    for (i, row) in acc.iter().enumerate() {
-        let dp = t.d.add(i * t.d_rs);
-        for (v, c) in row.iter().enumerate() {
-            let at = dp.add(16 * v);
-            let mut c = *c;
-            if t.accumulate {
-                c = _mm512_add_ps(c, _mm512_maskz_loadu_ps(t.masks[v], at));
+        for (i, row) in acc.iter().enumerate() {
+            let dp = t.d.add(i * t.d_rs);
+            for (v, c) in row.iter().enumerate() {
+                let at = dp.add(16 * v);
+                let mut c = *c;
+                if t.accumulate {
+                    c = _mm512_add_ps(c, _mm512_maskz_loadu_ps(t.masks[v], at));
+                }
+                _mm512_mask_storeu_ps(at, t.masks[v], c);
             }
-            _mm512_mask_storeu_ps(at, t.masks[v], c);
         }
     }
 }

@@ -19,15 +19,15 @@ use super::maxpool;
 /// Activations are `[channels, images, h, w]` (see `conv2d`).
 pub type Shape4 = (usize, usize, usize, usize);
 /// Parameters are flat 1-D tensors; the op knows their logical shapes.
-pub type Param = Tensor<(usize,), f32, Cpu>;
+pub type Param<D = Cpu> = Tensor<(usize,), f32, D>;
 
-pub struct BlockParams<'a> {
+pub struct BlockParams<'a, D: Device<f32> = Cpu> {
     /// `[cout, cin, 3, 3]`.
-    pub weight: &'a Param,
+    pub weight: &'a Param<D>,
     /// `[cout]`.
-    pub bias: &'a Param,
+    pub bias: &'a Param<D>,
     /// Batch-norm `(γ, β)`, each `[cout]`, when the block has batch norm.
-    pub norm: Option<(&'a Param, &'a Param)>,
+    pub norm: Option<(&'a Param<D>, &'a Param<D>)>,
 }
 
 /// What the forward pass leaves for the backward pass, reused from call to call.

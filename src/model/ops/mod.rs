@@ -9,6 +9,7 @@ mod avx512;
 pub mod batchnorm;
 pub mod block;
 pub mod conv2d;
+pub mod device;
 pub mod gemm;
 pub mod maxpool;
 pub mod reduce;

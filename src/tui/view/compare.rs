@@ -7,6 +7,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
+use crate::tasks::Split;
 use crate::tui::app::App;
 use crate::tui::session::{ArmView, Session};
 
@@ -96,7 +97,11 @@ fn eval_cells(a: &ArmView) -> (String, String) {
             format!(
                 "{} ({})",
                 theme::mean_ci(&e.loss),
-                if e.split == "test" { "test" } else { "val" }
+                if e.split == Split::Test {
+                    "test"
+                } else {
+                    "val"
+                }
             ),
             e.accuracy.as_ref().map_or("–".into(), theme::pct_ci),
         ),

@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+use crate::tasks::Split;
 use crate::tui::app::App;
 use crate::tui::session::{ArmStatus, ArmView, Session};
 
@@ -34,7 +35,11 @@ pub fn eval_text(a: &ArmView) -> String {
     match a.headline_eval() {
         None => "no eval yet".into(),
         Some(e) => {
-            let what = if e.split == "test" { "test" } else { "val" };
+            let what = if e.split == Split::Test {
+                "test"
+            } else {
+                "val"
+            };
             match (&e.accuracy, a.classification) {
                 (Some(acc), true) => format!("{what} acc {}", theme::pct_ci(acc)),
                 _ if a.classification => format!("{what} loss {}", theme::mean_ci(&e.loss)),

@@ -5,6 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
+use crate::runs::RunStatus;
 use crate::tui::app::App;
 
 use super::{layout, theme};
@@ -25,14 +26,14 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             } else {
                 " "
             };
-            let status_style = match r.status.as_str() {
-                "failed" => theme::error(),
-                "running" => theme::ok(),
+            let status_style = match r.status {
+                RunStatus::Failed(_) => theme::error(),
+                RunStatus::Running => theme::ok(),
                 _ => Default::default(),
             };
             let row = Row::new(vec![
                 Line::raw(mark),
-                Line::styled(r.status.clone(), status_style),
+                Line::styled(r.status.label(), status_style),
                 Line::raw(theme::date(r.started_unix)),
                 Line::raw(r.experiment.clone()),
                 Line::raw(r.arm.clone()),
@@ -86,7 +87,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 Span::styled("dir  ", theme::dim()),
                 Span::raw(r.dir.display().to_string()),
             ])];
-            if let Some(reason) = &r.reason {
+            if let RunStatus::Failed(reason) = &r.status {
                 v.push(Line::styled(format!("failed: {reason}"), theme::error()));
             }
             v.push(Line::styled(
