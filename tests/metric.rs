@@ -78,14 +78,14 @@ fn metric_losses_through_an_mlp_body_match_finite_differences() {
         let again = episode_loss(ev.as_mut(), kind, &params, hs, &ep, None);
         assert_eq!(out, again, "{kind:?}: with and without gradients");
         let (mut num, mut den) = (0.0f64, 0.0f64);
-        for i in 0..params.len() {
+        for (i, &gi) in g.iter().enumerate() {
             let f = fd(
                 |p| episode_loss(ev.as_mut(), kind, p, hs, &ep, None).loss as f64,
                 &params,
                 i,
                 1e-3,
             );
-            num += (f - g[i] as f64).powi(2);
+            num += (f - gi as f64).powi(2);
             den += f * f;
         }
         let err = (num / den).sqrt();
