@@ -279,3 +279,63 @@ fn check_refuses_metric_arms_on_regression_with_the_arm_position() {
     assert!(err.message.contains("regression"), "{err}");
     assert!(err.fix.contains("classification family"), "{err}");
 }
+
+/// `cargo test --release --test metric metric_timing -- --ignored --nocapture`: the features
+/// path against a plain evaluation of the same 80 images through conv4-64.
+#[test]
+#[ignore = "timing; run in release"]
+fn metric_timing() {
+    use metalab::tasks::{Batch, Episode, Targets};
+    let shape = metalab::tasks::FamilyShape {
+        input: vec![1, 28, 28],
+        outputs: 5,
+        kind: metalab::tasks::TaskKind::Classification,
+    };
+    let net = Network::new(
+        &ModelSpec::Conv(ConvSpec {
+            blocks: 4,
+            channels: 64,
+            batch_norm: true,
+        }),
+        &shape,
+    )
+    .unwrap();
+    let params = net.init(&mut Rng::seed_from_u64(1));
+    let batch = |n: usize| Batch {
+        n,
+        x: (0..n * 784)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect(),
+        y: Targets::Classes((0..n).map(|i| i % 5).collect()),
+    };
+    let ep = Episode {
+        support: batch(5),
+        query: batch(75),
+    };
+    let all = batch(80);
+    let mut ev = net.evaluator(DeviceSpec::Cpu, 0).unwrap();
+    let mut g = vec![0.0f32; params.len()];
+    let hs = net.layout.head_start;
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            ev.evaluate(&params, &all, Some(&mut g));
+        }
+        let plain = t.elapsed().as_secs_f64() / 5.0;
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            episode_loss(
+                ev.as_mut(),
+                MetricKind::Prototypes,
+                &params[..hs],
+                hs,
+                &ep,
+                Some(&mut g[..hs]),
+            );
+        }
+        let proto = t.elapsed().as_secs_f64() / 5.0;
+        eprintln!(
+            "round {round}: evaluate 80 images {plain:.4}s, ProtoNets episode (5+75) {proto:.4}s"
+        );
+    }
+}
