@@ -339,3 +339,83 @@ fn metric_timing() {
         );
     }
 }
+
+fn small(arm: &str) -> Experiment {
+    exp(&format!(
+        r#"Experiment(name: "syn", seed: 5,
+            family: Synthetic(ways: 3, shots: 1, queries: 3, classes: 30, image_size: 8),
+            model: Mlp(hidden: [16]),
+            arms: [Arm(name: "a", algorithm: {arm})],
+            train: Train(iterations: 60, meta_batch: 4, inner_lr: 0.1, log_every: 5),
+            eval: Eval(every: 20, tasks: 10, periodic_tasks: 4, inner_steps: 2, inner_lr: 0.1, tracked_tasks: 2))"#
+    ))
+}
+
+fn launch_opts(root: &Path, threads: usize) -> LaunchOptions {
+    LaunchOptions {
+        runs_root: root.to_path_buf(),
+        threads: Some(threads),
+        ..LaunchOptions::default()
+    }
+}
+
+/// The new arms rerun bit for bit from their frozen config on another thread count, and a run
+/// stopped mid-window resumes from its checkpoint (Adam moments, Meta-SGD's rates, the relation
+/// module) to the same numbers.
+#[test]
+fn new_arms_rerun_and_resume_bit_for_bit() {
+    use metalab::engine::Command;
+    for arm in ["ProtoNet", "RelationNet(hidden: 4)", "Anil()", "MetaSgd()"] {
+        let root = tempfile::tempdir().unwrap();
+        let (_, _, straight) = final_accuracy(small(arm), root.path());
+        let frozen = runs::load_config(&straight).unwrap();
+        let h = Prepared::new(frozen, launch_opts(root.path(), 1))
+            .unwrap()
+            .launch();
+        let mut rerun = None;
+        let mut stop_sent = false;
+        for ev in h.events.iter() {
+            if let EngineEvent::Started { run_dir, .. } = ev {
+                rerun = Some(run_dir);
+            }
+        }
+        h.join();
+        assert_eq!(
+            runs::deterministic_metrics(&straight).unwrap(),
+            runs::deterministic_metrics(&rerun.unwrap()).unwrap(),
+            "{arm}: rerun"
+        );
+
+        let h = Prepared::new(small(arm), launch_opts(root.path(), 2))
+            .unwrap()
+            .launch();
+        let mut dir = None;
+        for ev in h.events.iter() {
+            match ev {
+                EngineEvent::Started { run_dir, .. } => dir = Some(run_dir),
+                EngineEvent::Train { point, .. } if point.iteration >= 25 && !stop_sent => {
+                    h.send(None, Command::Stop);
+                    stop_sent = true;
+                }
+                _ => {}
+            }
+        }
+        h.join();
+        let dir = dir.unwrap();
+        assert_eq!(
+            runs::load_meta(&dir).unwrap().status,
+            runs::RunStatus::Stopped,
+            "{arm}"
+        );
+        let resumed = Prepared::resume(&dir, launch_opts(root.path(), 1))
+            .unwrap()
+            .launch();
+        let _: Vec<_> = resumed.events.iter().collect();
+        resumed.join();
+        assert_eq!(
+            runs::deterministic_metrics(&straight).unwrap(),
+            runs::deterministic_metrics(&dir).unwrap(),
+            "{arm}: resume"
+        );
+    }
+}
