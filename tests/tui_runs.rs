@@ -10,7 +10,8 @@ use metalab::engine::{self, LaunchOptions};
 use metalab::experiment::parse_str;
 use metalab::tui::app::{Effect, Screen};
 use metalab::tui::session::ArmStatus;
-use metalab::tui::update::update;
+// Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
+use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
 use tui_common::screen;
 

@@ -5,7 +5,8 @@ mod tui_common;
 
 use metalab::tui::app::Screen;
 use metalab::tui::fixtures;
-use metalab::tui::update::update;
+// Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
+use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
 use tui_common::{project, screen, write_snapshot};
 

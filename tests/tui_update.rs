@@ -11,7 +11,8 @@ use metalab::tui::app::{Effect, Modal, Screen};
 use metalab::tui::editor::Validation;
 use metalab::tui::fixtures;
 use metalab::tui::series::{OLD_TARGET, RECENT};
-use metalab::tui::update::update;
+// Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
+use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
 use tui_common::{project, screen};
 
@@ -352,4 +353,34 @@ fn mouse_click_selects_rows_and_tabs() {
         .unwrap();
     update(&mut app, click(col as u16, 0));
     assert_eq!(app.screen, Screen::Runs);
+}
+
+#[test]
+fn update_itself_touches_no_files_and_asks_for_disk_work_as_effects() {
+    use metalab::tui::app::Io;
+    let p = tui_common::project();
+    let mut app = App::new(p.path());
+    let before = std::fs::read_dir(p.path().join("experiments"))
+        .unwrap()
+        .count();
+    metalab::tui::update::update(&mut app, k('n'));
+    assert_eq!(
+        std::fs::read_dir(p.path().join("experiments"))
+            .unwrap()
+            .count(),
+        before,
+        "update wrote a file"
+    );
+    assert!(matches!(
+        app.effects.as_slice(),
+        [Effect::Io(Io::NewExperiment { duplicate: false })]
+    ));
+    metalab::tui::actions::perform_all(&mut app);
+    assert_eq!(
+        std::fs::read_dir(p.path().join("experiments"))
+            .unwrap()
+            .count(),
+        before + 1
+    );
+    assert_eq!(app.screen, Screen::Editor);
 }

@@ -75,6 +75,47 @@ pub(crate) fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usiz
         .collect()
 }
 
+/// Reopen a run directory to continue it: the algorithm's state and the task stream's position
+/// come from its checkpoint.
+fn reopen(
+    dir: &std::path::Path,
+    algo: &mut dyn MetaAlgorithm,
+    rng: &mut Rng,
+) -> Result<(RunDir, ResumeState), Failure> {
+    let path = dir.join(runs::CHECKPOINT);
+    let ck = Checkpoint::load(&path).map_err(|e| fail(0, e))?;
+    let at = ck.resume.iteration;
+    rng.set_word_pos(ck.resume.rng_word_pos);
+    algo.load_state(&ck.tensors)
+        .map_err(|e| fail(at, format!("{}: {e}", path.display())))?;
+    let mut d = RunDir::reopen(dir, at).map_err(|e| fail(at, e))?;
+    d.meta.status = RunStatus::Running;
+    d.meta.pid = std::process::id();
+    Ok((d, ck.resume))
+}
+
+/// A new run directory for arm `index`, with its one-arm config frozen and its record begun.
+fn create(
+    p: &Prepared,
+    index: ArmIndex,
+    threads: usize,
+    algo: &dyn MetaAlgorithm,
+) -> Result<RunDir, Failure> {
+    let exp = &p.experiment;
+    let arm = &exp.arms[index];
+    let one_arm = exp.with_only_arm(&arm.name).expect("arm exists");
+    let facts = RunFacts {
+        threads,
+        params: p.net.num_params(),
+        family: p.family.describe(),
+        class_split: p.family.split_record(),
+        protocol: EvalProtocol::new(&exp.eval, algo.adapt_start().1, p.net.batch_norm()),
+        source: p.opts.source.clone(),
+        rerun_of: p.opts.rerun_of.clone(),
+    };
+    RunDir::create(&p.opts.runs_root, &one_arm, facts).map_err(|e| fail(0, e))
+}
+
 /// Training seconds, counting those before a resume.
 struct Clock {
     before: f64,
@@ -151,37 +192,11 @@ impl<'a> ArmRun<'a> {
         let mut algo = algo::build(&arm.algorithm, ctx, family);
         let mut rng = Rng::seed_from_u64(exp.seed);
         let (dir, resume) = match &p.resume {
-            Some(dir) => {
-                let path = dir.join(runs::CHECKPOINT);
-                let ck = Checkpoint::load(&path).map_err(|e| fail(0, e))?;
-                let at = ck.resume.iteration;
-                rng.set_word_pos(ck.resume.rng_word_pos);
-                algo.load_state(&ck.tensors)
-                    .map_err(|e| fail(at, format!("{}: {e}", path.display())))?;
-                let mut d = RunDir::reopen(dir, at).map_err(|e| fail(at, e))?;
-                d.meta.status = RunStatus::Running;
-                d.meta.pid = std::process::id();
-                (d, ck.resume)
-            }
-            None => {
-                let one_arm = exp.with_only_arm(&arm.name).expect("arm exists");
-                let facts = RunFacts {
-                    threads,
-                    params: p.net.num_params(),
-                    family: family.describe(),
-                    class_split: family.split_record(),
-                    protocol: EvalProtocol::new(
-                        &exp.eval,
-                        algo.adapt_start().1,
-                        p.net.batch_norm(),
-                    ),
-                    source: p.opts.source.clone(),
-                    rerun_of: p.opts.rerun_of.clone(),
-                };
-                let d =
-                    RunDir::create(&p.opts.runs_root, &one_arm, facts).map_err(|e| fail(0, e))?;
-                (d, ResumeState::default())
-            }
+            Some(dir) => reopen(dir, algo.as_mut(), &mut rng)?,
+            None => (
+                create(p, index, threads, algo.as_ref())?,
+                ResumeState::default(),
+            ),
         };
         let mut run = ArmRun {
             p,

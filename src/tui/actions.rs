@@ -1,13 +1,74 @@
-//! Runs-browser actions: open, compare, rerun, delete, export. File work only; no drawing.
+//! The effects that touch the disk — open, save, create and launch experiments; open,
+//! compare, rerun, resume, delete and export runs; rescan folders — carried out by the runtime
+//! for the `Effect::Io` that `update` asks for ([`perform`]), never by `update` itself.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::export::{self, ArmCurves};
 
-use super::app::{App, Effect, Screen, Source};
+use super::app::{App, Effect, Io, Level, Modal, Screen, Source};
 use super::backend::{self, RunRow};
+use super::catalog;
+use super::editor::{normalize, Editor};
 use super::session::{ArmView, Session};
+use super::update;
 use crate::runs::RunStatus;
+
+/// Carry out one piece of disk work and put its outcome in the state.
+pub fn perform(app: &mut App, io: Io) {
+    match io {
+        Io::OpenEditor(path) => open_editor(app, path),
+        Io::LaunchFile(path) => match std::fs::read_to_string(&path) {
+            Ok(text) => update::launch(app, &text, &path),
+            Err(e) => app.error(format!("{}: {e}", path.display())),
+        },
+        Io::NewExperiment { duplicate } => new_experiment(app, duplicate),
+        Io::SaveEditor { then_launch } => {
+            save_editor(app);
+            if then_launch {
+                launch_editor(app);
+            }
+        }
+        Io::OpenRuns { rows, screen } => open_runs(app, &rows, screen),
+        Io::Rerun => rerun(app),
+        Io::Resume => resume(app),
+        Io::DeleteRun(id) => delete_run(app, &id),
+        Io::ExportChosen => export_chosen(app),
+        Io::ExportSession => export_session(app),
+        Io::RefreshRuns => app.refresh_runs(),
+        Io::LoadCurveSoFar {
+            arm,
+            run_dir,
+            until,
+        } => {
+            let m = backend::load_metrics(&run_dir);
+            if let (Ok(m), Some(a)) = (m, app.live.as_mut().and_then(|s| s.arms.get_mut(arm))) {
+                a.load(&m, until);
+                a.iteration = until;
+            }
+        }
+        Io::FilesChanged => on_files_changed(app),
+    }
+}
+
+/// Every disk effect pending, in order, including those they ask for in turn; the engine's
+/// effects stay queued for the runtime.
+pub fn perform_all(app: &mut App) {
+    loop {
+        let (io, rest): (Vec<Effect>, Vec<Effect>) = std::mem::take(&mut app.effects)
+            .into_iter()
+            .partition(|e| matches!(e, Effect::Io(_)));
+        app.effects = rest;
+        if io.is_empty() {
+            return;
+        }
+        for e in io {
+            if let Effect::Io(io) = e {
+                perform(app, io);
+            }
+        }
+    }
+}
 
 /// The runs the action applies to: the marked ones, else the selected one.
 pub fn chosen_runs(app: &App) -> Vec<RunRow> {
@@ -222,4 +283,130 @@ fn now_unix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+fn open_editor(app: &mut App, path: std::path::PathBuf) {
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut ed = Editor::open(path, &text);
+            // A broken file is opened to be fixed: start where the problem is.
+            ed.jump_to_error();
+            app.editor = Some(ed);
+            app.screen = Screen::Editor;
+            app.status = None;
+        }
+        Err(e) => app.error(format!("{}: {e}", path.display())),
+    }
+}
+
+fn new_experiment(app: &mut App, duplicate: bool) {
+    let (stem, text) = if duplicate {
+        let Some(e) = app.experiments.get(app.exp_sel) else {
+            return app.error("nothing to duplicate");
+        };
+        let Ok(text) = std::fs::read_to_string(&e.path) else {
+            return app.error(format!("cannot read {}", e.path.display()));
+        };
+        let stem = format!("{}-copy", e.file_name.trim_end_matches(".ron"));
+        let new_name = format!("{}-copy", e.name);
+        (stem, catalog::duplicate_text(&text, &new_name))
+    } else {
+        ("new-experiment".to_string(), String::new())
+    };
+    if let Err(e) = std::fs::create_dir_all(&app.experiments_dir) {
+        return app.error(format!("{}: {e}", app.experiments_dir.display()));
+    }
+    let path = catalog::free_path(&app.experiments_dir, &stem);
+    let text = if duplicate {
+        text
+    } else {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        catalog::template(&name)
+    };
+    if let Err(e) = catalog::save_atomic(&path, &text) {
+        return app.error(format!("{}: {e}", path.display()));
+    }
+    app.refresh_experiments();
+    app.select_experiment(Some(&path));
+    open_editor(app, path);
+}
+
+fn save_editor(app: &mut App) {
+    let Some(ed) = app.editor.as_mut() else {
+        return;
+    };
+    ed.validate();
+    if let Err(e) = ed.save() {
+        let msg = format!("cannot save {}: {e}", ed.path.display());
+        return app.error(msg);
+    }
+    let msg = match ed.error_position() {
+        Some((l, c)) => {
+            ed.jump_to_error();
+            (
+                format!("saved {}, but it has an error at {l}:{c}", ed.file_name()),
+                Level::Error,
+            )
+        }
+        None if ed
+            .validation
+            .as_ref()
+            .is_some_and(|v| matches!(v, super::editor::Validation::Invalid { .. })) =>
+        {
+            (
+                format!("saved {}, but it does not validate", ed.file_name()),
+                Level::Error,
+            )
+        }
+        None => (format!("saved {}", ed.file_name()), Level::Info),
+    };
+    app.status = Some(msg);
+    app.refresh_experiments();
+}
+
+/// Launch the editor's buffer if it has no error.
+fn launch_editor(app: &mut App) {
+    if let Some(ed) = app.editor.as_ref() {
+        let (text, path) = (ed.text(), ed.path.clone());
+        if ed.error_position().is_none()
+            && !matches!(
+                ed.validation,
+                Some(super::editor::Validation::Invalid { .. })
+            )
+        {
+            update::launch(app, &text, &path);
+        }
+    }
+}
+
+/// Watched folder changed: refresh the list and reconcile the open buffer with the disk.
+fn on_files_changed(app: &mut App) {
+    app.refresh_experiments();
+    let Some(ed) = app.editor.as_mut() else {
+        return;
+    };
+    let disk = match std::fs::read_to_string(&ed.path) {
+        Ok(t) => t,
+        Err(_) => {
+            let msg = format!(
+                "{} was removed on disk; Ctrl-S writes it back",
+                ed.file_name()
+            );
+            app.error(msg);
+            return;
+        }
+    };
+    if normalize(&disk) == ed.disk_text {
+        return; // our own save, or a touch
+    }
+    if !ed.modified() {
+        ed.reload(&disk);
+        let name = ed.file_name();
+        app.info(format!("{name} changed on disk: reloaded"));
+    } else if !matches!(app.modal, Some(Modal::Conflict { .. })) {
+        app.modal = Some(Modal::Conflict { disk });
+    }
 }

@@ -71,9 +71,51 @@ pub enum Level {
     Error,
 }
 
-/// What `update` asks the runtime to do: things that need the engine handle.
+/// Disk work that `update` asks for: the runtime carries it out (`actions::perform`), so
+/// `update` and the key handlers never touch files.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Io {
+    /// Read an experiment file into the editor.
+    OpenEditor(PathBuf),
+    /// Read an experiment file and launch it.
+    LaunchFile(PathBuf),
+    /// Write a new experiment from the template, or a copy of the selected one, and edit it.
+    NewExperiment {
+        duplicate: bool,
+    },
+    /// Write the editor's buffer; then launch it if it validates and `then_launch`.
+    SaveEditor {
+        then_launch: bool,
+    },
+    /// Load saved runs' metrics and configs into the monitor (one) or compare screen.
+    OpenRuns {
+        rows: Vec<RunRow>,
+        screen: Screen,
+    },
+    /// Load the selected run's config and train it again.
+    Rerun,
+    /// Load the selected run's config and continue it from its checkpoint.
+    Resume,
+    DeleteRun(String),
+    /// Export the marked runs (or the selected one).
+    ExportChosen,
+    /// Export what the monitor shows.
+    ExportSession,
+    RefreshRuns,
+    /// A resumed live arm: load its metrics up to `until` so its curve starts at the beginning.
+    LoadCurveSoFar {
+        arm: ArmIndex,
+        run_dir: PathBuf,
+        until: usize,
+    },
+    /// Files in the experiments folder changed: rescan, and reconcile the open buffer.
+    FilesChanged,
+}
+
+/// What `update` asks the runtime to do: disk work, and things that need the engine handle.
 #[derive(Debug, Clone)]
 pub enum Effect {
+    Io(Io),
     Launch {
         exp: Box<Experiment>,
         source: Option<PathBuf>,
@@ -183,6 +225,10 @@ impl App {
 
     pub fn error(&mut self, s: impl Into<String>) {
         self.status = Some((s.into(), Level::Error));
+    }
+
+    pub fn io(&mut self, io: Io) {
+        self.effects.push(Effect::Io(io));
     }
 
     pub fn refresh_experiments(&mut self) {

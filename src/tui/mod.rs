@@ -2,9 +2,10 @@
 //! compare arms and saved runs.
 //!
 //! Elm architecture: `App` is plain state, `update::update(&mut App, Msg)` is the only
-//! mutation, `view::render(&App, &mut Frame)` is pure. The loop below renders on a timer and
-//! drains engine events and file events between frames, so a flood of metrics never floods
-//! redraws.
+//! mutation and touches no files (it asks for disk work as effects, which `actions` carries
+//! out right after each message), `view::render(&App, &mut Frame)` is pure. The loop
+//! below renders on a timer and drains engine events and file events between frames, so a
+//! flood of metrics never floods redraws.
 
 pub mod actions;
 pub mod app;
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod diff;
 pub mod editor;
 pub mod fixtures;
+pub mod keymap;
 pub mod keys;
 pub mod series;
 pub mod session;
@@ -31,6 +33,13 @@ use anyhow::Context;
 use crossterm::event::{self, Event};
 
 pub use app::{App, Msg};
+
+/// `update`, then the disk work it asked for: what the runtime does with every message, short
+/// of the engine (whose effects stay in `app.effects`). Tests drive the app through this.
+pub fn dispatch(app: &mut App, msg: Msg) {
+    update::update(app, msg);
+    actions::perform_all(app);
+}
 
 const FRAME: Duration = Duration::from_millis(50);
 /// Engine events handled per frame at most, so a producer faster than us cannot starve input.
@@ -67,7 +76,7 @@ pub fn run_with(
     };
     let mut guard = terminal::TerminalGuard::enter().context("setting up the terminal")?;
     let size = guard.terminal.size()?;
-    update::update(&mut app, Msg::Resize(size.width, size.height));
+    dispatch(&mut app, Msg::Resize(size.width, size.height));
     let mut engine: Option<backend::Engine> = None;
     let mut next_frame = Instant::now();
     loop {
@@ -86,7 +95,7 @@ pub fn run_with(
                     _ => None,
                 };
                 if let Some(m) = msg {
-                    update::update(&mut app, m);
+                    dispatch(&mut app, m);
                 }
                 if !event::poll(Duration::ZERO)? {
                     break;
@@ -94,14 +103,14 @@ pub fn run_with(
             }
         }
         while let Ok(paths) = file_rx.try_recv() {
-            update::update(&mut app, Msg::FilesChanged(paths));
+            dispatch(&mut app, Msg::FilesChanged(paths));
         }
         if let Some(e) = engine.as_ref() {
             for ev in e.events().try_iter().take(MAX_EVENTS_PER_FRAME) {
-                update::update(&mut app, Msg::Engine(ev));
+                dispatch(&mut app, Msg::Engine(ev));
             }
         }
-        update::update(&mut app, Msg::Tick(Instant::now()));
+        dispatch(&mut app, Msg::Tick(Instant::now()));
         run_effects(&mut app, &mut engine, project_root, defaults);
         if app.quit {
             break;
@@ -117,18 +126,21 @@ fn run_effects(
     project_root: &Path,
     defaults: &crate::engine::LaunchOptions,
 ) {
+    // Disk work first: it can ask for a launch in turn.
+    actions::perform_all(app);
     for eff in std::mem::take(&mut app.effects) {
         match eff {
+            app::Effect::Io(io) => actions::perform(app, io),
             app::Effect::Launch { exp, source } => {
                 match backend::launch(*exp, &project_root.join("runs"), source, defaults) {
                     Ok(e) => *engine = Some(e),
-                    Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
+                    Err(reason) => dispatch(app, Msg::LaunchFailed(reason)),
                 }
             }
             app::Effect::Resume { dir } => {
                 match backend::resume(&dir, &project_root.join("runs"), defaults) {
                     Ok(e) => *engine = Some(e),
-                    Err(reason) => update::update(app, Msg::LaunchFailed(reason)),
+                    Err(reason) => dispatch(app, Msg::LaunchFailed(reason)),
                 }
             }
             app::Effect::Engine { arm, cmd } => {

@@ -1,4 +1,5 @@
-//! `update(&mut App, Msg)`: the only place UI state changes.
+//! `update(&mut App, Msg)`: the only place UI state changes in answer to input and engine
+//! events. It touches no files: disk work goes out as `Effect::Io` (see `actions`).
 
 use std::time::Duration;
 
@@ -7,11 +8,11 @@ use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use crate::engine::messages::{Command, EngineEvent};
 use crate::experiment::parse_str;
 
-use super::app::{App, Effect, Level, Modal, Msg, Pending, Screen, Source};
+use super::app::{App, Effect, Io, Modal, Msg, Pending, Screen, Source};
 use super::catalog;
-use super::editor::{normalize, Editor, VALIDATE_AFTER};
+use super::editor::VALIDATE_AFTER;
 use super::session::{ArmStatus, Session};
-use super::{actions, keys, view};
+use super::{keys, view};
 
 /// Re-list runs this often while the runs browser is visible: other processes add runs too.
 const RUNS_RESCAN: Duration = Duration::from_secs(2);
@@ -30,7 +31,7 @@ pub fn update(app: &mut App, msg: Msg) {
             }
             app.error(format!("launch failed: {reason}"));
         }
-        Msg::FilesChanged(_) => on_files_changed(app),
+        Msg::FilesChanged(_) => app.io(Io::FilesChanged),
         Msg::Tick(now) => {
             if let Some(ed) = app.editor.as_mut() {
                 if ed
@@ -46,7 +47,7 @@ pub fn update(app: &mut App, msg: Msg) {
                     .is_none_or(|t| now.duration_since(t) >= RUNS_RESCAN)
             {
                 app.last_runs_scan = Some(now);
-                app.refresh_runs();
+                app.io(Io::RefreshRuns);
             }
         }
     }
@@ -71,13 +72,16 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
     {
         // A resumed arm: show the curve so far, not just what comes after the checkpoint.
         if *start_iteration > 0 {
-            if let (Ok(m), Some(a)) = (super::backend::load_metrics(run_dir), s.arms.get_mut(*arm))
-            {
-                a.load(&m, *start_iteration);
-                a.iteration = *start_iteration;
-            }
+            app.io(Io::LoadCurveSoFar {
+                arm: *arm,
+                run_dir: run_dir.clone(),
+                until: *start_iteration,
+            });
         }
     }
+    let Some(s) = app.live.as_mut() else {
+        return;
+    };
     // The arms table truncates; the status line has room for the whole reason.
     if let EngineEvent::Failed { arm, reason, .. } = &ev {
         let name = s.arms.get(*arm).map_or("?".to_string(), |a| a.name.clone());
@@ -92,35 +96,6 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
             let msg = format!("{}: all arms done", s.title);
             app.info(msg);
         }
-    }
-}
-
-/// Watched folder changed: refresh the list and reconcile the open buffer with the disk.
-fn on_files_changed(app: &mut App) {
-    app.refresh_experiments();
-    let Some(ed) = app.editor.as_mut() else {
-        return;
-    };
-    let disk = match std::fs::read_to_string(&ed.path) {
-        Ok(t) => t,
-        Err(_) => {
-            let msg = format!(
-                "{} was removed on disk; Ctrl-S writes it back",
-                ed.file_name()
-            );
-            app.error(msg);
-            return;
-        }
-    };
-    if normalize(&disk) == ed.disk_text {
-        return; // our own save, or a touch
-    }
-    if !ed.modified() {
-        ed.reload(&disk);
-        let name = ed.file_name();
-        app.info(format!("{name} changed on disk: reloaded"));
-    } else if !matches!(app.modal, Some(Modal::Conflict { .. })) {
-        app.modal = Some(Modal::Conflict { disk });
     }
 }
 
@@ -183,7 +158,7 @@ pub fn confirm(app: &mut App, what: Pending) {
                 cmd: Command::Stop,
             });
         }
-        Pending::DeleteRun(id) => actions::delete_run(app, &id),
+        Pending::DeleteRun(id) => app.io(Io::DeleteRun(id)),
         Pending::DiscardEdits => {
             app.editor = None;
             app.screen = Screen::Experiments;
@@ -225,86 +200,4 @@ pub fn launch(app: &mut App, text: &str, path: &std::path::Path) {
             });
         }
     }
-}
-
-pub fn open_editor(app: &mut App, path: std::path::PathBuf) {
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let mut ed = Editor::open(path, &text);
-            // A broken file is opened to be fixed: start where the problem is.
-            ed.jump_to_error();
-            app.editor = Some(ed);
-            app.screen = Screen::Editor;
-            app.status = None;
-        }
-        Err(e) => app.error(format!("{}: {e}", path.display())),
-    }
-}
-
-pub fn new_experiment(app: &mut App, duplicate: bool) {
-    let (stem, text) = if duplicate {
-        let Some(e) = app.experiments.get(app.exp_sel) else {
-            return app.error("nothing to duplicate");
-        };
-        let Ok(text) = std::fs::read_to_string(&e.path) else {
-            return app.error(format!("cannot read {}", e.path.display()));
-        };
-        let stem = format!("{}-copy", e.file_name.trim_end_matches(".ron"));
-        let new_name = format!("{}-copy", e.name);
-        (stem, catalog::duplicate_text(&text, &new_name))
-    } else {
-        ("new-experiment".to_string(), String::new())
-    };
-    if let Err(e) = std::fs::create_dir_all(&app.experiments_dir) {
-        return app.error(format!("{}: {e}", app.experiments_dir.display()));
-    }
-    let path = catalog::free_path(&app.experiments_dir, &stem);
-    let text = if duplicate {
-        text
-    } else {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        catalog::template(&name)
-    };
-    if let Err(e) = catalog::save_atomic(&path, &text) {
-        return app.error(format!("{}: {e}", path.display()));
-    }
-    app.refresh_experiments();
-    app.select_experiment(Some(&path));
-    open_editor(app, path);
-}
-
-pub fn save_editor(app: &mut App) {
-    let Some(ed) = app.editor.as_mut() else {
-        return;
-    };
-    ed.validate();
-    if let Err(e) = ed.save() {
-        let msg = format!("cannot save {}: {e}", ed.path.display());
-        return app.error(msg);
-    }
-    let msg = match ed.error_position() {
-        Some((l, c)) => {
-            ed.jump_to_error();
-            (
-                format!("saved {}, but it has an error at {l}:{c}", ed.file_name()),
-                Level::Error,
-            )
-        }
-        None if ed
-            .validation
-            .as_ref()
-            .is_some_and(|v| matches!(v, super::editor::Validation::Invalid { .. })) =>
-        {
-            (
-                format!("saved {}, but it does not validate", ed.file_name()),
-                Level::Error,
-            )
-        }
-        None => (format!("saved {}", ed.file_name()), Level::Info),
-    };
-    app.status = Some(msg);
-    app.refresh_experiments();
 }

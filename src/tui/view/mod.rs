@@ -15,6 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use super::app::{App, Level, Screen};
+use super::keymap;
 
 pub fn render(app: &App, f: &mut Frame) {
     let fr = layout::frame(f.area());
@@ -36,20 +37,10 @@ pub fn render(app: &App, f: &mut Frame) {
         f.render_widget(Line::styled(first, style), fr.status);
     }
     f.render_widget(
-        Line::from(Span::styled(footer(app), theme::dim())),
+        Line::from(Span::styled(keymap::footer(app.screen), theme::dim())),
         fr.footer,
     );
     if let Some(m) = &app.modal {
         modal::render(m, f, f.area());
-    }
-}
-
-fn footer(app: &App) -> &'static str {
-    match app.screen {
-        Screen::Experiments => "↑↓ select · Enter edit · r launch · n new · d duplicate · Tab panes · ? help · q quit",
-        Screen::Runs => "↑↓ select · Enter open · Space mark · c compare · r rerun · R resume · x export · d delete · ? help · q quit",
-        Screen::Monitor => "←→ arm · p pause/resume · s/S stop · c compare · a acc/loss · v live/saved · x export · ? help · q back",
-        Screen::Compare => "←→ arm · m monitor · a acc/loss · x export · ? help · q back",
-        Screen::Editor => "Ctrl-S save · F4 go to error · F5 save+launch · Ctrl-U/Ctrl-R undo/redo · F1 help · Esc back",
     }
 }

@@ -6,7 +6,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::tui::app::Modal;
-use crate::tui::keys::HELP;
+use crate::tui::keymap;
 
 use super::theme;
 
@@ -20,7 +20,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     r
 }
 
-fn help_lines(entries: &[(&str, &str)], key_width: usize) -> Vec<Line<'static>> {
+fn help_lines(entries: &[(String, String)], key_width: usize) -> Vec<Line<'static>> {
     entries
         .iter()
         .map(|(k, d)| {
@@ -49,15 +49,16 @@ fn render_box(f: &mut Frame, r: Rect, title: &str, lines: Vec<Line<'static>>) {
 /// The key map in one column, or in two (split at a section) when the terminal is short.
 fn render_help(f: &mut Frame, area: Rect) {
     let title = " keys — any key closes ";
-    if HELP.len() as u16 + 2 <= area.height {
-        let r = centered(area, 74, HELP.len() as u16 + 2);
-        return render_box(f, r, title, help_lines(HELP, 20));
+    let help = keymap::help_rows();
+    if help.len() as u16 + 2 <= area.height {
+        let r = centered(area, 74, help.len() as u16 + 2);
+        return render_box(f, r, title, help_lines(&help, 20));
     }
-    let mid = HELP.len() / 2;
-    let split = (mid..HELP.len())
-        .find(|&i| HELP[i].0.is_empty())
+    let mid = help.len() / 2;
+    let split = (mid..help.len())
+        .find(|&i| help[i].0.is_empty())
         .unwrap_or(mid);
-    let (a, b) = HELP.split_at(split);
+    let (a, b) = help.split_at(split);
     let b = &b[1..]; // drop the blank separator at the top of the second column
     let h = a.len().max(b.len()) as u16 + 2;
     let r = centered(area, area.width, h);
