@@ -17,5 +17,6 @@ pub mod pool;
 pub mod runs;
 pub mod saved;
 pub mod stats;
+pub mod sweep;
 pub mod tasks;
 pub mod tui;

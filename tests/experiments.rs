@@ -12,6 +12,12 @@ fn every_shipped_experiment_is_valid() {
         if path.extension().and_then(|e| e.to_str()) != Some("ron") {
             continue;
         }
+        // Sweep files name an experiment and vary it: every variant must validate.
+        if metalab::sweep::is_sweep_file(&path) {
+            let s = metalab::sweep::load(&path).unwrap_or_else(|err| panic!("{err}"));
+            assert!(!s.variants.is_empty(), "{}", path.display());
+            continue;
+        }
         let e = load_file(&path).unwrap_or_else(|err| panic!("{err}"));
         // Files without data needs must also build their task family.
         if !matches!(e.family, FamilySpec::Omniglot(_)) {

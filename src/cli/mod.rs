@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and one function per subcommand.
 
 mod headless;
+mod sweep;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -76,7 +77,13 @@ enum Cmd {
     Runs {
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
+        /// Group finished runs that differ only in their seed: mean ± 95% CI over seeds (t).
+        #[arg(long)]
+        group: bool,
     },
+    /// Run a sweep file's variants: a local queue, or a Slurm array job (--slurm); --status
+    /// reports them and their results over seeds.
+    Sweep(sweep::SweepArgs),
     /// Train a saved run again from its frozen config, into a new run directory.
     Rerun {
         run: String,
@@ -85,9 +92,12 @@ enum Cmd {
     },
     /// Write saved runs' curves as CSV (long format) and an SVG plot, overlaid in one figure.
     Export {
-        /// Runs by id or path.
-        #[arg(required = true)]
+        /// Runs by id or path (with --group: default every finished run).
+        #[arg(required_unless_present = "group")]
         runs: Vec<String>,
+        /// Write `aggregate.csv`: runs grouped by config except seed, mean ± 95% CI over seeds.
+        #[arg(long)]
+        group: bool,
         #[arg(long, default_value = "runs")]
         runs_root: PathBuf,
         /// Folder for the files.
@@ -191,10 +201,18 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
         }
         Some(Cmd::Check { files, data }) => check(&files, data.as_deref()),
-        Some(Cmd::Runs { runs }) => {
-            list_runs(&runs);
+        Some(Cmd::Runs { runs, group }) => {
+            if group {
+                let g = metalab::sweep::aggregate::group(
+                    &metalab::sweep::aggregate::load_finished(&runs),
+                );
+                print!("{}", metalab::sweep::aggregate::table(&g));
+            } else {
+                list_runs(&runs);
+            }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Cmd::Sweep(args)) => sweep::sweep(args),
         Some(Cmd::Rerun { run, opts }) => {
             let dir = metalab::runs::resolve(&opts.runs, &run)?;
             let exp = metalab::runs::load_config(&dir)?;
@@ -228,9 +246,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Some(Cmd::Export {
             runs,
+            group,
             runs_root,
             out,
         }) => {
+            if group {
+                return export_group(&runs, &runs_root, &out);
+            }
             let mut curves = vec![];
             let mut classification = false;
             for r in &runs {
@@ -359,7 +381,35 @@ fn check(files: &[PathBuf], data: Option<&Path>) -> Result<ExitCode> {
     })
 }
 
+/// `metalab export --group`: the named runs (or every finished one) aggregated over seeds.
+fn export_group(names: &[String], root: &Path, out: &Path) -> Result<ExitCode> {
+    use metalab::sweep::aggregate;
+    let mut runs = aggregate::load_finished(root);
+    if !names.is_empty() {
+        let dirs = names
+            .iter()
+            .map(|n| metalab::runs::resolve(root, n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = dirs
+            .iter()
+            .filter_map(|d| metalab::runs::load_meta(d).ok().map(|m| m.id))
+            .collect();
+        runs.retain(|r| ids.contains(&r.meta.id));
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("aggregate.csv");
+    let groups = aggregate::group(&runs);
+    metalab::runs::atomic::write(&path, aggregate::to_csv(&groups).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    print!("{}", aggregate::table(&groups));
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check_one(f: &Path, data: Option<&Path>) -> Result<String> {
+    if metalab::sweep::is_sweep_file(f) {
+        return check_sweep(f, data);
+    }
     let mut e = experiment::load_file(f)?;
     if let (Some(d), experiment::FamilySpec::Omniglot(o)) = (data, &mut e.family) {
         o.root = d.to_path_buf();
@@ -416,6 +466,47 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
     println!("saved to {}", dir.join(metalab::saved::EVALS).display());
 }
 
+/// A sweep checks when every variant validates and its task families build (each distinct
+/// family once: most sweeps do not vary it).
+fn check_sweep(f: &Path, data: Option<&Path>) -> Result<String> {
+    let sw = metalab::sweep::load(f)?;
+    let mut seen: Vec<experiment::FamilySpec> = vec![];
+    for v in &sw.variants {
+        let mut fam = v.experiment.family.clone();
+        if let (Some(d), experiment::FamilySpec::Omniglot(o)) = (data, &mut fam) {
+            o.root = d.to_path_buf();
+        }
+        if seen.contains(&fam) {
+            continue;
+        }
+        metalab::tasks::check_family(&fam, v.experiment.seed).map_err(|err| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let at = experiment::field_position(&text, "experiment")
+                .map(|(l, c)| format!("{l}:{c}:"))
+                .unwrap_or_default();
+            anyhow::anyhow!(
+                "{}:{at} variant {} (`family` of {}): {err}",
+                f.display(),
+                v.index,
+                sw.base_path.display()
+            )
+        })?;
+        seen.push(fam);
+    }
+    let axes: Vec<&str> = sw.spec.axes.iter().map(|a| a.path.as_str()).collect();
+    Ok(format!(
+        "sweep {}: {} variant{} of {} over {}",
+        sw.spec.name,
+        sw.variants.len(),
+        if sw.variants.len() == 1 { "" } else { "s" },
+        sw.base_path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        axes.join(" × ")
+    ))
+}
+
 fn list_runs(root: &Path) {
     let runs = metalab::runs::list_runs(root);
     if runs.is_empty() {
@@ -423,12 +514,12 @@ fn list_runs(root: &Path) {
         return;
     }
     println!(
-        "{:<48} {:<11} {:>13}  {:<18} RESULT",
+        "{:<62} {:<11} {:>13}  {:<18} RESULT",
         "RUN", "STATUS", "ITERATIONS", "ALGORITHM"
     );
     for r in runs {
         println!(
-            "{:<48} {:<11} {:>6}/{:<6}  {:<18} {}",
+            "{:<62} {:<11} {:>6}/{:<6}  {:<18} {}",
             r.id,
             r.status.label(),
             r.iteration,

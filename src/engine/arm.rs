@@ -91,6 +91,8 @@ fn reopen(
     let mut d = RunDir::reopen(dir, at).map_err(|e| fail(at, e))?;
     d.meta.status = RunStatus::Running;
     d.meta.pid = std::process::id();
+    // A resumed run may continue on another machine (a requeued Slurm task).
+    d.meta.host = runs::local_host();
     Ok((d, ck.resume))
 }
 
@@ -112,6 +114,7 @@ fn create(
         protocol: EvalProtocol::new(&exp.eval, algo.adapt_start().1, p.net.batch_norm()),
         source: p.opts.source.clone(),
         rerun_of: p.opts.rerun_of.clone(),
+        variant: p.opts.variant.clone(),
     };
     RunDir::create(&p.opts.runs_root, &one_arm, facts).map_err(|e| fail(0, e))
 }

@@ -51,6 +51,8 @@ pub struct LaunchOptions {
     pub source: Option<PathBuf>,
     /// Set by `rerun`: the run being reproduced.
     pub rerun_of: Option<String>,
+    /// Set by `metalab sweep`: the variant the runs belong to, recorded in their `run.json`.
+    pub variant: Option<String>,
 }
 
 /// Per-arm cooperative control, checked once per meta-iteration.

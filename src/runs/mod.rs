@@ -111,6 +111,17 @@ pub struct RunMeta {
     pub source: Option<PathBuf>,
     /// The run this one reproduces, for `metalab rerun`.
     pub rerun_of: Option<String>,
+    /// The machine it ran on (hostname), so runs merged from many machines say where they came
+    /// from, and a `running` run on another host is not mistaken for a dead local one.
+    #[serde(default)]
+    pub host: String,
+    /// The CPU model (or GPU) it ran on: kernels differ (AVX-512 or portable), and so may the
+    /// last digits of the metrics.
+    #[serde(default)]
+    pub device_detail: String,
+    /// The sweep variant this run belongs to (`metalab sweep`), if any.
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 /// What the engine knows of a new run beyond its one-arm experiment.
@@ -125,6 +136,8 @@ pub struct RunFacts {
     pub protocol: EvalProtocol,
     pub source: Option<PathBuf>,
     pub rerun_of: Option<String>,
+    /// The sweep variant the run belongs to, if any.
+    pub variant: Option<String>,
 }
 
 impl RunMeta {
@@ -156,6 +169,12 @@ impl RunMeta {
             metalab_version: env!("CARGO_PKG_VERSION").into(),
             source: facts.source,
             rerun_of: facts.rerun_of,
+            host: local_host(),
+            device_detail: match exp.device {
+                DeviceSpec::Cpu => cpu_model(),
+                DeviceSpec::Cuda(i) => format!("CUDA device {i}"),
+            },
+            variant: facts.variant,
         }
     }
 }
@@ -241,7 +260,14 @@ impl RunDir {
             .to_string()
             .replace([':', 'Z'], "")
             .replace('T', "-");
-        let base = format!("{stamp}-{}-{}", sanitize(&exp.name), sanitize(&meta.arm));
+        // The host and a random tag make ids unique across machines writing into one shared
+        // runs folder, or whose runs are copied together later.
+        let base = format!(
+            "{stamp}-{}-{}-{}",
+            sanitize(&exp.name),
+            sanitize(&meta.arm),
+            id_tag(&meta.host)
+        );
         let mut id = base.clone();
         let mut n = 1;
         let dir = loop {
@@ -314,6 +340,38 @@ impl RunDir {
     pub fn checkpoint_path(&self) -> PathBuf {
         self.dir.join(CHECKPOINT)
     }
+}
+
+/// `<host, up to 8 characters>-<4 hex digits>`: short, readable, and distinct across machines.
+fn id_tag(host: &str) -> String {
+    let host: String = sanitize(host.split('.').next().unwrap_or(host))
+        .chars()
+        .take(8)
+        .collect();
+    format!("{host}{:04x}", rand::random::<u16>())
+}
+
+/// This machine's name (the kernel's hostname), or "unknown".
+pub fn local_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The CPU model name, for `RunMeta::device_detail`.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn sanitize(s: &str) -> String {
@@ -436,6 +494,8 @@ pub struct RunInfo {
     pub iteration: usize,
     pub total_iterations: usize,
     pub headline: Option<String>,
+    pub host: String,
+    pub variant: Option<String>,
 }
 
 /// Every run under `root`, newest first. Unreadable directories are skipped.
@@ -459,6 +519,8 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
                 iteration: meta.iteration,
                 total_iterations: meta.total_iterations,
                 headline: meta.headline,
+                host: meta.host,
+                variant: meta.variant,
             })
         })
         .collect();
@@ -466,9 +528,11 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
     runs
 }
 
-/// A run marked running whose process is gone was interrupted.
+/// A run marked running whose process is gone was interrupted. Only a run of this host can be
+/// probed; one made elsewhere (a copied run, a shared folder) keeps the status it recorded.
 pub fn effective_status(meta: &RunMeta) -> RunStatus {
-    if meta.status == RunStatus::Running && !process_alive(meta.pid) {
+    let here = meta.host.is_empty() || meta.host == local_host();
+    if meta.status == RunStatus::Running && here && !process_alive(meta.pid) {
         RunStatus::Interrupted
     } else {
         meta.status.clone()
@@ -480,7 +544,14 @@ fn process_alive(pid: u32) -> bool {
         return true;
     }
     if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
+        // A killed process whose parent died too can linger as a zombie (state Z) until
+        // someone reaps it: it is dead all the same.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+            Err(_) => false,
+        }
     } else {
         true
     }

@@ -259,6 +259,8 @@ pub fn export_session(app: &mut App) {
                 iteration: a.iteration,
                 total_iterations: a.total,
                 headline: None,
+                variant: None,
+                group: None,
             })
         })
         .collect();

@@ -22,6 +22,17 @@ pub struct RunRow {
     pub iteration: usize,
     pub total_iterations: usize,
     pub headline: Option<String>,
+    /// The sweep variant it belongs to (`metalab sweep`), if any.
+    pub variant: Option<String>,
+    /// Its seed group's result when the group has several seeds: "5 seeds: MSE 0.217 ± 0.028".
+    pub group: Option<String>,
+}
+
+/// `sinusoid-seeds-003-9090c3` → (`sinusoid-seeds`, `3`).
+pub fn sweep_of(variant: &str) -> Option<(&str, &str)> {
+    let (rest, _hash) = variant.rsplit_once('-')?;
+    let (sweep, index) = rest.rsplit_once('-')?;
+    Some((sweep, index.trim_start_matches('0').max("0")))
 }
 
 /// A launched experiment: its event stream and its control.
@@ -69,10 +80,37 @@ pub fn resume(dir: &Path, runs_root: &Path, defaults: &LaunchOptions) -> Result<
         .map_err(|e| e.to_string())
 }
 
+/// Saved runs, newest first, with a sweep's runs kept together (ordered by variant, then arm)
+/// where its newest run would be, and each run's seed-group result.
 pub fn list_runs(root: &Path) -> Vec<RunRow> {
-    runs::list_runs(root)
+    use crate::sweep::aggregate;
+    let mut group_of = std::collections::HashMap::new();
+    for g in aggregate::group(&aggregate::load_finished(root)) {
+        if g.seeds.len() < 2 {
+            continue;
+        }
+        let line = format!(
+            "{} seeds: {} {}",
+            g.seeds.len(),
+            g.metric().trim_start_matches("test "),
+            if g.classification {
+                format!(
+                    "{:.1}% ± {:.1}",
+                    100.0 * g.summary.mean,
+                    100.0 * g.summary.ci95
+                )
+            } else {
+                format!("{:.3} ± {:.3}", g.summary.mean, g.summary.ci95)
+            }
+        );
+        for s in &g.seeds {
+            group_of.insert(s.run_id.clone(), line.clone());
+        }
+    }
+    let mut rows: Vec<RunRow> = runs::list_runs(root)
         .into_iter()
         .map(|r| RunRow {
+            group: group_of.get(&r.id).cloned(),
             status: r.status,
             id: r.id,
             dir: r.dir,
@@ -83,8 +121,30 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
             iteration: r.iteration,
             total_iterations: r.total_iterations,
             headline: r.headline,
+            variant: r.variant,
         })
-        .collect()
+        .collect();
+    let key = |r: &RunRow| {
+        r.variant
+            .as_deref()
+            .and_then(sweep_of)
+            .map_or_else(|| r.id.clone(), |(s, _)| format!("sweep {s}"))
+    };
+    let mut newest = std::collections::HashMap::new();
+    for r in &rows {
+        let t = newest.entry(key(r)).or_insert(0);
+        *t = r.started_unix.max(*t);
+    }
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        newest[&kb]
+            .cmp(&newest[&ka])
+            .then(ka.cmp(&kb))
+            .then(a.variant.cmp(&b.variant))
+            .then(a.arm.cmp(&b.arm))
+            .then(b.started_unix.cmp(&a.started_unix))
+    });
+    rows
 }
 
 pub fn load_metrics(dir: &Path) -> Result<Metrics, String> {

@@ -71,9 +71,11 @@ pub fn display_path(path: &Path) -> PathBuf {
     }
 }
 
-/// Experiment files are `*.ron`; dot-files are editors' and our own temporaries.
+/// Experiment files are `*.ron`; dot-files are editors' and our own temporaries, and
+/// `*.sweep.ron` are sweep files (`metalab sweep`), which are not experiments.
 pub fn is_experiment_file(p: &Path) -> bool {
     p.extension().is_some_and(|x| x == "ron")
+        && !p.to_string_lossy().ends_with(".sweep.ron")
         && !p
             .file_name()
             .is_some_and(|f| f.to_string_lossy().starts_with('.'))

@@ -35,11 +35,20 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 Line::raw(mark),
                 Line::styled(r.status.label(), status_style),
                 Line::raw(theme::date(r.started_unix)),
-                Line::raw(r.experiment.clone()),
+                // A sweep's runs show as one group: the sweep and the variant's index.
+                Line::raw(
+                    match r.variant.as_deref().and_then(crate::tui::backend::sweep_of) {
+                        Some((sweep, i)) => format!("{sweep}#{i}"),
+                        None => r.experiment.clone(),
+                    },
+                ),
                 Line::raw(r.arm.clone()),
                 Line::raw(r.algorithm.clone()),
                 Line::raw(format!("{}/{}", r.iteration, r.total_iterations)),
-                Line::raw(r.headline.clone().unwrap_or_else(|| "–".into())),
+                Line::raw(match (&r.headline, &r.group) {
+                    (Some(h), Some(g)) => format!("{h} │ {g}"),
+                    (h, _) => h.clone().unwrap_or_else(|| "–".into()),
+                }),
             ]);
             if i == app.run_sel {
                 row.style(theme::selected())
@@ -87,6 +96,19 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 Span::styled("dir  ", theme::dim()),
                 Span::raw(r.dir.display().to_string()),
             ])];
+            if let Some(variant) = &r.variant {
+                v.push(Line::from(vec![
+                    Span::styled("sweep  ", theme::dim()),
+                    Span::raw(format!(
+                        "variant {variant} of {}{}",
+                        r.experiment,
+                        r.group
+                            .as_ref()
+                            .map(|g| format!(" · over seeds of this config: {g} (95% t-interval)"))
+                            .unwrap_or_default()
+                    )),
+                ]));
+            }
             if let RunStatus::Failed(reason) = &r.status {
                 v.push(Line::styled(format!("failed: {reason}"), theme::error()));
             }
