@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod runs;
+pub mod saved;
 pub mod stats;
 pub mod sweep;
 pub mod tasks;

@@ -460,6 +460,13 @@ pub fn scan(spec: &OmniglotSpec, seed: u64) -> Result<ScanSummary, FamilyError> 
     survey(spec, seed).map(|(_, _, summary)| summary)
 }
 
+/// One PNG as ink in [0, 1] (strokes 1), area-resized to `size × size`: what the family
+/// holds for every drawing, for images that come from elsewhere (Lake's one-shot runs).
+pub fn load_image(path: &Path, size: usize) -> Result<Vec<f32>, FamilyError> {
+    let (ink, w, h) = decode(path)?;
+    Ok(resize_area(&ink, w, h, size))
+}
+
 /// Decode one PNG to ink in [0, 1] (strokes 1, paper 0), `width × height`, row-major.
 fn decode(path: &Path) -> Result<(Vec<f32>, usize, usize), FamilyError> {
     let bad = |message: String| FamilyError::BadImage {
