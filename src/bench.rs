@@ -80,6 +80,21 @@ const WORKLOADS: &[Workload] = &[
         full: (1, 5),
         quick: (1, 2),
     },
+    Workload {
+        name: "omniglot-protonet",
+        full: (1, 5),
+        quick: (1, 2),
+    },
+    Workload {
+        name: "omniglot-anil2-1step",
+        full: (1, 5),
+        quick: (1, 2),
+    },
+    Workload {
+        name: "omniglot-anil2-5step",
+        full: (1, 3),
+        quick: (1, 1),
+    },
 ];
 
 /// Random 1×28×28 images with random labels: the compute of Omniglot 5-way 1-shot, not its data.
@@ -186,6 +201,9 @@ fn setup(name: &str) -> Result<Setup> {
         "omniglot-fomaml-5step" => (Algorithm::Fomaml, s(5, 0.4), 32),
         "omniglot-maml2-5step" => (maml, s(5, 0.4), 32),
         "omniglot-multitask" => (Algorithm::MultiTask { tasks: 32 }, s(1, 0.4), 32),
+        "omniglot-protonet" => (Algorithm::ProtoNet, s(1, 0.4), 32),
+        "omniglot-anil2-1step" => (Algorithm::Anil { first_order: false }, s(1, 0.4), 32),
+        "omniglot-anil2-5step" => (Algorithm::Anil { first_order: false }, s(5, 0.4), 32),
         other => bail!("no workload named {other}"),
     };
     Ok((fam, net, algo, settings, meta_batch))

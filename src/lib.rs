@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod runs;
+pub mod saved;
 pub mod signals;
 pub mod stats;
 pub mod sweep;

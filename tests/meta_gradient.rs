@@ -237,3 +237,91 @@ fn second_order_maml_meta_gradient_matches_brute_force_on_a_conv_net() {
     assert!(m2 < 5e-3, "second order median relative error {m2}");
     assert!(m1 > 3.0 * m2, "first order {m1} vs second {m2}");
 }
+
+/// ANIL's objective in f64: only the head (from `head_start`) takes the inner SGD steps.
+fn anil_objective(
+    net: &Network,
+    p: &[f64],
+    ep: &metalab::tasks::Episode,
+    steps: usize,
+    lr: f64,
+    act: Activation,
+) -> f64 {
+    let hs = net.layout.head_start;
+    let mut theta = p.to_vec();
+    for _ in 0..steps {
+        let g = fd_grad(|q| reference_loss(net, q, &ep.support, act), &theta, 1e-6);
+        for (t, g) in theta[hs..].iter_mut().zip(&g[hs..]) {
+            *t -= lr * g;
+        }
+    }
+    reference_loss(net, &theta, &ep.query, act)
+}
+
+#[test]
+fn anil_meta_gradient_matches_brute_force() {
+    use metalab::algo::anil::task_meta_grad;
+    for act in [Activation::Tanh, Activation::Relu] {
+        let (net, params, ep) = setup(act);
+        let (steps, lr, hs) = (3, 0.05, net.layout.head_start);
+        let mut ev = net.evaluator(DeviceSpec::Cpu, 0).unwrap();
+        let (second, _) = task_meta_grad(ev.as_mut(), &params, hs, &ep, steps, lr, true);
+        let (first, _) = task_meta_grad(ev.as_mut(), &params, hs, &ep, steps, lr, false);
+        let p64: Vec<f64> = params.iter().map(|&x| x as f64).collect();
+        let brute = fd_grad(|p| anil_objective(&net, p, &ep, steps, lr, act), &p64, 1e-5);
+        let (err2, err1) = (rel_err(&second, &brute), rel_err(&first, &brute));
+        // The body's share alone, where second order differs from first order.
+        let (body2, body1) = (
+            rel_err(&second[..hs], &brute[..hs]),
+            rel_err(&first[..hs], &brute[..hs]),
+        );
+        eprintln!("ANIL {act:?}: relative error second order {err2:.2e} (body {body2:.2e}), first order {err1:.2e} (body {body1:.2e})");
+        assert!(err2 < 1e-3, "{act:?}: ANIL second-order error {err2}");
+        assert!(body2 < 1e-3, "{act:?}: ANIL body error {body2}");
+        assert!(
+            err1 > 10.0 * err2,
+            "{act:?}: first order {err1} vs second {err2}"
+        );
+    }
+}
+
+/// Meta-SGD's objective in f64: `θ ← θ − α ⊙ ∇L_s(θ)`, with `p = θ ++ α`.
+fn metasgd_objective(
+    net: &Network,
+    p: &[f64],
+    ep: &metalab::tasks::Episode,
+    steps: usize,
+    act: Activation,
+) -> f64 {
+    let (theta, alpha) = p.split_at(p.len() / 2);
+    let mut theta = theta.to_vec();
+    for _ in 0..steps {
+        let g = fd_grad(|q| reference_loss(net, q, &ep.support, act), &theta, 1e-6);
+        for ((t, g), a) in theta.iter_mut().zip(&g).zip(alpha) {
+            *t -= a * g;
+        }
+    }
+    reference_loss(net, &theta, &ep.query, act)
+}
+
+#[test]
+fn meta_sgd_meta_gradient_for_init_and_learning_rates_matches_brute_force() {
+    use metalab::algo::metasgd::task_meta_grad;
+    for act in [Activation::Tanh, Activation::Relu] {
+        let (net, params, ep) = setup(act);
+        let steps = 2;
+        // Per-parameter rates spread over [0.005, 0.05], as a trained α would be.
+        let alpha: Vec<f32> = (0..params.len())
+            .map(|i| 0.005 + 0.045 * ((i * 37) % 101) as f32 / 100.0)
+            .collect();
+        let mut ev = net.evaluator(DeviceSpec::Cpu, 0).unwrap();
+        let (gt, ga, _) = task_meta_grad(ev.as_mut(), &params, &alpha, &ep, steps, 1e-3);
+        let p64: Vec<f64> = params.iter().chain(&alpha).map(|&x| x as f64).collect();
+        let brute = fd_grad(|p| metasgd_objective(&net, p, &ep, steps, act), &p64, 1e-5);
+        let n = params.len();
+        let (et, ea) = (rel_err(&gt, &brute[..n]), rel_err(&ga, &brute[n..]));
+        eprintln!("Meta-SGD {act:?}: relative error θ {et:.2e}, α {ea:.2e}");
+        assert!(et < 1e-3, "{act:?}: Meta-SGD θ meta-gradient error {et}");
+        assert!(ea < 1e-3, "{act:?}: Meta-SGD α meta-gradient error {ea}");
+    }
+}

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::inner::sgd_adapt;
-use super::AdaptMode;
+use super::{anil, metasgd, metric, AdaptMode};
 use crate::experiment::EvalSpec;
 use crate::metrics::EvalResult;
+use crate::model::metric::MetricKind;
 use crate::model::BatchNormMode;
 use crate::pool::{PoolError, WorkerPool};
 use crate::stats::MeanCi;
@@ -23,6 +24,19 @@ pub enum AdaptationRule {
     /// A fresh zero head on the frozen trunk; SGD steps on the head, each halved until the
     /// support loss does not rise (multi-task).
     FreshHeadBacktracking,
+    /// Plain SGD steps on the meta-learned head over the body's support features, body frozen
+    /// (ANIL).
+    HeadSgd,
+    /// SGD steps with the meta-learned per-parameter learning rates; `inner_lr` unused
+    /// (Meta-SGD).
+    LearnedRates,
+    /// No gradient steps: class prototypes (mean support embeddings), logits −‖q − c‖².
+    Prototypes,
+    /// No gradient steps: softmax attention over cosine similarities to the support embeddings.
+    CosineAttention,
+    /// No gradient steps: the learned relation module scores each query against each class's
+    /// mean support embedding.
+    RelationModule,
     /// Written by metalab before the rule was typed: the rule in words.
     #[serde(untagged)]
     Described(String),
@@ -33,6 +47,23 @@ impl AdaptMode {
         match self {
             AdaptMode::All => AdaptationRule::Sgd,
             AdaptMode::HeadOnly { .. } => AdaptationRule::FreshHeadBacktracking,
+            AdaptMode::HeadSgd { .. } => AdaptationRule::HeadSgd,
+            AdaptMode::LearnedRates { .. } => AdaptationRule::LearnedRates,
+            AdaptMode::Metric { kind, .. } => match kind {
+                MetricKind::Prototypes => AdaptationRule::Prototypes,
+                MetricKind::Matching => AdaptationRule::CosineAttention,
+                MetricKind::Relation { .. } => AdaptationRule::RelationModule,
+            },
+        }
+    }
+
+    /// Batch norm as this rule runs it: metric arms embed support and query in one pass.
+    pub fn batch_norm(self, model: BatchNormMode) -> BatchNormMode {
+        match (self, model) {
+            (AdaptMode::Metric { .. }, BatchNormMode::Transductive) => {
+                BatchNormMode::TransductiveEpisode
+            }
+            (_, m) => m,
         }
     }
 }
@@ -50,19 +81,25 @@ pub struct EvalProtocol {
     pub periodic_split: Split,
     pub batch_norm: BatchNormMode,
     pub adaptation: AdaptationRule,
+    /// The rule in words, with the steps and learning rate it used.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl EvalProtocol {
+    /// `inner_steps` and `inner_lr` are the ones the rule actually uses (0 for metric arms).
     pub fn new(eval: &EvalSpec, mode: AdaptMode, batch_norm: BatchNormMode) -> EvalProtocol {
+        let (inner_steps, inner_lr) = mode.effective(eval.inner_steps, eval.inner_lr);
         EvalProtocol {
             test_tasks: eval.tasks,
             periodic_tasks: eval.periodic_tasks,
-            inner_steps: eval.inner_steps,
-            inner_lr: eval.inner_lr,
+            inner_steps,
+            inner_lr,
             final_split: Split::Test,
             periodic_split: Split::Validation,
-            batch_norm,
+            batch_norm: mode.batch_norm(batch_norm),
             adaptation: mode.rule(),
+            description: mode.describe(inner_steps, inner_lr),
         }
     }
 }
@@ -75,7 +112,8 @@ pub struct TaskEval {
     pub accuracy: Option<f64>,
 }
 
-/// Adapt from `start` with `steps` SGD steps of `lr` on every episode's support set.
+/// Adapt from `start` on every episode's support set by the rule `mode` (SGD rules take
+/// `steps` steps of `lr`), then score on its query set.
 pub fn evaluate_tasks(
     pool: &WorkerPool,
     start: Vec<f32>,
@@ -85,14 +123,25 @@ pub fn evaluate_tasks(
     lr: f64,
 ) -> Result<Vec<TaskEval>, PoolError> {
     let start = Arc::new(start);
-    pool.map(episodes, move |ev, ep: Episode| {
-        let before = ev.evaluate(&start, &ep.query, None);
-        let adapted = sgd_adapt(ev, &start, &ep.support, steps, lr, mode);
-        let after = ev.evaluate(&adapted, &ep.query, None);
-        TaskEval {
-            loss_before: before.loss as f64,
-            loss: after.loss as f64,
-            accuracy: after.correct.map(|c| c as f64 / ep.query.n as f64),
+    pool.map(episodes, move |ev, ep: Episode| match mode {
+        AdaptMode::All | AdaptMode::HeadOnly { .. } => {
+            let before = ev.evaluate(&start, &ep.query, None);
+            let adapted = sgd_adapt(ev, &start, &ep.support, steps, lr, mode);
+            let after = ev.evaluate(&adapted, &ep.query, None);
+            TaskEval {
+                loss_before: before.loss as f64,
+                loss: after.loss as f64,
+                accuracy: after.correct.map(|c| c as f64 / ep.query.n as f64),
+            }
+        }
+        AdaptMode::HeadSgd { head_start } => {
+            anil::evaluate_task(ev, &start, head_start, &ep, steps, lr)
+        }
+        AdaptMode::LearnedRates { len } => {
+            metasgd::evaluate_task(ev, &start[..len], &start[len..], &ep, steps)
+        }
+        AdaptMode::Metric { kind, body_len } => {
+            metric::evaluate_task(ev, kind, &start, body_len, &ep)
         }
     })
 }

@@ -75,6 +75,8 @@ pub fn sgd_adapt(
                 }
             }
         }
+        // The evaluation dispatches the other rules to their own code before getting here.
+        other => unreachable!("sgd_adapt runs SGD rules only, not {other:?}"),
     }
     theta
 }

@@ -4,9 +4,12 @@
 //! they know nothing of devices, layers or the UI.
 
 pub mod adam;
+pub mod anil;
 pub mod eval;
 pub mod inner;
 pub mod maml;
+pub mod metasgd;
+pub mod metric;
 pub mod multitask;
 pub mod reptile;
 
@@ -16,6 +19,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::experiment::{Algorithm, ArmSettings};
+use crate::model::metric::MetricKind;
 use crate::model::Network;
 use crate::pool::{PoolError, WorkerPool};
 use crate::tasks::{Episode, Rng, Split, TaskFamily};
@@ -45,13 +49,44 @@ pub struct StepStats {
     pub accuracy: Option<f64>,
 }
 
-/// How a new task adapts at test time.
+/// How a new task adapts at test time: the rule the evaluation runs, recorded with every result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdaptMode {
     /// Every parameter takes SGD steps (MAML, FOMAML, Reptile).
     All,
     /// Only the head (parameters from `head_start` on) is fine-tuned (multi-task).
     HeadOnly { head_start: usize },
+    /// Plain SGD on the head only, on the body's features of the support set, body frozen
+    /// (ANIL): the rule ANIL trains with.
+    HeadSgd { head_start: usize },
+    /// SGD with learned per-parameter rates (Meta-SGD): the start vector is `θ ++ α` (each
+    /// `len` long) and a step is `θ ← θ − α ⊙ ∇L`; the protocol's learning rate is unused.
+    LearnedRates { len: usize },
+    /// No gradient steps: the start vector is `body ++ module`, and the support set's
+    /// embeddings classify the queries (prototypes, attention or relation scores).
+    Metric { kind: MetricKind, body_len: usize },
+}
+
+impl AdaptMode {
+    /// The steps and learning rate this rule actually uses, given the protocol's.
+    pub fn effective(self, steps: usize, lr: f64) -> (usize, f64) {
+        match self {
+            AdaptMode::All | AdaptMode::HeadOnly { .. } | AdaptMode::HeadSgd { .. } => (steps, lr),
+            AdaptMode::LearnedRates { .. } => (steps, 0.0),
+            AdaptMode::Metric { .. } => (0, 0.0),
+        }
+    }
+
+    /// What the evaluation does, in words, for `run.json`.
+    pub fn describe(self, steps: usize, lr: f64) -> String {
+        match self {
+            AdaptMode::All => format!("{steps} SGD steps (lr {lr}) on the support set from the meta-parameters, every parameter; loss and accuracy on the query set"),
+            AdaptMode::HeadOnly { .. } => format!("a fresh zero head fine-tuned with {steps} SGD steps (lr {lr}, halved until the support loss does not rise), trunk frozen; loss and accuracy on the query set"),
+            AdaptMode::HeadSgd { .. } => format!("{steps} plain SGD steps (lr {lr}) on the meta-learned head only, on the body's support features, body frozen; loss and accuracy on the query set"),
+            AdaptMode::LearnedRates { .. } => format!("{steps} SGD steps with the meta-learned per-parameter learning rates (eval.inner_lr unused) on the support set from the meta-parameters; loss and accuracy on the query set"),
+            AdaptMode::Metric { kind, .. } => format!("no gradient steps (eval.inner_steps and inner_lr unused): support and query embedded in one pass of the body, queries classified by {}; loss_before is the uniform prediction's ln(ways)", kind.describe()),
+        }
+    }
 }
 
 pub trait MetaAlgorithm: Send {
@@ -117,6 +152,14 @@ pub fn build(
             *inner_optimizer,
         )),
         Algorithm::MultiTask { tasks } => Box::new(multitask::MultiTask::new(ctx, *tasks, family)),
+        Algorithm::ProtoNet => Box::new(metric::MetricArm::new(ctx, MetricKind::Prototypes)),
+        Algorithm::MatchingNet => Box::new(metric::MetricArm::new(ctx, MetricKind::Matching)),
+        Algorithm::RelationNet { hidden } => Box::new(metric::MetricArm::new(
+            ctx,
+            MetricKind::Relation { hidden: *hidden },
+        )),
+        Algorithm::Anil { first_order } => Box::new(anil::Anil::new(ctx, !*first_order)),
+        Algorithm::MetaSgd { hvp_eps } => Box::new(metasgd::MetaSgd::new(ctx, *hvp_eps)),
     }
 }
 

@@ -110,6 +110,41 @@ enum Cmd {
         #[command(flatten)]
         opts: RunOpts,
     },
+    /// Evaluate a saved run's checkpoint under another protocol, or on a Lake-layout one-shot
+    /// runs folder; the result is appended to runs/<id>/evals.jsonl.
+    Eval {
+        run: String,
+        #[arg(long)]
+        ways: Option<usize>,
+        #[arg(long)]
+        shots: Option<usize>,
+        #[arg(long)]
+        queries: Option<usize>,
+        /// Test tasks (default: the run's eval.tasks).
+        #[arg(long)]
+        tasks: Option<usize>,
+        /// test, validation or train.
+        #[arg(long, default_value = "test")]
+        split: String,
+        #[arg(long)]
+        inner_steps: Option<usize>,
+        #[arg(long)]
+        inner_lr: Option<f64>,
+        /// When the ways change, give a gradient-based arm a fresh zero head to fine-tune instead
+        /// of refusing.
+        #[arg(long)]
+        fresh_head: bool,
+        /// A folder of Lake et al.'s one-shot runs (runNN/training, runNN/test,
+        /// runNN/class_labels.txt): error rate per run and overall.
+        #[arg(long)]
+        lake: Option<PathBuf>,
+        #[arg(long, env = "METALAB_OMNIGLOT")]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+    },
     /// Time fixed workloads and print seconds per meta-iteration.
     Bench {
         /// Fewer iterations (a smoke run).
@@ -261,6 +296,41 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("{}\n{}", csv.display(), svg.display());
             Ok(ExitCode::SUCCESS)
         }
+        Some(Cmd::Eval {
+            run,
+            ways,
+            shots,
+            queries,
+            tasks,
+            split,
+            inner_steps,
+            inner_lr,
+            fresh_head,
+            lake,
+            data,
+            threads,
+            runs,
+        }) => {
+            let dir = metalab::runs::resolve(&runs, &run)?;
+            let req = metalab::saved::EvalRequest {
+                ways,
+                shots,
+                queries,
+                tasks,
+                split: Some(metalab::saved::parse_split(&split)?),
+                inner_steps,
+                inner_lr,
+                data,
+                fresh_head,
+                threads,
+            };
+            let record = match &lake {
+                Some(folder) => metalab::saved::evaluate_lake(&dir, folder, &req)?,
+                None => metalab::saved::evaluate_run(&dir, &req)?,
+            };
+            print_saved_eval(&dir, &record);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::Bench { quick, json, only }) => {
             let results = metalab::bench::run(quick, json, only.as_deref())?;
             // The workbench's cost of drawing a long run: one 120×40 frame of a 100,000-point run.
@@ -374,6 +444,40 @@ fn check_one(f: &Path, data: Option<&Path>) -> Result<String> {
         if arms.len() == 1 { "" } else { "s" },
         arms.join(", ")
     ))
+}
+
+fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
+    let p = &r.protocol;
+    println!("{}", p.family);
+    println!(
+        "checkpoint iteration {}, {} tasks ({}), adaptation: {}",
+        r.checkpoint_iteration, p.tasks, p.split, p.adaptation
+    );
+    println!("head: {}", p.head);
+    if let Some(lake) = &r.lake {
+        println!(
+            "{:<10} {:>6} {:>7} {:>7}",
+            "RUN", "ITEMS", "ERRORS", "ERROR"
+        );
+        for run in &lake.runs {
+            println!(
+                "{:<10} {:>6} {:>7} {:>6.1}%",
+                run.run,
+                run.items,
+                run.errors,
+                100.0 * run.error_rate
+            );
+        }
+        println!(
+            "overall error rate {:.1}% ± {:.1} (mean over {} runs, 95% CI)",
+            100.0 * lake.error_rate.mean,
+            100.0 * lake.error_rate.ci95,
+            lake.runs.len()
+        );
+    } else {
+        println!("result: {}", metalab::runs::headline(&r.result));
+    }
+    println!("saved to {}", dir.join(metalab::saved::EVALS).display());
 }
 
 /// A sweep checks when every variant validates and its task families build (each distinct

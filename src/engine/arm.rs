@@ -22,7 +22,7 @@ use crate::tasks::{Episode, Rng, Split, TaskFamily, TaskKind};
 /// evaluation and for every arm, and never the training stream's tasks.
 const PERIODIC_SALT: u64 = 0x7661_6c69_6461_7465;
 const TRACKED_SALT: u64 = 0x7472_6163_6b65_6421;
-const TEST_SALT: u64 = 0x7465_7374_7365_7421;
+pub(crate) const TEST_SALT: u64 = 0x7465_7374_7365_7421;
 
 /// Why an arm ended early, and when.
 pub(super) struct Failure {
@@ -65,7 +65,7 @@ pub(super) fn run(
 }
 
 /// `n` episodes of `split` from their own seeded stream.
-fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usize) -> Vec<Episode> {
+pub(crate) fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usize) -> Vec<Episode> {
     let mut rng = Rng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
@@ -354,7 +354,13 @@ impl<'a> ArmRun<'a> {
 
     fn summary(&self, split: Split, results: &[algo::eval::TaskEval]) -> EvalResult {
         let e = &self.p.experiment.eval;
-        summarize(self.it, split, results, e.inner_steps, e.inner_lr)
+        // The steps and rate the arm's rule actually used (none for metric arms).
+        let (steps, lr) = self
+            .algo
+            .adapt_start()
+            .1
+            .effective(e.inner_steps, e.inner_lr);
+        summarize(self.it, split, results, steps, lr)
     }
 
     /// The periodic validation and the tracked tasks' points.

@@ -1,7 +1,7 @@
 //! The training engine: runs an experiment's arms on background threads and reports through
 //! [`EngineEvent`]s. Front ends (the TUI, `metalab run`, tests) hold an [`EngineHandle`].
 
-mod arm;
+pub(crate) mod arm;
 pub mod messages;
 
 use std::path::PathBuf;

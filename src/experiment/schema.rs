@@ -247,6 +247,34 @@ pub enum Algorithm {
         #[serde(default = "twenty")]
         tasks: usize,
     },
+    /// Prototypical Networks (Snell et al. 2017): the body embeds, class prototypes are mean
+    /// support embeddings, logits are −squared Euclidean distances; no inner loop.
+    ProtoNet,
+    /// Matching Networks (Vinyals et al. 2016), without full-context embeddings: softmax
+    /// attention over cosine similarities to the support embeddings.
+    MatchingNet,
+    /// Relation Networks (Sung et al. 2018): a relation module (an MLP with `hidden` ReLU units
+    /// on [query, class mean, |query − class mean|], sigmoid score) trained with MSE to the
+    /// one-hot label.
+    RelationNet {
+        #[serde(default = "eight")]
+        hidden: usize,
+    },
+    /// ANIL (Raghu et al. 2020): the inner loop adapts only the head; second order by default.
+    Anil {
+        #[serde(default)]
+        first_order: bool,
+    },
+    /// Meta-SGD (Li et al. 2017): a learned per-parameter inner learning rate, meta-trained with
+    /// the initialisation (exact second order, as `Maml`).
+    MetaSgd {
+        #[serde(default = "hvp_eps")]
+        hvp_eps: f64,
+    },
+}
+
+fn eight() -> usize {
+    8
 }
 
 fn hvp_eps() -> f64 {
@@ -266,7 +294,21 @@ impl Algorithm {
             Algorithm::Fomaml => "FOMAML",
             Algorithm::Reptile { .. } => "Reptile",
             Algorithm::MultiTask { .. } => "Multi-task",
+            Algorithm::ProtoNet => "ProtoNets",
+            Algorithm::MatchingNet => "Matching nets",
+            Algorithm::RelationNet { .. } => "Relation nets",
+            Algorithm::Anil { first_order: false } => "ANIL (2nd order)",
+            Algorithm::Anil { first_order: true } => "ANIL (1st order)",
+            Algorithm::MetaSgd { .. } => "Meta-SGD",
         }
+    }
+
+    /// Metric-based: no inner loop, needs class labels.
+    pub fn is_metric(&self) -> bool {
+        matches!(
+            self,
+            Algorithm::ProtoNet | Algorithm::MatchingNet | Algorithm::RelationNet { .. }
+        )
     }
 }
 

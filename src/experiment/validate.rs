@@ -33,6 +33,22 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// A failure in arm `arm`, positioned at that arm's `leaf:` field (arms are written in order).
+    fn fail_arm(
+        &mut self,
+        arm: usize,
+        leaf: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.errors.push(ValidationError {
+            field: format!("arms[{arm}].{leaf}"),
+            message: message.into(),
+            fix: fix.into(),
+            position: find_arm_field(self.text, arm, leaf),
+        });
+    }
+
     fn fail(&mut self, field: &str, message: impl Into<String>, fix: impl Into<String>) {
         self.errors.push(ValidationError {
             field: field.to_string(),
@@ -74,6 +90,39 @@ pub fn find_field(text: &str, name: &str) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// Where `leaf:` appears inside the `arm`-th `Arm(` of the text (1-based line, column): the
+/// first occurrence after that arm's opening, falling back to the arm itself.
+pub fn find_arm_field(text: &str, arm: usize, leaf: &str) -> Option<(usize, usize)> {
+    let mut starts = vec![];
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut from = 0;
+        while let Some(at) = code[from..].find("Arm(") {
+            let col = from + at;
+            let before_ok = col == 0
+                || !code[..col]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if before_ok {
+                starts.push((i, col));
+            }
+            from = col + 4;
+        }
+    }
+    let &(line, col) = starts.get(arm)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let end = starts.get(arm + 1).map_or(lines.len(), |&(l, _)| l + 1);
+    for (i, l) in lines.iter().enumerate().take(end).skip(line) {
+        let code = l.split("//").next().unwrap_or("");
+        let skip = if i == line { col } else { 0 };
+        if let Some((_, c)) = find_field(&code[skip..], leaf) {
+            return Some((i + 1, skip + c));
+        }
+    }
+    Some((line + 1, col + 1))
 }
 
 /// Every semantic problem in the experiment; `text` is the file it came from, to locate fields.
@@ -148,7 +197,33 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
             );
         }
         let s = e.arm_settings(arm);
-        if s.inner_steps == 0 && !matches!(arm.algorithm, Algorithm::MultiTask { .. }) {
+        if arm.algorithm.is_metric() && matches!(e.family, FamilySpec::Sinusoid(_)) {
+            c.fail_arm(
+                i,
+                "algorithm",
+                format!(
+                    "{} classifies queries by comparing them with the support set's classes, but sinusoid tasks are regression: there are no classes to form prototypes or attend over",
+                    arm.algorithm.label()
+                ),
+                "use a classification family (Omniglot or Synthetic) for this arm, or a gradient-based arm (Maml, Fomaml, Anil, MetaSgd) on sinusoid",
+            );
+        }
+        if arm.algorithm.is_metric() {
+            if let ModelSpec::Mlp(m) = &e.model {
+                if m.hidden.is_empty() {
+                    c.fail_arm(
+                        i,
+                        "algorithm",
+                        format!("{} embeds with the model without its head, but an MLP with hidden: [] has no body to learn", arm.algorithm.label()),
+                        "give the MLP a hidden layer, e.g. hidden: [64]",
+                    );
+                }
+            }
+        }
+        if s.inner_steps == 0
+            && !matches!(arm.algorithm, Algorithm::MultiTask { .. })
+            && !arm.algorithm.is_metric()
+        {
             c.fail(
                 &format!("{at}.inner_steps"),
                 "zero inner steps: the algorithm would never adapt",
@@ -166,7 +241,7 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
         positive(&mut c, &format!("{at}.inner_lr"), s.inner_lr);
         positive(&mut c, &format!("{at}.meta_lr"), s.meta_lr);
         match &arm.algorithm {
-            Algorithm::Maml { hvp_eps } => {
+            Algorithm::Maml { hvp_eps } | Algorithm::MetaSgd { hvp_eps } => {
                 if !(*hvp_eps > 0.0 && *hvp_eps <= 0.1) {
                     c.fail(
                         &format!("{at}.hvp_eps"),
@@ -193,7 +268,20 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
                     );
                 }
             }
-            Algorithm::Fomaml => {}
+            Algorithm::RelationNet { hidden } => {
+                if *hidden == 0 {
+                    c.fail_arm(
+                        i,
+                        "hidden",
+                        "a relation module with 0 hidden units",
+                        "use e.g. hidden: 8",
+                    );
+                }
+            }
+            Algorithm::Fomaml
+            | Algorithm::ProtoNet
+            | Algorithm::MatchingNet
+            | Algorithm::Anil { .. } => {}
         }
     }
     // Sizes are only worth estimating once each of them makes sense.

@@ -10,7 +10,7 @@ use dfdx::prelude::*;
 use super::ops::block::{BlockParams, ConvBlock, Param};
 use super::ops::conv2d::ConvShape;
 use super::ops::device::{self, Branches, ModelDevice};
-use super::{Evaluator, Kinks, Layout, LossOut, ModelError};
+use super::{Evaluator, FeatureLoss, Kinks, Layout, LossOut, ModelError};
 use crate::device::CustomOp;
 use crate::experiment::ConvSpec;
 use crate::tasks::{Batch, FamilyShape};
@@ -205,6 +205,63 @@ impl<D: ModelDevice> Evaluator for ConvEval<D> {
             loss: value,
             correct,
         }
+    }
+
+    fn features(
+        &mut self,
+        body: &[f32],
+        n: usize,
+        x: &[f32],
+        grad: Option<&mut [f32]>,
+        head: &mut FeatureLoss,
+    ) -> LossOut {
+        assert_eq!(
+            body.len(),
+            self.layout.head_start,
+            "body parameter vector length"
+        );
+        let dev = &self.dev;
+        let specs: Vec<_> = self
+            .layout
+            .tensors
+            .iter()
+            .filter(|t| t.offset < self.layout.head_start)
+            .collect();
+        let tensors: Vec<Param<D>> = specs
+            .iter()
+            .map(|t| dev.tensor_from_vec(body[t.range()].to_vec(), (t.len(),)))
+            .collect();
+        let (c, h, w) = self.input;
+        assert_eq!(x.len(), n * c * h * w, "batch input length");
+        let x = dev.tensor_from_vec(channels_major(x, n, c, h * w), (c, n, h, w));
+        let mut act = x.leaky_trace();
+        let per_block = if self.batch_norm { 4 } else { 2 };
+        for (i, block) in self.blocks.iter().enumerate() {
+            let t = &tensors[i * per_block..];
+            let p = BlockParams {
+                weight: &t[0],
+                bias: &t[1],
+                norm: self.batch_norm.then(|| (&t[2], &t[3])),
+            };
+            act = D::conv_block(block, act, &p, Branches::Free)
+                .expect("the device's conv block kernel was checked when the evaluator was built");
+        }
+        let (fc, fhw) = self.features;
+        let feats = act
+            .reshape_like(&(fc, n, fhw))
+            .permute::<(usize, usize, usize), Axes3<1, 0, 2>>()
+            .reshape_like(&(n, fc * fhw));
+        let (out, df) = head(&feats.as_vec(), fc * fhw);
+        if let Some(out) = grad {
+            // A scalar whose gradient with respect to the features is `df`: ⟨feats, df⟩.
+            let g = (feats * dev.tensor_from_vec(df, (n, fc * fhw)))
+                .sum::<(), _>()
+                .backward();
+            for (t, spec) in tensors.iter().zip(&specs) {
+                g.get(t).copy_into(&mut out[spec.range()]);
+            }
+        }
+        out
     }
 }
 

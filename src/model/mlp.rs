@@ -2,7 +2,7 @@
 
 use dfdx::prelude::*;
 
-use super::{Evaluator, Kinks, Layout, LossOut};
+use super::{Evaluator, FeatureLoss, Kinks, Layout, LossOut};
 use crate::experiment::{Activation, MlpSpec};
 use crate::tasks::{Batch, FamilyShape};
 
@@ -112,5 +112,55 @@ impl<D: Device<f32>> Evaluator for MlpEval<D> {
             loss: value,
             correct,
         }
+    }
+
+    fn features(
+        &mut self,
+        body: &[f32],
+        n: usize,
+        x: &[f32],
+        grad: Option<&mut [f32]>,
+        head: &mut FeatureLoss,
+    ) -> LossOut {
+        let dev = &self.dev;
+        let layers = &self.dims[..self.dims.len() - 1];
+        let mut offset = 0;
+        let mut tensors = Vec::with_capacity(layers.len() * 2);
+        for &(i, o) in layers {
+            for len in [i * o, o] {
+                tensors.push(dev.tensor_from_vec(body[offset..offset + len].to_vec(), (len,)));
+                offset += len;
+            }
+        }
+        assert_eq!(offset, body.len(), "body parameter vector length");
+        let mut h = dev
+            .tensor_from_vec(x.to_vec(), (n, self.input_len))
+            .leaky_trace();
+        for (l, &(i, o)) in layers.iter().enumerate() {
+            let w = tensors[2 * l].clone().reshape_like(&(i, o));
+            let b = tensors[2 * l + 1]
+                .clone()
+                .broadcast_like::<(usize, usize), Axis<0>>(&(n, o));
+            h = h.matmul(w) + b;
+            h = match self.activation {
+                Activation::Tanh => h.tanh(),
+                Activation::Relu => h.relu(),
+            };
+        }
+        let d = h.shape().1;
+        let (out, df) = head(&h.as_vec(), d);
+        if let Some(out) = grad {
+            // A scalar whose gradient with respect to the features is `df`: ⟨h, df⟩.
+            let g = (h * dev.tensor_from_vec(df, (n, d)))
+                .sum::<(), _>()
+                .backward();
+            let mut offset = 0;
+            for t in &tensors {
+                let gv = g.get(t).as_vec();
+                out[offset..offset + gv.len()].copy_from_slice(&gv);
+                offset += gv.len();
+            }
+        }
+        out
     }
 }

@@ -6,8 +6,10 @@
 //! keeps them device-agnostic and makes checkpointing trivial.
 
 pub mod conv;
+pub mod head;
 pub mod init;
 pub mod loss;
+pub mod metric;
 pub mod mlp;
 pub mod ops;
 
@@ -65,6 +67,14 @@ impl Layout {
     pub fn head_len(&self) -> usize {
         self.total - self.head_start
     }
+
+    /// Width of the features the head reads: the body's output per example.
+    pub fn feature_dim(&self) -> usize {
+        self.tensors
+            .iter()
+            .find(|t| t.offset == self.head_start)
+            .map_or(0, |t| t.shape[0])
+    }
 }
 
 /// What batch-norm layers normalise with, at training and at evaluation alike.
@@ -78,7 +88,15 @@ pub enum BatchNormMode {
         alias = "transductive: batch statistics of each support/query batch, no running averages"
     )]
     Transductive,
+    /// Statistics of each episode's support and query examples together, one batch (how the
+    /// metric-based arms embed an episode).
+    TransductiveEpisode,
 }
+
+/// A loss on body features that the caller computes: given the `n × d` features (row-major),
+/// it returns the loss and ∂loss/∂features (same layout). Metric-based arms (prototypes,
+/// attention, relation module) and ANIL's head on cached features are such losses.
+pub type FeatureLoss<'a> = dyn FnMut(&[f32], usize) -> (LossOut, Vec<f32>) + 'a;
 
 /// Loss of one batch: mean squared error (regression) or mean cross-entropy (classification).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,6 +148,19 @@ pub trait Evaluator {
     fn evaluate(&mut self, params: &[f32], batch: &Batch, grad: Option<&mut [f32]>) -> LossOut {
         self.evaluate_with(params, batch, grad, Kinks::Free)
     }
+
+    /// Run the body (every layer but the head) with parameters `body` (the first
+    /// `layout.head_start` values) on `x`, `n` examples; give its `n × d` features to `head`,
+    /// and backpropagate the ∂loss/∂features it returns into `grad` (length `body.len()`) when
+    /// given. The loss is `head`'s. Batch norm sees the `n` examples as one batch.
+    fn features(
+        &mut self,
+        body: &[f32],
+        n: usize,
+        x: &[f32],
+        grad: Option<&mut [f32]>,
+        head: &mut FeatureLoss,
+    ) -> LossOut;
 
     /// Several tasks in one call, each with its own parameters, batch and gradient buffer.
     /// A device that batches across tasks (a GPU: one launch per layer for a whole meta-batch)

@@ -37,6 +37,8 @@ pub struct Group {
     pub seeds: Vec<SeedResult>,
     /// Over seeds, with Student's t.
     pub summary: MeanCi,
+    /// Every run of the group, also those a newer run of the same seed supersedes.
+    pub members: Vec<String>,
 }
 
 impl Group {
@@ -107,6 +109,7 @@ type GroupKey = (String, String, String);
 pub fn group(runs: &[LoadedRun]) -> Vec<Group> {
     // (experiment, arm, config) → seed → newest run: a rerun of one seed is not a second seed.
     let mut by_key: BTreeMap<GroupKey, (Value, BTreeMap<u64, &LoadedRun>)> = BTreeMap::new();
+    let mut members: BTreeMap<GroupKey, Vec<String>> = BTreeMap::new();
     for r in runs {
         let cfg = key_config(&r.config);
         let k = (
@@ -114,9 +117,15 @@ pub fn group(runs: &[LoadedRun]) -> Vec<Group> {
             r.meta.arm.clone(),
             cfg.to_string(),
         );
+        members
+            .entry(k.clone())
+            .or_default()
+            .push(r.meta.id.clone());
         let entry = by_key.entry(k).or_insert_with(|| (cfg, BTreeMap::new()));
         let slot = entry.1.entry(r.meta.seed).or_insert(r);
-        if r.meta.started_unix > slot.meta.started_unix {
+        // Newest wins; a tie (two runs started in the same second) goes to the larger id, so
+        // the choice does not depend on the order the folder is read in.
+        if (r.meta.started_unix, &r.meta.id) > (slot.meta.started_unix, &slot.meta.id) {
             *slot = r;
         }
     }
@@ -128,7 +137,8 @@ pub fn group(runs: &[LoadedRun]) -> Vec<Group> {
         flat.entry((e.clone(), a.clone())).or_default().push(f);
     }
     let mut out = vec![];
-    for ((e, a, _), (cfg, seeds)) in &by_key {
+    for (key, (cfg, seeds)) in &by_key {
+        let (e, a, _) = key;
         let mut mine = BTreeMap::new();
         flatten("", cfg, &mut mine);
         let siblings = &flat[&(e.clone(), a.clone())];
@@ -165,6 +175,7 @@ pub fn group(runs: &[LoadedRun]) -> Vec<Group> {
             classification,
             summary: MeanCi::of_t(&values),
             seeds: results,
+            members: members.get(key).cloned().unwrap_or_default(),
         });
     }
     out

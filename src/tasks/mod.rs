@@ -2,6 +2,7 @@
 //!
 //! Every draw takes the caller's RNG, so the run that owns the RNG owns reproducibility.
 
+pub mod lake;
 pub mod omniglot;
 pub mod sinusoid;
 pub mod synthetic;

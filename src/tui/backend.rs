@@ -103,8 +103,8 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
                 format!("{:.3} ± {:.3}", g.summary.mean, g.summary.ci95)
             }
         );
-        for s in &g.seeds {
-            group_of.insert(s.run_id.clone(), line.clone());
+        for id in &g.members {
+            group_of.insert(id.clone(), line.clone());
         }
     }
     let mut rows: Vec<RunRow> = runs::list_runs(root)

@@ -6,6 +6,13 @@ use std::path::Path;
 use super::io_err;
 use crate::tasks::FamilyError;
 
+/// One PNG as ink in [0, 1] (strokes 1), area-resized to `size × size`: what the family
+/// holds for every drawing, for images that come from elsewhere (Lake's one-shot runs).
+pub fn load_image(path: &Path, size: usize) -> Result<Vec<f32>, FamilyError> {
+    let (ink, w, h) = decode(path)?;
+    Ok(resize_area(&ink, w, h, size))
+}
+
 /// Largest accepted side: Omniglot's drawings are 105×105.
 pub(super) const MAX_SIDE: u32 = 4096;
 

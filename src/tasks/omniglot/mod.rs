@@ -23,7 +23,7 @@ use crate::experiment::OmniglotSpec;
 
 pub use family::Omniglot;
 pub(in crate::tasks) use family::{choose_classes, class_major_episode};
-pub use image::{resize_area, rotate_into};
+pub use image::{load_image, resize_area, rotate_into};
 pub use layout::{scan, ScanSummary, SplitCount};
 
 fn split_index(split: Split) -> usize {

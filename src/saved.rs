@@ -1,0 +1,469 @@
+//! `metalab eval`: a saved run's checkpoint evaluated under another protocol (other ways, shots,
+//! queries, split, steps), or on Lake et al.'s one-shot runs folder. Results are appended to
+//! `runs/<id>/evals.jsonl` with their full protocol; the training result is never touched.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::algo::eval::{evaluate_tasks, summarize, TaskEval};
+use crate::algo::{self, AdaptMode, AlgoContext};
+use crate::engine::arm::{episodes, TEST_SALT};
+use crate::experiment::{Experiment, FamilySpec};
+use crate::metrics::EvalResult;
+use crate::model::{BatchNormMode, ModelError, Network};
+use crate::pool::WorkerPool;
+use crate::runs::checkpoint::Checkpoint;
+use crate::runs::{self, RunError};
+use crate::stats::MeanCi;
+use crate::tasks::{
+    build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily, TaskKind,
+};
+
+/// Where `metalab eval` appends its results, one JSON object a line.
+pub const EVALS: &str = "evals.jsonl";
+
+#[derive(Debug, Error)]
+pub enum SavedEvalError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Family(#[from] FamilyError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{path}: the checkpoint does not fit this run's algorithm: {reason}\n  fix: the run directory may come from another metalab version; rerun it")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("evaluation failed: {0}")]
+    Eval(#[from] crate::pool::PoolError),
+}
+
+/// What to change from the run's own protocol; `None` keeps the run's value.
+#[derive(Debug, Clone, Default)]
+pub struct EvalRequest {
+    pub ways: Option<usize>,
+    pub shots: Option<usize>,
+    pub queries: Option<usize>,
+    pub tasks: Option<usize>,
+    pub split: Option<Split>,
+    pub inner_steps: Option<usize>,
+    pub inner_lr: Option<f64>,
+    /// Omniglot folder, overriding the run's `root`.
+    pub data: Option<PathBuf>,
+    /// When the ways change, replace a gradient-based arm's head by zeros of the new width
+    /// (fine-tuned by the arm's rule) instead of refusing.
+    pub fresh_head: bool,
+    pub threads: Option<usize>,
+}
+
+/// The protocol a saved evaluation ran, stored with its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedProtocol {
+    pub family: String,
+    pub split: String,
+    pub tasks: usize,
+    pub ways: Option<usize>,
+    pub shots: usize,
+    pub queries: usize,
+    pub inner_steps: usize,
+    pub inner_lr: f64,
+    pub adaptation: String,
+    /// What the head was: the meta-learned one, a fresh zero head, or none (metric arms).
+    pub head: String,
+    pub batch_norm: BatchNormMode,
+    /// How the test tasks were drawn.
+    pub tasks_from: String,
+}
+
+/// One Lake run's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LakeRunResult {
+    pub run: String,
+    pub items: usize,
+    pub errors: usize,
+    pub error_rate: f64,
+}
+
+/// One line of `evals.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedEval {
+    pub t_unix: u64,
+    /// The training iteration the checkpoint holds.
+    pub checkpoint_iteration: usize,
+    pub protocol: SavedProtocol,
+    pub result: EvalResult,
+    /// Set for a Lake runs folder: the folder, each run's error rate.
+    #[serde(default)]
+    pub lake: Option<LakeReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LakeReport {
+    pub folder: PathBuf,
+    pub runs: Vec<LakeRunResult>,
+    /// Mean error rate over runs, with its 95% CI.
+    pub error_rate: MeanCi,
+}
+
+pub fn parse_split(s: &str) -> Result<Split, SavedEvalError> {
+    Split::from_name(s).ok_or_else(|| {
+        SavedEvalError::Protocol(format!(
+            "unknown split `{s}`\n  fix: use --split test, validation or train"
+        ))
+    })
+}
+
+fn split_name(s: Split) -> &'static str {
+    s.name()
+}
+
+/// The run's experiment with the request's family changes applied.
+fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEvalError> {
+    let mut e = exp.clone();
+    match &mut e.family {
+        FamilySpec::Omniglot(o) => {
+            o.ways = req.ways.unwrap_or(o.ways);
+            o.shots = req.shots.unwrap_or(o.shots);
+            o.queries = req.queries.unwrap_or(o.queries);
+            if let Some(d) = &req.data {
+                o.root = d.clone();
+            }
+        }
+        FamilySpec::Synthetic(s) => {
+            s.ways = req.ways.unwrap_or(s.ways);
+            s.shots = req.shots.unwrap_or(s.shots);
+            s.queries = req.queries.unwrap_or(s.queries);
+        }
+        FamilySpec::Sinusoid(s) => {
+            if req.ways.is_some() {
+                return Err(SavedEvalError::Protocol(
+                    "--ways: this run was trained on sinusoid regression, which has no classes\n  fix: drop --ways (--shots and --queries apply)".into(),
+                ));
+            }
+            s.shots = req.shots.unwrap_or(s.shots);
+            s.queries = req.queries.unwrap_or(s.queries);
+        }
+    }
+    e.eval.tasks = req.tasks.unwrap_or(e.eval.tasks);
+    e.eval.inner_steps = req.inner_steps.unwrap_or(e.eval.inner_steps);
+    e.eval.inner_lr = req.inner_lr.unwrap_or(e.eval.inner_lr);
+    let errors = crate::experiment::validate(&e, "");
+    if let Some(err) = errors.first() {
+        return Err(SavedEvalError::Protocol(format!(
+            "the requested protocol is not valid: `{}`: {}\n  fix: {}",
+            err.field, err.message, err.fix
+        )));
+    }
+    Ok(e)
+}
+
+/// `(ways, shots, queries)` of a family spec (ways `None` for regression).
+fn episode_shape(f: &FamilySpec) -> (Option<usize>, usize, usize) {
+    match f {
+        FamilySpec::Omniglot(o) => (Some(o.ways), o.shots, o.queries),
+        FamilySpec::Synthetic(s) => (Some(s.ways), s.shots, s.queries),
+        FamilySpec::Sinusoid(s) => (None, s.shots, s.queries),
+    }
+}
+
+/// A family that only knows its shape: what the algorithms are rebuilt from when evaluating on
+/// a Lake folder, where no task family is loaded. The multi-task arm draws its (unused here)
+/// training task set from it at construction; nothing samples episodes.
+struct ShapeOnly(FamilyShape);
+
+impl TaskFamily for ShapeOnly {
+    fn shape(&self) -> FamilyShape {
+        self.0.clone()
+    }
+    fn sample_task(&self, split: Split, _rng: &mut Rng) -> Task {
+        Task::Classes {
+            split,
+            classes: vec![],
+        }
+    }
+    fn sample_episode(&self, _task: &Task, _rng: &mut Rng) -> crate::tasks::Episode {
+        unreachable!("a shape-only family has no episodes")
+    }
+    fn describe(&self) -> String {
+        format!("{:?}", self.0)
+    }
+}
+
+/// The saved model, rebuilt and loaded, ready to adapt to tasks of `shape`.
+struct Loaded {
+    start: Vec<f32>,
+    mode: AdaptMode,
+    head: String,
+    net: Network,
+    iteration: usize,
+}
+
+fn load_model(
+    dir: &Path,
+    exp: &Experiment,
+    trained_outputs: usize,
+    family: &dyn TaskFamily,
+    fresh_head: bool,
+) -> Result<Loaded, SavedEvalError> {
+    let shape = family.shape();
+    let trained_shape = FamilyShape {
+        outputs: trained_outputs,
+        ..shape.clone()
+    };
+    let trained_net = Arc::new(Network::new(&exp.model, &trained_shape)?);
+    let net = Network::new(&exp.model, &shape)?;
+    let arm = &exp.arms[0];
+    let ctx = AlgoContext {
+        net: trained_net.clone(),
+        settings: exp.arm_settings(arm),
+        total_iterations: exp.train.iterations,
+        seed: exp.seed,
+    };
+    let mut algo = algo::build(&arm.algorithm, ctx, family);
+    let ck_path = dir.join(runs::CHECKPOINT);
+    let ck = Checkpoint::load(&ck_path)?;
+    let iteration = ck.resume.iteration;
+    algo.load_state(&ck.tensors)
+        .map_err(|reason| SavedEvalError::Checkpoint {
+            path: ck_path.clone(),
+            reason: reason.to_string(),
+        })?;
+    let (mut start, mode) = algo.adapt_start();
+    let hs = trained_net.layout.head_start;
+    let mut head = match mode {
+        AdaptMode::Metric { .. } => {
+            "none: metric-based, the classes come from the support set".to_string()
+        }
+        AdaptMode::HeadOnly { .. } => format!(
+            "a fresh zero head ({} outputs), as the multi-task protocol always uses",
+            shape.outputs
+        ),
+        _ => format!("the meta-learned head ({trained_outputs} outputs)"),
+    };
+    if shape.outputs != trained_outputs {
+        match mode {
+            AdaptMode::Metric { .. } => {}
+            AdaptMode::HeadOnly { head_start } => {
+                start.truncate(head_start);
+                start.extend(net.fresh_head());
+            }
+            AdaptMode::All | AdaptMode::HeadSgd { .. } if fresh_head => {
+                start.truncate(hs);
+                start.extend(net.fresh_head());
+                head = format!(
+                    "a fresh zero head ({} outputs) replacing the meta-learned {trained_outputs}-way head (--fresh-head), adapted by the arm's rule",
+                    shape.outputs
+                );
+            }
+            _ => {
+                return Err(SavedEvalError::Protocol(format!(
+                    "this {} run's head has {trained_outputs} outputs (trained {trained_outputs}-way), and {}-way tasks need {}: a gradient-based arm's meta-learned head has no rows for the new classes\n  fix: evaluate with --ways {trained_outputs}, pass --fresh-head to replace the head by zeros and fine-tune it{}, or use a metric-based arm (ProtoNet, MatchingNet, RelationNet), whose classes come from the support set",
+                    arm.algorithm.label(),
+                    shape.outputs,
+                    shape.outputs,
+                    if matches!(mode, AdaptMode::LearnedRates { .. }) {
+                        " (not for Meta-SGD: its learned rates have no entries for a new head)"
+                    } else {
+                        ""
+                    },
+                )));
+            }
+        }
+    }
+    Ok(Loaded {
+        start,
+        mode,
+        head,
+        net,
+        iteration,
+    })
+}
+
+fn batch_norm(net: &Network, mode: AdaptMode) -> BatchNormMode {
+    mode.batch_norm(net.batch_norm())
+}
+
+fn threads(req: &EvalRequest) -> usize {
+    req.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+fn append(dir: &Path, record: &SavedEval) -> Result<(), SavedEvalError> {
+    let path = dir.join(EVALS);
+    let line = serde_json::to_string(record).expect("an evaluation record serializes");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| RunError::io(&path, e))?;
+    writeln!(f, "{line}").map_err(|e| RunError::io(&path, e))?;
+    Ok(())
+}
+
+/// Evaluate the run in `dir` under the request's protocol and append the result to
+/// `evals.jsonl`. Test tasks come from the same seeded stream as the run's final evaluation, so
+/// an unchanged protocol reproduces the run's own result.
+pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEvalError> {
+    let exp = runs::load_config(dir)?;
+    let (trained_ways, _, _) = episode_shape(&exp.family);
+    let e = modified(&exp, req)?;
+    let family = build_family(&e.family, e.seed)?;
+    let trained_outputs = trained_ways.unwrap_or(family.shape().outputs);
+    let m = load_model(dir, &exp, trained_outputs, family.as_ref(), req.fresh_head)?;
+    let split = req.split.unwrap_or(Split::Test);
+    let test = episodes(family.as_ref(), split, e.seed ^ TEST_SALT, e.eval.tasks);
+    let pool = WorkerPool::new(&m.net, e.device, e.seed, threads(req))?;
+    let results = evaluate_tasks(
+        &pool,
+        m.start,
+        m.mode,
+        test,
+        e.eval.inner_steps,
+        e.eval.inner_lr,
+    )?;
+    let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
+    let result = summarize(m.iteration, split, &results, steps, lr);
+    let (ways, shots, queries) = episode_shape(&e.family);
+    let record = SavedEval {
+        t_unix: runs::now_unix(),
+        checkpoint_iteration: m.iteration,
+        protocol: SavedProtocol {
+            family: family.describe(),
+            split: split_name(split).into(),
+            tasks: e.eval.tasks,
+            ways,
+            shots,
+            queries,
+            inner_steps: steps,
+            inner_lr: lr,
+            adaptation: m.mode.describe(steps, lr),
+            head: m.head,
+            batch_norm: batch_norm(&m.net, m.mode),
+            tasks_from: format!("{} tasks of the {} split drawn from the run's seed ({}) on the final evaluation's stream: the same tasks as the run's own result when the protocol matches", e.eval.tasks, split_name(split), e.seed),
+        },
+        result,
+        lake: None,
+    };
+    append(dir, &record)?;
+    Ok(record)
+}
+
+/// Evaluate the run in `dir` on a Lake-layout one-shot runs folder: each run is one episode;
+/// the error rate per run and their mean are stored in `evals.jsonl`.
+pub fn evaluate_lake(
+    dir: &Path,
+    folder: &Path,
+    req: &EvalRequest,
+) -> Result<SavedEval, SavedEvalError> {
+    let exp = runs::load_config(dir)?;
+    let (trained_ways, _, _) = episode_shape(&exp.family);
+    let size = match &exp.family {
+        FamilySpec::Omniglot(o) => o.image_size,
+        FamilySpec::Synthetic(s) => s.image_size,
+        FamilySpec::Sinusoid(_) => {
+            return Err(SavedEvalError::Protocol(
+                "--lake: a Lake runs folder holds character images, and this run was trained on sinusoid regression\n  fix: evaluate an Omniglot or synthetic run".into(),
+            ))
+        }
+    };
+    let lake_runs = lake::load_runs(folder, size)?;
+    let ways = lake::ways_of(&lake_runs)
+        .map_err(|m| SavedEvalError::Protocol(format!("{}: {m}", folder.display())))?;
+    let shape = FamilyShape {
+        input: vec![1, size, size],
+        outputs: ways,
+        kind: TaskKind::Classification,
+    };
+    let m = load_model(
+        dir,
+        &exp,
+        trained_ways.unwrap_or(ways),
+        &ShapeOnly(shape),
+        req.fresh_head,
+    )?;
+    let (steps, lr) = (
+        req.inner_steps.unwrap_or(exp.eval.inner_steps),
+        req.inner_lr.unwrap_or(exp.eval.inner_lr),
+    );
+    let pool = WorkerPool::new(&m.net, exp.device, exp.seed, threads(req))?;
+    let names: Vec<String> = lake_runs.iter().map(|r| r.name.clone()).collect();
+    let items: Vec<usize> = lake_runs.iter().map(|r| r.episode.query.n).collect();
+    let results: Vec<TaskEval> = evaluate_tasks(
+        &pool,
+        m.start,
+        m.mode,
+        lake_runs.into_iter().map(|r| r.episode).collect(),
+        steps,
+        lr,
+    )?;
+    let per_run: Vec<LakeRunResult> = names
+        .iter()
+        .zip(&items)
+        .zip(&results)
+        .map(|((name, &n), r)| {
+            let acc = r.accuracy.unwrap_or(0.0);
+            let errors = ((1.0 - acc) * n as f64).round() as usize;
+            LakeRunResult {
+                run: name.clone(),
+                items: n,
+                errors,
+                error_rate: errors as f64 / n as f64,
+            }
+        })
+        .collect();
+    let error_rate = MeanCi::of(&per_run.iter().map(|r| r.error_rate).collect::<Vec<_>>());
+    let (esteps, elr) = m.mode.effective(steps, lr);
+    // The split field names a task split; the protocol's `split` says "lake".
+    let result = summarize(m.iteration, Split::Test, &results, esteps, elr);
+    let record = SavedEval {
+        t_unix: runs::now_unix(),
+        checkpoint_iteration: m.iteration,
+        protocol: SavedProtocol {
+            family: format!(
+                "Lake one-shot runs folder {} ({} runs, {ways}-way 1-shot), {size}×{size}",
+                folder.display(),
+                per_run.len()
+            ),
+            split: "lake".into(),
+            tasks: per_run.len(),
+            ways: Some(ways),
+            shots: 1,
+            queries: items.iter().sum::<usize>() / items.len().max(1),
+            inner_steps: esteps,
+            inner_lr: elr,
+            adaptation: m.mode.describe(esteps, elr),
+            head: m.head,
+            batch_norm: batch_norm(&m.net, m.mode),
+            tasks_from: "every run of the folder, in name order; training/ images are the support set (one per class), test/ items the queries, labelled by class_labels.txt".into(),
+        },
+        result,
+        lake: Some(LakeReport {
+            folder: folder.to_path_buf(),
+            runs: per_run,
+            error_rate,
+        }),
+    };
+    append(dir, &record)?;
+    Ok(record)
+}
+
+/// Every saved evaluation of a run, oldest first (a partial last line is skipped).
+pub fn load_evals(dir: &Path) -> Result<Vec<SavedEval>, SavedEvalError> {
+    let path = dir.join(EVALS);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(RunError::io(&path, e).into()),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
