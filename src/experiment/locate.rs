@@ -267,8 +267,70 @@ fn floor_char(text: &str, mut at: usize) -> usize {
     at
 }
 
+/// Where `name:` first appears as a field in the text (1-based line, column).
+pub fn find_field(text: &str, name: &str) -> Option<(usize, usize)> {
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut from = 0;
+        while let Some(at) = code[from..].find(name) {
+            let start = from + at;
+            let before_ok = start == 0
+                || !code[..start]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let after = code[start + name.len()..].trim_start();
+            if before_ok && after.starts_with(':') {
+                return Some((i + 1, start + 1));
+            }
+            from = start + name.len();
+        }
+    }
+    None
+}
+
+/// Where `leaf:` appears inside the `arm`-th `Arm(` of the text (1-based line, column): the
+/// first occurrence after that arm's opening, falling back to the arm itself.
+pub fn find_arm_field(text: &str, arm: usize, leaf: &str) -> Option<(usize, usize)> {
+    let mut starts = vec![];
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut from = 0;
+        while let Some(at) = code[from..].find("Arm(") {
+            let col = from + at;
+            let before_ok = col == 0
+                || !code[..col]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if before_ok {
+                starts.push((i, col));
+            }
+            from = col + 4;
+        }
+    }
+    let &(line, col) = starts.get(arm)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let end = starts.get(arm + 1).map_or(lines.len(), |&(l, _)| l + 1);
+    for (i, l) in lines.iter().enumerate().take(end).skip(line) {
+        let code = l.split("//").next().unwrap_or("");
+        let skip = if i == line { col } else { 0 };
+        if let Some((_, c)) = find_field(&code[skip..], leaf) {
+            return Some((i + 1, skip + c));
+        }
+    }
+    Some((line + 1, col + 1))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finds_fields_but_not_substrings() {
+        let text = "A(\n  shots: 1,\n  ways: 5, // ways: 9\n)";
+        assert_eq!(super::find_field(text, "ways"), Some((3, 3)));
+        assert_eq!(super::find_field(text, "hots"), None);
+    }
+
     use super::*;
 
     const TEXT: &str = r#"Experiment(

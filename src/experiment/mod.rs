@@ -10,6 +10,7 @@ mod schema;
 mod validate;
 
 pub use load::{load_file, parse_str, read_text, ExperimentError};
+pub use locate::find_field as field_position;
 pub use locate::locate;
 pub use schema::*;
-pub use validate::{find_field as field_position, validate, ValidationError};
+pub use validate::{validate, ValidationError};

@@ -158,6 +158,71 @@ pub enum ModelSpec {
     Conv(ConvSpec),
 }
 
+impl FamilySpec {
+    /// Per-example input shape: `[d]` for vectors, `[c, h, w]` for images (known from the
+    /// spec alone, before any data is loaded).
+    pub fn input_shape(&self) -> Vec<usize> {
+        match self {
+            FamilySpec::Sinusoid(_) => vec![1],
+            FamilySpec::Omniglot(o) => vec![1, o.image_size, o.image_size],
+            FamilySpec::Synthetic(s) => vec![1, s.image_size, s.image_size],
+        }
+    }
+}
+
+/// Why a conv net cannot run on a family's inputs: the field to blame, what is wrong, the fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Misfit {
+    pub field: &'static str,
+    pub message: String,
+    pub fix: String,
+}
+
+impl ConvSpec {
+    /// Whether these blocks can run on inputs of `input` shape; the model (which builds the
+    /// layout) and validation (which reports it with a position) both ask this one question.
+    pub fn misfit(&self, input: &[usize]) -> Option<Misfit> {
+        let [_, h, w] = match input[..] {
+            [c, h, w] if c > 0 && h > 0 && w > 0 => [c, h, w],
+            _ => {
+                return Some(Misfit {
+                    field: "model",
+                    message: format!("a conv net needs image inputs [channels, height, width], but this family's inputs have shape {input:?}"),
+                    fix: "use an image family (e.g. Omniglot) or model: Mlp((hidden: [40, 40]))".into(),
+                })
+            }
+        };
+        if self.channels == 0 {
+            return Some(Misfit {
+                field: "model.channels",
+                message: "model.channels is 0".into(),
+                fix: "use channels: 64 (or 32 for speed)".into(),
+            });
+        }
+        let (mut fh, mut fw) = (h, w);
+        for i in 0..self.blocks {
+            if fh < 2 || fw < 2 {
+                return Some(Misfit {
+                    field: "model.blocks",
+                    message: format!("model.blocks = {} is too many for {h}×{w} images: after {i} blocks the feature map is {fh}×{fw}, too small for another 2×2 max pool", self.blocks),
+                    fix: format!("set model.blocks to {} or fewer", max_blocks(h, w)),
+                });
+            }
+            (fh, fw) = (fh / 2, fw / 2);
+        }
+        None
+    }
+}
+
+/// How many blocks an `h×w` image can take before the feature map is smaller than 1×1.
+fn max_blocks(mut h: usize, mut w: usize) -> usize {
+    let mut b = 0;
+    while h >= 2 && w >= 2 {
+        (h, w, b) = (h / 2, w / 2, b + 1);
+    }
+    b
+}
+
 impl ModelSpec {
     /// The ops of our own (beyond dfdx's) that this model needs from its device.
     pub fn custom_ops(&self) -> &'static [CustomOp] {

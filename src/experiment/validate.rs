@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::limits::{self, MAX_INNER_STEPS, MAX_ITERATIONS, MAX_TRACKED_TASKS};
-use super::locate::locate;
+use super::locate::{find_arm_field, locate};
 use super::schema::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,61 +68,6 @@ impl Checker<'_> {
             );
         }
     }
-}
-
-/// Where `name:` first appears as a field in the text (1-based line, column).
-pub fn find_field(text: &str, name: &str) -> Option<(usize, usize)> {
-    for (i, line) in text.lines().enumerate() {
-        let code = line.split("//").next().unwrap_or("");
-        let mut from = 0;
-        while let Some(at) = code[from..].find(name) {
-            let start = from + at;
-            let before_ok = start == 0
-                || !code[..start]
-                    .chars()
-                    .next_back()
-                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
-            let after = code[start + name.len()..].trim_start();
-            if before_ok && after.starts_with(':') {
-                return Some((i + 1, start + 1));
-            }
-            from = start + name.len();
-        }
-    }
-    None
-}
-
-/// Where `leaf:` appears inside the `arm`-th `Arm(` of the text (1-based line, column): the
-/// first occurrence after that arm's opening, falling back to the arm itself.
-pub fn find_arm_field(text: &str, arm: usize, leaf: &str) -> Option<(usize, usize)> {
-    let mut starts = vec![];
-    for (i, line) in text.lines().enumerate() {
-        let code = line.split("//").next().unwrap_or("");
-        let mut from = 0;
-        while let Some(at) = code[from..].find("Arm(") {
-            let col = from + at;
-            let before_ok = col == 0
-                || !code[..col]
-                    .chars()
-                    .next_back()
-                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
-            if before_ok {
-                starts.push((i, col));
-            }
-            from = col + 4;
-        }
-    }
-    let &(line, col) = starts.get(arm)?;
-    let lines: Vec<&str> = text.lines().collect();
-    let end = starts.get(arm + 1).map_or(lines.len(), |&(l, _)| l + 1);
-    for (i, l) in lines.iter().enumerate().take(end).skip(line) {
-        let code = l.split("//").next().unwrap_or("");
-        let skip = if i == line { col } else { 0 };
-        if let Some((_, c)) = find_field(&code[skip..], leaf) {
-            return Some((i + 1, skip + c));
-        }
-    }
-    Some((line + 1, col + 1))
 }
 
 /// Every semantic problem in the experiment; `text` is the file it came from, to locate fields.
@@ -307,20 +252,13 @@ fn unsafe_name(s: &str) -> Option<String> {
         .map(|ch| format!("{ch:?} is not allowed"))
 }
 
-/// The network the run would build, built here from the family's shape: whatever it refuses
-/// (too many conv blocks for the image size) is refused by `check` with the same words.
+/// What the model refuses when it lays out its parameters (too many conv blocks for the image
+/// size): the same question (`ConvSpec::misfit`), so `check` refuses it with the same words.
 fn check_model_shape(c: &mut Checker, e: &Experiment) {
-    let shape = crate::tasks::spec_shape(&e.family);
-    if let Err(err) = crate::model::Network::new(&e.model, &shape) {
-        let text = err.to_string();
-        let (message, fix) = text
-            .split_once("\n  fix: ")
-            .unwrap_or((text.as_str(), "see README.md, The experiment file"));
-        let field = match &e.model {
-            ModelSpec::Conv(_) => "model.blocks",
-            ModelSpec::Mlp(_) => "model",
-        };
-        c.fail(field, message, fix);
+    if let ModelSpec::Conv(conv) = &e.model {
+        if let Some(m) = conv.misfit(&e.family.input_shape()) {
+            c.fail(m.field, m.message, m.fix);
+        }
     }
 }
 
@@ -521,13 +459,7 @@ fn check_model(c: &mut Checker, m: &ModelSpec) {
                     "use blocks: 4",
                 );
             }
-            if conv.channels == 0 {
-                c.fail(
-                    "model.channels",
-                    "zero channels",
-                    "use channels: 64 (or 32 for speed)",
-                );
-            }
+            // Zero channels is refused with the layout's own words (`check_model_shape`).
         }
     }
 }
@@ -606,16 +538,4 @@ fn check_eval(c: &mut Checker, v: &EvalSpec) {
         );
     }
     positive(c, "eval.inner_lr", v.inner_lr);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_fields_but_not_substrings() {
-        let text = "A(\n  shots: 1,\n  ways: 5, // ways: 9\n)";
-        assert_eq!(find_field(text, "ways"), Some((3, 3)));
-        assert_eq!(find_field(text, "hots"), None);
-    }
 }

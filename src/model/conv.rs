@@ -18,36 +18,25 @@ use crate::tasks::{Batch, FamilyShape};
 /// `[channels, height, width]` of the family's images.
 fn image_dims(shape: &FamilyShape) -> Result<(usize, usize, usize), ModelError> {
     match shape.input[..] {
-        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok((c, h, w)),
-        _ => Err(ModelError::Shape(format!(
-            "a conv net needs image inputs [channels, height, width], but this family's inputs have shape {:?}\n  fix: use an image family (e.g. Omniglot) or model: Mlp((hidden: [40, 40]))",
-            shape.input
-        ))),
+        [c, h, w] => Ok((c, h, w)),
+        _ => Err(ModelError::Shape(format!("image shape {:?}", shape.input))),
     }
 }
 
 pub fn layout(spec: &ConvSpec, shape: &FamilyShape) -> Result<Layout, ModelError> {
-    let (mut cin, mut h, mut w) = image_dims(shape)?;
-    if spec.channels == 0 {
-        return Err(ModelError::Shape(
-            "model.channels is 0\n  fix: use channels: 64 (or 32 for speed)".into(),
-        ));
+    if let Some(m) = spec.misfit(&shape.input) {
+        return Err(ModelError::Shape(format!(
+            "{}\n  fix: {}",
+            m.message, m.fix
+        )));
     }
+    let (mut cin, mut h, mut w) = image_dims(shape)?;
     let mut l = Layout {
         tensors: vec![],
         total: 0,
         head_start: 0,
     };
     for i in 0..spec.blocks {
-        if h < 2 || w < 2 {
-            return Err(ModelError::Shape(format!(
-                "model.blocks = {} is too many for {}×{} images: after {i} blocks the feature map is {h}×{w}, too small for another 2×2 max pool\n  fix: set model.blocks to {} or fewer",
-                spec.blocks,
-                shape.input[1],
-                shape.input[2],
-                max_blocks(shape.input[1], shape.input[2]),
-            )));
-        }
         let c = spec.channels;
         l.push(format!("conv{i}.weight"), vec![c, cin, 3, 3]);
         l.push(format!("conv{i}.bias"), vec![c]);
@@ -61,15 +50,6 @@ pub fn layout(spec: &ConvSpec, shape: &FamilyShape) -> Result<Layout, ModelError
     l.push("head.weight", vec![cin * h * w, shape.outputs]);
     l.push("head.bias", vec![shape.outputs]);
     Ok(l)
-}
-
-/// How many blocks an `h×w` image can take before the feature map is smaller than 1×1.
-fn max_blocks(mut h: usize, mut w: usize) -> usize {
-    let mut b = 0;
-    while h >= 2 && w >= 2 {
-        (h, w, b) = (h / 2, w / 2, b + 1);
-    }
-    b
 }
 
 pub struct ConvEval<D: ModelDevice> {

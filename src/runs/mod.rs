@@ -12,6 +12,11 @@
 
 pub mod atomic;
 pub mod checkpoint;
+mod list;
+mod meta;
+
+pub use list::*;
+pub use meta::*;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -21,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use crate::algo::eval::EvalProtocol;
-use crate::experiment::{self, DeviceSpec, Experiment};
+use crate::experiment::{self, Experiment};
 use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
 
 #[derive(Debug, Error)]
@@ -73,157 +78,6 @@ impl RunError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RunStatus {
-    Running,
-    Finished,
-    /// Stopped on request (Ctrl-C, the UI's stop): resumable from its last checkpoint.
-    Stopped,
-    Failed(String),
-    /// The process died without saying so (killed, power loss): resumable from its last checkpoint.
-    Interrupted,
-    /// `run.json` is missing or unreadable: listed so it does not vanish, with the reason and
-    /// what can still be done. Never written.
-    #[serde(skip)]
-    Damaged(String),
-}
-
-impl RunStatus {
-    pub fn label(&self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Finished => "finished",
-            RunStatus::Stopped => "stopped",
-            RunStatus::Failed(_) => "failed",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Damaged(_) => "damaged",
-        }
-    }
-}
-
-/// `run.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunMeta {
-    pub id: String,
-    pub experiment: String,
-    pub arm: String,
-    pub algorithm: String,
-    pub status: RunStatus,
-    pub started_unix: u64,
-    pub updated_unix: u64,
-    pub iteration: usize,
-    pub total_iterations: usize,
-    pub seed: u64,
-    pub threads: usize,
-    #[serde(with = "device_name")]
-    pub device: DeviceSpec,
-    pub params: usize,
-    pub family: String,
-    pub class_split: serde_json::Value,
-    pub protocol: EvalProtocol,
-    pub final_eval: Option<EvalResult>,
-    pub headline: Option<String>,
-    pub seconds: f64,
-    pub pid: u32,
-    pub metalab_version: String,
-    /// The experiment file it was launched from, if any.
-    pub source: Option<PathBuf>,
-    /// The run this one reproduces, for `metalab rerun`.
-    pub rerun_of: Option<String>,
-    /// The machine it ran on (hostname), so runs merged from many machines say where they came
-    /// from, and a `running` run on another host is not mistaken for a dead local one.
-    #[serde(default)]
-    pub host: String,
-    /// The CPU model (or GPU) it ran on: kernels differ (AVX-512 or portable), and so may the
-    /// last digits of the metrics.
-    #[serde(default)]
-    pub device_detail: String,
-    /// The sweep variant this run belongs to (`metalab sweep`), if any.
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-/// What the engine knows of a new run beyond its one-arm experiment.
-#[derive(Debug, Clone)]
-pub struct RunFacts {
-    pub threads: usize,
-    pub params: usize,
-    /// The family's one-line description.
-    pub family: String,
-    /// The family's seeded class split.
-    pub class_split: serde_json::Value,
-    pub protocol: EvalProtocol,
-    pub source: Option<PathBuf>,
-    pub rerun_of: Option<String>,
-    /// The sweep variant the run belongs to, if any.
-    pub variant: Option<String>,
-}
-
-impl RunMeta {
-    /// The record of a run about to start: `exp` holds exactly one arm. The id is given when
-    /// the directory is made.
-    pub fn new(exp: &Experiment, facts: RunFacts) -> RunMeta {
-        let arm = &exp.arms[0];
-        RunMeta {
-            id: String::new(),
-            experiment: exp.name.clone(),
-            arm: arm.name.clone(),
-            algorithm: arm.algorithm.label().into(),
-            status: RunStatus::Running,
-            started_unix: now_unix(),
-            updated_unix: 0,
-            iteration: 0,
-            total_iterations: exp.train.iterations,
-            seed: exp.seed,
-            threads: facts.threads,
-            device: exp.device,
-            params: facts.params,
-            family: facts.family,
-            class_split: facts.class_split,
-            protocol: facts.protocol,
-            final_eval: None,
-            headline: None,
-            seconds: 0.0,
-            pid: std::process::id(),
-            metalab_version: env!("CARGO_PKG_VERSION").into(),
-            source: facts.source,
-            rerun_of: facts.rerun_of,
-            host: local_host(),
-            device_detail: match exp.device {
-                DeviceSpec::Cpu => cpu_model(),
-                DeviceSpec::Cuda(i) => format!("CUDA device {i}"),
-            },
-            variant: facts.variant,
-        }
-    }
-}
-
-/// `run.json` names the device as the experiment file does ("Cpu", "Cuda(0)").
-mod device_name {
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    use crate::experiment::DeviceSpec;
-
-    pub fn serialize<S: Serializer>(d: &DeviceSpec, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{d:?}"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceSpec, D::Error> {
-        let name = String::deserialize(d)?;
-        let cuda = name
-            .strip_prefix("Cuda(")
-            .and_then(|r| r.strip_suffix(')'))
-            .and_then(|n| n.parse().ok());
-        match (name.as_str(), cuda) {
-            ("Cpu", _) => Ok(DeviceSpec::Cpu),
-            (_, Some(n)) => Ok(DeviceSpec::Cuda(n)),
-            _ => Err(D::Error::custom(format!(
-                "unknown device `{name}` (expected Cpu or Cuda(N))"
-            ))),
-        }
-    }
-}
-
 /// One line of `metrics.jsonl`. `t` is wall-clock seconds since the run started: the only field
 /// that differs between a run and its rerun.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,49 +112,6 @@ pub struct RunDir {
     metrics: File,
     /// Held while this process writes the run; the kernel releases it when the process dies.
     _lock: File,
-}
-
-/// The lock file in a run folder: two processes never write one run (two `resume`s at once).
-pub const LOCK: &str = ".lock";
-
-/// Take the run's lock, or say that another process holds it.
-fn lock(dir: &Path, meta: &RunMeta) -> Result<File, RunError> {
-    let path = dir.join(LOCK);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| RunError::io(&path, e))?;
-    if try_lock(&file) {
-        Ok(file)
-    } else {
-        Err(RunError::StillRunning {
-            id: run_id(dir),
-            pid: meta.pid,
-        })
-    }
-}
-
-#[cfg(unix)]
-fn try_lock(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor we own; it only takes an advisory lock.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-#[cfg(not(unix))]
-fn try_lock(_: &File) -> bool {
-    true
-}
-
-/// Is some process (this one included) holding the run's lock?
-fn locked(dir: &Path) -> bool {
-    let Ok(file) = File::open(dir.join(LOCK)) else {
-        return false;
-    };
-    // A second open file description conflicts with our own lock too.
-    !try_lock(&file)
 }
 
 pub const CONFIG: &str = "config.ron";
@@ -452,29 +263,6 @@ fn id_tag(host: &str) -> String {
     format!("{host}{:04x}", rand::random::<u16>())
 }
 
-/// This machine's name (the kernel's hostname), or "unknown".
-pub fn local_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The CPU model name, for `RunMeta::device_detail`.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
 fn sanitize(s: &str) -> String {
     let s: String = s
         .chars()
@@ -593,195 +381,6 @@ pub fn deterministic_metrics(dir: &Path) -> Result<Vec<MetricRecord>, RunError> 
         .into_iter()
         .map(|(_, l)| l.record)
         .collect())
-}
-
-/// A listed run, for the browser and `metalab runs`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunInfo {
-    pub id: String,
-    pub dir: PathBuf,
-    pub experiment: String,
-    pub arm: String,
-    pub algorithm: String,
-    pub status: RunStatus,
-    pub started_unix: u64,
-    pub iteration: usize,
-    pub total_iterations: usize,
-    pub headline: Option<String>,
-    pub host: String,
-    pub variant: Option<String>,
-}
-
-/// Every run under `root`, newest first. A folder that holds a run's files but no readable
-/// `run.json` is listed as damaged, with the reason and what can still be done, rather than
-/// silently left out.
-pub fn list_runs(root: &Path) -> Vec<RunInfo> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return vec![];
-    };
-    let mut runs: Vec<RunInfo> = entries
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| {
-            let dir = e.path();
-            match load_meta(&dir) {
-                Ok(meta) => Some(RunInfo {
-                    id: meta.id.clone(),
-                    status: match effective_status(&meta) {
-                        RunStatus::Failed(why) => RunStatus::Failed(printable(&why)),
-                        other => other,
-                    },
-                    dir,
-                    // A run.json from elsewhere is text someone else wrote: what is shown of it
-                    // must not carry terminal escape sequences.
-                    experiment: printable(&meta.experiment),
-                    arm: printable(&meta.arm),
-                    algorithm: printable(&meta.algorithm),
-                    started_unix: meta.started_unix,
-                    iteration: meta.iteration,
-                    total_iterations: meta.total_iterations,
-                    headline: meta.headline.as_deref().map(printable),
-                    host: printable(&meta.host),
-                    variant: meta.variant,
-                }),
-                Err(err) => damaged(dir, &err),
-            }
-        })
-        .collect();
-    runs.sort_by(|a, b| b.started_unix.cmp(&a.started_unix).then(b.id.cmp(&a.id)));
-    runs
-}
-
-/// `s` with control characters (escape sequences, NUL) shown as `?`, newlines kept, for text
-/// that reaches a terminal or a file format that forbids them.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect()
-}
-
-/// A folder that looks like a run (it has one of a run's files) but whose `run.json` is not
-/// readable; `None` for any other folder.
-fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
-    if ![META, CONFIG, METRICS, CHECKPOINT]
-        .iter()
-        .any(|f| dir.join(f).exists())
-    {
-        return None;
-    }
-    let config = load_config(&dir).ok();
-    let id = run_id(&dir);
-    let why = match err {
-        RunError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            "run.json is missing".to_string()
-        }
-        RunError::Corrupt(_, why) => format!("run.json does not parse: {why}"),
-        other => other.to_string().lines().next().unwrap_or("").to_string(),
-    };
-    let todo = if config.is_some() {
-        format!(
-            "`metalab rerun {id}` trains it again from its config.ron; delete the folder when done"
-        )
-    } else {
-        "its config.ron is missing or damaged too: nothing to rerun; delete the folder".into()
-    };
-    let started = std::fs::metadata(&dir)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
-    let (experiment, arm, algorithm, total) = match &config {
-        Some(e) => (
-            e.name.clone(),
-            e.arms.first().map_or("?".into(), |a| a.name.clone()),
-            e.arms
-                .first()
-                .map_or("?".into(), |a| a.algorithm.label().to_string()),
-            e.train.iterations,
-        ),
-        None => ("?".into(), "?".into(), "?".into(), 0),
-    };
-    Some(RunInfo {
-        id,
-        dir,
-        experiment,
-        arm,
-        algorithm,
-        status: RunStatus::Damaged(format!("{why}\n  fix: {todo}")),
-        started_unix: started,
-        iteration: 0,
-        total_iterations: total,
-        headline: None,
-        host: String::new(),
-        variant: None,
-    })
-}
-
-/// A run marked running whose process is gone was interrupted. Only a run of this host can be
-/// probed; one made elsewhere (a copied run, a shared folder) keeps the status it recorded.
-pub fn effective_status(meta: &RunMeta) -> RunStatus {
-    let here = meta.host.is_empty() || meta.host == local_host();
-    if meta.status == RunStatus::Running && here && !process_alive(meta.pid) {
-        RunStatus::Interrupted
-    } else {
-        meta.status.clone()
-    }
-}
-
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    if cfg!(target_os = "linux") {
-        // A killed process whose parent died too can linger as a zombie (state Z) until
-        // someone reaps it: it is dead all the same. And a pid is reused once its process is
-        // gone: only a metalab (or this very program, when the engine runs inside a test or
-        // another front end) still training counts as alive; otherwise a stale run.json would
-        // make its run undeletable and unresumable for ever.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            return false;
-        };
-        if rest.trim_start().starts_with(['Z', 'X']) {
-            return false;
-        }
-        let comm = head.split_once('(').map_or("", |(_, c)| c);
-        let own = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-        comm == "metalab" || comm == own.trim()
-    } else {
-        true
-    }
-}
-
-/// Refuse to touch a run whose process is still training it: its arm would fail on a missing
-/// checkpoint, or two processes would write one folder.
-pub fn ensure_not_running(dir: &Path) -> Result<(), RunError> {
-    match load_meta(dir) {
-        Ok(meta) if locked(dir) || effective_status(&meta) == RunStatus::Running => {
-            if !meta.host.is_empty() && meta.host != local_host() && !locked(dir) {
-                // Recorded as running elsewhere: this host cannot tell whether it still is.
-                return Err(RunError::RunningElsewhere {
-                    id: meta.id,
-                    host: meta.host,
-                });
-            }
-            Err(RunError::StillRunning {
-                id: meta.id,
-                pid: meta.pid,
-            })
-        }
-        // A damaged run.json cannot say it is running; deleting it is how it gets cleaned up.
-        _ => Ok(()),
-    }
-}
-
-/// Delete a run directory (only one inside `root`, never one still training).
-pub fn delete_run(root: &Path, id: &str) -> Result<(), RunError> {
-    let dir = resolve(root, id)?;
-    ensure_not_running(&dir)?;
-    std::fs::remove_dir_all(&dir).map_err(|e| RunError::io(&dir, e))
 }
 
 /// "MSE 0.213 ± 0.018" or "acc 93.1% ± 0.6".

@@ -2,6 +2,7 @@
 //!
 //! Every draw takes the caller's RNG, so the run that owns the RNG owns reproducibility.
 
+pub mod episode;
 pub mod lake;
 pub mod omniglot;
 pub mod sinusoid;
@@ -178,12 +179,12 @@ pub fn spec_shape(spec: &FamilySpec) -> FamilyShape {
             kind: TaskKind::Regression,
         },
         FamilySpec::Omniglot(o) => FamilyShape {
-            input: vec![1, o.image_size, o.image_size],
+            input: spec.input_shape(),
             outputs: o.ways,
             kind: TaskKind::Classification,
         },
         FamilySpec::Synthetic(s) => FamilyShape {
-            input: vec![1, s.image_size, s.image_size],
+            input: spec.input_shape(),
             outputs: s.ways,
             kind: TaskKind::Classification,
         },

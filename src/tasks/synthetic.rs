@@ -10,7 +10,7 @@ use rand::{Rng as _, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde_json::json;
 
-use super::omniglot::{choose_classes, class_major_episode};
+use super::episode::{choose_classes, class_major_episode};
 use super::*;
 use crate::experiment::SyntheticSpec;
 

@@ -22,7 +22,6 @@ use super::{FamilyError, Split};
 use crate::experiment::OmniglotSpec;
 
 pub use family::Omniglot;
-pub(in crate::tasks) use family::{choose_classes, class_major_episode};
 pub use image::{load_image, resize_area, rotate_into};
 pub use layout::{scan, ScanSummary, SplitCount};
 

@@ -1,0 +1,242 @@
+//! Finding runs: listing a runs folder (damaged folders too), telling a live run from a dead
+//! one, and deleting only what is not being written.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use super::{
+    load_config, load_meta, local_host, resolve, run_id, RunError, RunMeta, RunStatus, CHECKPOINT,
+    CONFIG, META, METRICS,
+};
+
+/// The lock file in a run folder: two processes never write one run (two `resume`s at once).
+pub const LOCK: &str = ".lock";
+
+/// Take the run's lock, or say that another process holds it.
+pub(super) fn lock(dir: &Path, meta: &RunMeta) -> Result<File, RunError> {
+    let path = dir.join(LOCK);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RunError::io(&path, e))?;
+    if try_lock(&file) {
+        Ok(file)
+    } else {
+        Err(RunError::StillRunning {
+            id: run_id(dir),
+            pid: meta.pid,
+        })
+    }
+}
+
+#[cfg(unix)]
+fn try_lock(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own; it only takes an advisory lock.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> bool {
+    true
+}
+
+/// Is some process (this one included) holding the run's lock?
+pub(super) fn locked(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK)) else {
+        return false;
+    };
+    // A second open file description conflicts with our own lock too.
+    !try_lock(&file)
+}
+
+/// A listed run, for the browser and `metalab runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub id: String,
+    pub dir: PathBuf,
+    pub experiment: String,
+    pub arm: String,
+    pub algorithm: String,
+    pub status: RunStatus,
+    pub started_unix: u64,
+    pub iteration: usize,
+    pub total_iterations: usize,
+    pub headline: Option<String>,
+    pub host: String,
+    pub variant: Option<String>,
+}
+
+/// Every run under `root`, newest first. A folder that holds a run's files but no readable
+/// `run.json` is listed as damaged, with the reason and what can still be done, rather than
+/// silently left out.
+pub fn list_runs(root: &Path) -> Vec<RunInfo> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return vec![];
+    };
+    let mut runs: Vec<RunInfo> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let dir = e.path();
+            match load_meta(&dir) {
+                Ok(meta) => Some(RunInfo {
+                    id: meta.id.clone(),
+                    status: match effective_status(&meta) {
+                        RunStatus::Failed(why) => RunStatus::Failed(printable(&why)),
+                        other => other,
+                    },
+                    dir,
+                    // A run.json from elsewhere is text someone else wrote: what is shown of it
+                    // must not carry terminal escape sequences.
+                    experiment: printable(&meta.experiment),
+                    arm: printable(&meta.arm),
+                    algorithm: printable(&meta.algorithm),
+                    started_unix: meta.started_unix,
+                    iteration: meta.iteration,
+                    total_iterations: meta.total_iterations,
+                    headline: meta.headline.as_deref().map(printable),
+                    host: printable(&meta.host),
+                    variant: meta.variant,
+                }),
+                Err(err) => damaged(dir, &err),
+            }
+        })
+        .collect();
+    runs.sort_by(|a, b| b.started_unix.cmp(&a.started_unix).then(b.id.cmp(&a.id)));
+    runs
+}
+
+/// `s` with control characters (escape sequences, NUL) shown as `?`, newlines kept, for text
+/// that reaches a terminal or a file format that forbids them.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
+}
+
+/// A folder that looks like a run (it has one of a run's files) but whose `run.json` is not
+/// readable; `None` for any other folder.
+fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
+    if ![META, CONFIG, METRICS, CHECKPOINT]
+        .iter()
+        .any(|f| dir.join(f).exists())
+    {
+        return None;
+    }
+    let config = load_config(&dir).ok();
+    let id = run_id(&dir);
+    let why = match err {
+        RunError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            "run.json is missing".to_string()
+        }
+        RunError::Corrupt(_, why) => format!("run.json does not parse: {why}"),
+        other => other.to_string().lines().next().unwrap_or("").to_string(),
+    };
+    let todo = if config.is_some() {
+        format!(
+            "`metalab rerun {id}` trains it again from its config.ron; delete the folder when done"
+        )
+    } else {
+        "its config.ron is missing or damaged too: nothing to rerun; delete the folder".into()
+    };
+    let started = std::fs::metadata(&dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let (experiment, arm, algorithm, total) = match &config {
+        Some(e) => (
+            e.name.clone(),
+            e.arms.first().map_or("?".into(), |a| a.name.clone()),
+            e.arms
+                .first()
+                .map_or("?".into(), |a| a.algorithm.label().to_string()),
+            e.train.iterations,
+        ),
+        None => ("?".into(), "?".into(), "?".into(), 0),
+    };
+    Some(RunInfo {
+        id,
+        dir,
+        experiment,
+        arm,
+        algorithm,
+        status: RunStatus::Damaged(format!("{why}\n  fix: {todo}")),
+        started_unix: started,
+        iteration: 0,
+        total_iterations: total,
+        headline: None,
+        host: String::new(),
+        variant: None,
+    })
+}
+
+/// A run marked running whose process is gone was interrupted. Only a run of this host can be
+/// probed; one made elsewhere (a copied run, a shared folder) keeps the status it recorded.
+pub fn effective_status(meta: &RunMeta) -> RunStatus {
+    let here = meta.host.is_empty() || meta.host == local_host();
+    if meta.status == RunStatus::Running && here && !process_alive(meta.pid) {
+        RunStatus::Interrupted
+    } else {
+        meta.status.clone()
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        // A killed process whose parent died too can linger as a zombie (state Z) until
+        // someone reaps it: it is dead all the same. And a pid is reused once its process is
+        // gone: only a metalab (or this very program, when the engine runs inside a test or
+        // another front end) still training counts as alive; otherwise a stale run.json would
+        // make its run undeletable and unresumable for ever.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        if rest.trim_start().starts_with(['Z', 'X']) {
+            return false;
+        }
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        let own = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+        comm == "metalab" || comm == own.trim()
+    } else {
+        true
+    }
+}
+
+/// Refuse to touch a run whose process is still training it: its arm would fail on a missing
+/// checkpoint, or two processes would write one folder.
+pub fn ensure_not_running(dir: &Path) -> Result<(), RunError> {
+    match load_meta(dir) {
+        Ok(meta) if locked(dir) || effective_status(&meta) == RunStatus::Running => {
+            if !meta.host.is_empty() && meta.host != local_host() && !locked(dir) {
+                // Recorded as running elsewhere: this host cannot tell whether it still is.
+                return Err(RunError::RunningElsewhere {
+                    id: meta.id,
+                    host: meta.host,
+                });
+            }
+            Err(RunError::StillRunning {
+                id: meta.id,
+                pid: meta.pid,
+            })
+        }
+        // A damaged run.json cannot say it is running; deleting it is how it gets cleaned up.
+        _ => Ok(()),
+    }
+}
+
+/// Delete a run directory (only one inside `root`, never one still training).
+pub fn delete_run(root: &Path, id: &str) -> Result<(), RunError> {
+    let dir = resolve(root, id)?;
+    ensure_not_running(&dir)?;
+    std::fs::remove_dir_all(&dir).map_err(|e| RunError::io(&dir, e))
+}
