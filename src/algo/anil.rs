@@ -16,7 +16,10 @@ use rand::SeedableRng;
 
 use super::adam::Adam;
 use super::eval::TaskEval;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use super::{
+    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
+    StepStats,
+};
 use crate::model::{head, Evaluator, LossOut};
 use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng};
@@ -220,19 +223,11 @@ impl MetaAlgorithm for Anil {
             let (g, q) = task_meta_grad(ev, &theta, hs, &ep, steps, lr, second);
             (g, q, ep.query.n)
         })?;
-        let tasks = results.len() as f64;
-        let mut sum = vec![0.0f64; self.theta.len()];
-        for (g, _, _) in &results {
-            for (m, x) in sum.iter_mut().zip(g) {
-                *m += x;
-            }
-        }
-        let grad: Vec<f32> = sum.iter().map(|&g| (g / tasks) as f32).collect();
-        if grad.iter().any(|g| !g.is_finite()) {
-            return Err(AlgoError::NotFinite {
-                what: "ANIL meta-gradient",
-            });
-        }
+        let grad = mean_gradient(
+            results.iter().map(|(g, _, _)| g.iter().copied()),
+            self.theta.len(),
+            "ANIL meta-gradient",
+        )?;
         self.adam.step(&mut self.theta, &grad);
         Ok(mean_stats(
             results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use super::adam::Adam;
 use super::inner::{grad, sgd_trajectory};
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use super::{
+    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
+    StepStats,
+};
 use crate::model::{Evaluator, KinkPattern, Kinks, LossOut};
 use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode};
@@ -119,19 +122,11 @@ impl MetaAlgorithm for Maml {
             let (g, q) = task_meta_grad(ev, &theta, &ep, steps, lr, order);
             (g, q, ep.query.n)
         })?;
-        let tasks = results.len() as f64;
-        let mut meta_grad = vec![0.0f64; self.theta.len()];
-        for (g, _, _) in &results {
-            for (m, x) in meta_grad.iter_mut().zip(g) {
-                *m += x;
-            }
-        }
-        let meta_grad: Vec<f32> = meta_grad.iter().map(|&g| (g / tasks) as f32).collect();
-        if meta_grad.iter().any(|g| !g.is_finite()) {
-            return Err(AlgoError::NotFinite {
-                what: "meta-gradient",
-            });
-        }
+        let meta_grad = mean_gradient(
+            results.iter().map(|(g, _, _)| g.iter().copied()),
+            self.theta.len(),
+            "meta-gradient",
+        )?;
         self.adam.step(&mut self.theta, &meta_grad);
         Ok(mean_stats(
             results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),

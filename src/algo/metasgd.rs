@@ -15,7 +15,10 @@ use super::adam::Adam;
 use super::eval::TaskEval;
 use super::inner::grad;
 use super::maml::hvp;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use super::{
+    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
+    StepStats,
+};
 use crate::model::{Evaluator, LossOut};
 use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng};
@@ -128,19 +131,13 @@ impl MetaAlgorithm for MetaSgd {
             let (gt, ga, q) = task_meta_grad(ev, theta, alpha, &ep, steps, eps);
             (gt, ga, q, ep.query.n)
         })?;
-        let tasks = results.len() as f64;
-        let mut sum = vec![0.0f64; self.params.len()];
-        for (gt, ga, _, _) in &results {
-            for (m, x) in sum.iter_mut().zip(gt.iter().chain(ga)) {
-                *m += x;
-            }
-        }
-        let grad: Vec<f32> = sum.iter().map(|&g| (g / tasks) as f32).collect();
-        if grad.iter().any(|g| !g.is_finite()) {
-            return Err(AlgoError::NotFinite {
-                what: "Meta-SGD meta-gradient",
-            });
-        }
+        let grad = mean_gradient(
+            results
+                .iter()
+                .map(|(gt, ga, _, _)| gt.iter().chain(ga).copied()),
+            self.params.len(),
+            "Meta-SGD meta-gradient",
+        )?;
         self.adam.step(&mut self.params, &grad);
         Ok(mean_stats(
             results.iter().map(|(_, _, q, n)| (q.loss, q.correct, *n)),

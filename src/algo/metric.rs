@@ -13,7 +13,10 @@ use rand::SeedableRng;
 
 use super::adam::Adam;
 use super::eval::TaskEval;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use super::{
+    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
+    StepStats,
+};
 use crate::model::metric::{ways, MetricKind};
 use crate::model::{Evaluator, LossOut};
 use crate::pool::WorkerPool;
@@ -131,19 +134,11 @@ impl MetaAlgorithm for MetricArm {
             let out = episode_loss(ev, kind, &params, body_len, &ep, Some(&mut g));
             (g, out, ep.query.n)
         })?;
-        let tasks = results.len() as f64;
-        let mut sum = vec![0.0f64; self.params.len()];
-        for (g, _, _) in &results {
-            for (s, &x) in sum.iter_mut().zip(g) {
-                *s += x as f64;
-            }
-        }
-        let grad: Vec<f32> = sum.iter().map(|&g| (g / tasks) as f32).collect();
-        if grad.iter().any(|g| !g.is_finite()) {
-            return Err(AlgoError::NotFinite {
-                what: "metric loss's gradient",
-            });
-        }
+        let grad = mean_gradient(
+            results.iter().map(|(g, _, _)| g.iter().map(|&x| x as f64)),
+            self.params.len(),
+            "metric loss's gradient",
+        )?;
         self.adam.step(&mut self.params, &grad);
         Ok(mean_stats(
             results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),

@@ -182,6 +182,28 @@ pub(crate) fn take_state(
     Ok(v.clone())
 }
 
+/// The mean over tasks of per-task gradients, summed in f64 in task order (so it does not depend
+/// on which worker ran which task), or an error naming `what` when it is not finite.
+pub(crate) fn mean_gradient<G: IntoIterator<Item = f64>>(
+    per_task: impl IntoIterator<Item = G>,
+    len: usize,
+    what: &'static str,
+) -> Result<Vec<f32>, AlgoError> {
+    let mut sum = vec![0.0f64; len];
+    let mut tasks = 0usize;
+    for g in per_task {
+        tasks += 1;
+        for (m, x) in sum.iter_mut().zip(g) {
+            *m += x;
+        }
+    }
+    let grad: Vec<f32> = sum.iter().map(|&g| (g / tasks as f64) as f32).collect();
+    if grad.iter().any(|g| !g.is_finite()) {
+        return Err(AlgoError::NotFinite { what });
+    }
+    Ok(grad)
+}
+
 /// Mean of per-task (loss, correct, n) into step statistics.
 pub(crate) fn mean_stats(results: impl Iterator<Item = (f32, Option<usize>, usize)>) -> StepStats {
     let (mut loss, mut correct, mut total, mut count, mut classification) =
