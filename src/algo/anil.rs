@@ -17,8 +17,7 @@ use rand::SeedableRng;
 use super::adam::Adam;
 use super::eval::TaskEval;
 use super::{
-    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
-    StepStats,
+    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
 };
 use crate::model::{head, Evaluator, LossOut};
 use crate::pool::WorkerPool;
@@ -244,14 +243,10 @@ impl MetaAlgorithm for Anil {
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {
-        let mut s = vec![("params".into(), self.theta.clone())];
-        s.extend(self.adam.state());
-        s
+        self.adam.state_with(&self.theta)
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.theta = take_state(state, "params", self.theta.len())?;
-        self.adam.load_state(state)?;
-        Ok(())
+        self.adam.load_with(&mut self.theta, state)
     }
 }

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use super::adam::Adam;
 use super::inner::{grad, sgd_trajectory};
 use super::{
-    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
-    StepStats,
+    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
 };
 use crate::model::{Evaluator, KinkPattern, Kinks, LossOut};
 use crate::pool::WorkerPool;
@@ -138,15 +137,10 @@ impl MetaAlgorithm for Maml {
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {
-        let mut s = vec![("params".into(), self.theta.clone())];
-        s.extend(self.adam.state());
-        s
+        self.adam.state_with(&self.theta)
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        let n = self.theta.len();
-        self.theta = take_state(state, "params", n)?;
-        self.adam.load_state(state)?;
-        Ok(())
+        self.adam.load_with(&mut self.theta, state)
     }
 }

@@ -16,8 +16,7 @@ use super::eval::TaskEval;
 use super::inner::grad;
 use super::maml::hvp;
 use super::{
-    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
-    StepStats,
+    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
 };
 use crate::model::{Evaluator, LossOut};
 use crate::pool::WorkerPool;
@@ -152,14 +151,10 @@ impl MetaAlgorithm for MetaSgd {
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {
-        let mut s = vec![("params".into(), self.params.clone())];
-        s.extend(self.adam.state());
-        s
+        self.adam.state_with(&self.params)
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.params = take_state(state, "params", self.params.len())?;
-        self.adam.load_state(state)?;
-        Ok(())
+        self.adam.load_with(&mut self.params, state)
     }
 }

@@ -14,8 +14,7 @@ use rand::SeedableRng;
 use super::adam::Adam;
 use super::eval::TaskEval;
 use super::{
-    mean_gradient, mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm,
-    StepStats,
+    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
 };
 use crate::model::metric::{ways, MetricKind};
 use crate::model::{Evaluator, LossOut};
@@ -156,14 +155,10 @@ impl MetaAlgorithm for MetricArm {
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {
-        let mut s = vec![("params".into(), self.params.clone())];
-        s.extend(self.adam.state());
-        s
+        self.adam.state_with(&self.params)
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.params = take_state(state, "params", self.params.len())?;
-        self.adam.load_state(state)?;
-        Ok(())
+        self.adam.load_with(&mut self.params, state)
     }
 }
