@@ -18,7 +18,7 @@ use crate::experiment::{
 use crate::model::Network;
 use crate::pool::WorkerPool;
 use crate::tasks::sinusoid::Sinusoid;
-use crate::tasks::{Batch, Episode, FamilyShape, Rng, Split, Targets, Task, TaskFamily, TaskKind};
+use crate::tasks::{Batch, Episode, FamilyShape, Rng, Split, Targets, Task, TaskFamily};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchResult {
@@ -106,11 +106,7 @@ struct RandomImages {
 
 impl TaskFamily for RandomImages {
     fn shape(&self) -> FamilyShape {
-        FamilyShape {
-            input: vec![1, 28, 28],
-            outputs: self.ways,
-            kind: TaskKind::Classification,
-        }
+        crate::tasks::episode::image_classes_shape(28, self.ways)
     }
     fn sample_task(&self, split: Split, _rng: &mut Rng) -> Task {
         Task::Classes {

@@ -19,9 +19,7 @@ use crate::pool::WorkerPool;
 use crate::runs::checkpoint::Checkpoint;
 use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
-use crate::tasks::{
-    build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily, TaskKind,
-};
+use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
 
 /// Where `metalab eval` appends its results, one JSON object a line.
 pub const EVALS: &str = "evals.jsonl";
@@ -376,11 +374,7 @@ pub fn evaluate_lake(
     let lake_runs = lake::load_runs(folder, size)?;
     let ways = lake::ways_of(&lake_runs)
         .map_err(|m| SavedEvalError::Protocol(format!("{}: {m}", folder.display())))?;
-    let shape = FamilyShape {
-        input: vec![1, size, size],
-        outputs: ways,
-        kind: TaskKind::Classification,
-    };
+    let shape = crate::tasks::episode::image_classes_shape(size, ways);
     let m = load_model(
         dir,
         &exp,

@@ -1,7 +1,16 @@
 //! Episode assembly shared by the classification families (Omniglot, synthetic, Lake folders):
 //! which classes a task takes, and how its support and query sets are laid out.
 
-use super::{Batch, Episode, Rng, Targets};
+use super::{Batch, Episode, FamilyShape, Rng, Targets, TaskKind};
+
+/// What a model sees of a family of `ways`-way tasks on `size × size` grey images.
+pub fn image_classes_shape(size: usize, ways: usize) -> FamilyShape {
+    FamilyShape {
+        input: vec![1, size, size],
+        outputs: ways,
+        kind: TaskKind::Classification,
+    }
+}
 
 /// `ways` distinct classes from `pool`, in random order.
 pub fn choose_classes(pool: &[usize], ways: usize, rng: &mut Rng) -> Vec<usize> {

@@ -169,28 +169,6 @@ pub trait TaskFamily: Send + Sync {
     }
 }
 
-/// The shape a family will report once built, from its spec alone (nothing is loaded), so
-/// `check` can build the network the run would build.
-pub fn spec_shape(spec: &FamilySpec) -> FamilyShape {
-    match spec {
-        FamilySpec::Sinusoid(_) => FamilyShape {
-            input: vec![1],
-            outputs: 1,
-            kind: TaskKind::Regression,
-        },
-        FamilySpec::Omniglot(o) => FamilyShape {
-            input: spec.input_shape(),
-            outputs: o.ways,
-            kind: TaskKind::Classification,
-        },
-        FamilySpec::Synthetic(s) => FamilyShape {
-            input: spec.input_shape(),
-            outputs: s.ways,
-            kind: TaskKind::Classification,
-        },
-    }
-}
-
 /// Build the family an experiment describes. `seed` fixes any class split.
 pub fn build_family(spec: &FamilySpec, seed: u64) -> Result<Box<dyn TaskFamily>, FamilyError> {
     Ok(match spec {

@@ -10,7 +10,7 @@ use rand::{Rng as _, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde_json::json;
 
-use super::episode::{choose_classes, class_major_episode};
+use super::episode::{choose_classes, class_major_episode, image_classes_shape};
 use super::*;
 use crate::experiment::SyntheticSpec;
 
@@ -160,11 +160,7 @@ impl Synthetic {
 
 impl TaskFamily for Synthetic {
     fn shape(&self) -> FamilyShape {
-        FamilyShape {
-            input: vec![1, self.spec.image_size, self.spec.image_size],
-            outputs: self.spec.ways,
-            kind: TaskKind::Classification,
-        }
+        image_classes_shape(self.spec.image_size, self.spec.ways)
     }
 
     fn sample_task(&self, split: Split, rng: &mut Rng) -> Task {

@@ -10,7 +10,7 @@ use super::layout::{survey, Layout, Set};
 use super::split::BACKGROUND_VALIDATION;
 use super::{rotations, split_index};
 use crate::experiment::{OmniglotProtocol, OmniglotSpec};
-use crate::tasks::episode::{choose_classes, class_major_episode};
+use crate::tasks::episode::{choose_classes, class_major_episode, image_classes_shape};
 use crate::tasks::*;
 
 pub struct Omniglot {
@@ -101,11 +101,7 @@ impl Omniglot {
 
 impl TaskFamily for Omniglot {
     fn shape(&self) -> FamilyShape {
-        FamilyShape {
-            input: vec![1, self.spec.image_size, self.spec.image_size],
-            outputs: self.spec.ways,
-            kind: TaskKind::Classification,
-        }
+        image_classes_shape(self.spec.image_size, self.spec.ways)
     }
 
     fn sample_task(&self, split: Split, rng: &mut Rng) -> Task {
