@@ -80,10 +80,6 @@ pub fn to_csv(arms: &[ArmCurves]) -> String {
     out
 }
 
-const COLORS: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-];
-
 /// One arm's curve, and an optional CI band as (x, lo, hi) at the same x values.
 type Line = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
 
@@ -162,7 +158,7 @@ fn plot(out: &mut String, p: &Plot, ox: f64, oy: f64, w: f64, h: f64) {
         );
     }
     for (k, (line, band)) in p.lines.iter().enumerate() {
-        let c = COLORS[k % COLORS.len()];
+        let c = crate::palette::arm(k).hex();
         if !band.is_empty() {
             let upper = band
                 .iter()
@@ -276,7 +272,7 @@ pub fn to_svg(arms: &[ArmCurves], classification: bool) -> String {
     plot(&mut out, &eval, 520.0, 40.0, 340.0, 300.0);
     for (k, a) in arms.iter().enumerate() {
         let (x, y) = (70.0 + 160.0 * (k % 5) as f64, 375.0 + 18.0 * (k / 5) as f64);
-        let c = COLORS[k % COLORS.len()];
+        let c = crate::palette::arm(k).hex();
         let _ = writeln!(
             out,
             r#"<rect x="{x}" y="{}" width="12" height="12" fill="{c}"/>"#,

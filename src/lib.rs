@@ -13,6 +13,7 @@ pub mod experiment;
 pub mod export;
 pub mod metrics;
 pub mod model;
+pub mod palette;
 pub mod pool;
 pub mod runs;
 pub mod saved;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use metalab::engine::LaunchOptions;
 use metalab::experiment;
+use metalab::runs::label::{unique, Subject};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -270,18 +271,23 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return export_group(&runs, &runs_root, &out);
             }
             let mut curves = vec![];
+            let mut subjects = vec![];
             let mut classification = false;
             for r in &runs {
                 let dir = metalab::runs::resolve(&runs_root, r)?;
                 let meta = metalab::runs::load_meta(&dir)?;
                 let m = metalab::runs::load_metrics(&dir)?;
                 classification |= m.classification;
+                subjects.push(Subject::new(&meta.experiment, &meta.arm, Some(&meta.id)));
                 curves.push(metalab::export::ArmCurves {
-                    label: format!("{}/{}", meta.experiment, meta.arm),
+                    label: String::new(),
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,
                 });
+            }
+            for (c, l) in curves.iter_mut().zip(unique(&subjects)) {
+                c.label = l;
             }
             let stem = if runs.len() == 1 {
                 metalab::runs::resolve(&runs_root, &runs[0])?

@@ -12,6 +12,7 @@
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod label;
 mod list;
 mod meta;
 

@@ -12,6 +12,7 @@ use super::catalog;
 use super::editor::{normalize, Editor};
 use super::session::{ArmView, Session};
 use super::update;
+use crate::runs::label::Subject;
 use crate::runs::RunStatus;
 
 /// Carry out one piece of disk work and put its outcome in the state.
@@ -90,11 +91,11 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     }
     let mut arms = Vec::new();
     let mut configs = Vec::new();
-    for r in rows {
+    let names = labels(rows);
+    for (r, name) in rows.iter().zip(&names) {
         match backend::load_metrics(&r.dir) {
             Ok(m) => {
-                let mut a =
-                    ArmView::from_metrics(&label(r, rows.len()), &r.algorithm, &r.status, &m);
+                let mut a = ArmView::from_metrics(name, &r.algorithm, &r.status, &m);
                 a.run_dir = Some(r.dir.clone());
                 a.total = a.total.max(r.total_iterations);
                 arms.push(a);
@@ -128,13 +129,14 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     app.status = None;
 }
 
-/// Runs from different experiments can share arm names: qualify them when comparing.
-fn label(r: &RunRow, n: usize) -> String {
-    if n == 1 {
-        r.arm.clone()
-    } else {
-        format!("{}/{}", r.experiment, r.arm)
-    }
+/// The runs' names in every view and export of them: one rule, so the Compare view, the Runs
+/// pane's export and `metalab export` agree, and a rerun never shares its original's name.
+fn labels(rows: &[RunRow]) -> Vec<String> {
+    let subjects: Vec<Subject> = rows
+        .iter()
+        .map(|r| Subject::new(&r.experiment, &r.arm, Some(&r.id)))
+        .collect();
+    crate::runs::label::unique(&subjects)
 }
 
 pub fn rerun(app: &mut App) {
@@ -210,12 +212,12 @@ pub fn export_runs(app: &mut App, rows: &[RunRow], stem: &str) {
     }
     let mut curves = Vec::new();
     let mut classification = false;
-    for r in rows {
+    for (r, label) in rows.iter().zip(labels(rows)) {
         match backend::load_metrics(&r.dir) {
             Ok(m) => {
                 classification |= m.classification;
                 curves.push(ArmCurves {
-                    label: label(r, rows.len()),
+                    label,
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,

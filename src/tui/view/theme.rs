@@ -4,19 +4,10 @@ use ratatui::style::{Color, Modifier, Style};
 
 use crate::stats::MeanCi;
 
-const ARM_COLORS: [Color; 8] = [
-    Color::Cyan,
-    Color::Magenta,
-    Color::Yellow,
-    Color::Green,
-    Color::LightBlue,
-    Color::LightRed,
-    Color::White,
-    Color::LightGreen,
-];
-
+/// The arm's colour from the shared palette, as exported plots draw it.
 pub fn arm_color(i: usize) -> Color {
-    ARM_COLORS[i % ARM_COLORS.len()]
+    let c = crate::palette::arm(i);
+    Color::Rgb(c.0, c.1, c.2)
 }
 
 pub fn title() -> Style {
