@@ -91,7 +91,7 @@ enum Cmd {
         #[command(flatten)]
         opts: RunOpts,
     },
-    /// Write saved runs' curves as CSV (long format) and an SVG plot, overlaid in one figure.
+    /// Write saved runs' curves as CSV (long format) and a plot (SVG and PNG), overlaid in one figure.
     Export {
         /// Runs by id or path (with --group: default every finished run).
         #[arg(required_unless_present = "group")]
@@ -104,6 +104,11 @@ enum Cmd {
         /// Folder for the files.
         #[arg(long, default_value = "exports")]
         out: PathBuf,
+        /// File name without extension (default: the run's id for one run, else the
+        /// experiment's name or `compare-N-runs`, and the minute). An existing file is never
+        /// replaced: `-2`, `-3`, … is added.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Continue a stopped or interrupted run from its last checkpoint.
     Resume {
@@ -266,6 +271,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             group,
             runs_root,
             out,
+            name,
         }) => {
             if group {
                 return export_group(&runs, &runs_root, &out);
@@ -278,8 +284,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let meta = metalab::runs::load_meta(&dir)?;
                 let m = metalab::runs::load_metrics(&dir)?;
                 classification |= m.classification;
-                subjects.push(Subject::new(&meta.experiment, &meta.arm, Some(&meta.id)));
+                // The folder's name, not the recorded id: a copied run is its own run here.
+                let id = metalab::runs::run_id(&dir);
+                subjects.push(Subject::new(&meta.experiment, &meta.arm, Some(&id)));
                 curves.push(metalab::export::ArmCurves {
+                    run: id,
                     label: String::new(),
                     train: m.train,
                     evals: m.evals,
@@ -289,17 +298,14 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             for (c, l) in curves.iter_mut().zip(unique(&subjects)) {
                 c.label = l;
             }
-            let stem = if runs.len() == 1 {
-                metalab::runs::resolve(&runs_root, &runs[0])?
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_else(|| "run".into())
-            } else {
-                format!("compare-{}-runs", runs.len())
-            };
-            let (csv, svg) = metalab::export::write(&out, &stem, &curves, classification)
-                .with_context(|| format!("writing into {}", out.display()))?;
-            println!("{}\n{}", csv.display(), svg.display());
+            let stem = name.unwrap_or_else(|| {
+                metalab::export::name::stem(&subjects, std::time::SystemTime::now())
+            });
+            let done = metalab::export::write(&out, &stem, &curves, classification)
+                .with_context(|| format!("exporting into {}", out.display()))?;
+            for p in done.paths() {
+                println!("{}", p.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Eval {

@@ -2,7 +2,7 @@
 //! compare, rerun, resume, delete and export runs; rescan folders — carried out by the runtime
 //! for the `Effect::Io` that `update` asks for ([`perform`]), never by `update` itself.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::export::{self, ArmCurves};
 
@@ -132,11 +132,13 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
 /// The runs' names in every view and export of them: one rule, so the Compare view, the Runs
 /// pane's export and `metalab export` agree, and a rerun never shares its original's name.
 fn labels(rows: &[RunRow]) -> Vec<String> {
-    let subjects: Vec<Subject> = rows
-        .iter()
+    crate::runs::label::unique(&subjects(rows))
+}
+
+fn subjects(rows: &[RunRow]) -> Vec<Subject> {
+    rows.iter()
         .map(|r| Subject::new(&r.experiment, &r.arm, Some(&r.id)))
-        .collect();
-    crate::runs::label::unique(&subjects)
+        .collect()
 }
 
 pub fn rerun(app: &mut App) {
@@ -205,8 +207,9 @@ pub fn delete_run(app: &mut App, id: &str) {
     }
 }
 
-/// Curves of the chosen runs to `exports/<stem>.csv` and `.svg`, read in full from disk.
-pub fn export_runs(app: &mut App, rows: &[RunRow], stem: &str) {
+/// Curves of `rows` to `exports/` as CSV, SVG and PNG, read in full from disk, under a name
+/// made from what they are (one run's id, the experiment, or `compare-N-runs`) and the minute.
+pub fn export_runs(app: &mut App, rows: &[RunRow]) {
     if rows.is_empty() {
         return app.error("nothing to export");
     }
@@ -217,6 +220,7 @@ pub fn export_runs(app: &mut App, rows: &[RunRow], stem: &str) {
             Ok(m) => {
                 classification |= m.classification;
                 curves.push(ArmCurves {
+                    run: r.id.clone(),
                     label,
                     train: m.train,
                     evals: m.evals,
@@ -226,22 +230,20 @@ pub fn export_runs(app: &mut App, rows: &[RunRow], stem: &str) {
             Err(e) => return app.error(e),
         }
     }
-    match export::write(&app.exports_dir, stem, &curves, classification) {
-        Ok((csv, svg)) => app.info(format!("exported {} and {}", csv.display(), svg.display())),
+    let stem = export::name::stem(&subjects(rows), SystemTime::now());
+    match export::write(&app.exports_dir, &stem, &curves, classification) {
+        Ok(done) => app.info(done.summary()),
         Err(e) => app.error(format!("export failed: {e}")),
     }
 }
 
 pub fn export_chosen(app: &mut App) {
     let rows = chosen_runs(app);
-    let stem = match rows.as_slice() {
-        [one] => one.id.clone(),
-        _ => format!("compare-{}", now_unix()),
-    };
-    export_runs(app, &rows, &stem);
+    export_runs(app, &rows);
 }
 
-/// Export what the monitor shows, from the run directories its arms write to.
+/// Export what the monitor shows, from the run directories its arms write to; each arm is
+/// named by its run's own record (experiment, arm, folder id), as the Runs pane would name it.
 pub fn export_session(app: &mut App) {
     let Some(s) = app.session() else {
         return app.error("nothing to export");
@@ -250,11 +252,15 @@ pub fn export_session(app: &mut App) {
         .arms
         .iter()
         .filter_map(|a| {
+            let dir = a.run_dir.clone()?;
+            let meta = crate::runs::load_meta(&dir).ok();
             Some(RunRow {
-                id: a.name.clone(),
-                dir: a.run_dir.clone()?,
-                experiment: s.title.clone(),
-                arm: a.name.clone(),
+                id: crate::runs::run_id(&dir),
+                experiment: meta
+                    .as_ref()
+                    .map_or(s.title.clone(), |m| m.experiment.clone()),
+                arm: meta.as_ref().map_or(a.name.clone(), |m| m.arm.clone()),
+                dir,
                 algorithm: a.algorithm.clone(),
                 status: a.status.run_status(),
                 started_unix: 0,
@@ -266,27 +272,10 @@ pub fn export_session(app: &mut App) {
             })
         })
         .collect();
-    let stem = format!("{}-{}", sanitize(&s.title), now_unix());
-    export_runs(app, &rows, &stem);
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    if rows.is_empty() {
+        return app.error("nothing to export yet: no arm has written its run folder");
+    }
+    export_runs(app, &rows);
 }
 
 fn open_editor(app: &mut App, path: std::path::PathBuf) {

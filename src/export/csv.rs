@@ -1,0 +1,144 @@
+//! The CSV every export writes: long format, one row per point, the same columns from every
+//! path (Runs pane, Monitor, `metalab export`). `run` is the run folder's id, so a rerun's rows
+//! never merge with its original's even where their `label`s were to read alike.
+//!
+//! Accuracy values are fractions (0–1), as in `metrics.jsonl`; plots show them in percent.
+
+use serde::{Deserialize, Serialize};
+
+use super::ArmCurves;
+
+/// What a row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Series {
+    TrainLoss,
+    TrainAccuracy,
+    EvalLoss,
+    EvalLossBefore,
+    EvalAccuracy,
+    TaskLoss,
+    TaskAccuracy,
+}
+
+/// One CSV row; the header is these field names, in this order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub run: String,
+    pub label: String,
+    pub series: Series,
+    /// `train`, `validation` or `test`.
+    pub split: String,
+    /// The tracked task's index, for `task_*` rows.
+    pub task: Option<usize>,
+    pub iteration: usize,
+    pub value: f64,
+    /// Half-width of the 95% confidence interval, for `eval_*` rows.
+    pub ci95: Option<f64>,
+    /// Tasks the evaluation averaged over, for `eval_*` rows.
+    pub n: Option<usize>,
+}
+
+/// Every point of every arm as rows, arm by arm.
+pub fn rows(arms: &[ArmCurves]) -> Vec<Row> {
+    let mut out = Vec::new();
+    for a in arms {
+        let row =
+            |series, split: &str, task, iteration, value, ci: Option<&crate::stats::MeanCi>| Row {
+                run: a.run.clone(),
+                label: a.label.clone(),
+                series,
+                split: split.to_string(),
+                task,
+                iteration,
+                value,
+                ci95: ci.map(|c| c.ci95).filter(|c| c.is_finite()),
+                n: ci.map(|c| c.n),
+            };
+        for p in &a.train {
+            out.push(row(
+                Series::TrainLoss,
+                "train",
+                None,
+                p.iteration,
+                p.loss,
+                None,
+            ));
+            if let Some(acc) = p.accuracy {
+                out.push(row(
+                    Series::TrainAccuracy,
+                    "train",
+                    None,
+                    p.iteration,
+                    acc,
+                    None,
+                ));
+            }
+        }
+        for e in &a.evals {
+            let split = e.split.name();
+            let i = e.iteration;
+            out.push(row(
+                Series::EvalLoss,
+                split,
+                None,
+                i,
+                e.loss.mean,
+                Some(&e.loss),
+            ));
+            let b = &e.loss_before;
+            out.push(row(Series::EvalLossBefore, split, None, i, b.mean, Some(b)));
+            if let Some(acc) = &e.accuracy {
+                out.push(row(
+                    Series::EvalAccuracy,
+                    split,
+                    None,
+                    i,
+                    acc.mean,
+                    Some(acc),
+                ));
+            }
+        }
+        for t in &a.tasks {
+            let (task, i) = (Some(t.task), t.iteration);
+            out.push(row(Series::TaskLoss, "validation", task, i, t.loss, None));
+            if let Some(acc) = t.accuracy {
+                out.push(row(Series::TaskAccuracy, "validation", task, i, acc, None));
+            }
+        }
+    }
+    out
+}
+
+/// The CSV text of [`rows`], header first (also when there are no rows).
+pub fn to_csv(arms: &[ArmCurves]) -> Result<String, ::csv::Error> {
+    let mut w = ::csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(HEADER)?;
+    for r in rows(arms) {
+        w.serialize(r)?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8(bytes).expect("the csv crate writes the UTF-8 it is given"))
+}
+
+/// The column names, written even for an export without rows so the file still loads.
+pub const HEADER: [&str; 9] = [
+    "run",
+    "label",
+    "series",
+    "split",
+    "task",
+    "iteration",
+    "value",
+    "ci95",
+    "n",
+];
+
+/// Rows back from CSV text: what a test, or a script in Rust, reads the file with.
+pub fn parse(text: &str) -> Result<Vec<Row>, ::csv::Error> {
+    ::csv::Reader::from_reader(text.as_bytes())
+        .deserialize()
+        .collect()
+}

@@ -1,0 +1,352 @@
+//! What an exported figure shows, worked out before anything is drawn: two panels (meta-train
+//! loss; held-out evaluation with its 95% CI) over one meta-iteration axis, their axes, and the
+//! legend's labels. Kept apart from the drawing so the numbers (ticks, ranges, percent) are
+//! tested without decoding an image.
+
+use super::axis::{self, Axis, Domain};
+use super::ArmCurves;
+use crate::tasks::Split;
+
+/// A vertical interval at one x: a lone evaluation, or the final test result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Whisker {
+    pub x: f64,
+    pub lo: f64,
+    pub mid: f64,
+    pub hi: f64,
+}
+
+/// One arm's marks in one panel; its index in [`Panel::curves`] is its colour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Curve {
+    /// Every logged point, drawn faintly under the smoothed line.
+    pub raw: Vec<(f64, f64)>,
+    pub line: Vec<(f64, f64)>,
+    /// (x, lo, hi) at the line's points: the filled 95% CI band.
+    pub band: Vec<(f64, f64, f64)>,
+    /// Points marked with a dot and their CI whisker.
+    pub whiskers: Vec<Whisker>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub title: String,
+    pub y_title: String,
+    /// `None` when no arm has a point here.
+    pub axes: Option<(Axis, Axis)>,
+    pub curves: Vec<Curve>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub train: Panel,
+    pub eval: Panel,
+    /// One per arm, elided to fit a legend column.
+    pub legend: Vec<String>,
+}
+
+pub const X_TITLE: &str = "meta-iteration";
+/// Longest legend label, in characters: ten of these fit a 1200-pixel figure in three columns.
+pub const LABEL_CHARS: usize = 40;
+
+/// The figure for `arms`.
+pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
+    let train_curves: Vec<Curve> = arms.iter().map(train_curve).collect();
+    let x_max = arms
+        .iter()
+        .flat_map(|a| {
+            a.train
+                .iter()
+                .map(|p| p.iteration)
+                .chain(a.evals.iter().map(|e| e.iteration))
+        })
+        .max();
+    // Final test results stand in a column just right of the curves' ends (a slot's gap, then
+    // one slot per arm), so their whiskers neither hide each other nor the last validation point.
+    let slot = x_max.map_or(1.0, |m| (m as f64 * 0.015).max(1.0));
+    let eval_curves: Vec<Curve> = arms
+        .iter()
+        .enumerate()
+        .map(|(i, a)| eval_curve(a, classification, x_max, slot * (i + 2) as f64))
+        .collect();
+    let x_axis = |curves: &[Curve]| {
+        let mut a = axis::fit(x_max.map(|m| m as f64), Domain::Iterations, 6)?;
+        // Room for the test column (or a lone dot) without ticks past the last iteration.
+        let right = curves
+            .iter()
+            .flat_map(|c| c.whiskers.iter().map(|w| w.x))
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        if let Some(r) = right.filter(|r| *r >= a.hi - 1e-9) {
+            a.hi = r + 2.0 * slot;
+        }
+        Some(a)
+    };
+    let loss_domain = Domain::NonNegative;
+    let train_y = axis::fit(
+        train_curves
+            .iter()
+            .flat_map(|c| c.line.iter().map(|p| p.1))
+            .chain(
+                train_curves
+                    .iter()
+                    .flat_map(|c| robust_top(&c.raw).into_iter()),
+            ),
+        loss_domain,
+        6,
+    );
+    let eval_domain = if classification {
+        Domain::Percent
+    } else {
+        Domain::NonNegative
+    };
+    let eval_y = axis::fit(
+        eval_curves.iter().flat_map(|c| {
+            c.line
+                .iter()
+                .map(|p| p.1)
+                .chain(c.band.iter().flat_map(|b| [b.1, b.2]))
+                .chain(c.whiskers.iter().flat_map(|w| [w.lo, w.hi]))
+        }),
+        eval_domain,
+        6,
+    );
+    // The raw train loss is clipped to the axis: one spike must not flatten every curve.
+    let train_curves = match &train_y {
+        Some(y) => train_curves
+            .into_iter()
+            .map(|mut c| {
+                for p in &mut c.raw {
+                    p.1 = p.1.clamp(y.lo, y.hi);
+                }
+                c
+            })
+            .collect(),
+        None => train_curves,
+    };
+    let eval_curves = match &eval_y {
+        Some(y) => eval_curves
+            .into_iter()
+            .map(|mut c| {
+                for b in &mut c.band {
+                    (b.1, b.2) = (b.1.clamp(y.lo, y.hi), b.2.clamp(y.lo, y.hi));
+                }
+                for w in &mut c.whiskers {
+                    (w.lo, w.hi) = (w.lo.clamp(y.lo, y.hi), w.hi.clamp(y.lo, y.hi));
+                }
+                c
+            })
+            .collect(),
+        None => eval_curves,
+    };
+    let train_x = x_axis(&train_curves);
+    let eval_x = x_axis(&eval_curves);
+    let metric = if classification {
+        "accuracy (%)"
+    } else {
+        "MSE"
+    };
+    // The step count goes in the title only when every evaluation used the same one.
+    let mut all_steps = arms
+        .iter()
+        .flat_map(|a| a.evals.iter().map(|e| e.inner_steps));
+    let first = all_steps.next();
+    let steps = first.filter(|k| all_steps.all(|s| s == *k));
+    Figure {
+        train: Panel {
+            title: if train_curves.iter().any(|c| !c.raw.is_empty()) {
+                "meta-train loss (smoothed; raw faint)".into()
+            } else {
+                "meta-train loss".into()
+            },
+            y_title: if classification {
+                "meta-train loss (cross-entropy)".into()
+            } else {
+                "meta-train loss (MSE)".into()
+            },
+            axes: train_x.zip(train_y),
+            curves: train_curves,
+        },
+        eval: Panel {
+            title: match steps {
+                Some(k) => format!(
+                    "held-out tasks after {k} step{}: validation, ● test",
+                    plural(k)
+                ),
+                None => "held-out tasks after adaptation: validation, ● test".into(),
+            },
+            y_title: format!("validation / test {metric}"),
+            axes: eval_x.zip(eval_y),
+            curves: eval_curves,
+        },
+        legend: arms
+            .iter()
+            .map(|a| elide(&printable(&a.label), LABEL_CHARS))
+            .collect(),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The meta-train loss, raw and as an exponential moving average whose time constant is about
+/// a fortieth of the run, so a 50-point run and a 5000-point run look equally smooth.
+fn train_curve(a: &ArmCurves) -> Curve {
+    let raw: Vec<(f64, f64)> = a
+        .train
+        .iter()
+        .filter(|p| p.loss.is_finite())
+        .map(|p| (p.iteration as f64, p.loss))
+        .collect();
+    let tau = (raw.len() as f64 / 40.0).clamp(1.0, 50.0);
+    let w = 1.0 - 1.0 / tau;
+    let mut ema = None;
+    let line = raw
+        .iter()
+        .map(|&(x, y)| {
+            let v = ema.map_or(y, |e: f64| w * e + (1.0 - w) * y);
+            ema = Some(v);
+            (x, v)
+        })
+        .collect();
+    let whiskers = match raw.as_slice() {
+        // A single logged point: a dot, not an invisible one-point line.
+        [(x, y)] => vec![Whisker {
+            x: *x,
+            lo: *y,
+            mid: *y,
+            hi: *y,
+        }],
+        _ => vec![],
+    };
+    Curve {
+        // Unsmoothed (a short run), the line is the raw curve: no faint copy under it.
+        raw: if raw.len() > 1 && tau > 1.0 {
+            raw
+        } else {
+            vec![]
+        },
+        line,
+        band: vec![],
+        whiskers,
+    }
+}
+
+/// The 99th percentile of the raw values: the top of the axis, above which spikes are clipped.
+fn robust_top(raw: &[(f64, f64)]) -> Option<f64> {
+    let mut v: Vec<f64> = raw.iter().map(|p| p.1).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[((v.len() - 1) as f64 * 0.99).round() as usize])
+}
+
+/// Validation means with their band (a whisker when there is one evaluation), and the final
+/// test result as a whisker `dx` right of the last iteration.
+fn eval_curve(a: &ArmCurves, classification: bool, x_max: Option<usize>, dx: f64) -> Curve {
+    let scale = if classification { 100.0 } else { 1.0 };
+    let value = |e: &crate::metrics::EvalResult| {
+        let m = if classification {
+            e.accuracy.as_ref()?
+        } else {
+            &e.loss
+        };
+        let ci = if m.ci95.is_finite() { m.ci95 } else { 0.0 };
+        m.mean.is_finite().then(|| (m.mean * scale, ci * scale))
+    };
+    let periodic: Vec<(f64, f64, f64)> = a
+        .evals
+        .iter()
+        .filter(|e| e.split != Split::Test)
+        .filter_map(|e| value(e).map(|(m, c)| (e.iteration as f64, m, c)))
+        .collect();
+    let mut whiskers = Vec::new();
+    if let [(x, m, c)] = periodic.as_slice() {
+        whiskers.push(Whisker {
+            x: *x,
+            lo: m - c,
+            mid: *m,
+            hi: m + c,
+        });
+    }
+    if let Some((m, c)) = a
+        .evals
+        .iter()
+        .rev()
+        .find(|e| e.split == Split::Test)
+        .and_then(value)
+    {
+        let at = x_max.map_or(0.0, |x| x as f64) + dx;
+        whiskers.push(Whisker {
+            x: at,
+            lo: m - c,
+            mid: m,
+            hi: m + c,
+        });
+    }
+    Curve {
+        raw: vec![],
+        line: periodic.iter().map(|&(x, m, _)| (x, m)).collect(),
+        band: if periodic.len() > 1 {
+            periodic
+                .iter()
+                .map(|&(x, m, c)| (x, m - c, m + c))
+                .collect()
+        } else {
+            vec![]
+        },
+        whiskers,
+    }
+}
+
+/// Control characters shown as `?`: a label from an old run's name must not garble the files.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// `label` in at most `max` characters: the middle elided with `…`, keeping the start and the
+/// trailing short run id (` #3fa2`) that tells a rerun from its original.
+pub fn elide(label: &str, max: usize) -> String {
+    let n = label.chars().count();
+    if n <= max {
+        return label.to_string();
+    }
+    let (body, id) = match label.rsplit_once(" #") {
+        Some((b, id)) if id.chars().count() + 2 < max / 2 => (b, format!(" #{id}")),
+        _ => (label, String::new()),
+    };
+    let room = max.saturating_sub(id.chars().count() + 1);
+    let head = room.div_ceil(2);
+    let tail = room - head;
+    let chars: Vec<char> = body.chars().collect();
+    let start: String = chars[..head.min(chars.len())].iter().collect();
+    let end: String = chars[chars.len().saturating_sub(tail)..].iter().collect();
+    format!("{start}…{end}{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_labels_keep_their_ends_and_run_id() {
+        assert_eq!(elide("maml", 10), "maml");
+        let l = "omniglot-metric-vs-gradient-20way/protonet-long-name #3fa2";
+        let e = elide(l, 30);
+        assert_eq!(e.chars().count(), 30);
+        assert!(
+            e.starts_with("omniglot") && e.ends_with("-name #3fa2") && e.contains('…'),
+            "{e}"
+        );
+        let plain = elide(&"x".repeat(50), 20);
+        assert_eq!(plain.chars().count(), 20);
+        assert_eq!(printable("a\u{1b}b"), "a?b");
+    }
+}

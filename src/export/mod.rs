@@ -1,0 +1,129 @@
+//! Curves out of metalab: CSV for analysis, SVG for papers and PNG for notes, written together
+//! by [`write`] from every export path (Runs pane, Monitor, `metalab export`).
+//!
+//! - [`csv`]: the one long-format table (the `csv` crate quotes and escapes);
+//! - [`figure`]: what a plot shows — panels, axes, legend labels — as plain data;
+//! - [`axis`]: round ticks and ranges kept inside a metric's domain;
+//! - [`plot`]: drawing a figure with plotters (SVG and PNG backends, shipped font);
+//! - `raster`: the PNG backend, plotters' bitmap with evenly spaced text;
+//! - [`name`]: readable export names that never overwrite an earlier export.
+
+pub mod axis;
+pub mod csv;
+pub mod figure;
+pub mod name;
+pub mod plot;
+mod raster;
+
+use std::path::{Path, PathBuf};
+
+use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
+
+pub use self::csv::to_csv;
+
+/// One run's (or live arm's) full curves.
+#[derive(Debug, Clone, Default)]
+pub struct ArmCurves {
+    /// The run folder's id: the CSV's `run` column.
+    pub run: String,
+    /// The run's unique label (`runs::label::unique`): legend and CSV `label` column.
+    pub label: String,
+    pub train: Vec<TrainPoint>,
+    pub evals: Vec<EvalResult>,
+    pub tasks: Vec<TaskPoint>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("writing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing CSV: {0}")]
+    Csv(#[from] ::csv::Error),
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
+}
+
+/// The two-panel plot of `arms` as SVG text.
+pub fn to_svg(arms: &[ArmCurves], classification: bool) -> Result<String, ExportError> {
+    Ok(plot::to_svg(&figure::build(arms, classification))?)
+}
+
+/// The same plot as PNG bytes.
+pub fn to_png(arms: &[ArmCurves], classification: bool) -> Result<Vec<u8>, ExportError> {
+    Ok(plot::to_png(&figure::build(arms, classification))?)
+}
+
+/// The files one export wrote: `<dir>/<stem>.{csv,svg,png}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    pub dir: PathBuf,
+    pub stem: String,
+}
+
+pub const EXTENSIONS: [&str; 3] = ["csv", "svg", "png"];
+
+impl Exported {
+    pub fn paths(&self) -> Vec<PathBuf> {
+        EXTENSIONS
+            .iter()
+            .map(|e| self.dir.join(format!("{}.{e}", self.stem)))
+            .collect()
+    }
+
+    /// `exported 3 files to exports/: NAME.csv, NAME.svg, NAME.png`, with the folder relative
+    /// to the working directory when it is below it, so the line stays short and whole.
+    pub fn summary(&self) -> String {
+        let cwd = std::env::current_dir().ok();
+        let dir = cwd
+            .as_deref()
+            .and_then(|c| self.dir.strip_prefix(c).ok())
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(&self.dir);
+        let files: Vec<String> = EXTENSIONS
+            .iter()
+            .map(|e| format!("{}.{e}", self.stem))
+            .collect();
+        format!(
+            "exported {} files to {}/: {}",
+            files.len(),
+            dir.display(),
+            files.join(", ")
+        )
+    }
+}
+
+/// Write `<dir>/<stem>.csv`, `.svg` and `.png` — or, when any of those exists already, under
+/// `<stem>-2`, `<stem>-3`, …: an export never replaces an earlier one. Each file is written
+/// whole or not at all.
+pub fn write(
+    dir: &Path,
+    stem: &str,
+    arms: &[ArmCurves],
+    classification: bool,
+) -> Result<Exported, ExportError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let fig = figure::build(arms, classification);
+    let csv = to_csv(arms)?;
+    let svg = plot::to_svg(&fig)?;
+    let png = plot::to_png(&fig)?;
+    let stem = name::free_stem(dir, &name::file_safe(stem), &EXTENSIONS);
+    let out = Exported {
+        dir: dir.to_path_buf(),
+        stem,
+    };
+    for (path, bytes) in out
+        .paths()
+        .iter()
+        .zip([csv.as_bytes(), svg.as_bytes(), &png])
+    {
+        crate::runs::atomic::write(path, bytes).map_err(io(path))?;
+    }
+    Ok(out)
+}
