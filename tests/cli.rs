@@ -80,11 +80,13 @@ fn run_then_list_then_rerun_reproduces_the_metrics() {
     assert!(export.status.success(), "{}", text(&export));
     let csv = std::fs::read_to_string(dir.path().join("figs").join(format!("{id}.csv"))).unwrap();
     assert!(
-        csv.starts_with("arm,series,") && csv.contains("train_loss"),
+        csv.starts_with("run,label,series,") && csv.contains(&format!("\n{id},")),
         "{csv}"
     );
     let svg = std::fs::read_to_string(dir.path().join("figs").join(format!("{id}.svg"))).unwrap();
     assert!(svg.contains("<svg") && svg.contains("</svg>"));
+    let png = std::fs::read(dir.path().join("figs").join(format!("{id}.png"))).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
 
     let resume = metalab(dir.path(), &["resume", &id]);
     assert!(!resume.status.success());

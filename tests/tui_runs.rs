@@ -90,8 +90,12 @@ fn live_training_then_browse_compare_export_rerun_delete() {
 
     // Export what the monitor shows (read back in full from the run directories).
     update(&mut app, k('x'));
-    let exported = std::fs::read_dir(p.path().join("exports")).unwrap().count();
-    assert_eq!(exported, 2, "{:?}", app.status);
+    let first: Vec<_> = std::fs::read_dir(p.path().join("exports"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(first.len(), 3, "{:?}", app.status); // CSV, SVG and PNG
 
     // Runs browser: both arms listed with their headline.
     update(&mut app, k('2'));
@@ -136,14 +140,16 @@ fn live_training_then_browse_compare_export_rerun_delete() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert_eq!(exports.len(), 4, "{:?}", app.status);
+    assert_eq!(exports.len(), 6, "{:?}", app.status);
+    // Both exports are of experiment `tiny`: the second is written beside the first.
     let csv = exports
         .iter()
-        .find(|p| p.extension().unwrap() == "csv" && p.to_string_lossy().contains("compare-"))
+        .find(|p| p.extension().unwrap() == "csv" && !first.contains(p))
         .unwrap();
     let csv = std::fs::read_to_string(csv).unwrap();
-    assert!(csv.starts_with("arm,series,"));
-    assert!(csv.contains("\nreptile,train_loss"), "{csv}");
+    assert!(csv.starts_with("run,label,series,"));
+    assert!(csv.contains("-tiny-reptile-"), "{csv}");
+    assert!(csv.contains(",reptile,train_loss"), "{csv}");
     assert!(csv.contains("eval_loss,test"));
 
     // Rerun the selected run: a launch of its frozen one-arm config.

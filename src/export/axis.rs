@@ -164,7 +164,10 @@ mod tests {
         assert!(a.ticks.iter().all(|t| is_round(*t)), "{a:?}");
         assert!(a.ticks.iter().all(|t| *t >= a.lo && *t <= a.hi), "{a:?}");
         assert!(a.ticks.len() >= 4, "{a:?}");
-        assert_eq!(a.format(a.ticks[1]), "1.0");
+        assert_eq!(a.format(a.ticks[1]), "1");
+        let b = fit([0.1, 0.9], Domain::NonNegative, 5).unwrap();
+        assert_eq!(b.format(b.ticks[1]), "0.2");
+        assert_eq!(b.format(-0.0001), "0.0");
         assert!(!is_round(0.6319) && is_round(0.25) && is_round(2000.0));
     }
 
