@@ -289,10 +289,10 @@ fn write_makes_three_files_and_never_overwrites() {
     }
     assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 6);
     let s = first.summary();
-    assert!(
-        s.contains("exported 3 files to")
-            && s.contains("sinusoid-maml-2026-12-02-0135.csv, sinusoid-maml-2026-12-02-0135.svg, sinusoid-maml-2026-12-02-0135.png"),
-        "{s}"
+    let expected = d.path().join("sinusoid-maml-2026-12-02-0135");
+    assert_eq!(
+        s,
+        format!("exported {}.{{csv,svg,png}}", expected.display())
     );
 }
 

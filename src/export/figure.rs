@@ -194,7 +194,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// The meta-train loss, raw and as an exponential moving average whose time constant is about
-/// a fortieth of the run, so a 50-point run and a 5000-point run look equally smooth.
+/// a twentieth of the run, so a 50-point run and a 5000-point run look equally smooth.
 fn train_curve(a: &ArmCurves) -> Curve {
     let raw: Vec<(f64, f64)> = a
         .train
@@ -202,7 +202,7 @@ fn train_curve(a: &ArmCurves) -> Curve {
         .filter(|p| p.loss.is_finite())
         .map(|p| (p.iteration as f64, p.loss))
         .collect();
-    let tau = (raw.len() as f64 / 40.0).clamp(1.0, 50.0);
+    let tau = (raw.len() as f64 / 20.0).clamp(1.0, 100.0);
     let w = 1.0 - 1.0 / tau;
     let mut ema = None;
     let line = raw
@@ -257,7 +257,7 @@ fn eval_curve(a: &ArmCurves, classification: bool, x_max: Option<usize>, dx: f64
             &e.loss
         };
         let ci = if m.ci95.is_finite() { m.ci95 } else { 0.0 };
-        m.mean.is_finite().then(|| (m.mean * scale, ci * scale))
+        m.mean.is_finite().then_some((m.mean * scale, ci * scale))
     };
     let periodic: Vec<(f64, f64, f64)> = a
         .evals

@@ -73,24 +73,21 @@ impl Exported {
             .collect()
     }
 
-    /// `exported 3 files to exports/: NAME.csv, NAME.svg, NAME.png`, with the folder relative
-    /// to the working directory when it is below it, so the line stays short and whole.
+    /// `exported exports/NAME.{csv,svg,png}`: every path whole, in a line short enough for a
+    /// status bar (and one a shell expands back to the three files). The folder is shown
+    /// relative to the working directory when it is below it.
     pub fn summary(&self) -> String {
         let cwd = std::env::current_dir().ok();
         let dir = cwd
             .as_deref()
             .and_then(|c| self.dir.strip_prefix(c).ok())
+            .or_else(|| self.dir.strip_prefix(".").ok())
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(&self.dir);
-        let files: Vec<String> = EXTENSIONS
-            .iter()
-            .map(|e| format!("{}.{e}", self.stem))
-            .collect();
         format!(
-            "exported {} files to {}/: {}",
-            files.len(),
-            dir.display(),
-            files.join(", ")
+            "exported {}.{{{}}}",
+            dir.join(&self.stem).display(),
+            EXTENSIONS.join(",")
         )
     }
 }
