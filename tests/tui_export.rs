@@ -107,7 +107,7 @@ fn csv_round_trips_and_a_rerun_never_merges_with_its_original() {
         assert_eq!(evals, a.evals.len());
         let test = mine
             .iter()
-            .find(|r| r.series == Series::EvalLoss && r.split == "test")
+            .find(|r| r.series == Series::EvalLoss && r.split == Split::Test)
             .unwrap();
         assert_eq!((test.ci95, test.n), (Some(0.05), Some(10)));
         let task = mine.iter().find(|r| r.series == Series::TaskLoss).unwrap();
@@ -123,9 +123,9 @@ fn csv_quotes_what_needs_quoting_and_keeps_accuracy_rows() {
     ];
     let rows = parse(&to_csv(&arms).unwrap()).unwrap();
     assert!(rows.iter().any(|r| r.label == "odd, \"label\""));
-    assert!(rows
-        .iter()
-        .any(|r| r.run == "r2" && r.series == Series::EvalAccuracy && r.split == "validation"));
+    assert!(rows.iter().any(|r| r.run == "r2"
+        && r.series == Series::EvalAccuracy
+        && r.split == Split::Validation));
     assert!(!rows
         .iter()
         .any(|r| r.run == "r1" && r.series == Series::TrainAccuracy));

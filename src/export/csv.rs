@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::ArmCurves;
+use crate::stats::MeanCi;
+use crate::tasks::Split;
 
 /// What a row measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +30,8 @@ pub struct Row {
     pub label: String,
     pub series: Series,
     /// `train`, `validation` or `test`.
-    pub split: String,
+    #[serde(with = "crate::tasks::split_name")]
+    pub split: Split,
     /// The tracked task's index, for `task_*` rows.
     pub task: Option<usize>,
     pub iteration: usize,
@@ -43,67 +46,43 @@ pub struct Row {
 pub fn rows(arms: &[ArmCurves]) -> Vec<Row> {
     let mut out = Vec::new();
     for a in arms {
-        let row =
-            |series, split: &str, task, iteration, value, ci: Option<&crate::stats::MeanCi>| Row {
-                run: a.run.clone(),
-                label: a.label.clone(),
-                series,
-                split: split.to_string(),
-                task,
-                iteration,
-                value,
-                ci95: ci.map(|c| c.ci95).filter(|c| c.is_finite()),
-                n: ci.map(|c| c.n),
-            };
+        let row = |series, split, iteration, value| Row {
+            run: a.run.clone(),
+            label: a.label.clone(),
+            series,
+            split,
+            task: None,
+            iteration,
+            value,
+            ci95: None,
+            n: None,
+        };
+        let eval = |series, e: &crate::metrics::EvalResult, m: &MeanCi| Row {
+            ci95: Some(m.ci95).filter(|c| c.is_finite()),
+            n: Some(m.n),
+            ..row(series, e.split, e.iteration, m.mean)
+        };
         for p in &a.train {
-            out.push(row(
-                Series::TrainLoss,
-                "train",
-                None,
-                p.iteration,
-                p.loss,
-                None,
-            ));
+            out.push(row(Series::TrainLoss, Split::Train, p.iteration, p.loss));
             if let Some(acc) = p.accuracy {
-                out.push(row(
-                    Series::TrainAccuracy,
-                    "train",
-                    None,
-                    p.iteration,
-                    acc,
-                    None,
-                ));
+                out.push(row(Series::TrainAccuracy, Split::Train, p.iteration, acc));
             }
         }
         for e in &a.evals {
-            let split = e.split.name();
-            let i = e.iteration;
-            out.push(row(
-                Series::EvalLoss,
-                split,
-                None,
-                i,
-                e.loss.mean,
-                Some(&e.loss),
-            ));
-            let b = &e.loss_before;
-            out.push(row(Series::EvalLossBefore, split, None, i, b.mean, Some(b)));
+            out.push(eval(Series::EvalLoss, e, &e.loss));
+            out.push(eval(Series::EvalLossBefore, e, &e.loss_before));
             if let Some(acc) = &e.accuracy {
-                out.push(row(
-                    Series::EvalAccuracy,
-                    split,
-                    None,
-                    i,
-                    acc.mean,
-                    Some(acc),
-                ));
+                out.push(eval(Series::EvalAccuracy, e, acc));
             }
         }
         for t in &a.tasks {
-            let (task, i) = (Some(t.task), t.iteration);
-            out.push(row(Series::TaskLoss, "validation", task, i, t.loss, None));
+            let task = |series, value| Row {
+                task: Some(t.task),
+                ..row(series, Split::Validation, t.iteration, value)
+            };
+            out.push(task(Series::TaskLoss, t.loss));
             if let Some(acc) = t.accuracy {
-                out.push(row(Series::TaskAccuracy, "validation", task, i, acc, None));
+                out.push(task(Series::TaskAccuracy, acc));
             }
         }
     }

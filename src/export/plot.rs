@@ -7,11 +7,11 @@
 
 use std::sync::Once;
 
+use plotters::coord::ranged1d::{KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
-
-use plotters::coord::ranged1d::{KeyPointHint, Ranged};
 
 use super::axis::Axis;
 use super::figure::{Figure, Panel, X_TITLE};
@@ -242,10 +242,7 @@ fn draw_legend<DB: DrawingBackend>(
         .map_err(fail)?;
         area.draw_text(
             label,
-            &font.pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Left,
-                plotters::style::text_anchor::VPos::Center,
-            )),
+            &font.pos(Pos::new(HPos::Left, VPos::Center)),
             (x + SWATCH + 8, y),
         )
         .map_err(fail)?;
