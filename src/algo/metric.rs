@@ -1,6 +1,7 @@
 //! The metric-based arms — Prototypical, Matching and Relation networks — as one arm: they
 //! differ only in the loss on the body's embeddings (`model::metric`). The encoder is the model
-//! spec without its head; a Relation arm adds its relation module's parameters after the body.
+//! spec without its head; a Relation arm adds its relation module's parameters after the body,
+//! a Matching arm its cosine scale.
 //! Each episode's support and query examples are embedded in one pass (batch norm sees them as
 //! one batch, as in the reference ProtoNets code), and the loss is taken on the query set. The
 //! meta-parameters are trained with Adam on the same task stream as every other arm; there is no
