@@ -43,7 +43,7 @@ impl MetricArm {
         params.extend(kind.init_module(d, &mut Rng::seed_from_u64(ctx.seed ^ MODULE_SALT)));
         MetricArm {
             kind,
-            adam: Adam::new(params.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(params.len(), &ctx.settings),
             params,
             body_len,
         }
