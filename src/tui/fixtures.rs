@@ -74,7 +74,7 @@ pub fn training(
                     loss_before: ci(loss * 2.0, 0.1),
                     inner_steps: 10,
                     inner_lr: 0.01,
-                    per_step: adaptation_curve(loss * 2.0, loss * 0.9, 10, classification),
+                    per_step: adaptation_curve(loss * 2.0, loss * 0.9, 10, acc),
                 },
             });
             for task in 0..4 {
@@ -94,12 +94,13 @@ pub fn training(
     v
 }
 
-/// Query results after 0..=`steps` adaptation steps, falling from `before` to `after`.
+/// Query results after 0..=`steps` adaptation steps, the loss falling from `before` to `after`
+/// and the accuracy (classification) rising from chance among 5 to `accuracy`.
 pub fn adaptation_curve(
     before: f64,
     after: f64,
     steps: usize,
-    classification: bool,
+    accuracy: Option<f64>,
 ) -> Vec<StepResult> {
     (0..=steps)
         .map(|s| {
@@ -110,7 +111,7 @@ pub fn adaptation_curve(
             StepResult {
                 step: s,
                 loss: ci(loss, 0.05 * loss),
-                accuracy: classification.then(|| ci(0.2 + 0.7 * (1.0 - f), 0.02)),
+                accuracy: accuracy.map(|a| ci(0.2 + (a - 0.2) * (1.0 - f), 0.02)),
             }
         })
         .collect()
