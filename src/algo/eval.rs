@@ -134,6 +134,9 @@ impl TaskEval {
     }
 }
 
+/// A model's outputs on a grid of inputs after each adaptation step: `[step][point]`.
+pub type StepPredictions = Vec<Vec<f32>>;
+
 /// Where one task's adaptation went: the adapted state after each step 0..=k.
 enum Trajectory {
     /// Every parameter θ₀ … θ_k (plain SGD, fresh head, learned rates).
@@ -209,7 +212,7 @@ impl Trajectory {
 
     /// The first output at each of `x` (one input value each) after every step; the body is
     /// `head_start` values long.
-    fn predict(&self, ev: &mut dyn Evaluator, x: &[f32], head_start: usize) -> Vec<Vec<f32>> {
+    fn predict(&self, ev: &mut dyn Evaluator, x: &[f32], head_start: usize) -> StepPredictions {
         let grid = Batch {
             n: x.len(),
             x: x.to_vec(),
@@ -246,7 +249,7 @@ fn evaluate_one(
     steps: usize,
     lr: f64,
     grid: Option<(&[f32], usize)>,
-) -> (TaskEval, Option<Vec<Vec<f32>>>) {
+) -> (TaskEval, Option<StepPredictions>) {
     if let AdaptMode::Metric { kind, body_len } = mode {
         return (metric::evaluate_task(ev, kind, start, body_len, ep), None);
     }
@@ -283,7 +286,7 @@ pub fn evaluate_and_fit(
     tasks: Vec<(Episode, Option<Vec<f32>>)>,
     steps: usize,
     lr: f64,
-) -> Result<Vec<(TaskEval, Option<Vec<Vec<f32>>>)>, PoolError> {
+) -> Result<Vec<(TaskEval, Option<StepPredictions>)>, PoolError> {
     let start = Arc::new(start);
     pool.map(tasks, move |ev, (ep, grid): (Episode, Option<Vec<f32>>)| {
         let grid = grid.as_deref().map(|x| (x, head_start));
