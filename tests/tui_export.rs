@@ -26,6 +26,7 @@ fn eval(iteration: usize, split: Split, loss: MeanCi, acc: Option<MeanCi>) -> Ev
         loss_before: ci(0.9, 0.1),
         inner_steps: 5,
         inner_lr: 0.01,
+        per_step: vec![],
     }
 }
 
