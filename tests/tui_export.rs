@@ -26,7 +26,13 @@ fn eval(iteration: usize, split: Split, loss: MeanCi, acc: Option<MeanCi>) -> Ev
         loss_before: ci(0.9, 0.1),
         inner_steps: 5,
         inner_lr: 0.01,
-        per_step: vec![],
+        per_step: (0..=2)
+            .map(|step| metalab::metrics::StepResult {
+                step,
+                loss: ci(1.0 / (step + 1) as f64, 0.1),
+                accuracy: acc.map(|a| ci(a.mean, 0.05)),
+            })
+            .collect(),
     }
 }
 
@@ -111,6 +117,13 @@ fn csv_round_trips_and_a_rerun_never_merges_with_its_original() {
             .find(|r| r.series == Series::EvalLoss && r.split == Split::Test)
             .unwrap();
         assert_eq!((test.ci95, test.n), (Some(0.05), Some(10)));
+        // Loss against adaptation steps: one row per step of every evaluation.
+        let steps: Vec<Option<usize>> = mine
+            .iter()
+            .filter(|r| r.series == Series::EvalLossStep && r.iteration == 100)
+            .map(|r| r.step)
+            .collect();
+        assert_eq!(steps, [Some(0), Some(1), Some(2)]);
         let task = mine.iter().find(|r| r.series == Series::TaskLoss).unwrap();
         assert_eq!((task.task, task.ci95), (Some(0), None));
     }

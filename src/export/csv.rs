@@ -19,6 +19,9 @@ pub enum Series {
     EvalLoss,
     EvalLossBefore,
     EvalAccuracy,
+    /// Query loss after `step` adaptation steps (0 to the evaluation's `inner_steps`).
+    EvalLossStep,
+    EvalAccuracyStep,
     TaskLoss,
     TaskAccuracy,
 }
@@ -34,6 +37,8 @@ pub struct Row {
     pub split: Split,
     /// The tracked task's index, for `task_*` rows.
     pub task: Option<usize>,
+    /// Adaptation steps taken, for `eval_*_step` rows.
+    pub step: Option<usize>,
     pub iteration: usize,
     pub value: f64,
     /// Half-width of the 95% confidence interval, for `eval_*` rows.
@@ -52,6 +57,7 @@ pub fn rows(arms: &[ArmCurves]) -> Vec<Row> {
             series,
             split,
             task: None,
+            step: None,
             iteration,
             value,
             ci95: None,
@@ -73,6 +79,16 @@ pub fn rows(arms: &[ArmCurves]) -> Vec<Row> {
             out.push(eval(Series::EvalLossBefore, e, &e.loss_before));
             if let Some(acc) = &e.accuracy {
                 out.push(eval(Series::EvalAccuracy, e, acc));
+            }
+            for p in &e.per_step {
+                let at = |series, m| Row {
+                    step: Some(p.step),
+                    ..eval(series, e, m)
+                };
+                out.push(at(Series::EvalLossStep, &p.loss));
+                if let Some(acc) = &p.accuracy {
+                    out.push(at(Series::EvalAccuracyStep, acc));
+                }
             }
         }
         for t in &a.tasks {
@@ -103,12 +119,13 @@ pub fn to_csv(arms: &[ArmCurves]) -> Result<String, ::csv::Error> {
 }
 
 /// The column names, written even for an export without rows so the file still loads.
-pub const HEADER: [&str; 9] = [
+pub const HEADER: [&str; 10] = [
     "run",
     "label",
     "series",
     "split",
     "task",
+    "step",
     "iteration",
     "value",
     "ci95",
