@@ -6,6 +6,7 @@
 //! runs/<id>/run.json                 status, protocol, class split, final result (atomic rewrite)
 //! runs/<id>/metrics.jsonl            one JSON object a line: train windows, evals, tracked tasks
 //! runs/<id>/checkpoint.safetensors   parameters + optimizer + RNG state (atomic rewrite)
+//! runs/<id>/notes.json               the researcher's note and tags (optional, atomic rewrite)
 //! ```
 //! `metrics.jsonl` is appended a line at a time; a killed run can leave a partial last line,
 //! which readers skip.
@@ -15,9 +16,11 @@ pub mod checkpoint;
 pub mod label;
 mod list;
 mod meta;
+mod notes;
 
 pub use list::*;
 pub use meta::*;
+pub use notes::*;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
