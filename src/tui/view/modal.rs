@@ -48,16 +48,17 @@ fn render_box(f: &mut Frame, r: Rect, title: &str, lines: Vec<Line<'static>>) {
 }
 
 /// The help overlay's columns at this terminal width: one section list, or two (split at the
-/// section boundary nearest the middle) when there is room for both side by side.
+/// section boundary that balances them) when there is room for both side by side.
 fn help_columns(width: u16) -> Vec<Vec<(String, String)>> {
     let help = keymap::help_rows();
     if width < 76 {
         return vec![help];
     }
-    let mid = help.len() / 2;
-    let split = (mid..help.len())
-        .find(|&i| help[i].0.is_empty())
-        .unwrap_or(mid);
+    // The section boundary (a blank row) that makes the taller column shortest.
+    let split = (0..help.len())
+        .filter(|&i| help[i].0.is_empty() && help[i].1.is_empty())
+        .min_by_key(|&i| i.max(help.len() - i - 1))
+        .unwrap_or(help.len() / 2);
     let (a, b) = help.split_at(split);
     // Drop the blank separator at the top of the second column.
     vec![a.to_vec(), b.get(1..).unwrap_or_default().to_vec()]
