@@ -58,10 +58,16 @@ fn parse_errors_name_the_field_and_read_as_sentences() {
     assert!(e.contains("named `mxeta_batch` in `Train`"), "{e}");
     let e = err("meta_batch: 25", "meta_batch: \"x\"");
     assert!(
-        e.contains("the field `train.meta_batch` expects a whole number (an integer), found `\"x\"`"),
+        e.contains(
+            "the field `train.meta_batch` expects a whole number (an integer), found `\"x\"`"
+        ),
         "{e}"
     );
-    let line = base.lines().position(|l| l.contains("meta_batch: 25")).unwrap() + 1;
+    let line = base
+        .lines()
+        .position(|l| l.contains("meta_batch: 25"))
+        .unwrap()
+        + 1;
     assert!(e.starts_with(&format!("x.ron:{line}:")), "{e}");
     assert!(!e.contains("brackets"), "{e}");
     let e = err("shots: 10", "shots: 2.5");
@@ -70,5 +76,8 @@ fn parse_errors_name_the_field_and_read_as_sentences() {
     let e = err("inner_lr: 0.01,", "inner_lr: \"fast\",");
     assert!(e.contains("`train.inner_lr` expects a number"), "{e}");
     let e = err("name: \"maml\"", "name: 3");
-    assert!(e.contains("`arms[0].name` expects text in double quotes"), "{e}");
+    assert!(
+        e.contains("`arms[0].name` expects text in double quotes"),
+        "{e}"
+    );
 }

@@ -50,8 +50,7 @@ fn f5_on_an_invalid_buffer_says_why_it_did_not_launch() {
     let msg = status(&app);
     assert!(msg.contains("not launched"), "{msg}");
     // The same words as the validation pane.
-    let Some(Validation::Invalid { message, .. }) = &app.editor.as_ref().unwrap().validation
-    else {
+    let Some(Validation::Invalid { message, .. }) = &app.editor.as_ref().unwrap().validation else {
         panic!()
     };
     let first = message.lines().next().unwrap();
@@ -85,17 +84,22 @@ fn pause_resume_and_stop_say_what_they_did_and_a_paused_arm_shows_paused() {
     let p = project();
     let mut app = fixtures::live_app(p.path(), 50, false);
     update(&mut app, k('p'));
-    assert!(status(&app).contains("pausing arm maml"), "{}", status(&app));
-    update(
-        &mut app,
-        Msg::Engine(EngineEvent::Paused { arm: 0 }),
+    assert!(
+        status(&app).contains("pausing arm maml"),
+        "{}",
+        status(&app)
     );
+    update(&mut app, Msg::Engine(EngineEvent::Paused { arm: 0 }));
     let s = screen(&app, 120, 40);
     let row = s.lines().find(|l| l.contains("● maml")).unwrap();
     assert!(!row.contains("it/s"), "a paused arm shows no rate:\n{row}");
     assert!(row.contains("paused"), "{row}");
     update(&mut app, k('p'));
-    assert!(status(&app).contains("resuming arm maml"), "{}", status(&app));
+    assert!(
+        status(&app).contains("resuming arm maml"),
+        "{}",
+        status(&app)
+    );
     update(&mut app, k('P'));
     assert!(status(&app).contains("all arms"), "{}", status(&app));
     app.effects.clear();
@@ -197,10 +201,8 @@ fn a_new_experiment_discarded_unsaved_leaves_no_file() {
 #[test]
 fn a_one_arm_launch_says_1_arm() {
     let p = project();
-    let one = metalab::tui::catalog::template("solo").replace(
-        "Arm(name: \"reptile\"",
-        "// Arm(name: \"reptile\"",
-    );
+    let one = metalab::tui::catalog::template("solo")
+        .replace("Arm(name: \"reptile\"", "// Arm(name: \"reptile\"");
     std::fs::write(p.path().join("experiments/solo.ron"), &one).unwrap();
     let mut app = App::new(p.path());
     let Some(i) = app.experiments.iter().position(|e| e.name == "solo") else {

@@ -200,14 +200,17 @@ fn wrong_type(text: &str, e: &ron::error::SpannedError) -> Option<(String, Strin
         E::ExpectedArray => ("a list in [ ]", "[40, 40]"),
         // `2.5` where an integer goes: RON reads `2` and stops at the dot.
         E::ExpectedComma | E::ExpectedStructLikeEnd
-            if found.starts_with('.')
-                && text[..at].ends_with(|c: char| c.is_ascii_digit()) =>
+            if found.starts_with('.') && text[..at].ends_with(|c: char| c.is_ascii_digit()) =>
         {
             let field = super::locate::field_at(text, line, col)?;
-            let start = text[..at].trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let start = text[..at]
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .len();
             let number = format!("{}{found}", &text[start..at]);
             return Some((
-                format!("the field `{field}` expects a whole number (an integer), found `{number}`"),
+                format!(
+                    "the field `{field}` expects a whole number (an integer), found `{number}`"
+                ),
                 format!("write a whole number, e.g. `{}: 2`", last(&field)),
             ));
         }

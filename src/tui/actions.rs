@@ -172,7 +172,11 @@ pub fn resume(app: &mut App) {
             r.status.label()
         ));
     }
-    if app.queue.iter().any(|q| matches!(&q.effect, Effect::Resume { dir } if *dir == r.dir)) {
+    if app
+        .queue
+        .iter()
+        .any(|q| matches!(&q.effect, Effect::Resume { dir } if *dir == r.dir))
+    {
         return app.info(format!("{} is already queued to resume", r.id));
     }
     match backend::load_config(&r.dir) {
@@ -261,7 +265,7 @@ fn view_config(app: &mut App) {
     match backend::config_text(&r.dir) {
         Ok(text) => {
             app.modal = Some(Modal::Text {
-                title: format!(" {id}/config.ron (frozen, read-only) "),
+                title: format!(" frozen config.ron of {id} "),
                 text: crate::runs::printable(&text),
                 scroll: 0,
             })

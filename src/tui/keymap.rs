@@ -235,7 +235,7 @@ fn table() -> Vec<Binding> {
         bind(RUNS, &[Key::ch('r')], Rerun, S::Runs, "r", "rerun (queued if busy)", Some("r rerun")),
         bind(RUNS, &[Key::ch('R')], Resume, S::Runs, "R", "resume a stopped run", Some("R resume")),
         bind(RUNS, &[Key::ch('x')], ExportRuns, S::Runs, "x", "export CSV + SVG", Some("x export")),
-        bind(RUNS, &[Key::ch('d'), Key::new(Delete)], DeleteRun, S::Runs, "d", "delete it / the marked (asks)", Some("d delete")),
+        bind(RUNS, &[Key::ch('d'), Key::new(Delete)], DeleteRun, S::Runs, "d", "delete one / marked (asks)", Some("d delete")),
         bind(RUNS, &[Key::ch('/')], FilterRuns, S::Runs, "/", "filter (Esc clears)", None),
         bind(RUNS, &[Key::ch('o')], SortRuns, S::Runs, "o", "sort by date / result", None),
         bind(RUNS, &[Key::ch('t')], EditNotes, S::Runs, "t", "note and #tags", None),

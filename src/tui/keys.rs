@@ -374,10 +374,9 @@ fn filter_input(app: &mut App, k: KeyEvent) {
                 "no filter".to_string()
             } else {
                 format!(
-                    "filter `{}`: {} of {} · Esc clears",
+                    "filter `{}`: {n} of {} · Esc clears",
                     app.run_filter.text,
-                    update::plural(n, "run"),
-                    app.all_runs.len()
+                    update::plural(app.all_runs.len(), "run")
                 )
             });
         }

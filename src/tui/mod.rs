@@ -176,7 +176,8 @@ fn run_effects(
                 source,
                 rerun_of,
             } => {
-                match backend::launch(*exp, &project_root.join("runs"), source, rerun_of, defaults) {
+                match backend::launch(*exp, &project_root.join("runs"), source, rerun_of, defaults)
+                {
                     Ok(e) => *engine = Some(e),
                     Err(reason) => dispatch(app, Msg::LaunchFailed(reason)),
                 }

@@ -56,7 +56,13 @@ pub fn matches(r: &RunRow, filter: &str) -> bool {
     ]
     .join(" ")
     .to_lowercase();
-    let tags: Vec<String> = r.extra.notes.tags.iter().map(|t| t.to_lowercase()).collect();
+    let tags: Vec<String> = r
+        .extra
+        .notes
+        .tags
+        .iter()
+        .map(|t| t.to_lowercase())
+        .collect();
     filter.split_whitespace().all(|w| {
         let w = w.to_lowercase();
         match w.strip_prefix('#') {
@@ -75,7 +81,11 @@ pub fn visible(all: &[RunRow], filter: &RunFilter, sort: RunSort) -> Vec<RunRow>
         .collect();
     if sort == RunSort::Result {
         // Stable: equal results keep the date order.
-        rows.sort_by(|a, b| rank(a).partial_cmp(&rank(b)).unwrap_or(std::cmp::Ordering::Equal));
+        rows.sort_by(|a, b| {
+            rank(a)
+                .partial_cmp(&rank(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
     }
     rows
 }

@@ -88,7 +88,12 @@ fn render_help(f: &mut Frame, area: Rect, scroll: u16) {
     let (shown, max) = help_layout(area.width, area.height);
     let scroll = scroll.min(max);
     let title = if max > 0 {
-        format!(" keys — ↑↓ PgUp PgDn scroll ({}/{}) · other keys close ", scroll, max)
+        let close = if area.width >= 70 {
+            " · other keys close"
+        } else {
+            ""
+        };
+        format!(" keys — ↑↓ PgUp PgDn scroll {scroll}/{max}{close} ")
     } else {
         " keys — any key closes ".to_string()
     };
@@ -125,10 +130,14 @@ fn render_text(f: &mut Frame, area: Rect, title: &str, text: &str, scroll: u16) 
     let shown = text_height(area.height).min(total.max(1));
     let scroll = scroll.min(total.saturating_sub(shown));
     let width = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16 + 2;
-    let r = centered(area, width.max(title.chars().count() as u16 + 2).min(110), shown + 2);
+    let r = centered(
+        area,
+        width.max(title.chars().count() as u16 + 2).min(110),
+        shown + 2,
+    );
     f.render_widget(Clear, r);
     let footer = format!(
-        " lines {}-{} of {total} · ↑↓ PgUp PgDn · Esc closes ",
+        " lines {}-{} of {total} · read-only · ↑↓ PgUp PgDn · Esc closes ",
         scroll + 1,
         (scroll + shown).min(total)
     );

@@ -33,6 +33,18 @@ pub fn elide_middle(s: &str, w: usize) -> String {
     format!("{start}…{end}")
 }
 
+/// `s` in at most `w` characters, cut at the end (`lr too hi…`): a note reads from its start.
+pub fn elide_end(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    if w > 0 {
+        out.push('…');
+    }
+    out
+}
+
 /// What a run's row says, before fitting it to the width.
 struct Cells {
     status: String,
@@ -47,9 +59,10 @@ struct Cells {
 
 fn cells(r: &RunRow) -> Cells {
     let notes = &r.extra.notes;
+    // Tags first: they are short, and what a filter finds runs by.
     let mut note: Vec<String> = notes.tags.iter().map(|t| format!("#{t}")).collect();
     if !notes.note.is_empty() {
-        note.insert(0, notes.note.clone());
+        note.push(notes.note.clone());
     }
     Cells {
         status: r.status.label().to_string(),
@@ -238,7 +251,7 @@ fn render_table(app: &App, f: &mut Frame, table: Rect) {
                 cols.push(Line::styled(c.group.clone(), theme::dim()));
             }
             if w.note > 0 {
-                cols.push(Line::styled(elide_middle(&c.note, w.note), theme::title()));
+                cols.push(Line::styled(elide_end(&c.note, w.note), theme::title()));
             }
             let row = Row::new(cols);
             if i == app.run_sel {
@@ -387,7 +400,8 @@ fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
                 }
             }
             v.push(Line::styled(
-                "Enter open · Space mark · c compare · r rerun · R resume · v config · t note · / filter · o sort · x export · d delete",
+                // The footer names the other keys; these are the ones it has no room for.
+                "v frozen config · t note/#tags · / filter · o sort by date/result · ? all keys",
                 theme::dim(),
             ));
             v
@@ -401,14 +415,19 @@ fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::elide_middle;
+    use super::{elide_end, elide_middle};
 
     #[test]
     fn elides_in_the_middle_keeping_both_ends() {
-        assert_eq!(elide_middle("sinusoid-compare-seeds", 30), "sinusoid-compare-seeds");
+        assert_eq!(
+            elide_middle("sinusoid-compare-seeds", 30),
+            "sinusoid-compare-seeds"
+        );
         assert_eq!(elide_middle("sinusoid-compare-seeds", 11), "sinus…seeds");
         assert_eq!(elide_middle("abcdef", 4), "ab…f");
         assert_eq!(elide_middle("abcdef", 1), "…");
         assert_eq!(elide_middle("abcdef", 0), "");
+        assert_eq!(elide_end("lr too high", 7), "lr too…");
+        assert_eq!(elide_end("lr", 7), "lr");
     }
 }
