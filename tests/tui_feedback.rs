@@ -220,16 +220,23 @@ fn a_one_arm_launch_says_1_arm() {
 fn x_in_the_monitor_exports_the_session_on_screen() {
     let p = project();
     let mut app = fixtures::live_app(p.path(), 20, false);
-    // A saved session opened as well, then `v` back to the live one.
+    // A saved session opened as well, whose arms write elsewhere.
     let mut saved = app.live.clone().unwrap();
     saved.live = false;
     saved.title = "saved-one".into();
+    for a in &mut saved.arms {
+        a.run_dir = Some(p.path().join("runs/saved-run"));
+    }
     app.saved = Some(saved);
+    // The live run on screen: x exports it (the file is named after the session).
     app.source = metalab::tui::app::Source::Live;
-    assert!(app.session().unwrap().live);
-    let s = screen(&app, 120, 40);
-    assert!(s.contains("live"), "{s}");
+    assert!(screen(&app, 120, 40).contains("— live"));
+    update(&mut app, k('x'));
+    let msg = status(&app);
+    assert!(msg.contains("demo") && !msg.contains("saved-one"), "{msg}");
+    // v shows the saved one: x now exports that.
     update(&mut app, k('v'));
-    assert!(!app.session().unwrap().live);
-    assert_eq!(app.session().unwrap().title, "saved-one");
+    assert!(screen(&app, 120, 40).contains("saved-one"));
+    update(&mut app, k('x'));
+    assert!(status(&app).contains("saved-one"), "{}", status(&app));
 }
