@@ -40,7 +40,7 @@ impl Anil {
         let mut rng = Rng::seed_from_u64(ctx.seed);
         let theta = ctx.net.init(&mut rng);
         Anil {
-            adam: Adam::new(theta.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(theta.len(), &ctx.settings),
             theta,
             second_order,
             inner_steps: ctx.settings.inner_steps,

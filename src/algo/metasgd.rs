@@ -38,7 +38,7 @@ impl MetaSgd {
         let len = params.len();
         params.extend(std::iter::repeat_n(ctx.settings.inner_lr as f32, len));
         MetaSgd {
-            adam: Adam::new(params.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(params.len(), &ctx.settings),
             params,
             len,
             hvp_eps,
