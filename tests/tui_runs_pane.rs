@@ -430,3 +430,25 @@ fn launching_while_training_queues_and_the_next_starts_when_it_finishes() {
         .0
         .contains("started queued demo"));
 }
+
+#[test]
+fn a_failed_launch_does_not_stall_the_queue() {
+    let p = project();
+    let mut app = fixtures::live_app(p.path(), 20, false);
+    app.screen = Screen::Experiments;
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "demo")
+        .unwrap();
+    update(&mut app, k('r'));
+    assert_eq!(app.queue.len(), 1);
+    update(&mut app, Msg::LaunchFailed("no such device".into()));
+    assert!(app.queue.is_empty());
+    assert!(app.training());
+    let msg = &app.status.as_ref().unwrap().0;
+    assert!(
+        msg.contains("no such device") && msg.contains("started queued demo"),
+        "{msg}"
+    );
+}

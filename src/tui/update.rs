@@ -30,6 +30,7 @@ pub fn update(app: &mut App, msg: Msg) {
                 }
             }
             app.error(format!("launch failed: {reason}"));
+            after_failure(app);
         }
         Msg::FilesChanged(_) => app.io(Io::FilesChanged),
         Msg::Tick(now) => {
@@ -85,8 +86,12 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
     // The arms table truncates; the status line has room for the whole reason.
     if let EngineEvent::Failed { arm, reason, .. } = &ev {
         let name = s.arms.get(*arm).map_or("?".to_string(), |a| a.name.clone());
+        let over = !s.any_active();
         app.error(format!("arm {name} failed: {reason}"));
         app.last_runs_scan = None;
+        if over {
+            after_failure(app);
+        }
         return;
     }
     if ends {
@@ -280,6 +285,19 @@ fn start(app: &mut App, q: Queued) {
     app.source = Source::Live;
     app.arm_sel = 0;
     app.effects.push(q.effect);
+}
+
+/// A failure ended the experiment: the queue goes on, and the status line keeps the failure.
+fn after_failure(app: &mut App) {
+    let Some(failure) = app.status.clone() else {
+        return start_next(app);
+    };
+    if app.training() || app.queue.is_empty() {
+        return;
+    }
+    start_next(app);
+    let started = app.status.take().map(|(m, _)| m).unwrap_or_default();
+    app.error(format!("{} · {started}", failure.0));
 }
 
 /// The experiment training ended: start the next queued one, if any.
