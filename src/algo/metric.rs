@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::eval::TaskEval;
+use super::eval::{StepEval, TaskEval};
 use super::{
     mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
 };
@@ -113,10 +113,16 @@ pub fn evaluate_task(
     ep: &Episode,
 ) -> TaskEval {
     let out = episode_loss(ev, kind, params, body_len, ep, None);
+    let (loss, accuracy) = (
+        out.loss as f64,
+        out.correct.map(|c| c as f64 / ep.query.n as f64),
+    );
     TaskEval {
         loss_before: (ways(classes(&ep.support)) as f64).ln(),
-        loss: out.loss as f64,
-        accuracy: out.correct.map(|c| c as f64 / ep.query.n as f64),
+        loss,
+        accuracy,
+        // No steps: the one point is the result itself.
+        per_step: vec![StepEval { loss, accuracy }],
     }
 }
 
