@@ -41,3 +41,43 @@ fn every_shipped_experiment_is_valid() {
         );
     }
 }
+
+/// RON's messages and type errors, made readable: a space before "in", and a wrong type names
+/// the field and the type it takes at the value's line:column, not a bracket hint.
+#[test]
+fn parse_errors_name_the_field_and_read_as_sentences() {
+    let base = std::fs::read_to_string("experiments/sinusoid-maml.ron").unwrap();
+    let err = |from: &str, to: &str| {
+        let text = base.replacen(from, to, 1);
+        assert_ne!(text, base, "{from}");
+        metalab::experiment::parse_str(&text, Path::new("x.ron"))
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("meta_batch: 25", "mxeta_batch: 25");
+    assert!(e.contains("named `mxeta_batch` in `Train`"), "{e}");
+    let e = err("meta_batch: 25", "meta_batch: \"x\"");
+    assert!(
+        e.contains(
+            "the field `train.meta_batch` expects a whole number (an integer), found `\"x\"`"
+        ),
+        "{e}"
+    );
+    let line = base
+        .lines()
+        .position(|l| l.contains("meta_batch: 25"))
+        .unwrap()
+        + 1;
+    assert!(e.starts_with(&format!("x.ron:{line}:")), "{e}");
+    assert!(!e.contains("brackets"), "{e}");
+    let e = err("shots: 10", "shots: 2.5");
+    assert!(e.contains("`family.shots` expects a whole number"), "{e}");
+    assert!(e.contains("found `2.5`"), "{e}");
+    let e = err("inner_lr: 0.01,", "inner_lr: \"fast\",");
+    assert!(e.contains("`train.inner_lr` expects a number"), "{e}");
+    let e = err("name: \"maml\"", "name: 3");
+    assert!(
+        e.contains("`arms[0].name` expects text in double quotes"),
+        "{e}"
+    );
+}

@@ -172,7 +172,7 @@ fn launch_watch_pause_stop_browse_quit() {
     // Runs browser lists both runs as stopped.
     t.keys(&["2"]);
     let runs = t.wait_for("runs listed", |s| {
-        s.contains("runs/ (2") && s.matches("stopped").count() >= 2
+        s.contains("runs/ · 2 runs") && s.matches("stopped").count() >= 2
     });
     save("5-runs.txt", &runs);
     assert!(runs.contains("tiny-e2e"), "{runs}");

@@ -295,6 +295,8 @@ fn new_and_duplicate_create_files() {
     ));
     update(&mut app, code(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Experiments);
+    // Left unsaved, the new file is discarded with the buffer.
+    assert!(!p.path().join("experiments/new-experiment.ron").exists());
     app.exp_sel = app
         .experiments
         .iter()
@@ -305,7 +307,7 @@ fn new_and_duplicate_create_files() {
     assert!(copy.exists());
     let text = std::fs::read_to_string(copy).unwrap();
     assert!(text.contains("name: \"demo-copy\""));
-    assert_eq!(app.experiments.len(), 4);
+    assert_eq!(app.experiments.len(), 3);
 }
 
 #[test]

@@ -73,10 +73,11 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
         .collect();
     if !quiet {
         say!(
-            "metalab: {} — {} — {} arm(s), {} iterations, seed {}",
+            "metalab: {} — {} — {} arm{}, {} iterations, seed {}",
             exp.name,
             p.family.describe(),
             exp.arms.len(),
+            if exp.arms.len() == 1 { "" } else { "s" },
             exp.train.iterations,
             exp.seed
         );
@@ -163,10 +164,11 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
                         a.stopped = stopped;
                         a.outcome = Some(match (&final_eval, stopped) {
                             (Some(e), _) => format!(
-                                "{} (test, {} tasks, {} steps) in {seconds:.1}s",
+                                "{} (test, {} tasks, {} step{}) in {seconds:.1}s",
                                 runs::headline(e),
                                 e.loss.n,
-                                e.inner_steps
+                                e.inner_steps,
+                                if e.inner_steps == 1 { "" } else { "s" }
                             ),
                             (None, true) => format!(
                                 "stopped at iteration {iteration}; resume with `metalab resume {}`",

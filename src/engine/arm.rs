@@ -111,6 +111,7 @@ fn reopen(
     d.meta.pid = std::process::id();
     // A resumed run may continue on another machine (a requeued Slurm task).
     d.meta.host = runs::local_host();
+    d.meta.resumed_at.push(at);
     Ok((d, ck.resume))
 }
 

@@ -59,11 +59,22 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Experiment, ExperimentError>
     // Some Windows editors start UTF-8 files with a byte-order mark; it is not part of the text.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let exp: Experiment = ron_options().from_str(text).map_err(|e| {
-        let message = e.code.to_string();
+        let col = field_start(text, &e);
+        if let Some((message, hint)) = wrong_type(text, &e) {
+            return ExperimentError::Syntax {
+                path: path.to_path_buf(),
+                line: e.position.line,
+                col,
+                message,
+                hint,
+            };
+        }
+        // RON writes "named `x`in `Train`".
+        let message = e.code.to_string().replace("`in ", "` in ");
         ExperimentError::Syntax {
             path: path.to_path_buf(),
             line: e.position.line,
-            col: field_start(text, &e),
+            col,
             hint: syntax_hint(&message),
             message,
         }
@@ -165,6 +176,69 @@ fn field_start(text: &str, e: &ron::error::SpannedError) -> usize {
         }
     }
     col
+}
+
+/// A value of the wrong type (`meta_batch: "x"`, `shots: 2.5`): name the field and the type it
+/// takes, rather than hint at brackets and commas. `None` for every other error.
+fn wrong_type(text: &str, e: &ron::error::SpannedError) -> Option<(String, String)> {
+    use ron::Error as E;
+    let (line, col) = (e.position.line, e.position.col);
+    let at = super::locate::offset(text, line, col);
+    // What is written there, up to the next separator.
+    let found: String = text[at..]
+        .chars()
+        .take_while(|c| !matches!(c, ',' | ')' | ']' | '}' | '\n'))
+        .collect();
+    let found = found.trim();
+    let (expects, example) = match &e.code {
+        E::ExpectedInteger | E::IntegerOutOfBounds | E::UnderscoreAtBeginning => {
+            ("a whole number (an integer)", "25")
+        }
+        E::ExpectedFloat | E::FloatUnderscore => ("a number", "0.001"),
+        E::ExpectedBoolean => ("true or false", "true"),
+        E::ExpectedString | E::ExpectedStringEnd => ("text in double quotes", "\"name\""),
+        E::ExpectedArray => ("a list in [ ]", "[40, 40]"),
+        // `2.5` where an integer goes: RON reads `2` and stops at the dot.
+        E::ExpectedComma | E::ExpectedStructLikeEnd
+            if found.starts_with('.') && text[..at].ends_with(|c: char| c.is_ascii_digit()) =>
+        {
+            let field = super::locate::field_at(text, line, col)?;
+            let start = text[..at]
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .len();
+            let number = format!("{}{found}", &text[start..at]);
+            return Some((
+                format!(
+                    "the field `{field}` expects a whole number (an integer), found `{number}`"
+                ),
+                format!("write a whole number, e.g. `{}: 2`", last(&field)),
+            ));
+        }
+        E::InvalidValueForType { expected, found } => {
+            let field = super::locate::field_at(text, line, col)?;
+            return Some((
+                format!("the field `{field}` expects {expected}, found {found}"),
+                "README.md shows each field's type and an example".into(),
+            ));
+        }
+        _ => return None,
+    };
+    let field = super::locate::field_at(text, line, col)?;
+    let found = if found.is_empty() {
+        String::new()
+    } else {
+        format!(", found `{found}`")
+    };
+    Some((
+        format!("the field `{field}` expects {expects}{found}"),
+        format!("write e.g. `{}: {example}`", last(&field)),
+    ))
+}
+
+/// `train.meta_batch` → `meta_batch`; `arms[1].name` → `name`.
+fn last(path: &str) -> &str {
+    let leaf = path.rsplit('.').next().unwrap_or(path);
+    leaf.split('[').next().unwrap_or(leaf)
 }
 
 fn syntax_hint(message: &str) -> String {

@@ -252,6 +252,77 @@ fn segments(path: &str) -> Vec<Seg<'_>> {
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
+/// The dotted path of the field whose value holds the 1-based (line, column) — `train.meta_batch`,
+/// `arms[1].algorithm` — so a parse error can name the field rather than the character.
+pub fn field_at(text: &str, line: usize, col: usize) -> Option<String> {
+    let at = offset(text, line, col);
+    // One frame per open bracket: the field being written at that depth, and for a list the
+    // index of the element.
+    struct Frame<'a> {
+        field: Option<&'a str>,
+        list: Option<usize>,
+    }
+    let toks = tokens(text);
+    let mut stack = vec![Frame {
+        field: None,
+        list: None,
+    }];
+    for (i, t) in toks.iter().enumerate() {
+        if t.at >= at {
+            break;
+        }
+        let top = stack.len() - 1;
+        match t.kind {
+            Kind::Ident if toks.get(i + 1).is_some_and(|n| n.kind == Kind::Colon) => {
+                stack[top].field = Some(t.text)
+            }
+            Kind::Comma => match stack[top].list.as_mut() {
+                Some(n) => *n += 1,
+                None => stack[top].field = None,
+            },
+            Kind::Open => stack.push(Frame {
+                field: None,
+                list: (t.text == "[").then_some(0),
+            }),
+            Kind::Close if stack.len() > 1 => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    let mut path = String::new();
+    for f in &stack {
+        if let Some(name) = f.field {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(name);
+        }
+        if let (Some(n), false) = (f.list, path.is_empty()) {
+            path.push_str(&format!("[{n}]"));
+        }
+    }
+    // A path ending in an index is inside a list element that is not a struct: the list's field.
+    (!path.is_empty()).then_some(path)
+}
+
+/// Byte offset of the 1-based (line, column, in characters).
+pub fn offset(text: &str, line: usize, col: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let rest = &text[start..];
+    start
+        + rest
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(rest.len(), |(i, _)| i)
+}
+
 pub fn line_col(text: &str, at: usize) -> (usize, usize) {
     let at = at.min(text.len());
     let before = &text[..floor_char(text, at)];
@@ -324,6 +395,17 @@ pub fn find_arm_field(text: &str, arm: usize, leaf: &str) -> Option<(usize, usiz
 
 #[cfg(test)]
 mod tests {
+    use super::{field_at, offset};
+
+    #[test]
+    fn the_field_at_a_position_is_named_by_its_path() {
+        let text = "Experiment(\n  name: \"x\",\n  train: Train(iterations: 5, meta_batch: \"x\"),\n  arms: [Arm(name: \"a\"), Arm(name: 3)],\n)";
+        assert_eq!(field_at(text, 3, 43).as_deref(), Some("train.meta_batch"));
+        assert_eq!(field_at(text, 2, 9).as_deref(), Some("name"));
+        assert_eq!(field_at(text, 4, 36).as_deref(), Some("arms[1].name"));
+        assert_eq!(offset(text, 2, 3), text.find("name").unwrap());
+    }
+
     #[test]
     fn finds_fields_but_not_substrings() {
         let text = "A(\n  shots: 1,\n  ways: 5, // ways: 9\n)";

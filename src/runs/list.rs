@@ -5,8 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::{
-    load_config, load_meta, local_host, resolve, run_id, RunError, RunMeta, RunStatus, CHECKPOINT,
-    CONFIG, META, METRICS,
+    load_config, load_meta, load_notes, local_host, resolve, run_id, RunError, RunMeta, RunNotes,
+    RunStatus, CHECKPOINT, CONFIG, META, METRICS,
 };
 
 /// The lock file in a run folder: two processes never write one run (two `resume`s at once).
@@ -67,6 +67,37 @@ pub struct RunInfo {
     pub headline: Option<String>,
     pub host: String,
     pub variant: Option<String>,
+    /// The run this one reproduces (`metalab rerun`, `r` in the workbench).
+    pub rerun_of: Option<String>,
+    /// The checkpoint iterations it was resumed from, oldest first.
+    pub resumed_at: Vec<usize>,
+    /// The final result as a number, for sorting by result.
+    pub score: Option<Score>,
+    /// `notes.json`: the researcher's note and tags.
+    pub notes: RunNotes,
+}
+
+/// A final result reduced to what sorting needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    pub value: f64,
+    /// Accuracy (higher is better) rather than a loss (lower is better).
+    pub accuracy: bool,
+}
+
+impl Score {
+    pub fn of(e: &crate::metrics::EvalResult) -> Score {
+        match e.accuracy {
+            Some(a) => Score {
+                value: a.mean,
+                accuracy: true,
+            },
+            None => Score {
+                value: e.loss.mean,
+                accuracy: false,
+            },
+        }
+    }
 }
 
 /// Every run under `root`, newest first. A folder that holds a run's files but no readable
@@ -88,7 +119,6 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
                         RunStatus::Failed(why) => RunStatus::Failed(printable(&why)),
                         other => other,
                     },
-                    dir,
                     // A run.json from elsewhere is text someone else wrote: what is shown of it
                     // must not carry terminal escape sequences.
                     experiment: printable(&meta.experiment),
@@ -99,7 +129,12 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
                     total_iterations: meta.total_iterations,
                     headline: meta.headline.as_deref().map(printable),
                     host: printable(&meta.host),
+                    score: meta.final_eval.as_ref().map(Score::of),
+                    notes: printable_notes(load_notes(&dir)),
+                    dir,
                     variant: meta.variant,
+                    rerun_of: meta.rerun_of.as_deref().map(printable),
+                    resumed_at: meta.resumed_at,
                 }),
                 Err(err) => damaged(dir, &err),
             }
@@ -115,6 +150,13 @@ pub fn printable(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
         .collect()
+}
+
+fn printable_notes(n: RunNotes) -> RunNotes {
+    RunNotes {
+        note: printable(&n.note).replace('\n', " "),
+        tags: n.tags.iter().map(|t| printable(t)).collect(),
+    }
 }
 
 /// A folder that looks like a run (it has one of a run's files) but whose `run.json` is not
@@ -171,6 +213,10 @@ fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
         headline: None,
         host: String::new(),
         variant: None,
+        rerun_of: None,
+        resumed_at: Vec::new(),
+        score: None,
+        notes: RunNotes::default(),
     })
 }
 

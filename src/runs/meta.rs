@@ -77,6 +77,9 @@ pub struct RunMeta {
     /// The sweep variant this run belongs to (`metalab sweep`), if any.
     #[serde(default)]
     pub variant: Option<String>,
+    /// The checkpoint iteration of each resume, oldest first: a resumed run says so.
+    #[serde(default)]
+    pub resumed_at: Vec<usize>,
 }
 
 /// What the engine knows of a new run beyond its one-arm experiment.
@@ -130,6 +133,7 @@ impl RunMeta {
                 DeviceSpec::Cuda(i) => format!("CUDA device {i}"),
             },
             variant: facts.variant,
+            resumed_at: Vec::new(),
         }
     }
 }

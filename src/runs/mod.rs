@@ -9,6 +9,7 @@
 //! runs/<id>/fits.json                regression only: the tracked tasks' true function, support
 //!                                    set and predictions per adaptation step, at the latest
 //!                                    evaluation (atomic rewrite)
+//! runs/<id>/notes.json               the researcher's note and tags (optional, atomic rewrite)
 //! ```
 //! `metrics.jsonl` is appended a line at a time; a killed run can leave a partial last line,
 //! which readers skip.
@@ -18,9 +19,11 @@ pub mod checkpoint;
 pub mod label;
 mod list;
 mod meta;
+mod notes;
 
 pub use list::*;
 pub use meta::*;
+pub use notes::*;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::export::{self, ArmCurves};
 
-use super::app::{App, Effect, Io, Level, Modal, Screen, Source};
+use super::app::{App, Effect, Io, Level, Modal, Queued, Screen, Source};
 use super::backend::{self, RunRow};
 use super::catalog;
 use super::editor::{normalize, Editor};
@@ -19,14 +19,10 @@ use crate::runs::RunStatus;
 pub fn perform(app: &mut App, io: Io) {
     match io {
         Io::OpenEditor(path) => open_editor(app, path),
-        Io::LaunchFile(path) => match std::fs::read_to_string(&path) {
-            Ok(text) => update::launch(app, &text, &path),
-            Err(e) => app.error(format!("{}: {e}", path.display())),
-        },
+        Io::LaunchFile(path) => launch_file(app, &path),
         Io::NewExperiment { duplicate } => new_experiment(app, duplicate),
         Io::SaveEditor { then_launch } => {
-            save_editor(app);
-            if then_launch {
+            if save_editor(app) && then_launch {
                 launch_editor(app);
             }
         }
@@ -34,6 +30,10 @@ pub fn perform(app: &mut App, io: Io) {
         Io::Rerun => rerun(app),
         Io::Resume => resume(app),
         Io::DeleteRun(id) => delete_run(app, &id),
+        Io::DeleteRuns(ids) => delete_runs(app, &ids),
+        Io::SaveNotes { dir, text } => save_notes(app, &dir, &text),
+        Io::ViewConfig => view_config(app),
+        Io::DiscardNew(path) => discard_new(app, &path),
         Io::ExportChosen => export_chosen(app),
         Io::ExportSession => export_session(app),
         Io::RefreshRuns => app.refresh_runs(),
@@ -145,22 +145,19 @@ pub fn rerun(app: &mut App) {
     let Some(r) = app.runs.get(app.run_sel).cloned() else {
         return app.error("no run selected");
     };
-    if app.training() {
-        return app.error("an experiment is already training: stop it before a rerun");
-    }
     match backend::load_config(&r.dir) {
         Err(e) => app.error(e),
         Ok(exp) => {
-            app.live = Some(Session::for_experiment(&exp));
-            app.source = Source::Live;
-            app.arm_sel = 0;
-            app.back = Screen::Runs;
-            app.screen = Screen::Monitor;
-            app.info(format!("rerunning {}", r.id));
-            app.effects.push(Effect::Launch {
-                exp: Box::new(exp),
-                source: None,
-            });
+            let q = Queued {
+                label: format!("rerun of {}", r.id),
+                session: Session::for_experiment(&exp),
+                effect: Effect::Launch {
+                    exp: Box::new(exp),
+                    source: None,
+                    rerun_of: Some(r.id.clone()),
+                },
+            };
+            update::start_or_queue(app, q, format!("rerunning {}", r.id));
         }
     }
 }
@@ -177,23 +174,118 @@ pub fn resume(app: &mut App) {
             r.status.label()
         ));
     }
-    if app.training() {
-        return app.error("an experiment is already training: stop it before resuming another");
+    if app
+        .queue
+        .iter()
+        .any(|q| matches!(&q.effect, Effect::Resume { dir } if *dir == r.dir))
+    {
+        return app.info(format!("{} is already queued to resume", r.id));
     }
     match backend::load_config(&r.dir) {
         Err(e) => app.error(e),
         Ok(exp) => {
             let mut s = Session::for_experiment(&exp);
             s.title = format!("{} (resumed)", r.id);
-            app.live = Some(s);
-            app.source = Source::Live;
-            app.arm_sel = 0;
-            app.back = Screen::Runs;
-            app.screen = Screen::Monitor;
-            app.info(format!("resuming {} from its last checkpoint", r.id));
-            app.effects.push(Effect::Resume { dir: r.dir.clone() });
+            let q = Queued {
+                label: format!("resume of {}", r.id),
+                session: s,
+                effect: Effect::Resume { dir: r.dir.clone() },
+            };
+            update::start_or_queue(
+                app,
+                q,
+                format!("resuming {} from its last checkpoint", r.id),
+            );
         }
     }
+}
+
+/// Launch an experiment file; one the catalog found invalid is refused with the very text the
+/// details pane shows for it.
+fn launch_file(app: &mut App, path: &std::path::Path) {
+    if let Some(err) = app
+        .experiments
+        .iter()
+        .find(|e| e.path == path)
+        .and_then(|e| e.error.clone())
+    {
+        return app.error(format!("cannot launch: {}", update::first_line(&err)));
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => update::launch(app, &text, path),
+        Err(e) => app.error(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Delete the marked runs; those still training are kept, and the status line says which and
+/// why.
+pub fn delete_runs(app: &mut App, ids: &[String]) {
+    let mut deleted = 0;
+    let mut kept: Vec<(String, String)> = vec![];
+    for id in ids {
+        match backend::delete_run(&app.runs_dir, id) {
+            Ok(()) => {
+                deleted += 1;
+                app.marked.remove(id);
+            }
+            Err(e) => kept.push((id.clone(), update::first_line(&e).to_string())),
+        }
+    }
+    app.refresh_runs();
+    let done = format!("deleted {}", update::plural(deleted, "run"));
+    match kept.as_slice() {
+        [] => app.info(done),
+        [(_, why)] => app.error(format!("{done}; kept 1: {why}")),
+        [(_, why), ..] => app.error(format!(
+            "{done}; kept {} (still marked): {why} …",
+            kept.len()
+        )),
+    }
+}
+
+fn save_notes(app: &mut App, dir: &std::path::Path, text: &str) {
+    let notes = crate::runs::RunNotes::parse(text);
+    match backend::save_notes(dir, &notes) {
+        Ok(()) => {
+            app.refresh_runs();
+            let id = crate::runs::run_id(dir);
+            app.info(if notes.is_empty() {
+                format!("cleared the note of {id}")
+            } else {
+                format!("saved the note of {id}")
+            });
+        }
+        Err(e) => app.error(format!("cannot save the note: {}", update::first_line(&e))),
+    }
+}
+
+fn view_config(app: &mut App) {
+    let Some(r) = app.runs.get(app.run_sel) else {
+        return app.info("no run selected");
+    };
+    let id = r.id.clone();
+    match backend::config_text(&r.dir) {
+        Ok(text) => {
+            app.modal = Some(Modal::Text {
+                title: format!(" frozen config.ron of {id} "),
+                text: crate::runs::printable(&text),
+                scroll: 0,
+            })
+        }
+        Err(e) => app.error(format!("cannot show the config: {e}")),
+    }
+}
+
+fn discard_new(app: &mut App, path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => app.info(format!(
+            "discarded the new {}",
+            catalog::display_path(path).display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => app.error(format!("{}: {e}", path.display())),
+    }
+    app.refresh_experiments();
 }
 
 pub fn delete_run(app: &mut App, id: &str) {
@@ -269,6 +361,7 @@ pub fn export_session(app: &mut App) {
                 headline: None,
                 variant: None,
                 group: None,
+                extra: Default::default(),
             })
         })
         .collect();
@@ -325,16 +418,22 @@ fn new_experiment(app: &mut App, duplicate: bool) {
     app.refresh_experiments();
     app.select_experiment(Some(&path));
     open_editor(app, path);
+    if let Some(ed) = app.editor.as_mut() {
+        // Until the user saves it, the file is ours: leaving without saving removes it.
+        ed.created = true;
+    }
 }
 
-fn save_editor(app: &mut App) {
+/// Write the buffer and say how it went; false when nothing was written.
+fn save_editor(app: &mut App) -> bool {
     let Some(ed) = app.editor.as_mut() else {
-        return;
+        return false;
     };
     ed.validate();
     if let Err(e) = ed.save() {
         let msg = format!("cannot save {}: {e}", ed.path.display());
-        return app.error(msg);
+        app.error(msg);
+        return false;
     }
     let msg = match ed.error_position() {
         Some((l, c)) => {
@@ -358,20 +457,26 @@ fn save_editor(app: &mut App) {
     };
     app.status = Some(msg);
     app.refresh_experiments();
+    true
 }
 
-/// Launch the editor's buffer if it has no error.
+/// Launch the editor's buffer if it has no error; else say why not, in the words the
+/// validation pane uses.
 fn launch_editor(app: &mut App) {
-    if let Some(ed) = app.editor.as_ref() {
-        let (text, path) = (ed.text(), ed.path.clone());
-        if ed.error_position().is_none()
-            && !matches!(
-                ed.validation,
-                Some(super::editor::Validation::Invalid { .. })
-            )
-        {
-            update::launch(app, &text, &path);
+    let Some(ed) = app.editor.as_ref() else {
+        return;
+    };
+    let (text, path) = (ed.text(), ed.path.clone());
+    match &ed.validation {
+        Some(super::editor::Validation::Invalid { message, .. }) => {
+            let msg = format!(
+                "saved {}, not launched: {}",
+                ed.file_name(),
+                update::first_line(message)
+            );
+            app.error(msg);
         }
+        _ => update::launch(app, &text, &path),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The whole UI state: a plain struct, changed only by `update`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use crate::experiment::Experiment;
 use super::backend::RunRow;
 use super::catalog::{self, ExpEntry};
 use super::editor::Editor;
+use super::runs_view::{self, RunFilter, RunSort};
 use super::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +53,17 @@ impl Screen {
 pub enum Pending {
     StopArm(Option<ArmIndex>),
     DeleteRun(String),
+    /// Delete these marked runs (asked once, with the count).
+    DeleteRuns(Vec<String>),
     DiscardEdits,
     Quit,
+}
+
+/// What a line typed into [`Modal::Input`] is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputFor {
+    /// A run's note and `#tags`.
+    Notes { id: String, dir: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +76,18 @@ pub enum Modal {
     /// The open file changed on disk while the buffer has unsaved edits.
     Conflict {
         disk: String,
+    },
+    /// One line of text to type: Enter takes it, Esc leaves it unchanged.
+    Input {
+        prompt: String,
+        text: String,
+        then: InputFor,
+    },
+    /// A read-only text to scroll (a run's frozen config.ron).
+    Text {
+        title: String,
+        text: String,
+        scroll: u16,
     },
 }
 
@@ -101,6 +123,17 @@ pub enum Io {
     /// Load the selected run's config and continue it from its checkpoint.
     Resume,
     DeleteRun(String),
+    /// Delete several runs, refusing (with the reason) those still training.
+    DeleteRuns(Vec<String>),
+    /// Write a run's `notes.json` from what the user typed.
+    SaveNotes {
+        dir: PathBuf,
+        text: String,
+    },
+    /// Show the selected run's frozen config.ron.
+    ViewConfig,
+    /// Remove an experiment file the workbench created and the user discarded unsaved.
+    DiscardNew(PathBuf),
     /// Export the marked runs (or the selected one).
     ExportChosen,
     /// Export what the monitor shows.
@@ -123,6 +156,8 @@ pub enum Effect {
     Launch {
         exp: Box<Experiment>,
         source: Option<PathBuf>,
+        /// The run a rerun reproduces, recorded in the new run.
+        rerun_of: Option<String>,
     },
     Engine {
         arm: Option<ArmIndex>,
@@ -172,6 +207,17 @@ pub enum Source {
     Saved,
 }
 
+/// A launch waiting for the current experiment to finish.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// What the queue shows: the experiment's name, or the run being rerun or resumed.
+    pub label: String,
+    /// The session the monitor shows once it starts.
+    pub session: Session,
+    /// `Effect::Launch` or `Effect::Resume`.
+    pub effect: Effect,
+}
+
 pub struct App {
     pub experiments_dir: PathBuf,
     pub runs_dir: PathBuf,
@@ -182,7 +228,12 @@ pub struct App {
     pub size: (u16, u16),
     pub experiments: Vec<ExpEntry>,
     pub exp_sel: usize,
+    /// The runs the Runs pane lists: `all_runs` filtered and sorted.
     pub runs: Vec<RunRow>,
+    /// Every run in the runs folder, in the run store's order.
+    pub all_runs: Vec<RunRow>,
+    pub run_filter: RunFilter,
+    pub run_sort: RunSort,
     pub run_sel: usize,
     pub marked: BTreeSet<String>,
     pub editor: Option<Editor>,
@@ -193,6 +244,10 @@ pub struct App {
     /// Per-task panels show accuracy (classification only) instead of loss.
     pub task_accuracy: bool,
     pub modal: Option<Modal>,
+    /// First help row shown: the overlay scrolls when the terminal is short.
+    pub help_scroll: u16,
+    /// Launches waiting for the current experiment to finish, next first.
+    pub queue: VecDeque<Queued>,
     pub status: Option<(String, Level)>,
     pub effects: Vec<Effect>,
     pub last_runs_scan: Option<Instant>,
@@ -215,6 +270,9 @@ impl App {
             size: (120, 40),
             exp_sel: 0,
             runs: Vec::new(),
+            all_runs: Vec::new(),
+            run_filter: RunFilter::default(),
+            run_sort: RunSort::default(),
             run_sel: 0,
             marked: BTreeSet::new(),
             editor: None,
@@ -224,6 +282,8 @@ impl App {
             arm_sel: 0,
             task_accuracy: true,
             modal: None,
+            help_scroll: 0,
+            queue: VecDeque::new(),
             status: None,
             effects: Vec::new(),
             last_runs_scan: None,
@@ -272,13 +332,28 @@ impl App {
     }
 
     pub fn refresh_runs(&mut self) {
+        self.all_runs = super::backend::list_runs(&self.runs_dir);
+        let ids: BTreeSet<String> = self.all_runs.iter().map(|r| r.id.clone()).collect();
+        self.marked.retain(|m| ids.contains(m));
+        self.apply_run_view();
+    }
+
+    /// Re-derive the listed runs after the filter or the sort changed, keeping the selected
+    /// run selected when it is still listed.
+    pub fn apply_run_view(&mut self) {
         let keep = self.runs.get(self.run_sel).map(|r| r.id.clone());
-        self.runs = super::backend::list_runs(&self.runs_dir);
+        self.runs = runs_view::visible(&self.all_runs, &self.run_filter, self.run_sort);
         if let Some(i) = keep.and_then(|id| self.runs.iter().position(|r| r.id == id)) {
             self.run_sel = i;
         }
         self.run_sel = self.run_sel.min(self.runs.len().saturating_sub(1));
-        let ids: BTreeSet<String> = self.runs.iter().map(|r| r.id.clone()).collect();
-        self.marked.retain(|m| ids.contains(m));
+    }
+
+    /// The marked runs the Runs pane lists (a mark hidden by the filter is kept, not acted on).
+    pub fn marked_visible(&self) -> Vec<&RunRow> {
+        self.runs
+            .iter()
+            .filter(|r| self.marked.contains(&r.id))
+            .collect()
     }
 }

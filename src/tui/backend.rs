@@ -5,7 +5,7 @@ use std::sync::mpsc::Receiver;
 
 use crate::engine::{self, ArmIndex, Command, EngineEvent, EngineHandle, LaunchOptions};
 use crate::experiment::Experiment;
-use crate::runs::{self, RunStatus};
+use crate::runs::{self, RunNotes, RunStatus, Score};
 
 pub use crate::runs::RunMetrics as Metrics;
 
@@ -26,6 +26,19 @@ pub struct RunRow {
     pub variant: Option<String>,
     /// Its seed group's result when the group has several seeds: "5 seeds: MSE 0.217 ± 0.028".
     pub group: Option<String>,
+    /// Where it came from, the researcher's notes, its result as a number.
+    pub extra: RunExtra,
+}
+
+/// What the Runs pane knows of a run beyond its row's columns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunExtra {
+    /// The run it reproduces.
+    pub rerun_of: Option<String>,
+    /// The checkpoint iterations it was resumed from.
+    pub resumed_at: Vec<usize>,
+    pub score: Option<Score>,
+    pub notes: RunNotes,
 }
 
 /// `sinusoid-seeds-003-9090c3` → (`sinusoid-seeds`, `3`).
@@ -52,16 +65,19 @@ impl Engine {
     }
 }
 
-/// `defaults` carries what the command line set for every launch (threads, data folder).
+/// `defaults` carries what the command line set for every launch (threads, data folder);
+/// `rerun_of` names the run a rerun reproduces, recorded in the new run.
 pub fn launch(
     exp: Experiment,
     runs_root: &Path,
     source: Option<PathBuf>,
+    rerun_of: Option<String>,
     defaults: &LaunchOptions,
 ) -> Result<Engine, String> {
     let opts = LaunchOptions {
         runs_root: runs_root.to_path_buf(),
         source,
+        rerun_of,
         ..defaults.clone()
     };
     engine::launch(exp, opts)
@@ -122,6 +138,12 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
             total_iterations: r.total_iterations,
             headline: r.headline,
             variant: r.variant,
+            extra: RunExtra {
+                rerun_of: r.rerun_of,
+                resumed_at: r.resumed_at,
+                score: r.score,
+                notes: r.notes,
+            },
         })
         .collect();
     let key = |r: &RunRow| {
@@ -157,4 +179,14 @@ pub fn load_config(dir: &Path) -> Result<Experiment, String> {
 
 pub fn delete_run(root: &Path, id: &str) -> Result<(), String> {
     runs::delete_run(root, id).map_err(|e| e.to_string())
+}
+
+pub fn save_notes(dir: &Path, notes: &RunNotes) -> Result<(), String> {
+    runs::save_notes(dir, notes).map_err(|e| e.to_string())
+}
+
+/// The run's frozen experiment, as written: what it ran with.
+pub fn config_text(dir: &Path) -> Result<String, String> {
+    let path = dir.join(runs::CONFIG);
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -30,6 +30,9 @@ pub struct Editor {
     pub validation: Option<Validation>,
     /// When the buffer last changed without being validated since.
     pub edited_at: Option<Instant>,
+    /// The workbench wrote the file for this edit (`n`, `d`) and the user has not saved it:
+    /// leaving without saving removes it.
+    pub created: bool,
 }
 
 /// Line endings and a trailing newline are not edits.
@@ -45,6 +48,7 @@ impl Editor {
             disk_text: normalize(text),
             validation: None,
             edited_at: None,
+            created: false,
         };
         e.set_buffer(text);
         e.validate();
@@ -82,11 +86,10 @@ impl Editor {
             match parse_str(&self.text(), &super::catalog::display_path(&self.path)) {
                 Ok(exp) => Validation::Valid {
                     summary: format!(
-                        "valid — {}, {} arm{}, {} iterations",
+                        "valid — {}, {}, {}",
                         super::catalog::family_label(&exp.family),
-                        exp.arms.len(),
-                        if exp.arms.len() == 1 { "" } else { "s" },
-                        exp.train.iterations
+                        super::update::plural(exp.arms.len(), "arm"),
+                        super::update::plural(exp.train.iterations, "iteration")
                     ),
                 },
                 Err(e) => Validation::Invalid {
@@ -119,6 +122,7 @@ impl Editor {
         let text = self.text();
         super::catalog::save_atomic(&self.path, &format!("{text}\n"))?;
         self.disk_text = text;
+        self.created = false;
         Ok(())
     }
 

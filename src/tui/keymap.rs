@@ -43,6 +43,16 @@ pub enum Action {
     JumpToError,
     SaveAndLaunch,
     LeaveEditor,
+    /// Esc on a list: clears the Runs filter; never quits.
+    Escape,
+    /// `/`: type a filter over the listed runs.
+    FilterRuns,
+    /// Cycle the Runs pane's order (date, result).
+    SortRuns,
+    /// Edit the selected run's note and tags.
+    EditNotes,
+    /// Show the selected run's frozen config.ron.
+    ViewConfig,
     /// Open the adaptation screen (loss vs steps; fits for regression).
     ShowAdaptation,
     /// Leave it for the screen it was opened from.
@@ -198,11 +208,12 @@ fn table() -> Vec<Binding> {
         bind(PANES, &[Key::new(PageDown)], Move(10), S::General, "", "", None),
         bind(PANES, &[Key::new(Home), Key::ch('g')], Move(-1_000_000), S::General, "", "", None),
         bind(PANES, &[Key::new(End), Key::ch('G')], Move(1_000_000), S::General, "", "", None),
-        bind(LISTS, &[Key::ch('q'), Key::new(Esc)], AskQuit, S::General, "q  Esc", "back / quit", None),
+        bind(LISTS, &[Key::ch('q')], AskQuit, S::General, "q", "quit (asks while training)", None),
+        bind(LISTS, &[Key::new(Esc)], Escape, S::General, "Esc", "back; clears the filter", None),
         bind(CHARTS, &[Key::ch('q'), Key::new(Esc)], Back, S::General, "", "", None),
         // Experiments
         bind(EXPERIMENTS, &[Key::new(Enter), Key::ch('e')], EditExperiment, S::Experiments, "Enter  e", "edit", Some("Enter edit")),
-        bind(EXPERIMENTS, &[Key::ch('r'), Key::ch('l')], LaunchExperiment, S::Experiments, "r", "launch all arms", Some("r launch")),
+        bind(EXPERIMENTS, &[Key::ch('r'), Key::ch('l')], LaunchExperiment, S::Experiments, "r", "launch (queued if busy)", Some("r launch")),
         bind(EXPERIMENTS, &[Key::ch('n')], NewExperiment, S::Experiments, "n  d", "new / duplicate", Some("n new")),
         bind(EXPERIMENTS, &[Key::ch('d')], DuplicateExperiment, S::Experiments, "", "", Some("d duplicate")),
         // Editor
@@ -238,10 +249,14 @@ fn table() -> Vec<Binding> {
         bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open its curves", Some("Enter open")),
         bind(RUNS, &[Key::ch(' ')], MarkRun, S::Runs, "Space", "mark for comparison", Some("Space mark")),
         bind(RUNS, &[Key::ch('c')], CompareMarked, S::Runs, "c", "compare marked runs", Some("c compare")),
-        bind(RUNS, &[Key::ch('r')], Rerun, S::Runs, "r", "rerun", Some("r rerun")),
+        bind(RUNS, &[Key::ch('r')], Rerun, S::Runs, "r", "rerun (queued if busy)", Some("r rerun")),
         bind(RUNS, &[Key::ch('R')], Resume, S::Runs, "R", "resume a stopped run", Some("R resume")),
         bind(RUNS, &[Key::ch('x')], ExportRuns, S::Runs, "x", "export CSV + SVG", Some("x export")),
-        bind(RUNS, &[Key::ch('d'), Key::new(Delete)], DeleteRun, S::Runs, "d", "delete (asks)", Some("d delete")),
+        bind(RUNS, &[Key::ch('d'), Key::new(Delete)], DeleteRun, S::Runs, "d", "delete one / marked (asks)", Some("d delete")),
+        bind(RUNS, &[Key::ch('/')], FilterRuns, S::Runs, "/", "filter (Esc clears)", None),
+        bind(RUNS, &[Key::ch('o')], SortRuns, S::Runs, "o", "sort by date / result", None),
+        bind(RUNS, &[Key::ch('t')], EditNotes, S::Runs, "t", "note and #tags", None),
+        bind(RUNS, &[Key::ch('v')], ViewConfig, S::Runs, "v", "view its frozen config", None),
     ]);
     t
 }

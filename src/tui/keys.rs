@@ -1,10 +1,10 @@
 //! What keys do: look the key up in the table (`keymap`) and carry out its action.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::engine::messages::Command;
 
-use super::app::{App, Effect, Io, Modal, Pending, Screen, Source};
+use super::app::{App, Effect, InputFor, Io, Modal, Pending, Screen, Source};
 use super::keymap::{self, Action};
 use super::session::ArmStatus;
 use super::{actions, update};
@@ -17,6 +17,9 @@ pub fn on_key(app: &mut App, k: KeyEvent) {
     if let Some(m) = app.modal.take() {
         return on_modal_key(app, m, k);
     }
+    if app.screen == Screen::Runs && app.run_filter.editing {
+        return filter_input(app, k);
+    }
     match keymap::lookup(app.screen, &k) {
         Some(Action::EditorWidget) | None if app.screen == Screen::Editor => editor_input(app, k),
         Some(action) => perform(app, action),
@@ -28,7 +31,10 @@ pub fn on_key(app: &mut App, k: KeyEvent) {
 fn perform(app: &mut App, action: Action) {
     let live = app.session().is_some_and(|s| s.live);
     match action {
-        Action::Help => app.modal = Some(Modal::Help),
+        Action::Help => {
+            app.help_scroll = 0;
+            app.modal = Some(Modal::Help)
+        }
         Action::AskQuit => ask_quit(app),
         Action::Back => app.screen = app.back,
         Action::NextPane => cycle(app, 1),
@@ -71,6 +77,16 @@ fn perform(app: &mut App, action: Action) {
         Action::Rerun => app.io(Io::Rerun),
         Action::Resume => app.io(Io::Resume),
         Action::ExportRuns => app.io(Io::ExportChosen),
+        Action::DeleteRun if !app.marked_visible().is_empty() => {
+            let ids: Vec<String> = app.marked_visible().iter().map(|r| r.id.clone()).collect();
+            app.modal = Some(Modal::Confirm {
+                prompt: format!(
+                    "Delete the {} and all their files? Runs still training are kept.",
+                    update::plural(ids.len(), "marked run")
+                ),
+                then: Pending::DeleteRuns(ids),
+            });
+        }
         Action::DeleteRun => {
             if let Some(r) = app.runs.get(app.run_sel) {
                 app.modal = Some(Modal::Confirm {
@@ -81,7 +97,19 @@ fn perform(app: &mut App, action: Action) {
         }
         Action::ShowCompare => app.screen = Screen::Compare,
         Action::ShowMonitor => app.screen = Screen::Monitor,
-        Action::ToggleAccuracy => app.task_accuracy = !app.task_accuracy,
+        Action::ToggleAccuracy => match app.session() {
+            Some(s) if !s.classification() => {
+                app.info("a: accuracy is for classification; this is regression, shown as MSE")
+            }
+            _ => {
+                app.task_accuracy = !app.task_accuracy;
+                app.info(if app.task_accuracy {
+                    "task panels: accuracy"
+                } else {
+                    "task panels: loss"
+                });
+            }
+        },
         Action::ToggleSource => {
             // Opening a saved run must not lose the live one: v flips between them.
             if app.live.is_some() && app.saved.is_some() {
@@ -113,6 +141,36 @@ fn perform(app: &mut App, action: Action) {
         }
         Action::SaveAndLaunch => app.io(Io::SaveEditor { then_launch: true }),
         Action::LeaveEditor => leave_editor(app),
+        Action::Escape => {
+            if app.screen == Screen::Runs && app.run_filter.active() {
+                clear_filter(app);
+            } else {
+                app.info("Esc does not quit: q quits");
+            }
+        }
+        Action::FilterRuns => {
+            app.run_filter.editing = true;
+            app.info("filter: type words (#tag for a tag) · Enter keeps it · Esc clears it");
+        }
+        Action::SortRuns => {
+            app.run_sort = app.run_sort.next();
+            app.apply_run_view();
+            app.info(format!("runs sorted by {}", app.run_sort.label()));
+        }
+        Action::EditNotes => match app.runs.get(app.run_sel) {
+            Some(r) => {
+                app.modal = Some(Modal::Input {
+                    prompt: format!("Note for {} (#word makes a tag; empty clears)", r.id),
+                    text: r.extra.notes.to_input(),
+                    then: InputFor::Notes {
+                        id: r.id.clone(),
+                        dir: r.dir.clone(),
+                    },
+                })
+            }
+            None => app.info("no run selected"),
+        },
+        Action::ViewConfig => app.io(Io::ViewConfig),
         Action::ShowAdaptation => {
             app.adaptation.from = app.screen;
             app.screen = Screen::Adaptation;
@@ -135,7 +193,14 @@ fn perform(app: &mut App, action: Action) {
 fn ask_quit(app: &mut App) {
     if app.training() {
         app.modal = Some(Modal::Confirm {
-            prompt: "Training is running. Stop all arms and quit?".into(),
+            prompt: if app.queue.is_empty() {
+                "Training is running. Stop all arms and quit?".into()
+            } else {
+                format!(
+                    "Training is running. Stop all arms, drop the {} and quit?",
+                    update::plural(app.queue.len(), "queued launch")
+                )
+            },
             then: Pending::Quit,
         });
     } else {
@@ -145,7 +210,57 @@ fn ask_quit(app: &mut App) {
 
 fn on_modal_key(app: &mut App, m: Modal, k: KeyEvent) {
     match m {
-        Modal::Help => {} // any key closes it
+        Modal::Help => {
+            // Scroll keys scroll; any other key closes it.
+            let (shown, max) = super::view::modal::help_layout(app.size.0, app.size.1);
+            if let Some(to) = scrolled(app.help_scroll, max, shown, k.code) {
+                app.help_scroll = to;
+                app.modal = Some(Modal::Help);
+            }
+        }
+        Modal::Text {
+            title,
+            text,
+            scroll,
+        } => {
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter | KeyCode::Char('v')
+            ) {
+                return;
+            }
+            let rows = text.lines().count() as u16;
+            let shown = super::view::modal::text_height(app.size.1).min(rows);
+            let max = rows.saturating_sub(shown);
+            let scroll = scrolled(scroll, max, shown, k.code).unwrap_or(scroll);
+            app.modal = Some(Modal::Text {
+                title,
+                text,
+                scroll,
+            });
+        }
+        Modal::Input {
+            prompt,
+            mut text,
+            then,
+        } => match k.code {
+            KeyCode::Enter => match then {
+                InputFor::Notes { dir, .. } => app.io(Io::SaveNotes { dir, text }),
+            },
+            KeyCode::Esc => app.info("note unchanged"),
+            KeyCode::Backspace => {
+                text.pop();
+                app.modal = Some(Modal::Input { prompt, text, then });
+            }
+            KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                // A note is one line, and no longer than anyone reads.
+                if text.chars().count() < 200 {
+                    text.push(c);
+                }
+                app.modal = Some(Modal::Input { prompt, text, then });
+            }
+            _ => app.modal = Some(Modal::Input { prompt, text, then }),
+        },
         Modal::Confirm { prompt, then } => match k.code {
             KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => update::confirm(app, then),
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {}
@@ -233,12 +348,72 @@ fn toggle_pause(app: &mut App, arm: Option<usize>) {
             };
         }
     }
+    let who = match arm {
+        Some(i) => format!("arm {}", s.arms.get(i).map_or("?", |a| a.name.as_str())),
+        None => "all arms".into(),
+    };
     let cmd = if pause {
+        app.info(format!("pausing {who}: p resumes"));
         Command::Pause
     } else {
+        app.info(format!("resuming {who}"));
         Command::Resume
     };
     app.effects.push(Effect::Engine { arm, cmd });
+}
+
+/// Where a scrolling view goes for a scroll key (`None` for any other key): `shown` rows are
+/// visible of a text whose last start row is `max`.
+fn scrolled(at: u16, max: u16, shown: u16, code: KeyCode) -> Option<u16> {
+    let page = shown.saturating_sub(1).max(1);
+    let to = match code {
+        KeyCode::Up | KeyCode::Char('k') => at.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => at.saturating_add(1),
+        KeyCode::PageUp => at.saturating_sub(page),
+        KeyCode::PageDown | KeyCode::Char(' ') => at.saturating_add(page),
+        KeyCode::Home | KeyCode::Char('g') => 0,
+        KeyCode::End | KeyCode::Char('G') => max,
+        _ => return None,
+    };
+    Some(to.min(max))
+}
+
+/// Keys while the `/` filter is being typed: the list narrows with every key.
+fn filter_input(app: &mut App, k: KeyEvent) {
+    match k.code {
+        KeyCode::Esc => return clear_filter(app),
+        KeyCode::Enter => {
+            app.run_filter.editing = false;
+            let n = app.runs.len();
+            return app.info(if app.run_filter.text.is_empty() {
+                "no filter".to_string()
+            } else {
+                format!(
+                    "filter `{}`: {n} of {} · Esc clears",
+                    app.run_filter.text,
+                    update::plural(app.all_runs.len(), "run")
+                )
+            });
+        }
+        KeyCode::Backspace => {
+            app.run_filter.text.pop();
+        }
+        KeyCode::Up | KeyCode::Down => {
+            return move_selection(app, if k.code == KeyCode::Up { -1 } else { 1 })
+        }
+        KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+            app.run_filter.text.push(c)
+        }
+        KeyCode::Char('c') => return perform(app, Action::AskQuit),
+        _ => return,
+    }
+    app.apply_run_view();
+}
+
+fn clear_filter(app: &mut App) {
+    app.run_filter = Default::default();
+    app.apply_run_view();
+    app.info("filter cleared");
 }
 
 /// Ask before stopping an arm (or all with `None`); nothing running is said so.
@@ -263,14 +438,22 @@ fn ask_stop(app: &mut App, arm: Option<usize>) {
 }
 
 fn leave_editor(app: &mut App) {
-    if app.editor.as_ref().is_some_and(|e| e.modified()) {
+    let Some(ed) = app.editor.as_ref() else {
+        app.screen = Screen::Experiments;
+        return;
+    };
+    if ed.modified() {
+        let prompt = if ed.created {
+            format!("Discard the new {}? It was never saved.", ed.file_name())
+        } else {
+            "Discard unsaved edits?".to_string()
+        };
         app.modal = Some(Modal::Confirm {
-            prompt: "Discard unsaved edits?".into(),
+            prompt,
             then: Pending::DiscardEdits,
         });
     } else {
-        app.editor = None;
-        app.screen = Screen::Experiments;
+        update::discard_editor(app);
     }
 }
 

@@ -17,6 +17,7 @@ pub mod editor;
 pub mod fixtures;
 pub mod keymap;
 pub mod keys;
+pub mod runs_view;
 pub mod series;
 pub mod session;
 pub mod terminal;
@@ -170,8 +171,13 @@ fn run_effects(
     for eff in std::mem::take(&mut app.effects) {
         match eff {
             app::Effect::Io(io) => actions::perform(app, io),
-            app::Effect::Launch { exp, source } => {
-                match backend::launch(*exp, &project_root.join("runs"), source, defaults) {
+            app::Effect::Launch {
+                exp,
+                source,
+                rerun_of,
+            } => {
+                match backend::launch(*exp, &project_root.join("runs"), source, rerun_of, defaults)
+                {
                     Ok(e) => *engine = Some(e),
                     Err(reason) => dispatch(app, Msg::LaunchFailed(reason)),
                 }

@@ -8,7 +8,7 @@ use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use crate::engine::messages::{Command, EngineEvent};
 use crate::experiment::parse_str;
 
-use super::app::{App, Effect, Io, Modal, Msg, Pending, Screen, Source};
+use super::app::{App, Effect, Io, Modal, Msg, Pending, Queued, Screen, Source};
 use super::catalog;
 use super::editor::VALIDATE_AFTER;
 use super::session::{ArmStatus, Session};
@@ -30,6 +30,7 @@ pub fn update(app: &mut App, msg: Msg) {
                 }
             }
             app.error(format!("launch failed: {reason}"));
+            after_failure(app);
         }
         Msg::FilesChanged(_) => app.io(Io::FilesChanged),
         Msg::Tick(now) => {
@@ -85,16 +86,25 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
     // The arms table truncates; the status line has room for the whole reason.
     if let EngineEvent::Failed { arm, reason, .. } = &ev {
         let name = s.arms.get(*arm).map_or("?".to_string(), |a| a.name.clone());
+        let over = !s.any_active();
         app.error(format!("arm {name} failed: {reason}"));
         app.last_runs_scan = None;
+        if over {
+            after_failure(app);
+        }
         return;
     }
     if ends {
         // The run store has a new final status to show.
         app.last_runs_scan = None;
         if !s.any_active() {
-            let msg = format!("{}: all arms done", s.title);
+            let msg = if s.arms.len() == 1 {
+                format!("{}: done", s.title)
+            } else {
+                format!("{}: all arms done", s.title)
+            };
             app.info(msg);
+            start_next(app);
         }
     }
 }
@@ -146,6 +156,22 @@ fn on_mouse(app: &mut App, m: MouseEvent) {
 pub fn confirm(app: &mut App, what: Pending) {
     match what {
         Pending::StopArm(arm) => {
+            let who = match arm {
+                Some(i) => app
+                    .live
+                    .as_ref()
+                    .and_then(|s| s.arms.get(i))
+                    .map_or("the arm".to_string(), |a| format!("arm {}", a.name)),
+                None => "all arms".to_string(),
+            };
+            let next = if app.queue.is_empty() {
+                String::new()
+            } else {
+                "; the next queued experiment starts when all have ended".to_string()
+            };
+            app.info(format!(
+                "stopping {who}: it checkpoints, then ends as stopped (R in Runs resumes){next}"
+            ));
             if let Some(s) = app.live.as_mut() {
                 for (i, a) in s.arms.iter_mut().enumerate() {
                     if arm.is_none_or(|x| x == i) && a.status.is_active() {
@@ -159,11 +185,10 @@ pub fn confirm(app: &mut App, what: Pending) {
             });
         }
         Pending::DeleteRun(id) => app.io(Io::DeleteRun(id)),
-        Pending::DiscardEdits => {
-            app.editor = None;
-            app.screen = Screen::Experiments;
-        }
+        Pending::DeleteRuns(ids) => app.io(Io::DeleteRuns(ids)),
+        Pending::DiscardEdits => discard_editor(app),
         Pending::Quit => {
+            app.queue.clear();
             if app.training() {
                 app.effects.push(Effect::Engine {
                     arm: None,
@@ -175,29 +200,121 @@ pub fn confirm(app: &mut App, what: Pending) {
     }
 }
 
-/// Start training `exp` in the background and switch to the monitor.
-pub fn launch(app: &mut App, text: &str, path: &std::path::Path) {
-    if app.training() {
-        app.error("an experiment is already training: stop it (s) before launching another");
-        return;
-    }
-    match parse_str(text, &catalog::display_path(path)) {
-        Err(e) => app.error(format!("cannot launch: {e}")),
-        Ok(exp) => {
-            app.live = Some(Session::for_experiment(&exp));
-            app.source = Source::Live;
-            app.arm_sel = 0;
-            app.back = if app.screen == Screen::Editor {
-                Screen::Experiments
-            } else {
-                app.screen
-            };
-            app.screen = Screen::Monitor;
-            app.info(format!("launched {} ({} arms)", exp.name, exp.arms.len()));
-            app.effects.push(Effect::Launch {
-                exp: Box::new(exp),
-                source: Some(path.to_path_buf()),
-            });
+/// Leave the editor without saving; a file the workbench created for it and the user never
+/// saved goes too, so "discard" leaves nothing behind.
+pub fn discard_editor(app: &mut App) {
+    if let Some(ed) = app.editor.take() {
+        if ed.created {
+            app.io(Io::DiscardNew(ed.path.clone()));
         }
     }
+    app.screen = Screen::Experiments;
+}
+
+/// `n arm` / `n arms`, and so on: one place for plurals.
+pub fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// 1st, 2nd, 3rd, 4th … 11th, 12th, 13th, 21st.
+pub fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// Start training `exp` in the background and switch to the monitor, or queue it behind the
+/// experiment that is training.
+pub fn launch(app: &mut App, text: &str, path: &std::path::Path) {
+    match parse_str(text, &catalog::display_path(path)) {
+        Err(e) => app.error(format!("cannot launch: {}", first_line(&e.to_string()))),
+        Ok(exp) => {
+            let what = format!("{} ({})", exp.name, plural(exp.arms.len(), "arm"));
+            let q = Queued {
+                label: exp.name.clone(),
+                session: Session::for_experiment(&exp),
+                effect: Effect::Launch {
+                    exp: Box::new(exp),
+                    source: Some(path.to_path_buf()),
+                    rerun_of: None,
+                },
+            };
+            start_or_queue(app, q, format!("launched {what}"));
+        }
+    }
+}
+
+/// The first line of a (multi-line) error: what the status line has room for.
+pub fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// Start `q` now and show it in the monitor, or, while an experiment trains, put it in the
+/// queue and say where it stands.
+pub fn start_or_queue(app: &mut App, q: Queued, started: String) {
+    if app.training() {
+        let label = q.label.clone();
+        app.queue.push_back(q);
+        // The one training is 1st.
+        let place = ordinal(app.queue.len() + 1);
+        return app.info(format!(
+            "queued ({place}): {label} starts when the current experiment finishes"
+        ));
+    }
+    app.back = match app.screen {
+        Screen::Editor => Screen::Experiments,
+        Screen::Runs => Screen::Runs,
+        _ => Screen::Experiments,
+    };
+    app.screen = Screen::Monitor;
+    start(app, q);
+    app.info(started);
+}
+
+fn start(app: &mut App, q: Queued) {
+    app.live = Some(q.session);
+    app.source = Source::Live;
+    app.arm_sel = 0;
+    app.effects.push(q.effect);
+}
+
+/// A failure ended the experiment: the queue goes on, and the status line keeps the failure.
+fn after_failure(app: &mut App) {
+    let Some(failure) = app.status.clone() else {
+        return start_next(app);
+    };
+    if app.training() || app.queue.is_empty() {
+        return;
+    }
+    start_next(app);
+    let started = app.status.take().map(|(m, _)| m).unwrap_or_default();
+    app.error(format!("{} · {started}", failure.0));
+}
+
+/// The experiment training ended: start the next queued one, if any.
+fn start_next(app: &mut App) {
+    let Some(q) = app.queue.pop_front() else {
+        return;
+    };
+    let label = q.label.clone();
+    // Someone reading a saved run keeps it on screen; v shows the new live one.
+    let keep_saved = app.source == Source::Saved && app.saved.is_some();
+    start(app, q);
+    if keep_saved {
+        app.source = Source::Saved;
+    }
+    let left = match app.queue.len() {
+        0 => String::new(),
+        n => format!(" ({} still queued)", n),
+    };
+    app.info(format!("started queued {label}{left}"));
 }

@@ -32,9 +32,11 @@ pub fn experiments(body: Rect) -> [Rect; 2] {
     Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body)
 }
 
-/// Runs pane: table above, details of the selected run below.
+/// Runs pane: table above, details of the selected run below (taller when there is room:
+/// where it came from, its note).
 pub fn runs(body: Rect) -> [Rect; 2] {
-    Layout::vertical([Constraint::Min(3), Constraint::Length(5)]).areas(body)
+    let detail = if body.height >= 30 { 8 } else { 6 };
+    Layout::vertical([Constraint::Min(3), Constraint::Length(detail)]).areas(body)
 }
 
 /// Monitor: the arms table (one row per arm) above the selected arm's panels.

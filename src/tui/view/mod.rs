@@ -43,6 +43,6 @@ pub fn render(app: &App, f: &mut Frame) {
         fr.footer,
     );
     if let Some(m) = &app.modal {
-        modal::render(m, f, f.area());
+        modal::render(m, f, f.area(), app.help_scroll);
     }
 }

@@ -53,6 +53,8 @@ fn arm_line(a: &ArmView, i: usize, selected: bool, width: u16) -> Line<'static> 
     let color = theme::arm_color(i);
     let marker = if selected { "▶ " } else { "  " };
     let rate = match a.iters_per_sec {
+        // The last rate of a paused arm is not its rate now.
+        _ if matches!(a.status, ArmStatus::Paused | ArmStatus::Pausing) => "paused".into(),
         r if r >= 100.0 => format!("{r:.0} it/s"),
         r if r > 0.0 => format!("{r:.1} it/s"),
         _ => "– it/s".into(),

@@ -33,6 +33,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     if app.training() {
         spans.push(Span::styled("  ● training", theme::ok()));
     }
+    if !app.queue.is_empty() {
+        spans.push(Span::styled(
+            format!(" +{} queued", app.queue.len()),
+            theme::title(),
+        ));
+    }
     f.render_widget(Line::from(spans), area);
 }
 
