@@ -11,6 +11,7 @@ use crate::experiment::Experiment;
 
 use super::backend::RunRow;
 use super::catalog::{self, ExpEntry};
+use super::chart_opts::ChartOpts;
 use super::editor::Editor;
 use super::session::Session;
 
@@ -170,6 +171,8 @@ pub struct App {
     pub arm_sel: usize,
     /// Per-task panels show accuracy (classification only) instead of loss.
     pub task_accuracy: bool,
+    /// Smoothing, scales, history window and cursor of the Monitor and Compare charts.
+    pub chart: ChartOpts,
     pub modal: Option<Modal>,
     pub status: Option<(String, Level)>,
     pub effects: Vec<Effect>,
@@ -200,6 +203,7 @@ impl App {
             source: Source::Live,
             arm_sel: 0,
             task_accuracy: true,
+            chart: ChartOpts::default(),
             modal: None,
             status: None,
             effects: Vec::new(),

@@ -43,6 +43,15 @@ pub enum Action {
     JumpToError,
     SaveAndLaunch,
     LeaveEditor,
+    /// Chart smoothing up (+1) or down (-1).
+    Smooth(isize),
+    ToggleLogY,
+    ToggleXAxis,
+    ToggleHistory,
+    /// Show the value cursor, or move it by this many steps.
+    Cursor(isize),
+    HideCursor,
+    ToggleDiff,
     /// Handled by the editor widget itself (listed so help and footer can name it).
     EditorWidget,
 }
@@ -217,6 +226,17 @@ fn table() -> Vec<Binding> {
         bind(CHARTS, &[Key::ch('a')], ToggleAccuracy, S::Monitor, "a", "accuracy ↔ loss panels", Some("a acc/loss")),
         bind(CHARTS, &[Key::ch('v')], ToggleSource, S::Monitor, "v", "live ↔ opened saved run", Some("v live/saved")).footer_only_on(MONITOR),
         bind(CHARTS, &[Key::ch('x')], ExportSession, S::Monitor, "x", "export CSV + SVG", Some("x export")),
+        bind(CHARTS, &[Key::ch('e')], Smooth(1), S::Monitor, "e  E", "smooth more / less (EMA)", None),
+        bind(CHARTS, &[Key::ch('E')], Smooth(-1), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('y')], ToggleLogY, S::Monitor, "y", "log ↔ linear y axis", None),
+        bind(CHARTS, &[Key::ch('t')], ToggleXAxis, S::Monitor, "t", "x axis: iterations ↔ time", None),
+        bind(CHARTS, &[Key::ch('f')], ToggleHistory, S::Monitor, "f", "full ↔ recent history", None),
+        bind(CHARTS, &[Key::ch(',')], Cursor(-1), S::Monitor, ", .  < >", "value cursor ← → (0 hides)", None),
+        bind(CHARTS, &[Key::ch('.')], Cursor(1), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('<')], Cursor(-10), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('>')], Cursor(10), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('0')], HideCursor, S::Monitor, "", "", None),
+        bind(COMPARE, &[Key::ch('D')], ToggleDiff, S::Monitor, "D", "config diff ↔ charts", Some("D diff")),
         // Runs
         bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open its curves", Some("Enter open")),
         bind(RUNS, &[Key::ch(' ')], MarkRun, S::Runs, "Space", "mark for comparison", Some("Space mark")),
