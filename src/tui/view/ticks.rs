@@ -15,11 +15,13 @@ pub fn linear(lo: f64, hi: f64, min: usize) -> (f64, f64, Vec<f64>) {
     // The largest round step that still gives `min` ticks.
     let raw = (hi - lo) / (min - 1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let mut step = mag * 10.0;
-    for m in [10.0, 5.0, 2.0, 1.0, 0.5] {
-        let s = m * mag;
-        step = s;
-        if count(lo, hi, s) >= min {
+    // The usual nice step (the first 1-2-5 multiple at least `raw`), smaller while too few.
+    let steps = [10.0, 5.0, 2.0, 1.0, 0.5].map(|m| m * mag);
+    let start = steps.iter().rposition(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(0);
+    let mut step = steps[start];
+    for s in &steps[start..] {
+        step = *s;
+        if count(lo, hi, *s) >= min {
             break;
         }
     }
