@@ -179,15 +179,23 @@ fn compare_ten_runs_with_a_rerun_and_wide_intervals() {
     // All ten rows, sorted: best first, the overlapping ones flagged.
     let mut at = 0;
     for m in &ranked {
-        let i = s[at..].find(m.as_str()).unwrap_or_else(|| panic!("{m} missing or out of order:\n{s}"));
+        let i = s[at..]
+            .find(m.as_str())
+            .unwrap_or_else(|| panic!("{m} missing or out of order:\n{s}"));
         at += i;
     }
     assert!(s.contains("final evaluation (test tasks)"), "{s}");
     assert!(s.contains("★ best") && s.contains("≈ best"), "{s}");
-    assert!(s.contains("test @600"), "the evaluation's iteration is stated:\n{s}");
+    assert!(
+        s.contains("test @600"),
+        "the evaluation's iteration is stated:\n{s}"
+    );
     // The rerun and its original are told apart, in the table and the legend.
     for id in ["#3fa2", "#91c0"] {
-        assert!(s.matches(id).count() >= 2, "{id} should be in legend and table:\n{s}");
+        assert!(
+            s.matches(id).count() >= 2,
+            "{id} should be in legend and table:\n{s}"
+        );
     }
     // The train overlay mixes algorithms: it says its losses are not comparable.
     assert!(s.contains("⚠"), "{s}");
@@ -209,7 +217,10 @@ fn compare_ten_runs_with_a_rerun_and_wide_intervals() {
     update(&mut app, Msg::Key(key('D')));
     let s = screen(&app, 80, 24);
     write_snapshot("compare_ten_runs_diff_80x24.txt", &s);
-    assert!(s.contains("train.inner_steps") && s.contains("Reptile.epsilon"), "{s}");
+    assert!(
+        s.contains("train.inner_steps") && s.contains("Reptile.epsilon"),
+        "{s}"
+    );
 
     for (w, h) in [(40, 12), (60, 15)] {
         let s = screen(&app, w, h);
@@ -260,16 +271,24 @@ fn monitor_ten_long_named_arms() {
 fn a_single_evaluation_is_a_marker_with_whiskers_on_a_round_axis() {
     let p = project();
     let mut app = App::new(p.path());
-    app.live = Some(metalab::tui::session::Session::for_experiment(&fixtures::experiment()));
+    app.live = Some(metalab::tui::session::Session::for_experiment(
+        &fixtures::experiment(),
+    ));
     app.screen = Screen::Monitor;
-    update(&mut app, Msg::Engine(fixtures::started(0, "maml", 600, false)));
+    update(
+        &mut app,
+        Msg::Engine(fixtures::started(0, "maml", 600, false)),
+    );
     for ev in fixtures::training(0, 300, 300, false) {
         update(&mut app, Msg::Engine(ev));
     }
     let s = screen(&app, 120, 40);
     write_snapshot("monitor_single_eval_120x40.txt", &s);
     assert!(!s.contains("299") && !s.contains("301"), "{s}");
-    assert!(s.contains('●') && (s.contains('┬') || s.contains('┴')), "{s}");
+    assert!(
+        s.contains('●') && (s.contains('┬') || s.contains('┴')),
+        "{s}"
+    );
     assert_metrics_whole(&s, &session_metrics(&app));
 }
 
@@ -283,7 +302,10 @@ fn chart_options_smoothing_log_cursor_time() {
     let s = screen(&app, 120, 40);
     write_snapshot("monitor_options_120x40.txt", &s);
     assert!(s.contains("EMA 0.8") && s.contains("log y"), "{s}");
-    assert!(s.contains("at ") && s.contains('┊'), "cursor and its readout:\n{s}");
+    assert!(
+        s.contains("at ") && s.contains('┊'),
+        "cursor and its readout:\n{s}"
+    );
     assert_metrics_whole(&s, &session_metrics(&app));
     update(&mut app, Msg::Key(key('t')));
     update(&mut app, Msg::Key(key('f')));

@@ -104,7 +104,11 @@ mod tests {
         o.smooth(100);
         assert_eq!(o.alpha(), 0.99);
         o.move_cursor(-1);
-        assert_eq!(o.cursor, Some(CURSOR_STEPS), "first press shows it at the end");
+        assert_eq!(
+            o.cursor,
+            Some(CURSOR_STEPS),
+            "first press shows it at the end"
+        );
         o.move_cursor(-10);
         assert_eq!(o.cursor, Some(CURSOR_STEPS - 10));
         o.move_cursor(1000);

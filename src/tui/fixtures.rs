@@ -121,16 +121,86 @@ pub fn ten_runs() -> Vec<(&'static str, &'static str, &'static str, f64, f64, St
         format!("2026-12-02-{stamp}-{exp}-{arm}-box{hex}")
     };
     vec![
-        (LONG_EXP_A, "maml", "MAML (2nd order)", 0.3481, 0.0422, id("003512", LONG_EXP_A, "maml", "3fa2")),
-        (LONG_EXP_A, "maml", "MAML (2nd order)", 0.3612, 0.0450, id("004001", LONG_EXP_A, "maml", "91c0")),
-        (LONG_EXP_A, "fomaml", "FOMAML", 0.4097, 0.0500, id("003512", LONG_EXP_A, "fomaml", "77b1")),
-        (LONG_EXP_A, "reptile", "Reptile", 0.6120, 0.0611, id("003512", LONG_EXP_A, "reptile", "a0c3")),
-        (LONG_EXP_A, "multitask", "Multi-task (100 tasks)", 1.7088, 0.3120, id("003512", LONG_EXP_A, "multitask", "5d2e")),
-        (LONG_EXP_B, "maml", "MAML (2nd order)", 0.4798, 0.0422, id("010203", LONG_EXP_B, "maml", "c4d5")),
-        (LONG_EXP_B, "anil", "ANIL (2nd order)", 0.9020, 0.4100, id("010203", LONG_EXP_B, "anil", "e6f7")),
-        (LONG_EXP_B, "metasgd", "Meta-SGD", 0.3900, 0.2500, id("010203", LONG_EXP_B, "metasgd", "0a1b")),
-        (LONG_EXP_B, "metasgd-five-inner-steps", "Meta-SGD", 0.5550, 0.0700, id("010203", LONG_EXP_B, "metasgd-five-inner-steps", "2c3d")),
-        (LONG_EXP_B, "fomaml", "FOMAML", 2.1000, 0.9000, id("010203", LONG_EXP_B, "fomaml", "4e5f")),
+        (
+            LONG_EXP_A,
+            "maml",
+            "MAML (2nd order)",
+            0.3481,
+            0.0422,
+            id("003512", LONG_EXP_A, "maml", "3fa2"),
+        ),
+        (
+            LONG_EXP_A,
+            "maml",
+            "MAML (2nd order)",
+            0.3612,
+            0.0450,
+            id("004001", LONG_EXP_A, "maml", "91c0"),
+        ),
+        (
+            LONG_EXP_A,
+            "fomaml",
+            "FOMAML",
+            0.4097,
+            0.0500,
+            id("003512", LONG_EXP_A, "fomaml", "77b1"),
+        ),
+        (
+            LONG_EXP_A,
+            "reptile",
+            "Reptile",
+            0.6120,
+            0.0611,
+            id("003512", LONG_EXP_A, "reptile", "a0c3"),
+        ),
+        (
+            LONG_EXP_A,
+            "multitask",
+            "Multi-task (100 tasks)",
+            1.7088,
+            0.3120,
+            id("003512", LONG_EXP_A, "multitask", "5d2e"),
+        ),
+        (
+            LONG_EXP_B,
+            "maml",
+            "MAML (2nd order)",
+            0.4798,
+            0.0422,
+            id("010203", LONG_EXP_B, "maml", "c4d5"),
+        ),
+        (
+            LONG_EXP_B,
+            "anil",
+            "ANIL (2nd order)",
+            0.9020,
+            0.4100,
+            id("010203", LONG_EXP_B, "anil", "e6f7"),
+        ),
+        (
+            LONG_EXP_B,
+            "metasgd",
+            "Meta-SGD",
+            0.3900,
+            0.2500,
+            id("010203", LONG_EXP_B, "metasgd", "0a1b"),
+        ),
+        (
+            LONG_EXP_B,
+            "metasgd-five-inner-steps",
+            "Meta-SGD",
+            0.5550,
+            0.0700,
+            id("010203", LONG_EXP_B, "metasgd-five-inner-steps", "2c3d"),
+        ),
+        (
+            LONG_EXP_B,
+            "fomaml",
+            "FOMAML",
+            2.1000,
+            0.9000,
+            id("010203", LONG_EXP_B, "fomaml", "4e5f"),
+        ),
     ]
 }
 
@@ -164,8 +234,11 @@ pub fn saved_metrics(
         inner_lr: 0.01,
     };
     for i in (eval_every..=iterations).step_by(eval_every.max(1)) {
-        m.evals
-            .push(eval(i, Split::Validation, curve(i as f64) * 0.9 + 0.1 * final_mean));
+        m.evals.push(eval(
+            i,
+            Split::Validation,
+            curve(i as f64) * 0.9 + 0.1 * final_mean,
+        ));
     }
     if final_eval {
         m.evals.push(eval(iterations, Split::Test, final_mean));
@@ -190,8 +263,7 @@ pub fn compare_runs_app(root: &Path, n: usize) -> App {
         .enumerate()
         .map(|(k, (r, label))| {
             let m = saved_metrics(600, 100, r.3, r.4, true);
-            let mut a =
-                super::session::ArmView::from_metrics(label, r.2, &RunStatus::Finished, &m);
+            let mut a = super::session::ArmView::from_metrics(label, r.2, &RunStatus::Finished, &m);
             a.total = 600;
             a.run_dir = Some(PathBuf::from(format!("runs/{}", r.5)));
             a.seconds = Some(15.0 + k as f64);
@@ -206,7 +278,14 @@ pub fn compare_runs_app(root: &Path, n: usize) -> App {
         (
             "train.inner_steps".to_string(),
             runs.iter()
-                .map(|r| if r.1.contains("five") || r.1 == "reptile" { "5" } else { "1" }.to_string())
+                .map(|r| {
+                    if r.1.contains("five") || r.1 == "reptile" {
+                        "5"
+                    } else {
+                        "1"
+                    }
+                    .to_string()
+                })
                 .collect(),
         ),
         (

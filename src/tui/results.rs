@@ -33,8 +33,8 @@ impl Metric {
     /// The value and interval of `e` this metric reads.
     pub fn of(self, e: &EvalResult) -> Option<MeanCi> {
         match self {
-            Metric::Accuracy => e.accuracy.clone(),
-            Metric::Loss { .. } => Some(e.loss.clone()),
+            Metric::Accuracy => e.accuracy,
+            Metric::Loss { .. } => Some(e.loss),
         }
     }
 }
@@ -128,7 +128,7 @@ pub fn rank(s: &Session, prefer_accuracy: bool) -> Ranking {
     });
     let evaluated = rows.iter().filter(|r| r.value.is_some()).count();
     if evaluated >= 2 {
-        let best = rows[0].value.clone().expect("sorted first");
+        let best = rows[0].value.expect("sorted first");
         for (k, r) in rows.iter_mut().enumerate() {
             let Some(v) = &r.value else { continue };
             r.verdict = if k == 0 {

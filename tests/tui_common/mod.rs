@@ -69,7 +69,10 @@ pub fn assert_metrics_whole(screen: &str, expected: &std::collections::BTreeSet<
                 continue;
             }
             let mut a = i.saturating_sub(1);
-            assert!(i >= 2 && chars[a] == ' ', "`±` without a number before it:\n{line}\n\n{screen}");
+            assert!(
+                i >= 2 && chars[a] == ' ',
+                "`±` without a number before it:\n{line}\n\n{screen}"
+            );
             let end = a;
             while a > 0 && num(chars[a - 1]) {
                 a -= 1;
@@ -114,7 +117,11 @@ pub fn session_metrics(app: &App) -> std::collections::BTreeSet<String> {
         for series in [&a.eval_loss, &a.eval_acc] {
             let (m, lo, hi) = (series.mean.points(), series.lo.points(), series.hi.points());
             for ((m, l), h) in m.iter().zip(&lo).zip(&hi) {
-                let ci = metalab::stats::MeanCi { mean: m.1, ci95: 0.5 * (h.1 - l.1), n: 1 };
+                let ci = metalab::stats::MeanCi {
+                    mean: m.1,
+                    ci95: 0.5 * (h.1 - l.1),
+                    n: 1,
+                };
                 out.insert(theme::mean_ci(&ci));
                 out.insert(theme::pct_ci(&ci));
             }

@@ -40,7 +40,13 @@ impl Curve {
     }
 
     /// A training curve of `a`, on the x axis the options ask for.
-    pub fn train(name: impl Into<String>, a: &ArmView, s: &Series, color: Color, time: bool) -> Curve {
+    pub fn train(
+        name: impl Into<String>,
+        a: &ArmView,
+        s: &Series,
+        color: Color,
+        time: bool,
+    ) -> Curve {
         Curve {
             smooth: true,
             points: on_x(a, s.points(), time),
@@ -238,7 +244,11 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
         ticks::log(y0, y1, min_ticks)
     } else {
         let (a, b, t) = ticks::linear(y0, y1, min_ticks);
-        let (lo, hi) = if p.percent { (0.0, 100.0) } else { (0.0, f64::INFINITY) };
+        let (lo, hi) = if p.percent {
+            (0.0, 100.0)
+        } else {
+            (0.0, f64::INFINITY)
+        };
         let t: Vec<f64> = t.into_iter().filter(|v| *v >= lo && *v <= hi).collect();
         (a.max(lo), b.min(hi), t)
     };
@@ -305,14 +315,14 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
         }
     }
     let cursor_x = o.cursor_frac().and_then(|c| cursor_x(&p.curves, o, c));
-    if let Some(x) = cursor_x {
+    if let Some(x) = cursor_x.filter(|x| (xa..=xb).contains(x)) {
         g.cursor((view.dot(x, ya).0 / 2.0).floor().max(0.0) as usize);
     }
     g.draw(buf, plot);
     axes(buf, &view, &yt, &labels, &xt, p.x_time, inner, lw, x_labels);
     let mut row = plot.bottom() + 1 + u16::from(x_labels);
     if let Some(cx) = cursor_x {
-        let line = readout_line(&drawn, cx, o, p.percent, p.x_time, inner.width as usize);
+        let line = readout_line(&drawn, cx, p.percent, p.x_time, inner.width as usize);
         buf.set_line(inner.x, row, &line, inner.width);
         row += 1;
     }
@@ -333,10 +343,16 @@ fn x_window(curves: &[Curve], o: &ChartOpts) -> Option<(f64, f64)> {
     })
 }
 
-/// Where the cursor at fraction `frac` of the curves' x range sits: the same for the chart and
-/// for the tables that read values at it.
+/// Where the cursor at fraction `frac` sits: across 0..the newest x (the recent window when
+/// that is on), so panels whose curves start at different points (training at 10, the first
+/// evaluation at 500) put it at the same iteration, and the tables read values there too.
 pub fn cursor_x(curves: &[Curve], o: &ChartOpts, frac: f64) -> Option<f64> {
     let (a, b) = x_window(curves, o)?;
+    let a = if o.history == History::Full {
+        a.min(0.0)
+    } else {
+        a
+    };
     Some(a + frac * (b - a))
 }
 
@@ -420,7 +436,10 @@ fn short_num(v: f64, dec: usize) -> String {
     }
     // Decades read `0.01 0.1 1`; ticks within one decade share the decimals that part them.
     let s = format!("{v:.dec$}");
-    if dec > 0 && s.parse::<f64>().ok() == Some(v) {
+    if dec > 0
+        && s.parse::<f64>()
+            .is_ok_and(|p| (p - v).abs() <= 1e-9 * v.abs())
+    {
         return s;
     }
     let s = format!("{v:.3}");
@@ -615,11 +634,16 @@ fn axes(
         let col = v.plot.x + (frac * (v.plot.width as f64 - 1.0)).round() as u16;
         let label = x_label(*t, time, dec);
         let w = label.chars().count() as u16;
-        let start = col.saturating_sub(w / 2).max(inner.x).min(inner.right().saturating_sub(w));
+        let start = col
+            .saturating_sub(w / 2)
+            .max(inner.x)
+            .min(inner.right().saturating_sub(w));
         if start < free_from {
             continue;
         }
-        buf[(col.min(v.plot.right() - 1), base)].set_char('┬').set_style(dim);
+        buf[(col.min(v.plot.right() - 1), base)]
+            .set_char('┬')
+            .set_style(dim);
         if x_labels {
             buf.set_string(start, base + 1, &label, dim);
         }
@@ -641,20 +665,17 @@ fn x_label(t: f64, time: bool, dec: usize) -> String {
 
 /// `at 1250: maml 0.4321 ± 0.0211 · reptile 0.5…`: each curve's value at the cursor, whole
 /// entries only (a number is never cut; entries that do not fit are left out).
-fn readout_line(
-    d: &[Drawn],
-    x: f64,
-    o: &ChartOpts,
-    percent: bool,
-    time: bool,
-    width: usize,
-) -> Line<'static> {
+fn readout_line(d: &[Drawn], x: f64, percent: bool, time: bool, width: usize) -> Line<'static> {
     let at = if time {
         theme::duration(x)
     } else {
         format!("{x:.0}")
     };
-    let smoothed = if o.alpha() > 0.0 { " (EMA)" } else { "" };
+    let smoothed = if d.iter().any(|c| !c.raw.is_empty()) {
+        " (EMA)"
+    } else {
+        ""
+    };
     let mut spans = vec![Span::styled(format!("at {at}{smoothed}:"), theme::dim())];
     let mut used = spans[0].content.chars().count();
     for c in d {

@@ -26,13 +26,15 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     };
     let ranking = results::rank(s, app.task_accuracy);
     let n = s.arms.len() as u16;
-    let table_h = (n + 3).clamp(5, (area.height * 2 / 5).max(5)).min(area.height);
+    let table_h = (n + 3)
+        .clamp(5, (area.height * 2 / 5).max(5))
+        .min(area.height);
     let [top, bottom] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(table_h)]).areas(area);
     let wide = area.width >= 110 && !s.diff.is_empty();
     if wide {
-        let [t, d] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom);
+        let [t, d] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .areas(bottom);
         results_table(app, s, &ranking, f, t);
         diff_table(app, s, f, d);
     } else {
@@ -45,11 +47,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return; // Too short for a chart: the table is the comparison.
     }
     let legend = legend_lines(s, top.width as usize, if top.height >= 24 { 3 } else { 2 });
-    let [charts, leg] = Layout::vertical([
-        Constraint::Min(0),
-        Constraint::Length(legend.len() as u16),
-    ])
-    .areas(top);
+    let [charts, leg] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(legend.len() as u16)]).areas(top);
     overlays(app, s, ranking.metric, f, charts);
     f.render_widget(Paragraph::new(legend), leg);
 }
@@ -58,7 +57,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 /// at most `max_lines` lines, labels shortened (keeping their run id) only if they must be.
 fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static>> {
     let n = s.arms.len().max(1);
-    let longest = s.arms.iter().map(|a| a.name.chars().count()).max().unwrap_or(4);
+    let longest = s
+        .arms
+        .iter()
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(4);
     let mut lines = max_lines;
     for l in 1..=max_lines {
         let per = n.div_ceil(l);
@@ -101,7 +105,11 @@ fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
     );
     train.x_time = time;
     if let Some(c) = results::train_caveat(s) {
-        let panel = if area.width >= 70 { area.width / 2 } else { area.width };
+        let panel = if area.width >= 70 {
+            area.width / 2
+        } else {
+            area.width
+        };
         let inner = panel.saturating_sub(2) as usize;
         let text = if c.chars().count() <= inner {
             c
@@ -199,7 +207,11 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
     let values: Vec<String> = ranking
         .rows
         .iter()
-        .map(|r| r.value.as_ref().map_or("–".into(), |v| value_text(v, metric)))
+        .map(|r| {
+            r.value
+                .as_ref()
+                .map_or("–".into(), |v| value_text(v, metric))
+        })
         .collect();
     let inner_w = area.width.saturating_sub(2) as usize;
     let value_head = format!("{} ± 95% CI", metric.name());
@@ -245,7 +257,13 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         }
     });
     let eval_w = maxw(&evaluated, eval_head);
-    let name_full = s.arms.iter().map(|a| label(a).chars().count()).max().unwrap_or(4) + 2;
+    let name_full = s
+        .arms
+        .iter()
+        .map(|a| label(a).chars().count())
+        .max()
+        .unwrap_or(4)
+        + 2;
     // Rank, a short name, the value and where it comes from: always. The rest if room.
     let mut b = Budget {
         used: 3 + min_name + 1 + value_w + 1 + eval_w + 1 + verdict_w,
@@ -260,7 +278,13 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
     };
     let cursor_w = maxw(&cursor_vals, &cursor_head);
     let show_cursor = cursor.is_some() && b.take(cursor_w + 1);
-    let algo_w = s.arms.iter().map(|a| a.algorithm.chars().count()).max().unwrap_or(0).min(18);
+    let algo_w = s
+        .arms
+        .iter()
+        .map(|a| a.algorithm.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(18);
     let show_algo = b.take(algo_w + 1);
     let show_status = b.take(10);
     let mut header = vec![
@@ -340,16 +364,11 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         "lower is better"
     };
     let n = ranking.rows.len();
-    let mut title = Title::default().keep(results::title(s)).opt(format!(
-        "sorted by {}, {better}",
-        metric.name()
-    ));
+    let mut title = Title::default()
+        .keep(results::title(s))
+        .opt(format!("sorted by {}, {better}", metric.name()));
     if n > height {
-        title = title.keep(format!(
-            "{}–{} of {n}",
-            off + 1,
-            (off + height).min(n)
-        ));
+        title = title.keep(format!("{}–{} of {n}", off + 1, (off + height).min(n)));
     }
     let t = Table::new(rows, widths)
         .header(Row::new(header).style(theme::title()))
@@ -399,7 +418,11 @@ fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
         .arms
         .iter()
         .map(|a| a.name.chars().count())
-        .chain(s.diff.iter().flat_map(|(_, v)| v.iter().map(|x| x.chars().count())))
+        .chain(
+            s.diff
+                .iter()
+                .flat_map(|(_, v)| v.iter().map(|x| x.chars().count())),
+        )
         .max()
         .unwrap_or(6)
         .clamp(6, 18);
@@ -449,11 +472,7 @@ fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
         .keep("config diff")
         .opt(format!("{} fields differ", s.diff.len()));
     if shown.len() < n {
-        title = title.keep(format!(
-            "arms {}–{} of {n}",
-            off + 1,
-            off + shown.len()
-        ));
+        title = title.keep(format!("arms {}–{} of {n}", off + 1, off + shown.len()));
     }
     if s.diff.len() > height {
         title = title.opt(format!("{} more below", s.diff.len() - height));

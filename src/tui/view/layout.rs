@@ -79,7 +79,11 @@ pub fn fit_label(label: &str, n: usize) -> String {
         let a: String = head.chars().take(n - tail - 1).collect();
         return format!("{a}…{id}");
     }
-    label.chars().take(n.saturating_sub(1)).chain(['…']).collect()
+    label
+        .chars()
+        .take(n.saturating_sub(1))
+        .chain(['…'])
+        .collect()
 }
 
 /// First row shown in a list of `len` rows of height `height` so `sel` is visible.
@@ -126,8 +130,14 @@ mod tests {
     #[test]
     fn labels_keep_their_run_id_when_shortened() {
         assert_eq!(fit_label("maml", 8), "maml");
-        assert_eq!(fit_label("sinusoid-long/maml #3fa2", 18), "sinuso…/maml #3fa2");
+        assert_eq!(
+            fit_label("sinusoid-long/maml #3fa2", 18),
+            "sinuso…/maml #3fa2"
+        );
         assert_eq!(fit_label("a-very-long-arm-name #3fa2", 12), "a-ver… #3fa2");
-        assert_eq!(fit_label("sinusoid-anil/metasgd-five-inner-steps", 20), "sinusoi…/metasgd-fi…");
+        assert_eq!(
+            fit_label("sinusoid-anil/metasgd-five-inner-steps", 20),
+            "sinusoi…/metasgd-fi…"
+        );
     }
 }

@@ -41,7 +41,11 @@ pub fn metric_text(a: &ArmView, metric: Metric) -> String {
     let Some(e) = a.headline_eval() else {
         return "no eval yet".into();
     };
-    let what = if e.split == Split::Test { "test" } else { "val" };
+    let what = if e.split == Split::Test {
+        "test"
+    } else {
+        "val"
+    };
     match (metric, &e.accuracy) {
         (Metric::Accuracy, Some(acc)) => format!("{what} acc {}", theme::pct_ci(acc)),
         (Metric::Loss { mse: true }, _) => format!("{what} MSE {}", theme::mean_ci(&e.loss)),
@@ -93,7 +97,12 @@ impl Budget {
 }
 
 fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
-    let name_full = s.arms.iter().map(|a| a.name.chars().count()).max().unwrap_or(4);
+    let name_full = s
+        .arms
+        .iter()
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(4);
     let metric_w = s
         .arms
         .iter()
@@ -111,7 +120,11 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
         used: 2 + 2 + name_full.min(NAME_MIN) + 1 + metric_w,
         width,
     };
-    let at = if at_w > 0 && b.take(at_w + 1) { at_w } else { 0 };
+    let at = if at_w > 0 && b.take(at_w + 1) {
+        at_w
+    } else {
+        0
+    };
     let verdict = s.arms.len() > 1 && b.take(VERDICT_W);
     let status = b.take(STATUS_W);
     let extra_name = name_full.saturating_sub(NAME_MIN);
@@ -122,7 +135,12 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
         b.used += room;
         name_full.min(NAME_MIN) + room
     };
-    let digits = s.arms.iter().map(|a| a.total.to_string().len()).max().unwrap_or(1);
+    let digits = s
+        .arms
+        .iter()
+        .map(|a| a.total.to_string().len())
+        .max()
+        .unwrap_or(1);
     let counts = if b.take(2 * digits + 7) { digits } else { 0 };
     let mut bar = if b.take(11) { 10 } else { 0 };
     let algorithm = b.take(ALGO_W);
@@ -143,7 +161,14 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
     }
 }
 
-fn arm_line(a: &ArmView, i: usize, selected: bool, verdict: Verdict, c: &Cols, metric: Metric) -> Line<'static> {
+fn arm_line(
+    a: &ArmView,
+    i: usize,
+    selected: bool,
+    verdict: Verdict,
+    c: &Cols,
+    metric: Metric,
+) -> Line<'static> {
     let color = theme::arm_color(i);
     let marker = if selected { "▶ " } else { "  " };
     let mut spans = vec![
@@ -196,12 +221,22 @@ fn arm_line(a: &ArmView, i: usize, selected: bool, verdict: Verdict, c: &Cols, m
             status_style,
         ));
     }
-    spans.push(Span::raw(format!(" {:<w$}", metric_text(a, metric), w = c.metric)));
+    spans.push(Span::raw(format!(
+        " {:<w$}",
+        metric_text(a, metric),
+        w = c.metric
+    )));
     if c.at > 0 {
-        spans.push(Span::styled(format!(" {:<w$}", eval_at(a), w = c.at), theme::dim()));
+        spans.push(Span::styled(
+            format!(" {:<w$}", eval_at(a), w = c.at),
+            theme::dim(),
+        ));
     }
     if c.verdict && !verdict.mark().is_empty() {
-        spans.push(Span::styled(format!(" {}", verdict.mark()), verdict_style(verdict)));
+        spans.push(Span::styled(
+            format!(" {}", verdict.mark()),
+            verdict_style(verdict),
+        ));
     }
     let line = Line::from(spans);
     if selected {
@@ -259,7 +294,14 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
         .skip(off)
         .take(height)
         .map(|(i, a)| {
-            arm_line(a, i, i == app.arm_sel, ranking.verdict_of(i), &cols, ranking.metric)
+            arm_line(
+                a,
+                i,
+                i == app.arm_sel,
+                ranking.verdict_of(i),
+                &cols,
+                ranking.metric,
+            )
         })
         .collect();
     f.render_widget(Paragraph::new(lines).block(block), area);
@@ -291,9 +333,8 @@ fn arm_panels(app: &App, a: &ArmView, i: usize, metric: Metric, f: &mut Frame, a
     // there is height, else is left out.
     if top.width < 70 {
         if top.height >= 16 {
-            let [e, t] =
-                Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)])
-                    .areas(top);
+            let [e, t] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(top);
             chart::render(f, e, eval, o);
             train_panels(a, color, o, f, t);
         } else {
@@ -338,7 +379,8 @@ fn train_panels(a: &ArmView, color: Color, o: &ChartOpts, f: &mut Frame, area: R
         let mut acc = Panel::new(Title::default().keep(format!("meta-train accuracy{last}")));
         acc.percent = true;
         acc.x_time = time;
-        acc.curves.push(Curve::train("", a, &a.train_acc, color, time));
+        acc.curves
+            .push(Curve::train("", a, &a.train_acc, color, time));
         chart::render(f, l2, acc, o);
     } else {
         chart::render(f, area, train, o);

@@ -17,7 +17,10 @@ pub fn linear(lo: f64, hi: f64, min: usize) -> (f64, f64, Vec<f64>) {
     let mag = 10f64.powf(raw.log10().floor());
     // The usual nice step (the first 1-2-5 multiple at least `raw`), smaller while too few.
     let steps = [10.0, 5.0, 2.0, 1.0, 0.5].map(|m| m * mag);
-    let start = steps.iter().rposition(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(0);
+    let start = steps
+        .iter()
+        .rposition(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(0);
     let mut step = steps[start];
     for s in &steps[start..] {
         step = *s;
@@ -80,7 +83,8 @@ pub fn decimals(ticks: &[f64]) -> usize {
         return 0;
     }
     let mut d = 0;
-    while d < 6 && ((step * 10f64.powi(d as i32)).round() - step * 10f64.powi(d as i32)).abs() > 1e-6
+    while d < 6
+        && ((step * 10f64.powi(d as i32)).round() - step * 10f64.powi(d as i32)).abs() > 1e-6
     {
         d += 1;
     }
@@ -90,7 +94,11 @@ pub fn decimals(ticks: &[f64]) -> usize {
 /// Log-axis ticks for positive `[lo, hi]` in log10 units: whole decades, then 1-2-5 within them
 /// when there are too few decades. Returns (lo, hi, ticks) in log10 units.
 pub fn log(lo: f64, hi: f64, min: usize) -> (f64, f64, Vec<f64>) {
-    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 0.5, hi + 0.5)
+    };
     for mantissas in [&[1.0][..], &[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 5.0, 7.0]] {
         let d0 = lo.floor() as i32;
         let d1 = hi.ceil() as i32;
@@ -156,7 +164,10 @@ mod tests {
         let (_, _, t) = log(-3.0, 1.0, 5);
         assert_eq!(t.len(), 5);
         let (_, _, t) = log(0.1f64.log10(), 2f64.log10(), 5);
-        let vals: Vec<f64> = t.iter().map(|v| (10f64.powf(*v) * 100.0).round() / 100.0).collect();
+        let vals: Vec<f64> = t
+            .iter()
+            .map(|v| (10f64.powf(*v) * 100.0).round() / 100.0)
+            .collect();
         assert!(vals.len() >= 5, "{vals:?}");
         assert!(vals.contains(&0.2) && vals.contains(&1.0), "{vals:?}");
     }
