@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::algo::{self, AlgoContext, MetaAlgorithm};
 use crate::experiment::{
-    Activation, Algorithm, ArmSettings, ConvSpec, DeviceSpec, InnerOptimizer, MlpSpec, ModelSpec,
-    SinusoidSpec,
+    Activation, Algorithm, ArmSettings, ConvSpec, DeviceSpec, InnerOptimizer, MetaLrSchedule,
+    MlpSpec, ModelSpec, SinusoidSpec,
 };
 use crate::model::Network;
 use crate::pool::WorkerPool;
@@ -173,6 +173,7 @@ fn setup(name: &str) -> Result<Setup> {
         inner_steps,
         inner_lr,
         meta_lr: 1e-3,
+        meta_lr_schedule: MetaLrSchedule::Constant,
     };
     let maml = Algorithm::Maml { hvp_eps: 1e-3 };
     let (fam, net) = if name.starts_with("sinusoid") {

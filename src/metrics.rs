@@ -24,6 +24,61 @@ pub struct EvalResult {
     pub loss_before: MeanCi,
     pub inner_steps: usize,
     pub inner_lr: f64,
+    /// Query loss (and accuracy) after each number of adaptation steps, 0 to `inner_steps`:
+    /// its first point is `loss_before` and its last `loss` for the rules that take steps; rules
+    /// without steps (metric arms) have the one point `loss`. Empty in runs recorded before
+    /// metalab measured it, so old `metrics.jsonl` and `run.json` files still read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_step: Vec<StepResult>,
+}
+
+/// The query result after `step` adaptation steps, over an evaluation's tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub step: usize,
+    pub loss: MeanCi,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<MeanCi>,
+}
+
+/// One tracked regression task at one evaluation, as the MAML paper draws it: the true function
+/// on a grid, the support points adapted on, and the model's prediction on the grid after each
+/// adaptation step. Computed by the evaluation's own adaptation, so it shows what the numbers
+/// measure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskFit {
+    /// Meta-iteration the parameters come from.
+    pub iteration: usize,
+    /// Index of the tracked task (0..eval.tracked_tasks), as in [`TaskPoint`].
+    pub task: usize,
+    /// Evenly spaced inputs over the family's input range.
+    pub x: Vec<f32>,
+    /// The task's true function at `x`.
+    pub truth: Vec<f32>,
+    pub support_x: Vec<f32>,
+    pub support_y: Vec<f32>,
+    /// `predictions[s]` is the prediction at `x` after `s` adaptation steps, s = 0..=k.
+    pub predictions: Vec<Vec<f32>>,
+}
+
+impl TaskFit {
+    /// Mean squared error against the true function on the grid after `step` steps.
+    pub fn grid_mse(&self, step: usize) -> Option<f64> {
+        let p = self.predictions.get(step)?;
+        let n = p.len().min(self.truth.len());
+        (n > 0).then(|| {
+            p.iter()
+                .zip(&self.truth)
+                .map(|(p, t)| (*p as f64 - *t as f64).powi(2))
+                .sum::<f64>()
+                / n as f64
+        })
+    }
+
+    /// Adaptation steps shown: the last row of `predictions`.
+    pub fn steps(&self) -> usize {
+        self.predictions.len().saturating_sub(1)
+    }
 }
 
 /// One tracked task's adapted result at one evaluation: the per-task panels' points.

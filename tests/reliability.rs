@@ -902,6 +902,23 @@ fn train_iterations(dir: &Path) -> Vec<usize> {
 }
 
 #[test]
+fn one_signal_delivered_twice_still_stops_with_a_final_checkpoint() {
+    // GNU `timeout -s INT` signals the child and then its process group: two SIGINTs within
+    // microseconds. They must not count as a person's "quit at once".
+    let p = tempfile::tempdir().unwrap();
+    let (mut child, dir) = start_long_run(p.path());
+    let pid = child.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+        libc::kill(pid, libc::SIGINT);
+    }
+    let exit = wait_exit(&mut child);
+    assert_eq!(exit.code(), Some(130), "{exit:?}");
+    assert_eq!(runs::load_meta(&dir).unwrap().status, RunStatus::Stopped);
+}
+
+#[test]
 fn kill_9_and_a_double_sigint_leave_an_interrupted_run_that_resumes_without_a_gap() {
     for how in ["SIGKILL", "SIGINT twice"] {
         let p = tempfile::tempdir().unwrap();
@@ -913,6 +930,9 @@ fn kill_9_and_a_double_sigint_leave_an_interrupted_run_that_resumes_without_a_ga
                 libc::kill(pid, libc::SIGKILL);
             } else {
                 libc::kill(pid, libc::SIGINT);
+                // A person's second Ctrl-C: later than the window in which a repeat counts as
+                // the same signal delivered twice.
+                std::thread::sleep(Duration::from_millis(700));
                 libc::kill(pid, libc::SIGINT);
             }
         }

@@ -28,6 +28,7 @@ fn arm(label: &str, classification: bool) -> ArmCurves {
             loss_before: ci(0.9),
             inner_steps: 5,
             inner_lr: 0.01,
+            per_step: vec![],
         }],
         tasks: vec![TaskPoint {
             iteration: 5,

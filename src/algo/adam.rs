@@ -1,8 +1,12 @@
 //! Adam on flat vectors (dfdx's optimizers need compile-time shapes).
 
+use crate::experiment::{ArmSettings, MetaLrSchedule};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adam {
     pub lr: f64,
+    /// Scales `lr` by the step count `t`.
+    pub schedule: MetaLrSchedule,
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
@@ -16,9 +20,18 @@ impl Adam {
         Adam::with_betas(len, lr, 0.9, 0.999)
     }
 
+    /// The meta-optimizer of an arm: its `meta_lr` on its schedule.
+    pub fn meta(len: usize, settings: &ArmSettings) -> Adam {
+        Adam {
+            schedule: settings.meta_lr_schedule,
+            ..Adam::new(len, settings.meta_lr)
+        }
+    }
+
     pub fn with_betas(len: usize, lr: f64, beta1: f64, beta2: f64) -> Adam {
         Adam {
             lr,
+            schedule: MetaLrSchedule::Constant,
             beta1,
             beta2,
             eps: 1e-8,
@@ -34,7 +47,7 @@ impl Adam {
         let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
         let c1 = 1.0 - self.beta1.powi(self.t as i32);
         let c2 = 1.0 - self.beta2.powi(self.t as i32);
-        let step = (self.lr / c1) as f32;
+        let step = (self.schedule.lr_at(self.lr, self.t) / c1) as f32;
         let c2 = c2 as f32;
         let eps = self.eps as f32;
         for (((p, &g), m), v) in params
@@ -101,6 +114,28 @@ mod tests {
         assert!((p[0] - 0.9).abs() < 1e-6);
         assert!((p[1] - 1.1).abs() < 1e-6);
         assert_eq!(p[2], 1.0);
+    }
+
+    #[test]
+    fn a_step_schedule_halves_the_update_after_every_steps() {
+        // A constant gradient: Adam's normalised step is lr each time, so the moves show the rate.
+        let mut a = Adam::new(1, 0.1);
+        a.schedule = MetaLrSchedule::Step {
+            every: 2,
+            factor: 0.5,
+        };
+        let mut p = vec![0.0f32];
+        let mut moves = vec![];
+        for _ in 0..5 {
+            let before = p[0];
+            a.step(&mut p, &[1.0]);
+            moves.push(before - p[0]);
+        }
+        let want = [0.1, 0.1, 0.05, 0.05, 0.025];
+        for (m, w) in moves.iter().zip(want) {
+            assert!((m - w).abs() < 1e-6, "{moves:?}");
+        }
+        assert_eq!(MetaLrSchedule::Constant.lr_at(0.1, 10_000), 0.1);
     }
 
     #[test]

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::eval::TaskEval;
 use super::{
     mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
 };
@@ -40,7 +39,7 @@ impl Anil {
         let mut rng = Rng::seed_from_u64(ctx.seed);
         let theta = ctx.net.init(&mut rng);
         Anil {
-            adam: Adam::new(theta.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(theta.len(), &ctx.settings),
             theta,
             second_order,
             inner_steps: ctx.settings.inner_steps,
@@ -67,7 +66,7 @@ pub fn body_features(ev: &mut dyn Evaluator, body: &[f32], batch: &Batch) -> (Ve
 }
 
 /// Head outputs from the head's length and the feature width.
-fn outputs(head_len: usize, d: usize) -> usize {
+pub(crate) fn outputs(head_len: usize, d: usize) -> usize {
     head_len / (d + 1)
 }
 
@@ -178,30 +177,6 @@ pub fn task_meta_grad(
     }
     meta.extend(v);
     (meta, q)
-}
-
-/// One test task: head-only SGD on the support features, scored on the query set.
-pub fn evaluate_task(
-    ev: &mut dyn Evaluator,
-    theta: &[f32],
-    head_start: usize,
-    ep: &Episode,
-    steps: usize,
-    lr: f64,
-) -> TaskEval {
-    let body = &theta[..head_start];
-    let head0: Vec<f64> = theta[head_start..].iter().map(|&v| v as f64).collect();
-    let (fs, d) = body_features(ev, body, &ep.support);
-    let traj = head_trajectory(&fs, d, &ep.support, &head0, steps, lr);
-    let (fq, _) = body_features(ev, body, &ep.query);
-    let o = outputs(head0.len(), d);
-    let before = head::loss(&fq, ep.query.n, d, &head0, o, &ep.query.y);
-    let after = head::loss(&fq, ep.query.n, d, &traj[steps], o, &ep.query.y);
-    TaskEval {
-        loss_before: before.value,
-        loss: after.value,
-        accuracy: after.out.correct.map(|c| c as f64 / ep.query.n as f64),
-    }
 }
 
 impl MetaAlgorithm for Anil {

@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::inner::sgd_adapt;
 use super::{anil, metasgd, metric, AdaptMode};
 use crate::experiment::EvalSpec;
-use crate::metrics::EvalResult;
+use crate::metrics::{EvalResult, StepResult};
 use crate::model::metric::MetricKind;
-use crate::model::BatchNormMode;
+use crate::model::{head, BatchNormMode, Evaluator};
 use crate::pool::{PoolError, WorkerPool};
 use crate::stats::MeanCi;
-use crate::tasks::{split_name, Episode, Split};
+use crate::tasks::{split_name, Batch, Episode, Split, Targets};
 
 /// How each new task is adapted on its support set before its query set is scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,16 +104,163 @@ impl EvalProtocol {
     }
 }
 
-/// One task's result.
+/// One task's query result after some number of adaptation steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TaskEval {
-    pub loss_before: f64,
+pub struct StepEval {
     pub loss: f64,
     pub accuracy: Option<f64>,
 }
 
+/// One task's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskEval {
+    pub loss_before: f64,
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+    /// The query result after each step 0..=k: `loss_before` first and `loss` last for the
+    /// rules that take steps, the one result for rules without (metric arms).
+    pub per_step: Vec<StepEval>,
+}
+
+impl TaskEval {
+    fn of_steps(per_step: Vec<StepEval>) -> TaskEval {
+        let (first, last) = (per_step[0], per_step[per_step.len() - 1]);
+        TaskEval {
+            loss_before: first.loss,
+            loss: last.loss,
+            accuracy: last.accuracy,
+            per_step,
+        }
+    }
+}
+
+/// A model's outputs on a grid of inputs after each adaptation step: `[step][point]`.
+pub type StepPredictions = Vec<Vec<f32>>;
+
+/// Where one task's adaptation went: the adapted state after each step 0..=k.
+enum Trajectory {
+    /// Every parameter θ₀ … θ_k (plain SGD, fresh head, learned rates).
+    Params(Vec<Vec<f32>>),
+    /// The frozen body and the head after each step (ANIL).
+    Head {
+        body: Vec<f32>,
+        heads: Vec<Vec<f64>>,
+    },
+}
+
+/// Adapt from `start` on `support` by an inner-loop rule (not a metric one).
+fn adapt(
+    ev: &mut dyn Evaluator,
+    start: &[f32],
+    mode: AdaptMode,
+    support: &Batch,
+    steps: usize,
+    lr: f64,
+) -> Trajectory {
+    match mode {
+        AdaptMode::All | AdaptMode::HeadOnly { .. } => {
+            Trajectory::Params(sgd_adapt(ev, start, support, steps, lr, mode))
+        }
+        AdaptMode::HeadSgd { head_start } => {
+            let body = &start[..head_start];
+            let head0: Vec<f64> = start[head_start..].iter().map(|&v| v as f64).collect();
+            let (fs, d) = anil::body_features(ev, body, support);
+            Trajectory::Head {
+                heads: anil::head_trajectory(&fs, d, support, &head0, steps, lr),
+                body: body.to_vec(),
+            }
+        }
+        AdaptMode::LearnedRates { len } => {
+            let (theta, alpha) = start.split_at(len);
+            Trajectory::Params(metasgd::trajectory(ev, theta, alpha, support, steps).0)
+        }
+        AdaptMode::Metric { .. } => unreachable!("metric rules take no steps"),
+    }
+}
+
+impl Trajectory {
+    /// The query result at every step.
+    fn score(&self, ev: &mut dyn Evaluator, query: &Batch) -> Vec<StepEval> {
+        let acc = |c: Option<usize>| c.map(|c| c as f64 / query.n as f64);
+        match self {
+            Trajectory::Params(thetas) => thetas
+                .iter()
+                .map(|t| {
+                    let out = ev.evaluate(t, query, None);
+                    StepEval {
+                        loss: out.loss as f64,
+                        accuracy: acc(out.correct),
+                    }
+                })
+                .collect(),
+            Trajectory::Head { body, heads } => {
+                let (fq, d) = anil::body_features(ev, body, query);
+                let o = anil::outputs(heads[0].len(), d);
+                heads
+                    .iter()
+                    .map(|h| {
+                        let out = head::loss(&fq, query.n, d, h, o, &query.y);
+                        StepEval {
+                            loss: out.value,
+                            accuracy: acc(out.out.correct),
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The first output at each of `x` (one input value each) after every step; the body is
+    /// `head_start` values long.
+    fn predict(&self, ev: &mut dyn Evaluator, x: &[f32], head_start: usize) -> StepPredictions {
+        let grid = Batch {
+            n: x.len(),
+            x: x.to_vec(),
+            y: Targets::Values(vec![0.0; x.len()]),
+        };
+        let first = |f: &[f64], d: usize, h: &[f64]| {
+            let o = anil::outputs(h.len(), d);
+            let z = head::outputs(f, grid.n, d, h, o);
+            z.iter().step_by(o.max(1)).map(|&v| v as f32).collect()
+        };
+        match self {
+            Trajectory::Params(thetas) => thetas
+                .iter()
+                .map(|t| {
+                    let (f, d) = anil::body_features(ev, &t[..head_start], &grid);
+                    let h: Vec<f64> = t[head_start..].iter().map(|&v| v as f64).collect();
+                    first(&f, d, &h)
+                })
+                .collect(),
+            Trajectory::Head { body, heads } => {
+                let (f, d) = anil::body_features(ev, body, &grid);
+                heads.iter().map(|h| first(&f, d, h)).collect()
+            }
+        }
+    }
+}
+
+/// One task: adapt, score every step, and predict on `grid` (inputs, body length) when given.
+fn evaluate_one(
+    ev: &mut dyn Evaluator,
+    start: &[f32],
+    mode: AdaptMode,
+    ep: &Episode,
+    steps: usize,
+    lr: f64,
+    grid: Option<(&[f32], usize)>,
+) -> (TaskEval, Option<StepPredictions>) {
+    if let AdaptMode::Metric { kind, body_len } = mode {
+        return (metric::evaluate_task(ev, kind, start, body_len, ep), None);
+    }
+    let traj = adapt(ev, start, mode, &ep.support, steps, lr);
+    let r = TaskEval::of_steps(traj.score(ev, &ep.query));
+    let fit = grid.map(|(x, head_start)| traj.predict(ev, x, head_start));
+    (r, fit)
+}
+
 /// Adapt from `start` on every episode's support set by the rule `mode` (SGD rules take
-/// `steps` steps of `lr`), then score on its query set.
+/// `steps` steps of `lr`), then score on its query set after every step.
 pub fn evaluate_tasks(
     pool: &WorkerPool,
     start: Vec<f32>,
@@ -123,26 +270,27 @@ pub fn evaluate_tasks(
     lr: f64,
 ) -> Result<Vec<TaskEval>, PoolError> {
     let start = Arc::new(start);
-    pool.map(episodes, move |ev, ep: Episode| match mode {
-        AdaptMode::All | AdaptMode::HeadOnly { .. } => {
-            let before = ev.evaluate(&start, &ep.query, None);
-            let adapted = sgd_adapt(ev, &start, &ep.support, steps, lr, mode);
-            let after = ev.evaluate(&adapted, &ep.query, None);
-            TaskEval {
-                loss_before: before.loss as f64,
-                loss: after.loss as f64,
-                accuracy: after.correct.map(|c| c as f64 / ep.query.n as f64),
-            }
-        }
-        AdaptMode::HeadSgd { head_start } => {
-            anil::evaluate_task(ev, &start, head_start, &ep, steps, lr)
-        }
-        AdaptMode::LearnedRates { len } => {
-            metasgd::evaluate_task(ev, &start[..len], &start[len..], &ep, steps)
-        }
-        AdaptMode::Metric { kind, body_len } => {
-            metric::evaluate_task(ev, kind, &start, body_len, &ep)
-        }
+    pool.map(episodes, move |ev, ep: Episode| {
+        evaluate_one(ev, &start, mode, &ep, steps, lr, None).0
+    })
+}
+
+/// [`evaluate_tasks`], and for each episode given a grid of inputs, the model's prediction on
+/// it after every adaptation step (regression figures). `head_start` is the network's body
+/// length. The scores are those `evaluate_tasks` gives: the same adaptation, the same numbers.
+pub fn evaluate_and_fit(
+    pool: &WorkerPool,
+    start: Vec<f32>,
+    mode: AdaptMode,
+    head_start: usize,
+    tasks: Vec<(Episode, Option<Vec<f32>>)>,
+    steps: usize,
+    lr: f64,
+) -> Result<Vec<(TaskEval, Option<StepPredictions>)>, PoolError> {
+    let start = Arc::new(start);
+    pool.map(tasks, move |ev, (ep, grid): (Episode, Option<Vec<f32>>)| {
+        let grid = grid.as_deref().map(|x| (x, head_start));
+        evaluate_one(ev, &start, mode, &ep, steps, lr, grid)
     })
 }
 
@@ -167,5 +315,26 @@ pub fn summarize(
         loss_before: MeanCi::of(&col(|r| r.loss_before)),
         inner_steps: steps,
         inner_lr: lr,
+        per_step: per_step(results),
     }
+}
+
+/// Mean and CI over tasks after each step; as many steps as every task has.
+fn per_step(results: &[TaskEval]) -> Vec<StepResult> {
+    let steps = results.iter().map(|r| r.per_step.len()).min().unwrap_or(0);
+    (0..steps)
+        .map(|s| {
+            let loss: Vec<f64> = results.iter().map(|r| r.per_step[s].loss).collect();
+            let accuracy = results
+                .iter()
+                .map(|r| r.per_step[s].accuracy)
+                .collect::<Option<Vec<f64>>>()
+                .map(|a| MeanCi::of(&a));
+            StepResult {
+                step: s,
+                loss: MeanCi::of(&loss),
+                accuracy,
+            }
+        })
+        .collect()
 }

@@ -34,7 +34,8 @@ pub fn sgd_trajectory(
     traj
 }
 
-/// `steps` SGD steps restricted by `mode`; returns the adapted parameters.
+/// `steps` SGD steps restricted by `mode`; returns the parameters after each step, θ₀ … θ_K
+/// (K + 1 entries), so an evaluation can score every step and the last is the adapted model.
 ///
 /// Head-only adaptation (a fresh head on a trained trunk) halves its step until the support
 /// loss does not increase: the trunk's features can be large enough that a fixed learning rate
@@ -47,20 +48,15 @@ pub fn sgd_adapt(
     steps: usize,
     lr: f64,
     mode: AdaptMode,
-) -> Vec<f32> {
-    let mut theta = params.to_vec();
+) -> Vec<Vec<f32>> {
     match mode {
-        AdaptMode::All => {
-            for _ in 0..steps {
-                let (_, g) = grad(ev, &theta, batch);
-                for (p, g) in theta.iter_mut().zip(&g) {
-                    *p -= (lr as f32) * g;
-                }
-            }
-        }
+        AdaptMode::All => sgd_trajectory(ev, params, batch, steps, lr),
         AdaptMode::HeadOnly { head_start } => {
+            let mut traj = Vec::with_capacity(steps + 1);
+            traj.push(params.to_vec());
             let mut lr = lr as f32;
             for _ in 0..steps {
+                let mut theta = traj.last().expect("non-empty").clone();
                 let (now, g) = grad(ev, &theta, batch);
                 for _ in 0..30 {
                     let mut next = theta.clone();
@@ -73,10 +69,11 @@ pub fn sgd_adapt(
                     }
                     lr *= 0.5;
                 }
+                traj.push(theta);
             }
+            traj
         }
         // The evaluation dispatches the other rules to their own code before getting here.
         other => unreachable!("sgd_adapt runs SGD rules only, not {other:?}"),
     }
-    theta
 }

@@ -44,7 +44,7 @@ impl Maml {
         let mut rng = <crate::tasks::Rng as rand::SeedableRng>::seed_from_u64(ctx.seed);
         let theta = ctx.net.init(&mut rng);
         Maml {
-            adam: Adam::new(theta.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(theta.len(), &ctx.settings),
             theta,
             order,
             inner_steps: ctx.settings.inner_steps,

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::eval::TaskEval;
 use super::inner::grad;
 use super::maml::hvp;
 use super::{
@@ -38,7 +37,7 @@ impl MetaSgd {
         let len = params.len();
         params.extend(std::iter::repeat_n(ctx.settings.inner_lr as f32, len));
         MetaSgd {
-            adam: Adam::new(params.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(params.len(), &ctx.settings),
             params,
             len,
             hvp_eps,
@@ -96,24 +95,6 @@ pub fn task_meta_grad(
         }
     }
     (v, d_alpha, q)
-}
-
-/// One test task: `steps` learned-rate steps on the support set, scored on the query set.
-pub fn evaluate_task(
-    ev: &mut dyn Evaluator,
-    theta: &[f32],
-    alpha: &[f32],
-    ep: &Episode,
-    steps: usize,
-) -> TaskEval {
-    let before = ev.evaluate(theta, &ep.query, None);
-    let (traj, _) = trajectory(ev, theta, alpha, &ep.support, steps);
-    let after = ev.evaluate(&traj[steps], &ep.query, None);
-    TaskEval {
-        loss_before: before.loss as f64,
-        loss: after.loss as f64,
-        accuracy: after.correct.map(|c| c as f64 / ep.query.n as f64),
-    }
 }
 
 impl MetaAlgorithm for MetaSgd {

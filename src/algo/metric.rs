@@ -1,6 +1,7 @@
 //! The metric-based arms — Prototypical, Matching and Relation networks — as one arm: they
 //! differ only in the loss on the body's embeddings (`model::metric`). The encoder is the model
-//! spec without its head; a Relation arm adds its relation module's parameters after the body.
+//! spec without its head; a Relation arm adds its relation module's parameters after the body,
+//! a Matching arm its cosine scale.
 //! Each episode's support and query examples are embedded in one pass (batch norm sees them as
 //! one batch, as in the reference ProtoNets code), and the loss is taken on the query set. The
 //! meta-parameters are trained with Adam on the same task stream as every other arm; there is no
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::eval::TaskEval;
+use super::eval::{StepEval, TaskEval};
 use super::{
     mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
 };
@@ -42,7 +43,7 @@ impl MetricArm {
         params.extend(kind.init_module(d, &mut Rng::seed_from_u64(ctx.seed ^ MODULE_SALT)));
         MetricArm {
             kind,
-            adam: Adam::new(params.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(params.len(), &ctx.settings),
             params,
             body_len,
         }
@@ -112,10 +113,16 @@ pub fn evaluate_task(
     ep: &Episode,
 ) -> TaskEval {
     let out = episode_loss(ev, kind, params, body_len, ep, None);
+    let (loss, accuracy) = (
+        out.loss as f64,
+        out.correct.map(|c| c as f64 / ep.query.n as f64),
+    );
     TaskEval {
         loss_before: (ways(classes(&ep.support)) as f64).ln(),
-        loss: out.loss as f64,
-        accuracy: out.correct.map(|c| c as f64 / ep.query.n as f64),
+        loss,
+        accuracy,
+        // No steps: the one point is the result itself.
+        per_step: vec![StepEval { loss, accuracy }],
     }
 }
 

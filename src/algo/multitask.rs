@@ -43,7 +43,7 @@ impl MultiTask {
             .map(|_| family.sample_task(Split::Train, &mut task_rng))
             .collect();
         MultiTask {
-            adam: Adam::new(params.len(), ctx.settings.meta_lr),
+            adam: Adam::meta(params.len(), &ctx.settings),
             net: ctx.net,
             tasks,
             params,

@@ -2,8 +2,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -11,6 +9,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use metalab::engine::{EngineEvent, Prepared};
 use metalab::runs;
+
+/// Signals closer together than this are one notice delivered twice (see the handler).
+const SAME_SIGNAL: Duration = Duration::from_millis(500);
 
 /// Progress and results are printed without panicking on a closed pipe or terminal
 /// (`metalab run x.ron | head`): training goes on, and its checkpoints and run.json say the rest.
@@ -81,19 +82,24 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
         );
     }
     let handle = p.launch();
-    let interrupts = Arc::new(AtomicUsize::new(0));
     {
         let stop = handle.stopper();
-        let interrupts = Arc::clone(&interrupts);
+        let mut first: Option<Instant> = None;
         // Ctrl-C, SIGTERM (a scheduler's notice) and SIGHUP (a closed terminal) alike: the first
         // lets every arm checkpoint and stop, a second leaves at once.
-        let _ = metalab::signals::on_termination(move || {
-            if interrupts.fetch_add(1, Ordering::SeqCst) >= 1 {
+        let _ = metalab::signals::on_termination(move || match first {
+            // GNU `timeout`, `kill -INT -PGID` and Slurm signal the process and its group, so
+            // one notice arrives twice within microseconds; only a repeat a person makes quits.
+            Some(t) if t.elapsed() < SAME_SIGNAL => {}
+            Some(_) => {
                 say!("\nmetalab: second interrupt, exiting without a final checkpoint");
                 std::process::exit(130);
             }
-            say!("\nmetalab: interrupted; stopping after the current meta-iteration with a checkpoint (interrupt again to quit at once)…");
-            stop();
+            None => {
+                first = Some(Instant::now());
+                say!("\nmetalab: interrupted; stopping after the current meta-iteration with a checkpoint (interrupt again to quit at once)…");
+                stop();
+            }
         });
     }
     let mut last_plain = Instant::now();

@@ -9,14 +9,14 @@ use rand::SeedableRng;
 
 use super::messages::{ArmIndex, EngineEvent};
 use super::{Control, Prepared};
-use crate::algo::eval::{evaluate_tasks, summarize, EvalProtocol};
+use crate::algo::eval::{evaluate_and_fit, evaluate_tasks, summarize, EvalProtocol};
 use crate::algo::{self, AlgoContext, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
-use crate::metrics::{EvalResult, TaskPoint, TrainWindow};
+use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainWindow};
 use crate::pool::WorkerPool;
 use crate::runs::checkpoint::{Checkpoint, ResumeState};
 use crate::runs::{self, MetricRecord, RunDir, RunFacts, RunStatus};
-use crate::tasks::{Episode, Rng, Split, TaskFamily, TaskKind};
+use crate::tasks::{Episode, Rng, Split, Targets, Task, TaskFamily, TaskKind};
 
 /// Salts that give the evaluation task sets their own streams: the same tasks at every
 /// evaluation and for every arm, and never the training stream's tasks.
@@ -64,13 +64,31 @@ pub(super) fn run(
     }
 }
 
+/// Grid points of a tracked regression task's fit: enough for a smooth curve on a terminal or
+/// a plot, few enough that predicting them at every step costs little next to the evaluation.
+const FIT_POINTS: usize = 100;
+
 /// `n` episodes of `split` from their own seeded stream.
 pub(crate) fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usize) -> Vec<Episode> {
+    tasks_and_episodes(family, split, seed, n)
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
+}
+
+/// [`episodes`] with the task each came from (the same draws).
+fn tasks_and_episodes(
+    family: &dyn TaskFamily,
+    split: Split,
+    seed: u64,
+    n: usize,
+) -> Vec<(Task, Episode)> {
     let mut rng = Rng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
             let t = family.sample_task(split, &mut rng);
-            family.sample_episode(&t, &mut rng)
+            let e = family.sample_episode(&t, &mut rng);
+            (t, e)
         })
         .collect()
 }
@@ -168,7 +186,8 @@ pub(super) struct ArmRun<'a> {
     rate: Rate,
     /// Fixed validation tasks: the periodic evaluation's and the per-task panels'.
     periodic: Vec<Episode>,
-    tracked: Vec<Episode>,
+    /// The tracked tasks (their true functions are drawn for regression) and their episodes.
+    tracked: Vec<(Task, Episode)>,
 }
 
 impl<'a> ArmRun<'a> {
@@ -226,7 +245,7 @@ impl<'a> ArmRun<'a> {
                 exp.seed ^ PERIODIC_SALT,
                 exp.eval.periodic_tasks,
             ),
-            tracked: episodes(
+            tracked: tasks_and_episodes(
                 family,
                 Split::Validation,
                 exp.seed ^ TRACKED_SALT,
@@ -375,7 +394,7 @@ impl<'a> ArmRun<'a> {
             arm: self.index,
             result,
         });
-        let per_task = self.adapt_and_score(&self.tracked)?;
+        let (per_task, fits) = self.score_tracked()?;
         for (task, r) in per_task.iter().enumerate() {
             let point = TaskPoint {
                 iteration: self.it,
@@ -391,7 +410,69 @@ impl<'a> ArmRun<'a> {
                 point,
             });
         }
+        if !fits.is_empty() {
+            self.dir.write_fits(&fits).map_err(|e| fail(self.it, e))?;
+            for fit in fits {
+                self.send(EngineEvent::Fit {
+                    arm: self.index,
+                    fit,
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// The tracked tasks adapted as every evaluation adapts, and, for those whose family draws
+    /// a true function, the fit on a grid after each step.
+    fn score_tracked(&self) -> Result<(Vec<algo::eval::TaskEval>, Vec<TaskFit>), Failure> {
+        let e = &self.p.experiment.eval;
+        let family = self.p.family.as_ref();
+        let curves: Vec<_> = self
+            .tracked
+            .iter()
+            .map(|(t, _)| family.curve(t, FIT_POINTS))
+            .collect();
+        let items = self
+            .tracked
+            .iter()
+            .zip(&curves)
+            .map(|((_, ep), c)| (ep.clone(), c.as_ref().map(|(x, _)| x.clone())))
+            .collect();
+        let (start, mode) = self.algo.adapt_start();
+        let head_start = self.p.net.layout.head_start;
+        let scored = evaluate_and_fit(
+            &self.pool,
+            start,
+            mode,
+            head_start,
+            items,
+            e.inner_steps,
+            e.inner_lr,
+        )
+        .map_err(|err| self.failure(err))?;
+        let mut fits = vec![];
+        let mut results = Vec::with_capacity(scored.len());
+        for (task, ((r, predictions), (curve, (_, ep)))) in scored
+            .into_iter()
+            .zip(curves.into_iter().zip(&self.tracked))
+            .enumerate()
+        {
+            if let (Some(predictions), Some((x, truth)), Targets::Values(sy)) =
+                (predictions, curve, &ep.support.y)
+            {
+                fits.push(TaskFit {
+                    iteration: self.it,
+                    task,
+                    x,
+                    truth,
+                    support_x: ep.support.x.clone(),
+                    support_y: sy.clone(),
+                    predictions,
+                });
+            }
+            results.push(r);
+        }
+        Ok((results, fits))
     }
 
     /// Save the checkpoint, then record the iteration in `run.json` (in that order, so

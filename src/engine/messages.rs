@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
+pub use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainPoint};
 
 /// Index of an arm within the launched experiment (order of `Experiment::arms`).
 pub type ArmIndex = usize;
@@ -37,6 +37,12 @@ pub enum EngineEvent {
     Task {
         arm: ArmIndex,
         point: TaskPoint,
+    },
+    /// A tracked regression task's true function, support set and predictions before and
+    /// after each adaptation step, at an evaluation (sent after its `Task` point).
+    Fit {
+        arm: ArmIndex,
+        fit: TaskFit,
     },
     Checkpoint {
         arm: ArmIndex,
@@ -71,6 +77,7 @@ impl EngineEvent {
             | EngineEvent::Train { arm, .. }
             | EngineEvent::Eval { arm, .. }
             | EngineEvent::Task { arm, .. }
+            | EngineEvent::Fit { arm, .. }
             | EngineEvent::Checkpoint { arm, .. }
             | EngineEvent::Paused { arm }
             | EngineEvent::Resumed { arm }

@@ -397,6 +397,33 @@ pub struct TrainSpec {
     pub log_every: usize,
     /// Stop the arm when a training loss exceeds this (or is not finite).
     pub max_loss: f64,
+    /// How Adam's step size changes over training (Reptile's ε has its own `anneal`).
+    pub meta_lr_schedule: MetaLrSchedule,
+}
+
+/// The meta learning rate over training, as a function of Adam's step count (which checkpoints
+/// keep, so a resumed run continues the same schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum MetaLrSchedule {
+    /// `meta_lr` throughout.
+    #[default]
+    Constant,
+    /// `meta_lr · factor^⌊(step − 1) / every⌋`: Snell et al. halve it every 2,000 episodes.
+    Step { every: usize, factor: f64 },
+}
+
+impl MetaLrSchedule {
+    /// The rate for Adam's `step`-th update (1-based).
+    pub fn lr_at(self, base: f64, step: u64) -> f64 {
+        match self {
+            MetaLrSchedule::Constant => base,
+            MetaLrSchedule::Step { every, factor } => {
+                let k = step.saturating_sub(1) / every.max(1) as u64;
+                base * factor.powi(k.min(i32::MAX as u64) as i32)
+            }
+        }
+    }
 }
 
 impl Default for TrainSpec {
@@ -409,6 +436,7 @@ impl Default for TrainSpec {
             inner_lr: 0.01,
             log_every: 10,
             max_loss: 1e6,
+            meta_lr_schedule: MetaLrSchedule::Constant,
         }
     }
 }
@@ -448,6 +476,7 @@ pub struct ArmSettings {
     pub inner_steps: usize,
     pub inner_lr: f64,
     pub meta_lr: f64,
+    pub meta_lr_schedule: MetaLrSchedule,
 }
 
 impl Experiment {
@@ -456,6 +485,7 @@ impl Experiment {
             inner_steps: arm.inner_steps.unwrap_or(self.train.inner_steps),
             inner_lr: arm.inner_lr.unwrap_or(self.train.inner_lr),
             meta_lr: arm.meta_lr.unwrap_or(self.train.meta_lr),
+            meta_lr_schedule: self.train.meta_lr_schedule,
         }
     }
 

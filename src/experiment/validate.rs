@@ -513,6 +513,22 @@ fn check_train(c: &mut Checker, t: &TrainSpec) {
     }
     positive(c, "train.inner_lr", t.inner_lr);
     positive(c, "train.meta_lr", t.meta_lr);
+    if let MetaLrSchedule::Step { every, factor } = t.meta_lr_schedule {
+        if every == 0 {
+            c.fail(
+                "train.meta_lr_schedule.every",
+                "the schedule steps every 0 iterations",
+                "use every: 2000 (or meta_lr_schedule: Constant)",
+            );
+        }
+        if !(factor > 0.0 && factor <= 1.0) {
+            c.fail(
+                "train.meta_lr_schedule.factor",
+                format!("factor {factor} would not shrink the rate: it must be in (0, 1]"),
+                "use factor: 0.5 (halve the rate at each step)",
+            );
+        }
+    }
     if t.max_loss.is_nan() || t.max_loss <= 0.0 {
         c.fail(
             "train.max_loss",

@@ -6,6 +6,9 @@
 //! runs/<id>/run.json                 status, protocol, class split, final result (atomic rewrite)
 //! runs/<id>/metrics.jsonl            one JSON object a line: train windows, evals, tracked tasks
 //! runs/<id>/checkpoint.safetensors   parameters + optimizer + RNG state (atomic rewrite)
+//! runs/<id>/fits.json                regression only: the tracked tasks' true function, support
+//!                                    set and predictions per adaptation step, at the latest
+//!                                    evaluation (atomic rewrite)
 //! ```
 //! `metrics.jsonl` is appended a line at a time; a killed run can leave a partial last line,
 //! which readers skip.
@@ -28,7 +31,7 @@ use thiserror::Error;
 
 pub use crate::algo::eval::EvalProtocol;
 use crate::experiment::{self, Experiment};
-use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
+use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainPoint};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -119,6 +122,7 @@ pub const CONFIG: &str = "config.ron";
 pub const META: &str = "run.json";
 pub const METRICS: &str = "metrics.jsonl";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
+pub const FITS: &str = "fits.json";
 
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -253,6 +257,23 @@ impl RunDir {
     pub fn checkpoint_path(&self) -> PathBuf {
         self.dir.join(CHECKPOINT)
     }
+
+    /// Replace the tracked tasks' fits with the latest evaluation's: a figure needs only the
+    /// latest, and rewriting keeps the file a few kilobytes however long the run.
+    pub fn write_fits(&self, fits: &[TaskFit]) -> Result<(), RunError> {
+        let path = self.dir.join(FITS);
+        let text = serde_json::to_string(fits).expect("fits serialize");
+        atomic::write(&path, text.as_bytes()).map_err(|e| RunError::io(&path, e))
+    }
+}
+
+/// The fits `write_fits` left; none for classification runs, runs recorded before metalab
+/// wrote them, or an unreadable file (a figure, never a number anything is computed from).
+pub fn load_fits(dir: &Path) -> Vec<TaskFit> {
+    std::fs::read_to_string(dir.join(FITS))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }
 
 /// `<host, up to 8 characters>-<4 hex digits>`: short, readable, and distinct across machines.
@@ -358,6 +379,8 @@ pub struct RunMetrics {
     pub classification: bool,
     /// (iteration, training seconds) of each train point: charts can put wall time on x.
     pub clock: Vec<(usize, f64)>,
+    /// The tracked tasks' fits at the latest evaluation (regression; `fits.json`).
+    pub fits: Vec<TaskFit>,
 }
 
 pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
@@ -376,6 +399,7 @@ pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
             MetricRecord::Task(p) => m.tasks.push(p),
         }
     }
+    m.fits = load_fits(dir);
     Ok(m)
 }
 

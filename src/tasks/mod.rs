@@ -167,6 +167,12 @@ pub trait TaskFamily: Send + Sync {
     fn split_record(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// `task`'s true function at `n` evenly spaced inputs over the family's input range, as
+    /// (inputs, targets), for regression families with one input (the MAML paper's figure);
+    /// `None` for the others.
+    fn curve(&self, _task: &Task, _n: usize) -> Option<(Vec<f32>, Vec<f32>)> {
+        None
+    }
 }
 
 /// Build the family an experiment describes. `seed` fixes any class split.

@@ -52,6 +52,16 @@ impl TaskFamily for Sinusoid {
         }
     }
 
+    fn curve(&self, task: &Task, n: usize) -> Option<(Vec<f32>, Vec<f32>)> {
+        let Task::Sinusoid { amplitude, phase } = *task else {
+            return None;
+        };
+        let step = 10.0 / n.saturating_sub(1).max(1) as f32;
+        let x: Vec<f32> = (0..n).map(|i| -5.0 + step * i as f32).collect();
+        let y = x.iter().map(|&x| amplitude * (x - phase).sin()).collect();
+        Some((x, y))
+    }
+
     fn describe(&self) -> String {
         format!(
             "Sinusoid regression, K={} support / {} query",
@@ -86,6 +96,17 @@ mod tests {
                 assert!((y - amplitude * (x - phase).sin()).abs() < 1e-6);
             }
         }
+        let (x, y) = fam
+            .curve(
+                &Task::Sinusoid {
+                    amplitude: 2.0,
+                    phase: 0.5,
+                },
+                101,
+            )
+            .unwrap();
+        assert_eq!((x[0], x[100], x.len()), (-5.0, 5.0, 101));
+        assert!((y[55] - 2.0 * (x[55] - 0.5).sin()).abs() < 1e-6);
         let a = fam.sample_task(Split::Train, &mut Rng::seed_from_u64(9));
         let b = fam.sample_task(Split::Train, &mut Rng::seed_from_u64(9));
         assert_eq!(a, b);

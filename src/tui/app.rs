@@ -22,6 +22,9 @@ pub enum Screen {
     Monitor,
     Compare,
     Editor,
+    /// Loss against adaptation steps, and for regression the tracked tasks' fits; opened from
+    /// the monitor or compare screen (`AdaptationView::from`).
+    Adaptation,
 }
 
 impl Screen {
@@ -40,6 +43,7 @@ impl Screen {
             Screen::Monitor => "Monitor",
             Screen::Compare => "Compare",
             Screen::Editor => "Editor",
+            Screen::Adaptation => "Adaptation",
         }
     }
 }
@@ -144,6 +148,24 @@ pub enum Msg {
     Tick(Instant),
 }
 
+/// The adaptation screen's own state: the arm is the monitor's `arm_sel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdaptationView {
+    /// Which tracked task's fit is drawn (index into the arm's fits).
+    pub task: usize,
+    /// The screen it was opened from, where q/Esc return.
+    pub from: Screen,
+}
+
+impl Default for AdaptationView {
+    fn default() -> Self {
+        AdaptationView {
+            task: 0,
+            from: Screen::Monitor,
+        }
+    }
+}
+
 /// Which session the monitor and compare screens show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -180,6 +202,7 @@ pub struct App {
     pub quit: bool,
     /// The command line's `--data`: the Omniglot folder every launch uses.
     pub data: Option<PathBuf>,
+    pub adaptation: AdaptationView,
 }
 
 impl App {
@@ -210,6 +233,7 @@ impl App {
             last_runs_scan: None,
             quit: false,
             data: None,
+            adaptation: AdaptationView::default(),
         };
         app.refresh_runs();
         app

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::messages::{EngineEvent, EvalResult, TaskPoint, TrainPoint};
 use crate::experiment::{parse_str, Experiment};
+use crate::metrics::StepResult;
 use crate::stats::MeanCi;
 use crate::tasks::Split;
 
@@ -73,6 +74,7 @@ pub fn training(
                     loss_before: ci(loss * 2.0, 0.1),
                     inner_steps: 10,
                     inner_lr: 0.01,
+                    per_step: adaptation_curve(loss * 2.0, loss * 0.9, 10, acc),
                 },
             });
             for task in 0..4 {
@@ -90,6 +92,29 @@ pub fn training(
         }
     }
     v
+}
+
+/// Query results after 0..=`steps` adaptation steps, the loss falling from `before` to `after`
+/// and the accuracy (classification) rising from chance among 5 to `accuracy`.
+pub fn adaptation_curve(
+    before: f64,
+    after: f64,
+    steps: usize,
+    accuracy: Option<f64>,
+) -> Vec<StepResult> {
+    (0..=steps)
+        .map(|s| {
+            // Exactly `before` at step 0 and `after` at the last step, as the engine records.
+            let tail = (-(steps as f64) / 2.0).exp();
+            let f = ((-(s as f64) / 2.0).exp() - tail) / (1.0 - tail);
+            let loss = after + (before - after) * f;
+            StepResult {
+                step: s,
+                loss: ci(loss, 0.05 * loss),
+                accuracy: accuracy.map(|a| ci(0.2 + (a - 0.2) * (1.0 - f), 0.02)),
+            }
+        })
+        .collect()
 }
 
 /// An app in a temporary-free state (no folders needed) showing a live two-arm run.
@@ -232,6 +257,7 @@ pub fn saved_metrics(
         loss_before: ci(mean * 2.0, 0.1),
         inner_steps: 10,
         inner_lr: 0.01,
+        per_step: Vec::new(),
     };
     for i in (eval_every..=iterations).step_by(eval_every.max(1)) {
         m.evals.push(eval(

@@ -52,6 +52,12 @@ pub enum Action {
     Cursor(isize),
     HideCursor,
     ToggleDiff,
+    /// Open the adaptation screen (loss vs steps; fits for regression).
+    ShowAdaptation,
+    /// Leave it for the screen it was opened from.
+    LeaveAdaptation,
+    /// The next (+1) or previous (−1) tracked task's fit.
+    SelectTask(isize),
     /// Handled by the editor widget itself (listed so help and footer can name it).
     EditorWidget,
 }
@@ -126,6 +132,7 @@ const RUNS: &[Screen] = &[Screen::Runs];
 const MONITOR: &[Screen] = &[Screen::Monitor];
 const COMPARE: &[Screen] = &[Screen::Compare];
 const EDITOR: &[Screen] = &[Screen::Editor];
+const ADAPTATION: &[Screen] = &[Screen::Adaptation];
 
 pub struct Binding {
     /// The screens where the keys do this.
@@ -223,7 +230,7 @@ fn table() -> Vec<Binding> {
         bind(CHARTS, &[Key::ch('S')], StopAll, S::Monitor, "", "", None),
         bind(CHARTS, &[Key::ch('c')], ShowCompare, S::Monitor, "c  m", "compare / monitor", Some("c compare")).footer_only_on(MONITOR),
         bind(CHARTS, &[Key::ch('m')], ShowMonitor, S::Monitor, "", "", Some("m monitor")).footer_only_on(COMPARE),
-        bind(CHARTS, &[Key::ch('a')], ToggleAccuracy, S::Monitor, "a", "accuracy ↔ loss panels", Some("a acc/loss")),
+        bind(CHARTS, &[Key::ch('a')], ToggleAccuracy, S::Monitor, "a  A", "acc ↔ loss / adaptation", Some("a acc/loss")),
         bind(CHARTS, &[Key::ch('v')], ToggleSource, S::Monitor, "v", "live ↔ opened saved run", Some("v live/saved")).footer_only_on(MONITOR),
         bind(CHARTS, &[Key::ch('x')], ExportSession, S::Monitor, "x", "export CSV + SVG", Some("x export")),
         bind(CHARTS, &[Key::ch('e')], Smooth(1), S::Monitor, "e  E", "smooth more / less (EMA)", None),
@@ -237,6 +244,16 @@ fn table() -> Vec<Binding> {
         bind(CHARTS, &[Key::ch('>')], Cursor(10), S::Monitor, "", "", None),
         bind(CHARTS, &[Key::ch('0')], HideCursor, S::Monitor, "", "", None),
         bind(COMPARE, &[Key::ch('D')], ToggleDiff, S::Monitor, "D", "config diff ↔ charts", Some("D diff")),
+        bind(CHARTS, &[Key::ch('A')], ShowAdaptation, S::Monitor, "", "", Some("A adaptation")),
+        // Adaptation (opened with A)
+        bind(ADAPTATION, &[Key::new(Left), Key::ch('h')], Move(-1), S::Monitor, "", "", Some("←→ arm")),
+        bind(ADAPTATION, &[Key::new(Right), Key::ch('l')], Move(1), S::Monitor, "", "", None),
+        bind(ADAPTATION, &[Key::new(Up), Key::ch('k')], SelectTask(-1), S::Monitor, "", "", Some("↑↓ task")),
+        bind(ADAPTATION, &[Key::new(Down), Key::ch('j')], SelectTask(1), S::Monitor, "", "", None),
+        bind(ADAPTATION, &[Key::ch('a')], ToggleAccuracy, S::Monitor, "", "", Some("a acc/loss")),
+        bind(ADAPTATION, &[Key::ch('A'), Key::ch('q'), Key::new(Esc)], LeaveAdaptation, S::Monitor, "", "", None),
+        bind(ADAPTATION, &[Key::ch('?'), Key::new(F(1))], Help, S::Monitor, "", "", None),
+        bind(ADAPTATION, &[Key::ctrl('c')], AskQuit, S::Monitor, "", "", None),
         // Runs
         bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open its curves", Some("Enter open")),
         bind(RUNS, &[Key::ch(' ')], MarkRun, S::Runs, "Space", "mark for comparison", Some("Space mark")),
@@ -298,7 +315,9 @@ pub fn footer(screen: Screen) -> String {
     match screen {
         Screen::Experiments => parts.extend(["Tab panes", "? help", "q quit"].map(String::from)),
         Screen::Runs => parts.extend(["? help", "q quit"].map(String::from)),
-        Screen::Monitor | Screen::Compare => parts.extend(["? help", "q back"].map(String::from)),
+        Screen::Monitor | Screen::Compare | Screen::Adaptation => {
+            parts.extend(["? help", "q back"].map(String::from))
+        }
         Screen::Editor => {}
     }
     parts.join(" · ")
@@ -325,7 +344,10 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_on_one_screen() {
-        for screen in Screen::TABS.into_iter().chain([Screen::Editor]) {
+        for screen in Screen::TABS
+            .into_iter()
+            .chain([Screen::Editor, Screen::Adaptation])
+        {
             let mut seen: Vec<(Key, Action)> = vec![];
             for b in bindings().iter().filter(|b| b.on.contains(&screen)) {
                 for k in &b.keys {
@@ -349,7 +371,7 @@ mod tests {
         assert!(!footer(Screen::Compare).contains("pause"));
         assert_eq!(
             footer(Screen::Monitor),
-            "←→ arm · p pause/resume · s/S stop · c compare · a acc/loss · v live/saved · x export · ? help · q back"
+            "←→ arm · p pause/resume · s/S stop · c compare · a acc/loss · v live/saved · x export · A adaptation · ? help · q back"
         );
     }
 }

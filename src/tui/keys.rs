@@ -113,6 +113,21 @@ fn perform(app: &mut App, action: Action) {
         }
         Action::SaveAndLaunch => app.io(Io::SaveEditor { then_launch: true }),
         Action::LeaveEditor => leave_editor(app),
+        Action::ShowAdaptation => {
+            app.adaptation.from = app.screen;
+            app.screen = Screen::Adaptation;
+        }
+        Action::LeaveAdaptation => app.screen = app.adaptation.from,
+        Action::SelectTask(by) => {
+            let n = app
+                .session()
+                .and_then(|s| s.arms.get(app.arm_sel))
+                .map_or(0, |a| a.fits.len());
+            if n == 0 {
+                app.info("no tracked-task fits: they are drawn for regression, at each evaluation");
+            }
+            app.adaptation.task = step(app.adaptation.task, n, by);
+        }
         Action::EditorWidget => {}
         Action::Smooth(_)
         | Action::ToggleLogY
@@ -200,7 +215,7 @@ pub fn move_selection(app: &mut App, by: isize) {
         Screen::Experiments => app.exp_sel = step(app.exp_sel, app.experiments.len(), by),
         Screen::Runs => app.run_sel = step(app.run_sel, app.runs.len(), by),
         Screen::Compare => super::chart_keys::move_in_ranking(app, by),
-        Screen::Monitor => {
+        Screen::Monitor | Screen::Adaptation => {
             let n = app.session().map_or(0, |s| s.arms.len());
             app.arm_sel = step(app.arm_sel, n, by);
         }

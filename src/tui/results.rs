@@ -225,6 +225,7 @@ mod tests {
             },
             inner_steps: 1,
             inner_lr: 0.01,
+            per_step: Vec::new(),
         });
         a
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::messages::{EngineEvent, EvalResult};
+use crate::engine::messages::{EngineEvent, EvalResult, TaskFit};
 use crate::experiment::Experiment;
 use crate::runs::RunStatus;
 use crate::stats::MeanCi;
@@ -116,6 +116,8 @@ pub struct ArmView {
     pub last_eval: Option<EvalResult>,
     pub final_eval: Option<EvalResult>,
     pub seconds: Option<f64>,
+    /// Regression: each tracked task's latest fit, indexed by task (the adaptation view).
+    pub fits: Vec<TaskFit>,
 }
 
 impl ArmView {
@@ -140,6 +142,7 @@ impl ArmView {
             last_eval: None,
             final_eval: None,
             seconds: None,
+            fits: Vec::new(),
         }
     }
 
@@ -176,6 +179,20 @@ impl ArmView {
             self.eval_acc.push(x, a);
         }
         self.last_eval = Some(r.clone());
+    }
+
+    /// Keep `fit` as its task's latest, in task order.
+    fn set_fit(&mut self, fit: &TaskFit) {
+        if fit.task >= MAX_TRACKED {
+            return;
+        }
+        match self.fits.iter_mut().find(|f| f.task == fit.task) {
+            Some(f) => *f = fit.clone(),
+            None => {
+                self.fits.push(fit.clone());
+                self.fits.sort_by_key(|f| f.task);
+            }
+        }
     }
 
     fn task(&mut self, i: usize) -> Option<&mut TaskSeries> {
@@ -218,6 +235,9 @@ impl ArmView {
                 self.add_eval(e);
             }
             self.iteration = self.iteration.max(e.iteration);
+        }
+        for fit in m.fits.iter().filter(|f| f.iteration <= upto) {
+            self.set_fit(fit);
         }
         for t in m.tasks.iter().filter(|t| t.iteration <= upto) {
             if let Some(ts) = self.task(t.task) {
@@ -349,6 +369,7 @@ impl Session {
                     }
                 }
             }
+            EngineEvent::Fit { fit, .. } => a.set_fit(fit),
             EngineEvent::Checkpoint { .. } => {}
             EngineEvent::Paused { .. } => a.status = ArmStatus::Paused,
             EngineEvent::Resumed { .. } => a.status = ArmStatus::Running,

@@ -19,7 +19,8 @@ use crate::tasks::Rng;
 pub enum MetricKind {
     /// Prototypical Networks: logits −‖q − c_k‖² to class means.
     Prototypes,
-    /// Matching Networks: softmax attention over cosine similarities to every support example.
+    /// Matching Networks: softmax attention over scaled cosine similarities to every support
+    /// example; the scale is the module's one parameter.
     Matching,
     /// Relation Networks: a learned module scores each (query, class mean) pair.
     Relation { hidden: usize },
@@ -41,7 +42,8 @@ impl MetricKind {
     /// Parameters of the comparison module for `d`-wide features.
     pub fn module_len(self, d: usize) -> usize {
         match self {
-            MetricKind::Prototypes | MetricKind::Matching => 0,
+            MetricKind::Prototypes => 0,
+            MetricKind::Matching => 1,
             MetricKind::Relation { hidden } => relation::module_len(d, hidden),
         }
     }
@@ -49,7 +51,8 @@ impl MetricKind {
     /// PyTorch-default initialisation of the module (uniform ±1/√fan_in).
     pub fn init_module(self, d: usize, rng: &mut Rng) -> Vec<f32> {
         match self {
-            MetricKind::Prototypes | MetricKind::Matching => vec![],
+            MetricKind::Prototypes => vec![],
+            MetricKind::Matching => vec![matching::INIT_SCALE],
             MetricKind::Relation { hidden } => relation::init(d, hidden, rng),
         }
     }
@@ -66,7 +69,7 @@ impl MetricKind {
     ) -> MetricOut {
         match self {
             MetricKind::Prototypes => proto::loss(features, d, support, query),
-            MetricKind::Matching => matching::loss(features, d, support, query),
+            MetricKind::Matching => matching::loss(features, d, support, query, module[0]),
             MetricKind::Relation { hidden } => {
                 relation::loss(features, d, support, query, module, hidden)
             }
@@ -76,7 +79,7 @@ impl MetricKind {
     pub fn describe(self) -> String {
         match self {
             MetricKind::Prototypes => "class prototypes (mean support embedding), logits = −squared Euclidean distance".into(),
-            MetricKind::Matching => "softmax attention over cosine similarities to every support embedding, label-weighted sum (no full-context embeddings)".into(),
+            MetricKind::Matching => format!("softmax attention over learned-scale cosine similarities (scale starts at {}) to every support embedding, label-weighted sum (no full-context embeddings)", matching::INIT_SCALE),
             MetricKind::Relation { hidden } => format!("relation module (MLP on [query, class mean, |query − class mean|] → {hidden} ReLU → sigmoid score), MSE to one-hot"),
         }
     }

@@ -1,5 +1,6 @@
 //! `render(&App, &mut Frame)`: a pure function of the state, one file per panel.
 
+pub mod adaptation;
 pub mod chart;
 pub mod compare;
 pub mod editor;
@@ -27,6 +28,7 @@ pub fn render(app: &App, f: &mut Frame) {
         Screen::Monitor => monitor::render(app, f, fr.body),
         Screen::Compare => compare::render(app, f, fr.body),
         Screen::Editor => editor::render(app, f, fr.body),
+        Screen::Adaptation => adaptation::render(app, f, fr.body),
     }
     if let Some((msg, level)) = &app.status {
         let style = if *level == Level::Error {

@@ -19,8 +19,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         theme::title().add_modifier(Modifier::REVERSED),
     )];
     for (i, s) in Screen::TABS.iter().enumerate() {
-        let current =
-            app.screen == *s || (app.screen == Screen::Editor && *s == Screen::Experiments);
+        let current = app.screen == *s
+            || (app.screen == Screen::Editor && *s == Screen::Experiments)
+            || (app.screen == Screen::Adaptation && *s == app.adaptation.from);
         let style = if current {
             theme::selected()
         } else {

@@ -1,0 +1,176 @@
+//! The adaptation screen (A in the Monitor): loss/accuracy against adaptation steps for every
+//! family, and for regression the tracked task's true curve, support points and predictions
+//! before and after adaptation. Whole-screen snapshots at 120×40 and 80×24 from canned events.
+
+mod tui_common;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use metalab::engine::{EngineEvent, TaskFit};
+use metalab::tui::app::Screen;
+use metalab::tui::dispatch as update;
+use metalab::tui::view::theme;
+use metalab::tui::{fixtures, App, Msg};
+use tui_common::{project, screen, write_snapshot};
+
+fn key(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::from(c))
+}
+
+/// A tracked sine task as the engine reports it: the prediction moves from a flat guess at
+/// step 0 to near the true curve at step `k`.
+fn fit(task: usize, k: usize, amplitude: f32) -> TaskFit {
+    let x: Vec<f32> = (0..100).map(|i| -5.0 + 10.0 * i as f32 / 99.0).collect();
+    let phase = 0.7 * task as f32;
+    let truth: Vec<f32> = x.iter().map(|&x| amplitude * (x - phase).sin()).collect();
+    let support_x: Vec<f32> = (0..10).map(|i| -4.5 + i as f32).collect();
+    let support_y = support_x
+        .iter()
+        .map(|&x| amplitude * (x - phase).sin())
+        .collect();
+    let predictions = (0..=k)
+        .map(|s| {
+            let w = 1.0 - (-(s as f32) / 2.0).exp();
+            x.iter()
+                .zip(&truth)
+                .map(|(&x, &t)| (1.0 - w) * 0.3 * x.sin() + w * 0.95 * t)
+                .collect()
+        })
+        .collect();
+    TaskFit {
+        iteration: 400,
+        task,
+        x,
+        truth,
+        support_x,
+        support_y,
+        predictions,
+    }
+}
+
+fn regression_app(p: &std::path::Path) -> App {
+    let mut app = fixtures::live_app(p, 400, false);
+    for arm in 0..2 {
+        for task in 0..3 {
+            let fit = fit(task, 10, 2.0 + task as f32);
+            update(&mut app, Msg::Engine(EngineEvent::Fit { arm, fit }));
+        }
+    }
+    update(&mut app, Msg::Key(KeyEvent::from(KeyCode::Char('A'))));
+    app
+}
+
+/// Every per-step value of the table's columns appears whole, with its ±.
+fn assert_whole_numbers(app: &App, s: &str, accuracy: bool) {
+    let sess = app.session().unwrap();
+    for a in &sess.arms {
+        let e = a.headline_eval().unwrap();
+        let last = e.per_step.last().unwrap();
+        let text = if accuracy {
+            theme::pct_ci(last.accuracy.as_ref().unwrap())
+        } else {
+            theme::mean_ci(&last.loss)
+        };
+        assert!(s.contains(&text), "{} missing:\n{s}", text);
+        let first = if accuracy {
+            theme::pct_ci(e.per_step[0].accuracy.as_ref().unwrap())
+        } else {
+            theme::mean_ci(&e.per_step[0].loss)
+        };
+        assert!(s.contains(&first), "{first} missing:\n{s}");
+    }
+}
+
+#[test]
+fn regression_shows_the_maml_figure_and_the_step_curve() {
+    let p = project();
+    let app = regression_app(p.path());
+    assert_eq!(app.screen, Screen::Adaptation);
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        write_snapshot(&format!("adaptation_regression_{w}x{h}.txt"), &s);
+        assert!(s.contains("tracked task 1 of 3"), "{s}");
+        assert!(s.contains("step 0") && s.contains("step 10"), "{s}");
+        assert!(s.contains("support (10)"), "{s}");
+        assert!(s.contains("true"), "{s}");
+        assert!(s.contains("MSE vs adaptation steps"), "{s}");
+        assert!(s.contains("● maml") && s.contains("● reptile"), "{s}");
+        assert!(s.contains('•'), "support markers:\n{s}");
+        assert!(
+            s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+            "{s}"
+        );
+        assert!(!s.contains("accuracy"), "{s}");
+        assert_whole_numbers(&app, &s, false);
+    }
+    // What adaptation bought on the task, in words at 120 columns, in short at 80.
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("MSE to the true curve"), "{s}");
+    assert!(s.contains("after 10 steps"), "{s}");
+    assert!(screen(&app, 80, 24).contains("(10 steps)"));
+}
+
+#[test]
+fn keys_select_task_and_arm_and_leave_to_where_it_was_opened() {
+    let p = project();
+    let mut app = regression_app(p.path());
+    update(&mut app, key(KeyCode::Down));
+    assert!(screen(&app, 120, 40).contains("tracked task 2 of 3"));
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Down));
+    }
+    assert!(screen(&app, 120, 40).contains("tracked task 3 of 3"));
+    update(&mut app, key(KeyCode::Right));
+    assert_eq!(app.arm_sel, 1);
+    assert!(screen(&app, 120, 40).contains("▶ ● reptile"));
+    update(&mut app, key(KeyCode::Char('q')));
+    assert_eq!(app.screen, Screen::Monitor);
+    // From Compare, back to Compare.
+    update(&mut app, key(KeyCode::Char('c')));
+    update(&mut app, key(KeyCode::Char('A')));
+    assert_eq!(app.screen, Screen::Adaptation);
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::Compare);
+}
+
+#[test]
+fn classification_shows_accuracy_per_step_and_a_toggles_loss() {
+    let p = project();
+    let mut app = fixtures::live_app(p.path(), 300, true);
+    update(&mut app, key(KeyCode::Char('A')));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        write_snapshot(&format!("adaptation_classification_{w}x{h}.txt"), &s);
+        assert!(s.contains("accuracy vs adaptation steps"), "{s}");
+        assert!(
+            !s.contains("tracked task"),
+            "no fit for classification:\n{s}"
+        );
+        assert!(!s.contains("MSE"), "{s}");
+        assert_whole_numbers(&app, &s, true);
+    }
+    update(&mut app, key(KeyCode::Char('a')));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("loss vs adaptation steps"), "{s}");
+    assert_whole_numbers(&app, &s, false);
+    // No fits to page through: said, not silent.
+    update(&mut app, key(KeyCode::Down));
+    assert!(screen(&app, 120, 40).contains("no tracked-task fits"));
+}
+
+#[test]
+fn before_any_evaluation_nothing_breaks() {
+    let p = project();
+    let mut app = App::new(p.path());
+    app.live = Some(metalab::tui::session::Session::for_experiment(
+        &fixtures::experiment(),
+    ));
+    app.screen = Screen::Monitor;
+    update(&mut app, key(KeyCode::Char('A')));
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Left));
+    for (w, h) in [(120, 40), (80, 24), (40, 12)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains("waiting for the first") || h < 20, "{s}");
+    }
+    assert!(screen(&app, 120, 40).contains("no fit yet"));
+}
