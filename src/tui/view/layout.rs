@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(fit_label("a-very-long-arm-name #3fa2", 12), "a-ver… #3fa2");
         assert_eq!(
             fit_label("sinusoid-anil/metasgd-five-inner-steps", 20),
-            "sinusoi…/metasgd-fi…"
+            "sinuso…/metasgd-fiv…"
         );
     }
 }
