@@ -130,7 +130,10 @@ fn live_training_then_browse_compare_export_rerun_delete() {
         text.contains("fomaml") && text.contains("reptile") && !text.contains("tiny/fomaml"),
         "{text}"
     );
-    assert!(text.contains("inner_steps="), "{text}");
+    assert!(
+        text.contains("config diff") && text.contains("inner_steps"),
+        "{text}"
+    );
     update(&mut app, k('q'));
 
     // Export the marked runs.

@@ -380,6 +380,8 @@ pub struct RunMetrics {
     pub evals: Vec<EvalResult>,
     pub tasks: Vec<TaskPoint>,
     pub classification: bool,
+    /// (iteration, training seconds) of each train point: charts can put wall time on x.
+    pub clock: Vec<(usize, f64)>,
     /// The tracked tasks' fits at the latest evaluation (regression; `fits.json`).
     pub fits: Vec<TaskFit>,
 }
@@ -390,6 +392,7 @@ pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
         match line.record {
             MetricRecord::Train(p) => {
                 m.classification |= p.accuracy.is_some();
+                m.clock.push((p.iteration, line.t));
                 m.train.push(p)
             }
             MetricRecord::Eval(e) => {

@@ -11,6 +11,7 @@ use crate::experiment::Experiment;
 
 use super::backend::RunRow;
 use super::catalog::{self, ExpEntry};
+use super::chart_opts::ChartOpts;
 use super::editor::Editor;
 use super::runs_view::{self, RunFilter, RunSort};
 use super::session::Session;
@@ -243,6 +244,8 @@ pub struct App {
     pub arm_sel: usize,
     /// Per-task panels show accuracy (classification only) instead of loss.
     pub task_accuracy: bool,
+    /// Smoothing, scales, history window and cursor of the Monitor and Compare charts.
+    pub chart: ChartOpts,
     pub modal: Option<Modal>,
     /// First help row shown: the overlay scrolls when the terminal is short.
     pub help_scroll: u16,
@@ -281,6 +284,7 @@ impl App {
             source: Source::Live,
             arm_sel: 0,
             task_accuracy: true,
+            chart: ChartOpts::default(),
             modal: None,
             help_scroll: 0,
             queue: VecDeque::new(),

@@ -53,6 +53,15 @@ pub enum Action {
     EditNotes,
     /// Show the selected run's frozen config.ron.
     ViewConfig,
+    /// Chart smoothing up (+1) or down (-1).
+    Smooth(isize),
+    ToggleLogY,
+    ToggleXAxis,
+    ToggleHistory,
+    /// Show the value cursor, or move it by this many steps.
+    Cursor(isize),
+    HideCursor,
+    ToggleDiff,
     /// Open the adaptation screen (loss vs steps; fits for regression).
     ShowAdaptation,
     /// Leave it for the screen it was opened from.
@@ -234,7 +243,18 @@ fn table() -> Vec<Binding> {
         bind(CHARTS, &[Key::ch('m')], ShowMonitor, S::Monitor, "", "", Some("m monitor")).footer_only_on(COMPARE),
         bind(CHARTS, &[Key::ch('a')], ToggleAccuracy, S::Monitor, "a  A", "acc ↔ loss / adaptation", Some("a acc/loss")),
         bind(CHARTS, &[Key::ch('v')], ToggleSource, S::Monitor, "v", "live ↔ opened saved run", Some("v live/saved")).footer_only_on(MONITOR),
-        bind(CHARTS, &[Key::ch('x')], ExportSession, S::Monitor, "x", "export CSV + SVG", Some("x export")),
+        bind(CHARTS, &[Key::ch('x')], ExportSession, S::Monitor, "x", "export CSV, SVG, PNG", Some("x export")),
+        bind(CHARTS, &[Key::ch('e')], Smooth(1), S::Monitor, "e  E", "smooth more / less (EMA)", None),
+        bind(CHARTS, &[Key::ch('E')], Smooth(-1), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('y')], ToggleLogY, S::Monitor, "y", "log ↔ linear y axis", None),
+        bind(CHARTS, &[Key::ch('t')], ToggleXAxis, S::Monitor, "t", "x axis: iterations ↔ time", None),
+        bind(CHARTS, &[Key::ch('f')], ToggleHistory, S::Monitor, "f", "full ↔ recent history", None),
+        bind(CHARTS, &[Key::ch(',')], Cursor(-1), S::Monitor, ", .  < >", "value cursor ← → (0 hides)", None),
+        bind(CHARTS, &[Key::ch('.')], Cursor(1), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('<')], Cursor(-10), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('>')], Cursor(10), S::Monitor, "", "", None),
+        bind(CHARTS, &[Key::ch('0')], HideCursor, S::Monitor, "", "", None),
+        bind(COMPARE, &[Key::ch('D')], ToggleDiff, S::Monitor, "D", "config diff ↔ charts", Some("D diff")),
         bind(CHARTS, &[Key::ch('A')], ShowAdaptation, S::Monitor, "", "", Some("A adaptation")),
         // Adaptation (opened with A)
         bind(ADAPTATION, &[Key::new(Left), Key::ch('h')], Move(-1), S::Monitor, "", "", Some("←→ arm")),
@@ -251,7 +271,7 @@ fn table() -> Vec<Binding> {
         bind(RUNS, &[Key::ch('c')], CompareMarked, S::Runs, "c", "compare marked runs", Some("c compare")),
         bind(RUNS, &[Key::ch('r')], Rerun, S::Runs, "r", "rerun (queued if busy)", Some("r rerun")),
         bind(RUNS, &[Key::ch('R')], Resume, S::Runs, "R", "resume a stopped run", Some("R resume")),
-        bind(RUNS, &[Key::ch('x')], ExportRuns, S::Runs, "x", "export CSV + SVG", Some("x export")),
+        bind(RUNS, &[Key::ch('x')], ExportRuns, S::Runs, "x", "export CSV, SVG, PNG", Some("x export")),
         bind(RUNS, &[Key::ch('d'), Key::new(Delete)], DeleteRun, S::Runs, "d", "delete one / marked (asks)", Some("d delete")),
         bind(RUNS, &[Key::ch('/')], FilterRuns, S::Runs, "/", "filter (Esc clears)", None),
         bind(RUNS, &[Key::ch('o')], SortRuns, S::Runs, "o", "sort by date / result", None),

@@ -187,6 +187,13 @@ fn perform(app: &mut App, action: Action) {
             app.adaptation.task = step(app.adaptation.task, n, by);
         }
         Action::EditorWidget => {}
+        Action::Smooth(_)
+        | Action::ToggleLogY
+        | Action::ToggleXAxis
+        | Action::ToggleHistory
+        | Action::Cursor(_)
+        | Action::HideCursor
+        | Action::ToggleDiff => super::chart_keys::perform(app, action),
     }
 }
 
@@ -322,7 +329,8 @@ pub fn move_selection(app: &mut App, by: isize) {
     match app.screen {
         Screen::Experiments => app.exp_sel = step(app.exp_sel, app.experiments.len(), by),
         Screen::Runs => app.run_sel = step(app.run_sel, app.runs.len(), by),
-        Screen::Monitor | Screen::Compare | Screen::Adaptation => {
+        Screen::Compare => super::chart_keys::move_in_ranking(app, by),
+        Screen::Monitor | Screen::Adaptation => {
             let n = app.session().map_or(0, |s| s.arms.len());
             app.arm_sel = step(app.arm_sel, n, by);
         }

@@ -104,6 +104,42 @@ pub fn fold_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
         })
 }
 
+/// Exponential moving average with TensorBoard's debiasing (early points are not pulled toward
+/// zero): `alpha` is the weight of the past, 0 leaves the curve as it is.
+pub fn ema(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
+    if alpha <= 0.0 {
+        return points.to_vec();
+    }
+    let mut acc = 0.0;
+    let mut weight = 0.0;
+    points
+        .iter()
+        .map(|&(x, y)| {
+            acc = alpha * acc + (1.0 - alpha) * y;
+            weight = alpha * weight + (1.0 - alpha);
+            (x, acc / weight)
+        })
+        .collect()
+}
+
+/// The index of the last point at or before `x` (points in x order): what a cursor at `x`
+/// reads, so an evaluation is reported from the iteration it was made, not interpolated.
+pub fn index_at(points: &[(f64, f64)], x: f64) -> Option<usize> {
+    let i = points.partition_point(|p| p.0 <= x);
+    i.checked_sub(1)
+}
+
+/// `y` at `x` by linear interpolation, extended flat past the ends; `None` if empty.
+pub fn interpolate(points: &[(f64, f64)], x: f64) -> Option<f64> {
+    let i = points.partition_point(|p| p.0 <= x);
+    match (i.checked_sub(1).map(|j| points[j]), points.get(i)) {
+        (Some(a), Some(b)) if b.0 > a.0 => Some(a.1 + (b.1 - a.1) * (x - a.0) / (b.0 - a.0)),
+        (Some(a), _) => Some(a.1),
+        (None, Some(b)) => Some(b.1),
+        (None, None) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +164,24 @@ mod tests {
         s.push(1.0, f64::NAN);
         s.push(2.0, 1.0);
         assert_eq!(s.points(), vec![(2.0, 1.0)]);
+    }
+
+    #[test]
+    fn ema_debiases_and_keeps_x() {
+        let p = [(1.0, 10.0), (2.0, 0.0), (3.0, 0.0)];
+        let e = ema(&p, 0.5);
+        assert_eq!(e[0], (1.0, 10.0));
+        assert!(e[1].1 < 10.0 && e[1].1 > 0.0);
+        assert_eq!(ema(&p, 0.0), p.to_vec());
+    }
+
+    #[test]
+    fn cursor_reads_the_point_at_or_before() {
+        let p = [(10.0, 1.0), (20.0, 2.0)];
+        assert_eq!(index_at(&p, 5.0), None);
+        assert_eq!(index_at(&p, 15.0), Some(0));
+        assert_eq!(index_at(&p, 20.0), Some(1));
+        assert_eq!(interpolate(&p, 15.0), Some(1.5));
+        assert_eq!(interpolate(&p, 99.0), Some(2.0));
     }
 }

@@ -108,6 +108,8 @@ pub struct ArmView {
     pub status: ArmStatus,
     pub train_loss: Series,
     pub train_acc: Series,
+    /// (iteration, training seconds): maps iterations to wall time for the time axis.
+    pub clock: Series,
     pub eval_loss: CiSeries,
     pub eval_acc: CiSeries,
     pub tasks: Vec<TaskSeries>,
@@ -133,6 +135,7 @@ impl ArmView {
             status: ArmStatus::Waiting,
             train_loss: Series::default(),
             train_acc: Series::default(),
+            clock: Series::default(),
             eval_loss: CiSeries::default(),
             eval_acc: CiSeries::default(),
             tasks: Vec::new(),
@@ -157,6 +160,11 @@ impl ArmView {
             && self.iters_per_sec > 0.0
             && self.total >= self.iteration)
             .then(|| (self.total - self.iteration) as f64 / self.iters_per_sec)
+    }
+
+    /// Training seconds at iteration `it`, if the arm has a clock (interpolated between points).
+    pub fn seconds_at(&self, it: f64) -> Option<f64> {
+        super::series::interpolate(&self.clock.points(), it)
     }
 
     /// The evaluation to report: the final one when there is one.
@@ -216,6 +224,9 @@ impl ArmView {
                 self.train_acc.push(p.iteration as f64, acc);
             }
             self.iteration = self.iteration.max(p.iteration);
+        }
+        for &(it, t) in m.clock.iter().filter(|c| c.0 <= upto) {
+            self.clock.push(it as f64, t);
         }
         for e in m.evals.iter().filter(|e| e.iteration <= upto) {
             if e.split == Split::Test {
@@ -327,6 +338,12 @@ impl Session {
                 ..
             } => {
                 let x = point.iteration as f64;
+                // Live events carry a rate, not a clock: integrate it (deterministic, so
+                // snapshots of the time axis do not depend on the wall clock).
+                let (last_it, last_t) = a.clock.last().unwrap_or((a.start_iteration as f64, 0.0));
+                if *iters_per_sec > 0.0 && x > last_it {
+                    a.clock.push(x, last_t + (x - last_it) / iters_per_sec);
+                }
                 a.train_loss.push(x, point.loss);
                 if let Some(acc) = point.accuracy {
                     a.train_acc.push(x, acc);

@@ -54,3 +54,78 @@ pub fn write_snapshot(name: &str, text: &str) {
         path.display()
     );
 }
+
+/// Every `±` on the screen sits between two whole numbers, and the pair is one the session
+/// holds (so `0.4798 ± 0.04`, a number cut by the layout, fails). Returns how many there were.
+/// Headers such as `MSE ± 95% CI` are not values and are skipped.
+pub fn assert_metrics_whole(screen: &str, expected: &std::collections::BTreeSet<String>) -> usize {
+    let num = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | 'e' | '-');
+    let mut found = 0;
+    for line in screen.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        for (i, _) in chars.iter().enumerate().filter(|(_, c)| **c == '±') {
+            let after: String = chars[i + 1..].iter().collect();
+            if after.trim_start().starts_with("95% CI") {
+                continue;
+            }
+            let mut a = i.saturating_sub(1);
+            assert!(
+                i >= 2 && chars[a] == ' ',
+                "`±` without a number before it:\n{line}\n\n{screen}"
+            );
+            let end = a;
+            while a > 0 && num(chars[a - 1]) {
+                a -= 1;
+            }
+            let left: String = chars[a..end].iter().collect();
+            let start = i + 2;
+            let mut b = start;
+            while b < chars.len() && num(chars[b]) {
+                b += 1;
+            }
+            let right: String = chars[start.min(chars.len())..b].iter().collect();
+            let next = chars.get(b).copied().unwrap_or(' ');
+            assert!(
+                next == ' ' || next == '│' || next == ')',
+                "number cut after `{left} ± {right}`:\n{line}\n\n{screen}"
+            );
+            let pair = format!("{left} ± {right}");
+            assert!(
+                expected.contains(&pair),
+                "`{pair}` is not a whole metric of the session:\n{line}\n\n{screen}"
+            );
+            found += 1;
+        }
+    }
+    found
+}
+
+/// The `value ± ci` strings the session's evaluations format to (every evaluation, as the
+/// cursor may read any of them).
+pub fn session_metrics(app: &App) -> std::collections::BTreeSet<String> {
+    use metalab::tui::view::theme;
+    let mut out = std::collections::BTreeSet::new();
+    let Some(s) = app.session() else { return out };
+    for a in &s.arms {
+        let evals = a.final_eval.iter().chain(a.last_eval.iter());
+        for e in evals {
+            out.insert(theme::mean_ci(&e.loss));
+            if let Some(acc) = &e.accuracy {
+                out.insert(theme::pct_ci(acc));
+            }
+        }
+        for series in [&a.eval_loss, &a.eval_acc] {
+            let (m, lo, hi) = (series.mean.points(), series.lo.points(), series.hi.points());
+            for ((m, l), h) in m.iter().zip(&lo).zip(&hi) {
+                let ci = metalab::stats::MeanCi {
+                    mean: m.1,
+                    ci95: 0.5 * (h.1 - l.1),
+                    n: 1,
+                };
+                out.insert(theme::mean_ci(&ci));
+                out.insert(theme::pct_ci(&ci));
+            }
+        }
+    }
+    out
+}

@@ -1,18 +1,22 @@
-//! Arms side by side: overlaid curves on shared axes, one small panel per arm, and a table of
-//! final evaluations with the config fields that differ.
+//! Arms side by side: overlaid curves on shared axes with a legend under them, the results table
+//! (sorted by the metric, best arm marked, overlapping intervals flagged, scrolling), and the
+//! config fields that differ, side by side.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::text::Span;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use crate::tasks::Split;
 use crate::tui::app::App;
+use crate::tui::results::{self, Metric, Ranking};
+use crate::tui::series::index_at;
 use crate::tui::session::{ArmView, Session};
 
-use super::chart::{self, Curve, Panel};
-use super::theme;
+use super::chart::{self, Curve, Panel, Title};
+use super::monitor::{verdict_style, Budget};
+use super::{layout, theme};
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let Some(s) = app.session() else {
@@ -20,160 +24,463 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             .block(Block::default().borders(Borders::ALL).title("Compare"));
         return f.render_widget(p, area);
     };
-    let table_h = (s.arms.len() as u16 + 3).min(area.height / 3).max(4);
-    let small = area.height >= 30;
-    let [overlay, per_arm, table] = if small {
-        Layout::vertical([
-            Constraint::Min(8),
-            Constraint::Length(8),
-            Constraint::Length(table_h),
-        ])
-        .areas(area)
+    let ranking = results::rank(s, app.task_accuracy);
+    let n = s.arms.len() as u16;
+    let table_h = (n + 3)
+        .clamp(5, (area.height * 2 / 5).max(5))
+        .min(area.height);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(table_h)]).areas(area);
+    let wide = area.width >= 110 && !s.diff.is_empty();
+    if wide {
+        let [t, d] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .areas(bottom);
+        results_table(app, s, &ranking, f, t);
+        diff_table(app, s, f, d);
     } else {
-        Layout::vertical([
-            Constraint::Min(6),
-            Constraint::Length(0),
-            Constraint::Length(table_h),
-        ])
-        .areas(area)
-    };
-    overlays(app, s, f, overlay);
-    if small {
-        side_by_side(app, s, f, per_arm);
+        results_table(app, s, &ranking, f, bottom);
     }
-    final_table(app, s, f, table);
+    if app.chart.diff {
+        return diff_table(app, s, f, top);
+    }
+    if top.height < 6 {
+        return; // Too short for a chart: the table is the comparison.
+    }
+    let legend = legend_lines(s, top.width as usize, if top.height >= 24 { 3 } else { 2 });
+    let [charts, leg] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(legend.len() as u16)]).areas(top);
+    overlays(app, s, ranking.metric, f, charts);
+    f.render_widget(Paragraph::new(legend), leg);
 }
 
-fn use_accuracy(app: &App, s: &Session) -> bool {
-    s.classification() && app.task_accuracy
+/// `● maml  ● fomaml #3fa2 …` under the charts (never on top of the curves' ends), every arm in
+/// at most `max_lines` lines, labels shortened (keeping their run id) only if they must be.
+fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static>> {
+    let n = s.arms.len().max(1);
+    let longest = s
+        .arms
+        .iter()
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(4);
+    let mut lines = max_lines;
+    for l in 1..=max_lines {
+        let per = n.div_ceil(l);
+        if width / per >= longest.min(22) + 4 {
+            lines = l;
+            break;
+        }
+    }
+    let per = n.div_ceil(lines);
+    let w = (width / per).saturating_sub(4).max(4).min(longest);
+    s.arms
+        .chunks(per)
+        .enumerate()
+        .map(|(row, arms)| {
+            let spans: Vec<Span> = arms
+                .iter()
+                .enumerate()
+                .map(|(k, a)| {
+                    let i = row * per + k;
+                    Span::styled(
+                        format!(" ● {:<w$} ", layout::fit_label(&a.name, w)),
+                        Style::default().fg(theme::arm_color(i)),
+                    )
+                })
+                .collect();
+            Line::from(spans)
+        })
+        .collect()
 }
 
-fn overlays(app: &App, s: &Session, f: &mut Frame, area: Rect) {
-    let [l, r] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-    let metric = if s.classification() { "loss" } else { "MSE" };
-    let mut train = Panel::new(format!(" meta-train {metric} · all arms "));
-    train.legend = true;
-    let acc = use_accuracy(app, s);
-    let mut eval = Panel::new(format!(
-        " eval {} mean · all arms ",
-        if acc { "accuracy" } else { metric }
-    ));
-    eval.legend = true;
+fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
+    let o = &app.chart;
+    let time = chart::x_is_time(o, s.arms.iter());
+    let loss = if s.classification() { "loss" } else { "MSE" };
+    let mut train = Panel::new(
+        Title::default()
+            .keep(format!("meta-train {loss}"))
+            .opt("all arms")
+            .opt(o.describe()),
+    );
+    train.x_time = time;
+    if let Some(c) = results::train_caveat(s) {
+        let panel = if area.width >= 70 {
+            area.width / 2
+        } else {
+            area.width
+        };
+        let inner = panel.saturating_sub(2) as usize;
+        let text = if c.chars().count() <= inner {
+            c
+        } else {
+            "⚠ not comparable across algorithms"
+        };
+        train
+            .notes
+            .push(Line::styled(text, Style::default().fg(Color::Yellow)));
+    }
+    let acc = metric == Metric::Accuracy;
+    let mut eval = Panel::new(
+        Title::default()
+            .keep(format!("eval {} mean", metric.name()))
+            .opt("band: selected arm's 95% CI")
+            .opt(o.describe()),
+    );
     eval.percent = acc;
+    eval.x_time = time;
     eval.empty_text = "no evaluation yet";
     for (i, a) in s.arms.iter().enumerate() {
         let c = theme::arm_color(i);
         train
             .curves
-            .push(Curve::of(a.name.clone(), &a.train_loss, c));
-        let series = if acc {
-            &a.eval_acc.mean
-        } else {
-            &a.eval_loss.mean
-        };
-        eval.curves.push(Curve::of(a.name.clone(), series, c));
+            .push(Curve::train(a.name.clone(), a, &a.train_loss, c, time));
+        let series = if acc { &a.eval_acc } else { &a.eval_loss };
+        eval.curves.push(Curve::eval(
+            a.name.clone(),
+            a,
+            series,
+            c,
+            i == app.arm_sel,
+            time,
+        ));
     }
-    chart::render(f, l, train);
-    chart::render(f, r, eval);
+    if area.width < 70 {
+        return chart::render(f, area, eval, o);
+    }
+    let [l, r] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    chart::render(f, l, train, o);
+    chart::render(f, r, eval, o);
 }
 
-fn side_by_side(app: &App, s: &Session, f: &mut Frame, area: Rect) {
-    let n = s.arms.len().clamp(1, (area.width / 20).max(1) as usize);
-    let areas = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(area);
-    for (i, (a, r)) in s.arms.iter().zip(areas.iter()).enumerate() {
-        let mut p = Panel::new(format!(" {} ", a.name));
-        p.highlight = i == app.arm_sel;
-        p.curves
-            .push(Curve::of("", &a.train_loss, theme::arm_color(i)));
-        chart::render(f, *r, p);
+fn value_text(v: &crate::stats::MeanCi, metric: Metric) -> String {
+    if metric == Metric::Accuracy {
+        theme::pct_ci(v)
+    } else {
+        theme::mean_ci(v)
     }
 }
 
-fn eval_cells(a: &ArmView) -> (String, String) {
-    match a.headline_eval() {
-        None => ("–".into(), "–".into()),
-        Some(e) => (
-            format!(
-                "{} ({})",
-                theme::mean_ci(&e.loss),
-                if e.split == Split::Test {
-                    "test"
+/// The eval value of `a` at the cursor (the evaluation at or before it), as the chart reads it.
+fn at_cursor(a: &ArmView, metric: Metric, x: f64, time: bool) -> String {
+    let s = if metric == Metric::Accuracy {
+        &a.eval_acc
+    } else {
+        &a.eval_loss
+    };
+    let pts = chart::on_x(a, s.mean.points(), time);
+    let (lo, hi) = (s.lo.points(), s.hi.points());
+    let Some(i) = index_at(&pts, x) else {
+        return "–".into();
+    };
+    let m = crate::stats::MeanCi {
+        mean: pts[i].1,
+        ci95: match (lo.get(i), hi.get(i)) {
+            (Some(l), Some(h)) => 0.5 * (h.1 - l.1),
+            _ => f64::NAN,
+        },
+        n: 0,
+    };
+    value_text(&m, metric)
+}
+
+fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Rect) {
+    let metric = ranking.metric;
+    let time = chart::x_is_time(&app.chart, s.arms.iter());
+    let cursor = app.chart.cursor_frac().and_then(|c| {
+        let curves: Vec<Curve> = s
+            .arms
+            .iter()
+            .map(|a| {
+                let series = if metric == Metric::Accuracy {
+                    &a.eval_acc
                 } else {
-                    "val"
-                }
-            ),
-            e.accuracy.as_ref().map_or("–".into(), theme::pct_ci),
-        ),
-    }
-}
-
-fn final_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
-    let metric = if s.classification() { "loss" } else { "MSE" };
-    let metric_col = format!("{metric} ± 95% CI");
-    let header = Row::new([
-        "arm",
-        "algorithm",
-        "iter",
-        metric_col.as_str(),
-        "accuracy",
-        "differs",
-    ])
-    .style(theme::title());
-    let rows: Vec<Row> = s
+                    &a.eval_loss
+                };
+                Curve::eval("", a, series, Color::White, false, time)
+            })
+            .collect();
+        chart::cursor_x(&curves, &app.chart, c)
+    });
+    let label = |a: &ArmView| a.name.clone();
+    let values: Vec<String> = ranking
+        .rows
+        .iter()
+        .map(|r| {
+            r.value
+                .as_ref()
+                .map_or("–".into(), |v| value_text(v, metric))
+        })
+        .collect();
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let value_head = format!("{} ± 95% CI", metric.name());
+    let maxw = |v: &[String], head: &str| {
+        v.iter()
+            .map(|x| x.chars().count())
+            .chain([head.chars().count()])
+            .max()
+            .unwrap_or(1)
+    };
+    let value_w = maxw(&values, &value_head);
+    let evaluated = |compact: bool| -> Vec<String> {
+        ranking
+            .rows
+            .iter()
+            .map(|r| match (&r.value, r.split, compact) {
+                (None, _, _) => "–".into(),
+                (Some(_), _, true) => format!("@{}", r.iteration),
+                (Some(_), Split::Test, _) => format!("test @{}", r.iteration),
+                (Some(_), _, _) => format!("val @{}", r.iteration),
+            })
+            .collect()
+    };
+    // Narrow: the split and the verdict's words go, the numbers stay.
+    let wide_eval_w = maxw(&evaluated(false), "evaluated");
+    let compact = 3 + 10 + 1 + value_w + 1 + wide_eval_w + 1 + 7 > inner_w;
+    let evaluated = evaluated(compact);
+    let eval_head = if compact { "@" } else { "evaluated" };
+    let verdict_w = if compact { 1 } else { 6 };
+    let min_name = if compact { 6 } else { 10 };
+    let cursor_vals: Vec<String> = cursor.map_or(vec![], |x| {
+        ranking
+            .rows
+            .iter()
+            .map(|r| at_cursor(&s.arms[r.arm], metric, x, time))
+            .collect()
+    });
+    let cursor_head = cursor.map_or(String::new(), |x| {
+        if time {
+            format!("at {}", theme::duration(x))
+        } else {
+            format!("at {x:.0}")
+        }
+    });
+    let eval_w = maxw(&evaluated, eval_head);
+    let name_full = s
         .arms
         .iter()
+        .map(|a| label(a).chars().count())
+        .max()
+        .unwrap_or(4)
+        + 2;
+    // Rank, a short name, the value and where it comes from: always. The rest if room.
+    let mut b = Budget {
+        used: 3 + min_name + 1 + value_w + 1 + eval_w + 1 + verdict_w,
+        width: inner_w,
+    };
+    let name_w = if b.take(name_full.saturating_sub(min_name)) {
+        name_full
+    } else {
+        let room = inner_w.saturating_sub(b.used);
+        b.used += room;
+        min_name + room.min(name_full.saturating_sub(min_name))
+    };
+    let cursor_w = maxw(&cursor_vals, &cursor_head);
+    let show_cursor = cursor.is_some() && b.take(cursor_w + 1);
+    let algo_w = s
+        .arms
+        .iter()
+        .map(|a| a.algorithm.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(18);
+    let show_algo = b.take(algo_w + 1);
+    let show_status = b.take(10);
+    let mut header = vec![
+        Cell::from("#"),
+        Cell::from(if s.live { "arm" } else { "run" }),
+        Cell::from(value_head.clone()),
+        Cell::from(eval_head),
+        Cell::from(""),
+    ];
+    let mut widths = vec![
+        Constraint::Length(2),
+        Constraint::Length(name_w as u16),
+        Constraint::Length(value_w as u16),
+        Constraint::Length(eval_w as u16),
+        Constraint::Length(verdict_w as u16),
+    ];
+    if show_cursor {
+        header.push(Cell::from(cursor_head.clone()));
+        widths.push(Constraint::Length(cursor_w as u16));
+    }
+    if show_algo {
+        header.push(Cell::from("algorithm"));
+        widths.push(Constraint::Length(algo_w as u16));
+    }
+    if show_status {
+        header.push(Cell::from("status"));
+        widths.push(Constraint::Length(9));
+    }
+    let height = area.height.saturating_sub(3) as usize;
+    let pos = ranking.position(app.arm_sel).unwrap_or(0);
+    let off = layout::scroll_offset(pos, ranking.rows.len(), height);
+    let rows: Vec<Row> = ranking
+        .rows
+        .iter()
         .enumerate()
-        .map(|(i, a)| {
-            let (loss, acc) = eval_cells(a);
-            let differs = s
-                .diff
-                .iter()
-                // The algorithm has its own column; a parameter another algorithm lacks is noise.
-                .filter(|(k, v)| !k.ends_with("algorithm") && v.get(i).is_some_and(|x| x != "–"))
-                .map(|(k, v)| format!("{}={}", short_key(k), v[i]))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let style = if i == app.arm_sel {
+        .skip(off)
+        .take(height)
+        .map(|(k, r)| {
+            let a = &s.arms[r.arm];
+            let mut cells = vec![
+                Cell::from(format!("{}", k + 1)),
+                Cell::from(Span::styled(
+                    format!("● {}", layout::fit_label(&label(a), name_w - 2)),
+                    Style::default().fg(theme::arm_color(r.arm)),
+                )),
+                Cell::from(values[k].clone()),
+                Cell::from(Span::styled(evaluated[k].clone(), theme::dim())),
+                Cell::from(Span::styled(
+                    if compact {
+                        r.verdict.short_mark()
+                    } else {
+                        r.verdict.mark()
+                    },
+                    verdict_style(r.verdict),
+                )),
+            ];
+            if show_cursor {
+                cells.push(Cell::from(cursor_vals[k].clone()));
+            }
+            if show_algo {
+                cells.push(Cell::from(a.algorithm.clone()));
+            }
+            if show_status {
+                cells.push(Cell::from(a.status.label()));
+            }
+            let style = if r.arm == app.arm_sel {
                 theme::selected()
             } else {
                 Style::default()
             };
-            Row::new(vec![
-                Cell::from(Span::styled(
-                    format!("● {}", a.name),
-                    Style::default().fg(theme::arm_color(i)),
-                )),
-                Cell::from(a.algorithm.clone()),
-                Cell::from(a.iteration.to_string()),
-                Cell::from(loss),
-                Cell::from(acc),
-                Cell::from(differs),
-            ])
-            .style(style)
+            Row::new(cells).style(style)
         })
         .collect();
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(17),
-        Constraint::Length(7),
-        Constraint::Length(24),
-        Constraint::Length(14),
-        Constraint::Min(10),
-    ];
-    let t = Table::new(rows, widths).header(header).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(" final evaluation ", theme::title())),
-    );
+    let better = if metric.higher_is_better() {
+        "higher is better"
+    } else {
+        "lower is better"
+    };
+    let n = ranking.rows.len();
+    let mut title = Title::default()
+        .keep(results::title(s))
+        .opt(format!("sorted by {}, {better}", metric.name()));
+    if n > height {
+        title = title.keep(format!("{}–{} of {n}", off + 1, (off + height).min(n)));
+    }
+    let t = Table::new(rows, widths)
+        .header(Row::new(header).style(theme::title()))
+        .column_spacing(1)
+        .block(Block::default().borders(Borders::ALL).title(Span::styled(
+            title.fit(area.width.saturating_sub(2) as usize),
+            theme::title(),
+        )));
     f.render_widget(t, area);
 }
 
-/// `train.meta_lr` → `meta_lr`; `arm.algorithm.Reptile.epsilon` → `epsilon`.
-fn short_key(k: &str) -> String {
-    let parts: Vec<&str> = k.split('.').collect();
-    match parts.as_slice() {
-        [.., last] => last.to_string(),
-        [] => k.to_string(),
+/// `arm.algorithm.Reptile.epsilon` → `Reptile.epsilon`; `train.meta_lr` stays (eval has one too).
+fn short_key(k: &str) -> &str {
+    k.strip_prefix("arm.algorithm.")
+        .or_else(|| k.strip_prefix("arm."))
+        .unwrap_or(k)
+}
+
+/// The fields that differ, one column per arm (as many as fit, scrolled to the selected one).
+fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
+    let block = |title: String| {
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title, theme::title()))
+    };
+    if s.diff.is_empty() {
+        let text = if s.arms.len() < 2 {
+            "one arm: nothing to diff"
+        } else {
+            "no config field differs (besides the arm's name)"
+        };
+        let p = Paragraph::new(text)
+            .style(theme::dim())
+            .block(block(" config diff ".into()));
+        return f.render_widget(p, area);
     }
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let key_w = s
+        .diff
+        .iter()
+        .map(|(k, _)| short_key(k).chars().count())
+        .max()
+        .unwrap_or(5)
+        .min(inner_w / 2)
+        .max(5);
+    let col_w = s
+        .arms
+        .iter()
+        .map(|a| a.name.chars().count())
+        .chain(
+            s.diff
+                .iter()
+                .flat_map(|(_, v)| v.iter().map(|x| x.chars().count())),
+        )
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 18);
+    let n = s.arms.len();
+    // Narrower columns before fewer arms, down to ten characters.
+    let room = inner_w.saturating_sub(key_w + 1);
+    let col_w = if room / (col_w + 1) >= n {
+        col_w
+    } else {
+        (room / n).saturating_sub(1).clamp(10.min(col_w), col_w)
+    };
+    let fit = (room / (col_w + 1)).max(1);
+    let off = layout::scroll_offset(app.arm_sel.min(n.saturating_sub(1)), n, fit);
+    let shown: Vec<usize> = (off..n).take(fit).collect();
+    let mut header = vec![Cell::from("field")];
+    let mut widths = vec![Constraint::Length(key_w as u16)];
+    for &i in &shown {
+        header.push(Cell::from(Span::styled(
+            layout::fit_label(&s.arms[i].name, col_w),
+            Style::default().fg(theme::arm_color(i)),
+        )));
+        widths.push(Constraint::Length(col_w as u16));
+    }
+    let height = area.height.saturating_sub(3) as usize;
+    let rows: Vec<Row> = s
+        .diff
+        .iter()
+        .take(height)
+        .map(|(k, v)| {
+            let mut cells = vec![Cell::from(Span::styled(
+                layout::fit_label(short_key(k), key_w),
+                theme::dim(),
+            ))];
+            for &i in &shown {
+                let val = v.get(i).map_or("–", String::as_str);
+                cells.push(Cell::from(layout::fit_label(val, col_w)));
+            }
+            let style = if shown.contains(&app.arm_sel) {
+                Style::default()
+            } else {
+                theme::dim()
+            };
+            Row::new(cells).style(style)
+        })
+        .collect();
+    let mut title = Title::default()
+        .keep("config diff")
+        .opt(format!("{} fields differ", s.diff.len()));
+    if shown.len() < n {
+        title = title.keep(format!("arms {}–{} of {n}", off + 1, off + shown.len()));
+    }
+    if s.diff.len() > height {
+        title = title.opt(format!("{} more below", s.diff.len() - height));
+    }
+    let title = title.opt("D full view");
+    let t = Table::new(rows, widths)
+        .header(Row::new(header).style(theme::title()))
+        .column_spacing(1)
+        .block(block(title.fit(inner_w)));
+    f.render_widget(t, area);
 }

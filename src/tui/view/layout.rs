@@ -41,8 +41,51 @@ pub fn runs(body: Rect) -> [Rect; 2] {
 
 /// Monitor: the arms table (one row per arm) above the selected arm's panels.
 pub fn monitor(body: Rect, arms: usize) -> [Rect; 2] {
-    let rows = arms.clamp(1, 8) as u16 + 2;
+    // Short terminals: at most half the height, so a chart remains (the table scrolls).
+    let rows = (arms.clamp(1, 8) as u16 + 2).min((body.height / 2).max(3));
     Layout::vertical([Constraint::Length(rows), Constraint::Min(0)]).areas(body)
+}
+
+/// A unique label in at most `n` columns without losing what makes it unique: the run's
+/// ` #3fa2` and the arm are kept, the experiment part is shortened first (`sinusoid-lo…/maml
+/// #3fa2`), then the arm.
+pub fn fit_label(label: &str, n: usize) -> String {
+    let len = label.chars().count();
+    if len <= n {
+        return label.to_string();
+    }
+    let (head, id) = match label.rsplit_once(" #") {
+        Some((h, id)) => (h, format!(" #{id}")),
+        None => (label, String::new()),
+    };
+    let (exp, arm) = match head.split_once('/') {
+        Some((e, a)) => (e, format!("/{a}")),
+        None => ("", head.to_string()),
+    };
+    let keep = arm.chars().count() + id.chars().count();
+    if !exp.is_empty() && keep + 2 <= n {
+        let room = n - keep - 1;
+        let e: String = exp.chars().take(room).collect();
+        return format!("{e}…{arm}{id}");
+    }
+    let tail = id.chars().count();
+    // The arm is too long to keep whole: a short experiment prefix, the arm's start, the id.
+    if !exp.is_empty() && tail + 8 <= n {
+        let e_w = (n / 3).max(3);
+        let e: String = exp.chars().take(e_w).collect();
+        let a_w = n - e_w - 1 - tail - 1;
+        let a: String = arm.chars().take(a_w).collect();
+        return format!("{e}…{a}…{id}");
+    }
+    if tail + 2 <= n {
+        let a: String = head.chars().take(n - tail - 1).collect();
+        return format!("{a}…{id}");
+    }
+    label
+        .chars()
+        .take(n.saturating_sub(1))
+        .chain(['…'])
+        .collect()
 }
 
 /// First row shown in a list of `len` rows of height `height` so `sel` is visible.
@@ -80,4 +123,23 @@ pub fn row_hit(app: &App, x: u16, y: u16) -> Option<usize> {
     let row = y.checked_sub(area.y + 1 + header)? as usize;
     let i = scroll_offset(sel, len, height) + row;
     (row < height && i < len).then_some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_label;
+
+    #[test]
+    fn labels_keep_their_run_id_when_shortened() {
+        assert_eq!(fit_label("maml", 8), "maml");
+        assert_eq!(
+            fit_label("sinusoid-long/maml #3fa2", 18),
+            "sinuso…/maml #3fa2"
+        );
+        assert_eq!(fit_label("a-very-long-arm-name #3fa2", 12), "a-ver… #3fa2");
+        assert_eq!(
+            fit_label("sinusoid-anil/metasgd-five-inner-steps", 20),
+            "sinuso…/metasgd-fiv…"
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod monitor;
 pub mod runs;
 pub mod tabs;
 pub mod theme;
+pub mod ticks;
 
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
