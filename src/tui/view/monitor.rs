@@ -142,9 +142,11 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
         .max()
         .unwrap_or(1);
     let counts = if b.take(2 * digits + 7) { digits } else { 0 };
+    // The rate and ETA say whether a live arm is healthy; the bar and the algorithm's name
+    // repeat what the counts and the panels already say, so they go first.
+    let rate = b.take(RATE_W);
     let mut bar = if b.take(11) { 10 } else { 0 };
     let algorithm = b.take(ALGO_W);
-    let rate = b.take(RATE_W);
     if bar == 10 && b.take(10) {
         bar = 20;
     }
