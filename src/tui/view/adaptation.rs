@@ -282,16 +282,20 @@ fn fit_panel(
     f.render_widget(chart, area);
 }
 
+/// The most adaptation steps any arm's latest curve has: the x extent of the chart and table.
+fn most_steps(s: &Session) -> usize {
+    s.arms
+        .iter()
+        .map(|a| curve(a).len().saturating_sub(1))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Every arm's query metric after 0..k steps; an arm without steps (metric-based) is a flat
 /// line at its result, for reference.
 fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
     let title = format!(" query {} vs adaptation steps ", metric.name());
-    let kmax = s
-        .arms
-        .iter()
-        .map(|a| curve(a).len().saturating_sub(1))
-        .max()
-        .unwrap_or(0);
+    let kmax = most_steps(s);
     let data: Vec<(usize, Vec<(f64, f64)>)> = s
         .arms
         .iter()
@@ -394,12 +398,7 @@ fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metri
     let b = block(title);
     let inner = b.inner(area);
     f.render_widget(b, area);
-    let kmax = s
-        .arms
-        .iter()
-        .map(|a| curve(a).len().saturating_sub(1))
-        .max()
-        .unwrap_or(0);
+    let kmax = most_steps(s);
     let cell = |a: &ArmView, step: usize| -> String {
         let c = curve(a);
         match c.get(step).and_then(|p| metric.value(p)) {
