@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::algo::eval::{evaluate_tasks, summarize, TaskEval};
+use crate::algo::eval::{evaluate_tasks, summarize, Scoring, TaskEval};
 use crate::algo::{self, AdaptMode, AlgoContext};
 use crate::engine::arm::{episodes, TEST_SALT};
 use crate::experiment::{Experiment, FamilySpec};
@@ -56,6 +56,8 @@ pub struct EvalRequest {
     /// (fine-tuned by the arm's rule) instead of refusing.
     pub fresh_head: bool,
     pub threads: Option<usize>,
+    /// Score the query set after every step (the per-step curve) or only before and after.
+    pub scoring: Scoring,
 }
 
 /// The protocol a saved evaluation ran, stored with its result.
@@ -122,6 +124,9 @@ fn split_name(s: Split) -> &'static str {
 /// The run's experiment with the request's family changes applied.
 fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEvalError> {
     let mut e = exp.clone();
+    // From the run's own evaluation episodes, which `eval` may shape unlike training's.
+    e.family = exp.eval_family();
+    (e.eval.ways, e.eval.shots, e.eval.queries) = (None, None, None);
     match &mut e.family {
         FamilySpec::Omniglot(o) => {
             o.ways = req.ways.unwrap_or(o.ways);
@@ -325,6 +330,7 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         test,
         e.eval.inner_steps,
         e.eval.inner_lr,
+        req.scoring,
     )?;
     let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
     let result = summarize(m.iteration, split, &results, steps, lr);
@@ -396,6 +402,7 @@ pub fn evaluate_lake(
         lake_runs.into_iter().map(|r| r.episode).collect(),
         steps,
         lr,
+        req.scoring,
     )?;
     let per_run: Vec<LakeRunResult> = names
         .iter()

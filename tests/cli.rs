@@ -88,6 +88,26 @@ fn run_then_list_then_rerun_reproduces_the_metrics() {
     let png = std::fs::read(dir.path().join("figs").join(format!("{id}.png"))).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
 
+    // Sinusoid MSE after each of the 2 test steps, then the same result scored at the ends only.
+    let eval = metalab(dir.path(), &["eval", &id, "--tasks", "10"]);
+    assert!(eval.status.success(), "{}", text(&eval));
+    let result = |o: &Output| {
+        text(o)
+            .lines()
+            .find(|l| l.starts_with("result: "))
+            .map(str::to_owned)
+    };
+    assert!(
+        text(&eval).contains("after each step: 0: ") && text(&eval).contains("  2: "),
+        "{}",
+        text(&eval)
+    );
+    let ends = metalab(dir.path(), &["eval", &id, "--tasks", "10", "--no-per-step"]);
+    assert!(ends.status.success(), "{}", text(&ends));
+    assert!(!text(&ends).contains("after each step"), "{}", text(&ends));
+    assert!(result(&eval).is_some());
+    assert_eq!(result(&eval), result(&ends));
+
     let resume = metalab(dir.path(), &["resume", &id]);
     assert!(!resume.status.success());
     assert!(

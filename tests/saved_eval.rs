@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use metalab::engine::{EngineEvent, LaunchOptions, Prepared};
 use metalab::experiment::{parse_str, SyntheticSpec};
+use metalab::algo::eval::Scoring;
 use metalab::runs;
 use metalab::saved::{evaluate_lake, evaluate_run, load_evals, EvalRequest, SavedEvalError};
 use metalab::tasks::synthetic::Synthetic;
@@ -90,6 +91,32 @@ fn an_unchanged_protocol_reproduces_the_training_result_and_other_ways_are_store
         std::fs::read_to_string(dir.join(runs::META)).unwrap(),
         meta_before,
         "run.json is not touched"
+    );
+}
+
+#[test]
+fn scoring_only_the_ends_gives_the_same_result_without_the_per_step_curve() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = train("Fomaml", 20, root.path());
+    let every = evaluate_run(&dir, &EvalRequest { tasks: Some(30), ..req() }).unwrap();
+    let ends = evaluate_run(
+        &dir,
+        &EvalRequest {
+            tasks: Some(30),
+            scoring: Scoring::Ends,
+            ..req()
+        },
+    )
+    .unwrap();
+    assert_eq!(every.result.per_step.len(), 6, "steps 0..=5");
+    assert!(ends.result.per_step.is_empty());
+    assert_eq!(ends.result.loss, every.result.loss);
+    assert_eq!(ends.result.loss_before, every.result.loss_before);
+    assert_eq!(ends.result.accuracy, every.result.accuracy);
+    assert_eq!(every.result.per_step[5].loss, every.result.loss);
+    assert_ne!(
+        every.result.loss_before, every.result.loss,
+        "five steps of 0.1 change the loss, so the two ends are distinct scores"
     );
 }
 

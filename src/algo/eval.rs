@@ -84,6 +84,10 @@ pub struct EvalProtocol {
     /// The rule in words, with the steps and learning rate it used.
     #[serde(default)]
     pub description: String,
+    /// The evaluation tasks' family where its episodes differ from training's (`eval.ways`,
+    /// `shots`, `queries`); absent when evaluation samples training's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_family: Option<String>,
 }
 
 impl EvalProtocol {
@@ -100,8 +104,19 @@ impl EvalProtocol {
             batch_norm: mode.batch_norm(batch_norm),
             adaptation: mode.rule(),
             description: mode.describe(inner_steps, inner_lr),
+            eval_family: None,
         }
     }
+}
+
+/// Which adaptation steps a task's query set is scored after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scoring {
+    /// After every step 0..=k: the per-step curves of the adaptation view.
+    #[default]
+    EveryStep,
+    /// Before and after adaptation only: the same result for 2 of the k + 1 query passes.
+    Ends,
 }
 
 /// One task's query result after some number of adaptation steps.
@@ -123,13 +138,18 @@ pub struct TaskEval {
 }
 
 impl TaskEval {
-    fn of_steps(per_step: Vec<StepEval>) -> TaskEval {
-        let (first, last) = (per_step[0], per_step[per_step.len() - 1]);
+    /// From the scores at the steps `scoring` picked: the first is before adaptation, the last
+    /// after it. Only every-step scoring keeps them as `per_step`.
+    fn of_steps(scores: Vec<StepEval>, scoring: Scoring) -> TaskEval {
+        let (first, last) = (scores[0], scores[scores.len() - 1]);
         TaskEval {
             loss_before: first.loss,
             loss: last.loss,
             accuracy: last.accuracy,
-            per_step,
+            per_step: match scoring {
+                Scoring::EveryStep => scores,
+                Scoring::Ends => vec![],
+            },
         }
     }
 }
@@ -179,12 +199,26 @@ fn adapt(
 }
 
 impl Trajectory {
-    /// The query result at every step.
-    fn score(&self, ev: &mut dyn Evaluator, query: &Batch) -> Vec<StepEval> {
-        let acc = |c: Option<usize>| c.map(|c| c as f64 / query.n as f64);
+    fn len(&self) -> usize {
         match self {
-            Trajectory::Params(thetas) => thetas
+            Trajectory::Params(thetas) => thetas.len(),
+            Trajectory::Head { heads, .. } => heads.len(),
+        }
+    }
+
+    /// The query result at the steps `scoring` picks, in step order.
+    fn score(&self, ev: &mut dyn Evaluator, query: &Batch, scoring: Scoring) -> Vec<StepEval> {
+        let acc = |c: Option<usize>| c.map(|c| c as f64 / query.n as f64);
+        let last = self.len() - 1;
+        let steps: Vec<usize> = match scoring {
+            Scoring::EveryStep => (0..=last).collect(),
+            Scoring::Ends if last == 0 => vec![0],
+            Scoring::Ends => vec![0, last],
+        };
+        match self {
+            Trajectory::Params(thetas) => steps
                 .iter()
+                .map(|&s| &thetas[s])
                 .map(|t| {
                     let out = ev.evaluate(t, query, None);
                     StepEval {
@@ -196,8 +230,9 @@ impl Trajectory {
             Trajectory::Head { body, heads } => {
                 let (fq, d) = anil::body_features(ev, body, query);
                 let o = anil::outputs(heads[0].len(), d);
-                heads
+                steps
                     .iter()
+                    .map(|&s| &heads[s])
                     .map(|h| {
                         let out = head::loss(&fq, query.n, d, h, o, &query.y);
                         StepEval {
@@ -240,7 +275,9 @@ impl Trajectory {
     }
 }
 
-/// One task: adapt, score every step, and predict on `grid` (inputs, body length) when given.
+/// One task: adapt, score the steps `scoring` picks, and predict on `grid` (inputs, body
+/// length) when given.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_one(
     ev: &mut dyn Evaluator,
     start: &[f32],
@@ -248,19 +285,20 @@ fn evaluate_one(
     ep: &Episode,
     steps: usize,
     lr: f64,
+    scoring: Scoring,
     grid: Option<(&[f32], usize)>,
 ) -> (TaskEval, Option<StepPredictions>) {
     if let AdaptMode::Metric { kind, body_len } = mode {
         return (metric::evaluate_task(ev, kind, start, body_len, ep), None);
     }
     let traj = adapt(ev, start, mode, &ep.support, steps, lr);
-    let r = TaskEval::of_steps(traj.score(ev, &ep.query));
+    let r = TaskEval::of_steps(traj.score(ev, &ep.query, scoring), scoring);
     let fit = grid.map(|(x, head_start)| traj.predict(ev, x, head_start));
     (r, fit)
 }
 
 /// Adapt from `start` on every episode's support set by the rule `mode` (SGD rules take
-/// `steps` steps of `lr`), then score on its query set after every step.
+/// `steps` steps of `lr`), then score on its query set after the steps `scoring` picks.
 pub fn evaluate_tasks(
     pool: &WorkerPool,
     start: Vec<f32>,
@@ -268,10 +306,11 @@ pub fn evaluate_tasks(
     episodes: Vec<Episode>,
     steps: usize,
     lr: f64,
+    scoring: Scoring,
 ) -> Result<Vec<TaskEval>, PoolError> {
     let start = Arc::new(start);
     pool.map(episodes, move |ev, ep: Episode| {
-        evaluate_one(ev, &start, mode, &ep, steps, lr, None).0
+        evaluate_one(ev, &start, mode, &ep, steps, lr, scoring, None).0
     })
 }
 
@@ -290,7 +329,7 @@ pub fn evaluate_and_fit(
     let start = Arc::new(start);
     pool.map(tasks, move |ev, (ep, grid): (Episode, Option<Vec<f32>>)| {
         let grid = grid.as_deref().map(|x| (x, head_start));
-        evaluate_one(ev, &start, mode, &ep, steps, lr, grid)
+        evaluate_one(ev, &start, mode, &ep, steps, lr, Scoring::EveryStep, grid)
     })
 }
 

@@ -140,6 +140,10 @@ enum Cmd {
         /// of refusing.
         #[arg(long)]
         fresh_head: bool,
+        /// Score each task's query set only before and after adaptation, not after every step:
+        /// the same result, without the per-step curve, in 2 of the k + 1 query passes.
+        #[arg(long)]
+        no_per_step: bool,
         /// A folder of Lake et al.'s one-shot runs (runNN/training, runNN/test,
         /// runNN/class_labels.txt): error rate per run and overall.
         #[arg(long)]
@@ -318,6 +322,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             inner_steps,
             inner_lr,
             fresh_head,
+            no_per_step,
             lake,
             data,
             threads,
@@ -335,6 +340,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 data,
                 fresh_head,
                 threads,
+                scoring: if no_per_step {
+                    metalab::algo::eval::Scoring::Ends
+                } else {
+                    metalab::algo::eval::Scoring::EveryStep
+                },
             };
             let record = match &lake {
                 Some(folder) => metalab::saved::evaluate_lake(&dir, folder, &req)?,
@@ -489,7 +499,22 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
     } else {
         println!("result: {}", metalab::runs::headline(&r.result));
     }
+    if r.result.per_step.len() > 1 {
+        println!("after each step: {}", per_step_line(&r.result.per_step));
+    }
     println!("saved to {}", dir.join(metalab::saved::EVALS).display());
+}
+
+/// `0: 20.0%  1: 61.3%  …` (accuracy where there is one, else the loss).
+fn per_step_line(steps: &[metalab::metrics::StepResult]) -> String {
+    steps
+        .iter()
+        .map(|s| match &s.accuracy {
+            Some(a) => format!("{}: {:.1}%", s.step, 100.0 * a.mean),
+            None => format!("{}: {:.4}", s.step, s.loss.mean),
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 /// A sweep checks when every variant validates and its task families build (each distinct

@@ -3,13 +3,14 @@
 //! checkpoint — then the final test on fresh tasks.
 
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
 use super::messages::{ArmIndex, EngineEvent};
 use super::{Control, Prepared};
-use crate::algo::eval::{evaluate_and_fit, evaluate_tasks, summarize, EvalProtocol};
+use crate::algo::eval::{evaluate_and_fit, evaluate_tasks, summarize, EvalProtocol, Scoring};
 use crate::algo::{self, AlgoContext, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
 use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainWindow};
@@ -130,7 +131,11 @@ fn create(
         params: p.net.num_params(),
         family: p.family.describe(),
         class_split: p.family.split_record(),
-        protocol: EvalProtocol::new(&exp.eval, algo.adapt_start().1, p.net.batch_norm()),
+        protocol: EvalProtocol {
+            eval_family: (!Arc::ptr_eq(&p.family, &p.eval_family))
+                .then(|| p.eval_family.describe()),
+            ..EvalProtocol::new(&exp.eval, algo.adapt_start().1, p.net.batch_norm())
+        },
         source: p.opts.source.clone(),
         rerun_of: p.opts.rerun_of.clone(),
         variant: p.opts.variant.clone(),
@@ -241,13 +246,13 @@ impl<'a> ArmRun<'a> {
                 from: resume.iteration,
             },
             periodic: episodes(
-                family,
+                p.eval_family.as_ref(),
                 Split::Validation,
                 exp.seed ^ PERIODIC_SALT,
                 exp.eval.periodic_tasks,
             ),
             tracked: tasks_and_episodes(
-                family,
+                p.eval_family.as_ref(),
                 Split::Validation,
                 exp.seed ^ TRACKED_SALT,
                 exp.eval.tracked_tasks,
@@ -368,6 +373,7 @@ impl<'a> ArmRun<'a> {
             tasks.to_vec(),
             e.inner_steps,
             e.inner_lr,
+            Scoring::EveryStep,
         )
         .map_err(|err| self.failure(err))
     }
@@ -427,7 +433,7 @@ impl<'a> ArmRun<'a> {
     /// a true function, the fit on a grid after each step.
     fn score_tracked(&self) -> Result<(Vec<algo::eval::TaskEval>, Vec<TaskFit>), Failure> {
         let e = &self.p.experiment.eval;
-        let family = self.p.family.as_ref();
+        let family = self.p.eval_family.as_ref();
         let curves: Vec<_> = self
             .tracked
             .iter()
@@ -520,7 +526,7 @@ impl<'a> ArmRun<'a> {
     fn finish(&mut self) -> Result<(), Failure> {
         let exp = &self.p.experiment;
         let test = episodes(
-            self.p.family.as_ref(),
+            self.p.eval_family.as_ref(),
             Split::Test,
             exp.seed ^ TEST_SALT,
             exp.eval.tasks,

@@ -125,6 +125,9 @@ impl EngineHandle {
 pub struct Prepared {
     pub experiment: Experiment,
     pub family: Arc<dyn TaskFamily>,
+    /// Where evaluation episodes come from: `family` itself unless `eval` gives them another
+    /// shape (the same data and class split, other ways, shots or queries).
+    pub eval_family: Arc<dyn TaskFamily>,
     pub net: Arc<Network>,
     pub opts: LaunchOptions,
     /// Continue this run directory from its checkpoint instead of creating a new one.
@@ -153,19 +156,28 @@ impl Prepared {
         if let (Some(data), FamilySpec::Omniglot(o)) = (&opts.data, &mut exp.family) {
             o.root = data.clone();
         }
-        let family: Arc<dyn TaskFamily> = Arc::from(build_family(&exp.family, exp.seed).map_err(
-            |source| match file {
+        let build = |spec: &FamilySpec| -> Result<Arc<dyn TaskFamily>, EngineError> {
+            let family = build_family(spec, exp.seed).map_err(|source| match file {
                 Some(f) => EngineError::Data {
                     at: crate::tasks::data_position(f),
                     error: source,
                 },
                 None => EngineError::Family(source),
-            },
-        )?);
+            })?;
+            Ok(Arc::from(family))
+        };
+        let family = build(&exp.family)?;
+        let eval_spec = exp.eval_family();
+        let eval_family = if eval_spec == exp.family {
+            Arc::clone(&family)
+        } else {
+            build(&eval_spec)?
+        };
         let net = Arc::new(Network::new(&exp.model, &family.shape())?);
         Ok(Prepared {
             experiment: exp,
             family,
+            eval_family,
             net,
             opts,
             resume: None,

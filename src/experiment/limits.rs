@@ -168,6 +168,10 @@ pub fn needs(e: &Experiment) -> Vec<Need> {
     let per_task = support + query;
     // Inputs plus one target (a class index or a value) per example.
     let episode = per_task * (input + 1.0) * 4.0;
+    let eval_episode = {
+        let (s, q) = examples(&e.eval_family());
+        (s + q) * (input + 1.0) * 4.0
+    };
     let (params, head, acts, _) = network(&e.model, input, outputs, side);
     let threads = threads(e);
     let mut out = vec![
@@ -178,19 +182,19 @@ pub fn needs(e: &Experiment) -> Vec<Need> {
             linear_in: Some(e.train.meta_batch as f64),
         },
         Need {
-            bytes: e.eval.tasks as f64 * episode,
+            bytes: e.eval.tasks as f64 * eval_episode,
             field: "eval.tasks".into(),
             what: "the test episodes",
             linear_in: Some(e.eval.tasks as f64),
         },
         Need {
-            bytes: e.eval.periodic_tasks as f64 * episode,
+            bytes: e.eval.periodic_tasks as f64 * eval_episode,
             field: "eval.periodic_tasks".into(),
             what: "the validation episodes",
             linear_in: Some(e.eval.periodic_tasks as f64),
         },
         Need {
-            bytes: e.eval.tracked_tasks as f64 * episode,
+            bytes: e.eval.tracked_tasks as f64 * eval_episode,
             field: "eval.tracked_tasks".into(),
             what: "the tracked tasks' episodes",
             linear_in: Some(e.eval.tracked_tasks as f64),
@@ -273,7 +277,8 @@ pub fn seconds(e: &Experiment) -> (f64, f64) {
             * pass;
     }
     let evals = e.train.iterations.checked_div(e.eval.every).unwrap_or(0) as f64;
-    let per_eval_task = (support * e.eval.inner_steps as f64 + query) * pass;
+    let (eval_support, eval_query) = examples(&e.eval_family());
+    let per_eval_task = (eval_support * e.eval.inner_steps as f64 + eval_query) * pass;
     let eval = e.arms.len() as f64
         * per_eval_task
         * (e.eval.tasks as f64 + evals * (e.eval.periodic_tasks + e.eval.tracked_tasks) as f64);

@@ -455,6 +455,15 @@ pub struct EvalSpec {
     pub inner_lr: f64,
     /// Fixed tasks whose adapted loss/accuracy is reported at every evaluation (the per-task panels).
     pub tracked_tasks: usize,
+    /// Evaluation episodes' shape where it differs from training's (Snell et al. train
+    /// ProtoNets 60-way and test 20-way); unset keeps the family's. Other ways need
+    /// metric-based arms, whose classes come from the support set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ways: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shots: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queries: Option<usize>,
 }
 
 impl Default for EvalSpec {
@@ -466,6 +475,9 @@ impl Default for EvalSpec {
             inner_steps: 10,
             inner_lr: 0.01,
             tracked_tasks: 4,
+            ways: None,
+            shots: None,
+            queries: None,
         }
     }
 }
@@ -487,6 +499,30 @@ impl Experiment {
             meta_lr: arm.meta_lr.unwrap_or(self.train.meta_lr),
             meta_lr_schedule: self.train.meta_lr_schedule,
         }
+    }
+
+    /// The family as evaluations sample it: the family with `eval`'s episode shape applied.
+    /// Sinusoid has no ways to change (validation refuses `eval.ways` there).
+    pub fn eval_family(&self) -> FamilySpec {
+        let e = &self.eval;
+        let mut f = self.family.clone();
+        match &mut f {
+            FamilySpec::Omniglot(o) => {
+                o.ways = e.ways.unwrap_or(o.ways);
+                o.shots = e.shots.unwrap_or(o.shots);
+                o.queries = e.queries.unwrap_or(o.queries);
+            }
+            FamilySpec::Synthetic(s) => {
+                s.ways = e.ways.unwrap_or(s.ways);
+                s.shots = e.shots.unwrap_or(s.shots);
+                s.queries = e.queries.unwrap_or(s.queries);
+            }
+            FamilySpec::Sinusoid(s) => {
+                s.shots = e.shots.unwrap_or(s.shots);
+                s.queries = e.queries.unwrap_or(s.queries);
+            }
+        }
+        f
     }
 
     /// The experiment reduced to one arm: what a run directory freezes, so a rerun needs nothing else.

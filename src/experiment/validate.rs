@@ -118,6 +118,7 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
     check_device(&mut c, e);
     check_train(&mut c, &e.train);
     check_eval(&mut c, &e.eval);
+    check_eval_episodes(&mut c, e);
     if e.arms.is_empty() {
         c.fail(
             "arms",
@@ -534,6 +535,74 @@ fn check_train(c: &mut Checker, t: &TrainSpec) {
             "train.max_loss",
             "max_loss must be positive",
             "use max_loss: 1e6",
+        );
+    }
+}
+
+/// `eval.ways`/`shots`/`queries`: the evaluation episodes must be valid episodes of the family,
+/// and other ways than training's need arms without a fixed-width head.
+fn check_eval_episodes(c: &mut Checker, e: &Experiment) {
+    let v = &e.eval;
+    if v.ways.is_none() && v.shots.is_none() && v.queries.is_none() {
+        return;
+    }
+    let trained_ways = match &e.family {
+        FamilySpec::Omniglot(o) => o.ways,
+        FamilySpec::Synthetic(s) => s.ways,
+        FamilySpec::Sinusoid(_) => {
+            if v.ways.is_some() {
+                c.fail(
+                    "eval.ways",
+                    "sinusoid tasks are regression: there are no classes to change the number of",
+                    "drop eval.ways (eval.shots and eval.queries apply)",
+                );
+            }
+            0
+        }
+    };
+    if v.ways.is_some_and(|w| w < 2) {
+        c.fail(
+            "eval.ways",
+            format!("{}-way classification is not a classification task", v.ways.unwrap_or(0)),
+            "use ways: 5 or 20",
+        );
+    }
+    if v.shots == Some(0) {
+        c.fail("eval.shots", "zero shots: evaluation tasks would have no support set", "use shots: 1 or 5");
+    }
+    if v.queries == Some(0) {
+        c.fail("eval.queries", "zero queries: evaluation tasks would have no query set", "use queries: 15");
+    }
+    match e.eval_family() {
+        FamilySpec::Omniglot(o) if o.shots + o.queries > 20 => {
+            let field = if v.queries.is_some() { "eval.queries" } else { "eval.shots" };
+            c.fail(
+                field,
+                format!("evaluation episodes take shots + queries = {} drawings of each character, but every Omniglot character has only 20", o.shots + o.queries),
+                "make shots + queries at most 20, e.g. queries: 15 with shots: 1 or 5",
+            );
+        }
+        FamilySpec::Synthetic(s) if v.ways.is_some() && s.ways > s.classes / 5 => {
+            c.fail(
+                "eval.ways",
+                format!("{}-way evaluation tasks need {} classes in every split, but {} classes give the test split only {}", s.ways, s.ways, s.classes, s.classes / 5),
+                format!("lower eval.ways or raise family.classes to at least {}", s.ways * 5),
+            );
+        }
+        _ => {}
+    }
+    let Some(ways) = v.ways.filter(|&w| w != trained_ways && trained_ways > 0) else {
+        return;
+    };
+    if let Some(arm) = e.arms.iter().find(|a| !a.algorithm.is_metric()) {
+        c.fail(
+            "eval.ways",
+            format!(
+                "arm `{}` ({}) trains a {trained_ways}-way head, which has no rows for {ways}-way evaluation tasks; only metric-based arms (ProtoNet, MatchingNet, RelationNet) take their classes from the support set",
+                arm.name,
+                arm.algorithm.label()
+            ),
+            format!("set eval.ways to {trained_ways} or drop it, or move the metric-based arms to their own experiment (`metalab eval RUN --ways {ways} --fresh-head` fine-tunes a fresh head on a finished run)"),
         );
     }
 }
