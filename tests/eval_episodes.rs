@@ -54,7 +54,11 @@ fn protonets_train_ten_way_and_evaluate_five_way_episodes() {
         root.path(),
     );
     let meta = runs::load_meta(&dir).unwrap();
-    let recorded = meta.protocol.eval_family.clone().expect("eval family recorded");
+    let recorded = meta
+        .protocol
+        .eval_family
+        .clone()
+        .expect("eval family recorded");
     assert!(recorded.contains("5-way 1-shot (3 query)"), "{recorded}");
     assert!(meta.family.contains("10-way"), "{}", meta.family);
     let fin = meta.final_eval.unwrap();

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use metalab::algo::eval::Scoring;
 use metalab::engine::{EngineEvent, LaunchOptions, Prepared};
 use metalab::experiment::{parse_str, SyntheticSpec};
-use metalab::algo::eval::Scoring;
 use metalab::runs;
 use metalab::saved::{evaluate_lake, evaluate_run, load_evals, EvalRequest, SavedEvalError};
 use metalab::tasks::synthetic::Synthetic;
@@ -98,7 +98,14 @@ fn an_unchanged_protocol_reproduces_the_training_result_and_other_ways_are_store
 fn scoring_only_the_ends_gives_the_same_result_without_the_per_step_curve() {
     let root = tempfile::tempdir().unwrap();
     let dir = train("Fomaml", 20, root.path());
-    let every = evaluate_run(&dir, &EvalRequest { tasks: Some(30), ..req() }).unwrap();
+    let every = evaluate_run(
+        &dir,
+        &EvalRequest {
+            tasks: Some(30),
+            ..req()
+        },
+    )
+    .unwrap();
     let ends = evaluate_run(
         &dir,
         &EvalRequest {

@@ -520,6 +520,50 @@ fn runs_from_another_host_are_listed_grouped_and_not_taken_for_dead_local_ones()
 }
 
 #[test]
+fn a_variant_claimed_by_another_process_is_left_to_it() {
+    let (d, file) = project(
+        r#"Sweep(name: "cl", experiment: "tiny.ron", axes: [Axis(path: "seed", values: [1, 2])])"#,
+    );
+    let sw = sweep::load(&file).unwrap();
+    let root = d.path().join("runs");
+    let v = &sw.variants[0];
+    // This test process plays the other sweep, mid-way through variant 0.
+    let held = sweep::claim(&sw, &root, v).unwrap().expect("free at first");
+    assert!(
+        sweep::claim(&sw, &root, v).unwrap().is_none(),
+        "a second open of the claim conflicts with the first"
+    );
+    let out = metalab(d.path(), &["sweep", "s.sweep.ron", "--task", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(sweep::EXIT_CLAIMED)),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("being run by another process") && text(&out).contains(".lock"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        sweep::variant_runs(&root, &v.name).is_empty(),
+        "no run started"
+    );
+
+    // The local queue reports it as running elsewhere and does the other variant.
+    let out = metalab(d.path(), &["sweep", "s.sweep.ron", "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 running elsewhere"), "{}", text(&out));
+    assert!(sweep::variant_runs(&root, &v.name).is_empty());
+    assert_eq!(sweep::variant_runs(&root, &sw.variants[1].name).len(), 2);
+
+    drop(held);
+    let out = metalab(d.path(), &["sweep", "s.sweep.ron", "--task", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    finished_once(&root, &sw);
+}
+
+#[test]
 fn slurm_dry_run_writes_a_requeueing_array_script() {
     let (d, _) = project(
         r#"Sweep(name: "sl", experiment: "tiny.ron", axes: [Axis(path: "seed", values: [1, 2, 3, 4])])"#,

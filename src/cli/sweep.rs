@@ -303,6 +303,17 @@ fn task(
             sw.variants.len()
         )
     })?;
+    let claim_file = sweep::claim_path(sw, runs, v);
+    let Some(_claim) = sweep::claim(sw, runs, v)
+        .with_context(|| format!("claiming variant {index} ({})", claim_file.display()))?
+    else {
+        eprintln!(
+            "metalab sweep: variant {index} {} is being run by another process (it holds {}); nothing to do here",
+            v.name,
+            claim_file.display()
+        );
+        return Ok(ExitCode::from(sweep::EXIT_CLAIMED));
+    };
     let stop = Arc::new(AtomicUsize::new(0));
     {
         let stop = Arc::clone(&stop);

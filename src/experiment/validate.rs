@@ -563,19 +563,34 @@ fn check_eval_episodes(c: &mut Checker, e: &Experiment) {
     if v.ways.is_some_and(|w| w < 2) {
         c.fail(
             "eval.ways",
-            format!("{}-way classification is not a classification task", v.ways.unwrap_or(0)),
+            format!(
+                "{}-way classification is not a classification task",
+                v.ways.unwrap_or(0)
+            ),
             "use ways: 5 or 20",
         );
     }
     if v.shots == Some(0) {
-        c.fail("eval.shots", "zero shots: evaluation tasks would have no support set", "use shots: 1 or 5");
+        c.fail(
+            "eval.shots",
+            "zero shots: evaluation tasks would have no support set",
+            "use shots: 1 or 5",
+        );
     }
     if v.queries == Some(0) {
-        c.fail("eval.queries", "zero queries: evaluation tasks would have no query set", "use queries: 15");
+        c.fail(
+            "eval.queries",
+            "zero queries: evaluation tasks would have no query set",
+            "use queries: 15",
+        );
     }
     match e.eval_family() {
         FamilySpec::Omniglot(o) if o.shots + o.queries > 20 => {
-            let field = if v.queries.is_some() { "eval.queries" } else { "eval.shots" };
+            let field = if v.queries.is_some() {
+                "eval.queries"
+            } else {
+                "eval.shots"
+            };
             c.fail(
                 field,
                 format!("evaluation episodes take shots + queries = {} drawings of each character, but every Omniglot character has only 20", o.shots + o.queries),

@@ -31,6 +31,17 @@ pub(super) fn lock(dir: &Path, meta: &RunMeta) -> Result<File, RunError> {
     }
 }
 
+/// Take an exclusive advisory lock on `path` (created if missing) and hold it as long as the
+/// returned file lives; `None` when another process holds it.
+pub fn try_claim(path: &Path) -> std::io::Result<Option<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    Ok(try_lock(&file).then_some(file))
+}
+
 #[cfg(unix)]
 fn try_lock(file: &File) -> bool {
     use std::os::fd::AsRawFd;

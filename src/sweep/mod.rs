@@ -149,6 +149,33 @@ pub fn status_of(arms: &[ArmState]) -> VariantStatus {
     }
 }
 
+/// Exit status of `metalab sweep --task N` when another process holds variant N's claim: the
+/// work is in hand elsewhere, so neither done nor failed here (EX_TEMPFAIL).
+pub const EXIT_CLAIMED: u8 = 75;
+
+/// The lock one process holds while it plans and trains a variant, so two sweeps (or a
+/// requeued Slurm task and its still-running original) never start the same variant twice.
+pub fn claim_path(sweep: &Sweep, runs_root: &Path, v: &Variant) -> PathBuf {
+    sweep
+        .folder(runs_root)
+        .join("variants")
+        .join(format!("{}.lock", v.name))
+}
+
+/// Claim variant `v` for this process (held until the file is dropped); `None` when another
+/// process has it.
+pub fn claim(
+    sweep: &Sweep,
+    runs_root: &Path,
+    v: &Variant,
+) -> std::io::Result<Option<std::fs::File>> {
+    let path = claim_path(sweep, runs_root, v);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    runs::try_claim(&path)
+}
+
 /// Write every variant's resolved experiment and a manifest into the sweep's folder, so what
 /// each index means is on disk next to the runs (and in a Slurm job's shared folder).
 pub fn write_manifest(sweep: &Sweep, runs_root: &Path) -> std::io::Result<PathBuf> {

@@ -216,6 +216,10 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                             report.stopped.push(r.name.clone());
                             "stopped (resumable)".to_string()
                         }
+                        Some(c) if c == i32::from(super::EXIT_CLAIMED) => {
+                            report.busy.push(r.name.clone());
+                            "running in another process".to_string()
+                        }
                         code => {
                             let why = match code {
                                 Some(c) => format!("exit code {c}"),
