@@ -147,13 +147,22 @@ fn start_long_run(project: &Path) -> (Child, PathBuf) {
         tiny(50_000_000).replace("every: 10", "every: 200"),
     )
     .unwrap();
-    let mut child = bin()
-        .args(["run", "long.ron"])
+    let mut cmd = bin();
+    cmd.args(["run", "long.ron"])
         .current_dir(project)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    // A hang-up must stop this run even when the suite itself runs under nohup, whose ignored
+    // SIGHUP the child would inherit (and keep ignoring, as `under_nohup_sighup_stays_ignored`
+    // requires).
+    // SAFETY: only async-signal-safe signal(2) between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
