@@ -127,29 +127,14 @@ fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEval
     // From the run's own evaluation episodes, which `eval` may shape unlike training's.
     e.family = exp.eval_family();
     (e.eval.ways, e.eval.shots, e.eval.queries) = (None, None, None);
-    match &mut e.family {
-        FamilySpec::Omniglot(o) => {
-            o.ways = req.ways.unwrap_or(o.ways);
-            o.shots = req.shots.unwrap_or(o.shots);
-            o.queries = req.queries.unwrap_or(o.queries);
-            if let Some(d) = &req.data {
-                o.root = d.clone();
-            }
-        }
-        FamilySpec::Synthetic(s) => {
-            s.ways = req.ways.unwrap_or(s.ways);
-            s.shots = req.shots.unwrap_or(s.shots);
-            s.queries = req.queries.unwrap_or(s.queries);
-        }
-        FamilySpec::Sinusoid(s) => {
-            if req.ways.is_some() {
-                return Err(SavedEvalError::Protocol(
-                    "--ways: this run was trained on sinusoid regression, which has no classes\n  fix: drop --ways (--shots and --queries apply)".into(),
-                ));
-            }
-            s.shots = req.shots.unwrap_or(s.shots);
-            s.queries = req.queries.unwrap_or(s.queries);
-        }
+    if req.ways.is_some() && matches!(e.family, FamilySpec::Sinusoid(_)) {
+        return Err(SavedEvalError::Protocol(
+            "--ways: this run was trained on sinusoid regression, which has no classes\n  fix: drop --ways (--shots and --queries apply)".into(),
+        ));
+    }
+    e.family = e.family.reshaped(req.ways, req.shots, req.queries);
+    if let (Some(d), FamilySpec::Omniglot(o)) = (&req.data, &mut e.family) {
+        o.root = d.clone();
     }
     e.eval.tasks = req.tasks.unwrap_or(e.eval.tasks);
     e.eval.inner_steps = req.inner_steps.unwrap_or(e.eval.inner_steps);
@@ -162,15 +147,6 @@ fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEval
         )));
     }
     Ok(e)
-}
-
-/// `(ways, shots, queries)` of a family spec (ways `None` for regression).
-fn episode_shape(f: &FamilySpec) -> (Option<usize>, usize, usize) {
-    match f {
-        FamilySpec::Omniglot(o) => (Some(o.ways), o.shots, o.queries),
-        FamilySpec::Synthetic(s) => (Some(s.ways), s.shots, s.queries),
-        FamilySpec::Sinusoid(s) => (None, s.shots, s.queries),
-    }
 }
 
 /// A family that only knows its shape: what the algorithms are rebuilt from when evaluating on
@@ -315,7 +291,7 @@ fn append(dir: &Path, record: &SavedEval) -> Result<(), SavedEvalError> {
 /// an unchanged protocol reproduces the run's own result.
 pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEvalError> {
     let exp = runs::load_config(dir)?;
-    let (trained_ways, _, _) = episode_shape(&exp.family);
+    let (trained_ways, _, _) = exp.family.episode_shape();
     let e = modified(&exp, req)?;
     let family = build_family(&e.family, e.seed)?;
     let trained_outputs = trained_ways.unwrap_or(family.shape().outputs);
@@ -334,7 +310,7 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
     )?;
     let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
     let result = summarize(m.iteration, split, &results, steps, lr);
-    let (ways, shots, queries) = episode_shape(&e.family);
+    let (ways, shots, queries) = e.family.episode_shape();
     let record = SavedEval {
         t_unix: runs::now_unix(),
         checkpoint_iteration: m.iteration,
@@ -367,7 +343,7 @@ pub fn evaluate_lake(
     req: &EvalRequest,
 ) -> Result<SavedEval, SavedEvalError> {
     let exp = runs::load_config(dir)?;
-    let (trained_ways, _, _) = episode_shape(&exp.family);
+    let (trained_ways, _, _) = exp.family.episode_shape();
     let size = match &exp.family {
         FamilySpec::Omniglot(o) => o.image_size,
         FamilySpec::Synthetic(s) => s.image_size,

@@ -3,24 +3,16 @@
 
 use std::path::Path;
 
-use metalab::engine::{EngineEvent, EvalResult, LaunchOptions, Prepared, TaskFit};
+use metalab::engine::{EngineEvent, EvalResult, TaskFit};
 use metalab::experiment::{parse_str, Experiment};
 use metalab::runs;
 
+#[path = "engine_common/mod.rs"]
+mod engine_common;
+use engine_common::run_all;
+
 fn exp(text: &str) -> Experiment {
     parse_str(text, Path::new("test.ron")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn run_all(e: Experiment, root: &Path) -> Vec<EngineEvent> {
-    let o = LaunchOptions {
-        runs_root: root.to_path_buf(),
-        threads: Some(2),
-        ..LaunchOptions::default()
-    };
-    let h = Prepared::new(e, o).unwrap().launch();
-    let events: Vec<EngineEvent> = h.events.iter().collect();
-    h.join();
-    events
 }
 
 fn evals(events: &[EngineEvent], arm: usize) -> Vec<EvalResult> {

@@ -4,34 +4,24 @@
 
 use std::path::Path;
 
-use metalab::engine::{EngineEvent, LaunchOptions, Prepared};
+use metalab::engine::EngineEvent;
 use metalab::experiment::{parse_str, ExperimentError, ValidationError};
 use metalab::runs;
 use metalab::saved::{evaluate_run, EvalRequest};
 
+#[path = "engine_common/mod.rs"]
+mod engine_common;
+
 fn train(text: &str, root: &Path) -> std::path::PathBuf {
     let e = parse_str(text, Path::new("t.ron")).unwrap_or_else(|e| panic!("{e}"));
-    let o = LaunchOptions {
-        runs_root: root.to_path_buf(),
-        threads: Some(2),
-        ..LaunchOptions::default()
-    };
-    let h = Prepared::new(e, o).unwrap().launch();
-    let events: Vec<EngineEvent> = h.events.iter().collect();
-    h.join();
+    let events = engine_common::run_all(e, root);
     assert!(
         events
             .iter()
             .any(|e| matches!(e, EngineEvent::Finished { stopped: false, .. })),
         "did not finish: {events:?}"
     );
-    events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::Started { run_dir, .. } => Some(run_dir.clone()),
-            _ => None,
-        })
-        .unwrap()
+    engine_common::run_dir(&events)
 }
 
 fn errors(text: &str) -> Vec<ValidationError> {

@@ -17,6 +17,9 @@ use metalab::tasks::synthetic::Synthetic;
 use metalab::tasks::{Rng, Split, TaskFamily};
 use rand::SeedableRng;
 
+#[path = "engine_common/mod.rs"]
+mod engine_common;
+
 const KINDS: [MetricKind; 3] = [
     MetricKind::Prototypes,
     MetricKind::Matching,
@@ -157,21 +160,8 @@ fn exp(text: &str) -> Experiment {
 }
 
 fn final_accuracy(e: Experiment, root: &Path) -> (f64, f64, std::path::PathBuf) {
-    let o = LaunchOptions {
-        runs_root: root.to_path_buf(),
-        threads: Some(2),
-        ..LaunchOptions::default()
-    };
-    let h = Prepared::new(e, o).unwrap().launch();
-    let events: Vec<EngineEvent> = h.events.iter().collect();
-    h.join();
-    let dir = events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::Started { run_dir, .. } => Some(run_dir.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let events = engine_common::run_all(e, root);
+    let dir = engine_common::run_dir(&events);
     let acc = events
         .iter()
         .find_map(|e| match e {

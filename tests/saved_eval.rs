@@ -5,13 +5,15 @@
 use std::path::{Path, PathBuf};
 
 use metalab::algo::eval::Scoring;
-use metalab::engine::{EngineEvent, LaunchOptions, Prepared};
 use metalab::experiment::{parse_str, SyntheticSpec};
 use metalab::runs;
 use metalab::saved::{evaluate_lake, evaluate_run, load_evals, EvalRequest, SavedEvalError};
 use metalab::tasks::synthetic::Synthetic;
 use metalab::tasks::{Rng, Split, Targets, TaskFamily};
 use rand::SeedableRng;
+
+#[path = "engine_common/mod.rs"]
+mod engine_common;
 
 const SEED: u64 = 3;
 
@@ -25,21 +27,7 @@ fn train(arm: &str, iterations: usize, root: &Path) -> PathBuf {
             eval: Eval(every: 0, tasks: 100, periodic_tasks: 20, inner_steps: 5, inner_lr: 0.1))"#
     );
     let e = parse_str(&text, Path::new("t.ron")).unwrap();
-    let o = LaunchOptions {
-        runs_root: root.to_path_buf(),
-        threads: Some(2),
-        ..LaunchOptions::default()
-    };
-    let h = Prepared::new(e, o).unwrap().launch();
-    let events: Vec<EngineEvent> = h.events.iter().collect();
-    h.join();
-    events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::Started { run_dir, .. } => Some(run_dir.clone()),
-            _ => None,
-        })
-        .unwrap()
+    engine_common::run_dir(&engine_common::run_all(e, root))
 }
 
 fn req() -> EvalRequest {

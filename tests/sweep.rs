@@ -528,9 +528,10 @@ fn a_variant_claimed_by_another_process_is_left_to_it() {
     let root = d.path().join("runs");
     let v = &sw.variants[0];
     // This test process plays the other sweep, mid-way through variant 0.
-    let held = sweep::claim(&sw, &root, v).unwrap().expect("free at first");
+    let claim = sweep::claim_path(&sw, &root, v);
+    let held = sweep::claim(&claim).unwrap().expect("free at first");
     assert!(
-        sweep::claim(&sw, &root, v).unwrap().is_none(),
+        sweep::claim(&claim).unwrap().is_none(),
         "a second open of the claim conflicts with the first"
     );
     let out = metalab(d.path(), &["sweep", "s.sweep.ron", "--task", "0"]);

@@ -304,7 +304,7 @@ fn task(
         )
     })?;
     let claim_file = sweep::claim_path(sw, runs, v);
-    let Some(_claim) = sweep::claim(sw, runs, v)
+    let Some(_claim) = sweep::claim(&claim_file)
         .with_context(|| format!("claiming variant {index} ({})", claim_file.display()))?
     else {
         eprintln!(

@@ -168,6 +168,43 @@ impl FamilySpec {
             FamilySpec::Synthetic(s) => vec![1, s.image_size, s.image_size],
         }
     }
+
+    /// `(ways, shots, queries)` of an episode (ways `None` for regression).
+    pub fn episode_shape(&self) -> (Option<usize>, usize, usize) {
+        match self {
+            FamilySpec::Omniglot(o) => (Some(o.ways), o.shots, o.queries),
+            FamilySpec::Synthetic(s) => (Some(s.ways), s.shots, s.queries),
+            FamilySpec::Sinusoid(s) => (None, s.shots, s.queries),
+        }
+    }
+
+    /// The same family with episodes of another shape; `None` keeps a value. Regression has no
+    /// ways, so `ways` is ignored there (callers refuse it first, each in its own words).
+    pub fn reshaped(
+        &self,
+        ways: Option<usize>,
+        shots: Option<usize>,
+        queries: Option<usize>,
+    ) -> FamilySpec {
+        let mut f = self.clone();
+        match &mut f {
+            FamilySpec::Omniglot(o) => {
+                o.ways = ways.unwrap_or(o.ways);
+                o.shots = shots.unwrap_or(o.shots);
+                o.queries = queries.unwrap_or(o.queries);
+            }
+            FamilySpec::Synthetic(s) => {
+                s.ways = ways.unwrap_or(s.ways);
+                s.shots = shots.unwrap_or(s.shots);
+                s.queries = queries.unwrap_or(s.queries);
+            }
+            FamilySpec::Sinusoid(s) => {
+                s.shots = shots.unwrap_or(s.shots);
+                s.queries = queries.unwrap_or(s.queries);
+            }
+        }
+        f
+    }
 }
 
 /// Why a conv net cannot run on a family's inputs: the field to blame, what is wrong, the fix.
@@ -505,24 +542,7 @@ impl Experiment {
     /// Sinusoid has no ways to change (validation refuses `eval.ways` there).
     pub fn eval_family(&self) -> FamilySpec {
         let e = &self.eval;
-        let mut f = self.family.clone();
-        match &mut f {
-            FamilySpec::Omniglot(o) => {
-                o.ways = e.ways.unwrap_or(o.ways);
-                o.shots = e.shots.unwrap_or(o.shots);
-                o.queries = e.queries.unwrap_or(o.queries);
-            }
-            FamilySpec::Synthetic(s) => {
-                s.ways = e.ways.unwrap_or(s.ways);
-                s.shots = e.shots.unwrap_or(s.shots);
-                s.queries = e.queries.unwrap_or(s.queries);
-            }
-            FamilySpec::Sinusoid(s) => {
-                s.shots = e.shots.unwrap_or(s.shots);
-                s.queries = e.queries.unwrap_or(s.queries);
-            }
-        }
-        f
+        self.family.reshaped(e.ways, e.shots, e.queries)
     }
 
     /// The experiment reduced to one arm: what a run directory freezes, so a rerun needs nothing else.

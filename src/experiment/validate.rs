@@ -357,7 +357,7 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
             }
         }
         FamilySpec::Omniglot(o) => {
-            ways_shots(c, o.ways, o.shots, o.queries);
+            ways_shots(c, "family", Some(o.ways), Some(o.shots), Some(o.queries));
             // Each Omniglot character has 20 drawings.
             if o.shots + o.queries > 20 {
                 c.fail(
@@ -391,7 +391,7 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
             }
         }
         FamilySpec::Synthetic(s) => {
-            ways_shots(c, s.ways, s.shots, s.queries);
+            ways_shots(c, "family", Some(s.ways), Some(s.shots), Some(s.queries));
             let test_classes = s.classes / 5;
             if s.ways > test_classes {
                 c.fail("family.ways", format!("{}-way tasks need {} classes in every split, but {} classes give the test split only {test_classes}", s.ways, s.ways, s.classes), format!("raise classes to at least {} or lower ways", s.ways * 5));
@@ -414,24 +414,31 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
     }
 }
 
-fn ways_shots(c: &mut Checker, ways: usize, shots: usize, queries: usize) {
-    if ways < 2 {
+/// The classification episode's sizes under `at` (`family` or `eval`); `None` is not set there.
+fn ways_shots(
+    c: &mut Checker,
+    at: &str,
+    ways: Option<usize>,
+    shots: Option<usize>,
+    queries: Option<usize>,
+) {
+    if let Some(ways) = ways.filter(|&w| w < 2) {
         c.fail(
-            "family.ways",
+            &format!("{at}.ways"),
             format!("{ways}-way classification is not a classification task"),
             "use ways: 5 or 20",
         );
     }
-    if shots == 0 {
+    if shots == Some(0) {
         c.fail(
-            "family.shots",
+            &format!("{at}.shots"),
             "zero shots: tasks would have no support set",
             "use shots: 1 or 5",
         );
     }
-    if queries == 0 {
+    if queries == Some(0) {
         c.fail(
-            "family.queries",
+            &format!("{at}.queries"),
             "zero queries: tasks would have no query set",
             "use queries: 15",
         );
@@ -546,44 +553,15 @@ fn check_eval_episodes(c: &mut Checker, e: &Experiment) {
     if v.ways.is_none() && v.shots.is_none() && v.queries.is_none() {
         return;
     }
-    let trained_ways = match &e.family {
-        FamilySpec::Omniglot(o) => o.ways,
-        FamilySpec::Synthetic(s) => s.ways,
-        FamilySpec::Sinusoid(_) => {
-            if v.ways.is_some() {
-                c.fail(
-                    "eval.ways",
-                    "sinusoid tasks are regression: there are no classes to change the number of",
-                    "drop eval.ways (eval.shots and eval.queries apply)",
-                );
-            }
-            0
-        }
-    };
-    if v.ways.is_some_and(|w| w < 2) {
+    let trained_ways = e.family.episode_shape().0;
+    if trained_ways.is_none() && v.ways.is_some() {
         c.fail(
             "eval.ways",
-            format!(
-                "{}-way classification is not a classification task",
-                v.ways.unwrap_or(0)
-            ),
-            "use ways: 5 or 20",
+            "sinusoid tasks are regression: there are no classes to change the number of",
+            "drop eval.ways (eval.shots and eval.queries apply)",
         );
     }
-    if v.shots == Some(0) {
-        c.fail(
-            "eval.shots",
-            "zero shots: evaluation tasks would have no support set",
-            "use shots: 1 or 5",
-        );
-    }
-    if v.queries == Some(0) {
-        c.fail(
-            "eval.queries",
-            "zero queries: evaluation tasks would have no query set",
-            "use queries: 15",
-        );
-    }
+    ways_shots(c, "eval", v.ways, v.shots, v.queries);
     match e.eval_family() {
         FamilySpec::Omniglot(o) if o.shots + o.queries > 20 => {
             let field = if v.queries.is_some() {
@@ -606,9 +584,12 @@ fn check_eval_episodes(c: &mut Checker, e: &Experiment) {
         }
         _ => {}
     }
-    let Some(ways) = v.ways.filter(|&w| w != trained_ways && trained_ways > 0) else {
+    let (Some(ways), Some(trained_ways)) = (v.ways, trained_ways) else {
         return;
     };
+    if ways == trained_ways {
+        return;
+    }
     if let Some(arm) = e.arms.iter().find(|a| !a.algorithm.is_metric()) {
         c.fail(
             "eval.ways",

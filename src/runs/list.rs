@@ -15,20 +15,12 @@ pub const LOCK: &str = ".lock";
 /// Take the run's lock, or say that another process holds it.
 pub(super) fn lock(dir: &Path, meta: &RunMeta) -> Result<File, RunError> {
     let path = dir.join(LOCK);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| RunError::io(&path, e))?;
-    if try_lock(&file) {
-        Ok(file)
-    } else {
-        Err(RunError::StillRunning {
+    try_claim(&path)
+        .map_err(|e| RunError::io(&path, e))?
+        .ok_or_else(|| RunError::StillRunning {
             id: run_id(dir),
             pid: meta.pid,
         })
-    }
 }
 
 /// Take an exclusive advisory lock on `path` (created if missing) and hold it as long as the

@@ -162,18 +162,13 @@ pub fn claim_path(sweep: &Sweep, runs_root: &Path, v: &Variant) -> PathBuf {
         .join(format!("{}.lock", v.name))
 }
 
-/// Claim variant `v` for this process (held until the file is dropped); `None` when another
-/// process has it.
-pub fn claim(
-    sweep: &Sweep,
-    runs_root: &Path,
-    v: &Variant,
-) -> std::io::Result<Option<std::fs::File>> {
-    let path = claim_path(sweep, runs_root, v);
+/// Claim a variant at its [`claim_path`] for this process (held until the file is dropped);
+/// `None` when another process has it.
+pub fn claim(path: &Path) -> std::io::Result<Option<std::fs::File>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    runs::try_claim(&path)
+    runs::try_claim(path)
 }
 
 /// Write every variant's resolved experiment and a manifest into the sweep's folder, so what
