@@ -197,3 +197,96 @@ fn launch_watch_pause_stop_browse_quit() {
     }
     assert!(!t.alive(), "the workbench did not quit:\n{}", t.screen());
 }
+
+/// The pid of the process whose command line holds `needle` (the workbench, by its project
+/// folder), wherever tmux's shell put it.
+fn pid_with(needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd);
+        (cmd.starts_with(env!("CARGO_BIN_EXE_metalab")) && cmd.contains(needle)).then_some(pid)
+    })
+}
+
+/// Gone, or a zombie waiting to be reaped.
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Killing the tmux session that holds the workbench (its terminal goes away) ends it within a
+/// second, after the same stop as SIGTERM: every arm checkpointed and recorded as stopped. On
+/// 771b3c7 it kept training, spinning at 100% of a core, 43 minutes later.
+#[test]
+fn killing_its_terminal_ends_the_workbench_with_a_checkpoint() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("skipping tui_tmux: tmux is not installed");
+        return;
+    }
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("experiments")).unwrap();
+    std::fs::write(project.path().join("experiments/tiny.ron"), TINY).unwrap();
+    let bin = env!("CARGO_BIN_EXE_metalab");
+    let t = Tmux {
+        socket: format!("metalab-hup-{}", std::process::id()),
+    };
+    let launch = format!("{bin} --project {}", project.path().display());
+    let out = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &launch,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_for("the experiments list", |s| s.contains("experiments/ (1)"));
+    t.keys(&["r"]);
+    let s = t.wait_for("training progress", |s| iteration(s).is_some_and(|i| i > 0));
+    save("hup-before.txt", &s);
+    let pid = pid_with(&project.path().display().to_string()).expect("the workbench's pid");
+
+    let killed = Instant::now();
+    t.cmd(&["kill-session", "-t", "e2e"]);
+    while !exited(pid) && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = killed.elapsed();
+    assert!(exited(pid), "the workbench outlived its terminal by 10 s");
+    println!("the workbench ended {took:?} after its tmux session was killed");
+    assert!(took <= Duration::from_secs(1), "it took {took:?}");
+
+    // Both arms stopped as on SIGTERM: checkpointed, recorded as stopped, resumable.
+    let runs: Vec<_> = std::fs::read_dir(project.path().join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for dir in runs {
+        let meta = metalab::runs::load_meta(&dir).unwrap();
+        assert_eq!(
+            meta.status,
+            metalab::runs::RunStatus::Stopped,
+            "{}",
+            dir.display()
+        );
+        assert!(
+            dir.join("checkpoint.safetensors").exists(),
+            "{}",
+            dir.display()
+        );
+    }
+}

@@ -394,8 +394,12 @@ fn workbench(project: &Path, defaults: &LaunchOptions) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    metalab::tui::run_with(project, defaults).context("the workbench failed")?;
-    Ok(ExitCode::SUCCESS)
+    let ending = metalab::tui::run_with(project, defaults).context("the workbench failed")?;
+    // Stopped from outside, it exits as `metalab run` does when stopped.
+    Ok(match ending {
+        metalab::tui::Ending::Quit => ExitCode::SUCCESS,
+        metalab::tui::Ending::Signal | metalab::tui::Ending::TerminalLost(_) => ExitCode::from(130),
+    })
 }
 
 fn check(files: &[PathBuf], data: Option<&Path>) -> Result<ExitCode> {

@@ -11,6 +11,13 @@ pub type ArmIndex = usize;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EngineEvent {
+    /// The family's data is loading before training starts (Omniglot decodes every image):
+    /// `done` of `total` images. Sent to every arm, since they share the data.
+    Loading {
+        arm: ArmIndex,
+        done: usize,
+        total: usize,
+    },
     Started {
         arm: ArmIndex,
         name: String,
@@ -73,7 +80,8 @@ pub enum EngineEvent {
 impl EngineEvent {
     pub fn arm(&self) -> ArmIndex {
         match self {
-            EngineEvent::Started { arm, .. }
+            EngineEvent::Loading { arm, .. }
+            | EngineEvent::Started { arm, .. }
             | EngineEvent::Train { arm, .. }
             | EngineEvent::Eval { arm, .. }
             | EngineEvent::Task { arm, .. }

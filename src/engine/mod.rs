@@ -17,7 +17,7 @@ pub use messages::{ArmIndex, Command, EngineEvent, EvalResult, TaskFit, TaskPoin
 use crate::experiment::{Experiment, FamilySpec};
 use crate::model::{ModelError, Network};
 use crate::runs::RunError;
-use crate::tasks::{build_family, FamilyError, TaskFamily};
+use crate::tasks::{build_family_reporting, FamilyError, Progress, TaskFamily};
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -136,8 +136,17 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(exp: Experiment, opts: LaunchOptions) -> Result<Prepared, EngineError> {
+        Prepared::new_reporting(exp, opts, &|_, _| {})
+    }
+
+    /// [`new`](Self::new), telling `progress` how loading the data goes.
+    pub fn new_reporting(
+        exp: Experiment,
+        opts: LaunchOptions,
+        progress: &Progress<'_>,
+    ) -> Result<Prepared, EngineError> {
         let file = opts.source.clone();
-        Prepared::new_from(exp, opts, file.as_deref())
+        Prepared::new_from(exp, opts, file.as_deref(), progress)
     }
 
     /// `file` is where the experiment's text is, to locate data errors in it.
@@ -145,6 +154,7 @@ impl Prepared {
         mut exp: Experiment,
         opts: LaunchOptions,
         file: Option<&std::path::Path>,
+        progress: &Progress<'_>,
     ) -> Result<Prepared, EngineError> {
         check_arms(&exp, &opts)?;
         if let Some(names) = &opts.arms {
@@ -157,13 +167,14 @@ impl Prepared {
             o.root = data.clone();
         }
         let build = |spec: &FamilySpec| -> Result<Arc<dyn TaskFamily>, EngineError> {
-            let family = build_family(spec, exp.seed).map_err(|source| match file {
-                Some(f) => EngineError::Data {
-                    at: crate::tasks::data_position(f),
-                    error: source,
-                },
-                None => EngineError::Family(source),
-            })?;
+            let family =
+                build_family_reporting(spec, exp.seed, progress).map_err(|source| match file {
+                    Some(f) => EngineError::Data {
+                        at: crate::tasks::data_position(f),
+                        error: source,
+                    },
+                    None => EngineError::Family(source),
+                })?;
             Ok(Arc::from(family))
         };
         let family = build(&exp.family)?;
@@ -185,15 +196,21 @@ impl Prepared {
     }
 
     /// Continue a run from its last checkpoint.
-    pub fn resume(
+    pub fn resume(run_dir: &std::path::Path, opts: LaunchOptions) -> Result<Prepared, EngineError> {
+        Prepared::resume_reporting(run_dir, opts, &|_, _| {})
+    }
+
+    /// [`resume`](Self::resume), telling `progress` how loading the data goes.
+    pub fn resume_reporting(
         run_dir: &std::path::Path,
         mut opts: LaunchOptions,
+        progress: &Progress<'_>,
     ) -> Result<Prepared, EngineError> {
         let exp = crate::runs::load_config(run_dir)?;
         opts.arms = None;
         opts.iterations = None;
         let config = run_dir.join(crate::runs::CONFIG);
-        let mut p = Prepared::new_from(exp, opts, Some(&config))?;
+        let mut p = Prepared::new_from(exp, opts, Some(&config), progress)?;
         p.resume = Some(run_dir.to_path_buf());
         Ok(p)
     }
@@ -291,7 +308,9 @@ pub fn launch(exp: Experiment, opts: LaunchOptions) -> Result<EngineHandle, Engi
         .filter(|a| opts.arms.as_ref().is_none_or(|n| n.contains(&a.name)))
         .map(|a| a.name.clone())
         .collect();
-    Ok(spawn(arm_names, move || Prepared::new(exp, opts)))
+    Ok(spawn(arm_names, move |progress| {
+        Prepared::new_reporting(exp, opts, progress)
+    }))
 }
 
 /// Resume a run without blocking, like [`launch`].
@@ -299,30 +318,42 @@ pub fn resume(run_dir: &std::path::Path, opts: LaunchOptions) -> Result<EngineHa
     let exp = crate::runs::load_config(run_dir)?;
     let arm_names = exp.arms.iter().map(|a| a.name.clone()).collect();
     let dir = run_dir.to_path_buf();
-    Ok(spawn(arm_names, move || Prepared::resume(&dir, opts)))
+    Ok(spawn(arm_names, move |progress| {
+        Prepared::resume_reporting(&dir, opts, progress)
+    }))
 }
 
 fn spawn(
     arm_names: Vec<String>,
-    prepare: impl FnOnce() -> Result<Prepared, EngineError> + Send + 'static,
+    prepare: impl FnOnce(&Progress<'_>) -> Result<Prepared, EngineError> + Send + 'static,
 ) -> EngineHandle {
     let controls: Vec<Arc<Control>> = arm_names.iter().map(|_| Arc::default()).collect();
     let (tx, rx) = channel();
     let ctl = controls.clone();
     let coordinator = std::thread::Builder::new()
         .name("metalab-engine".into())
-        .spawn(move || match prepare() {
-            Ok(p) => {
-                let threads = p.threads_per_arm();
-                run_arms(p, threads, ctl, tx)
-            }
-            Err(e) => {
-                for arm in 0..ctl.len() {
-                    let _ = tx.send(EngineEvent::Failed {
-                        arm,
-                        iteration: 0,
-                        reason: e.to_string(),
-                    });
+        .spawn(move || {
+            let arms = ctl.len();
+            let loading = std::sync::Mutex::new(tx.clone());
+            let progress = move |done: usize, total: usize| {
+                let tx = loading.lock().unwrap_or_else(|e| e.into_inner());
+                for arm in 0..arms {
+                    let _ = tx.send(EngineEvent::Loading { arm, done, total });
+                }
+            };
+            match prepare(&progress) {
+                Ok(p) => {
+                    let threads = p.threads_per_arm();
+                    run_arms(p, threads, ctl, tx)
+                }
+                Err(e) => {
+                    for arm in 0..ctl.len() {
+                        let _ = tx.send(EngineEvent::Failed {
+                            arm,
+                            iteration: 0,
+                            reason: e.to_string(),
+                        });
+                    }
                 }
             }
         })

@@ -175,12 +175,24 @@ pub trait TaskFamily: Send + Sync {
     }
 }
 
+/// Told `(done, total)` as a family loads its data (images decoded), from any thread.
+pub type Progress<'a> = dyn Fn(usize, usize) + Sync + 'a;
+
 /// Build the family an experiment describes. `seed` fixes any class split.
 pub fn build_family(spec: &FamilySpec, seed: u64) -> Result<Box<dyn TaskFamily>, FamilyError> {
+    build_family_reporting(spec, seed, &|_, _| {})
+}
+
+/// [`build_family`], telling `progress` how loading goes (families held in files only).
+pub fn build_family_reporting(
+    spec: &FamilySpec,
+    seed: u64,
+    progress: &Progress<'_>,
+) -> Result<Box<dyn TaskFamily>, FamilyError> {
     Ok(match spec {
         FamilySpec::Sinusoid(s) => Box::new(sinusoid::Sinusoid::new(s.clone())),
         FamilySpec::Synthetic(s) => Box::new(synthetic::Synthetic::new(s.clone(), seed)?),
-        FamilySpec::Omniglot(o) => Box::new(omniglot::Omniglot::load(o, seed)?),
+        FamilySpec::Omniglot(o) => Box::new(omniglot::Omniglot::load_reporting(o, seed, progress)?),
     })
 }
 

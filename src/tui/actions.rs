@@ -9,7 +9,7 @@ use crate::export::{self, ArmCurves};
 use super::app::{App, Effect, Io, Level, Modal, Queued, Screen, Source};
 use super::backend::{self, RunRow};
 use super::catalog;
-use super::editor::{normalize, Editor};
+use super::editor::Editor;
 use super::session::{ArmView, Session};
 use super::update;
 use crate::runs::label::Subject;
@@ -372,7 +372,16 @@ pub fn export_session(app: &mut App) {
 }
 
 fn open_editor(app: &mut App, path: std::path::PathBuf) {
-    match std::fs::read_to_string(&path) {
+    // Only regular files: opening a FIFO would wait for a writer, forever.
+    if let Ok(m) = std::fs::metadata(&path) {
+        if !m.is_file() {
+            return app.error(format!(
+                "{}: not a regular file; experiment files are RON text",
+                catalog::display_path(&path).display()
+            ));
+        }
+    }
+    match crate::experiment::read_text(&path) {
         Ok(text) => {
             let mut ed = Editor::open(path, &text);
             // A broken file is opened to be fixed: start where the problem is.
@@ -381,7 +390,7 @@ fn open_editor(app: &mut App, path: std::path::PathBuf) {
             app.screen = Screen::Editor;
             app.status = None;
         }
-        Err(e) => app.error(format!("{}: {e}", path.display())),
+        Err(e) => app.error(e.to_string()),
     }
 }
 
@@ -390,7 +399,7 @@ fn new_experiment(app: &mut App, duplicate: bool) {
         let Some(e) = app.experiments.get(app.exp_sel) else {
             return app.error("nothing to duplicate");
         };
-        let Ok(text) = std::fs::read_to_string(&e.path) else {
+        let Some(text) = e.text.as_deref().map(str::to_string) else {
             return app.error(format!("cannot read {}", e.path.display()));
         };
         let stem = format!("{}-copy", e.file_name.trim_end_matches(".ron"));
@@ -415,8 +424,7 @@ fn new_experiment(app: &mut App, duplicate: bool) {
     if let Err(e) = catalog::save_atomic(&path, &text) {
         return app.error(format!("{}: {e}", path.display()));
     }
-    app.refresh_experiments();
-    app.select_experiment(Some(&path));
+    app.refresh_experiments_selecting(&path);
     open_editor(app, path);
     if let Some(ed) = app.editor.as_mut() {
         // Until the user saves it, the file is ours: leaving without saving removes it.
@@ -480,31 +488,8 @@ fn launch_editor(app: &mut App) {
     }
 }
 
-/// Watched folder changed: refresh the list and reconcile the open buffer with the disk.
+/// Watched folder changed: list it again; the listing reconciles the open buffer with the disk
+/// when it arrives ([`App::apply_catalog`]).
 fn on_files_changed(app: &mut App) {
     app.refresh_experiments();
-    let Some(ed) = app.editor.as_mut() else {
-        return;
-    };
-    let disk = match std::fs::read_to_string(&ed.path) {
-        Ok(t) => t,
-        Err(_) => {
-            let msg = format!(
-                "{} was removed on disk; Ctrl-S writes it back",
-                ed.file_name()
-            );
-            app.error(msg);
-            return;
-        }
-    };
-    if normalize(&disk) == ed.disk_text {
-        return; // our own save, or a touch
-    }
-    if !ed.modified() {
-        ed.reload(&disk);
-        let name = ed.file_name();
-        app.info(format!("{name} changed on disk: reloaded"));
-    } else if !matches!(app.modal, Some(Modal::Conflict { .. })) {
-        app.modal = Some(Modal::Conflict { disk });
-    }
 }

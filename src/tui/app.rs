@@ -12,8 +12,9 @@ use crate::experiment::Experiment;
 use super::backend::RunRow;
 use super::catalog::{self, ExpEntry};
 use super::chart_opts::ChartOpts;
-use super::editor::Editor;
+use super::editor::{normalize, Editor};
 use super::runs_view::{self, RunFilter, RunSort};
+use super::scanner::{Scanned, Scanner};
 use super::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +181,8 @@ pub enum Msg {
     LaunchFailed(String),
     /// Files in the experiments folder changed (debounced).
     FilesChanged(Vec<PathBuf>),
+    /// The scanner's answer: the experiments folder or the runs folder as it is now.
+    Scanned(Scanned),
     Tick(Instant),
 }
 
@@ -258,15 +261,42 @@ pub struct App {
     /// The command line's `--data`: the Omniglot folder every launch uses.
     pub data: Option<PathBuf>,
     pub adaptation: AdaptationView,
+    /// Reads the folders off the UI thread; without one (tests) they are read in place.
+    pub scanner: Option<Scanner>,
+    /// The experiments list asked for last; older answers update the list but never the editor.
+    pub catalog_generation: u64,
+    /// The first listing of the experiments folder has arrived.
+    pub catalog_loaded: bool,
+    /// The experiment to select when the next listing arrives (one just created).
+    pub want_selected: Option<PathBuf>,
 }
 
 impl App {
+    /// The state with both folders read in place (tests, and callers that may block).
     pub fn new(project_root: &Path) -> App {
+        let mut app = App::blank(project_root);
+        app.refresh_experiments();
+        app.refresh_runs();
+        app
+    }
+
+    /// The state with nothing read yet: `scanner` reads both folders, and its answers arrive as
+    /// [`Msg::Scanned`].
+    pub fn with_scanner(project_root: &Path, data: Option<PathBuf>, scanner: Scanner) -> App {
+        let mut app = App::blank(project_root);
+        app.data = data;
+        app.scanner = Some(scanner);
+        app.refresh_experiments();
+        app.refresh_runs();
+        app
+    }
+
+    fn blank(project_root: &Path) -> App {
         let experiments_dir = project_root.join("experiments");
-        let mut app = App {
+        App {
             runs_dir: project_root.join("runs"),
             exports_dir: project_root.join("exports"),
-            experiments: catalog::scan(&experiments_dir, None),
+            experiments: Vec::new(),
             experiments_dir,
             screen: Screen::Experiments,
             back: Screen::Experiments,
@@ -294,9 +324,11 @@ impl App {
             quit: false,
             data: None,
             adaptation: AdaptationView::default(),
-        };
-        app.refresh_runs();
-        app
+            scanner: None,
+            catalog_generation: 0,
+            catalog_loaded: false,
+            want_selected: None,
+        }
     }
 
     pub fn session(&self) -> Option<&Session> {
@@ -322,10 +354,72 @@ impl App {
         self.effects.push(Effect::Io(io));
     }
 
+    /// Ask for the experiments folder as it is now; the answer goes through `update` as
+    /// [`Msg::Scanned`], at once without a scanner.
     pub fn refresh_experiments(&mut self) {
-        let keep = self.experiments.get(self.exp_sel).map(|e| e.path.clone());
-        self.experiments = catalog::scan(&self.experiments_dir, self.data.as_deref());
+        self.catalog_generation += 1;
+        let generation = self.catalog_generation;
+        match &self.scanner {
+            Some(s) => s.experiments(generation, &self.experiments_dir, self.data.as_deref()),
+            None => {
+                let entries = catalog::scan(&self.experiments_dir, self.data.as_deref());
+                self.apply_catalog(generation, entries);
+            }
+        }
+    }
+
+    /// A listing of the experiments folder arrived: show it, keep the selection, and reconcile
+    /// the open editor with what the file now holds. Only the newest listing may touch the
+    /// editor: an older one can predate our own save.
+    pub fn apply_catalog(&mut self, generation: u64, entries: Vec<ExpEntry>) {
+        let keep = self
+            .want_selected
+            .clone()
+            .or_else(|| self.experiments.get(self.exp_sel).map(|e| e.path.clone()));
+        self.experiments = entries;
+        self.catalog_loaded = true;
+        if keep
+            .as_ref()
+            .is_some_and(|k| self.experiments.iter().any(|e| &e.path == k))
+        {
+            self.want_selected = None;
+        }
         self.select_experiment(keep.as_deref());
+        if generation != self.catalog_generation {
+            return;
+        }
+        let Some(ed) = self.editor.as_mut() else {
+            return;
+        };
+        let Some(entry) = self.experiments.iter().find(|e| e.path == ed.path) else {
+            let msg = format!(
+                "{} was removed on disk; Ctrl-S writes it back",
+                ed.file_name()
+            );
+            return self.error(msg);
+        };
+        // Unreadable now (a FIFO put in its place, say): the entry says why; keep the buffer.
+        let Some(disk) = entry.text.as_deref() else {
+            return;
+        };
+        if normalize(disk) == ed.disk_text {
+            return; // our own save, or a touch
+        }
+        if !ed.modified() {
+            ed.reload(disk);
+            let name = ed.file_name();
+            self.info(format!("{name} changed on disk: reloaded"));
+        } else if !matches!(self.modal, Some(Modal::Conflict { .. })) {
+            self.modal = Some(Modal::Conflict {
+                disk: disk.to_string(),
+            });
+        }
+    }
+
+    /// [`refresh_experiments`](Self::refresh_experiments), then select `path` in the new list.
+    pub fn refresh_experiments_selecting(&mut self, path: &Path) {
+        self.want_selected = Some(path.to_path_buf());
+        self.refresh_experiments();
     }
 
     pub fn select_experiment(&mut self, path: Option<&Path>) {
@@ -335,8 +429,19 @@ impl App {
         self.exp_sel = self.exp_sel.min(self.experiments.len().saturating_sub(1));
     }
 
+    /// Ask for the runs folder as it is now, like [`refresh_experiments`](Self::refresh_experiments).
     pub fn refresh_runs(&mut self) {
-        self.all_runs = super::backend::list_runs(&self.runs_dir);
+        match &self.scanner {
+            Some(s) => s.runs(&self.runs_dir),
+            None => {
+                let rows = super::backend::list_runs(&self.runs_dir);
+                self.set_runs(rows);
+            }
+        }
+    }
+
+    pub fn set_runs(&mut self, rows: Vec<RunRow>) {
+        self.all_runs = rows;
         let ids: BTreeSet<String> = self.all_runs.iter().map(|r| r.id.clone()).collect();
         self.marked.retain(|m| ids.contains(m));
         self.apply_run_view();

@@ -1,6 +1,12 @@
 //! The experiments folder as the browser lists it: every `.ron` file, valid or not.
+//!
+//! Reading an entry is two steps: the file itself (small, capped in size) and, for Omniglot
+//! experiments, the data folder check, which lists thousands of files. The workbench does both
+//! on its scanner thread ([`super::scanner`]) and shows "checking data…" in between; [`scan`]
+//! does both at once for callers that may block.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::experiment::{parse_str, FamilySpec};
 
@@ -14,12 +20,23 @@ pub struct ExpEntry {
     pub description: String,
     /// The parse/validation error, displayed instead of crashing on a broken file.
     pub error: Option<String>,
+    /// The data folder check has not answered yet.
+    pub checking_data: bool,
+    /// The text as read, so an open editor is reconciled with the disk without reading again.
+    pub text: Option<Arc<str>>,
 }
 
 impl ExpEntry {
     pub fn is_valid(&self) -> bool {
         self.error.is_none()
     }
+}
+
+/// The data folder check an entry still needs: the family as a launch would load it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataCheck {
+    pub family: FamilySpec,
+    pub seed: u64,
 }
 
 pub fn family_label(f: &FamilySpec) -> String {
@@ -30,8 +47,20 @@ pub fn family_label(f: &FamilySpec) -> String {
     }
 }
 
-/// `data` is the command line's `--data`, which overrides every Omniglot experiment's `root`.
+/// [`read_file`] and the data check together. `data` is the command line's `--data`, which
+/// overrides every Omniglot experiment's `root`.
 pub fn read_entry(path: &Path, data: Option<&Path>) -> ExpEntry {
+    let (mut e, check) = read_file(path, data);
+    if let Some(check) = check {
+        finish_data_check(&mut e, run_data_check(&check));
+    }
+    e
+}
+
+/// The entry as far as the file alone tells, and the data check it still needs (Omniglot), in
+/// which case `checking_data` is set. Never blocks on a FIFO or a device: only regular files
+/// are opened.
+pub fn read_file(path: &Path, data: Option<&Path>) -> (ExpEntry, Option<DataCheck>) {
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -44,38 +73,78 @@ pub fn read_entry(path: &Path, data: Option<&Path>) -> ExpEntry {
         arms: vec![],
         description: String::new(),
         error: None,
+        checking_data: false,
+        text: None,
     };
-    match crate::experiment::read_text(path) {
-        Err(err) => e.error = Some(err.to_string()),
-        Ok(text) => match parse_str(&text, &display_path(path)) {
-            Ok(x) => {
-                e.name = x.name.clone();
-                e.family = family_label(&x.family);
-                e.arms = x
-                    .arms
-                    .iter()
-                    .map(|a| format!("{} ({})", a.name, a.algorithm.label()))
-                    .collect();
-                e.description = x.description.clone();
-                // A launch would fail at iteration 0 without its data: say so here, as `check` does.
-                let mut family = x.family.clone();
-                if let (Some(d), FamilySpec::Omniglot(o)) = (data, &mut family) {
-                    o.root = d.to_path_buf();
-                }
-                if let Err(err) = crate::tasks::check_folders(&family, x.seed) {
-                    let at = crate::tasks::data_position(path);
-                    let at = at.replacen(
-                        &format!("{}", path.display()),
-                        &format!("{}", display_path(path).display()),
-                        1,
-                    );
-                    e.error = Some(format!("{at}`family`: {err}"));
-                }
-            }
-            Err(err) => e.error = Some(err.to_string()),
-        },
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            e.error = Some(format!(
+                "{}: not a regular file (a folder, FIFO or device); experiment files are RON text\n  fix: move it out of experiments/",
+                display_path(path).display()
+            ));
+            return (e, None);
+        }
+        Err(err) => {
+            e.error = Some(format!("{}: {err}", display_path(path).display()));
+            return (e, None);
+        }
+        Ok(_) => {}
     }
-    e
+    let text = match crate::experiment::read_text(path) {
+        Ok(text) => text,
+        Err(err) => {
+            e.error = Some(err.to_string());
+            return (e, None);
+        }
+    };
+    e.text = Some(Arc::from(text.as_str()));
+    let x = match parse_str(&text, &display_path(path)) {
+        Ok(x) => x,
+        Err(err) => {
+            e.error = Some(err.to_string());
+            return (e, None);
+        }
+    };
+    e.name = x.name.clone();
+    e.family = family_label(&x.family);
+    e.arms = x
+        .arms
+        .iter()
+        .map(|a| format!("{} ({})", a.name, a.algorithm.label()))
+        .collect();
+    e.description = x.description.clone();
+    let mut family = x.family.clone();
+    if let (Some(d), FamilySpec::Omniglot(o)) = (data, &mut family) {
+        o.root = d.to_path_buf();
+    }
+    if !matches!(family, FamilySpec::Omniglot(_)) {
+        return (e, None);
+    }
+    e.checking_data = true;
+    let seed = x.seed;
+    (e, Some(DataCheck { family, seed }))
+}
+
+/// A launch would fail at iteration 0 without its data: say so in the list, as `check` does.
+/// Returns the error without its position (which [`finish_data_check`] adds).
+pub fn run_data_check(check: &DataCheck) -> Result<(), String> {
+    crate::tasks::check_folders(&check.family, check.seed).map_err(|e| e.to_string())
+}
+
+/// Put a data check's answer in the entry, the error located at the family's data folder.
+pub fn finish_data_check(e: &mut ExpEntry, result: Result<(), String>) {
+    e.checking_data = false;
+    if let Err(err) = result {
+        let at = match e
+            .text
+            .as_deref()
+            .and_then(|t| crate::experiment::locate(t, "family.root"))
+        {
+            Some((l, c)) => format!("{}:{l}:{c}: ", display_path(&e.path).display()),
+            None => format!("{}: ", display_path(&e.path).display()),
+        };
+        e.error = Some(format!("{at}`family`: {err}"));
+    }
 }
 
 /// How errors name a file: `experiments/x.ron`, short enough for a panel, unambiguous in a project.

@@ -18,6 +18,11 @@ pub const MAX_TRACKED: usize = 16;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArmStatus {
     Waiting,
+    /// The family's data is loading: `done` of `total` images decoded.
+    Loading {
+        done: usize,
+        total: usize,
+    },
     Running,
     Pausing,
     Paused,
@@ -34,6 +39,7 @@ impl ArmStatus {
     pub fn run_status(&self) -> RunStatus {
         match self {
             ArmStatus::Waiting
+            | ArmStatus::Loading { .. }
             | ArmStatus::Running
             | ArmStatus::Pausing
             | ArmStatus::Paused
@@ -48,6 +54,7 @@ impl ArmStatus {
     pub fn label(&self) -> String {
         match self {
             ArmStatus::Waiting => "starting".into(),
+            ArmStatus::Loading { done, total } => format!("loading images {done}/{total}"),
             ArmStatus::Running => "running".into(),
             ArmStatus::Pausing => "pausing…".into(),
             ArmStatus::Paused => "paused".into(),
@@ -63,6 +70,7 @@ impl ArmStatus {
         matches!(
             self,
             ArmStatus::Waiting
+                | ArmStatus::Loading { .. }
                 | ArmStatus::Running
                 | ArmStatus::Pausing
                 | ArmStatus::Paused
@@ -350,7 +358,7 @@ impl Session {
                 }
                 a.iteration = a.iteration.max(point.iteration);
                 a.iters_per_sec = *iters_per_sec;
-                if a.status == ArmStatus::Waiting {
+                if matches!(a.status, ArmStatus::Waiting | ArmStatus::Loading { .. }) {
                     a.status = ArmStatus::Running;
                 }
             }
@@ -370,6 +378,14 @@ impl Session {
                 }
             }
             EngineEvent::Fit { fit, .. } => a.set_fit(fit),
+            EngineEvent::Loading { done, total, .. } => {
+                if matches!(a.status, ArmStatus::Waiting | ArmStatus::Loading { .. }) {
+                    a.status = ArmStatus::Loading {
+                        done: *done,
+                        total: *total,
+                    };
+                }
+            }
             EngineEvent::Checkpoint { .. } => {}
             EngineEvent::Paused { .. } => a.status = ArmStatus::Paused,
             EngineEvent::Resumed { .. } => a.status = ArmStatus::Running,

@@ -11,6 +11,7 @@ use crate::experiment::parse_str;
 use super::app::{App, Effect, Io, Modal, Msg, Pending, Queued, Screen, Source};
 use super::catalog;
 use super::editor::VALIDATE_AFTER;
+use super::scanner::Scanned;
 use super::session::{ArmStatus, Session};
 use super::{keys, view};
 
@@ -33,6 +34,11 @@ pub fn update(app: &mut App, msg: Msg) {
             after_failure(app);
         }
         Msg::FilesChanged(_) => app.io(Io::FilesChanged),
+        Msg::Scanned(Scanned::Experiments {
+            generation,
+            entries,
+        }) => app.apply_catalog(generation, entries),
+        Msg::Scanned(Scanned::Runs(rows)) => app.set_runs(rows),
         Msg::Tick(now) => {
             if let Some(ed) = app.editor.as_mut() {
                 if ed

@@ -29,13 +29,22 @@ pub struct Omniglot {
 impl Omniglot {
     /// List, split, check, then decode every image once (on all cores).
     pub fn load(spec: &OmniglotSpec, seed: u64) -> Result<Omniglot, FamilyError> {
+        Omniglot::load_reporting(spec, seed, &|_, _| {})
+    }
+
+    /// [`load`](Self::load), telling `progress` how many images are decoded out of how many.
+    pub fn load_reporting(
+        spec: &OmniglotSpec,
+        seed: u64,
+        progress: &Progress<'_>,
+    ) -> Result<Omniglot, FamilyError> {
         let (layout, char_split, _) = survey(spec, seed)?;
         let files: Vec<&Path> = layout
             .chars
             .iter()
             .flat_map(|c| c.files.iter().map(|p| p.as_path()))
             .collect();
-        let images = decode_all(&files, spec.image_size)?;
+        let images = decode_all(&files, spec.image_size, progress)?;
         let mut first = Vec::with_capacity(layout.chars.len());
         let mut at = 0;
         for c in &layout.chars {

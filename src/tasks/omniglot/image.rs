@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use super::io_err;
-use crate::tasks::FamilyError;
+use crate::tasks::{FamilyError, Progress};
 
 /// One PNG as ink in [0, 1] (strokes 1), area-resized to `size × size`: what the family
 /// holds for every drawing, for images that come from elsewhere (Lake's one-shot runs).
@@ -144,16 +144,26 @@ pub fn rotate_into(src: &[f32], size: usize, quarter_turns: usize, dst: &mut [f3
 
 /// Decode and resize `files` on all cores. Files are cut into contiguous chunks, one per thread,
 /// and the chunks are concatenated in order, so the result is identical for any thread count.
-pub(super) fn decode_all(files: &[&Path], size: usize) -> Result<Vec<f32>, FamilyError> {
+pub(super) fn decode_all(
+    files: &[&Path],
+    size: usize,
+    progress: &Progress<'_>,
+) -> Result<Vec<f32>, FamilyError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    decode_all_with(files, size, threads)
+    decode_all_with(files, size, threads, progress)
 }
 
 pub(super) fn decode_all_with(
     files: &[&Path],
     size: usize,
     threads: usize,
+    progress: &Progress<'_>,
 ) -> Result<Vec<f32>, FamilyError> {
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = files.len();
+    // About a hundred reports over the whole load, whatever its size.
+    let every = (total / 100).max(1);
+    let done = &done;
     let threads = threads.clamp(1, files.len().max(1));
     let chunk = files.len().div_ceil(threads).max(1);
     let parts: Vec<Result<Vec<f32>, FamilyError>> = std::thread::scope(|scope| {
@@ -165,6 +175,10 @@ pub(super) fn decode_all_with(
                     for path in part {
                         let (ink, w, h) = decode(path)?;
                         out.extend(resize_area(&ink, w, h, size));
+                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if n.is_multiple_of(every) || n == total {
+                            progress(n, total);
+                        }
                     }
                     Ok(out)
                 })
@@ -249,10 +263,22 @@ mod tests {
             .iter()
             .flat_map(|c| c.files.iter().map(|p| p.as_path()))
             .collect();
-        let one = decode_all_with(&files, 5, 1).unwrap();
+        let reports = std::sync::Mutex::new(Vec::new());
+        let one =
+            decode_all_with(&files, 5, 1, &|d, t| reports.lock().unwrap().push((d, t))).unwrap();
+        // Progress ends at the whole count, in steps of about a hundredth.
+        let reports = reports.into_inner().unwrap();
+        assert_eq!(reports.last(), Some(&(240, 240)));
+        assert!(
+            reports.windows(2).all(|w| w[0].0 < w[1].0) && reports.len() >= 100,
+            "{reports:?}"
+        );
         assert_eq!(one.len(), 240 * 25);
         for threads in [2, 3, 7] {
-            assert_eq!(decode_all_with(&files, 5, threads).unwrap(), one);
+            assert_eq!(
+                decode_all_with(&files, 5, threads, &|_, _| {}).unwrap(),
+                one
+            );
         }
     }
 }

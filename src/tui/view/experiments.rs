@@ -26,14 +26,16 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             } else {
                 ("✗", theme::error())
             };
-            let arms = if e.is_valid() {
+            let arms = if !e.is_valid() {
+                "invalid".into()
+            } else if e.checking_data {
+                "checking data…".into()
+            } else {
                 format!(
                     "{} arm{}",
                     e.arms.len(),
                     if e.arms.len() == 1 { "" } else { "s" }
                 )
-            } else {
-                "invalid".into()
             };
             let mut spans = vec![
                 Span::styled(format!(" {mark} "), style),
@@ -59,12 +61,16 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             .title(Span::styled(title, theme::title())),
     );
     if app.experiments.is_empty() {
-        p = Paragraph::new("No experiment files yet.\nPress n to create one from a template.")
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" experiments/ "),
-            );
+        let text = if app.catalog_loaded {
+            "No experiment files yet.\nPress n to create one from a template."
+        } else {
+            "Reading experiments/…"
+        };
+        p = Paragraph::new(text).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" experiments/ "),
+        );
     }
     f.render_widget(p, list);
     render_detail(app, f, detail);
@@ -103,6 +109,12 @@ fn render_detail(app: &App, f: &mut Frame, area: Rect) {
                 Span::styled("family  ", theme::dim()),
                 Span::raw(e.family.clone()),
             ]));
+            if e.checking_data {
+                lines.push(Line::from(vec![
+                    Span::styled("data    ", theme::dim()),
+                    Span::raw("checking the data folder…"),
+                ]));
+            }
             if !e.description.is_empty() {
                 lines.push(Line::from(vec![
                     Span::styled("about   ", theme::dim()),
