@@ -217,3 +217,64 @@ fn keys_are_answered_within_a_frame_while_files_are_read_in_a_loop() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Omniglot start-up says how loading goes: the engine reports images decoded, in order, up to
+/// the whole count, before any arm starts; the monitor shows it in the arm's row.
+#[test]
+fn omniglot_start_up_shows_its_loading_progress() {
+    let data = tempfile::tempdir().unwrap();
+    let images = omniglot_tree(data.path(), 10, 6, 6);
+    let runs = tempfile::tempdir().unwrap();
+    let text = omniglot_experiment(data.path())
+        .replace("image_size: 28", "image_size: 8")
+        .replace("blocks: 4, channels: 64", "blocks: 1, channels: 4")
+        .replace("queries: 5", "queries: 2")
+        .replace(
+            "arms: [Arm(name: \"proto\", algorithm: ProtoNet)],",
+            "arms: [Arm(name: \"proto\", algorithm: ProtoNet), Arm(name: \"proto2\", algorithm: ProtoNet)],\n    train: Train(iterations: 2, meta_batch: 1),\n    eval: Eval(every: 2, tasks: 2, periodic_tasks: 2, tracked_tasks: 1),",
+        );
+    let exp = metalab::experiment::parse_str(&text, Path::new("omni.ron")).unwrap();
+    let mut session = metalab::tui::session::Session::for_experiment(&exp);
+    let opts = LaunchOptions {
+        runs_root: runs.path().to_path_buf(),
+        threads: Some(1),
+        ..LaunchOptions::default()
+    };
+    let handle = metalab::engine::launch(exp, opts).unwrap();
+    let mut loading = vec![Vec::new(); 2];
+    let mut seen_row = false;
+    for ev in handle.events.iter() {
+        use metalab::engine::EngineEvent;
+        match &ev {
+            EngineEvent::Loading { arm, done, total } => {
+                assert_eq!(*total, images);
+                loading[*arm].push(*done);
+            }
+            EngineEvent::Started { arm, .. } => {
+                assert_eq!(loading[*arm].last(), Some(&images), "started before loading ended")
+            }
+            EngineEvent::Failed { reason, .. } => panic!("{reason}"),
+            _ => {}
+        }
+        session.apply(&ev);
+        if let (EngineEvent::Loading { arm: 0, done, .. }, false) = (&ev, seen_row) {
+            let mut app = metalab::tui::App::new(tempfile::tempdir().unwrap().path());
+            app.live = Some(session.clone());
+            app.screen = metalab::tui::app::Screen::Monitor;
+            let screen = tui_common::screen(&app, 120, 40);
+            assert!(
+                screen.contains(&format!("loading images {done}/{images}")),
+                "{screen}"
+            );
+            seen_row = true;
+        }
+        if matches!(ev, EngineEvent::Finished { .. }) && handle.is_done() {
+            break;
+        }
+    }
+    for arm in &loading {
+        assert!(arm.windows(2).all(|w| w[0] < w[1]), "{arm:?}");
+        assert_eq!(arm.last(), Some(&images));
+    }
+    assert!(seen_row);
+}

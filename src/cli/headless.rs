@@ -186,6 +186,13 @@ pub fn run(p: Prepared, quiet: bool) -> Result<ExitCode> {
                         a.outcome = Some(format!("FAILED at iteration {iteration}: {reason}"));
                         a.bar.abandon_with_message("failed");
                     }
+                    EngineEvent::Loading { arm, done, total } => {
+                        a.bar.set_message(format!("loading images {done}/{total}"));
+                        // Arms share the data: say it once.
+                        if arm == 0 && done == total && !quiet && !fancy {
+                            say!("loaded {total} images");
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -54,7 +54,7 @@ impl ArmStatus {
     pub fn label(&self) -> String {
         match self {
             ArmStatus::Waiting => "starting".into(),
-            ArmStatus::Loading { done, total } => format!("loading images {done}/{total}"),
+            ArmStatus::Loading { .. } => "loading".into(),
             ArmStatus::Running => "running".into(),
             ArmStatus::Pausing => "pausing…".into(),
             ArmStatus::Paused => "paused".into(),

@@ -225,11 +225,12 @@ fn arm_line(
             status_style,
         ));
     }
-    spans.push(Span::raw(format!(
-        " {:<w$}",
-        metric_text(a, metric),
-        w = c.metric
-    )));
+    // Until training starts, the metric's place says how loading the data goes.
+    let metric_text = match a.status {
+        ArmStatus::Loading { done, total } => format!("loading images {done}/{total}"),
+        _ => metric_text(a, metric),
+    };
+    spans.push(Span::raw(format!(" {:<w$}", metric_text, w = c.metric)));
     if c.at > 0 {
         spans.push(Span::styled(
             format!(" {:<w$}", eval_at(a), w = c.at),
