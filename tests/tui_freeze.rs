@@ -251,7 +251,11 @@ fn omniglot_start_up_shows_its_loading_progress() {
                 loading[*arm].push(*done);
             }
             EngineEvent::Started { arm, .. } => {
-                assert_eq!(loading[*arm].last(), Some(&images), "started before loading ended")
+                assert_eq!(
+                    loading[*arm].last(),
+                    Some(&images),
+                    "started before loading ended"
+                )
             }
             EngineEvent::Failed { reason, .. } => panic!("{reason}"),
             _ => {}

@@ -100,7 +100,11 @@ pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
             jobs: a.jobs.unwrap_or(1),
             threads,
             data: a.data.clone(),
-            fancy: std::io::stderr().is_terminal(),
+            output: if std::io::stderr().is_terminal() {
+                queue::Output::Bars
+            } else {
+                queue::Output::Lines
+            },
             interrupts,
         },
     )?;

@@ -27,10 +27,68 @@ pub struct QueueOptions {
     pub threads: usize,
     /// Omniglot folder for every variant (`--data`).
     pub data: Option<PathBuf>,
-    /// Draw bars (a terminal); otherwise plain lines.
-    pub fancy: bool,
+    /// Where progress goes.
+    pub output: Output,
     /// Interrupt count, raised by the caller's Ctrl-C / SIGTERM handler.
     pub interrupts: Arc<AtomicUsize>,
+}
+
+/// Where the queue reports how it goes.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Progress bars on stderr (a terminal).
+    Bars,
+    /// Plain lines on stderr (a log, a pipe).
+    Lines,
+    /// Typed events to a front end that draws its own (the workbench); nothing printed.
+    Events(Sender<QueueEvent>),
+}
+
+/// What the queue says of its variants, for [`Output::Events`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueEvent {
+    /// Before any variant starts: the variants already finished and those to run now.
+    Planned {
+        finished: Vec<usize>,
+        queued: Vec<usize>,
+    },
+    Started {
+        index: usize,
+    },
+    /// An arm of a running variant reached iteration `it` of `total`.
+    Progress {
+        index: usize,
+        arm: String,
+        it: usize,
+        total: usize,
+    },
+    /// The variant's process ended; `outcome` as the line printed for it says.
+    Ended {
+        index: usize,
+        outcome: Outcome,
+    },
+}
+
+/// How a variant's process ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Finished,
+    /// Stopped at a checkpoint: the next invocation resumes it.
+    Stopped,
+    /// Another process holds the variant.
+    Busy,
+    Failed(String),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Finished => write!(f, "finished"),
+            Outcome::Stopped => write!(f, "stopped (resumable)"),
+            Outcome::Busy => write!(f, "running in another process"),
+            Outcome::Failed(why) => write!(f, "FAILED ({why})"),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -84,9 +142,23 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
             VariantStatus::Pending | VariantStatus::Partial => queue.push(v.index),
         }
     }
+    let event = |e: QueueEvent| {
+        if let Output::Events(tx) = &opts.output {
+            let _ = tx.send(e);
+        }
+    };
+    event(QueueEvent::Planned {
+        finished: sweep
+            .variants
+            .iter()
+            .filter(|v| report.skipped_finished.contains(&v.name))
+            .map(|v| v.index)
+            .collect(),
+        queued: queue.clone(),
+    });
     queue.reverse(); // pop() from the front of the sweep
     let total = sweep.variants.len();
-    let multi = MultiProgress::with_draw_target(if opts.fancy {
+    let multi = MultiProgress::with_draw_target(if matches!(opts.output, Output::Bars) {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
@@ -106,7 +178,7 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
     let mut running: Vec<Running> = vec![];
     let mut signalled = 0;
     let plain = |s: String| {
-        if !opts.fancy {
+        if matches!(opts.output, Output::Lines) {
             eprintln!("{s}");
         }
     };
@@ -163,6 +235,7 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
             bar.set_prefix(format!("#{index}"));
             bar.set_message(format!("{} starting", v.label()));
             plain(format!("[{}] started: {}", v.name, v.label()));
+            event(QueueEvent::Started { index });
             running.push(Running {
                 index,
                 name: v.name.clone(),
@@ -181,6 +254,12 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
             total,
         }) = rx.try_recv()
         {
+            event(QueueEvent::Progress {
+                index,
+                arm: arm.clone(),
+                it,
+                total,
+            });
             if let Some(r) = running.iter_mut().find(|r| r.index == index) {
                 match r.arms.iter_mut().find(|a| a.0 == arm) {
                     Some(a) => (a.1, a.2) = (it, total),
@@ -210,15 +289,15 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                         Some(0) => {
                             overall.inc(1);
                             report.finished.push(r.name.clone());
-                            "finished".to_string()
+                            Outcome::Finished
                         }
                         Some(130) => {
                             report.stopped.push(r.name.clone());
-                            "stopped (resumable)".to_string()
+                            Outcome::Stopped
                         }
                         Some(c) if c == i32::from(super::EXIT_CLAIMED) => {
                             report.busy.push(r.name.clone());
-                            "running in another process".to_string()
+                            Outcome::Busy
                         }
                         code => {
                             let why = match code {
@@ -229,15 +308,21 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                             report
                                 .failed
                                 .push((r.name.clone(), format!("{why}; see {}", log.display())));
-                            format!("FAILED ({why})")
+                            Outcome::Failed(why)
                         }
                     };
                     let line = format!("[{}] {outcome}", r.name);
-                    if opts.fancy {
-                        let _ = multi.println(&line);
-                    } else {
-                        eprintln!("{line}");
+                    match &opts.output {
+                        Output::Bars => {
+                            let _ = multi.println(&line);
+                        }
+                        Output::Lines => eprintln!("{line}"),
+                        Output::Events(_) => {}
                     }
+                    event(QueueEvent::Ended {
+                        index: r.index,
+                        outcome,
+                    });
                 }
             }
         }

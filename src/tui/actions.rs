@@ -475,6 +475,14 @@ fn launch_editor(app: &mut App) {
         return;
     };
     let (text, path) = (ed.text(), ed.path.clone());
+    if catalog::is_sweep_file(&path)
+        && !matches!(
+            &ed.validation,
+            Some(super::editor::Validation::Invalid { .. })
+        )
+    {
+        return update::start_sweep(app, &path);
+    }
     match &ed.validation {
         Some(super::editor::Validation::Invalid { message, .. }) => {
             let msg = format!(

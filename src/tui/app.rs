@@ -16,6 +16,7 @@ use super::editor::{normalize, Editor};
 use super::runs_view::{self, RunFilter, RunSort};
 use super::scanner::{Scanned, Scanner};
 use super::session::Session;
+use super::sweep_view::{SweepMsg, SweepView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -169,6 +170,10 @@ pub enum Effect {
     Resume {
         dir: PathBuf,
     },
+    /// Run a sweep file's variants on the local queue.
+    StartSweep(PathBuf),
+    /// Stop the running sweep's variants at a checkpoint.
+    StopSweep,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +188,8 @@ pub enum Msg {
     FilesChanged(Vec<PathBuf>),
     /// The scanner's answer: the experiments folder or the runs folder as it is now.
     Scanned(Scanned),
+    /// How the sweep launched from the workbench goes.
+    Sweep(SweepMsg),
     Tick(Instant),
 }
 
@@ -269,6 +276,8 @@ pub struct App {
     pub catalog_loaded: bool,
     /// The experiment to select when the next listing arrives (one just created).
     pub want_selected: Option<PathBuf>,
+    /// The sweep launched from the workbench, running or last finished.
+    pub sweep: Option<SweepView>,
 }
 
 impl App {
@@ -328,6 +337,7 @@ impl App {
             catalog_generation: 0,
             catalog_loaded: false,
             want_selected: None,
+            sweep: None,
         }
     }
 
@@ -340,6 +350,10 @@ impl App {
 
     pub fn training(&self) -> bool {
         self.live.as_ref().is_some_and(|s| s.any_active())
+    }
+
+    pub fn sweeping(&self) -> bool {
+        self.sweep.as_ref().is_some_and(SweepView::running)
     }
 
     pub fn info(&mut self, s: impl Into<String>) {

@@ -10,8 +10,17 @@ use std::sync::Arc;
 
 use crate::experiment::{parse_str, FamilySpec};
 
+/// What a listed file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Experiment,
+    /// A sweep file (`*.sweep.ron`): launching it runs its variants on the local queue.
+    Sweep,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpEntry {
+    pub kind: EntryKind,
     pub path: PathBuf,
     pub file_name: String,
     pub name: String,
@@ -65,7 +74,13 @@ pub fn read_file(path: &Path, data: Option<&Path>) -> (ExpEntry, Option<DataChec
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let kind = if is_sweep_file(path) {
+        EntryKind::Sweep
+    } else {
+        EntryKind::Experiment
+    };
     let mut e = ExpEntry {
+        kind,
         path: path.to_path_buf(),
         name: file_name.trim_end_matches(".ron").to_string(),
         file_name,
@@ -98,6 +113,10 @@ pub fn read_file(path: &Path, data: Option<&Path>) -> (ExpEntry, Option<DataChec
         }
     };
     e.text = Some(Arc::from(text.as_str()));
+    if kind == EntryKind::Sweep {
+        read_sweep(&mut e, &text);
+        return (e, None);
+    }
     let x = match parse_str(&text, &display_path(path)) {
         Ok(x) => x,
         Err(err) => {
@@ -123,6 +142,31 @@ pub fn read_file(path: &Path, data: Option<&Path>) -> (ExpEntry, Option<DataChec
     e.checking_data = true;
     let seed = x.seed;
     (e, Some(DataCheck { family, seed }))
+}
+
+/// A sweep's entry: its name, how many variants over which experiment, and each variant's
+/// overrides where the arms of an experiment are listed. Expanding it reads the base
+/// experiment next to it.
+fn read_sweep(e: &mut ExpEntry, text: &str) {
+    match crate::sweep::expand::expand_str(text, &e.path) {
+        Ok(sw) => {
+            e.name = sw.spec.name.clone();
+            e.family = format!("sweep of {}", sw.spec.experiment.display());
+            e.description = format!(
+                "{} variants of {}; r runs them on the local queue, one at a time",
+                sw.variants.len(),
+                sw.spec.experiment.display()
+            );
+            e.arms = sw.variants.iter().map(|v| v.label()).collect();
+        }
+        Err(err) => {
+            e.error = Some(err.to_string().replacen(
+                &e.path.display().to_string(),
+                &display_path(&e.path).display().to_string(),
+                1,
+            ))
+        }
+    }
 }
 
 /// A launch would fail at iteration 0 without its data: say so in the list, as `check` does.
@@ -158,8 +202,17 @@ pub fn display_path(path: &Path) -> PathBuf {
 /// Experiment files are `*.ron`; dot-files are editors' and our own temporaries, and
 /// `*.sweep.ron` are sweep files (`metalab sweep`), which are not experiments.
 pub fn is_experiment_file(p: &Path) -> bool {
+    is_listed_file(p) && !is_sweep_file(p)
+}
+
+/// Sweep files, by name (the list never opens a file to decide what it is).
+pub fn is_sweep_file(p: &Path) -> bool {
+    p.to_string_lossy().ends_with(".sweep.ron")
+}
+
+/// What the experiments list shows: experiment and sweep files.
+pub fn is_listed_file(p: &Path) -> bool {
     p.extension().is_some_and(|x| x == "ron")
-        && !p.to_string_lossy().ends_with(".sweep.ron")
         && !p
             .file_name()
             .is_some_and(|f| f.to_string_lossy().starts_with('.'))
@@ -169,7 +222,7 @@ pub fn scan(dir: &Path, data: Option<&Path>) -> Vec<ExpEntry> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_experiment_file(p))
+                .filter(|p| is_listed_file(p))
                 .collect()
         })
         .unwrap_or_default();

@@ -82,8 +82,26 @@ impl Editor {
 
     pub fn validate(&mut self) {
         self.edited_at = None;
-        self.validation = Some(
-            match parse_str(&self.text(), &super::catalog::display_path(&self.path)) {
+        let shown = super::catalog::display_path(&self.path);
+        self.validation = Some(if super::catalog::is_sweep_file(&self.path) {
+            // The sweep's own syntax and fields; its variants are checked against the base
+            // experiment when the list reads the saved file (that reads another file).
+            match crate::sweep::spec::parse_spec(&self.text(), &shown) {
+                Ok(spec) => Validation::Valid {
+                    summary: format!(
+                        "valid sweep — of {}, {} {}",
+                        spec.experiment.display(),
+                        spec.axes.len(),
+                        if spec.axes.len() == 1 { "axis" } else { "axes" }
+                    ),
+                },
+                Err(e) => Validation::Invalid {
+                    message: e.to_string(),
+                    position: e.position(),
+                },
+            }
+        } else {
+            match parse_str(&self.text(), &shown) {
                 Ok(exp) => Validation::Valid {
                     summary: format!(
                         "valid — {}, {}, {}",
@@ -96,8 +114,8 @@ impl Editor {
                     message: e.to_string(),
                     position: e.position(),
                 },
-            },
-        );
+            }
+        });
     }
 
     pub fn error_position(&self) -> Option<(usize, usize)> {

@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crate::engine::messages::Command;
 
 use super::app::{App, Effect, InputFor, Io, Modal, Pending, Screen, Source};
+use super::catalog::EntryKind;
 use super::keymap::{self, Action};
 use super::session::ArmStatus;
 use super::{actions, update};
@@ -48,6 +49,10 @@ fn perform(app: &mut App, action: Action) {
         Action::NewExperiment => app.io(Io::NewExperiment { duplicate: false }),
         Action::DuplicateExperiment => app.io(Io::NewExperiment { duplicate: true }),
         Action::LaunchExperiment => match app.experiments.get(app.exp_sel) {
+            Some(e) if e.kind == EntryKind::Sweep && e.is_valid() => {
+                let path = e.path.clone();
+                update::start_sweep(app, &path)
+            }
             Some(e) => app.io(Io::LaunchFile(e.path.clone())),
             None => app.info("no experiment selected"),
         },
@@ -198,7 +203,12 @@ fn perform(app: &mut App, action: Action) {
 }
 
 fn ask_quit(app: &mut App) {
-    if app.training() {
+    if app.sweeping() && !app.training() {
+        app.modal = Some(Modal::Confirm {
+            prompt: "A sweep is running. Stop its variants at a checkpoint and quit?".into(),
+            then: Pending::Quit,
+        });
+    } else if app.training() {
         app.modal = Some(Modal::Confirm {
             prompt: if app.queue.is_empty() {
                 "Training is running. Stop all arms and quit?".into()

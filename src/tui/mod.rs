@@ -25,6 +25,8 @@ pub mod runtime;
 pub mod scanner;
 pub mod series;
 pub mod session;
+pub mod sweep_job;
+pub mod sweep_view;
 pub mod terminal;
 pub mod update;
 pub mod view;

@@ -17,6 +17,7 @@ use ratatui::Terminal;
 
 use super::app::{self, App, Msg};
 use super::scanner::Scanner;
+use super::sweep_job::{SweepJob, SweepLaunch};
 use super::{actions, backend, update, view, watch};
 use crate::engine::LaunchOptions;
 
@@ -66,6 +67,9 @@ pub struct Runtime<B: Backend> {
     wake_tx: Sender<Wake>,
     wake_rx: Receiver<Wake>,
     engine: Option<backend::Engine>,
+    sweep: Option<SweepJob>,
+    /// The `metalab` binary a sweep's variants run in: this one.
+    exe: PathBuf,
     project_root: PathBuf,
     defaults: LaunchOptions,
     /// Termination signals received (SIGINT, SIGTERM, SIGHUP).
@@ -109,6 +113,8 @@ impl<B: Backend> Runtime<B> {
             wake_tx,
             wake_rx,
             engine: None,
+            sweep: None,
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("metalab")),
             project_root: project_root.to_path_buf(),
             defaults: defaults.clone(),
             terminate: Arc::new(AtomicUsize::new(0)),
@@ -123,6 +129,11 @@ impl<B: Backend> Runtime<B> {
     /// Where input (and anything else that should wake the loop) is sent.
     pub fn waker(&self) -> Sender<Wake> {
         self.wake_tx.clone()
+    }
+
+    /// Run sweeps' variants with this binary (tests run the loop inside a test binary).
+    pub fn set_exe(&mut self, exe: &Path) {
+        self.exe = exe.to_path_buf();
     }
 
     pub fn set_probe(&mut self, probe: Probe) {
@@ -171,6 +182,12 @@ impl<B: Backend> Runtime<B> {
             let events: Vec<_> = e.events().try_iter().take(MAX_EVENTS_PER_FRAME).collect();
             for ev in events {
                 super::dispatch(&mut self.app, Msg::Engine(ev));
+            }
+        }
+        if let Some(j) = self.sweep.as_ref() {
+            let msgs: Vec<_> = j.events().collect();
+            for m in msgs {
+                super::dispatch(&mut self.app, Msg::Sweep(m));
             }
         }
         super::dispatch(&mut self.app, Msg::Tick(Instant::now()));
@@ -233,6 +250,25 @@ impl<B: Backend> Runtime<B> {
                         e.send(arm, cmd);
                     }
                 }
+                app::Effect::StartSweep(path) => {
+                    let threads = self.defaults.threads.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    });
+                    self.sweep = Some(SweepJob::start(
+                        &path,
+                        SweepLaunch {
+                            exe: self.exe.clone(),
+                            runs_root: runs.clone(),
+                            threads,
+                            data: self.defaults.data.clone(),
+                        },
+                    ));
+                }
+                app::Effect::StopSweep => {
+                    if let Some(j) = self.sweep.as_ref() {
+                        j.stop();
+                    }
+                }
             }
         }
     }
@@ -240,16 +276,35 @@ impl<B: Backend> Runtime<B> {
     /// Stops were sent by `update` on quit; give arms a moment to checkpoint and record their
     /// status, so runs end as "stopped" rather than "interrupted".
     fn shutdown(&mut self) {
-        let Some(e) = self.engine.take() else { return };
+        let (engine, sweep) = (self.engine.take(), self.sweep.take());
         for eff in std::mem::take(&mut self.app.effects) {
-            if let app::Effect::Engine { arm, cmd } = eff {
-                e.send(arm, cmd);
+            match eff {
+                app::Effect::Engine { arm, cmd } => {
+                    if let Some(e) = engine.as_ref() {
+                        e.send(arm, cmd)
+                    }
+                }
+                app::Effect::StopSweep => {
+                    if let Some(j) = sweep.as_ref() {
+                        j.stop()
+                    }
+                }
+                _ => {}
             }
         }
+        let done = || {
+            engine.as_ref().is_none_or(|e| e.is_done())
+                && sweep.as_ref().is_none_or(|j| j.is_done())
+        };
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while !e.is_done() && Instant::now() < deadline {
+        while !done() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
-            e.events().try_iter().for_each(drop);
+            if let Some(e) = engine.as_ref() {
+                e.events().try_iter().for_each(drop);
+            }
+            if let Some(j) = sweep.as_ref() {
+                j.events().for_each(drop);
+            }
         }
     }
 

@@ -154,7 +154,7 @@ fn scan_experiments(
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| catalog::is_experiment_file(p))
+                .filter(|p| catalog::is_listed_file(p))
                 .collect()
         })
         .unwrap_or_default();
@@ -167,6 +167,8 @@ fn scan_experiments(
         let hit = cache
             .entries
             .get(path)
+            // A sweep's entry also depends on its base experiment: read it every time (two small files).
+            .filter(|c| c.entry.kind == catalog::EntryKind::Experiment)
             .filter(|c| c.stamp == st && c.data.as_deref() == data);
         let (entry, check) = match hit {
             Some(c) => (c.entry.clone(), c.check.clone()),

@@ -13,6 +13,7 @@ use super::catalog;
 use super::editor::VALIDATE_AFTER;
 use super::scanner::Scanned;
 use super::session::{ArmStatus, Session};
+use super::sweep_view::{SweepMsg, SweepView};
 use super::{keys, view};
 
 /// Re-list runs this often while the runs browser is visible: other processes add runs too.
@@ -39,6 +40,7 @@ pub fn update(app: &mut App, msg: Msg) {
             entries,
         }) => app.apply_catalog(generation, entries),
         Msg::Scanned(Scanned::Runs(rows)) => app.set_runs(rows),
+        Msg::Sweep(m) => on_sweep(app, m),
         Msg::Tick(now) => {
             if let Some(ed) = app.editor.as_mut() {
                 if ed
@@ -58,6 +60,52 @@ pub fn update(app: &mut App, msg: Msg) {
             }
         }
     }
+}
+
+fn on_sweep(app: &mut App, m: SweepMsg) {
+    let Some(sw) = app.sweep.as_mut() else {
+        return;
+    };
+    let ended = matches!(
+        m,
+        SweepMsg::Done(_) | SweepMsg::Queue(crate::sweep::queue::QueueEvent::Ended { .. })
+    );
+    let failed = matches!(&m, SweepMsg::Done(Err(_)));
+    if let Some(line) = sw.apply(m) {
+        if failed {
+            app.error(line);
+        } else {
+            app.info(line);
+        }
+    }
+    // A variant's runs are in runs/ now, finished or not.
+    if ended {
+        app.io(Io::RefreshRuns);
+    }
+}
+
+/// Run a sweep file on the local queue, unless one runs already.
+pub fn start_sweep(app: &mut App, path: &std::path::Path) {
+    if let Some(sw) = app.sweep.as_ref().filter(|s| s.running()) {
+        return app.error(format!(
+            "sweep {} is running; one sweep at a time (q stops it)",
+            sw.name
+        ));
+    }
+    let mut sw = SweepView::new(path.to_path_buf());
+    // What the list read of it, until the sweep's thread has loaded it again.
+    if let Some(e) = app.experiments.iter().find(|e| e.path == path) {
+        sw.apply(SweepMsg::Loaded {
+            name: e.name.clone(),
+            labels: e.arms.clone(),
+        });
+    }
+    app.info(format!(
+        "sweep {}: starting its variants on the local queue, one at a time (progress in details)",
+        sw.name
+    ));
+    app.sweep = Some(sw);
+    app.effects.push(Effect::StartSweep(path.to_path_buf()));
 }
 
 fn on_engine(app: &mut App, ev: EngineEvent) {
@@ -195,6 +243,9 @@ pub fn confirm(app: &mut App, what: Pending) {
         Pending::DiscardEdits => discard_editor(app),
         Pending::Quit => {
             app.queue.clear();
+            if app.sweeping() {
+                app.effects.push(Effect::StopSweep);
+            }
             if app.training() {
                 app.effects.push(Effect::Engine {
                     arm: None,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
-use super::catalog::is_experiment_file;
+use super::catalog::is_listed_file;
 
 /// Quiet time after the last change before a batch is sent: an editor's save is several
 /// events (truncate, write, close, rename), and they should cost one rescan.
@@ -41,7 +41,7 @@ pub fn is_change(kind: &EventKind) -> bool {
     }
 }
 
-/// Calls `on_change` with the changed experiment files (never an empty batch, each
+/// Calls `on_change` with the changed experiment and sweep files (never an empty batch, each
 /// path once) until the returned watcher drops. Calls come from the watcher's own thread.
 pub fn watch_dir(
     dir: &Path,
@@ -51,11 +51,8 @@ pub fn watch_dir(
     let mut inner = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
             if is_change(&ev.kind) {
-                let paths: Vec<PathBuf> = ev
-                    .paths
-                    .into_iter()
-                    .filter(|p| is_experiment_file(p))
-                    .collect();
+                let paths: Vec<PathBuf> =
+                    ev.paths.into_iter().filter(|p| is_listed_file(p)).collect();
                 if !paths.is_empty() {
                     let _ = tx.send(paths);
                 }

@@ -6,7 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
+use crate::sweep::queue::Outcome;
 use crate::tui::app::App;
+use crate::tui::catalog::{EntryKind, ExpEntry};
+use crate::tui::sweep_view::VariantState;
 
 use super::{layout, theme};
 
@@ -30,6 +33,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 "invalid".into()
             } else if e.checking_data {
                 "checking data…".into()
+            } else if e.kind == EntryKind::Sweep {
+                format!(
+                    "{} variant{}",
+                    e.arms.len(),
+                    if e.arms.len() == 1 { "" } else { "s" }
+                )
             } else {
                 format!(
                     "{} arm{}",
@@ -121,18 +130,22 @@ fn render_detail(app: &App, f: &mut Frame, area: Rect) {
                     Span::raw(e.description.clone()),
                 ]));
             }
-            lines.push(Line::from(Span::styled("arms", theme::dim())));
-            for (i, a) in e.arms.iter().enumerate() {
+            if e.kind == EntryKind::Sweep {
+                sweep_lines(app, e, &mut lines);
+            } else {
+                lines.push(Line::from(Span::styled("arms", theme::dim())));
+                for (i, a) in e.arms.iter().enumerate() {
+                    lines.push(Line::from(Span::styled(
+                        format!("  ● {a}"),
+                        Style::default().fg(theme::arm_color(i)),
+                    )));
+                }
+                lines.push(Line::raw(""));
                 lines.push(Line::from(Span::styled(
-                    format!("  ● {a}"),
-                    Style::default().fg(theme::arm_color(i)),
+                    "r launch · Enter edit · d duplicate · n new",
+                    theme::dim(),
                 )));
             }
-            lines.push(Line::raw(""));
-            lines.push(Line::from(Span::styled(
-                "r launch · Enter edit · d duplicate · n new",
-                theme::dim(),
-            )));
         }
     }
     f.render_widget(
@@ -141,4 +154,53 @@ fn render_detail(app: &App, f: &mut Frame, area: Rect) {
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// A sweep's variants, with how each stands when this sweep is the one running (or last run).
+fn sweep_lines(app: &App, e: &ExpEntry, lines: &mut Vec<Line<'static>>) {
+    let view = app.sweep.as_ref().filter(|s| s.path == e.path);
+    let title = match view {
+        Some(v) if v.running() => {
+            let (ended, all) = v.progress();
+            format!("variants — running on the local queue, {ended}/{all} done")
+        }
+        Some(_) => "variants — last run from here:".to_string(),
+        None => "variants".to_string(),
+    };
+    lines.push(Line::from(Span::styled(title, theme::dim())));
+    for (i, label) in e.arms.iter().enumerate() {
+        let state = view.and_then(|v| v.variants.get(i));
+        let (mark, style, detail) = match state.map(|v| &v.state) {
+            None | Some(VariantState::Waiting) => ("·", theme::dim(), String::new()),
+            Some(VariantState::AlreadyFinished) => ("✓", theme::ok(), "finished before".into()),
+            Some(VariantState::Running) => {
+                let arms: Vec<String> = state
+                    .map(|v| &v.arms)
+                    .into_iter()
+                    .flatten()
+                    .map(|(a, it, total)| format!("{a} {it}/{total}"))
+                    .collect();
+                ("▶", theme::ok(), arms.join("  "))
+            }
+            Some(VariantState::Ended(o)) => match o {
+                Outcome::Finished => ("✓", theme::ok(), "finished".into()),
+                Outcome::Stopped => ("■", Style::default(), "stopped (r resumes)".into()),
+                Outcome::Busy => ("…", theme::dim(), "running in another process".into()),
+                Outcome::Failed(why) => ("✗", theme::error(), format!("failed: {why}")),
+            },
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {mark} "), style),
+            Span::raw(format!("{label:<12} ")),
+            Span::styled(detail, theme::dim()),
+        ]));
+    }
+    if let Some(done) = view.and_then(|v| v.done.as_ref()) {
+        lines.push(Line::from(Span::styled(done.clone(), theme::dim())));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        "r run the variants (finished ones are kept, stopped ones resume) · Enter edit · 2 Runs shows them by seed",
+        theme::dim(),
+    )));
 }

@@ -33,6 +33,13 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     if app.training() {
         spans.push(Span::styled("  ● training", theme::ok()));
     }
+    if let Some(sw) = app.sweep.as_ref().filter(|s| s.running()) {
+        let (ended, all) = sw.progress();
+        spans.push(Span::styled(
+            format!("  ● sweep {ended}/{all}"),
+            theme::ok(),
+        ));
+    }
     if !app.queue.is_empty() {
         spans.push(Span::styled(
             format!(" +{} queued", app.queue.len()),
