@@ -282,3 +282,41 @@ fn omniglot_start_up_shows_its_loading_progress() {
     }
     assert!(seen_row);
 }
+
+/// A FIFO among the experiments (on 771b3c7 it froze the workbench in `open()`, deaf to q,
+/// Ctrl-C and the first SIGTERM) is listed as an error and never opened; Enter on it says why.
+#[test]
+fn a_fifo_among_the_experiments_is_listed_not_opened() {
+    let project = tui_common::project();
+    let fifo = project.path().join("experiments/a-fifo.ron");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    let mut rt = Runtime::new(project.path(), &LaunchOptions::default(), term);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !rt.app.catalog_loaded {
+        assert!(
+            Instant::now() < until,
+            "the listing never came: blocked on the FIFO?"
+        );
+        rt.turn();
+    }
+    let e = &rt.app.experiments[0];
+    assert_eq!(e.file_name, "a-fifo.ron");
+    let err = e.error.as_deref().unwrap_or_default();
+    assert!(
+        err.contains("not a regular file") && err.contains("fix:"),
+        "{err}"
+    );
+    // Enter would open the editor on it: refused with the reason, the UI still answers.
+    rt.waker().send(key(KeyCode::Enter)).unwrap();
+    rt.turn();
+    let (status, _) = rt.app.status.clone().expect("a status line");
+    assert!(status.contains("not a regular file"), "{status}");
+    rt.waker().send(key(KeyCode::Char('q'))).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while rt.turn() {
+        assert!(Instant::now() < until, "q did not quit");
+    }
+}

@@ -290,3 +290,63 @@ fn killing_its_terminal_ends_the_workbench_with_a_checkpoint() {
         );
     }
 }
+
+/// SIGTERM to the workbench stops its arms with a checkpoint and exits 130, as `metalab run`
+/// does when stopped (on 771b3c7 the workbench exited 0).
+#[test]
+fn sigterm_stops_the_arms_and_exits_as_run_does() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("skipping tui_tmux: tmux is not installed");
+        return;
+    }
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("experiments")).unwrap();
+    std::fs::write(project.path().join("experiments/tiny.ron"), TINY).unwrap();
+    let bin = env!("CARGO_BIN_EXE_metalab");
+    let t = Tmux {
+        socket: format!("metalab-term-{}", std::process::id()),
+    };
+    let rc = project.path().join("rc");
+    let launch = format!(
+        "{bin} --project {p}; echo $? > {rc}; sleep 30",
+        p = project.path().display(),
+        rc = rc.display()
+    );
+    let out = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &launch,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_for("the experiments list", |s| s.contains("experiments/ (1)"));
+    t.keys(&["r"]);
+    t.wait_for("training progress", |s| iteration(s).is_some_and(|i| i > 0));
+    let pid = pid_with(&project.path().display().to_string()).expect("the workbench's pid");
+    // SAFETY: kill(2) on a pid we just found.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rc.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let code = std::fs::read_to_string(&rc).expect("the workbench did not exit on SIGTERM");
+    assert_eq!(code.trim(), "130");
+    for e in std::fs::read_dir(project.path().join("runs"))
+        .unwrap()
+        .flatten()
+    {
+        let meta = metalab::runs::load_meta(&e.path()).unwrap();
+        assert_eq!(meta.status, metalab::runs::RunStatus::Stopped);
+    }
+    // The terminal was given back: the shell's prompt line is not in the alternate screen.
+    assert!(!t.screen().contains("experiments/ (1)"), "{}", t.screen());
+}
