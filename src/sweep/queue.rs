@@ -107,7 +107,7 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
     let mut signalled = 0;
     let plain = |s: String| {
         if !opts.fancy {
-            eprintln!("{s}");
+            note(&s);
         }
     };
     plain(format!(
@@ -220,6 +220,19 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                             report.busy.push(r.name.clone());
                             "running in another process".to_string()
                         }
+                        // Killed by a second interrupt (ours, or the user's to the group): what
+                        // it left is an interrupted run, resumed by the next invocation, as
+                        // `--status` says; only a run that recorded a failure failed.
+                        _ if report.interrupted
+                            && status_of(&plan(
+                                &opts.runs_root,
+                                &sweep.variants[r.index],
+                                false,
+                            )) != VariantStatus::Failed =>
+                        {
+                            report.stopped.push(r.name.clone());
+                            "stopped by the interrupt (resumable)".to_string()
+                        }
                         code => {
                             let why = match code {
                                 Some(c) => format!("exit code {c}"),
@@ -236,7 +249,7 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                     if opts.fancy {
                         let _ = multi.println(&line);
                     } else {
-                        eprintln!("{line}");
+                        note(&line);
                     }
                 }
             }
@@ -246,6 +259,12 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
     overall.finish_and_clear();
     let _ = multi.clear();
     Ok(report)
+}
+
+/// A line on stderr; a closed stderr (the terminal went away) is no reason to stop the queue.
+fn note(s: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{s}");
 }
 
 fn spawn_reader(index: usize, out: std::process::ChildStdout, tx: Sender<Msg>) {
