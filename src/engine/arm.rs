@@ -294,7 +294,21 @@ impl<'a> ArmRun<'a> {
                 exp.eval.tracked_tasks,
             ),
         };
-        run.dir.write_meta().map_err(|e| fail_io(run.it, e))?;
+        if let Err(e) = run.dir.write_meta() {
+            let mut f = fail_io(run.it, e);
+            if p.resume.is_none() {
+                // A new run that cannot record itself (a full disk) is not a run: leave no
+                // folder that would read as one still training, as `RunDir::create` does.
+                let dir = run.dir.dir.clone();
+                drop(run);
+                let _ = std::fs::remove_dir_all(&dir);
+                f.reason += &format!(
+                    "\n  the run could not be created; its folder {} was removed: run it again",
+                    dir.display()
+                );
+            }
+            return Err(f);
+        }
         run.send(EngineEvent::Started {
             arm: index,
             name: arm.name.clone(),

@@ -69,8 +69,8 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Experiment, ExperimentError>
                 hint,
             };
         }
-        // RON writes "named `x`in `Train`".
-        let message = e.code.to_string().replace("`in ", "` in ");
+        // RON writes "named `x`in `Train`", and quotes what it found, however long.
+        let message = clip(&e.code.to_string().replace("`in ", "` in "), 300);
         ExperimentError::Syntax {
             path: path.to_path_buf(),
             line: e.position.line,
@@ -199,6 +199,16 @@ fn decode_text(bytes: &[u8], path: &Path) -> Result<String, ExperimentError> {
     Ok(String::from_utf8(bytes.to_vec()).expect("checked above"))
 }
 
+/// `s` cut to `n` characters, saying so: errors quote the input, which can be a megabyte.
+fn clip(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len <= n {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(n).collect();
+    format!("{head}… ({} more characters)", len - n)
+}
+
 /// RON reports an unknown field at the end of its name; point at its start, as every other
 /// error does.
 fn field_start(text: &str, e: &ron::error::SpannedError) -> usize {
@@ -227,7 +237,8 @@ fn wrong_type(text: &str, e: &ron::error::SpannedError) -> Option<(String, Strin
         .chars()
         .take_while(|c| !matches!(c, ',' | ')' | ']' | '}' | '\n'))
         .collect();
-    let found = found.trim();
+    let found = clip(found.trim(), 60);
+    let found = found.as_str();
     let (expects, example) = match &e.code {
         E::ExpectedInteger | E::IntegerOutOfBounds | E::UnderscoreAtBeginning => {
             ("a whole number (an integer)", "25")
