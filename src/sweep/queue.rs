@@ -134,10 +134,8 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
         while !report.interrupted && running.len() < jobs {
             let Some(index) = queue.pop() else { break };
             let v = &sweep.variants[index];
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(logs.join(format!("{}.log", v.name)))?;
+            // Never through a link planted in a copied runs folder.
+            let log = crate::runs::files::open_append(&logs.join(format!("{}.log", v.name)), true)?;
             let mut cmd = Command::new(&opts.exe);
             if let Some(d) = &opts.data {
                 cmd.arg("--data").arg(d);
