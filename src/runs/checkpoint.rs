@@ -166,6 +166,13 @@ impl Checkpoint {
                     format!("the checkpoint's tensors and resume state (iteration, RNG position, …) do not match its checksum ({found}, stored {stored}): the file was damaged or edited after it was written"),
                 ));
             }
+        } else if meta.contains_key(CHECKSUM) {
+            // Format 2's checksum under another format's name: the format is what changed,
+            // and reading the file as format 1 would leave its resume state unchecked.
+            return Err(RunError::Corrupt(
+                path.to_path_buf(),
+                format!("the checkpoint carries a {FORMAT} checksum but says it is another format: the file was damaged or edited after it was written"),
+            ));
         } else if let Some(stored) = meta.get(CHECKSUM_1) {
             // metalab-checkpoint-1: the tensors only. Those written before any checksum have
             // none; they still load.

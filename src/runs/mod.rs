@@ -63,7 +63,7 @@ pub enum RunError {
     NotFound(String, PathBuf),
     #[error("{0}")]
     Config(#[from] experiment::ExperimentError),
-    #[error("run `{id}` is being written by {}\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C{} for `metalab run`), then try again", holder_text(*.pid), pid.map(|p| format!(" or `kill {p}`")).unwrap_or_default())]
+    #[error("run `{id}` is still training: still running in {}\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C{} for `metalab run`), then try again", holder_text(*.pid), pid.map(|p| format!(" or `kill {p}`")).unwrap_or_default())]
     StillRunning {
         id: String,
         /// The process holding the run's lock, when it says (the lock, not `run.json`, is
@@ -96,8 +96,8 @@ pub enum RunError {
 
 fn holder_text(pid: Option<u32>) -> String {
     match pid {
-        Some(p) => format!("process {p} (it holds the run's lock)"),
-        None => "another process (it holds the run's lock)".into(),
+        Some(p) => format!("process {p}, which holds the run's lock"),
+        None => "another process, which holds the run's lock".into(),
     }
 }
 
