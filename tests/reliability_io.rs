@@ -232,41 +232,78 @@ fn two_sweeps_started_together_cooperate() {
     }
 }
 
-#[test]
-fn a_sweep_told_to_stop_twice_reports_its_variants_resumable_not_failed() {
-    let p = tempfile::tempdir().unwrap();
-    sweep_file(p.path(), 50_000_000, 1);
-    let child = bin()
+/// The first child process of `pid`'s main thread (the sweep queue's variant).
+fn child_of(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Start `metalab sweep` and wait until its variant has trained past iteration `past` and
+/// checkpointed; the sweep and its variant's pid. (The caller waits for the sweep.)
+#[allow(clippy::zombie_processes)]
+fn sweep_past(project: &Path, past: usize) -> (std::process::Child, i32) {
+    let mut child = bin()
         .args(["sweep", "s.sweep.ron"])
-        .current_dir(p.path())
+        .current_dir(project)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id() as i32;
-    // Wait for the variant's first checkpoint.
     let deadline = Instant::now() + HANG;
     loop {
-        let checkpointed = run_dirs(&p.path().join("runs"))
+        let checkpointed = run_dirs(&project.join("runs"))
             .iter()
-            .any(|d| runs::load_meta(d).is_ok_and(|m| m.iteration > 0));
-        if checkpointed {
-            break;
+            .any(|d| runs::load_meta(d).is_ok_and(|m| m.iteration > past));
+        if let (true, Some(variant)) = (checkpointed, child_of(child.id() as i32)) {
+            return (child, variant);
         }
-        assert!(Instant::now() < deadline, "the variant never checkpointed");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the variant never checkpointed");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn assert_resumable(project: &Path, out: &Output, what: &str) {
+    assert_exit(out, 130, what);
+    let t = text(out);
+    assert!(!t.contains("FAILED"), "{what}: {t}");
+    let status = text(&metalab(project, &["sweep", "s.sweep.ron", "--status"]));
+    assert!(status.contains("resumable"), "{what}: {status}");
+    assert!(!status.contains("failed"), "{what}: {status}");
+}
+
+#[test]
+fn a_sweep_told_to_stop_twice_reports_its_variants_resumable_not_failed() {
+    let p = tempfile::tempdir().unwrap();
+    sweep_file(p.path(), 50_000_000, 1);
+    let (child, _) = sweep_past(p.path(), 0);
     // SAFETY: signalling our own child. A scheduler's notice to the sweep and its group, and
-    // the user's Ctrl-C on top: two signals at once.
+    // the user's Ctrl-C on top: two signals at once, one notice.
     unsafe {
-        libc::kill(pid, libc::SIGTERM);
-        libc::kill(pid, libc::SIGINT);
+        libc::kill(child.id() as i32, libc::SIGTERM);
+        libc::kill(child.id() as i32, libc::SIGINT);
     }
     let out = wait_or_kill(child, HANG, "sweep after two signals");
-    assert_exit(&out, 130, "sweep after two signals");
-    let t = text(&out);
-    assert!(!t.contains("FAILED"), "{t}");
-    let status = text(&metalab(p.path(), &["sweep", "s.sweep.ron", "--status"]));
-    assert!(status.contains("resumable"), "{status}");
-    assert!(!status.contains("failed"), "{status}");
+    assert_resumable(p.path(), &out, "two signals at once");
+
+    // Stopped, then its variant killed before its checkpoint (what a second interrupt, or the
+    // OOM killer, does): the run it leaves resumes from its last checkpoint.
+    let before = run_dirs(&p.path().join("runs"));
+    let at = runs::load_meta(&before[0]).unwrap().iteration;
+    let (child, variant) = sweep_past(p.path(), at);
+    // SAFETY: signalling our own child and grandchild.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+        libc::kill(variant, libc::SIGKILL);
+    }
+    let out = wait_or_kill(child, HANG, "sweep with its variant killed");
+    assert_resumable(p.path(), &out, "variant killed");
+    assert_eq!(run_dirs(&p.path().join("runs")), before, "one run, resumed");
 }

@@ -325,8 +325,11 @@ fn task(
     let Some(_claim) = sweep::claim(&claim_file)
         .with_context(|| format!("claiming variant {index} ({})", claim_file.display()))?
     else {
+        let who = metalab::runs::holder(&claim_file)
+            .map(|p| format!("process {p}"))
+            .unwrap_or_else(|| "another process".into());
         say!(
-            "metalab sweep: variant {index} {} is being run by another process (it holds {}); nothing to do here",
+            "metalab sweep: variant {index} {} is being run by {who} (it holds {}); nothing to do here",
             v.name,
             claim_file.display()
         );
