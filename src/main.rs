@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // Not eprintln!: a closed stderr must not turn an error into a panic.
             use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", cli::render(&e));
             ExitCode::from(2)
         }
     }

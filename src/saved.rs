@@ -277,11 +277,8 @@ fn threads(req: &EvalRequest) -> usize {
 fn append(dir: &Path, record: &SavedEval) -> Result<(), SavedEvalError> {
     let path = dir.join(EVALS);
     let line = serde_json::to_string(record).expect("an evaluation record serializes");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| RunError::io(&path, e))?;
+    // Never through a link: a copied run folder could point evals.jsonl anywhere.
+    let mut f = runs::files::open_append(&path, true).map_err(|e| RunError::io(&path, e))?;
     writeln!(f, "{line}").map_err(|e| RunError::io(&path, e))?;
     Ok(())
 }
@@ -434,7 +431,7 @@ pub fn evaluate_lake(
 /// Every saved evaluation of a run, oldest first (a partial last line is skipped).
 pub fn load_evals(dir: &Path) -> Result<Vec<SavedEval>, SavedEvalError> {
     let path = dir.join(EVALS);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match runs::files::read_text(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(RunError::io(&path, e).into()),

@@ -5,6 +5,11 @@
 //! restored terminal in the workbench. `ctrlc` with its `termination` feature delivers all three
 //! to one handler on its own thread (not in signal context), so the handler may lock and print.
 
+/// Signals closer together than this are one notice delivered twice: GNU `timeout`,
+/// `kill -TERM -PGID` and Slurm signal a process and its group, so one notice arrives twice
+/// within microseconds; only a repeat a person makes counts as a second one.
+pub const SAME_SIGNAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Run `handler` on every SIGINT, SIGTERM and SIGHUP. A SIGHUP that was ignored when the
 /// process started (`nohup metalab run …`) stays ignored: the user asked to outlive the terminal.
 pub fn on_termination(handler: impl FnMut() + Send + 'static) -> Result<(), ctrlc::Error> {

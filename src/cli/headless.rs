@@ -10,23 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use metalab::engine::{EngineEvent, Prepared};
 use metalab::runs;
 
-/// Signals closer together than this are one notice delivered twice (see the handler).
-const SAME_SIGNAL: Duration = Duration::from_millis(500);
-
-/// Progress and results are printed without panicking on a closed pipe or terminal
-/// (`metalab run x.ron | head`): training goes on, and its checkpoints and run.json say the rest.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
-macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
+use metalab::signals::SAME_SIGNAL;
 
 struct ArmView {
     name: String,

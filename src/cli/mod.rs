@@ -1,5 +1,30 @@
 //! Command-line interface: argument parsing and one function per subcommand.
 
+/// Every command prints through these, never `println!`: a write to a closed pipe or a
+/// terminal that went away is dropped, not a panic (which would end a training run between
+/// checkpoints, or a sweep child with its progress). Commands that only print also end quietly
+/// on a closed pipe, like `ls | head` (see [`dispatch`]).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+/// [`out!`] without the newline.
+macro_rules! outp {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+/// [`out!`] for stderr.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod headless;
 mod sweep;
 
@@ -178,6 +203,35 @@ enum Cmd {
     },
 }
 
+/// The most of one line of an error that is shown: messages quote the input they refuse, and a
+/// crafted input can make that quote half a megabyte.
+const MAX_LINE: usize = 600;
+
+/// An error as the user reads it: its message, then each cause the message does not already
+/// hold (our errors put their cause's text in their own message; `{:#}` would repeat it), every
+/// line cut to [`MAX_LINE`] characters.
+pub fn render(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text = format!("{text}: {c}");
+        }
+    }
+    text.lines()
+        .map(|l| {
+            let n = l.chars().count();
+            if n <= MAX_LINE {
+                l.to_string()
+            } else {
+                let head: String = l.chars().take(MAX_LINE).collect();
+                format!("{head}… ({} more characters)", n - MAX_LINE)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn launch_options(o: &RunOpts) -> LaunchOptions {
     LaunchOptions {
         runs_root: o.runs.clone(),
@@ -190,10 +244,12 @@ fn launch_options(o: &RunOpts) -> LaunchOptions {
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     // Commands that train keep SIGPIPE ignored (and print without panicking): a closed pipe must
     // not kill a run between checkpoints. The others end quietly on one, like any Unix tool.
-    let trains = matches!(
-        cli.command,
-        None | Some(Cmd::Run { .. } | Cmd::Rerun { .. } | Cmd::Resume { .. } | Cmd::Sweep(_))
-    );
+    let trains = match &cli.command {
+        None | Some(Cmd::Run { .. } | Cmd::Rerun { .. } | Cmd::Resume { .. }) => true,
+        // `--status` and `--slurm` only print; the queue and its children train.
+        Some(Cmd::Sweep(a)) => a.trains(),
+        _ => false,
+    };
     if !trains {
         metalab::signals::die_quietly_on_closed_pipe();
     }
@@ -232,7 +288,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let g = metalab::sweep::aggregate::group(
                     &metalab::sweep::aggregate::load_finished(&runs),
                 );
-                print!("{}", metalab::sweep::aggregate::table(&g));
+                outp!("{}", metalab::sweep::aggregate::table(&g));
             } else {
                 list_runs(&runs);
             }
@@ -258,13 +314,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                     meta.id
                 );
             }
-            if metalab::runs::effective_status(&meta) == metalab::runs::RunStatus::Running {
-                anyhow::bail!(
-                    "run {} is still running (pid {})\n  fix: stop it first",
-                    meta.id,
-                    meta.pid
-                );
-            }
+            // The run's lock says whether it is being written, and by whom.
+            metalab::runs::ensure_not_running(&dir)?;
             headless::run(
                 metalab::engine::Prepared::resume(&dir, launch_options(&opts))?,
                 opts.quiet,
@@ -283,10 +334,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             let mut curves = vec![];
             let mut subjects = vec![];
             let mut classification = false;
+            let mut damaged = false;
             for r in &runs {
                 let dir = metalab::runs::resolve(&runs_root, r)?;
                 let meta = metalab::runs::load_meta(&dir)?;
-                let m = metalab::runs::load_metrics(&dir)?;
+                let (m, notes) = export_metrics(&dir, &meta)?;
+                for n in &notes {
+                    say!("warning: {n}");
+                }
+                damaged |= !notes.is_empty();
                 classification |= m.classification;
                 // The folder's name, not the recorded id: a copied run is its own run here.
                 let id = metalab::runs::run_id(&dir);
@@ -308,9 +364,14 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             let done = metalab::export::write(&out, &stem, &curves, classification)
                 .with_context(|| format!("exporting into {}", out.display()))?;
             for p in done.paths() {
-                println!("{}", p.display());
+                out!("{}", p.display());
             }
-            Ok(ExitCode::SUCCESS)
+            // Written, and the damage named above: a script sees it in the status too.
+            Ok(if damaged {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Some(Cmd::Eval {
             run,
@@ -364,9 +425,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let frame_ms = frame.map(|d| d.as_secs_f64() * 1e3);
                 let all =
                     serde_json::json!({"workloads": results, "frame_ms_100k_points": frame_ms});
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                out!("{}", serde_json::to_string_pretty(&all)?);
             } else if let Some(d) = frame {
-                println!(
+                out!(
                     "workbench frame, 100,000-point run at 120×40: {:.3} ms (mean of 50 renders)",
                     d.as_secs_f64() * 1e3
                 );
@@ -379,7 +440,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             threads,
         }) => {
             let r = metalab::bench::run_workload(&name, quick, threads)?;
-            println!("{}", serde_json::to_string(&r)?);
+            out!("{}", serde_json::to_string(&r)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -387,7 +448,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 fn workbench(project: &Path, defaults: &LaunchOptions) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        eprintln!(
+        say!(
             "metalab: the workbench needs a terminal, and this is not one.\n  \
              Run an experiment headless instead:  metalab run experiments/sinusoid-maml.ron\n  \
              (`metalab --help` lists every command)"
@@ -409,10 +470,10 @@ fn check(files: &[PathBuf], data: Option<&Path>) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
         match check_one(f, data) {
-            Ok(line) => println!("ok  {}  ({line})", f.display()),
+            Ok(line) => out!("ok  {}  ({line})", f.display()),
             Err(err) => {
                 bad += 1;
-                eprintln!("{err:#}");
+                say!("{}", render(&err));
             }
         }
     }
@@ -443,8 +504,8 @@ fn export_group(names: &[String], root: &Path, out: &Path) -> Result<ExitCode> {
     let groups = aggregate::group(&runs);
     metalab::runs::atomic::write(&path, aggregate::to_csv(&groups).as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
-    print!("{}", aggregate::table(&groups));
-    println!("{}", path.display());
+    outp!("{}", aggregate::table(&groups));
+    out!("{}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -474,19 +535,25 @@ fn check_one(f: &Path, data: Option<&Path>) -> Result<String> {
 
 fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
     let p = &r.protocol;
-    println!("{}", p.family);
-    println!(
+    out!("{}", p.family);
+    out!(
         "checkpoint iteration {}, {} tasks ({}), adaptation: {}",
-        r.checkpoint_iteration, p.tasks, p.split, p.adaptation
+        r.checkpoint_iteration,
+        p.tasks,
+        p.split,
+        p.adaptation
     );
-    println!("head: {}", p.head);
+    out!("head: {}", p.head);
     if let Some(lake) = &r.lake {
-        println!(
+        out!(
             "{:<10} {:>6} {:>7} {:>7}",
-            "RUN", "ITEMS", "ERRORS", "ERROR"
+            "RUN",
+            "ITEMS",
+            "ERRORS",
+            "ERROR"
         );
         for run in &lake.runs {
-            println!(
+            out!(
                 "{:<10} {:>6} {:>7} {:>6.1}%",
                 run.run,
                 run.items,
@@ -494,19 +561,19 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
                 100.0 * run.error_rate
             );
         }
-        println!(
+        out!(
             "overall error rate {:.1}% ± {:.1} (mean over {} runs, 95% CI)",
             100.0 * lake.error_rate.mean,
             100.0 * lake.error_rate.ci95,
             lake.runs.len()
         );
     } else {
-        println!("result: {}", metalab::runs::headline(&r.result));
+        out!("result: {}", metalab::runs::headline(&r.result));
     }
     if r.result.per_step.len() > 1 {
-        println!("after each step: {}", per_step_line(&r.result.per_step));
+        out!("after each step: {}", per_step_line(&r.result.per_step));
     }
-    println!("saved to {}", dir.join(metalab::saved::EVALS).display());
+    out!("saved to {}", dir.join(metalab::saved::EVALS).display());
 }
 
 /// `0: 20.0%  1: 61.3%  …` (accuracy where there is one, else the loss).
@@ -535,7 +602,7 @@ fn check_sweep(f: &Path, data: Option<&Path>) -> Result<String> {
             continue;
         }
         metalab::tasks::check_family(&fam, v.experiment.seed).map_err(|err| {
-            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let text = experiment::read_text(f).unwrap_or_default();
             let at = experiment::field_position(&text, "experiment")
                 .map(|(l, c)| format!("{l}:{c}:"))
                 .unwrap_or_default();
@@ -562,28 +629,107 @@ fn check_sweep(f: &Path, data: Option<&Path>) -> Result<String> {
     ))
 }
 
+/// A run's metrics for export, and what is wrong with them. A run's metrics file is part of
+/// it: a missing one is an error, not an empty export. Damaged lines are named (the export
+/// leaves them out); a partial last line of a run that did not finish is only what a killed run
+/// leaves. A finished run whose final test line is lost still has it in `run.json`: exported
+/// from there, and said.
+fn export_metrics(
+    dir: &Path,
+    meta: &metalab::runs::RunMeta,
+) -> Result<(metalab::runs::RunMetrics, Vec<String>)> {
+    use metalab::runs::{MetricRecord, RunStatus};
+    let path = dir.join(metalab::runs::METRICS);
+    let file = metalab::runs::read_metrics(&path)?;
+    let finished = meta.status == RunStatus::Finished;
+    let mut notes: Vec<String> = file
+        .damage
+        .iter()
+        .filter(|d| finished || !d.partial)
+        .map(|d| {
+            format!(
+                "{}: {d}: not a metrics record; left out of the export",
+                path.display()
+            )
+        })
+        .collect();
+    let mut m = metalab::runs::RunMetrics::default();
+    for (_, line) in file.lines {
+        match line.record {
+            MetricRecord::Train(p) => {
+                m.classification |= p.accuracy.is_some();
+                m.clock.push((p.iteration, line.t));
+                m.train.push(p)
+            }
+            MetricRecord::Eval(e) => {
+                m.classification |= e.accuracy.is_some();
+                m.evals.push(e)
+            }
+            MetricRecord::Task(p) => m.tasks.push(p),
+        }
+    }
+    if let (true, Some(fin)) = (finished, &meta.final_eval) {
+        if !m
+            .evals
+            .iter()
+            .any(|e| e.split == metalab::tasks::Split::Test)
+        {
+            notes.push(format!(
+                "{}: the final test line is missing; exported from {} instead",
+                path.display(),
+                dir.join(metalab::runs::META).display()
+            ));
+            m.classification |= fin.accuracy.is_some();
+            m.evals.push(fin.clone());
+        }
+    }
+    Ok((m, notes))
+}
+
+/// A field of `metalab runs` on one line: a folder name or a copied `run.json` may hold a
+/// newline, which would otherwise start a row of its own.
+fn cell(s: &str) -> String {
+    metalab::runs::printable(s).replace('\n', "?")
+}
+
 fn list_runs(root: &Path) {
     let runs = metalab::runs::list_runs(root);
     if runs.is_empty() {
-        println!("no runs in {}", root.display());
+        out!("no runs in {}", root.display());
         return;
     }
-    println!(
+    out!(
         "{:<62} {:<11} {:>13}  {:<18} RESULT",
-        "RUN", "STATUS", "ITERATIONS", "ALGORITHM"
+        "RUN",
+        "STATUS",
+        "ITERATIONS",
+        "ALGORITHM"
     );
     for r in runs {
-        println!(
+        out!(
             "{:<62} {:<11} {:>6}/{:<6}  {:<18} {}",
-            metalab::runs::printable(&r.id),
+            cell(&r.id),
             r.status.label(),
             r.iteration,
             r.total_iterations,
-            r.algorithm,
-            r.headline.unwrap_or_default()
+            cell(&r.algorithm),
+            cell(&r.headline.clone().unwrap_or_default())
         );
-        if let metalab::runs::RunStatus::Damaged(why) = &r.status {
-            println!("  damaged: {why}");
+        match &r.status {
+            metalab::runs::RunStatus::Damaged(why) => {
+                // The reason and its fix, each on a line of its own (the fix names the id).
+                let lines: Vec<String> = why.split("\n  ").map(cell).collect();
+                out!("  damaged: {}", lines.join("\n  "));
+            }
+            metalab::runs::RunStatus::Interrupted
+                if std::fs::symlink_metadata(r.dir.join(metalab::runs::CHECKPOINT)).is_err() =>
+            {
+                out!(
+                    "  interrupted before its first checkpoint: nothing to resume; rerun it (`metalab rerun {}`)",
+                    cell(&r.id)
+                );
+            }
+            _ => {}
         }
     }
 }

@@ -61,6 +61,13 @@ pub struct SweepArgs {
     progress_lines: bool,
 }
 
+impl SweepArgs {
+    /// Does this invocation train (the queue, or one variant), rather than only print?
+    pub fn trains(&self) -> bool {
+        !self.status && !self.slurm
+    }
+}
+
 pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
     let sw = sweep::load(&a.file)?;
     let runs = std::path::absolute(&a.runs).unwrap_or(a.runs.clone());
@@ -80,10 +87,18 @@ pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
     let interrupts = Arc::new(AtomicUsize::new(0));
     {
         let interrupts = Arc::clone(&interrupts);
+        let mut first: Option<Instant> = None;
         let _ = metalab::signals::on_termination(move || {
+            // One notice delivered twice (to the sweep and its group) is not a second one,
+            // which would kill the variants before their checkpoint.
+            match first {
+                Some(t) if t.elapsed() < metalab::signals::SAME_SIGNAL => return,
+                None => first = Some(Instant::now()),
+                Some(_) => {}
+            }
             let n = interrupts.fetch_add(1, Ordering::SeqCst);
             if n == 0 {
-                eprintln!("\nmetalab sweep: stopping every running variant at a checkpoint (again to kill them)…");
+                say!("\nmetalab sweep: stopping every running variant at a checkpoint (again to kill them)…");
             }
         });
     }
@@ -108,7 +123,7 @@ pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
             interrupts,
         },
     )?;
-    println!(
+    out!(
         "sweep {}: {} finished now, {} already finished, {} stopped, {} failed{}",
         sw.spec.name,
         report.finished.len(),
@@ -122,15 +137,15 @@ pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
         }
     );
     for (name, why) in &report.failed {
-        println!("  FAILED {name}: {why}");
+        out!("  FAILED {name}: {why}");
     }
     if !report.stopped.is_empty() {
-        println!(
+        out!(
             "  re-run `metalab sweep {}` to resume the stopped variants",
             a.file.display()
         );
     }
-    print!(
+    outp!(
         "{}",
         aggregate::table(&aggregate::group(&sweep_runs(&sw, &runs)))
     );
@@ -154,7 +169,7 @@ pub fn sweep_runs(sw: &Sweep, runs: &Path) -> Vec<aggregate::LoadedRun> {
 }
 
 fn status(sw: &Sweep, runs: &Path) {
-    println!(
+    out!(
         "sweep {}: {} variants of {} (runs in {})",
         sw.spec.name,
         sw.variants.len(),
@@ -168,9 +183,12 @@ fn status(sw: &Sweep, runs: &Path) {
         .max()
         .unwrap_or(7)
         .max(7);
-    println!(
+    out!(
         "{:>4}  {:<w$}  {:<9}  {:<40}  OVERRIDES",
-        "#", "VARIANT", "STATE", "ARMS"
+        "#",
+        "VARIANT",
+        "STATE",
+        "ARMS"
     );
     let mut counts = std::collections::BTreeMap::new();
     for v in &sw.variants {
@@ -194,7 +212,7 @@ fn status(sw: &Sweep, runs: &Path) {
                 format!("{} {s}", a.arm)
             })
             .collect();
-        println!(
+        out!(
             "{:>4}  {:<w$}  {:<9}  {:<40}  {}",
             v.index,
             v.name,
@@ -204,7 +222,7 @@ fn status(sw: &Sweep, runs: &Path) {
         );
         for a in &arms {
             if let ArmPlan::Failed { reason, dir } = &a.plan {
-                println!(
+                out!(
                     "{:>4}  {:<w$}  {} failed: {reason} ({})",
                     "",
                     "",
@@ -215,7 +233,7 @@ fn status(sw: &Sweep, runs: &Path) {
         }
     }
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    println!("{}", summary.join(", "));
+    out!("{}", summary.join(", "));
     for job in slurm::recorded_jobs(sw, runs) {
         match slurm::task_states(&job) {
             Some(st) => {
@@ -229,13 +247,13 @@ fn status(sw: &Sweep, runs: &Path) {
                     .sacct_note
                     .map(|n| format!("; sacct: {n}"))
                     .unwrap_or_default();
-                println!("slurm job {job}: {live}{note}");
+                out!("slurm job {job}: {live}{note}");
             }
-            None => println!("slurm job {job}: squeue/sacct are not available here"),
+            None => out!("slurm job {job}: squeue/sacct are not available here"),
         }
     }
-    println!();
-    print!(
+    out!();
+    outp!(
         "{}",
         aggregate::table(&aggregate::group(&sweep_runs(sw, runs)))
     );
@@ -251,7 +269,7 @@ fn submit(sw: &Sweep, runs: &Path, exe: &Path, a: &SweepArgs) -> Result<ExitCode
         .map(|v| v.index)
         .collect();
     if todo.is_empty() {
-        println!(
+        out!(
             "sweep {}: all {} variants already finished; nothing to submit",
             sw.spec.name,
             sw.variants.len()
@@ -269,9 +287,9 @@ fn submit(sw: &Sweep, runs: &Path, exe: &Path, a: &SweepArgs) -> Result<ExitCode
     let text = slurm::script(sw, &todo, exe, runs, a.data.as_deref(), &opts);
     let path = slurm::script_path(sw, runs);
     slurm::write_script(&path, &text)?;
-    println!("{}", path.display());
+    out!("{}", path.display());
     if a.dry_run {
-        eprintln!(
+        say!(
             "metalab sweep: wrote the array script for {} of {} variants (not submitted: --dry-run)\n  submit it with: sbatch {}",
             todo.len(),
             sw.variants.len(),
@@ -281,13 +299,13 @@ fn submit(sw: &Sweep, runs: &Path, exe: &Path, a: &SweepArgs) -> Result<ExitCode
     }
     let id = slurm::submit(&path)?;
     slurm::record_job(sw, runs, &id).with_context(|| format!("recording job {id}"))?;
-    eprintln!(
+    say!(
         "metalab sweep: submitted {} array tasks; follow them with `metalab sweep {} --status --runs {}`",
         todo.len(),
         a.file.display(),
         runs.display()
     );
-    println!("{id}");
+    out!("{id}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -311,8 +329,11 @@ fn task(
     let Some(_claim) = sweep::claim(&claim_file)
         .with_context(|| format!("claiming variant {index} ({})", claim_file.display()))?
     else {
-        eprintln!(
-            "metalab sweep: variant {index} {} is being run by another process (it holds {}); nothing to do here",
+        let who = metalab::runs::holder(&claim_file)
+            .map(|p| format!("process {p}"))
+            .unwrap_or_else(|| "another process".into());
+        say!(
+            "metalab sweep: variant {index} {} is being run by {who} (it holds {}); nothing to do here",
             v.name,
             claim_file.display()
         );
@@ -327,7 +348,7 @@ fn task(
             stop.fetch_add(1, Ordering::SeqCst);
         });
     }
-    eprintln!(
+    say!(
         "metalab sweep: variant {index} {} ({}) on {}",
         v.name,
         v.label(),
@@ -346,10 +367,10 @@ fn task(
     let mut blocked = vec![];
     for a in sweep::plan(runs, v, true) {
         match a.plan {
-            ArmPlan::Finished(_) => eprintln!("  {}: already finished", a.arm),
+            ArmPlan::Finished(_) => say!("  {}: already finished", a.arm),
             ArmPlan::Fresh => fresh.push(a.arm),
             ArmPlan::Resume(d) => {
-                eprintln!(
+                say!(
                     "  {}: resuming {} from iteration {}",
                     a.arm,
                     d.display(),
@@ -358,7 +379,7 @@ fn task(
                 resumes.push(d)
             }
             ArmPlan::Restart(d) => {
-                eprintln!(
+                say!(
                     "  {}: {} died before its first checkpoint; starting over",
                     a.arm,
                     d.display()
@@ -398,7 +419,7 @@ fn task(
         );
     }
     for b in &blocked {
-        eprintln!("  {b}");
+        say!("  {b}");
     }
     Ok(if outcome.failed || !blocked.is_empty() {
         ExitCode::from(1)
@@ -436,7 +457,7 @@ fn drive(p: Prepared, stop: &AtomicUsize, progress_lines: bool, outcome: &mut Ou
                         start_iteration,
                         ..
                     } => {
-                        eprintln!(
+                        say!(
                             "  [{name}] run dir {} (from iteration {start_iteration})",
                             run_dir.display()
                         )
@@ -446,13 +467,14 @@ fn drive(p: Prepared, stop: &AtomicUsize, progress_lines: bool, outcome: &mut Ou
                             if let Some(l) =
                                 lines.line(ev_index(&names, name), name, point.iteration, total)
                             {
-                                println!("{l}");
+                                out!("{l}");
                             }
                         } else if last_plain.elapsed() > Duration::from_secs(10) {
                             last_plain = Instant::now();
-                            eprintln!(
+                            say!(
                                 "  [{name}] iteration {}/{total}: train loss {:.4}",
-                                point.iteration, point.loss
+                                point.iteration,
+                                point.loss
                             );
                         }
                     }
@@ -465,18 +487,18 @@ fn drive(p: Prepared, stop: &AtomicUsize, progress_lines: bool, outcome: &mut Ou
                         outcome.stopped |= stopped;
                         match final_eval {
                             Some(e) => {
-                                eprintln!("  [{name}] finished: {}", metalab::runs::headline(&e))
+                                say!("  [{name}] finished: {}", metalab::runs::headline(&e))
                             }
-                            None => eprintln!(
-                                "  [{name}] stopped at iteration {iteration} (checkpointed)"
-                            ),
+                            None => {
+                                say!("  [{name}] stopped at iteration {iteration} (checkpointed)")
+                            }
                         }
                     }
                     EngineEvent::Failed {
                         reason, iteration, ..
                     } => {
                         outcome.failed = true;
-                        eprintln!("  [{name}] FAILED at iteration {iteration}: {reason}");
+                        say!("  [{name}] FAILED at iteration {iteration}: {reason}");
                     }
                     _ => {}
                 }

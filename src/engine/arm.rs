@@ -29,12 +29,26 @@ pub(crate) const TEST_SALT: u64 = 0x7465_7374_7365_7421;
 pub(super) struct Failure {
     iteration: usize,
     reason: String,
+    /// A write failed for want of space: what to do next depends on whether the run has a
+    /// checkpoint, which only the arm's end knows.
+    disk_full: bool,
 }
 
 fn fail(iteration: usize, reason: impl ToString) -> Failure {
     Failure {
         iteration,
         reason: reason.to_string(),
+        disk_full: false,
+    }
+}
+
+/// A failed write to the run folder.
+fn fail_io(iteration: usize, e: runs::RunError) -> Failure {
+    let disk_full = matches!(&e, runs::RunError::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)));
+    Failure {
+        disk_full,
+        ..fail(iteration, e)
     }
 }
 
@@ -48,11 +62,33 @@ pub(super) fn run(
     tx: &Sender<EngineEvent>,
 ) {
     let result = ArmRun::open(p, index, threads, tx).and_then(|mut arm| {
-        let trained = arm.train(control);
-        if let Err(f) = &trained {
+        let mut trained = arm.train(control);
+        if let Err(f) = &mut trained {
             arm.dir.meta.status = RunStatus::Failed(f.reason.clone());
-            // The disk may be what failed; the event still reaches the user.
-            let _ = arm.dir.write_meta();
+            let recorded = arm.dir.write_meta().is_ok();
+            let dir = arm.dir.dir.clone();
+            let id = runs::run_id(&dir);
+            let checkpoint = runs::checkpoint::Checkpoint::load(&dir.join(runs::CHECKPOINT))
+                .ok()
+                .map(|c| c.resume.iteration);
+            // The disk may be what failed; the event still reaches the user, with only the
+            // next step that works from what is on disk.
+            match (checkpoint, recorded) {
+                (Some(at), _) if f.disk_full => f.reason += &format!(
+                    "; its checkpoint at iteration {at} is intact: after freeing space, `metalab resume {id}` continues from there"
+                ),
+                (None, false) => {
+                    // Not even the failure could be recorded, and there is nothing to resume:
+                    // a folder left behind would read as a run still training.
+                    drop(arm);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    f.reason += &format!("\n  the run failed before its first checkpoint and its folder {} was removed: run it again", dir.display());
+                }
+                (None, true) if f.disk_full => f.reason += &format!(
+                    "; the run failed before its first checkpoint: after freeing space, `metalab rerun {id}` trains it again"
+                ),
+                _ => {}
+            }
         }
         trained
     });
@@ -258,7 +294,21 @@ impl<'a> ArmRun<'a> {
                 exp.eval.tracked_tasks,
             ),
         };
-        run.dir.write_meta().map_err(|e| run.failure(e))?;
+        if let Err(e) = run.dir.write_meta() {
+            let mut f = fail_io(run.it, e);
+            if p.resume.is_none() {
+                // A new run that cannot record itself (a full disk) is not a run: leave no
+                // folder that would read as one still training, as `RunDir::create` does.
+                let dir = run.dir.dir.clone();
+                drop(run);
+                let _ = std::fs::remove_dir_all(&dir);
+                f.reason += &format!(
+                    "\n  the run could not be created; its folder {} was removed: run it again",
+                    dir.display()
+                );
+            }
+            return Err(f);
+        }
         run.send(EngineEvent::Started {
             arm: index,
             name: arm.name.clone(),
@@ -291,8 +341,11 @@ impl<'a> ArmRun<'a> {
             }
             let every = self.p.experiment.eval.every;
             if self.it == self.total() || (every > 0 && self.it.is_multiple_of(every)) {
-                self.evaluate()?;
+                let fits = self.evaluate()?;
+                // The checkpoint before the figure: a disk that fills up at an evaluation must
+                // lose the figure, not the iterations since the last checkpoint.
                 self.checkpoint()?;
+                self.write_fits(fits)?;
             }
         }
         self.finish()
@@ -353,7 +406,7 @@ impl<'a> ArmRun<'a> {
         self.rate.restart(self.it);
         self.dir
             .append(MetricRecord::Train(point.clone()), self.clock.seconds())
-            .map_err(|e| fail(self.it, e))?;
+            .map_err(|e| fail_io(self.it, e))?;
         self.send(EngineEvent::Train {
             arm: self.index,
             point,
@@ -389,14 +442,15 @@ impl<'a> ArmRun<'a> {
         summarize(self.it, split, results, steps, lr)
     }
 
-    /// The periodic validation and the tracked tasks' points.
-    fn evaluate(&mut self) -> Result<(), Failure> {
+    /// The periodic validation and the tracked tasks' points, recorded; the tracked tasks' fits,
+    /// for [`Self::write_fits`] once the checkpoint is safe.
+    fn evaluate(&mut self) -> Result<Vec<TaskFit>, Failure> {
         let t = self.clock.seconds();
         let results = self.adapt_and_score(&self.periodic)?;
         let result = self.summary(Split::Validation, &results);
         self.dir
             .append(MetricRecord::Eval(result.clone()), t)
-            .map_err(|e| fail(self.it, e))?;
+            .map_err(|e| fail_io(self.it, e))?;
         self.send(EngineEvent::Eval {
             arm: self.index,
             result,
@@ -411,20 +465,27 @@ impl<'a> ArmRun<'a> {
             };
             self.dir
                 .append(MetricRecord::Task(point.clone()), t)
-                .map_err(|e| fail(self.it, e))?;
+                .map_err(|e| fail_io(self.it, e))?;
             self.send(EngineEvent::Task {
                 arm: self.index,
                 point,
             });
         }
-        if !fits.is_empty() {
-            self.dir.write_fits(&fits).map_err(|e| fail(self.it, e))?;
-            for fit in fits {
-                self.send(EngineEvent::Fit {
-                    arm: self.index,
-                    fit,
-                });
-            }
+        Ok(fits)
+    }
+
+    fn write_fits(&mut self, fits: Vec<TaskFit>) -> Result<(), Failure> {
+        if fits.is_empty() {
+            return Ok(());
+        }
+        self.dir
+            .write_fits(&fits)
+            .map_err(|e| fail_io(self.it, e))?;
+        for fit in fits {
+            self.send(EngineEvent::Fit {
+                arm: self.index,
+                fit,
+            });
         }
         Ok(())
     }
@@ -496,10 +557,10 @@ impl<'a> ArmRun<'a> {
             },
         };
         let path = self.dir.checkpoint_path();
-        ck.save(&path).map_err(|e| self.failure(e))?;
+        ck.save(&path).map_err(|e| fail_io(self.it, e))?;
         self.dir.meta.iteration = self.it;
         self.dir.meta.seconds = seconds;
-        self.dir.write_meta().map_err(|e| fail(self.it, e))?;
+        self.dir.write_meta().map_err(|e| fail_io(self.it, e))?;
         self.send(EngineEvent::Checkpoint {
             arm: self.index,
             iteration: self.it,
@@ -534,16 +595,20 @@ impl<'a> ArmRun<'a> {
         let results = self.adapt_and_score(&test)?;
         let result = self.summary(Split::Test, &results);
         let seconds = self.clock.seconds();
-        self.dir
-            .append(MetricRecord::Eval(result.clone()), seconds)
-            .map_err(|e| fail(self.it, e))?;
+        // A resume of a run killed between writing this line and run.json's rename: the line
+        // is there already (the same numbers: the test tasks are seeded).
+        if !self.dir.final_recorded() {
+            self.dir
+                .append(MetricRecord::Eval(result.clone()), seconds)
+                .map_err(|e| fail_io(self.it, e))?;
+        }
         let meta = &mut self.dir.meta;
         meta.headline = Some(runs::headline(&result));
         meta.final_eval = Some(result.clone());
         meta.status = RunStatus::Finished;
         meta.iteration = self.it;
         meta.seconds = seconds;
-        self.dir.write_meta().map_err(|e| fail(self.it, e))?;
+        self.dir.write_meta().map_err(|e| fail_io(self.it, e))?;
         self.send(EngineEvent::Eval {
             arm: self.index,
             result: result.clone(),

@@ -206,6 +206,14 @@ impl Prepared {
         mut opts: LaunchOptions,
         progress: &Progress<'_>,
     ) -> Result<Prepared, EngineError> {
+        crate::runs::refuse_links(run_dir)?;
+        // Killed before its first checkpoint: say so, rather than fail on a missing file.
+        if std::fs::symlink_metadata(run_dir.join(crate::runs::CHECKPOINT)).is_err() {
+            return Err(crate::runs::RunError::NoCheckpoint {
+                id: crate::runs::run_id(run_dir),
+            }
+            .into());
+        }
         let exp = crate::runs::load_config(run_dir)?;
         opts.arms = None;
         opts.iterations = None;

@@ -69,8 +69,8 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Experiment, ExperimentError>
                 hint,
             };
         }
-        // RON writes "named `x`in `Train`".
-        let message = e.code.to_string().replace("`in ", "` in ");
+        // RON writes "named `x`in `Train`", and quotes what it found, however long.
+        let message = clip(&e.code.to_string().replace("`in ", "` in "), 300);
         ExperimentError::Syntax {
             path: path.to_path_buf(),
             line: e.position.line,
@@ -98,14 +98,18 @@ pub fn load_file(path: &Path) -> Result<Experiment, ExperimentError> {
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// An experiment file's text, or where and why it is not UTF-8 text (binary, UTF-16, Latin-1).
+/// The file is opened once, without blocking (a FIFO's open waits for a writer), and only a
+/// regular file is read, at most [`MAX_FILE_BYTES`] of it: a FIFO, `/dev/zero` or a 1 GB file
+/// is refused before it can hang or fill memory.
 pub fn read_text(path: &Path) -> Result<String, ExperimentError> {
     let io = |source| ExperimentError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > MAX_FILE_BYTES {
-        return Err(ExperimentError::Syntax {
+    let bytes = read_capped(path).map_err(io)?;
+    match bytes {
+        Capped::Whole(bytes) => decode_text(&bytes, path),
+        Capped::TooLong(len) => Err(ExperimentError::Syntax {
             path: path.to_path_buf(),
             line: 1,
             col: 1,
@@ -113,10 +117,44 @@ pub fn read_text(path: &Path) -> Result<String, ExperimentError> {
                 "the file is {len} bytes; experiment files are a few kilobytes of RON text"
             ),
             hint: "check that this is the experiment file you meant (README.md shows one)".into(),
-        });
+        }),
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    decode_text(&bytes, path)
+}
+
+enum Capped {
+    Whole(Vec<u8>),
+    /// More than the cap: its size, or at least the cap and one.
+    TooLong(u64),
+}
+
+fn read_capped(path: &Path) -> std::io::Result<Capped> {
+    use std::io::Read;
+    #[cfg(unix)]
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?
+    };
+    #[cfg(not(unix))]
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(crate::runs::files::not_regular(
+            crate::runs::files::describe(meta.file_type()),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Ok(Capped::TooLong(meta.len()));
+    }
+    // The size can change between the stat and the read: the read itself is capped too.
+    let mut bytes = vec![];
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Ok(Capped::TooLong(bytes.len() as u64));
+    }
+    Ok(Capped::Whole(bytes))
 }
 
 fn decode_text(bytes: &[u8], path: &Path) -> Result<String, ExperimentError> {
@@ -161,6 +199,16 @@ fn decode_text(bytes: &[u8], path: &Path) -> Result<String, ExperimentError> {
     Ok(String::from_utf8(bytes.to_vec()).expect("checked above"))
 }
 
+/// `s` cut to `n` characters, saying so: errors quote the input, which can be a megabyte.
+fn clip(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len <= n {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(n).collect();
+    format!("{head}… ({} more characters)", len - n)
+}
+
 /// RON reports an unknown field at the end of its name; point at its start, as every other
 /// error does.
 fn field_start(text: &str, e: &ron::error::SpannedError) -> usize {
@@ -189,7 +237,8 @@ fn wrong_type(text: &str, e: &ron::error::SpannedError) -> Option<(String, Strin
         .chars()
         .take_while(|c| !matches!(c, ',' | ')' | ']' | '}' | '\n'))
         .collect();
-    let found = found.trim();
+    let found = clip(found.trim(), 60);
+    let found = found.as_str();
     let (expects, example) = match &e.code {
         E::ExpectedInteger | E::IntegerOutOfBounds | E::UnderscoreAtBeginning => {
             ("a whole number (an integer)", "25")

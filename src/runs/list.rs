@@ -1,37 +1,55 @@
 //! Finding runs: listing a runs folder (damaged folders too), telling a live run from a dead
 //! one, and deleting only what is not being written.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use super::{
-    load_config, load_meta, load_notes, local_host, resolve, run_id, RunError, RunMeta, RunNotes,
-    RunStatus, CHECKPOINT, CONFIG, META, METRICS,
+    files, load_config, load_meta, load_notes, local_host, locate, run_id, RunError, RunMeta,
+    RunNotes, RunStatus, CHECKPOINT, CONFIG, META, METRICS,
 };
 
 /// The lock file in a run folder: two processes never write one run (two `resume`s at once).
 pub const LOCK: &str = ".lock";
 
-/// Take the run's lock, or say that another process holds it.
-pub(super) fn lock(dir: &Path, meta: &RunMeta) -> Result<File, RunError> {
+/// Take the run's lock, or say which process holds it.
+pub(super) fn lock(dir: &Path) -> Result<File, RunError> {
     let path = dir.join(LOCK);
     try_claim(&path)
         .map_err(|e| RunError::io(&path, e))?
         .ok_or_else(|| RunError::StillRunning {
             id: run_id(dir),
-            pid: meta.pid,
+            pid: holder(&path),
         })
 }
 
-/// Take an exclusive advisory lock on `path` (created if missing) and hold it as long as the
-/// returned file lives; `None` when another process holds it.
+/// Take an exclusive advisory lock on `path` (created if missing, never through a link) and
+/// hold it as long as the returned file lives; `None` when another process holds it. The
+/// holder writes its pid into the file, so a refusal can name who holds the lock.
 pub fn try_claim(path: &Path) -> std::io::Result<Option<File>> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
-    Ok(try_lock(&file).then_some(file))
+    let mut file = files::open_lock(path)?;
+    if !try_lock(&file) {
+        return Ok(None);
+    }
+    // Only the holder writes, and only after taking the lock; a failure to record the pid
+    // (a full disk) costs only the name in a refusal.
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| writeln!(file, "{}", std::process::id()));
+    Ok(Some(file))
+}
+
+/// The pid the holder of the lock at `path` wrote, if it did.
+pub fn holder(path: &Path) -> Option<u32> {
+    let mut text = String::new();
+    files::open_regular(path)
+        .ok()?
+        .take(32)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.trim().parse().ok()
 }
 
 #[cfg(unix)]
@@ -48,7 +66,7 @@ fn try_lock(_: &File) -> bool {
 
 /// Is some process (this one included) holding the run's lock?
 pub(super) fn locked(dir: &Path) -> bool {
-    let Ok(file) = File::open(dir.join(LOCK)) else {
+    let Ok(file) = files::open_regular(&dir.join(LOCK)) else {
         return false;
     };
     // A second open file description conflicts with our own lock too.
@@ -112,13 +130,20 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
     };
     let mut runs: Vec<RunInfo> = entries
         .flatten()
-        .filter(|e| e.path().is_dir())
         .filter_map(|e| {
             let dir = e.path();
+            let ft = e.file_type().ok()?;
+            if ft.is_symlink() {
+                // Listed, so it does not vanish, but as what it is: every command refuses it.
+                return dir.is_dir().then(|| linked(dir));
+            }
+            if !ft.is_dir() {
+                return None;
+            }
             match load_meta(&dir) {
                 Ok(meta) => Some(RunInfo {
                     id: meta.id.clone(),
-                    status: match effective_status(&meta) {
+                    status: match status_at(&dir, &meta) {
                         RunStatus::Failed(why) => RunStatus::Failed(printable(&why)),
                         other => other,
                     },
@@ -162,6 +187,35 @@ fn printable_notes(n: RunNotes) -> RunNotes {
     }
 }
 
+/// An entry of the runs folder that is a link to a folder: refused by every command, the same
+/// rule as [`super::resolve`]'s.
+fn linked(dir: PathBuf) -> RunInfo {
+    let id = run_id(&dir);
+    let target = std::fs::read_link(&dir)
+        .map(|t| printable(&t.display().to_string()).replace('\n', "?"))
+        .unwrap_or_default();
+    RunInfo {
+        experiment: "?".into(),
+        arm: "?".into(),
+        algorithm: "?".into(),
+        status: RunStatus::Damaged(format!(
+            "refused: a symbolic link (to {target}); metalab does not follow links in a runs folder\n  fix: to use that run, replace the link with a copy of the folder (`cp -r`); `rm` the link to remove it from this list"
+        )),
+        started_unix: 0,
+        iteration: 0,
+        total_iterations: 0,
+        headline: None,
+        host: String::new(),
+        variant: None,
+        rerun_of: None,
+        resumed_at: Vec::new(),
+        score: None,
+        notes: RunNotes::default(),
+        dir,
+        id,
+    }
+}
+
 /// A folder that looks like a run (it has one of a run's files) but whose `run.json` is not
 /// readable; `None` for any other folder.
 fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
@@ -178,6 +232,16 @@ fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
             "run.json is missing".to_string()
         }
         RunError::Corrupt(_, why) => format!("run.json does not parse: {why}"),
+        // Nothing metalab can do with it (a rerun reads config.ron through the same refusal).
+        RunError::Link(_) => {
+            return Some(RunInfo {
+                status: RunStatus::Damaged(
+                    err.to_string()
+                        .replace(&dir.display().to_string(), &run_id(&dir)),
+                ),
+                ..linked(dir)
+            })
+        }
         other => other.to_string().lines().next().unwrap_or("").to_string(),
     };
     let todo = if config.is_some() {
@@ -225,12 +289,34 @@ fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
 
 /// A run marked running whose process is gone was interrupted. Only a run of this host can be
 /// probed; one made elsewhere (a copied run, a shared folder) keeps the status it recorded.
+/// Without the folder this can only ask whether the recorded pid is a live metalab; prefer
+/// [`status_at`], which asks the run's lock.
 pub fn effective_status(meta: &RunMeta) -> RunStatus {
     let here = meta.host.is_empty() || meta.host == local_host();
     if meta.status == RunStatus::Running && here && !process_alive(meta.pid) {
         RunStatus::Interrupted
     } else {
         meta.status.clone()
+    }
+}
+
+/// [`effective_status`] of the run in `dir`, where its lock is the truth: whoever writes a run
+/// holds it, the kernel releases it when that process dies, and a recorded pid may be long dead
+/// or reused by another metalab. Runs from before the lock have no lock file: for them the pid.
+pub fn status_at(dir: &Path, meta: &RunMeta) -> RunStatus {
+    let here = meta.host.is_empty() || meta.host == local_host();
+    if meta.status != RunStatus::Running || !here {
+        return meta.status.clone();
+    }
+    let live = if dir.join(LOCK).exists() {
+        locked(dir)
+    } else {
+        process_alive(meta.pid)
+    };
+    if live {
+        RunStatus::Running
+    } else {
+        RunStatus::Interrupted
     }
 }
 
@@ -264,18 +350,25 @@ fn process_alive(pid: u32) -> bool {
 /// Refuse to touch a run whose process is still training it: its arm would fail on a missing
 /// checkpoint, or two processes would write one folder.
 pub fn ensure_not_running(dir: &Path) -> Result<(), RunError> {
+    if locked(dir) {
+        return Err(RunError::StillRunning {
+            id: run_id(dir),
+            pid: holder(&dir.join(LOCK)),
+        });
+    }
     match load_meta(dir) {
-        Ok(meta) if locked(dir) || effective_status(&meta) == RunStatus::Running => {
-            if !meta.host.is_empty() && meta.host != local_host() && !locked(dir) {
+        Ok(meta) if status_at(dir, &meta) == RunStatus::Running => {
+            if !meta.host.is_empty() && meta.host != local_host() {
                 // Recorded as running elsewhere: this host cannot tell whether it still is.
                 return Err(RunError::RunningElsewhere {
                     id: meta.id,
                     host: meta.host,
                 });
             }
+            // A run from before the lock file, whose recorded pid is a live metalab.
             Err(RunError::StillRunning {
                 id: meta.id,
-                pid: meta.pid,
+                pid: Some(meta.pid),
             })
         }
         // A damaged run.json cannot say it is running; deleting it is how it gets cleaned up.
@@ -283,9 +376,13 @@ pub fn ensure_not_running(dir: &Path) -> Result<(), RunError> {
     }
 }
 
-/// Delete a run directory (only one inside `root`, never one still training).
+/// Delete a run directory (only one inside `root`, never one still training). A link listed
+/// in the runs folder is removed itself, never what it points to.
 pub fn delete_run(root: &Path, id: &str) -> Result<(), RunError> {
-    let dir = resolve(root, id)?;
+    if let Some(link) = super::entry_link(root, id) {
+        return std::fs::remove_file(&link).map_err(|e| RunError::io(&link, e));
+    }
+    let dir = locate(root, id)?;
     ensure_not_running(&dir)?;
     std::fs::remove_dir_all(&dir).map_err(|e| RunError::io(&dir, e))
 }

@@ -12,10 +12,15 @@
 //! runs/<id>/notes.json               the researcher's note and tags (optional, atomic rewrite)
 //! ```
 //! `metrics.jsonl` is appended a line at a time; a killed run can leave a partial last line,
-//! which readers skip.
+//! which readers skip. Any other line that is not a record is damage: [`read_metrics`] reports
+//! it, `resume` refuses it and `export` names it, rather than drop it silently.
+//!
+//! Nothing here reads or writes through a symbolic link, or opens a FIFO or device, in a run
+//! folder ([`files`]).
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod files;
 pub mod label;
 mod list;
 mod meta;
@@ -25,8 +30,8 @@ pub use list::*;
 pub use meta::*;
 pub use notes::*;
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +43,12 @@ use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainPoint};
 
 #[derive(Debug, Error)]
 pub enum RunError {
+    #[error("{path}: {why}: the file was edited or damaged, and resuming would carry that into the run\n  fix: `metalab rerun {id}` trains the run again from its config, to the same numbers")]
+    MetricsHistory {
+        path: PathBuf,
+        why: String,
+        id: String,
+    },
     #[error("{path}: {source}{}", disk_hint(.source))]
     Io {
         path: PathBuf,
@@ -52,8 +63,23 @@ pub enum RunError {
     NotFound(String, PathBuf),
     #[error("{0}")]
     Config(#[from] experiment::ExperimentError),
-    #[error("run `{id}` is still training (pid {pid})\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C or `kill {pid}` for `metalab run`), then try again")]
-    StillRunning { id: String, pid: u32 },
+    #[error("run `{id}` is still training: still running in {}\n  fix: stop it first (`s` in the workbench's monitor, Ctrl-C{} for `metalab run`), then try again", holder_text(*.pid), pid.map(|p| format!(" or `kill {p}`")).unwrap_or_default())]
+    StillRunning {
+        id: String,
+        /// The process holding the run's lock, when it says (the lock, not `run.json`, is
+        /// the truth: a recorded pid may be long dead or reused).
+        pid: Option<u32>,
+    },
+    #[error("{0}: a symbolic link in a run folder: metalab never reads or writes through links there (a copied run folder could point them anywhere)\n  fix: replace the link with a copy of the file it points to, or delete it")]
+    Link(PathBuf),
+    #[error("run `{id}` was interrupted before its first checkpoint: there is nothing to resume\n  fix: rerun it (`metalab rerun {id}` trains it again from its config), then delete this folder")]
+    NoCheckpoint { id: String },
+    #[error("{path}: {}\n  fix: metalab never rewrites damaged lines away; repair or delete them by hand (their text is shown above), or `metalab rerun {id}` trains the run again from its config", damage_list(.damage))]
+    MetricsDamaged {
+        path: PathBuf,
+        damage: Vec<MetricsDamage>,
+        id: String,
+    },
     #[error("run `{id}` is recorded as training on host {host}, which this machine cannot check\n  fix: stop it there first; if that job is gone, delete the folder by hand (`rm -r` it)")]
     RunningElsewhere { id: String, host: String },
     #[error("{dir}: the run could not be created: {reason}\n  fix: free disk space (or fix the folder's permissions) and run it again; the partial folder was removed")]
@@ -68,9 +94,34 @@ pub enum RunError {
     },
 }
 
+fn holder_text(pid: Option<u32>) -> String {
+    match pid {
+        Some(p) => format!("process {p}, which holds the run's lock"),
+        None => "another process, which holds the run's lock".into(),
+    }
+}
+
+fn damage_list(d: &[MetricsDamage]) -> String {
+    let shown: Vec<String> = d.iter().take(5).map(|x| x.to_string()).collect();
+    let more = d.len().saturating_sub(5);
+    format!(
+        "{} damaged line{}: {}{}",
+        d.len(),
+        if d.len() == 1 { "" } else { "s" },
+        shown.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// Only what is true wherever the error happens: whether the run can be resumed depends on
+/// whether it has a checkpoint yet, which the caller adds.
 fn disk_hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(28) => "\n  fix: the disk is full; free space (checkpoints written so far are intact), then `metalab resume` the run",
+        Some(28) => "\n  fix: the disk is full; free space",
         Some(13) => "\n  fix: check the folder's permissions",
         _ => "",
     }
@@ -78,6 +129,9 @@ fn disk_hint(e: &std::io::Error) -> &'static str {
 
 impl RunError {
     pub fn io(path: &Path, source: std::io::Error) -> RunError {
+        if files::is_link_refusal(&source) {
+            return RunError::Link(path.to_path_buf());
+        }
         RunError::Io {
             path: path.to_path_buf(),
             source,
@@ -117,6 +171,8 @@ pub struct RunDir {
     pub dir: PathBuf,
     pub meta: RunMeta,
     metrics: File,
+    /// The final test line is already written (see [`RunDir::reopen`]).
+    final_recorded: bool,
     /// Held while this process writes the run; the kernel releases it when the process dies.
     _lock: File,
 }
@@ -172,13 +228,14 @@ impl RunDir {
                 .map_err(|e| RunError::io(&config, e))?;
             let metrics_path = dir.join(METRICS);
             let metrics =
-                File::create(&metrics_path).map_err(|e| RunError::io(&metrics_path, e))?;
+                files::create_new(&metrics_path).map_err(|e| RunError::io(&metrics_path, e))?;
             let meta = RunMeta { id, ..meta };
-            let _lock = lock(dir, &meta)?;
+            let _lock = lock(dir)?;
             let mut run = RunDir {
                 dir: dir.to_path_buf(),
                 meta,
                 metrics,
+                final_recorded: false,
                 _lock,
             };
             run.write_meta()?;
@@ -195,49 +252,75 @@ impl RunDir {
     }
 
     /// Reopen an existing run to continue it, keeping only metrics up to `iteration` (the
-    /// checkpoint's), so lines written after the checkpoint are not duplicated.
+    /// checkpoint's), so lines written after the checkpoint are not duplicated. A folder with a
+    /// link among its files, damaged lines or a history that does not match the checkpoint is
+    /// refused: resuming would write through the link, or rewrite the damage away for good.
     pub fn reopen(dir: &Path, iteration: usize) -> Result<RunDir, RunError> {
+        refuse_links(dir)?;
         let meta = load_meta(dir)?;
-        let _lock = lock(dir, &meta)?;
+        let _lock = lock(dir)?;
         let path = dir.join(METRICS);
-        let kept: Vec<(String, MetricLine)> = read_lines(&path)?
+        let file = match read_metrics(&path) {
+            Err(RunError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                MetricsFile::default()
+            }
+            other => other?,
+        };
+        // A partial last line is what a process killed in the middle of an append leaves; it
+        // was written after the last checkpoint (a checkpoint follows every line of its
+        // iteration), so training again writes it again. Any other damage is someone's.
+        let damage: Vec<MetricsDamage> = file.damage.into_iter().filter(|d| !d.partial).collect();
+        if !damage.is_empty() {
+            return Err(RunError::MetricsDamaged {
+                path,
+                damage,
+                id: run_id(dir),
+            });
+        }
+        let kept: Vec<(String, MetricLine)> = file
+            .lines
             .into_iter()
             .filter(|(_, l)| l.record.iteration() <= iteration)
             .collect();
-        // Every `log_every` iterations up to the checkpoint wrote a train line; fewer means the
-        // file was truncated or deleted, and carrying on would leave a permanent gap.
         if let Ok(exp) = load_config(dir) {
-            let want = iteration / exp.train.log_every.max(1);
-            let have = kept
-                .iter()
-                .filter(|(_, l)| matches!(l.record, MetricRecord::Train(_)))
-                .count();
-            if have < want {
-                return Err(RunError::MetricsGap {
-                    path,
+            check_history(&kept, iteration, &exp).map_err(|h| match h {
+                History::Gap { have, want } => RunError::MetricsGap {
+                    path: path.clone(),
                     have,
                     want,
                     iteration,
                     id: run_id(dir),
-                });
-            }
+                },
+                History::Mismatch(why) => RunError::MetricsHistory {
+                    path: path.clone(),
+                    why,
+                    id: run_id(dir),
+                },
+            })?;
         }
+        // Killed between the final test line and run.json's rename: the test is not recorded
+        // a second time when the resumed run finishes.
+        let final_recorded = kept.iter().any(|(_, l)| is_test(&l.record));
         let kept: Vec<String> = kept.into_iter().map(|(raw, _)| raw).collect();
         let mut text = kept.join("\n");
         if !text.is_empty() {
             text.push('\n');
         }
         atomic::write(&path, text.as_bytes()).map_err(|e| RunError::io(&path, e))?;
-        let metrics = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| RunError::io(&path, e))?;
+        let metrics = files::open_append(&path, false).map_err(|e| RunError::io(&path, e))?;
         Ok(RunDir {
             dir: dir.to_path_buf(),
             meta,
             metrics,
+            final_recorded,
             _lock,
         })
+    }
+
+    /// Is the final test already in `metrics.jsonl` (a resume of a run killed just after
+    /// writing it)?
+    pub fn final_recorded(&self) -> bool {
+        self.final_recorded
     }
 
     pub fn write_meta(&mut self) -> Result<(), RunError> {
@@ -273,7 +356,7 @@ impl RunDir {
 /// The fits `write_fits` left; none for classification runs, runs recorded before metalab
 /// wrote them, or an unreadable file (a figure, never a number anything is computed from).
 pub fn load_fits(dir: &Path) -> Vec<TaskFit> {
-    std::fs::read_to_string(dir.join(FITS))
+    files::read_text(&dir.join(FITS))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
@@ -307,8 +390,33 @@ fn sanitize(s: &str) -> String {
     }
 }
 
-/// Resolve a run named by id or by a path to its directory, refusing anything outside `root`.
+/// Resolve a run named by id or by a path to its directory, refusing anything outside `root`
+/// and a run folder that is a link (even to a folder inside: every command, `metalab sweep`
+/// and the listings included, takes only the real folders of a runs folder as runs).
 pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, RunError> {
+    let p = Path::new(name);
+    let named = if p.components().count() > 1 || p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        root.join(p)
+    };
+    if files::is_link(&named) {
+        return Err(RunError::Link(named));
+    }
+    locate(root, name)
+}
+
+/// The link a plain run name stands for in `root`, if that entry is a link.
+fn entry_link(root: &Path, name: &str) -> Option<PathBuf> {
+    let p = Path::new(name);
+    let plain =
+        p.components().count() == 1 && matches!(p.components().next(), Some(Component::Normal(_)));
+    let path = root.join(p);
+    (plain && files::is_link(&path)).then_some(path)
+}
+
+/// [`resolve`] without refusing links: only to delete.
+fn locate(root: &Path, name: &str) -> Result<PathBuf, RunError> {
     let p = Path::new(name);
     let candidate = if p.components().count() > 1 || p.is_absolute() {
         p.to_path_buf()
@@ -328,7 +436,8 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, RunError> {
         return Err(RunError::Escapes(name.into(), root.to_path_buf()));
     }
     // A damaged run (no run.json) can still be rerun from its config or deleted.
-    if !cand_c.join(META).is_file() && !cand_c.join(CONFIG).is_file() {
+    let there = |f: &str| std::fs::symlink_metadata(cand_c.join(f)).is_ok();
+    if !there(META) && !there(CONFIG) {
         return Err(RunError::NotFound(name.into(), root.to_path_buf()));
     }
     Ok(cand_c)
@@ -345,7 +454,7 @@ pub fn run_id(dir: &Path) -> String {
 
 pub fn load_meta(dir: &Path) -> Result<RunMeta, RunError> {
     let path = dir.join(META);
-    let text = std::fs::read_to_string(&path).map_err(|e| RunError::io(&path, e))?;
+    let text = files::read_text(&path).map_err(|e| RunError::io(&path, e))?;
     let mut meta: RunMeta =
         serde_json::from_str(&text).map_err(|e| RunError::Corrupt(path, e.to_string()))?;
     meta.id = run_id(dir);
@@ -353,24 +462,216 @@ pub fn load_meta(dir: &Path) -> Result<RunMeta, RunError> {
 }
 
 pub fn load_config(dir: &Path) -> Result<Experiment, RunError> {
-    Ok(experiment::load_file(&dir.join(CONFIG))?)
+    let path = dir.join(CONFIG);
+    if files::is_link(&path) {
+        return Err(RunError::Link(path));
+    }
+    Ok(experiment::load_file(&path)?)
 }
 
-fn read_lines(path: &Path) -> Result<Vec<(String, MetricLine)>, RunError> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(RunError::io(path, e)),
-    };
-    let mut out = vec![];
-    for line in BufReader::new(f).lines() {
-        let line = line.map_err(|e| RunError::io(path, e))?;
-        // A partial last line from a killed process does not parse: skip it.
-        if let Ok(m) = serde_json::from_str::<MetricLine>(&line) {
-            out.push((line, m));
+/// The files metalab writes in a run folder (and `metalab eval`'s record, and the lock).
+const RUN_FILES: [&str; 8] = [
+    META,
+    CONFIG,
+    METRICS,
+    CHECKPOINT,
+    FITS,
+    notes::NOTES,
+    crate::saved::EVALS,
+    LOCK,
+];
+
+/// Refuse a run folder where any of the files metalab writes is a symbolic link.
+pub fn refuse_links(dir: &Path) -> Result<(), RunError> {
+    match RUN_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| files::is_link(p))
+    {
+        Some(p) => Err(RunError::Link(p)),
+        None => Ok(()),
+    }
+}
+
+/// A line of `metrics.jsonl` that is not a metrics record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsDamage {
+    /// 1-based.
+    pub line: usize,
+    /// The start of the line, printable.
+    pub text: String,
+    /// The last line, cut short before its newline: what a process killed mid-append leaves.
+    pub partial: bool,
+}
+
+impl std::fmt::Display for MetricsDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}{}: `{}`",
+            self.line,
+            if self.partial { " (cut short)" } else { "" },
+            self.text
+        )
+    }
+}
+
+/// `metrics.jsonl` as written: its records with their raw text, and its damaged lines.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsFile {
+    pub lines: Vec<(String, MetricLine)>,
+    pub damage: Vec<MetricsDamage>,
+}
+
+/// Read `metrics.jsonl`, reporting every line that is not a record (a missing file is an
+/// error here: a run always has one).
+pub fn read_metrics(path: &Path) -> Result<MetricsFile, RunError> {
+    let mut f = files::open_regular(path).map_err(|e| RunError::io(path, e))?;
+    let mut bytes = vec![];
+    std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| RunError::io(path, e))?;
+    let ends_clean = bytes.is_empty() || bytes.ends_with(b"\n");
+    let mut out = MetricsFile::default();
+    let pieces: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let n = pieces.len();
+    for (i, raw) in pieces.into_iter().enumerate() {
+        let last = i + 1 == n;
+        if last && raw.is_empty() {
+            break;
+        }
+        let parsed = std::str::from_utf8(raw)
+            .ok()
+            .and_then(|t| Some((t, serde_json::from_str::<MetricLine>(t).ok()?)));
+        match parsed {
+            Some((t, m)) => out.lines.push((t.to_string(), m)),
+            None => {
+                let text: String = list::printable(&String::from_utf8_lossy(raw))
+                    .replace('\n', " ")
+                    .chars()
+                    .take(80)
+                    .collect();
+                out.damage.push(MetricsDamage {
+                    line: i + 1,
+                    text,
+                    partial: last && !ends_clean,
+                });
+            }
         }
     }
     Ok(out)
+}
+
+fn read_lines(path: &Path) -> Result<Vec<(String, MetricLine)>, RunError> {
+    match read_metrics(path) {
+        Ok(f) => Ok(f.lines),
+        Err(RunError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(vec![])
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_test(r: &MetricRecord) -> bool {
+    matches!(r, MetricRecord::Eval(e) if e.split == crate::tasks::Split::Test)
+}
+
+enum History {
+    Gap { have: usize, want: usize },
+    Mismatch(String),
+}
+
+/// The lines up to a checkpoint at `iteration` are exactly what training writes up to there:
+/// a train line every `log_every` iterations, an evaluation (with its tracked tasks) every
+/// `eval.every`, and the last of each at the final iteration.
+fn check_history(
+    kept: &[(String, MetricLine)],
+    iteration: usize,
+    exp: &Experiment,
+) -> Result<(), History> {
+    let total = exp.train.iterations;
+    let expected = |every: usize| -> Vec<usize> {
+        let mut v: Vec<usize> = (1..=iteration.checked_div(every).unwrap_or(0))
+            .map(|k| k * every)
+            .collect();
+        if iteration == total && v.last() != Some(&total) && total > 0 {
+            v.push(total);
+        }
+        v
+    };
+    let train: Vec<usize> = kept
+        .iter()
+        .filter_map(|(_, l)| match &l.record {
+            MetricRecord::Train(p) => Some(p.iteration),
+            _ => None,
+        })
+        .collect();
+    let want_train = expected(exp.train.log_every.max(1));
+    if train.len() < want_train.len() {
+        return Err(History::Gap {
+            have: train.len(),
+            want: want_train.len(),
+        });
+    }
+    if train != want_train {
+        return Err(History::Mismatch(format!(
+            "its training lines are at iterations {} where training writes them at {}",
+            brief(&train),
+            brief(&want_train)
+        )));
+    }
+    let evals: Vec<usize> = kept
+        .iter()
+        .filter_map(|(_, l)| match &l.record {
+            MetricRecord::Eval(e) if !is_test(&l.record) => Some(e.iteration),
+            _ => None,
+        })
+        .collect();
+    let want_evals = expected(exp.eval.every);
+    if evals != want_evals {
+        return Err(History::Mismatch(format!(
+            "its evaluations are at iterations {} where training writes them at {}",
+            brief(&evals),
+            brief(&want_evals)
+        )));
+    }
+    let tasks = kept
+        .iter()
+        .filter(|(_, l)| matches!(l.record, MetricRecord::Task(_)))
+        .count();
+    let want_tasks = want_evals.len() * exp.eval.tracked_tasks;
+    if tasks != want_tasks {
+        return Err(History::Mismatch(format!(
+            "it has {tasks} tracked-task lines where training writes {want_tasks}"
+        )));
+    }
+    let tests = kept.iter().filter(|(_, l)| is_test(&l.record)).count();
+    if tests > usize::from(iteration == total) {
+        return Err(History::Mismatch(format!(
+            "it has {tests} final test lines up to iteration {iteration}"
+        )));
+    }
+    Ok(())
+}
+
+/// `5, 10, 15, … 95, 100 (20 in all)` for a long list.
+fn brief(v: &[usize]) -> String {
+    let s = |x: &[usize]| {
+        x.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if v.is_empty() {
+        "none".into()
+    } else if v.len() <= 8 {
+        s(v)
+    } else {
+        format!(
+            "{}, … {} ({} in all)",
+            s(&v[..4]),
+            s(&v[v.len() - 2..]),
+            v.len()
+        )
+    }
 }
 
 /// All metrics of a run, split by kind.

@@ -55,7 +55,7 @@ impl RunNotes {
 /// The run's notes; none when it has no `notes.json` or the file does not parse (notes are a
 /// convenience: a damaged one must not hide the run).
 pub fn load_notes(dir: &Path) -> RunNotes {
-    std::fs::read_to_string(dir.join(NOTES))
+    super::files::read_text(&dir.join(NOTES))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()

@@ -73,9 +73,27 @@ impl Sweep {
 }
 
 pub fn load(path: &Path) -> Result<Sweep, SweepError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SweepError::Io {
-        path: path.to_path_buf(),
-        source,
+    // The experiment files' reader: opened once, regular files only, size capped.
+    let text = experiment::read_text(path).map_err(|e| match e {
+        experiment::ExperimentError::Io { path, source } => SweepError::Io { path, source },
+        experiment::ExperimentError::Syntax {
+            path,
+            line,
+            col,
+            message,
+            hint,
+        } => SweepError::Syntax {
+            path,
+            line,
+            col,
+            message,
+            hint,
+        },
+        // read_text only reads and decodes: it reports no other kind.
+        other => SweepError::Base {
+            path: path.to_path_buf(),
+            source: other,
+        },
     })?;
     expand_str(&text, path)
 }

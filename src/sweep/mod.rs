@@ -80,6 +80,9 @@ pub fn variant_runs(root: &Path, name: &str) -> Vec<(PathBuf, RunMeta)> {
     };
     let mut out: Vec<(PathBuf, RunMeta)> = entries
         .flatten()
+        // The rule of `runs::resolve`: a link in the runs folder is never a run, or a sweep
+        // would resume into (and write to) wherever it points.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| {
             let dir = e.path();
             let meta = runs::load_meta(&dir).ok()?;
@@ -115,7 +118,7 @@ pub fn plan(root: &Path, v: &Variant, owner: bool) -> Vec<ArmState> {
             let Some((d, m)) = mine.iter().max_by_key(|(_, m)| m.iteration) else {
                 return state(ArmPlan::Fresh, 0);
             };
-            let status = runs::effective_status(m);
+            let status = runs::status_at(d, m);
             let here = m.host.is_empty() || m.host == runs::local_host();
             let plan = match status {
                 RunStatus::Running if !owner || here => ArmPlan::Running {

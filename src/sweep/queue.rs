@@ -75,6 +75,8 @@ pub enum Outcome {
     Finished,
     /// Stopped at a checkpoint: the next invocation resumes it.
     Stopped,
+    /// Killed by a second interrupt: the next invocation resumes it from its last checkpoint.
+    Interrupted,
     /// Another process holds the variant.
     Busy,
     Failed(String),
@@ -85,6 +87,7 @@ impl std::fmt::Display for Outcome {
         match self {
             Outcome::Finished => write!(f, "finished"),
             Outcome::Stopped => write!(f, "stopped (resumable)"),
+            Outcome::Interrupted => write!(f, "stopped by the interrupt (resumable)"),
             Outcome::Busy => write!(f, "running in another process"),
             Outcome::Failed(why) => write!(f, "FAILED ({why})"),
         }
@@ -179,7 +182,7 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
     let mut signalled = 0;
     let plain = |s: String| {
         if matches!(opts.output, Output::Lines) {
-            eprintln!("{s}");
+            note(&s);
         }
     };
     plain(format!(
@@ -206,10 +209,8 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
         while !report.interrupted && running.len() < jobs {
             let Some(index) = queue.pop() else { break };
             let v = &sweep.variants[index];
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(logs.join(format!("{}.log", v.name)))?;
+            // Never through a link planted in a copied runs folder.
+            let log = crate::runs::files::open_append(&logs.join(format!("{}.log", v.name)), true)?;
             let mut cmd = Command::new(&opts.exe);
             if let Some(d) = &opts.data {
                 cmd.arg("--data").arg(d);
@@ -299,6 +300,19 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                             report.busy.push(r.name.clone());
                             Outcome::Busy
                         }
+                        // Killed by a second interrupt (ours, or the user's to the group): what
+                        // it left is an interrupted run, resumed by the next invocation, as
+                        // `--status` says; only a run that recorded a failure failed.
+                        _ if report.interrupted
+                            && status_of(&plan(
+                                &opts.runs_root,
+                                &sweep.variants[r.index],
+                                false,
+                            )) != VariantStatus::Failed =>
+                        {
+                            report.stopped.push(r.name.clone());
+                            Outcome::Interrupted
+                        }
                         code => {
                             let why = match code {
                                 Some(c) => format!("exit code {c}"),
@@ -316,7 +330,7 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                         Output::Bars => {
                             let _ = multi.println(&line);
                         }
-                        Output::Lines => eprintln!("{line}"),
+                        Output::Lines => note(&line),
                         Output::Events(_) => {}
                     }
                     event(QueueEvent::Ended {
@@ -331,6 +345,12 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
     overall.finish_and_clear();
     let _ = multi.clear();
     Ok(report)
+}
+
+/// A line on stderr; a closed stderr (the terminal went away) is no reason to stop the queue.
+fn note(s: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{s}");
 }
 
 fn spawn_reader(index: usize, out: std::process::ChildStdout, tx: Sender<Msg>) {

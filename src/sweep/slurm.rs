@@ -180,10 +180,7 @@ pub fn submit(script: &Path) -> Result<String, SlurmError> {
 pub fn record_job(sweep: &Sweep, runs_root: &Path, id: &str) -> std::io::Result<()> {
     use std::io::Write;
     let path = sweep.folder(runs_root).join("slurm").join("jobs");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let mut f = crate::runs::files::open_append(&path, true)?;
     writeln!(f, "{id}")
 }
 

@@ -129,7 +129,7 @@ pub fn is_sweep_text(text: &str) -> bool {
 /// True for `*.sweep.ron`, or any `.ron` file whose text is a sweep.
 pub fn is_sweep_file(path: &Path) -> bool {
     path.to_string_lossy().ends_with(".sweep.ron")
-        || std::fs::read_to_string(path).is_ok_and(|t| is_sweep_text(&t))
+        || crate::experiment::read_text(path).is_ok_and(|t| is_sweep_text(&t))
 }
 
 pub fn parse_spec(text: &str, path: &Path) -> Result<SweepSpec, SweepError> {

@@ -184,7 +184,9 @@ fn sweep_lines(app: &App, e: &ExpEntry, lines: &mut Vec<Line<'static>>) {
             }
             Some(VariantState::Ended(o)) => match o {
                 Outcome::Finished => ("✓", theme::ok(), "finished".into()),
-                Outcome::Stopped => ("■", Style::default(), "stopped (r resumes)".into()),
+                Outcome::Stopped | Outcome::Interrupted => {
+                    ("■", Style::default(), "stopped (r resumes)".into())
+                }
                 Outcome::Busy => ("…", theme::dim(), "running in another process".into()),
                 Outcome::Failed(why) => ("✗", theme::error(), format!("failed: {why}")),
             },
