@@ -779,7 +779,11 @@ fn sigterm_and_sighup_to_the_workbench_restore_the_terminal() {
         );
         assert_eq!(t.show("#{cursor_flag}"), "1", "SIG{name}: cursor hidden");
         // Stopped from outside, it exits as `metalab run` does when stopped.
-        assert!(t.screen().contains("exited 130"), "SIG{name}: {}", t.screen());
+        assert!(
+            t.screen().contains("exited 130"),
+            "SIG{name}: {}",
+            t.screen()
+        );
         if signal == libc::SIGTERM {
             // The arm was stopped with a checkpoint, not left "running".
             let runs = runs::list_runs(&p.path().join("runs"));

@@ -320,3 +320,45 @@ fn a_fifo_among_the_experiments_is_listed_not_opened() {
         assert!(Instant::now() < until, "q did not quit");
     }
 }
+
+/// Before the first listing arrives the list says it is reading; while an Omniglot folder is
+/// checked, its row is marked `…` (neither ✓ nor ✗) and its details say so, at 80 columns too.
+#[test]
+fn the_list_says_what_it_is_still_reading() {
+    let project = tui_common::project();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("experiments/omni.ron"),
+        omniglot_experiment(data.path()),
+    )
+    .unwrap();
+    let term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let rt = Runtime::new(project.path(), &LaunchOptions::default(), term);
+    let mut app = rt.app;
+    app.experiments.clear();
+    app.catalog_loaded = false;
+    let s = tui_common::screen(&app, 80, 24);
+    assert!(s.contains("Reading experiments/"), "{s}");
+
+    let (mut e, check) =
+        metalab::tui::catalog::read_file(&project.path().join("experiments/omni.ron"), None);
+    assert!(check.is_some() && e.checking_data && e.is_valid());
+    app.experiments = vec![e.clone()];
+    app.catalog_loaded = true;
+    for (w, h) in [(80, 24), (120, 40)] {
+        let s = tui_common::screen(&app, w, h);
+        let row = s.lines().find(|l| l.contains("omni ")).unwrap();
+        assert!(row.starts_with("│ … omni"), "{w}×{h}:\n{s}");
+        assert!(s.contains("checking the data folder…"), "{w}×{h}:\n{s}");
+    }
+    // The check's verdict (the folder is empty) replaces it, located at the data folder's line.
+    metalab::tui::catalog::finish_data_check(
+        &mut e,
+        metalab::tui::catalog::run_data_check(&check.unwrap()),
+    );
+    let err = e.error.clone().unwrap_or_default();
+    assert!(
+        !e.checking_data && err.starts_with("experiments/omni.ron:3:22: `family`"),
+        "{err}"
+    );
+}

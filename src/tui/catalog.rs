@@ -2,7 +2,7 @@
 //!
 //! Reading an entry is two steps: the file itself (small, capped in size) and, for Omniglot
 //! experiments, the data folder check, which lists thousands of files. The workbench does both
-//! on its scanner thread ([`super::scanner`]) and shows "checking data…" in between; [`scan`]
+//! on its scanner thread ([`super::scanner`]) and marks the entry as being checked in between; [`scan`]
 //! does both at once for callers that may block.
 
 use std::path::{Path, PathBuf};

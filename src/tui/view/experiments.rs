@@ -24,15 +24,16 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         .skip(off)
         .take(height)
         .map(|(i, e)| {
-            let (mark, style) = if e.is_valid() {
-                ("✓", theme::ok())
-            } else {
+            // The mark is the one column never cut: it says "not known yet" while data is checked.
+            let (mark, style) = if !e.is_valid() {
                 ("✗", theme::error())
+            } else if e.checking_data {
+                ("…", theme::dim())
+            } else {
+                ("✓", theme::ok())
             };
             let arms = if !e.is_valid() {
                 "invalid".into()
-            } else if e.checking_data {
-                "checking data…".into()
             } else if e.kind == EntryKind::Sweep {
                 format!(
                     "{} variant{}",
