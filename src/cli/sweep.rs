@@ -327,9 +327,9 @@ fn task(
     else {
         let who = metalab::runs::holder(&claim_file)
             .map(|p| format!("process {p}"))
-            .unwrap_or_else(|| "another process".into());
+            .unwrap_or_else(|| "it".into());
         say!(
-            "metalab sweep: variant {index} {} is being run by {who} (it holds {}); nothing to do here",
+            "metalab sweep: variant {index} {} is being run by another process ({who} holds {}); nothing to do here",
             v.name,
             claim_file.display()
         );
