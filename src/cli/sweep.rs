@@ -218,11 +218,13 @@ fn status(sw: &Sweep, runs: &Path) {
         );
         for a in &arms {
             if let ArmPlan::Failed { reason, dir } = &a.plan {
+                // run.json's text, which may come from anywhere: no escape sequences.
                 out!(
-                    "{:>4}  {:<w$}  {} failed: {reason} ({})",
+                    "{:>4}  {:<w$}  {} failed: {} ({})",
                     "",
                     "",
                     a.arm,
+                    metalab::runs::printable(reason),
                     dir.display()
                 );
             }
