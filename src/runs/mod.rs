@@ -70,7 +70,7 @@ pub enum RunError {
         /// the truth: a recorded pid may be long dead or reused).
         pid: Option<u32>,
     },
-    #[error("{0}: a symbolic link in a run folder: metalab never reads or writes through links there (a copied run folder could point them anywhere)\n  fix: replace the link with a copy of the file it points to, or delete it")]
+    #[error("{0}: a symbolic link: metalab never reads or writes through links in a runs folder or a run folder (a copied folder could point them anywhere)\n  fix: replace the link with a copy of what it points to (`cp -r`), or delete the link")]
     Link(PathBuf),
     #[error("run `{id}` was interrupted before its first checkpoint: there is nothing to resume\n  fix: rerun it (`metalab rerun {id}` trains it again from its config), then delete this folder")]
     NoCheckpoint { id: String },
