@@ -287,6 +287,8 @@ fn append(dir: &Path, record: &SavedEval) -> Result<(), SavedEvalError> {
 /// `evals.jsonl`. Test tasks come from the same seeded stream as the run's final evaluation, so
 /// an unchanged protocol reproduces the run's own result.
 pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEvalError> {
+    // Before the work, not at the append: a link among the run's files is refused.
+    runs::refuse_links(dir)?;
     let exp = runs::load_config(dir)?;
     let (trained_ways, _, _) = exp.family.episode_shape();
     let e = modified(&exp, req)?;
@@ -339,6 +341,7 @@ pub fn evaluate_lake(
     folder: &Path,
     req: &EvalRequest,
 ) -> Result<SavedEval, SavedEvalError> {
+    runs::refuse_links(dir)?;
     let exp = runs::load_config(dir)?;
     let (trained_ways, _, _) = exp.family.episode_shape();
     let size = match &exp.family {

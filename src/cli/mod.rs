@@ -510,10 +510,12 @@ fn export_group(names: &[String], root: &Path, out: &Path) -> Result<ExitCode> {
 }
 
 fn check_one(f: &Path, data: Option<&Path>) -> Result<String> {
-    if metalab::sweep::is_sweep_file(f) {
-        return check_sweep(f, data);
+    // Read once: what is checked is what was read (and a FIFO is refused, not read twice).
+    let text = experiment::read_text(f)?;
+    if f.to_string_lossy().ends_with(".sweep.ron") || metalab::sweep::is_sweep_text(&text) {
+        return check_sweep(f, &text, data);
     }
-    let mut e = experiment::load_file(f)?;
+    let mut e = experiment::parse_str(&text, f)?;
     if let (Some(d), experiment::FamilySpec::Omniglot(o)) = (data, &mut e.family) {
         o.root = d.to_path_buf();
     }
@@ -590,8 +592,8 @@ fn per_step_line(steps: &[metalab::metrics::StepResult]) -> String {
 
 /// A sweep checks when every variant validates and its task families build (each distinct
 /// family once: most sweeps do not vary it).
-fn check_sweep(f: &Path, data: Option<&Path>) -> Result<String> {
-    let sw = metalab::sweep::load(f)?;
+fn check_sweep(f: &Path, text: &str, data: Option<&Path>) -> Result<String> {
+    let sw = metalab::sweep::expand::expand_str(text, f)?;
     let mut seen: Vec<experiment::FamilySpec> = vec![];
     for v in &sw.variants {
         let mut fam = v.experiment.family.clone();
@@ -602,8 +604,7 @@ fn check_sweep(f: &Path, data: Option<&Path>) -> Result<String> {
             continue;
         }
         metalab::tasks::check_family(&fam, v.experiment.seed).map_err(|err| {
-            let text = experiment::read_text(f).unwrap_or_default();
-            let at = experiment::field_position(&text, "experiment")
+            let at = experiment::field_position(text, "experiment")
                 .map(|(l, c)| format!("{l}:{c}:"))
                 .unwrap_or_default();
             anyhow::anyhow!(

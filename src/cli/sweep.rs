@@ -222,11 +222,13 @@ fn status(sw: &Sweep, runs: &Path) {
         );
         for a in &arms {
             if let ArmPlan::Failed { reason, dir } = &a.plan {
+                // run.json's text, which may come from anywhere: no escape sequences.
                 out!(
-                    "{:>4}  {:<w$}  {} failed: {reason} ({})",
+                    "{:>4}  {:<w$}  {} failed: {} ({})",
                     "",
                     "",
                     a.arm,
+                    metalab::runs::printable(reason),
                     dir.display()
                 );
             }
@@ -331,9 +333,9 @@ fn task(
     else {
         let who = metalab::runs::holder(&claim_file)
             .map(|p| format!("process {p}"))
-            .unwrap_or_else(|| "another process".into());
+            .unwrap_or_else(|| "it".into());
         say!(
-            "metalab sweep: variant {index} {} is being run by {who} (it holds {}); nothing to do here",
+            "metalab sweep: variant {index} {} is being run by another process ({who} holds {}); nothing to do here",
             v.name,
             claim_file.display()
         );

@@ -129,13 +129,18 @@ pub fn open_append(path: &Path, create: bool) -> std::io::Result<File> {
     Ok(f)
 }
 
-/// Open (creating) a lock file, never through a link.
+/// Open (creating) a lock file, never through a link; a regular file only.
 pub fn open_lock(path: &Path) -> std::io::Result<File> {
-    flags(
+    let f = flags(
         OpenOptions::new().write(true).create(true).truncate(false),
         NOFOLLOW | NONBLOCK,
     )
-    .open(path)
+    .open(path)?;
+    let ft = f.metadata()?.file_type();
+    if !ft.is_file() {
+        return Err(not_regular(describe(ft)));
+    }
+    Ok(f)
 }
 
 /// A temporary name next to `path`, unique to this process and call: two processes writing one

@@ -70,7 +70,7 @@ pub enum RunError {
         /// the truth: a recorded pid may be long dead or reused).
         pid: Option<u32>,
     },
-    #[error("{0}: a symbolic link in a run folder: metalab never reads or writes through links there (a copied run folder could point them anywhere)\n  fix: replace the link with a copy of the file it points to, or delete it")]
+    #[error("{0}: a symbolic link: metalab never reads or writes through links in a runs folder or a run folder (a copied folder could point them anywhere)\n  fix: replace the link with a copy of what it points to (`cp -r`), or delete the link")]
     Link(PathBuf),
     #[error("run `{id}` was interrupted before its first checkpoint: there is nothing to resume\n  fix: rerun it (`metalab rerun {id}` trains it again from its config), then delete this folder")]
     NoCheckpoint { id: String },
@@ -526,39 +526,67 @@ pub struct MetricsFile {
 /// Read `metrics.jsonl`, reporting every line that is not a record (a missing file is an
 /// error here: a run always has one).
 pub fn read_metrics(path: &Path) -> Result<MetricsFile, RunError> {
-    let mut f = files::open_regular(path).map_err(|e| RunError::io(path, e))?;
-    let mut bytes = vec![];
-    std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| RunError::io(path, e))?;
-    let ends_clean = bytes.is_empty() || bytes.ends_with(b"\n");
+    use std::io::{BufRead, Read};
+    let f = files::open_regular(path).map_err(|e| RunError::io(path, e))?;
+    let mut reader = std::io::BufReader::new(f);
     let mut out = MetricsFile::default();
-    let pieces: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let n = pieces.len();
-    for (i, raw) in pieces.into_iter().enumerate() {
-        let last = i + 1 == n;
-        if last && raw.is_empty() {
+    let mut raw = vec![];
+    for line in 1.. {
+        raw.clear();
+        // A line longer than any record is damage, not a reason to hold gigabytes: read the
+        // rest of it without keeping it.
+        let n = (&mut reader)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| RunError::io(path, e))?;
+        if n == 0 {
             break;
         }
-        let parsed = std::str::from_utf8(raw)
-            .ok()
+        let ended = raw.last() == Some(&b'\n');
+        let mut too_long = false;
+        if !ended && n as u64 == MAX_LINE {
+            too_long = true;
+            let mut skip = vec![];
+            loop {
+                skip.clear();
+                let m = (&mut reader)
+                    .take(MAX_LINE)
+                    .read_until(b'\n', &mut skip)
+                    .map_err(|e| RunError::io(path, e))?;
+                if m == 0 || skip.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+        }
+        let body = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        let parsed = (!too_long)
+            .then(|| std::str::from_utf8(body).ok())
+            .flatten()
             .and_then(|t| Some((t, serde_json::from_str::<MetricLine>(t).ok()?)));
         match parsed {
             Some((t, m)) => out.lines.push((t.to_string(), m)),
             None => {
-                let text: String = list::printable(&String::from_utf8_lossy(raw))
+                let text: String = list::printable(&String::from_utf8_lossy(body))
                     .replace('\n', " ")
                     .chars()
                     .take(80)
                     .collect();
+                // Cut short: the file ends inside it (what a kill mid-append leaves).
+                let partial = !ended && !too_long && reader.fill_buf().is_ok_and(|b| b.is_empty());
                 out.damage.push(MetricsDamage {
-                    line: i + 1,
+                    line,
                     text,
-                    partial: last && !ends_clean,
+                    partial,
                 });
             }
         }
     }
     Ok(out)
 }
+
+/// The longest `metrics.jsonl` line read as a record: an evaluation with its per-step results
+/// is a few kilobytes.
+const MAX_LINE: u64 = 1 << 20;
 
 fn read_lines(path: &Path) -> Result<Vec<(String, MetricLine)>, RunError> {
     match read_metrics(path) {
@@ -750,5 +778,24 @@ mod tests {
         assert!(resolve(root.path(), "r1").is_ok());
         let via = format!("{}/r1/../r1", root.path().display());
         assert!(resolve(root.path(), &via).is_ok());
+    }
+
+    #[test]
+    fn read_metrics_reports_garbled_long_and_cut_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(METRICS);
+        let good = r#"{"kind":"train","iteration":5,"loss":1.0,"accuracy":null,"t":0.1}"#;
+        let long = "x".repeat(MAX_LINE as usize + 10);
+        let text = format!("{good}\n{{garbled\n{long}\n{good}\n{}", &good[..20]);
+        std::fs::write(&path, text).unwrap();
+        let f = read_metrics(&path).unwrap();
+        assert_eq!(f.lines.len(), 2);
+        let d: Vec<(usize, bool)> = f.damage.iter().map(|d| (d.line, d.partial)).collect();
+        assert_eq!(d, [(2, false), (3, false), (5, true)]);
+        assert!(f.damage[1].text.len() <= 80);
+        assert!(matches!(
+            read_metrics(&dir.path().join("none")),
+            Err(RunError::Io { .. })
+        ));
     }
 }

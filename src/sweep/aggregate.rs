@@ -217,7 +217,9 @@ pub fn table(groups: &[Group]) -> String {
         if !g.differs.is_empty() {
             l += &format!(" [{}]", g.differs);
         }
-        l
+        // Names come from run.json files, which may have been copied in from anywhere: one
+        // row per group, whatever they hold.
+        crate::runs::printable(&l).replace('\n', "?")
     };
     let w = groups
         .iter()
