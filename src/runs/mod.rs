@@ -713,11 +713,23 @@ pub struct RunMetrics {
     pub clock: Vec<(usize, f64)>,
     /// The tracked tasks' fits at the latest evaluation (regression; `fits.json`).
     pub fits: Vec<TaskFit>,
+    /// Lines of `metrics.jsonl` that are no record, left out of the above: whoever shows the
+    /// metrics says so (a cut last line is what a run being written or killed leaves).
+    pub damage: Vec<MetricsDamage>,
 }
 
 pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
     let mut m = RunMetrics::default();
-    for (_, line) in read_lines(&dir.join(METRICS))? {
+    let path = dir.join(METRICS);
+    let file = match read_metrics(&path) {
+        Ok(f) => f,
+        Err(RunError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            MetricsFile::default()
+        }
+        Err(e) => return Err(e),
+    };
+    m.damage = file.damage;
+    for (_, line) in file.lines {
         match line.record {
             MetricRecord::Train(p) => {
                 m.classification |= p.accuracy.is_some();
