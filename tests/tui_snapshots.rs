@@ -91,8 +91,9 @@ fn compare_overlays_and_table() {
         let s = screen(&app, w, h);
         write_snapshot(&format!("compare_{w}x{h}.txt"), &s);
         assert!(s.contains("meta-train MSE"), "{s}");
-        // Still training: the table must not call its numbers final.
-        assert!(s.contains("latest evaluation (training)"), "{s}");
+        // Still training: the table must not call its numbers final, and it says where the
+        // arms are compared.
+        assert!(s.contains("validation @300, 100 tasks (training)"), "{s}");
         assert!(!s.contains("final evaluation"), "{s}");
         assert!(assert_metrics_whole(&s, &session_metrics(&app)) >= 2, "{s}");
     }
@@ -184,7 +185,7 @@ fn compare_ten_runs_with_a_rerun_and_wide_intervals() {
             .unwrap_or_else(|| panic!("{m} missing or out of order:\n{s}"));
         at += i;
     }
-    assert!(s.contains("final evaluation (test tasks)"), "{s}");
+    assert!(s.contains("test @600, 100 tasks"), "{s}");
     assert!(s.contains("★ best") && s.contains("≈ best"), "{s}");
     assert!(
         s.contains("test @600"),
@@ -262,7 +263,7 @@ fn monitor_ten_long_named_arms() {
     for (w, h) in [(120, 40), (80, 24)] {
         let s = screen(&app, w, h);
         write_snapshot(&format!("compare_ten_arms_{w}x{h}.txt"), &s);
-        assert!(s.contains("latest evaluation (training)"), "{s}");
+        assert!(s.contains("validation @300"), "{s}");
         assert_metrics_whole(&s, &want);
     }
 }

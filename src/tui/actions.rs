@@ -97,6 +97,7 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
             Ok(m) => {
                 let mut a = ArmView::from_metrics(name, &r.algorithm, &r.status, &m);
                 a.run_dir = Some(r.dir.clone());
+                a.identity = r.arm.clone();
                 a.total = a.total.max(r.total_iterations);
                 arms.push(a);
             }

@@ -380,21 +380,9 @@ fn shown_steps(k: usize, columns: usize) -> Vec<usize> {
 /// One row per arm, one column per shown step, every value whole with its ±; columns are
 /// dropped, never numbers cut.
 fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metric) {
-    let arm = &s.arms[sel];
-    let title = match arm.headline_eval() {
-        Some(e) => format!(
-            " query {} after each step · {} · iteration {} · {} tasks ",
-            metric.name(),
-            if e.split == Split::Test {
-                "test"
-            } else {
-                "validation"
-            },
-            e.iteration,
-            e.loss.n
-        ),
-        None => format!(" query {} after each step ", metric.name()),
-    };
+    // Arms are evaluated at their own pace (and saved runs on their own protocol): each row
+    // says which evaluation its numbers come from, none speaks for the others.
+    let title = format!(" query {} after each step ", metric.name());
     let b = block(title);
     let inner = b.inner(area);
     f.render_widget(b, area);
@@ -417,14 +405,41 @@ fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metri
     let name_w = s
         .arms
         .iter()
-        .map(|a| a.name.chars().count() + 4)
+        .map(|a| a.name.chars().count() + 5)
         .max()
         .unwrap_or(6)
         .max(8);
-    let columns = (inner.width as usize).saturating_sub(name_w) / cell_w;
+    let source = |a: &ArmView, long: bool| -> String {
+        let Some(e) = a.headline_eval() else {
+            return "–".into();
+        };
+        let split = if e.split == Split::Test {
+            "test"
+        } else {
+            "val"
+        };
+        if long {
+            format!("{split} @{}, {} tasks", e.iteration, e.loss.n)
+        } else {
+            format!("{split}@{} n={}", e.iteration, e.loss.n)
+        }
+    };
+    let source_w = |long: bool| {
+        s.arms
+            .iter()
+            .map(|a| source(a, long).chars().count())
+            .chain([9])
+            .max()
+            .unwrap_or(9)
+            + 1
+    };
+    let free = (inner.width as usize).saturating_sub(name_w);
+    let long = free.saturating_sub(source_w(true)) / cell_w >= 3;
+    let src_w = source_w(long);
+    let columns = free.saturating_sub(src_w) / cell_w;
     let steps = shown_steps(kmax, columns.max(1));
     let mut lines = vec![];
-    let mut head = format!("{:<name_w$}", "steps");
+    let mut head = format!("{:<name_w$}{:<src_w$}", "steps", "evaluated");
     for st in &steps {
         head.push_str(&format!("{:>cell_w$}", st));
     }
@@ -442,6 +457,7 @@ fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metri
                 format!("● {:<w$}", a.name, w = name_w - 4),
                 Style::default().fg(theme::arm_color(i)),
             ),
+            Span::styled(format!("{:<src_w$}", source(a, long)), theme::dim()),
         ];
         for st in &steps {
             spans.push(Span::raw(format!("{:>cell_w$}", cell(a, *st))));

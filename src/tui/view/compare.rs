@@ -174,6 +174,10 @@ fn at_cursor(a: &ArmView, metric: Metric, x: f64, time: bool) -> String {
     let Some(i) = index_at(&pts, x) else {
         return "–".into();
     };
+    // A run paused or stopped before the cursor has no value there.
+    if chart::reached(a, time).is_some_and(|r| x > r + 1e-9) {
+        return "–".into();
+    }
     let m = crate::stats::MeanCi {
         mean: pts[i].1,
         ci95: match (lo.get(i), hi.get(i)) {
@@ -359,14 +363,14 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         })
         .collect();
     let better = if metric.higher_is_better() {
-        "higher is better"
+        "higher"
     } else {
-        "lower is better"
+        "lower"
     };
     let n = ranking.rows.len();
     let mut title = Title::default()
-        .keep(results::title(s))
-        .opt(format!("sorted by {}, {better}", metric.name()));
+        .keep(ranking.title(s))
+        .opt(format!("{better} {} is better", metric.name()));
     if n > height {
         title = title.keep(format!("{}–{} of {n}", off + 1, (off + height).min(n)));
     }
