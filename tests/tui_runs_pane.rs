@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use metalab::engine::messages::EngineEvent;
-use metalab::tui::app::{Effect, Modal, Screen};
+use metalab::tui::app::{Effect, Modal, Pending, Screen};
 use metalab::tui::fixtures;
 // Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
 use metalab::tui::dispatch as update;
@@ -338,13 +338,22 @@ fn d_with_marks_deletes_them_after_one_question_and_keeps_running_ones() {
         update(&mut app, k(' '));
     }
     assert_eq!(app.marked.len(), 3);
+    // Back onto a marked run: d then means the marked ones, and the dialog names each.
+    update(&mut app, k('k'));
     update(&mut app, k('d'));
     match &app.modal {
         Some(Modal::Confirm { prompt, .. }) => {
-            assert!(prompt.contains("3 marked runs"), "{prompt}")
+            assert!(prompt.contains("3 marked runs"), "{prompt}");
+            for id in &app.marked {
+                assert!(prompt.contains(id.as_str()), "{prompt}");
+            }
         }
         m => panic!("{m:?}"),
     }
+    // Enter is not yes.
+    update(&mut app, code(KeyCode::Enter));
+    assert!(matches!(app.modal, Some(Modal::Confirm { .. })));
+    assert_eq!(app.all_runs.len(), 13);
     update(&mut app, k('y'));
     assert_eq!(app.all_runs.len(), 11, "two deleted, the running one kept");
     assert!(app.runs.iter().any(|r| r.id == "run-live"));
@@ -451,4 +460,46 @@ fn a_failed_launch_does_not_stall_the_queue() {
         msg.contains("no such device") && msg.contains("started queued demo"),
         "{msg}"
     );
+}
+
+/// Issue 18 §4: marks are cleared once used and by `u`; `d` on an unmarked run deletes that
+/// run only (the dialog names it); a cancelled delete says so instead of a stale "done".
+#[test]
+fn marks_are_used_once_and_d_acts_on_what_its_dialog_names() {
+    let p = project();
+    many_runs(p.path());
+    let mut app = runs_app(p.path());
+    let total = app.all_runs.len();
+    for _ in 0..4 {
+        update(&mut app, k(' '));
+    }
+    assert_eq!(app.marked.len(), 4);
+    let under = app.runs[app.run_sel].id.clone();
+    assert!(!app.marked.contains(&under));
+    update(&mut app, k('d'));
+    match &app.modal {
+        Some(Modal::Confirm { prompt, then }) => {
+            assert!(prompt.contains(&under), "{prompt}");
+            assert!(prompt.contains("4 marked runs elsewhere stay"), "{prompt}");
+            assert_eq!(*then, Pending::DeleteRun(under.clone()));
+        }
+        m => panic!("{m:?}"),
+    }
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.all_runs.len(), total);
+    let (msg, _) = app.status.clone().unwrap();
+    assert!(msg.contains("nothing deleted"), "{msg}");
+    update(&mut app, k('d'));
+    update(&mut app, k('y'));
+    assert_eq!(app.all_runs.len(), total - 1);
+    assert_eq!(app.marked.len(), 4, "the marked runs are untouched");
+    // u clears the marks; c uses them and clears them too.
+    update(&mut app, k('u'));
+    assert!(app.marked.is_empty());
+    update(&mut app, k('g'));
+    update(&mut app, k(' '));
+    update(&mut app, k(' '));
+    update(&mut app, k('c'));
+    assert_eq!(app.screen, Screen::Compare);
+    assert!(app.marked.is_empty(), "used by c");
 }

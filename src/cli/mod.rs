@@ -290,7 +290,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 classification |= m.classification;
                 // The folder's name, not the recorded id: a copied run is its own run here.
                 let id = metalab::runs::run_id(&dir);
-                subjects.push(Subject::new(&meta.experiment, &meta.arm, Some(&id)));
+                subjects.push(
+                    Subject::new(&meta.experiment, &meta.arm, Some(&id)).with_seed(Some(meta.seed)),
+                );
                 curves.push(metalab::export::ArmCurves {
                     run: id,
                     label: String::new(),

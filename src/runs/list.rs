@@ -69,6 +69,9 @@ pub struct RunInfo {
     pub total_iterations: usize,
     pub headline: Option<String>,
     pub host: String,
+    /// The experiment's seed (the frozen config's, for a damaged run that still has one):
+    /// runs of one configuration are told apart by it.
+    pub seed: Option<u64>,
     pub variant: Option<String>,
     /// The run this one reproduces (`metalab rerun`, `r` in the workbench).
     pub rerun_of: Option<String>,
@@ -132,6 +135,7 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
                     total_iterations: meta.total_iterations,
                     headline: meta.headline.as_deref().map(printable),
                     host: printable(&meta.host),
+                    seed: Some(meta.seed),
                     score: meta.final_eval.as_ref().map(Score::of),
                     notes: printable_notes(load_notes(&dir)),
                     dir,
@@ -215,6 +219,7 @@ fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
         total_iterations: total,
         headline: None,
         host: String::new(),
+        seed: config.as_ref().map(|e| e.seed),
         variant: None,
         rerun_of: None,
         resumed_at: Vec::new(),

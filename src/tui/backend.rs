@@ -22,6 +22,8 @@ pub struct RunRow {
     pub iteration: usize,
     pub total_iterations: usize,
     pub headline: Option<String>,
+    /// The experiment's seed: runs of one configuration are labelled by it (`maml s2`).
+    pub seed: Option<u64>,
     /// The sweep variant it belongs to (`metalab sweep`), if any.
     pub variant: Option<String>,
     /// Its seed group's result when the group has several seeds: "5 seeds: MSE 0.217 ± 0.028".
@@ -137,6 +139,7 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
             iteration: r.iteration,
             total_iterations: r.total_iterations,
             headline: r.headline,
+            seed: r.seed,
             variant: r.variant,
             extra: RunExtra {
                 rerun_of: r.rerun_of,

@@ -21,6 +21,7 @@ pub mod keymap;
 pub mod keys;
 pub mod results;
 pub mod runs_view;
+pub mod seeds;
 pub mod series;
 pub mod session;
 pub mod terminal;

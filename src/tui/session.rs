@@ -225,7 +225,7 @@ impl ArmView {
         self.final_eval.as_ref().or(self.last_eval.as_ref())
     }
 
-    fn add_eval(&mut self, r: &EvalResult) {
+    pub fn add_eval(&mut self, r: &EvalResult) {
         let x = r.iteration as f64;
         self.eval_loss.push(x, &r.loss);
         if let Some(a) = &r.accuracy {

@@ -31,7 +31,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         .min(area.height);
     let [top, bottom] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(table_h)]).areas(area);
-    let wide = area.width >= 110 && !s.diff.is_empty();
+    // Seed groups need the table's width for the paired test; the diff stays a D away.
+    let seeded = s.arms.iter().any(|a| a.seeds.len() > 1);
+    let wide = area.width >= 110 && !s.diff.is_empty() && !seeded;
     if wide {
         let [t, d] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
             .areas(bottom);
@@ -124,7 +126,11 @@ fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
     let mut eval = Panel::new(
         Title::default()
             .keep(format!("eval {} mean", metric.name()))
-            .opt("band: selected arm's 95% CI")
+            .opt(if s.arms.iter().any(|a| a.seeds.len() > 1) {
+                "band: selected arm's 95% CI across seeds"
+            } else {
+                "band: selected arm's 95% CI"
+            })
             .opt(o.describe()),
     );
     eval.percent = acc;
@@ -218,7 +224,47 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         })
         .collect();
     let inner_w = area.width.saturating_sub(2) as usize;
-    let value_head = format!("{} ± 95% CI", metric.name());
+    // Arms over seeds: how many, and the paired difference to the best arm (by seed).
+    let seeded = s.arms.iter().any(|a| a.seeds.len() > 1);
+    let seeds_txt: Vec<String> = ranking
+        .rows
+        .iter()
+        .map(|r| s.arms[r.arm].seeds.len().max(1).to_string())
+        .collect();
+    let paired_txt = |short: bool| -> Vec<String> {
+        ranking
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(k, r)| match (&r.paired, k) {
+                (_, 0) if r.value.is_some() => "(best)".into(),
+                (Some(p), _) => {
+                    let d = match (metric == Metric::Accuracy, short) {
+                        (true, _) => {
+                            format!("{:+.1}% ± {:.1}", 100.0 * p.diff.mean, 100.0 * p.diff.ci95)
+                        }
+                        (false, false) => {
+                            format!("{:+.4} ± {}", p.diff.mean, theme::num(p.diff.ci95))
+                        }
+                        (false, true) => format!("{:+.3} ± {:.3}", p.diff.mean, p.diff.ci95),
+                    };
+                    match (p.significant, short) {
+                        (true, _) => d,
+                        (false, false) => format!("{d} not significant"),
+                        (false, true) => format!("{d} n.s."),
+                    }
+                }
+                _ => "–".into(),
+            })
+            .collect()
+    };
+    let value_head = |compact: bool| {
+        if seeded && !compact {
+            format!("{} ± 95% CI over seeds", metric.name())
+        } else {
+            format!("{} ± 95% CI", metric.name())
+        }
+    };
     let maxw = |v: &[String], head: &str| {
         v.iter()
             .map(|x| x.chars().count())
@@ -226,7 +272,6 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
             .max()
             .unwrap_or(1)
     };
-    let value_w = maxw(&values, &value_head);
     let evaluated = |compact: bool| -> Vec<String> {
         ranking
             .rows
@@ -241,7 +286,24 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
     };
     // Narrow: the split and the verdict's words go, the numbers stay.
     let wide_eval_w = maxw(&evaluated(false), "evaluated");
-    let compact = 3 + 10 + 1 + value_w + 1 + wide_eval_w + 1 + 7 > inner_w;
+    let paired_long = "vs best, paired by seed";
+    let paired_need = if seeded {
+        maxw(&seeds_txt, "seeds") + 1 + maxw(&paired_txt(false), paired_long) + 1
+    } else {
+        0
+    };
+    let compact =
+        3 + 10 + 1 + maxw(&values, &value_head(false)) + 1 + wide_eval_w + 1 + 7 + paired_need
+            > inner_w;
+    let value_head = value_head(compact);
+    let value_w = maxw(&values, &value_head);
+    let paired_txt = paired_txt(compact);
+    let paired_head = if compact {
+        "Δ vs best, paired"
+    } else {
+        paired_long
+    };
+    let seeds_head = if compact { "n" } else { "seeds" };
     let evaluated = evaluated(compact);
     let eval_head = if compact { "@" } else { "evaluated" };
     let verdict_w = if compact { 1 } else { 6 };
@@ -281,6 +343,9 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         min_name + room.min(name_full.saturating_sub(min_name))
     };
     let cursor_w = maxw(&cursor_vals, &cursor_head);
+    let seeds_w = maxw(&seeds_txt, seeds_head);
+    let paired_w = maxw(&paired_txt, paired_head);
+    let show_paired = seeded && b.take(seeds_w + 1 + paired_w + 1);
     let show_cursor = cursor.is_some() && b.take(cursor_w + 1);
     let algo_w = s
         .arms
@@ -288,12 +353,12 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         .map(|a| a.algorithm.chars().count())
         .max()
         .unwrap_or(0)
-        .min(18);
+        .clamp("algorithm".len(), 18);
     let show_algo = b.take(algo_w + 1);
     let show_status = b.take(10);
     let mut header = vec![
         Cell::from("#"),
-        Cell::from(if s.live { "arm" } else { "run" }),
+        Cell::from(if s.live || seeded { "arm" } else { "run" }),
         Cell::from(value_head.clone()),
         Cell::from(eval_head),
         Cell::from(""),
@@ -305,6 +370,12 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         Constraint::Length(eval_w as u16),
         Constraint::Length(verdict_w as u16),
     ];
+    if show_paired {
+        header.push(Cell::from(seeds_head));
+        widths.push(Constraint::Length(seeds_w as u16));
+        header.push(Cell::from(paired_head));
+        widths.push(Constraint::Length(paired_w as u16));
+    }
     if show_cursor {
         header.push(Cell::from(cursor_head.clone()));
         widths.push(Constraint::Length(cursor_w as u16));
@@ -345,6 +416,14 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
                     verdict_style(r.verdict),
                 )),
             ];
+            if show_paired {
+                cells.push(Cell::from(seeds_txt[k].clone()));
+                let style = match r.paired {
+                    Some(p) if !p.significant => Style::default().fg(Color::Yellow),
+                    _ => Style::default(),
+                };
+                cells.push(Cell::from(Span::styled(paired_txt[k].clone(), style)));
+            }
             if show_cursor {
                 cells.push(Cell::from(cursor_vals[k].clone()));
             }
