@@ -42,6 +42,7 @@ fn arm(run: &str, label: &str, classification: bool, offset: f64) -> ArmCurves {
     ArmCurves {
         run: run.into(),
         label: label.into(),
+        identity: String::new(),
         train: (1..=iters / 10)
             .map(|k| TrainPoint {
                 iteration: k * 10,
@@ -168,9 +169,10 @@ fn svg_names_its_axes_and_every_run() {
     for label in ["maml #3fa2", "maml #91c0", "reptile&lt;2&gt;"] {
         assert!(texts.contains(&label), "no label {label}");
     }
-    // The TUI's colours: one per arm, from the shared palette.
-    for i in 0..arms.len() {
-        let stroke = format!("stroke=\"{}\"", palette::arm(i).hex().to_uppercase());
+    // The TUI's colours: one per arm, from its identity (here its label).
+    let colours = figure::build(&arms, false).colours;
+    for (i, c) in colours.iter().enumerate() {
+        let stroke = format!("stroke=\"{}\"", c.hex().to_uppercase());
         assert!(svg.contains(&stroke), "arm {i}: no {stroke}");
     }
     let acc = to_svg(&[arm("r", "x", true, 0.0)], true).unwrap();
@@ -198,14 +200,20 @@ fn png_decodes_at_its_size_with_curves_in_the_arm_colours() {
     let pixels: Vec<[u8; 3]> = rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
     let ink = pixels.iter().filter(|p| **p != [255, 255, 255]).count();
     assert!(ink > pixels.len() / 50, "{ink} non-white pixels");
-    for i in 0..arms.len() {
-        let palette::Rgb(r, g, b) = palette::arm(i);
+    // Each arm in the colour its identity gets on screen (`palette::assign`).
+    let colours = palette::assign(&["arm0", "arm1", "arm2"]);
+    for (i, palette::Rgb(r, g, b)) in colours.iter().copied().enumerate() {
         let n = pixels.iter().filter(|p| **p == [r, g, b]).count();
         assert!(n > 200, "arm {i}: {n} pixels in its colour");
     }
-    // Colours past the drawn arms do not appear.
-    let palette::Rgb(r, g, b) = palette::arm(5);
-    assert_eq!(pixels.iter().filter(|p| **p == [r, g, b]).count(), 0);
+    // Colours of no drawn arm do not appear.
+    for palette::Rgb(r, g, b) in palette::ARMS
+        .iter()
+        .filter(|c| !colours.contains(c))
+        .take(1)
+    {
+        assert_eq!(pixels.iter().filter(|p| **p == [*r, *g, *b]).count(), 0);
+    }
 }
 
 fn axes(p: &figure::Panel) -> &(axis::Axis, axis::Axis) {

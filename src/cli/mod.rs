@@ -296,6 +296,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 curves.push(metalab::export::ArmCurves {
                     run: id,
                     label: String::new(),
+                    identity: meta.arm.clone(),
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,

@@ -43,6 +43,8 @@ pub struct Figure {
     pub eval: Panel,
     /// One per arm, elided to fit a legend column.
     pub legend: Vec<String>,
+    /// One per arm, from its identity: the colours the workbench shows it in.
+    pub colours: Vec<crate::palette::Rgb>,
 }
 
 pub const X_TITLE: &str = "meta-iteration";
@@ -182,6 +184,18 @@ pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
             .iter()
             .map(|a| elide(&printable(&a.label), LABEL_CHARS))
             .collect(),
+        colours: crate::palette::assign(
+            &arms
+                .iter()
+                .map(|a| {
+                    if a.identity.is_empty() {
+                        a.label.as_str()
+                    } else {
+                        a.identity.as_str()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 

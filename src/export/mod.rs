@@ -28,6 +28,9 @@ pub struct ArmCurves {
     pub run: String,
     /// The run's unique label (`runs::label::unique`): legend and CSV `label` column.
     pub label: String,
+    /// What the curve is of (the experiment's arm name): its colour follows it, as on screen
+    /// (`palette::assign`). Empty: the label stands for it.
+    pub identity: String,
     pub train: Vec<TrainPoint>,
     pub evals: Vec<EvalResult>,
     pub tasks: Vec<TaskPoint>,

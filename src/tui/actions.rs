@@ -380,6 +380,7 @@ pub fn export_runs(app: &mut App, rows: &[RunRow]) {
                 curves.push(ArmCurves {
                     run: r.id.clone(),
                     label,
+                    identity: r.arm.clone(),
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,

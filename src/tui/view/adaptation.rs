@@ -31,6 +31,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     };
     let sel = app.arm_sel.min(s.arms.len() - 1);
     let arm = &s.arms[sel];
+    let colors = theme::arm_colors(s);
     let regression = !s.classification();
     let metric = Metric::of(s, app.task_accuracy);
     let table_rows = s.arms.len().min(8) as u16 + 3;
@@ -45,7 +46,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             .get(app.adaptation.task.min(arm.fits.len().max(1) - 1))
     });
     f.render_widget(
-        header(arm, sel, fit.flatten(), arm.fits.len(), head.width),
+        header(arm, colors[sel], fit.flatten(), arm.fits.len(), head.width),
         head,
     );
     match fit {
@@ -53,7 +54,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             let [left, right] =
                 Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
                     .areas(charts);
-            fit_panel(f, left, arm, sel, fit, arm.fits.len());
+            fit_panel(f, left, arm, colors[sel], fit, arm.fits.len());
             steps_chart(f, right, s, metric);
         }
         None => steps_chart(f, charts, s, metric),
@@ -117,12 +118,11 @@ fn curve(a: &ArmView) -> &[StepResult] {
 /// end as the width shrinks, never cut.
 fn header(
     arm: &ArmView,
-    sel: usize,
+    color: Color,
     fit: Option<&TaskFit>,
     tasks: usize,
     width: u16,
 ) -> Line<'static> {
-    let color = theme::arm_color(sel);
     let mut spans = vec![Span::styled(
         format!("● {}", arm.name),
         Style::default().fg(color).add_modifier(Modifier::BOLD),
@@ -207,7 +207,7 @@ fn fit_panel(
     f: &mut Frame,
     area: Rect,
     arm: &ArmView,
-    sel: usize,
+    color: Color,
     fit: Option<&TaskFit>,
     tasks: usize,
 ) {
@@ -234,7 +234,6 @@ fn fit_panel(
     let (Some(xs), Some(ys)) = (xs, ys) else {
         return empty(f, area, block(" tracked task ".into()), "empty fit");
     };
-    let color = theme::arm_color(sel);
     let line = |data, color| {
         Dataset::default()
             .marker(Marker::Braille)
@@ -294,6 +293,7 @@ fn most_steps(s: &Session) -> usize {
 /// Every arm's query metric after 0..k steps; an arm without steps (metric-based) is a flat
 /// line at its result, for reference.
 fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
+    let colors = theme::arm_colors(s);
     let title = format!(" query {} vs adaptation steps ", metric.name());
     let kmax = most_steps(s);
     let data: Vec<(usize, Vec<(f64, f64)>)> = s
@@ -333,7 +333,7 @@ fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
             Dataset::default()
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
-                .style(Style::default().fg(theme::arm_color(*i)))
+                .style(Style::default().fg(colors[*i]))
                 .data(pts)
         })
         .collect();
@@ -380,6 +380,7 @@ fn shown_steps(k: usize, columns: usize) -> Vec<usize> {
 /// One row per arm, one column per shown step, every value whole with its ±; columns are
 /// dropped, never numbers cut.
 fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metric) {
+    let colors = theme::arm_colors(s);
     // Arms are evaluated at their own pace (and saved runs on their own protocol): each row
     // says which evaluation its numbers come from, none speaks for the others.
     let title = format!(" query {} after each step ", metric.name());
@@ -455,7 +456,7 @@ fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metri
             Span::raw(marker),
             Span::styled(
                 format!("● {:<w$}", a.name, w = name_w - 4),
-                Style::default().fg(theme::arm_color(i)),
+                Style::default().fg(colors[i]),
             ),
             Span::styled(format!("{:<src_w$}", source(a, long)), theme::dim()),
         ];

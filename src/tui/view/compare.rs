@@ -58,6 +58,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 /// `● maml  ● fomaml #3fa2 …` under the charts (never on top of the curves' ends), every arm in
 /// at most `max_lines` lines, labels shortened (keeping their run id) only if they must be.
 fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static>> {
+    let colors = theme::arm_colors(s);
     let n = s.arms.len().max(1);
     let longest = s
         .arms
@@ -86,7 +87,7 @@ fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static
                     let i = row * per + k;
                     Span::styled(
                         format!(" ● {:<w$} ", layout::fit_label(&a.name, w)),
-                        Style::default().fg(theme::arm_color(i)),
+                        Style::default().fg(colors[i]),
                     )
                 })
                 .collect();
@@ -96,6 +97,7 @@ fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static
 }
 
 fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
+    let colors = theme::arm_colors(s);
     let o = &app.chart;
     let time = chart::x_is_time(o, s.arms.iter());
     let loss = if s.classification() { "loss" } else { "MSE" };
@@ -137,7 +139,7 @@ fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
     eval.x_time = time;
     eval.empty_text = "no evaluation yet";
     for (i, a) in s.arms.iter().enumerate() {
-        let c = theme::arm_color(i);
+        let c = colors[i];
         train
             .curves
             .push(Curve::train(a.name.clone(), a, &a.train_loss, c, time));
@@ -196,6 +198,7 @@ fn at_cursor(a: &ArmView, metric: Metric, x: f64, time: bool) -> String {
 }
 
 fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Rect) {
+    let colors = theme::arm_colors(s);
     let metric = ranking.metric;
     let time = chart::x_is_time(&app.chart, s.arms.iter());
     let cursor = app.chart.cursor_frac().and_then(|c| {
@@ -403,7 +406,7 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
                 Cell::from(format!("{}", k + 1)),
                 Cell::from(Span::styled(
                     format!("● {}", layout::fit_label(&label(a), name_w - 2)),
-                    Style::default().fg(theme::arm_color(r.arm)),
+                    Style::default().fg(colors[r.arm]),
                 )),
                 Cell::from(values[k].clone()),
                 Cell::from(Span::styled(evaluated[k].clone(), theme::dim())),
@@ -472,6 +475,7 @@ fn short_key(k: &str) -> &str {
 
 /// The fields that differ, one column per arm (as many as fit, scrolled to the selected one).
 fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
+    let colors = theme::arm_colors(s);
     let block = |title: String| {
         Block::default()
             .borders(Borders::ALL)
@@ -525,7 +529,7 @@ fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
     for &i in &shown {
         header.push(Cell::from(Span::styled(
             layout::fit_label(&s.arms[i].name, col_w),
-            Style::default().fg(theme::arm_color(i)),
+            Style::default().fg(colors[i]),
         )));
         widths.push(Constraint::Length(col_w as u16));
     }

@@ -32,7 +32,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return;
     };
     let sel = app.arm_sel.min(s.arms.len().saturating_sub(1));
-    arm_panels(app, arm, sel, ranking.metric, f, body);
+    arm_panels(app, arm, theme::arm_colors(s)[sel], ranking.metric, f, body);
 }
 
 /// The arm's headline evaluation in the ranking's metric: `val MSE 0.4798 ± 0.0422`,
@@ -165,13 +165,12 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
 
 fn arm_line(
     a: &ArmView,
-    i: usize,
+    color: Color,
     selected: bool,
     verdict: Verdict,
     c: &Cols,
     metric: Metric,
 ) -> Line<'static> {
-    let color = theme::arm_color(i);
     let marker = if selected { "▶ " } else { "  " };
     let mut spans = vec![
         Span::raw(marker),
@@ -291,6 +290,7 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
         block = block.title(Line::styled(format!(" {opts} "), theme::dim()).right_aligned());
     }
     let cols = columns(s, ranking.metric, area.width.saturating_sub(2) as usize);
+    let colors = theme::arm_colors(s);
     let lines: Vec<Line> = s
         .arms
         .iter()
@@ -300,7 +300,7 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
         .map(|(i, a)| {
             arm_line(
                 a,
-                i,
+                colors[i],
                 i == app.arm_sel,
                 ranking.verdict_of(i),
                 &cols,
@@ -311,7 +311,7 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn arm_panels(app: &App, a: &ArmView, i: usize, metric: Metric, f: &mut Frame, area: Rect) {
+fn arm_panels(app: &App, a: &ArmView, color: Color, metric: Metric, f: &mut Frame, area: Rect) {
     if let (ArmStatus::Failed(reason), true) = (&a.status, a.train_loss.is_empty()) {
         // Nothing to plot: the whole reason (with its fix) is what the user needs.
         let p = Paragraph::new(reason.clone())
@@ -331,7 +331,6 @@ fn arm_panels(app: &App, a: &ArmView, i: usize, metric: Metric, f: &mut Frame, a
     } else {
         [area, Rect::default()]
     };
-    let color = theme::arm_color(i);
     let eval = eval_panel(a, color, metric, o);
     // Narrow: the evaluation (the number that matters) gets the room; train goes below it when
     // there is height, else is left out.
