@@ -503,3 +503,48 @@ fn marks_are_used_once_and_d_acts_on_what_its_dialog_names() {
     assert_eq!(app.screen, Screen::Compare);
     assert!(app.marked.is_empty(), "used by c");
 }
+
+/// Issue 18 §4: a stopped run shows its last validation (labelled as such), and the details
+/// say where and how a run ran.
+#[test]
+fn a_stopped_run_shows_its_last_validation_and_details_say_where_it_ran() {
+    let p = project();
+    write_run(
+        p.path(),
+        &Fake {
+            id: "stopped-run",
+            status: "Stopped",
+            result: None,
+            ..Default::default()
+        },
+    );
+    let eval = |it: usize, m: f64| {
+        json!({"kind": "eval", "t": 1.0, "iteration": it, "split": "validation",
+            "loss": {"mean": m, "ci95": 0.031, "n": 100}, "accuracy": null,
+            "loss_before": {"mean": 3.0, "ci95": 0.2, "n": 100},
+            "inner_steps": 10, "inner_lr": 0.01})
+        .to_string()
+    };
+    std::fs::write(
+        p.path().join("runs/stopped-run/metrics.jsonl"),
+        format!("{}\n{}\n", eval(100, 0.9), eval(200, 0.412)),
+    )
+    .unwrap();
+    let app = runs_app(p.path());
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        write_snapshot(&format!("runs_stopped_{w}x{h}.txt"), &s);
+        assert!(s.contains("val MSE 0.412 ± 0.031 @200"), "{s}");
+        if w >= 120 {
+            assert!(
+                s.contains("last validation: stopped before its test"),
+                "{s}"
+            );
+            assert!(
+                s.contains("seed 1 · cpu (test) · 1 thread · on this machine"),
+                "{s}"
+            );
+            assert!(s.contains("1s of training"), "{s}");
+        }
+    }
+}

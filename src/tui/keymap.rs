@@ -321,6 +321,11 @@ pub fn help_rows() -> Vec<(String, String)> {
 /// The footer line for `screen`: its own keys from the table, then how to move, switch panes,
 /// get help and leave.
 pub fn footer(screen: Screen) -> String {
+    footer_parts(screen).join(" · ")
+}
+
+/// The footer's entries, most useful first; `? help` and `q quit`/`q back` last.
+pub fn footer_parts(screen: Screen) -> Vec<String> {
     let mut parts: Vec<String> = vec![];
     match screen {
         Screen::Experiments | Screen::Runs => parts.push("↑↓ select".into()),
@@ -340,6 +345,23 @@ pub fn footer(screen: Screen) -> String {
         }
         Screen::Editor => {}
     }
+    parts
+}
+
+/// The footer in `width` columns: entries are left out whole (from the end of the middle,
+/// keeping help and quit), never cut mid-word.
+pub fn footer_fit(screen: Screen, width: usize) -> String {
+    let mut parts = footer_parts(screen);
+    let len = |p: &[String]| {
+        p.iter().map(|s| s.chars().count()).sum::<usize>() + 3 * p.len().saturating_sub(1)
+    };
+    let tail = if screen == Screen::Editor { 0 } else { 2 }.min(parts.len());
+    while len(&parts) > width && parts.len() > tail {
+        parts.remove(parts.len() - tail - 1);
+    }
+    while len(&parts) > width {
+        parts.pop();
+    }
     parts.join(" · ")
 }
 
@@ -349,6 +371,26 @@ mod tests {
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn footers_leave_entries_out_whole() {
+        for screen in [
+            Screen::Experiments,
+            Screen::Runs,
+            Screen::Monitor,
+            Screen::Compare,
+        ] {
+            for w in [40, 60, 80, 120] {
+                let f = footer_fit(screen, w);
+                assert!(f.chars().count() <= w, "{f}");
+                let all = footer_parts(screen);
+                for part in f.split(" · ") {
+                    assert!(all.iter().any(|p| p == part), "{part:?} cut in {f:?}");
+                }
+                assert!(f.contains("? help"), "{screen:?} {w}: {f}");
+            }
+        }
     }
 
     #[test]

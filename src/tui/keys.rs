@@ -22,7 +22,14 @@ pub fn on_key(app: &mut App, k: KeyEvent) {
     }
     match keymap::lookup(app.screen, &k) {
         Some(Action::EditorWidget) | None if app.screen == Screen::Editor => editor_input(app, k),
-        Some(action) => perform(app, action),
+        Some(action) => {
+            // The status line answers the last action: a new one (other than moving about)
+            // replaces it, so "done" or an error fixed since is not left standing.
+            if !matches!(action, Action::Move(_) | Action::Help) {
+                app.status = None;
+            }
+            perform(app, action)
+        }
         None => {}
     }
 }

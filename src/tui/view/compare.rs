@@ -555,9 +555,11 @@ fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
             Row::new(cells).style(style)
         })
         .collect();
-    let mut title = Title::default()
-        .keep("config diff")
-        .opt(format!("{} fields differ", s.diff.len()));
+    let mut title = Title::default().keep("config diff").opt(format!(
+        "{} differ{}",
+        crate::tui::update::plural(s.diff.len(), "field"),
+        if s.diff.len() == 1 { "s" } else { "" }
+    ));
     if shown.len() < n {
         title = title.keep(format!("arms {}–{} of {n}", off + 1, off + shown.len()));
     }
