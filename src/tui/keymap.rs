@@ -264,6 +264,7 @@ fn table() -> Vec<Binding> {
         bind(ADAPTATION, &[Key::new(Right), Key::ch('l')], Move(1), S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::new(Up), Key::ch('k')], SelectTask(-1), S::Monitor, "", "", Some("↑↓ task")),
         bind(ADAPTATION, &[Key::new(Down), Key::ch('j')], SelectTask(1), S::Monitor, "", "", None),
+        bind(ADAPTATION, &[Key::ch('y')], ToggleLogY, S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::ch('a')], ToggleAccuracy, S::Monitor, "", "", Some("a acc/loss")),
         bind(ADAPTATION, &[Key::ch('A'), Key::ch('q'), Key::new(Esc)], LeaveAdaptation, S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::ch('?'), Key::new(F(1))], Help, S::Monitor, "", "", None),

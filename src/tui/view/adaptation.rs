@@ -321,12 +321,45 @@ fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
         };
         return empty(f, area, block(title), text);
     };
-    let [mut y0, mut y1] = padded(ys);
+    // A loss before adaptation can be orders of magnitude above the rest (234 against 0.5):
+    // the axis is fitted to the adapted steps and step 0 is said to be above it.
+    let adapted = fold_range(
+        data.iter()
+            .flat_map(|(_, p)| p.iter().filter(|q| q.0 > 0.0).map(|q| q.1)),
+    );
+    let off_scale = match adapted {
+        Some((_, hi)) if metric != Metric::Accuracy && ys.1 > 5.0 * hi.max(1e-12) => Some(ys.1),
+        _ => None,
+    };
+    let ys = match (off_scale, adapted) {
+        (Some(_), Some(a)) => a,
+        _ => ys,
+    };
+    // Round ticks, evenly spaced (the chart spreads its labels evenly), 0 and 100% as bounds.
+    let (lo, hi) = if metric == Metric::Accuracy {
+        (ys.0.max(0.0), ys.1.min(1.0))
+    } else {
+        (ys.0.max(0.0), ys.1)
+    };
+    let (mut y0, mut y1, mut yt) = super::ticks::linear(lo, hi, 3);
     if metric == Metric::Accuracy {
         (y0, y1) = (y0.max(0.0), y1.min(1.0));
     } else {
         y0 = y0.max(0.0);
     }
+    yt.retain(|v| *v >= y0 - 1e-12 && *v <= y1 + 1e-12);
+    let data: Vec<(usize, Vec<(f64, f64)>)> = data
+        .into_iter()
+        .map(|(i, p)| (i, p.into_iter().map(|(x, y)| (x, y.min(y1))).collect()))
+        .collect();
+    let title = match off_scale {
+        Some(v) => format!(
+            " query {} vs adaptation steps · step 0 above the axis (up to {}) ",
+            metric.name(),
+            theme::num(v)
+        ),
+        None => title,
+    };
     let datasets = data
         .iter()
         .map(|(i, pts)| {
@@ -353,11 +386,15 @@ fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
         .y_axis(
             Axis::default()
                 .bounds([y0, y1])
-                .labels([
-                    metric.tick(y0),
-                    metric.tick((y0 + y1) / 2.0),
-                    metric.tick(y1),
-                ])
+                .labels({
+                    let dec = super::ticks::decimals(&yt);
+                    yt.iter()
+                        .map(|v| match metric {
+                            Metric::Accuracy => metric.tick(*v),
+                            _ => format!("{v:.dec$}"),
+                        })
+                        .collect::<Vec<_>>()
+                })
                 .style(theme::dim()),
         )
         .legend_position(None);
