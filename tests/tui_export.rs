@@ -69,6 +69,9 @@ fn arm(run: &str, label: &str, classification: bool, offset: f64) -> ArmCurves {
             loss: 0.2,
             accuracy: None,
         }],
+        clock: (1..=iters / 10).map(|k| (k * 10, k as f64 * 0.5)).collect(),
+        algorithm: String::new(),
+        stopped_at: None,
     }
 }
 
@@ -325,4 +328,42 @@ fn bench_frame_time_runs_on_a_long_run() {
     let t = metalab::tui::bench::frame_time(100_000, 5);
     println!("mean frame time at 120x40: 1k points {small:?}, 100k points {t:?}");
     assert!(t > std::time::Duration::ZERO);
+}
+
+/// Issue 18 §4: the CSV has a wall-clock column; the figure states its smoothing, carries the
+/// caveat on training losses across algorithms, and marks a stopped run in the legend.
+#[test]
+fn exports_carry_wall_clock_smoothing_caveat_and_stopped_runs() {
+    let mut arms: Vec<ArmCurves> = (0..2)
+        .map(|i| arm(&format!("r{i}"), &format!("arm{i}"), false, 0.3 * i as f64))
+        .collect();
+    arms[0].algorithm = "MAML (2nd order)".into();
+    arms[1].algorithm = "Multi-task (100 tasks)".into();
+    arms[1].stopped_at = Some(300);
+    let csv = to_csv(&arms).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(",seconds"), "{header}");
+    // Train row at iteration 100: 5 seconds by the clock; an eval at 250 interpolates.
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("r0,arm0,train_loss,train,,,100,") && l.ends_with(",5.0")),
+        "{csv}"
+    );
+    let fig = figure::build(&arms, false);
+    assert!(
+        fig.train.title.contains("EMA over ~2 points"),
+        "{}",
+        fig.train.title
+    );
+    assert!(
+        fig.train.title.contains("not comparable across algorithms"),
+        "{}",
+        fig.train.title
+    );
+    assert_eq!(fig.legend[1], "arm1 (stopped @300)");
+    arms[1].algorithm = arms[0].algorithm.clone();
+    assert!(!figure::build(&arms, false)
+        .train
+        .title
+        .contains("not comparable"));
 }

@@ -300,6 +300,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,
+                    clock: m.clock,
+                    algorithm: meta.algorithm.clone(),
+                    stopped_at: matches!(
+                        meta.status,
+                        metalab::runs::RunStatus::Stopped | metalab::runs::RunStatus::Interrupted
+                    )
+                    .then_some(meta.iteration),
                 });
             }
             for (c, l) in curves.iter_mut().zip(unique(&subjects)) {

@@ -34,6 +34,14 @@ pub struct ArmCurves {
     pub train: Vec<TrainPoint>,
     pub evals: Vec<EvalResult>,
     pub tasks: Vec<TaskPoint>,
+    /// (iteration, training seconds) as `metrics.jsonl` logged them: the CSV's wall-clock
+    /// column. Empty where unknown.
+    pub clock: Vec<(usize, f64)>,
+    /// The algorithm's label: a figure mixing several says its training losses are not on one
+    /// scale. Empty where unknown.
+    pub algorithm: String,
+    /// The iteration a run was stopped at before finishing: the legend says so.
+    pub stopped_at: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -384,6 +384,10 @@ pub fn export_runs(app: &mut App, rows: &[RunRow]) {
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,
+                    clock: m.clock,
+                    algorithm: r.algorithm.clone(),
+                    stopped_at: matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted)
+                        .then_some(r.iteration),
                 });
             }
             Err(e) => return app.error(e),
