@@ -80,6 +80,8 @@ fn monitor_80x24_still_readable() {
     assert!(s.contains("maml"), "{s}");
     assert!(s.contains("reptile"), "{s}");
     assert!(s.contains("meta-train"), "{s}");
+    // Evaluations exist, yet the rate and ETA stay (issue 18 §4).
+    assert!(s.contains("25/s 8s"), "{s}");
 }
 
 #[test]
@@ -316,6 +318,9 @@ fn chart_options_smoothing_log_cursor_time() {
     app.screen = Screen::Compare;
     let s = screen(&app, 120, 40);
     write_snapshot("compare_options_120x40.txt", &s);
+    // At 80 columns the titles keep the smoothing and log flags (issue 18 §4).
+    let narrow = screen(&app, 80, 24);
+    assert!(narrow.contains("EMA .8 log"), "{narrow}");
     assert_metrics_whole(&s, &session_metrics(&app));
 }
 

@@ -104,8 +104,9 @@ fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
     let mut train = Panel::new(
         Title::default()
             .keep(format!("meta-train {loss}"))
+            .keep(o.short())
             .opt("all arms")
-            .opt(o.describe()),
+            .opt(o.extra()),
     );
     train.x_time = time;
     if let Some(c) = results::train_caveat(s) {
@@ -133,7 +134,8 @@ fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
             } else {
                 "band: selected arm's 95% CI"
             })
-            .opt(o.describe()),
+            .keep(if o.log_y { "log" } else { "" })
+            .opt(o.extra()),
     );
     eval.percent = acc;
     eval.x_time = time;

@@ -71,6 +71,9 @@ struct Cols {
     bar: usize,
     algorithm: bool,
     rate: bool,
+    /// No room for the rate column: a running arm's status reads its rate and ETA instead
+    /// (`25/s 8s`), in a status column two wider.
+    rate_in_status: bool,
 }
 
 const STATUS_W: usize = 10;
@@ -150,7 +153,9 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
     if bar == 10 && b.take(10) {
         bar = 20;
     }
+    let rate_in_status = !rate && status && b.take(2);
     Cols {
+        rate_in_status,
         name,
         metric: metric_w,
         at,
@@ -219,8 +224,21 @@ fn arm_line(
             st if st.is_active() => theme::ok(),
             _ => Style::default(),
         };
+        let label = match (a.status == ArmStatus::Running, a.iters_per_sec) {
+            (true, r) if c.rate_in_status && r > 0.0 => {
+                let rate = if r >= 10.0 {
+                    format!("{r:.0}/s")
+                } else {
+                    format!("{r:.1}/s")
+                };
+                let eta = a.eta_secs().map_or(String::new(), theme::duration);
+                format!("{rate} {eta}")
+            }
+            _ => a.status.label(),
+        };
+        let w = if c.rate_in_status { 11 } else { 9 };
         spans.push(Span::styled(
-            format!(" {:<9}", truncate(&a.status.label(), 9)),
+            format!(" {:<w$}", truncate(&label, w)),
             status_style,
         ));
     }
