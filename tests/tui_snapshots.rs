@@ -82,6 +82,8 @@ fn monitor_80x24_still_readable() {
     assert!(s.contains("meta-train"), "{s}");
     // Evaluations exist, yet the rate and ETA stay (issue 18 §4).
     assert!(s.contains("25/s 8s"), "{s}");
+    // All four tracked tasks, in one panel when four do not fit side by side.
+    assert!(s.contains("tracked tasks 0–3"), "{s}");
 }
 
 #[test]

@@ -425,8 +425,44 @@ fn eval_panel(a: &ArmView, color: Color, metric: Metric, o: &ChartOpts) -> Panel
     p
 }
 
+/// Too narrow for a panel per tracked task: every task in one panel, in shades of the arm's
+/// colour, named `t0 t1 …` in the cursor readout, so none is silently left out.
+fn tasks_overlaid(app: &App, a: &ArmView, color: Color, f: &mut Frame, area: Rect) {
+    let use_acc = a.classification && app.task_accuracy;
+    let time = chart::x_is_time(&app.chart, std::iter::once(a));
+    let what = if use_acc {
+        "acc"
+    } else if a.classification {
+        "loss"
+    } else {
+        "MSE"
+    };
+    let n = a.tasks.len();
+    let mut p = Panel::new(
+        Title::default()
+            .keep(format!("tracked tasks 0–{} {what}", n - 1))
+            .opt("one shade each"),
+    );
+    p.percent = use_acc;
+    p.x_time = time;
+    p.empty_text = "no evaluation yet";
+    for (t, ts) in a.tasks.iter().enumerate() {
+        let series = if use_acc { &ts.acc } else { &ts.loss };
+        let shade = chart::fade(color, 1.0 - 0.5 * t as f64 / n.max(2) as f64);
+        p.curves.push(Curve {
+            points: chart::on_x(a, series.points(), time),
+            reached: chart::reached(a, time),
+            ..Curve::of(format!("t{t}"), series, shade)
+        });
+    }
+    chart::render(f, area, p, &app.chart);
+}
+
 fn task_panels(app: &App, a: &ArmView, color: Color, f: &mut Frame, area: Rect) {
     let fit = (area.width / 28).max(1) as usize;
+    if a.tasks.len() > fit {
+        return tasks_overlaid(app, a, color, f, area);
+    }
     let n = a.tasks.len().min(fit);
     let areas = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(area);
     let use_acc = a.classification && app.task_accuracy;
