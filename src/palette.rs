@@ -27,9 +27,59 @@ pub const ARMS: [Rgb; 10] = [
     Rgb(0xba, 0xb0, 0xac), // grey
 ];
 
-/// The colour of the `i`-th arm (or run) of a view; wraps after ten.
+/// The colour of the `i`-th entry of the table; wraps after ten.
 pub fn arm(i: usize) -> Rgb {
     ARMS[i % ARMS.len()]
+}
+
+/// The arms the shipped experiments use, each with its own hue, so MAML is blue wherever it
+/// appears (live, opened from Runs, in an exported figure).
+const KNOWN: [&str; 10] = [
+    "maml",
+    "fomaml",
+    "reptile",
+    "multitask",
+    "anil",
+    "metasgd",
+    "protonet",
+    "matching",
+    "relation",
+    "baseline",
+];
+
+/// The slot an identity asks for: its known one, else a stable hash of its name (FNV-1a, so it
+/// does not change between builds or platforms).
+fn preferred(identity: &str) -> usize {
+    let key = identity.to_lowercase();
+    if let Some(i) = KNOWN.iter().position(|k| *k == key) {
+        return i;
+    }
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (h % ARMS.len() as u64) as usize
+}
+
+/// One colour per arm, a function of the arms' identities (their names), not of their order:
+/// the same set of arms gets the same colours in every view and export. Identities are served
+/// in sorted order, each its preferred slot, or the next free one when another took it (so two
+/// arms of one view never share a colour while there are ten or fewer); equal identities share.
+pub fn assign(identities: &[&str]) -> Vec<Rgb> {
+    let mut distinct: Vec<&str> = identities.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut taken = [false; ARMS.len()];
+    let mut slot_of = std::collections::HashMap::new();
+    for id in distinct {
+        let want = preferred(id);
+        let slot = (0..ARMS.len())
+            .map(|k| (want + k) % ARMS.len())
+            .find(|s| !taken[*s])
+            .unwrap_or(want);
+        taken[slot] = true;
+        slot_of.insert(id, slot);
+    }
+    identities.iter().map(|id| ARMS[slot_of[id]]).collect()
 }
 
 #[cfg(test)]
@@ -45,5 +95,27 @@ mod tests {
         }
         assert_eq!(arm(10), arm(0));
         assert_eq!(arm(2).hex(), "#59a14f");
+    }
+
+    #[test]
+    fn an_arm_keeps_its_colour_whatever_its_position() {
+        let a = assign(&["maml", "fomaml", "multitask"]);
+        let b = assign(&["multitask", "maml", "fomaml"]);
+        assert_eq!(a[0], b[1]);
+        assert_eq!(a[1], b[2]);
+        assert_eq!(a[2], b[0]);
+        assert_eq!(a[0], ARMS[0], "MAML is blue");
+        // Unknown names collide in hash now and then: they still get distinct colours.
+        let names: Vec<String> = (0..10).map(|i| format!("arm-{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let c = assign(&refs);
+        for i in 0..10 {
+            for j in i + 1..10 {
+                assert_ne!(c[i], c[j]);
+            }
+        }
+        // A seed group and a single run of one arm share its colour.
+        let c = assign(&["maml", "maml", "reptile"]);
+        assert_eq!(c[0], c[1]);
     }
 }

@@ -174,3 +174,34 @@ fn before_any_evaluation_nothing_breaks() {
     }
     assert!(screen(&app, 120, 40).contains("no fit yet"));
 }
+
+/// Issue 18 §4: a step-0 loss far above the rest (234) no longer squashes the chart: the axis
+/// fits the adapted steps, on round ticks from 0, and says step 0 is above it; `y` answers.
+#[test]
+fn an_outlying_step_zero_is_put_above_a_round_axis() {
+    let p = project();
+    let mut app = fixtures::live_app(p.path(), 300, true);
+    for a in &mut app.live.as_mut().unwrap().arms {
+        if let Some(e) = a.last_eval.as_mut() {
+            e.per_step[0].loss.mean = 234.0;
+        }
+    }
+    update(&mut app, key(KeyCode::Char('A')));
+    update(&mut app, key(KeyCode::Char('a')));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        write_snapshot(&format!("adaptation_step0_outlier_{w}x{h}.txt"), &s);
+        assert!(s.contains("step 0 above the axis"), "{s}");
+        assert!(!s.contains("e-"), "no exponent ticks near 0:\n{s}");
+        // The y labels are evenly stepped round numbers starting at 0.
+        let labels: Vec<f64> = s
+            .lines()
+            .filter_map(|l| l.split('│').nth(1)?.trim().parse().ok())
+            .collect();
+        assert!(labels.len() >= 3, "{labels:?}\n{s}");
+        assert!(labels.contains(&0.0), "{labels:?}");
+    }
+    update(&mut app, key(KeyCode::Char('y')));
+    let (msg, _) = app.status.clone().unwrap();
+    assert!(msg.contains("log y"), "{msg}");
+}

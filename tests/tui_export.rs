@@ -42,6 +42,7 @@ fn arm(run: &str, label: &str, classification: bool, offset: f64) -> ArmCurves {
     ArmCurves {
         run: run.into(),
         label: label.into(),
+        identity: String::new(),
         train: (1..=iters / 10)
             .map(|k| TrainPoint {
                 iteration: k * 10,
@@ -68,6 +69,9 @@ fn arm(run: &str, label: &str, classification: bool, offset: f64) -> ArmCurves {
             loss: 0.2,
             accuracy: None,
         }],
+        clock: (1..=iters / 10).map(|k| (k * 10, k as f64 * 0.5)).collect(),
+        algorithm: String::new(),
+        stopped_at: None,
     }
 }
 
@@ -168,9 +172,10 @@ fn svg_names_its_axes_and_every_run() {
     for label in ["maml #3fa2", "maml #91c0", "reptile&lt;2&gt;"] {
         assert!(texts.contains(&label), "no label {label}");
     }
-    // The TUI's colours: one per arm, from the shared palette.
-    for i in 0..arms.len() {
-        let stroke = format!("stroke=\"{}\"", palette::arm(i).hex().to_uppercase());
+    // The TUI's colours: one per arm, from its identity (here its label).
+    let colours = figure::build(&arms, false).colours;
+    for (i, c) in colours.iter().enumerate() {
+        let stroke = format!("stroke=\"{}\"", c.hex().to_uppercase());
         assert!(svg.contains(&stroke), "arm {i}: no {stroke}");
     }
     let acc = to_svg(&[arm("r", "x", true, 0.0)], true).unwrap();
@@ -198,14 +203,20 @@ fn png_decodes_at_its_size_with_curves_in_the_arm_colours() {
     let pixels: Vec<[u8; 3]> = rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
     let ink = pixels.iter().filter(|p| **p != [255, 255, 255]).count();
     assert!(ink > pixels.len() / 50, "{ink} non-white pixels");
-    for i in 0..arms.len() {
-        let palette::Rgb(r, g, b) = palette::arm(i);
+    // Each arm in the colour its identity gets on screen (`palette::assign`).
+    let colours = palette::assign(&["arm0", "arm1", "arm2"]);
+    for (i, palette::Rgb(r, g, b)) in colours.iter().copied().enumerate() {
         let n = pixels.iter().filter(|p| **p == [r, g, b]).count();
         assert!(n > 200, "arm {i}: {n} pixels in its colour");
     }
-    // Colours past the drawn arms do not appear.
-    let palette::Rgb(r, g, b) = palette::arm(5);
-    assert_eq!(pixels.iter().filter(|p| **p == [r, g, b]).count(), 0);
+    // Colours of no drawn arm do not appear.
+    for palette::Rgb(r, g, b) in palette::ARMS
+        .iter()
+        .filter(|c| !colours.contains(c))
+        .take(1)
+    {
+        assert_eq!(pixels.iter().filter(|p| **p == [*r, *g, *b]).count(), 0);
+    }
 }
 
 fn axes(p: &figure::Panel) -> &(axis::Axis, axis::Axis) {
@@ -317,4 +328,42 @@ fn bench_frame_time_runs_on_a_long_run() {
     let t = metalab::tui::bench::frame_time(100_000, 5);
     println!("mean frame time at 120x40: 1k points {small:?}, 100k points {t:?}");
     assert!(t > std::time::Duration::ZERO);
+}
+
+/// Issue 18 §4: the CSV has a wall-clock column; the figure states its smoothing, carries the
+/// caveat on training losses across algorithms, and marks a stopped run in the legend.
+#[test]
+fn exports_carry_wall_clock_smoothing_caveat_and_stopped_runs() {
+    let mut arms: Vec<ArmCurves> = (0..2)
+        .map(|i| arm(&format!("r{i}"), &format!("arm{i}"), false, 0.3 * i as f64))
+        .collect();
+    arms[0].algorithm = "MAML (2nd order)".into();
+    arms[1].algorithm = "Multi-task (100 tasks)".into();
+    arms[1].stopped_at = Some(300);
+    let csv = to_csv(&arms).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(",seconds"), "{header}");
+    // Train row at iteration 100: 5 seconds by the clock; an eval at 250 interpolates.
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("r0,arm0,train_loss,train,,,100,") && l.ends_with(",5.0")),
+        "{csv}"
+    );
+    let fig = figure::build(&arms, false);
+    assert!(
+        fig.train.title.contains("EMA over ~2 points"),
+        "{}",
+        fig.train.title
+    );
+    assert!(
+        fig.train.title.contains("not comparable across algorithms"),
+        "{}",
+        fig.train.title
+    );
+    assert_eq!(fig.legend[1], "arm1 (stopped @300)");
+    arms[1].algorithm = arms[0].algorithm.clone();
+    assert!(!figure::build(&arms, false)
+        .train
+        .title
+        .contains("not comparable"));
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use metalab::engine::messages::EngineEvent;
-use metalab::tui::app::{Effect, Modal, Screen};
+use metalab::tui::app::{Effect, Modal, Pending, Screen};
 use metalab::tui::fixtures;
 // Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
 use metalab::tui::dispatch as update;
@@ -338,13 +338,22 @@ fn d_with_marks_deletes_them_after_one_question_and_keeps_running_ones() {
         update(&mut app, k(' '));
     }
     assert_eq!(app.marked.len(), 3);
+    // Back onto a marked run: d then means the marked ones, and the dialog names each.
+    update(&mut app, k('k'));
     update(&mut app, k('d'));
     match &app.modal {
         Some(Modal::Confirm { prompt, .. }) => {
-            assert!(prompt.contains("3 marked runs"), "{prompt}")
+            assert!(prompt.contains("3 marked runs"), "{prompt}");
+            for id in &app.marked {
+                assert!(prompt.contains(id.as_str()), "{prompt}");
+            }
         }
         m => panic!("{m:?}"),
     }
+    // Enter is not yes.
+    update(&mut app, code(KeyCode::Enter));
+    assert!(matches!(app.modal, Some(Modal::Confirm { .. })));
+    assert_eq!(app.all_runs.len(), 13);
     update(&mut app, k('y'));
     assert_eq!(app.all_runs.len(), 11, "two deleted, the running one kept");
     assert!(app.runs.iter().any(|r| r.id == "run-live"));
@@ -451,4 +460,91 @@ fn a_failed_launch_does_not_stall_the_queue() {
         msg.contains("no such device") && msg.contains("started queued demo"),
         "{msg}"
     );
+}
+
+/// Issue 18 §4: marks are cleared once used and by `u`; `d` on an unmarked run deletes that
+/// run only (the dialog names it); a cancelled delete says so instead of a stale "done".
+#[test]
+fn marks_are_used_once_and_d_acts_on_what_its_dialog_names() {
+    let p = project();
+    many_runs(p.path());
+    let mut app = runs_app(p.path());
+    let total = app.all_runs.len();
+    for _ in 0..4 {
+        update(&mut app, k(' '));
+    }
+    assert_eq!(app.marked.len(), 4);
+    let under = app.runs[app.run_sel].id.clone();
+    assert!(!app.marked.contains(&under));
+    update(&mut app, k('d'));
+    match &app.modal {
+        Some(Modal::Confirm { prompt, then }) => {
+            assert!(prompt.contains(&under), "{prompt}");
+            assert!(prompt.contains("4 marked runs elsewhere stay"), "{prompt}");
+            assert_eq!(*then, Pending::DeleteRun(under.clone()));
+        }
+        m => panic!("{m:?}"),
+    }
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.all_runs.len(), total);
+    let (msg, _) = app.status.clone().unwrap();
+    assert!(msg.contains("nothing deleted"), "{msg}");
+    update(&mut app, k('d'));
+    update(&mut app, k('y'));
+    assert_eq!(app.all_runs.len(), total - 1);
+    assert_eq!(app.marked.len(), 4, "the marked runs are untouched");
+    // u clears the marks; c uses them and clears them too.
+    update(&mut app, k('u'));
+    assert!(app.marked.is_empty());
+    update(&mut app, k('g'));
+    update(&mut app, k(' '));
+    update(&mut app, k(' '));
+    update(&mut app, k('c'));
+    assert_eq!(app.screen, Screen::Compare);
+    assert!(app.marked.is_empty(), "used by c");
+}
+
+/// Issue 18 §4: a stopped run shows its last validation (labelled as such), and the details
+/// say where and how a run ran.
+#[test]
+fn a_stopped_run_shows_its_last_validation_and_details_say_where_it_ran() {
+    let p = project();
+    write_run(
+        p.path(),
+        &Fake {
+            id: "stopped-run",
+            status: "Stopped",
+            result: None,
+            ..Default::default()
+        },
+    );
+    let eval = |it: usize, m: f64| {
+        json!({"kind": "eval", "t": 1.0, "iteration": it, "split": "validation",
+            "loss": {"mean": m, "ci95": 0.031, "n": 100}, "accuracy": null,
+            "loss_before": {"mean": 3.0, "ci95": 0.2, "n": 100},
+            "inner_steps": 10, "inner_lr": 0.01})
+        .to_string()
+    };
+    std::fs::write(
+        p.path().join("runs/stopped-run/metrics.jsonl"),
+        format!("{}\n{}\n", eval(100, 0.9), eval(200, 0.412)),
+    )
+    .unwrap();
+    let app = runs_app(p.path());
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        write_snapshot(&format!("runs_stopped_{w}x{h}.txt"), &s);
+        assert!(s.contains("val MSE 0.412 ± 0.031 @200"), "{s}");
+        if w >= 120 {
+            assert!(
+                s.contains("last validation: stopped before its test"),
+                "{s}"
+            );
+            assert!(
+                s.contains("seed 1 · cpu (test) · 1 thread · on this machine"),
+                "{s}"
+            );
+            assert!(s.contains("1s of training"), "{s}");
+        }
+    }
 }

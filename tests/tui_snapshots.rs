@@ -80,6 +80,10 @@ fn monitor_80x24_still_readable() {
     assert!(s.contains("maml"), "{s}");
     assert!(s.contains("reptile"), "{s}");
     assert!(s.contains("meta-train"), "{s}");
+    // Evaluations exist, yet the rate and ETA stay (issue 18 §4).
+    assert!(s.contains("25/s 8s"), "{s}");
+    // All four tracked tasks, in one panel when four do not fit side by side.
+    assert!(s.contains("tracked tasks 0–3"), "{s}");
 }
 
 #[test]
@@ -91,8 +95,9 @@ fn compare_overlays_and_table() {
         let s = screen(&app, w, h);
         write_snapshot(&format!("compare_{w}x{h}.txt"), &s);
         assert!(s.contains("meta-train MSE"), "{s}");
-        // Still training: the table must not call its numbers final.
-        assert!(s.contains("latest evaluation (training)"), "{s}");
+        // Still training: the table must not call its numbers final, and it says where the
+        // arms are compared.
+        assert!(s.contains("validation @300, 100 tasks (training)"), "{s}");
         assert!(!s.contains("final evaluation"), "{s}");
         assert!(assert_metrics_whole(&s, &session_metrics(&app)) >= 2, "{s}");
     }
@@ -184,7 +189,7 @@ fn compare_ten_runs_with_a_rerun_and_wide_intervals() {
             .unwrap_or_else(|| panic!("{m} missing or out of order:\n{s}"));
         at += i;
     }
-    assert!(s.contains("final evaluation (test tasks)"), "{s}");
+    assert!(s.contains("test @600, 100 tasks"), "{s}");
     assert!(s.contains("★ best") && s.contains("≈ best"), "{s}");
     assert!(
         s.contains("test @600"),
@@ -262,7 +267,7 @@ fn monitor_ten_long_named_arms() {
     for (w, h) in [(120, 40), (80, 24)] {
         let s = screen(&app, w, h);
         write_snapshot(&format!("compare_ten_arms_{w}x{h}.txt"), &s);
-        assert!(s.contains("latest evaluation (training)"), "{s}");
+        assert!(s.contains("validation @300"), "{s}");
         assert_metrics_whole(&s, &want);
     }
 }
@@ -315,6 +320,9 @@ fn chart_options_smoothing_log_cursor_time() {
     app.screen = Screen::Compare;
     let s = screen(&app, 120, 40);
     write_snapshot("compare_options_120x40.txt", &s);
+    // At 80 columns the titles keep the smoothing and log flags (issue 18 §4).
+    let narrow = screen(&app, 80, 24);
+    assert!(narrow.contains("EMA .8 log"), "{narrow}");
     assert_metrics_whole(&s, &session_metrics(&app));
 }
 

@@ -161,7 +161,7 @@ fn launch_watch_pause_stop_browse_quit() {
 
     // Compare view, then stop everything (with confirmation).
     t.keys(&["c"]);
-    let cmp = t.wait_for("compare", |s| s.contains("latest evaluation (training)"));
+    let cmp = t.wait_for("compare", |s| s.contains("(training)"));
     save("3-compare.txt", &cmp);
     t.keys(&["m", "S"]);
     t.wait_for("the stop question", |s| s.contains("Stop all arms?"));

@@ -346,13 +346,23 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 classification |= m.classification;
                 // The folder's name, not the recorded id: a copied run is its own run here.
                 let id = metalab::runs::run_id(&dir);
-                subjects.push(Subject::new(&meta.experiment, &meta.arm, Some(&id)));
+                subjects.push(
+                    Subject::new(&meta.experiment, &meta.arm, Some(&id)).with_seed(Some(meta.seed)),
+                );
                 curves.push(metalab::export::ArmCurves {
                     run: id,
                     label: String::new(),
+                    identity: meta.arm.clone(),
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,
+                    clock: m.clock,
+                    algorithm: meta.algorithm.clone(),
+                    stopped_at: matches!(
+                        meta.status,
+                        metalab::runs::RunStatus::Stopped | metalab::runs::RunStatus::Interrupted
+                    )
+                    .then_some(meta.iteration),
                 });
             }
             for (c, l) in curves.iter_mut().zip(unique(&subjects)) {

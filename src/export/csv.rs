@@ -45,12 +45,28 @@ pub struct Row {
     pub ci95: Option<f64>,
     /// Tasks the evaluation averaged over, for `eval_*` rows.
     pub n: Option<usize>,
+    /// Training seconds at `iteration` (wall clock, pauses excluded), interpolated between
+    /// logged points; empty where the run logged no clock.
+    pub seconds: Option<f64>,
+}
+
+/// Training seconds at iteration `x`, linear between logged points and flat past the ends.
+fn seconds_at(clock: &[(f64, f64)], x: f64) -> Option<f64> {
+    let i = clock.partition_point(|p| p.0 <= x);
+    match (i.checked_sub(1).map(|j| clock[j]), clock.get(i)) {
+        (Some(a), Some(b)) if b.0 > a.0 => Some(a.1 + (b.1 - a.1) * (x - a.0) / (b.0 - a.0)),
+        (Some(a), _) => Some(a.1),
+        (None, Some(b)) => Some(b.1),
+        (None, None) => None,
+    }
 }
 
 /// Every point of every arm as rows, arm by arm.
 pub fn rows(arms: &[ArmCurves]) -> Vec<Row> {
     let mut out = Vec::new();
     for a in arms {
+        let clock: Vec<(f64, f64)> = a.clock.iter().map(|&(i, t)| (i as f64, t)).collect();
+        let seconds = |it: usize| seconds_at(&clock, it as f64);
         let row = |series, split, iteration, value| Row {
             run: a.run.clone(),
             label: a.label.clone(),
@@ -62,6 +78,7 @@ pub fn rows(arms: &[ArmCurves]) -> Vec<Row> {
             value,
             ci95: None,
             n: None,
+            seconds: seconds(iteration),
         };
         let eval = |series, e: &crate::metrics::EvalResult, m: &MeanCi| Row {
             ci95: Some(m.ci95).filter(|c| c.is_finite()),
@@ -119,7 +136,7 @@ pub fn to_csv(arms: &[ArmCurves]) -> Result<String, ::csv::Error> {
 }
 
 /// The column names, written even for an export without rows so the file still loads.
-pub const HEADER: [&str; 10] = [
+pub const HEADER: [&str; 11] = [
     "run",
     "label",
     "series",
@@ -130,6 +147,7 @@ pub const HEADER: [&str; 10] = [
     "value",
     "ci95",
     "n",
+    "seconds",
 ];
 
 /// Rows back from CSV text: what a test, or a script in Rust, reads the file with.

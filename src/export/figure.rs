@@ -43,6 +43,8 @@ pub struct Figure {
     pub eval: Panel,
     /// One per arm, elided to fit a legend column.
     pub legend: Vec<String>,
+    /// One per arm, from its identity: the colours the workbench shows it in.
+    pub colours: Vec<crate::palette::Rgb>,
 }
 
 pub const X_TITLE: &str = "meta-iteration";
@@ -153,10 +155,34 @@ pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
     let steps = first.filter(|k| all_steps.all(|s| s == *k));
     Figure {
         train: Panel {
-            title: if train_curves.iter().any(|c| !c.raw.is_empty()) {
-                "meta-train loss (smoothed; raw faint)".into()
-            } else {
-                "meta-train loss".into()
+            title: {
+                // The EMA's span (raw points per time constant), as each curve used it.
+                let taus: Vec<usize> = arms.iter().map(|a| tau(a.train.len()) as usize).collect();
+                let (lo, hi) = (
+                    taus.iter().copied().min().unwrap_or(1),
+                    taus.iter().copied().max().unwrap_or(1),
+                );
+                let span = if lo == hi {
+                    format!("{lo}")
+                } else {
+                    format!("{lo}–{hi}")
+                };
+                let mut t = if train_curves.iter().any(|c| !c.raw.is_empty()) && hi > 1 {
+                    format!("meta-train loss (EMA over ~{span} points; raw faint)")
+                } else {
+                    "meta-train loss".to_string()
+                };
+                let mut algos: Vec<&str> = arms
+                    .iter()
+                    .map(|a| a.algorithm.as_str())
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                algos.sort_unstable();
+                algos.dedup();
+                if algos.len() > 1 {
+                    t.push_str(": not comparable across algorithms");
+                }
+                t
             },
             y_title: if classification {
                 "meta-train loss (cross-entropy)".into()
@@ -180,8 +206,26 @@ pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
         },
         legend: arms
             .iter()
-            .map(|a| elide(&printable(&a.label), LABEL_CHARS))
+            .map(|a| {
+                let label = elide(&printable(&a.label), LABEL_CHARS);
+                match a.stopped_at {
+                    Some(it) => format!("{label} (stopped @{it})"),
+                    None => label,
+                }
+            })
             .collect(),
+        colours: crate::palette::assign(
+            &arms
+                .iter()
+                .map(|a| {
+                    if a.identity.is_empty() {
+                        a.label.as_str()
+                    } else {
+                        a.identity.as_str()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -193,6 +237,11 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// The EMA's time constant in points for a curve of `n` points: about a twentieth of it.
+fn tau(n: usize) -> f64 {
+    (n as f64 / 20.0).clamp(1.0, 100.0)
+}
+
 /// The meta-train loss, raw and as an exponential moving average whose time constant is about
 /// a twentieth of the run, so a 50-point run and a 5000-point run look equally smooth.
 fn train_curve(a: &ArmCurves) -> Curve {
@@ -202,7 +251,7 @@ fn train_curve(a: &ArmCurves) -> Curve {
         .filter(|p| p.loss.is_finite())
         .map(|p| (p.iteration as f64, p.loss))
         .collect();
-    let tau = (raw.len() as f64 / 20.0).clamp(1.0, 100.0);
+    let tau = tau(raw.len());
     let w = 1.0 - 1.0 / tau;
     let mut ema = None;
     let line = raw

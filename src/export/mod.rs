@@ -28,9 +28,20 @@ pub struct ArmCurves {
     pub run: String,
     /// The run's unique label (`runs::label::unique`): legend and CSV `label` column.
     pub label: String,
+    /// What the curve is of (the experiment's arm name): its colour follows it, as on screen
+    /// (`palette::assign`). Empty: the label stands for it.
+    pub identity: String,
     pub train: Vec<TrainPoint>,
     pub evals: Vec<EvalResult>,
     pub tasks: Vec<TaskPoint>,
+    /// (iteration, training seconds) as `metrics.jsonl` logged them: the CSV's wall-clock
+    /// column. Empty where unknown.
+    pub clock: Vec<(usize, f64)>,
+    /// The algorithm's label: a figure mixing several says its training losses are not on one
+    /// scale. Empty where unknown.
+    pub algorithm: String,
+    /// The iteration a run was stopped at before finishing: the legend says so.
+    pub stopped_at: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -88,8 +88,10 @@ impl Ranged for Ticked {
     }
 }
 
-fn colour(i: usize) -> RGBColor {
-    let palette::Rgb(r, g, b) = palette::arm(i);
+/// The `i`-th arm's colour: the figure's (from the arm's identity, as on screen), else the
+/// palette's `i`-th.
+fn colour(colours: &[palette::Rgb], i: usize) -> RGBColor {
+    let palette::Rgb(r, g, b) = colours.get(i).copied().unwrap_or(palette::arm(i));
     RGBColor(r, g, b)
 }
 
@@ -127,13 +129,17 @@ pub fn draw<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(fail)?;
     let (panels, legend) = root.split_vertically(PANELS_HEIGHT);
     let (left, right) = panels.split_horizontally(WIDTH / 2);
-    panel(&left, &fig.train)?;
-    panel(&right, &fig.eval)?;
-    draw_legend(&legend, &fig.legend)?;
+    panel(&left, &fig.train, &fig.colours)?;
+    panel(&right, &fig.eval, &fig.colours)?;
+    draw_legend(&legend, &fig.legend, &fig.colours)?;
     root.present().map_err(fail)
 }
 
-fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<(), PlotError> {
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Panel,
+    colours: &[palette::Rgb],
+) -> Result<(), PlotError> {
     let area = area.margin(8, 4, 10, 16);
     let Some((x, y)) = &p.axes else {
         let (w, h) = area.dim_in_pixel();
@@ -176,7 +182,7 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result
             chart
                 .draw_series(std::iter::once(Polygon::new(
                     upper.chain(lower).collect::<Vec<_>>(),
-                    colour(i).mix(0.16).filled(),
+                    colour(colours, i).mix(0.16).filled(),
                 )))
                 .map_err(fail)?;
         }
@@ -184,12 +190,15 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result
     for (i, c) in p.curves.iter().enumerate() {
         if c.raw.len() > 1 {
             chart
-                .draw_series(LineSeries::new(c.raw.iter().copied(), colour(i).mix(0.22)))
+                .draw_series(LineSeries::new(
+                    c.raw.iter().copied(),
+                    colour(colours, i).mix(0.22),
+                ))
                 .map_err(fail)?;
         }
     }
     for (i, c) in p.curves.iter().enumerate() {
-        let col = colour(i);
+        let col = colour(colours, i);
         if c.line.len() > 1 {
             chart
                 .draw_series(LineSeries::new(c.line.iter().copied(), col.stroke_width(2)))
@@ -227,6 +236,7 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     labels: &[String],
+    colours: &[palette::Rgb],
 ) -> Result<(), PlotError> {
     let (cols, _, col_w) = legend_grid(labels);
     let font = (FONT, LEGEND_SIZE).into_font().color(&BLACK);
@@ -237,7 +247,7 @@ fn draw_legend<DB: DrawingBackend>(
         let y = (LEGEND_PAD + r * LEGEND_ROW) as i32 + LEGEND_ROW as i32 / 2;
         area.draw(&PathElement::new(
             vec![(x, y), (x + SWATCH, y)],
-            colour(i).stroke_width(4),
+            colour(colours, i).stroke_width(4),
         ))
         .map_err(fail)?;
         area.draw_text(

@@ -10,6 +10,9 @@ pub struct Subject {
     pub arm: String,
     /// The run folder's name (its id); `None` for an arm not yet on disk.
     pub run: Option<String>,
+    /// The experiment's seed, where known: runs of one arm that differ in seed are named by
+    /// it (`maml s2`), which says what tells them apart, instead of by random hex.
+    pub seed: Option<u64>,
 }
 
 impl Subject {
@@ -18,7 +21,13 @@ impl Subject {
             experiment: experiment.into(),
             arm: arm.into(),
             run: run.map(Into::into),
+            seed: None,
         }
+    }
+
+    pub fn with_seed(mut self, seed: Option<u64>) -> Subject {
+        self.seed = seed;
+        self
     }
 }
 
@@ -73,8 +82,25 @@ pub fn unique(subjects: &[Subject]) -> Vec<String> {
         .collect();
     let mut out = base.clone();
     for (i, s) in subjects.iter().enumerate() {
-        let clashes = base.iter().filter(|b| **b == base[i]).count() > 1;
-        if let (true, Some(run)) = (clashes, &s.run) {
+        let clashing: Vec<&Subject> = subjects
+            .iter()
+            .zip(&base)
+            .filter(|(_, b)| **b == base[i])
+            .map(|(s, _)| s)
+            .collect();
+        if clashing.len() < 2 {
+            continue;
+        }
+        // Told apart by seed when every clashing run has its own.
+        let mut seeds: Vec<Option<u64>> = clashing.iter().map(|s| s.seed).collect();
+        seeds.sort();
+        seeds.dedup();
+        if let (true, Some(seed)) = (
+            seeds.len() == clashing.len() && seeds.iter().all(Option::is_some),
+            s.seed,
+        ) {
+            out[i] = format!("{} s{seed}", base[i]);
+        } else if let Some(run) = &s.run {
             out[i] = format!("{} {}", base[i], short_id(run));
         }
     }
@@ -105,6 +131,22 @@ mod tests {
             short_id("2026-12-02-003512-x-y-zzzz"),
             "2026-12-02-003512-x-y-zzzz"
         );
+    }
+
+    #[test]
+    fn seeds_of_one_arm_are_named_by_their_seed() {
+        let s = [
+            Subject::new("sinusoid-seeds", "maml", Some(A)).with_seed(Some(1)),
+            Subject::new("sinusoid-seeds", "maml", Some(B)).with_seed(Some(2)),
+            Subject::new("sinusoid-seeds", "fomaml", Some(B)).with_seed(Some(1)),
+        ];
+        assert_eq!(unique(&s), ["maml s1", "maml s2", "fomaml"]);
+        // A rerun of the same seed is told apart by its id, not its (shared) seed.
+        let s = [
+            Subject::new("sinusoid-seeds", "maml", Some(A)).with_seed(Some(1)),
+            Subject::new("sinusoid-seeds", "maml", Some(B)).with_seed(Some(1)),
+        ];
+        assert_eq!(unique(&s), ["maml #3fa2", "maml #91c0"]);
     }
 
     #[test]

@@ -87,6 +87,14 @@ pub struct RunInfo {
     pub total_iterations: usize,
     pub headline: Option<String>,
     pub host: String,
+    /// The experiment's seed (the frozen config's, for a damaged run that still has one):
+    /// runs of one configuration are told apart by it.
+    pub seed: Option<u64>,
+    /// Where and how it ran, for the run's details: `cpu (AMD EPYC …)`, its thread count and
+    /// its training seconds (0 where unknown).
+    pub device: String,
+    pub threads: usize,
+    pub seconds: f64,
     pub variant: Option<String>,
     /// The run this one reproduces (`metalab rerun`, `r` in the workbench).
     pub rerun_of: Option<String>,
@@ -157,6 +165,17 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
                     total_iterations: meta.total_iterations,
                     headline: meta.headline.as_deref().map(printable),
                     host: printable(&meta.host),
+                    seed: Some(meta.seed),
+                    device: match meta.device {
+                        crate::experiment::DeviceSpec::Cpu => "cpu".to_string(),
+                        crate::experiment::DeviceSpec::Cuda(i) => format!("cuda:{i}"),
+                    } + &if meta.device_detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", printable(&meta.device_detail))
+                    },
+                    threads: meta.threads,
+                    seconds: meta.seconds,
                     score: meta.final_eval.as_ref().map(Score::of),
                     notes: printable_notes(load_notes(&dir)),
                     dir,
@@ -206,6 +225,10 @@ fn linked(dir: PathBuf) -> RunInfo {
         total_iterations: 0,
         headline: None,
         host: String::new(),
+        seed: None,
+        device: String::new(),
+        threads: 0,
+        seconds: 0.0,
         variant: None,
         rerun_of: None,
         resumed_at: Vec::new(),
@@ -279,6 +302,10 @@ fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
         total_iterations: total,
         headline: None,
         host: String::new(),
+        seed: config.as_ref().map(|e| e.seed),
+        device: String::new(),
+        threads: 0,
+        seconds: 0.0,
         variant: None,
         rerun_of: None,
         resumed_at: Vec::new(),

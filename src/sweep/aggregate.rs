@@ -72,7 +72,7 @@ pub fn load_finished(root: &Path) -> Vec<LoadedRun> {
 }
 
 /// What must be equal for two runs to be seeds of one configuration.
-fn key_config(e: &Experiment) -> Value {
+pub fn key_config(e: &Experiment) -> Value {
     let mut e = e.clone();
     e.seed = 0;
     e.threads = 0;

@@ -84,35 +84,42 @@ pub fn chosen_runs(app: &App) -> Vec<RunRow> {
     }
 }
 
-/// Open saved runs in the monitor (one) or the compare screen (several).
+/// Open saved runs in the monitor (one) or the compare screen (several). Runs of one
+/// configuration that differ only in seed become one arm: the mean over seeds, banded across
+/// them, so a comparison of a seed sweep is one curve per arm.
 pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     if rows.is_empty() {
         return app.error("no run selected");
     }
-    let mut arms = Vec::new();
-    let mut configs = Vec::new();
     let names = labels(rows);
+    let mut loaded = Vec::new();
     for (r, name) in rows.iter().zip(&names) {
         match backend::load_metrics(&r.dir) {
             Ok(m) => {
                 let mut a = ArmView::from_metrics(name, &r.algorithm, &r.status, &m);
                 a.run_dir = Some(r.dir.clone());
+                a.identity = r.arm.clone();
                 a.total = a.total.max(r.total_iterations);
-                arms.push(a);
+                loaded.push((a, backend::load_config(&r.dir).ok()));
             }
             Err(e) => return app.error(e),
         }
-        if let Ok(c) = backend::load_config(&r.dir) {
-            configs.push(c);
-        }
     }
+    let (arms, configs) = seed_groups(rows, loaded);
     let title = if rows.len() == 1 {
         rows[0].id.clone()
+    } else if arms.len() < rows.len() {
+        format!("{} runs as {} arms over seeds", rows.len(), arms.len())
     } else {
         format!("{} runs", rows.len())
     };
-    let diff = if configs.len() == rows.len() {
-        super::diff::differing_fields(&configs)
+    let diff = if configs.len() == arms.len() {
+        let mut d = super::diff::differing_fields(&configs);
+        // An arm over seeds has no one seed: its config stands for all of them.
+        if arms.iter().any(|a| a.seeds.len() > 1) {
+            d.retain(|(k, _)| k != "seed");
+        }
+        d
     } else {
         Vec::new()
     };
@@ -129,6 +136,65 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     app.status = None;
 }
 
+/// The loaded runs with each group of seeds (two or more runs whose frozen configs differ in
+/// nothing but the seed) merged into one arm labelled by its arm, in the order the first of
+/// each appears; and one config per arm (for the diff) when every run had one.
+fn seed_groups(
+    rows: &[RunRow],
+    loaded: Vec<(ArmView, Option<crate::experiment::Experiment>)>,
+) -> (Vec<ArmView>, Vec<crate::experiment::Experiment>) {
+    let keys: Vec<Option<String>> = loaded
+        .iter()
+        .zip(rows)
+        .map(|((_, c), r)| c.as_ref().map(|c| super::seeds::group_key(c, &r.arm)))
+        .collect();
+    let mut order: Vec<Vec<usize>> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        match order.iter_mut().find(|g| k.is_some() && keys[g[0]] == *k) {
+            Some(g) => g.push(i),
+            None => order.push(vec![i]),
+        }
+    }
+    let mut slots: Vec<Option<(ArmView, Option<crate::experiment::Experiment>)>> =
+        loaded.into_iter().map(Some).collect();
+    let mut arms = Vec::new();
+    let mut configs = Vec::new();
+    let grouped: Vec<bool> = order.iter().map(|g| g.len() > 1).collect();
+    // A group's label: its arm, with the experiment when the view mixes experiments.
+    let group_labels = crate::runs::label::unique(
+        &order
+            .iter()
+            .map(|g| {
+                let r = &rows[g[0]];
+                Subject::new(
+                    &r.experiment,
+                    &r.arm,
+                    (g.len() == 1).then_some(r.id.as_str()),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    for ((g, many), label) in order.iter().zip(grouped).zip(group_labels) {
+        let mut members: Vec<(u64, ArmView)> = Vec::new();
+        let mut config = None;
+        for &i in g {
+            let (a, c) = slots[i].take().expect("each run in one group");
+            let seed = c.as_ref().map_or(0, |c| c.seed);
+            config = config.or(c);
+            members.push((seed, a));
+        }
+        if let Some(c) = config {
+            configs.push(c);
+        }
+        if many {
+            arms.push(super::seeds::aggregate(&label, members));
+        } else {
+            arms.push(members.pop().expect("one member").1);
+        }
+    }
+    (arms, configs)
+}
+
 /// The runs' names in every view and export of them: one rule, so the Compare view, the Runs
 /// pane's export and `metalab export` agree, and a rerun never shares its original's name.
 fn labels(rows: &[RunRow]) -> Vec<String> {
@@ -137,7 +203,7 @@ fn labels(rows: &[RunRow]) -> Vec<String> {
 
 fn subjects(rows: &[RunRow]) -> Vec<Subject> {
     rows.iter()
-        .map(|r| Subject::new(&r.experiment, &r.arm, Some(&r.id)))
+        .map(|r| Subject::new(&r.experiment, &r.arm, Some(&r.id)).with_seed(r.seed))
         .collect()
 }
 
@@ -314,9 +380,14 @@ pub fn export_runs(app: &mut App, rows: &[RunRow]) {
                 curves.push(ArmCurves {
                     run: r.id.clone(),
                     label,
+                    identity: r.arm.clone(),
                     train: m.train,
                     evals: m.evals,
                     tasks: m.tasks,
+                    clock: m.clock,
+                    algorithm: r.algorithm.clone(),
+                    stopped_at: matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted)
+                        .then_some(r.iteration),
                 });
             }
             Err(e) => return app.error(e),
@@ -331,6 +402,8 @@ pub fn export_runs(app: &mut App, rows: &[RunRow]) {
 
 pub fn export_chosen(app: &mut App) {
     let rows = chosen_runs(app);
+    // Used: marks left behind would make the next d or c act on runs chosen for this.
+    app.marked.clear();
     export_runs(app, &rows);
 }
 
@@ -359,6 +432,7 @@ pub fn export_session(app: &mut App) {
                 iteration: a.iteration,
                 total_iterations: a.total,
                 headline: None,
+                seed: meta.as_ref().map(|m| m.seed),
                 variant: None,
                 group: None,
                 extra: Default::default(),

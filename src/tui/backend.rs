@@ -22,6 +22,8 @@ pub struct RunRow {
     pub iteration: usize,
     pub total_iterations: usize,
     pub headline: Option<String>,
+    /// The experiment's seed: runs of one configuration are labelled by it (`maml s2`).
+    pub seed: Option<u64>,
     /// The sweep variant it belongs to (`metalab sweep`), if any.
     pub variant: Option<String>,
     /// Its seed group's result when the group has several seeds: "5 seeds: MSE 0.217 ± 0.028".
@@ -39,6 +41,15 @@ pub struct RunExtra {
     pub resumed_at: Vec<usize>,
     pub score: Option<Score>,
     pub notes: RunNotes,
+    pub host: String,
+    /// `cpu (model)` or `cuda:0 (model)`; empty where unknown.
+    pub device: String,
+    pub threads: usize,
+    /// Training seconds; 0 where unknown.
+    pub seconds: f64,
+    /// A run that ended without a final test: its last validation, as the result column
+    /// shows it (`val MSE 0.412 ± 0.031 @2700`).
+    pub last_validation: Option<String>,
 }
 
 /// `sinusoid-seeds-003-9090c3` → (`sinusoid-seeds`, `3`).
@@ -123,9 +134,32 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
             group_of.insert(id.clone(), line.clone());
         }
     }
+    let here = runs::local_host();
     let mut rows: Vec<RunRow> = runs::list_runs(root)
         .into_iter()
         .map(|r| RunRow {
+            extra: RunExtra {
+                last_validation: if r.headline.is_none()
+                    && matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted)
+                {
+                    last_validation(&r.dir)
+                } else {
+                    None
+                },
+                rerun_of: r.rerun_of,
+                resumed_at: r.resumed_at,
+                score: r.score,
+                notes: r.notes,
+                // Named only when it is another machine (copied in, or a shared folder).
+                host: if r.host == here {
+                    "this machine".into()
+                } else {
+                    r.host
+                },
+                device: r.device,
+                threads: r.threads,
+                seconds: r.seconds,
+            },
             group: group_of.get(&r.id).cloned(),
             status: r.status,
             id: r.id,
@@ -137,13 +171,8 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
             iteration: r.iteration,
             total_iterations: r.total_iterations,
             headline: r.headline,
+            seed: r.seed,
             variant: r.variant,
-            extra: RunExtra {
-                rerun_of: r.rerun_of,
-                resumed_at: r.resumed_at,
-                score: r.score,
-                notes: r.notes,
-            },
         })
         .collect();
     let key = |r: &RunRow| {
@@ -167,6 +196,22 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
             .then(b.started_unix.cmp(&a.started_unix))
     });
     rows
+}
+
+/// The last validation a run made, as a result: what a stopped run has instead of a test.
+fn last_validation(dir: &Path) -> Option<String> {
+    let m = runs::load_metrics(dir).ok()?;
+    let e = m
+        .evals
+        .iter()
+        .rev()
+        .find(|e| e.split == crate::tasks::Split::Validation)?;
+    let value = match e.accuracy {
+        Some(a) => format!("acc {:.1}% ± {:.1}", 100.0 * a.mean, 100.0 * a.ci95),
+        None if m.classification => format!("loss {:.3} ± {:.3}", e.loss.mean, e.loss.ci95),
+        None => format!("MSE {:.3} ± {:.3}", e.loss.mean, e.loss.ci95),
+    };
+    Some(format!("val {value} @{}", e.iteration))
 }
 
 pub fn load_metrics(dir: &Path) -> Result<Metrics, String> {

@@ -16,6 +16,13 @@ pub fn perform(app: &mut App, action: Action) {
                 _ => "smoothing off (e smooths)".into(),
             }
         }
+        // The step chart here is linear with an outlying step 0 put above its axis; say so
+        // rather than flip a setting this screen does not use.
+        Action::ToggleLogY if app.screen == crate::tui::app::Screen::Adaptation => {
+            "log y is for the Monitor and Compare charts; here a step-0 value far above the \
+             rest is shown above the axis instead"
+                .into()
+        }
         Action::ToggleLogY => {
             o.log_y = !o.log_y;
             if o.log_y {

@@ -90,6 +90,35 @@ impl ChartOpts {
         }
         parts.join(" · ")
     }
+
+    /// What [`describe`](Self::describe) says besides [`short`](Self::short): the x axis and
+    /// the history window.
+    pub fn extra(&self) -> String {
+        let mut parts = vec![];
+        if self.x == XAxis::WallTime {
+            parts.push("x: time");
+        }
+        if self.history == History::Recent {
+            parts.push("recent");
+        }
+        parts.join(" · ")
+    }
+
+    /// The smoothing and log flags in few columns (`EMA .8 log`): what a narrow chart title
+    /// keeps, since they change how every curve under it reads.
+    pub fn short(&self) -> String {
+        let mut parts = vec![];
+        if self.alpha() > 0.0 {
+            parts.push(format!(
+                "EMA {}",
+                self.alpha().to_string().trim_start_matches('0')
+            ));
+        }
+        if self.log_y {
+            parts.push("log".into());
+        }
+        parts.join(" ")
+    }
 }
 
 #[cfg(test)]

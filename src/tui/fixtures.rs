@@ -354,3 +354,69 @@ pub fn many_arms_live_app(root: &Path, names: &[&str], points: usize) -> App {
     }
     app
 }
+
+/// The paused-arms case: three arms paused at different points because multi-task
+/// runs three times faster. `maml_evaluated` gives MAML its first evaluation (at 500).
+/// Multi-task's loss is the lowest on screen (at 1500) and the worst where all were evaluated.
+pub fn paused_arms_app(root: &Path, maml_evaluated: bool) -> App {
+    let mut app = App::new(root);
+    let mut s = Session::for_experiment(&experiment());
+    s.title = "sinusoid-compare".into();
+    s.arms.clear();
+    s.diff.clear();
+    app.live = Some(s);
+    app.screen = Screen::Compare;
+    // (name, iteration reached, its evaluations as (iteration, MSE)).
+    type Arm<'a> = (&'a str, usize, &'a [(usize, f64)]);
+    let arms: [Arm; 3] = [
+        (
+            "maml",
+            if maml_evaluated { 600 } else { 450 },
+            &[(500, 0.81)],
+        ),
+        ("fomaml", 700, &[(500, 0.95)]),
+        (
+            "multitask",
+            1550,
+            &[(500, 1.62), (1000, 0.74), (1500, 0.52)],
+        ),
+    ];
+    for (arm, (name, reached, evals)) in arms.iter().enumerate() {
+        update(&mut app, Msg::Engine(started(arm, name, 5000, false)));
+        for i in (10..=*reached).step_by(10) {
+            let t = i as f64;
+            update(
+                &mut app,
+                Msg::Engine(EngineEvent::Train {
+                    arm,
+                    point: TrainPoint {
+                        iteration: i,
+                        loss: 0.3 + 2.0 / (1.0 + t / (100.0 * (arm + 1) as f64)),
+                        accuracy: None,
+                    },
+                    iters_per_sec: 10.0 * (1 + 2 * (arm / 2)) as f64,
+                }),
+            );
+            for &(at, loss) in evals.iter().filter(|e| e.0 == i) {
+                update(
+                    &mut app,
+                    Msg::Engine(EngineEvent::Eval {
+                        arm,
+                        result: EvalResult {
+                            iteration: at,
+                            split: Split::Validation,
+                            loss: ci(loss, 0.05),
+                            accuracy: None,
+                            loss_before: ci(3.0, 0.2),
+                            inner_steps: 5,
+                            inner_lr: 0.01,
+                            per_step: adaptation_curve(3.0, loss, 5, None),
+                        },
+                    }),
+                );
+            }
+        }
+        update(&mut app, Msg::Engine(EngineEvent::Paused { arm }));
+    }
+    app
+}

@@ -25,6 +25,9 @@ pub enum Action {
     LaunchExperiment,
     OpenRun,
     MarkRun,
+    /// Mark every run of the selected run's sweep (or experiment): all its arms and seeds.
+    MarkGroup,
+    ClearMarks,
     CompareMarked,
     Rerun,
     Resume,
@@ -261,6 +264,7 @@ fn table() -> Vec<Binding> {
         bind(ADAPTATION, &[Key::new(Right), Key::ch('l')], Move(1), S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::new(Up), Key::ch('k')], SelectTask(-1), S::Monitor, "", "", Some("↑↓ task")),
         bind(ADAPTATION, &[Key::new(Down), Key::ch('j')], SelectTask(1), S::Monitor, "", "", None),
+        bind(ADAPTATION, &[Key::ch('y')], ToggleLogY, S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::ch('a')], ToggleAccuracy, S::Monitor, "", "", Some("a acc/loss")),
         bind(ADAPTATION, &[Key::ch('A'), Key::ch('q'), Key::new(Esc)], LeaveAdaptation, S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::ch('?'), Key::new(F(1))], Help, S::Monitor, "", "", None),
@@ -268,11 +272,13 @@ fn table() -> Vec<Binding> {
         // Runs
         bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open its curves", Some("Enter open")),
         bind(RUNS, &[Key::ch(' ')], MarkRun, S::Runs, "Space", "mark for comparison", Some("Space mark")),
+        bind(RUNS, &[Key::ch('M')], MarkGroup, S::Runs, "M", "mark its sweep / all seeds", None),
+        bind(RUNS, &[Key::ch('u')], ClearMarks, S::Runs, "u", "clear the marks", None),
         bind(RUNS, &[Key::ch('c')], CompareMarked, S::Runs, "c", "compare marked runs", Some("c compare")),
         bind(RUNS, &[Key::ch('r')], Rerun, S::Runs, "r", "rerun (queued if busy)", Some("r rerun")),
         bind(RUNS, &[Key::ch('R')], Resume, S::Runs, "R", "resume a stopped run", Some("R resume")),
         bind(RUNS, &[Key::ch('x')], ExportRuns, S::Runs, "x", "export CSV, SVG, PNG", Some("x export")),
-        bind(RUNS, &[Key::ch('d'), Key::new(Delete)], DeleteRun, S::Runs, "d", "delete one / marked (asks)", Some("d delete")),
+        bind(RUNS, &[Key::ch('d'), Key::new(Delete)], DeleteRun, S::Runs, "d", "delete marked, else this (y/n)", Some("d delete")),
         bind(RUNS, &[Key::ch('/')], FilterRuns, S::Runs, "/", "filter (Esc clears)", None),
         bind(RUNS, &[Key::ch('o')], SortRuns, S::Runs, "o", "sort by date / result", None),
         bind(RUNS, &[Key::ch('t')], EditNotes, S::Runs, "t", "note and #tags", None),
@@ -316,6 +322,11 @@ pub fn help_rows() -> Vec<(String, String)> {
 /// The footer line for `screen`: its own keys from the table, then how to move, switch panes,
 /// get help and leave.
 pub fn footer(screen: Screen) -> String {
+    footer_parts(screen).join(" · ")
+}
+
+/// The footer's entries, most useful first; `? help` and `q quit`/`q back` last.
+pub fn footer_parts(screen: Screen) -> Vec<String> {
     let mut parts: Vec<String> = vec![];
     match screen {
         Screen::Experiments | Screen::Runs => parts.push("↑↓ select".into()),
@@ -335,6 +346,23 @@ pub fn footer(screen: Screen) -> String {
         }
         Screen::Editor => {}
     }
+    parts
+}
+
+/// The footer in `width` columns: entries are left out whole (from the end of the middle,
+/// keeping help and quit), never cut mid-word.
+pub fn footer_fit(screen: Screen, width: usize) -> String {
+    let mut parts = footer_parts(screen);
+    let len = |p: &[String]| {
+        p.iter().map(|s| s.chars().count()).sum::<usize>() + 3 * p.len().saturating_sub(1)
+    };
+    let tail = if screen == Screen::Editor { 0 } else { 2 }.min(parts.len());
+    while len(&parts) > width && parts.len() > tail {
+        parts.remove(parts.len() - tail - 1);
+    }
+    while len(&parts) > width {
+        parts.pop();
+    }
     parts.join(" · ")
 }
 
@@ -344,6 +372,26 @@ mod tests {
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn footers_leave_entries_out_whole() {
+        for screen in [
+            Screen::Experiments,
+            Screen::Runs,
+            Screen::Monitor,
+            Screen::Compare,
+        ] {
+            for w in [40, 60, 80, 120] {
+                let f = footer_fit(screen, w);
+                assert!(f.chars().count() <= w, "{f}");
+                let all = footer_parts(screen);
+                for part in f.split(" · ") {
+                    assert!(all.iter().any(|p| p == part), "{part:?} cut in {f:?}");
+                }
+                assert!(f.contains("? help"), "{screen:?} {w}: {f}");
+            }
+        }
     }
 
     #[test]

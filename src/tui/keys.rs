@@ -23,7 +23,14 @@ pub fn on_key(app: &mut App, k: KeyEvent) {
     }
     match keymap::lookup(app.screen, &k) {
         Some(Action::EditorWidget) | None if app.screen == Screen::Editor => editor_input(app, k),
-        Some(action) => perform(app, action),
+        Some(action) => {
+            // The status line answers the last action: a new one (other than moving about)
+            // replaces it, so "done" or an error fixed since is not left standing.
+            if !matches!(action, Action::Move(_) | Action::Help) {
+                app.status = None;
+            }
+            perform(app, action)
+        }
         None => {}
     }
 }
@@ -72,8 +79,43 @@ fn perform(app: &mut App, action: Action) {
                 move_selection(app, 1);
             }
         }
+        Action::MarkGroup => {
+            let Some(r) = app.runs.get(app.run_sel) else {
+                return;
+            };
+            // A sweep's runs, else the experiment's: every arm and every seed of it.
+            let sweep = |r: &crate::tui::backend::RunRow| {
+                r.variant
+                    .as_deref()
+                    .and_then(crate::tui::backend::sweep_of)
+                    .map(|(s, _)| s.to_string())
+            };
+            let (key, exp) = (sweep(r), r.experiment.clone());
+            let ids: Vec<String> = app
+                .runs
+                .iter()
+                .filter(|x| match &key {
+                    Some(k) => sweep(x).as_ref() == Some(k),
+                    None => sweep(x).is_none() && x.experiment == exp,
+                })
+                .map(|x| x.id.clone())
+                .collect();
+            let what = key.map_or(format!("experiment {exp}"), |k| format!("sweep {k}"));
+            app.info(format!(
+                "marked {} of {what}: c compares them (seeds as one arm each), u clears",
+                update::plural(ids.len(), "run")
+            ));
+            app.marked.extend(ids);
+        }
+        Action::ClearMarks => {
+            let n = app.marked.len();
+            app.marked.clear();
+            app.info(format!("cleared {}", update::plural(n, "mark")));
+        }
         Action::CompareMarked => {
             let rows = actions::chosen_runs(app);
+            // Used: a mark left behind would make the next d or x act on runs not in view.
+            app.marked.clear();
             app.io(Io::OpenRuns {
                 rows,
                 screen: Screen::Compare,
@@ -82,20 +124,42 @@ fn perform(app: &mut App, action: Action) {
         Action::Rerun => app.io(Io::Rerun),
         Action::Resume => app.io(Io::Resume),
         Action::ExportRuns => app.io(Io::ExportChosen),
-        Action::DeleteRun if !app.marked_visible().is_empty() => {
+        // The marked runs when the cursor is on one of them; else the run under the cursor,
+        // whatever is marked elsewhere. The dialog names every run it will delete.
+        Action::DeleteRun
+            if app
+                .runs
+                .get(app.run_sel)
+                .is_some_and(|r| app.marked.contains(&r.id)) =>
+        {
             let ids: Vec<String> = app.marked_visible().iter().map(|r| r.id.clone()).collect();
+            let shown = 6;
+            let mut names: Vec<String> = ids.iter().take(shown).cloned().collect();
+            if ids.len() > shown {
+                names.push(format!("… and {} more", ids.len() - shown));
+            }
             app.modal = Some(Modal::Confirm {
                 prompt: format!(
-                    "Delete the {} and all their files? Runs still training are kept.",
-                    update::plural(ids.len(), "marked run")
+                    "Delete these {} and all their files? Runs still training are kept.\n{}",
+                    update::plural(ids.len(), "marked run"),
+                    names.join("\n")
                 ),
                 then: Pending::DeleteRuns(ids),
             });
         }
         Action::DeleteRun => {
             if let Some(r) = app.runs.get(app.run_sel) {
+                let others = app.marked.len();
+                let note = if others > 0 {
+                    format!(
+                        "\n(only this one: the {} elsewhere stay)",
+                        update::plural(others, "marked run")
+                    )
+                } else {
+                    String::new()
+                };
                 app.modal = Some(Modal::Confirm {
-                    prompt: format!("Delete run {} and all its files?", r.id),
+                    prompt: format!("Delete run {} and all its files?{note}", r.id),
                     then: Pending::DeleteRun(r.id.clone()),
                 });
             }
@@ -278,9 +342,20 @@ fn on_modal_key(app: &mut App, m: Modal, k: KeyEvent) {
             }
             _ => app.modal = Some(Modal::Input { prompt, text, then }),
         },
+        // Only `y` says yes: Enter, pressed out of habit, must not delete or stop anything.
         Modal::Confirm { prompt, then } => match k.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => update::confirm(app, then),
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {}
+            KeyCode::Char('y') | KeyCode::Char('Y') => update::confirm(app, then),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => app
+                .info(match then {
+                    Pending::DeleteRun(_) | Pending::DeleteRuns(_) => "cancelled: nothing deleted",
+                    Pending::StopArm(_) => "cancelled: training goes on",
+                    Pending::DiscardEdits => "cancelled: your edits are kept",
+                    Pending::Quit => "cancelled",
+                }),
+            KeyCode::Enter => {
+                app.info("press y to confirm, n or Esc to cancel");
+                app.modal = Some(Modal::Confirm { prompt, then });
+            }
             _ => app.modal = Some(Modal::Confirm { prompt, then }),
         },
         Modal::Conflict { disk } => match k.code {

@@ -23,6 +23,7 @@ pub mod results;
 pub mod runs_view;
 pub mod runtime;
 pub mod scanner;
+pub mod seeds;
 pub mod series;
 pub mod session;
 pub mod sweep_job;

@@ -45,7 +45,17 @@ impl RunFilter {
 /// Does `r` match every word of `filter` (case-insensitive, anywhere in its experiment, arm,
 /// algorithm, status, tags, note or id)?
 pub fn matches(r: &RunRow, filter: &str) -> bool {
+    // The pane shows a sweep's run as `sweep#3`: what the user reads is what they type.
+    let shown = r
+        .variant
+        .as_deref()
+        .and_then(super::backend::sweep_of)
+        .map(|(sweep, i)| format!("{sweep}#{i}"))
+        .unwrap_or_default();
+    let seed = r.seed.map(|s| format!("s{s}")).unwrap_or_default();
     let hay = [
+        shown.as_str(),
+        seed.as_str(),
         r.experiment.as_str(),
         r.arm.as_str(),
         r.algorithm.as_str(),
@@ -66,7 +76,8 @@ pub fn matches(r: &RunRow, filter: &str) -> bool {
     filter.split_whitespace().all(|w| {
         let w = w.to_lowercase();
         match w.strip_prefix('#') {
-            Some(t) if !t.is_empty() => tags.iter().any(|x| x.contains(t)),
+            // `#tag` finds tags, and also a sweep index typed from where it starts (`#0`).
+            Some(t) if !t.is_empty() => tags.iter().any(|x| x.contains(t)) || hay.contains(&w),
             _ => hay.contains(&w) || tags.iter().any(|x| x.contains(&w)),
         }
     })
@@ -96,5 +107,49 @@ fn rank(r: &RunRow) -> (u8, f64) {
         Some(s) if s.value.is_finite() && s.accuracy => (0, -s.value),
         Some(s) if s.value.is_finite() => (1, s.value),
         _ => (2, 0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(variant: Option<&str>, tags: &[&str]) -> RunRow {
+        RunRow {
+            id: "2026-12-02-003512-sinusoid-seeds-maml-box3fa2".into(),
+            dir: Default::default(),
+            experiment: "sinusoid-seeds".into(),
+            arm: "maml".into(),
+            algorithm: "MAML".into(),
+            status: crate::runs::RunStatus::Finished,
+            started_unix: 0,
+            iteration: 0,
+            total_iterations: 0,
+            headline: None,
+            seed: Some(2),
+            variant: variant.map(Into::into),
+            group: None,
+            extra: super::super::backend::RunExtra {
+                notes: crate::runs::RunNotes {
+                    note: String::new(),
+                    tags: tags.iter().map(|t| t.to_string()).collect(),
+                },
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Issue 18 §3: `…-seeds#0` labels are found by what they show, `#` and all.
+    #[test]
+    fn sweep_labels_are_found_with_their_hash() {
+        let r = row(Some("sinusoid-compare-seeds-000-9090c3"), &[]);
+        assert!(matches(&r, "seeds#0"));
+        assert!(matches(&r, "sinusoid-compare-seeds#0"));
+        assert!(matches(&r, "#0"));
+        assert!(!matches(&r, "seeds#1"));
+        assert!(matches(&r, "s2"));
+        let tagged = row(None, &["baseline"]);
+        assert!(matches(&tagged, "#base"));
+        assert!(!matches(&tagged, "#0"));
     }
 }

@@ -15,6 +15,41 @@ use super::series::Series;
 /// Per-task panels beyond this are ignored: a corrupt task index must not allocate without bound.
 pub const MAX_TRACKED: usize = 16;
 
+/// Validation evaluations kept per arm for ranking at a common iteration: far more than any
+/// evaluation schedule makes (one per 100 iterations of a 100k run is 1000); past it the oldest go.
+pub const MAX_EVALS: usize = 4096;
+
+/// One seed of an arm that stands for several runs differing only in seed: what the paired
+/// test across seeds reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedRun {
+    pub seed: u64,
+    /// Validation evaluations, `per_step` dropped, in iteration order.
+    pub evals: Vec<EvalResult>,
+    pub final_eval: Option<EvalResult>,
+}
+
+impl SeedRun {
+    /// This seed's evaluation on `split` at `iteration`, if it made one.
+    pub fn eval_at(&self, split: Split, iteration: usize) -> Option<&EvalResult> {
+        eval_at(&self.evals, self.final_eval.as_ref(), split, iteration)
+    }
+}
+
+/// The evaluation on `split` at `iteration` among `evals` (validation) and `final_eval` (test).
+fn eval_at<'a>(
+    evals: &'a [EvalResult],
+    final_eval: Option<&'a EvalResult>,
+    split: Split,
+    iteration: usize,
+) -> Option<&'a EvalResult> {
+    if split == Split::Test {
+        return final_eval.filter(|e| e.iteration == iteration);
+    }
+    let i = evals.partition_point(|e| e.iteration < iteration);
+    evals.get(i).filter(|e| e.iteration == iteration)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArmStatus {
     Waiting,
@@ -105,6 +140,9 @@ pub struct TaskSeries {
 #[derive(Debug, Clone)]
 pub struct ArmView {
     pub name: String,
+    /// What the arm is, whatever it is called in this view (the experiment's arm name): its
+    /// colour follows it, so an arm looks the same live, opened from Runs and exported.
+    pub identity: String,
     pub algorithm: String,
     pub run_dir: Option<PathBuf>,
     pub family: String,
@@ -126,12 +164,20 @@ pub struct ArmView {
     pub seconds: Option<f64>,
     /// Regression: each tracked task's latest fit, indexed by task (the adaptation view).
     pub fits: Vec<TaskFit>,
+    /// Every validation evaluation (`per_step` dropped), in iteration order: arms are ranked
+    /// at an iteration all of them reached, not at each one's latest.
+    pub evals: Vec<EvalResult>,
+    /// Several runs of one configuration differing only in seed, shown as this one arm (its
+    /// curves the mean over seeds, its bands across seeds); empty for a single run.
+    pub seeds: Vec<SeedRun>,
 }
 
 impl ArmView {
     pub fn new(name: impl Into<String>, algorithm: impl Into<String>) -> ArmView {
+        let name = name.into();
         ArmView {
-            name: name.into(),
+            identity: name.clone(),
+            name,
             algorithm: algorithm.into(),
             run_dir: None,
             family: String::new(),
@@ -151,7 +197,14 @@ impl ArmView {
             final_eval: None,
             seconds: None,
             fits: Vec::new(),
+            evals: Vec::new(),
+            seeds: Vec::new(),
         }
+    }
+
+    /// The arm's evaluation on `split` at `iteration`, if it made one there.
+    pub fn eval_at(&self, split: Split, iteration: usize) -> Option<&EvalResult> {
+        eval_at(&self.evals, self.final_eval.as_ref(), split, iteration)
     }
 
     pub fn progress(&self) -> f64 {
@@ -180,13 +233,31 @@ impl ArmView {
         self.final_eval.as_ref().or(self.last_eval.as_ref())
     }
 
-    fn add_eval(&mut self, r: &EvalResult) {
+    pub fn add_eval(&mut self, r: &EvalResult) {
         let x = r.iteration as f64;
         self.eval_loss.push(x, &r.loss);
         if let Some(a) = &r.accuracy {
             self.eval_acc.push(x, a);
         }
         self.last_eval = Some(r.clone());
+        // Out-of-order evaluations (a resumed run re-evaluating) replace, never duplicate.
+        let i = self.evals.partition_point(|e| e.iteration < r.iteration);
+        let kept = EvalResult {
+            per_step: Vec::new(),
+            ..r.clone()
+        };
+        if self
+            .evals
+            .get(i)
+            .is_some_and(|e| e.iteration == r.iteration)
+        {
+            self.evals[i] = kept;
+        } else {
+            self.evals.insert(i, kept);
+        }
+        if self.evals.len() > MAX_EVALS {
+            self.evals.remove(0);
+        }
     }
 
     /// Keep `fit` as its task's latest, in task order.
@@ -331,6 +402,7 @@ impl Session {
                 ..
             } => {
                 a.name = name.clone();
+                a.identity = name.clone();
                 a.run_dir = Some(run_dir.clone());
                 a.algorithm = algorithm.clone();
                 a.total = *total_iterations;

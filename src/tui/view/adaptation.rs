@@ -31,6 +31,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     };
     let sel = app.arm_sel.min(s.arms.len() - 1);
     let arm = &s.arms[sel];
+    let colors = theme::arm_colors(s);
     let regression = !s.classification();
     let metric = Metric::of(s, app.task_accuracy);
     let table_rows = s.arms.len().min(8) as u16 + 3;
@@ -45,7 +46,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             .get(app.adaptation.task.min(arm.fits.len().max(1) - 1))
     });
     f.render_widget(
-        header(arm, sel, fit.flatten(), arm.fits.len(), head.width),
+        header(arm, colors[sel], fit.flatten(), arm.fits.len(), head.width),
         head,
     );
     match fit {
@@ -53,7 +54,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             let [left, right] =
                 Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
                     .areas(charts);
-            fit_panel(f, left, arm, sel, fit, arm.fits.len());
+            fit_panel(f, left, arm, colors[sel], fit, arm.fits.len());
             steps_chart(f, right, s, metric);
         }
         None => steps_chart(f, charts, s, metric),
@@ -117,12 +118,11 @@ fn curve(a: &ArmView) -> &[StepResult] {
 /// end as the width shrinks, never cut.
 fn header(
     arm: &ArmView,
-    sel: usize,
+    color: Color,
     fit: Option<&TaskFit>,
     tasks: usize,
     width: u16,
 ) -> Line<'static> {
-    let color = theme::arm_color(sel);
     let mut spans = vec![Span::styled(
         format!("● {}", arm.name),
         Style::default().fg(color).add_modifier(Modifier::BOLD),
@@ -207,7 +207,7 @@ fn fit_panel(
     f: &mut Frame,
     area: Rect,
     arm: &ArmView,
-    sel: usize,
+    color: Color,
     fit: Option<&TaskFit>,
     tasks: usize,
 ) {
@@ -234,7 +234,6 @@ fn fit_panel(
     let (Some(xs), Some(ys)) = (xs, ys) else {
         return empty(f, area, block(" tracked task ".into()), "empty fit");
     };
-    let color = theme::arm_color(sel);
     let line = |data, color| {
         Dataset::default()
             .marker(Marker::Braille)
@@ -294,6 +293,7 @@ fn most_steps(s: &Session) -> usize {
 /// Every arm's query metric after 0..k steps; an arm without steps (metric-based) is a flat
 /// line at its result, for reference.
 fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
+    let colors = theme::arm_colors(s);
     let title = format!(" query {} vs adaptation steps ", metric.name());
     let kmax = most_steps(s);
     let data: Vec<(usize, Vec<(f64, f64)>)> = s
@@ -321,19 +321,52 @@ fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
         };
         return empty(f, area, block(title), text);
     };
-    let [mut y0, mut y1] = padded(ys);
+    // A loss before adaptation can be orders of magnitude above the rest (234 against 0.5):
+    // the axis is fitted to the adapted steps and step 0 is said to be above it.
+    let adapted = fold_range(
+        data.iter()
+            .flat_map(|(_, p)| p.iter().filter(|q| q.0 > 0.0).map(|q| q.1)),
+    );
+    let off_scale = match adapted {
+        Some((_, hi)) if metric != Metric::Accuracy && ys.1 > 5.0 * hi.max(1e-12) => Some(ys.1),
+        _ => None,
+    };
+    let ys = match (off_scale, adapted) {
+        (Some(_), Some(a)) => a,
+        _ => ys,
+    };
+    // Round ticks, evenly spaced (the chart spreads its labels evenly), 0 and 100% as bounds.
+    let (lo, hi) = if metric == Metric::Accuracy {
+        (ys.0.max(0.0), ys.1.min(1.0))
+    } else {
+        (ys.0.max(0.0), ys.1)
+    };
+    let (mut y0, mut y1, mut yt) = super::ticks::linear(lo, hi, 3);
     if metric == Metric::Accuracy {
         (y0, y1) = (y0.max(0.0), y1.min(1.0));
     } else {
         y0 = y0.max(0.0);
     }
+    yt.retain(|v| *v >= y0 - 1e-12 && *v <= y1 + 1e-12);
+    let data: Vec<(usize, Vec<(f64, f64)>)> = data
+        .into_iter()
+        .map(|(i, p)| (i, p.into_iter().map(|(x, y)| (x, y.min(y1))).collect()))
+        .collect();
+    let title = match off_scale {
+        Some(v) => format!(
+            " query {} vs adaptation steps · step 0 above the axis (up to {}) ",
+            metric.name(),
+            theme::num(v)
+        ),
+        None => title,
+    };
     let datasets = data
         .iter()
         .map(|(i, pts)| {
             Dataset::default()
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
-                .style(Style::default().fg(theme::arm_color(*i)))
+                .style(Style::default().fg(colors[*i]))
                 .data(pts)
         })
         .collect();
@@ -353,11 +386,15 @@ fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
         .y_axis(
             Axis::default()
                 .bounds([y0, y1])
-                .labels([
-                    metric.tick(y0),
-                    metric.tick((y0 + y1) / 2.0),
-                    metric.tick(y1),
-                ])
+                .labels({
+                    let dec = super::ticks::decimals(&yt);
+                    yt.iter()
+                        .map(|v| match metric {
+                            Metric::Accuracy => metric.tick(*v),
+                            _ => format!("{v:.dec$}"),
+                        })
+                        .collect::<Vec<_>>()
+                })
                 .style(theme::dim()),
         )
         .legend_position(None);
@@ -380,21 +417,10 @@ fn shown_steps(k: usize, columns: usize) -> Vec<usize> {
 /// One row per arm, one column per shown step, every value whole with its ±; columns are
 /// dropped, never numbers cut.
 fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metric) {
-    let arm = &s.arms[sel];
-    let title = match arm.headline_eval() {
-        Some(e) => format!(
-            " query {} after each step · {} · iteration {} · {} tasks ",
-            metric.name(),
-            if e.split == Split::Test {
-                "test"
-            } else {
-                "validation"
-            },
-            e.iteration,
-            e.loss.n
-        ),
-        None => format!(" query {} after each step ", metric.name()),
-    };
+    let colors = theme::arm_colors(s);
+    // Arms are evaluated at their own pace (and saved runs on their own protocol): each row
+    // says which evaluation its numbers come from, none speaks for the others.
+    let title = format!(" query {} after each step ", metric.name());
     let b = block(title);
     let inner = b.inner(area);
     f.render_widget(b, area);
@@ -417,14 +443,41 @@ fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metri
     let name_w = s
         .arms
         .iter()
-        .map(|a| a.name.chars().count() + 4)
+        .map(|a| a.name.chars().count() + 5)
         .max()
         .unwrap_or(6)
         .max(8);
-    let columns = (inner.width as usize).saturating_sub(name_w) / cell_w;
+    let source = |a: &ArmView, long: bool| -> String {
+        let Some(e) = a.headline_eval() else {
+            return "–".into();
+        };
+        let split = if e.split == Split::Test {
+            "test"
+        } else {
+            "val"
+        };
+        if long {
+            format!("{split} @{}, {} tasks", e.iteration, e.loss.n)
+        } else {
+            format!("{split}@{} n={}", e.iteration, e.loss.n)
+        }
+    };
+    let source_w = |long: bool| {
+        s.arms
+            .iter()
+            .map(|a| source(a, long).chars().count())
+            .chain([9])
+            .max()
+            .unwrap_or(9)
+            + 1
+    };
+    let free = (inner.width as usize).saturating_sub(name_w);
+    let long = free.saturating_sub(source_w(true)) / cell_w >= 3;
+    let src_w = source_w(long);
+    let columns = free.saturating_sub(src_w) / cell_w;
     let steps = shown_steps(kmax, columns.max(1));
     let mut lines = vec![];
-    let mut head = format!("{:<name_w$}", "steps");
+    let mut head = format!("{:<name_w$}{:<src_w$}", "steps", "evaluated");
     for st in &steps {
         head.push_str(&format!("{:>cell_w$}", st));
     }
@@ -440,8 +493,9 @@ fn steps_table(f: &mut Frame, area: Rect, s: &Session, sel: usize, metric: Metri
             Span::raw(marker),
             Span::styled(
                 format!("● {:<w$}", a.name, w = name_w - 4),
-                Style::default().fg(theme::arm_color(i)),
+                Style::default().fg(colors[i]),
             ),
+            Span::styled(format!("{:<src_w$}", source(a, long)), theme::dim()),
         ];
         for st in &steps {
             spans.push(Span::raw(format!("{:>cell_w$}", cell(a, *st))));

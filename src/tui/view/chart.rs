@@ -26,6 +26,9 @@ pub struct Curve {
     pub band: Option<Vec<(f64, f64)>>,
     /// EMA smoothing applies: training curves, not the few exact evaluations.
     pub smooth: bool,
+    /// The furthest x the run got to: past it the cursor reads nothing, not the last value
+    /// (a run paused at 2700 has no value "at 5000").
+    pub reached: Option<f64>,
 }
 
 impl Curve {
@@ -36,6 +39,7 @@ impl Curve {
             color,
             band: None,
             smooth: false,
+            reached: None,
         }
     }
 
@@ -50,6 +54,7 @@ impl Curve {
         Curve {
             smooth: true,
             points: on_x(a, s.points(), time),
+            reached: reached(a, time),
             ..Curve::of(name, s, color)
         }
     }
@@ -71,7 +76,18 @@ impl Curve {
             color,
             band: band.then(|| lo.iter().zip(&hi).map(|(l, h)| (l.1, h.1)).collect()),
             smooth: false,
+            reached: reached(a, time),
         }
+    }
+}
+
+/// The furthest x `a` reached: its iteration, or its training time there.
+pub fn reached(a: &ArmView, time: bool) -> Option<f64> {
+    let it = a.iteration as f64;
+    if time && !a.clock.is_empty() {
+        a.seconds_at(it)
+    } else {
+        Some(it)
     }
 }
 
@@ -178,6 +194,7 @@ struct Drawn {
     raw: Vec<(f64, f64)>,
     /// (x, lo, hi) shown and the original half-width at each point.
     band: Vec<(f64, f64, f64, f64)>,
+    reached: Option<f64>,
 }
 
 pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
@@ -421,6 +438,7 @@ fn prepare(p: &Panel, o: &ChartOpts, log: bool) -> Vec<Drawn> {
                 line,
                 raw,
                 band,
+                reached: c.reached,
             }
         })
         .collect()
@@ -664,7 +682,9 @@ fn x_label(t: f64, time: bool, dec: usize) -> String {
 }
 
 /// `at 1250: maml 0.4321 ± 0.0211 · reptile 0.5…`: each curve's value at the cursor, whole
-/// entries only (a number is never cut; entries that do not fit are left out).
+/// entries only (a number is never cut). When not every curve fits, the intervals go, then the
+/// names shrink, so every arm is named before any is left out; a curve whose run never got to
+/// the cursor reads `–`.
 fn readout_line(d: &[Drawn], x: f64, percent: bool, time: bool, width: usize) -> Line<'static> {
     let at = if time {
         theme::duration(x)
@@ -676,15 +696,15 @@ fn readout_line(d: &[Drawn], x: f64, percent: bool, time: bool, width: usize) ->
     } else {
         ""
     };
-    let mut spans = vec![Span::styled(format!("at {at}{smoothed}:"), theme::dim())];
-    let mut used = spans[0].content.chars().count();
-    for c in d {
+    let head = format!("at {at}{smoothed}:");
+    let entry = |c: &Drawn, with_ci: bool, name_w: usize| -> String {
         let pts: Vec<(f64, f64)> = c.line.iter().map(|q| (q.0, q.2)).collect();
         let value = match index_at(&pts, x) {
+            Some(_) if c.reached.is_some_and(|r| x > r + 1e-9) => "–".to_string(),
             None => "–".to_string(),
             Some(i) => {
                 let y = pts[i].1;
-                let half = c.band.get(i).map(|b| b.3);
+                let half = c.band.get(i).map(|b| b.3).filter(|_| with_ci);
                 match (percent, half) {
                     (true, Some(h)) => format!("{:.1}% ± {:.1}", 100.0 * y, 100.0 * h),
                     (true, None) => format!("{:.1}%", 100.0 * y),
@@ -696,15 +716,36 @@ fn readout_line(d: &[Drawn], x: f64, percent: bool, time: bool, width: usize) ->
         let name = if c.name.is_empty() {
             String::new()
         } else {
-            format!("{} ", c.name)
+            format!("{} ", super::layout::fit_label(&c.name, name_w))
         };
-        let entry = format!(" {name}{value}");
-        let n = entry.chars().count();
+        format!(" {name}{value}")
+    };
+    let longest = d.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+    let tiers = [
+        (true, longest),
+        (false, longest),
+        (false, 10),
+        (false, 6),
+        (false, 3),
+    ];
+    let fits = |&(ci, w): &(bool, usize)| {
+        head.chars().count()
+            + d.iter()
+                .map(|c| entry(c, ci, w).chars().count())
+                .sum::<usize>()
+            <= width
+    };
+    let (ci, w) = tiers.iter().copied().find(|t| fits(t)).unwrap_or(tiers[4]);
+    let mut spans = vec![Span::styled(head, theme::dim())];
+    let mut used = spans[0].content.chars().count();
+    for c in d {
+        let e = entry(c, ci, w);
+        let n = e.chars().count();
         if used + n > width {
             break;
         }
         used += n;
-        spans.push(Span::styled(entry, Style::default().fg(c.color)));
+        spans.push(Span::styled(e, Style::default().fg(c.color)));
     }
     Line::from(spans)
 }

@@ -31,7 +31,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         .min(area.height);
     let [top, bottom] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(table_h)]).areas(area);
-    let wide = area.width >= 110 && !s.diff.is_empty();
+    // Seed groups need the table's width for the paired test; the diff stays a D away.
+    let seeded = s.arms.iter().any(|a| a.seeds.len() > 1);
+    let wide = area.width >= 110 && !s.diff.is_empty() && !seeded;
     if wide {
         let [t, d] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
             .areas(bottom);
@@ -56,6 +58,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 /// `● maml  ● fomaml #3fa2 …` under the charts (never on top of the curves' ends), every arm in
 /// at most `max_lines` lines, labels shortened (keeping their run id) only if they must be.
 fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static>> {
+    let colors = theme::arm_colors(s);
     let n = s.arms.len().max(1);
     let longest = s
         .arms
@@ -84,7 +87,7 @@ fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static
                     let i = row * per + k;
                     Span::styled(
                         format!(" ● {:<w$} ", layout::fit_label(&a.name, w)),
-                        Style::default().fg(theme::arm_color(i)),
+                        Style::default().fg(colors[i]),
                     )
                 })
                 .collect();
@@ -94,14 +97,16 @@ fn legend_lines(s: &Session, width: usize, max_lines: usize) -> Vec<Line<'static
 }
 
 fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
+    let colors = theme::arm_colors(s);
     let o = &app.chart;
     let time = chart::x_is_time(o, s.arms.iter());
     let loss = if s.classification() { "loss" } else { "MSE" };
     let mut train = Panel::new(
         Title::default()
             .keep(format!("meta-train {loss}"))
+            .keep(o.short())
             .opt("all arms")
-            .opt(o.describe()),
+            .opt(o.extra()),
     );
     train.x_time = time;
     if let Some(c) = results::train_caveat(s) {
@@ -124,14 +129,19 @@ fn overlays(app: &App, s: &Session, metric: Metric, f: &mut Frame, area: Rect) {
     let mut eval = Panel::new(
         Title::default()
             .keep(format!("eval {} mean", metric.name()))
-            .opt("band: selected arm's 95% CI")
-            .opt(o.describe()),
+            .opt(if s.arms.iter().any(|a| a.seeds.len() > 1) {
+                "band: selected arm's 95% CI across seeds"
+            } else {
+                "band: selected arm's 95% CI"
+            })
+            .keep(if o.log_y { "log" } else { "" })
+            .opt(o.extra()),
     );
     eval.percent = acc;
     eval.x_time = time;
     eval.empty_text = "no evaluation yet";
     for (i, a) in s.arms.iter().enumerate() {
-        let c = theme::arm_color(i);
+        let c = colors[i];
         train
             .curves
             .push(Curve::train(a.name.clone(), a, &a.train_loss, c, time));
@@ -174,6 +184,10 @@ fn at_cursor(a: &ArmView, metric: Metric, x: f64, time: bool) -> String {
     let Some(i) = index_at(&pts, x) else {
         return "–".into();
     };
+    // A run paused or stopped before the cursor has no value there.
+    if chart::reached(a, time).is_some_and(|r| x > r + 1e-9) {
+        return "–".into();
+    }
     let m = crate::stats::MeanCi {
         mean: pts[i].1,
         ci95: match (lo.get(i), hi.get(i)) {
@@ -186,6 +200,7 @@ fn at_cursor(a: &ArmView, metric: Metric, x: f64, time: bool) -> String {
 }
 
 fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Rect) {
+    let colors = theme::arm_colors(s);
     let metric = ranking.metric;
     let time = chart::x_is_time(&app.chart, s.arms.iter());
     let cursor = app.chart.cursor_frac().and_then(|c| {
@@ -214,7 +229,47 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         })
         .collect();
     let inner_w = area.width.saturating_sub(2) as usize;
-    let value_head = format!("{} ± 95% CI", metric.name());
+    // Arms over seeds: how many, and the paired difference to the best arm (by seed).
+    let seeded = s.arms.iter().any(|a| a.seeds.len() > 1);
+    let seeds_txt: Vec<String> = ranking
+        .rows
+        .iter()
+        .map(|r| s.arms[r.arm].seeds.len().max(1).to_string())
+        .collect();
+    let paired_txt = |short: bool| -> Vec<String> {
+        ranking
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(k, r)| match (&r.paired, k) {
+                (_, 0) if r.value.is_some() => "(best)".into(),
+                (Some(p), _) => {
+                    let d = match (metric == Metric::Accuracy, short) {
+                        (true, _) => {
+                            format!("{:+.1}% ± {:.1}", 100.0 * p.diff.mean, 100.0 * p.diff.ci95)
+                        }
+                        (false, false) => {
+                            format!("{:+.4} ± {}", p.diff.mean, theme::num(p.diff.ci95))
+                        }
+                        (false, true) => format!("{:+.3} ± {:.3}", p.diff.mean, p.diff.ci95),
+                    };
+                    match (p.significant, short) {
+                        (true, _) => d,
+                        (false, false) => format!("{d} not significant"),
+                        (false, true) => format!("{d} n.s."),
+                    }
+                }
+                _ => "–".into(),
+            })
+            .collect()
+    };
+    let value_head = |compact: bool| {
+        if seeded && !compact {
+            format!("{} ± 95% CI over seeds", metric.name())
+        } else {
+            format!("{} ± 95% CI", metric.name())
+        }
+    };
     let maxw = |v: &[String], head: &str| {
         v.iter()
             .map(|x| x.chars().count())
@@ -222,7 +277,6 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
             .max()
             .unwrap_or(1)
     };
-    let value_w = maxw(&values, &value_head);
     let evaluated = |compact: bool| -> Vec<String> {
         ranking
             .rows
@@ -237,7 +291,24 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
     };
     // Narrow: the split and the verdict's words go, the numbers stay.
     let wide_eval_w = maxw(&evaluated(false), "evaluated");
-    let compact = 3 + 10 + 1 + value_w + 1 + wide_eval_w + 1 + 7 > inner_w;
+    let paired_long = "vs best, paired by seed";
+    let paired_need = if seeded {
+        maxw(&seeds_txt, "seeds") + 1 + maxw(&paired_txt(false), paired_long) + 1
+    } else {
+        0
+    };
+    let compact =
+        3 + 10 + 1 + maxw(&values, &value_head(false)) + 1 + wide_eval_w + 1 + 7 + paired_need
+            > inner_w;
+    let value_head = value_head(compact);
+    let value_w = maxw(&values, &value_head);
+    let paired_txt = paired_txt(compact);
+    let paired_head = if compact {
+        "Δ vs best, paired"
+    } else {
+        paired_long
+    };
+    let seeds_head = if compact { "n" } else { "seeds" };
     let evaluated = evaluated(compact);
     let eval_head = if compact { "@" } else { "evaluated" };
     let verdict_w = if compact { 1 } else { 6 };
@@ -277,6 +348,9 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         min_name + room.min(name_full.saturating_sub(min_name))
     };
     let cursor_w = maxw(&cursor_vals, &cursor_head);
+    let seeds_w = maxw(&seeds_txt, seeds_head);
+    let paired_w = maxw(&paired_txt, paired_head);
+    let show_paired = seeded && b.take(seeds_w + 1 + paired_w + 1);
     let show_cursor = cursor.is_some() && b.take(cursor_w + 1);
     let algo_w = s
         .arms
@@ -284,12 +358,12 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         .map(|a| a.algorithm.chars().count())
         .max()
         .unwrap_or(0)
-        .min(18);
+        .clamp("algorithm".len(), 18);
     let show_algo = b.take(algo_w + 1);
     let show_status = b.take(10);
     let mut header = vec![
         Cell::from("#"),
-        Cell::from(if s.live { "arm" } else { "run" }),
+        Cell::from(if s.live || seeded { "arm" } else { "run" }),
         Cell::from(value_head.clone()),
         Cell::from(eval_head),
         Cell::from(""),
@@ -301,6 +375,12 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         Constraint::Length(eval_w as u16),
         Constraint::Length(verdict_w as u16),
     ];
+    if show_paired {
+        header.push(Cell::from(seeds_head));
+        widths.push(Constraint::Length(seeds_w as u16));
+        header.push(Cell::from(paired_head));
+        widths.push(Constraint::Length(paired_w as u16));
+    }
     if show_cursor {
         header.push(Cell::from(cursor_head.clone()));
         widths.push(Constraint::Length(cursor_w as u16));
@@ -328,7 +408,7 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
                 Cell::from(format!("{}", k + 1)),
                 Cell::from(Span::styled(
                     format!("● {}", layout::fit_label(&label(a), name_w - 2)),
-                    Style::default().fg(theme::arm_color(r.arm)),
+                    Style::default().fg(colors[r.arm]),
                 )),
                 Cell::from(values[k].clone()),
                 Cell::from(Span::styled(evaluated[k].clone(), theme::dim())),
@@ -341,6 +421,14 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
                     verdict_style(r.verdict),
                 )),
             ];
+            if show_paired {
+                cells.push(Cell::from(seeds_txt[k].clone()));
+                let style = match r.paired {
+                    Some(p) if !p.significant => Style::default().fg(Color::Yellow),
+                    _ => Style::default(),
+                };
+                cells.push(Cell::from(Span::styled(paired_txt[k].clone(), style)));
+            }
             if show_cursor {
                 cells.push(Cell::from(cursor_vals[k].clone()));
             }
@@ -359,14 +447,14 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         })
         .collect();
     let better = if metric.higher_is_better() {
-        "higher is better"
+        "higher"
     } else {
-        "lower is better"
+        "lower"
     };
     let n = ranking.rows.len();
     let mut title = Title::default()
-        .keep(results::title(s))
-        .opt(format!("sorted by {}, {better}", metric.name()));
+        .keep(ranking.title(s))
+        .opt(format!("{better} {} is better", metric.name()));
     if n > height {
         title = title.keep(format!("{}–{} of {n}", off + 1, (off + height).min(n)));
     }
@@ -389,6 +477,7 @@ fn short_key(k: &str) -> &str {
 
 /// The fields that differ, one column per arm (as many as fit, scrolled to the selected one).
 fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
+    let colors = theme::arm_colors(s);
     let block = |title: String| {
         Block::default()
             .borders(Borders::ALL)
@@ -442,7 +531,7 @@ fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
     for &i in &shown {
         header.push(Cell::from(Span::styled(
             layout::fit_label(&s.arms[i].name, col_w),
-            Style::default().fg(theme::arm_color(i)),
+            Style::default().fg(colors[i]),
         )));
         widths.push(Constraint::Length(col_w as u16));
     }
@@ -468,9 +557,11 @@ fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
             Row::new(cells).style(style)
         })
         .collect();
-    let mut title = Title::default()
-        .keep("config diff")
-        .opt(format!("{} fields differ", s.diff.len()));
+    let mut title = Title::default().keep("config diff").opt(format!(
+        "{} differ{}",
+        crate::tui::update::plural(s.diff.len(), "field"),
+        if s.diff.len() == 1 { "s" } else { "" }
+    ));
     if shown.len() < n {
         title = title.keep(format!("arms {}–{} of {n}", off + 1, off + shown.len()));
     }

@@ -40,7 +40,10 @@ pub fn render(app: &App, f: &mut Frame) {
         f.render_widget(Line::styled(first, style), fr.status);
     }
     f.render_widget(
-        Line::from(Span::styled(keymap::footer(app.screen), theme::dim())),
+        Line::from(Span::styled(
+            keymap::footer_fit(app.screen, fr.footer.width as usize),
+            theme::dim(),
+        )),
         fr.footer,
     );
     if let Some(m) = &app.modal {

@@ -175,11 +175,14 @@ pub fn render(m: &Modal, f: &mut Frame, area: Rect, help_scroll: u16) {
         ),
         Modal::Confirm { prompt, .. } => (
             " confirm ",
-            vec![
-                Line::raw(prompt.clone()),
-                Line::raw(""),
-                Line::styled("y / Enter: yes     n / Esc: no", theme::title()),
-            ],
+            prompt
+                .lines()
+                .map(|l| Line::raw(l.to_string()))
+                .chain([
+                    Line::raw(""),
+                    Line::styled("y: yes     n / Esc: no", theme::title()),
+                ])
+                .collect(),
             60,
         ),
         Modal::Conflict { .. } => (

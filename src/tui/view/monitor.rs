@@ -32,7 +32,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         return;
     };
     let sel = app.arm_sel.min(s.arms.len().saturating_sub(1));
-    arm_panels(app, arm, sel, ranking.metric, f, body);
+    arm_panels(app, arm, theme::arm_colors(s)[sel], ranking.metric, f, body);
 }
 
 /// The arm's headline evaluation in the ranking's metric: `val MSE 0.4798 ± 0.0422`,
@@ -71,6 +71,9 @@ struct Cols {
     bar: usize,
     algorithm: bool,
     rate: bool,
+    /// No room for the rate column: a running arm's status reads its rate and ETA instead
+    /// (`25/s 8s`), in a status column two wider.
+    rate_in_status: bool,
 }
 
 const STATUS_W: usize = 10;
@@ -150,7 +153,9 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
     if bar == 10 && b.take(10) {
         bar = 20;
     }
+    let rate_in_status = !rate && status && b.take(2);
     Cols {
+        rate_in_status,
         name,
         metric: metric_w,
         at,
@@ -165,13 +170,12 @@ fn columns(s: &Session, metric: Metric, width: usize) -> Cols {
 
 fn arm_line(
     a: &ArmView,
-    i: usize,
+    color: Color,
     selected: bool,
     verdict: Verdict,
     c: &Cols,
     metric: Metric,
 ) -> Line<'static> {
-    let color = theme::arm_color(i);
     let marker = if selected { "▶ " } else { "  " };
     let mut spans = vec![
         Span::raw(marker),
@@ -220,8 +224,21 @@ fn arm_line(
             st if st.is_active() => theme::ok(),
             _ => Style::default(),
         };
+        let label = match (a.status == ArmStatus::Running, a.iters_per_sec) {
+            (true, r) if c.rate_in_status && r > 0.0 => {
+                let rate = if r >= 10.0 {
+                    format!("{r:.0}/s")
+                } else {
+                    format!("{r:.1}/s")
+                };
+                let eta = a.eta_secs().map_or(String::new(), theme::duration);
+                format!("{rate} {eta}")
+            }
+            _ => a.status.label(),
+        };
+        let w = if c.rate_in_status { 11 } else { 9 };
         spans.push(Span::styled(
-            format!(" {:<9}", truncate(&a.status.label(), 9)),
+            format!(" {:<w$}", truncate(&label, w)),
             status_style,
         ));
     }
@@ -292,6 +309,7 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
         block = block.title(Line::styled(format!(" {opts} "), theme::dim()).right_aligned());
     }
     let cols = columns(s, ranking.metric, area.width.saturating_sub(2) as usize);
+    let colors = theme::arm_colors(s);
     let lines: Vec<Line> = s
         .arms
         .iter()
@@ -301,7 +319,7 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
         .map(|(i, a)| {
             arm_line(
                 a,
-                i,
+                colors[i],
                 i == app.arm_sel,
                 ranking.verdict_of(i),
                 &cols,
@@ -312,7 +330,7 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn arm_panels(app: &App, a: &ArmView, i: usize, metric: Metric, f: &mut Frame, area: Rect) {
+fn arm_panels(app: &App, a: &ArmView, color: Color, metric: Metric, f: &mut Frame, area: Rect) {
     if let (ArmStatus::Failed(reason), true) = (&a.status, a.train_loss.is_empty()) {
         // Nothing to plot: the whole reason (with its fix) is what the user needs.
         let p = Paragraph::new(reason.clone())
@@ -332,7 +350,6 @@ fn arm_panels(app: &App, a: &ArmView, i: usize, metric: Metric, f: &mut Frame, a
     } else {
         [area, Rect::default()]
     };
-    let color = theme::arm_color(i);
     let eval = eval_panel(a, color, metric, o);
     // Narrow: the evaluation (the number that matters) gets the room; train goes below it when
     // there is height, else is left out.
@@ -409,8 +426,44 @@ fn eval_panel(a: &ArmView, color: Color, metric: Metric, o: &ChartOpts) -> Panel
     p
 }
 
+/// Too narrow for a panel per tracked task: every task in one panel, in shades of the arm's
+/// colour, named `t0 t1 …` in the cursor readout, so none is silently left out.
+fn tasks_overlaid(app: &App, a: &ArmView, color: Color, f: &mut Frame, area: Rect) {
+    let use_acc = a.classification && app.task_accuracy;
+    let time = chart::x_is_time(&app.chart, std::iter::once(a));
+    let what = if use_acc {
+        "acc"
+    } else if a.classification {
+        "loss"
+    } else {
+        "MSE"
+    };
+    let n = a.tasks.len();
+    let mut p = Panel::new(
+        Title::default()
+            .keep(format!("tracked tasks 0–{} {what}", n - 1))
+            .opt("one shade each"),
+    );
+    p.percent = use_acc;
+    p.x_time = time;
+    p.empty_text = "no evaluation yet";
+    for (t, ts) in a.tasks.iter().enumerate() {
+        let series = if use_acc { &ts.acc } else { &ts.loss };
+        let shade = chart::fade(color, 1.0 - 0.5 * t as f64 / n.max(2) as f64);
+        p.curves.push(Curve {
+            points: chart::on_x(a, series.points(), time),
+            reached: chart::reached(a, time),
+            ..Curve::of(format!("t{t}"), series, shade)
+        });
+    }
+    chart::render(f, area, p, &app.chart);
+}
+
 fn task_panels(app: &App, a: &ArmView, color: Color, f: &mut Frame, area: Rect) {
     let fit = (area.width / 28).max(1) as usize;
+    if a.tasks.len() > fit {
+        return tasks_overlaid(app, a, color, f, area);
+    }
     let n = a.tasks.len().min(fit);
     let areas = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(area);
     let use_acc = a.classification && app.task_accuracy;

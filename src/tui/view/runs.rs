@@ -74,7 +74,11 @@ fn cells(r: &RunRow) -> Cells {
         arm: r.arm.clone(),
         algorithm: r.algorithm.clone(),
         progress: format!("{}/{}", r.iteration, r.total_iterations),
-        result: r.headline.clone().unwrap_or_else(|| "–".into()),
+        result: r
+            .headline
+            .clone()
+            .or_else(|| r.extra.last_validation.clone())
+            .unwrap_or_else(|| "–".into()),
         group: r.group.clone().unwrap_or_default(),
         note: note.join(" "),
     }
@@ -377,6 +381,33 @@ fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
             }
             if let Some(h) = &r.headline {
                 v.push(field("result", format!("{h} (95% CI, final test)")));
+            } else if let Some(h) = &r.extra.last_validation {
+                v.push(field(
+                    "result",
+                    format!(
+                        "{h} (95% CI, last validation: {} before its test)",
+                        r.status.label()
+                    ),
+                ));
+            }
+            let mut ran = vec![];
+            if let Some(seed) = r.seed {
+                ran.push(format!("seed {seed}"));
+            }
+            if !r.extra.device.is_empty() {
+                ran.push(r.extra.device.clone());
+            }
+            if r.extra.threads > 0 {
+                ran.push(plural(r.extra.threads, "thread"));
+            }
+            if !r.extra.host.is_empty() {
+                ran.push(format!("on {}", r.extra.host));
+            }
+            if r.extra.seconds > 0.0 {
+                ran.push(format!("{} of training", theme::duration(r.extra.seconds)));
+            }
+            if !ran.is_empty() {
+                v.push(field("ran", ran.join(" · ")));
             }
             if let Some(variant) = &r.variant {
                 v.push(field(

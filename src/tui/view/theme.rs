@@ -4,10 +4,20 @@ use ratatui::style::{Color, Modifier, Style};
 
 use crate::stats::MeanCi;
 
-/// The arm's colour from the shared palette, as exported plots draw it.
+/// The `i`-th palette colour: for lists of arms not yet run (an experiment file's arms).
 pub fn arm_color(i: usize) -> Color {
     let c = crate::palette::arm(i);
     Color::Rgb(c.0, c.1, c.2)
+}
+
+/// Every arm's colour in `s`, from its identity (`palette::assign`): MAML is the same blue
+/// live, opened from Runs and in an exported figure, wherever it sits in the list.
+pub fn arm_colors(s: &crate::tui::session::Session) -> Vec<Color> {
+    let ids: Vec<&str> = s.arms.iter().map(|a| a.identity.as_str()).collect();
+    crate::palette::assign(&ids)
+        .into_iter()
+        .map(|c| Color::Rgb(c.0, c.1, c.2))
+        .collect()
 }
 
 pub fn title() -> Style {
