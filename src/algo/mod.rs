@@ -1,12 +1,16 @@
-//! Meta-learning algorithms, one file each, behind one trait.
+//! Meta-learning algorithms, one file each, each a [`learner::TaskRule`]: what one task of a
+//! meta-batch computes and how a new task adapts. The [`learner::Learner`] around every rule owns
+//! the meta-parameters, the meta-optimizer, the training tasks, the checkpoint state and the
+//! worker pool's use; the engine sees it as a [`MetaAlgorithm`].
 //!
-//! Algorithms work on flat parameter vectors and ask a [`WorkerPool`] to run per-task work, so
-//! they know nothing of devices, layers or the UI.
+//! Algorithms work on flat parameter vectors and run on a [`WorkerPool`]'s evaluators, so they
+//! know nothing of devices, layers or the UI.
 
 pub mod adam;
 pub mod anil;
 pub mod eval;
 pub mod inner;
+pub mod learner;
 pub mod maml;
 pub mod metasgd;
 pub mod metric;
@@ -22,7 +26,7 @@ use crate::experiment::{Algorithm, ArmSettings};
 use crate::model::metric::MetricKind;
 use crate::model::Network;
 use crate::pool::{PoolError, WorkerPool};
-use crate::tasks::{Episode, Rng, Split, TaskFamily};
+use crate::tasks::{Episode, Rng, TaskFamily};
 
 /// Why a meta-iteration or a state load failed.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -89,22 +93,17 @@ impl AdaptMode {
     }
 }
 
+/// A meta-learner as the engine drives it; [`learner::Learner`] is the implementation, around
+/// each algorithm's [`learner::TaskRule`].
 pub trait MetaAlgorithm: Send {
-    /// The tasks of one meta-iteration. By default `meta_batch` fresh training tasks, so arms of
-    /// one experiment that share a seed see the same task stream.
+    /// The tasks of one meta-iteration: `meta_batch` fresh training tasks, or the next of a fixed
+    /// task set.
     fn sample_batch(
         &mut self,
         family: &dyn TaskFamily,
         rng: &mut Rng,
         meta_batch: usize,
-    ) -> Vec<Episode> {
-        (0..meta_batch)
-            .map(|_| {
-                let task = family.sample_task(Split::Train, rng);
-                family.sample_episode(&task, rng)
-            })
-            .collect()
-    }
+    ) -> Vec<Episode>;
 
     /// One meta-iteration: update the meta-parameters from these episodes. `iteration` counts
     /// from 0.
@@ -133,33 +132,39 @@ pub struct AlgoContext {
     pub seed: u64,
 }
 
+/// The learner for `algorithm`: the one place an algorithm variant meets its rule.
 pub fn build(
     algorithm: &Algorithm,
     ctx: AlgoContext,
     family: &dyn TaskFamily,
 ) -> Box<dyn MetaAlgorithm> {
+    use maml::{Maml, Order};
     match algorithm {
-        Algorithm::Maml { hvp_eps } => Box::new(maml::Maml::new(ctx, *hvp_eps)),
-        Algorithm::Fomaml => Box::new(maml::Maml::with_order(ctx, maml::Order::First)),
+        Algorithm::Maml { hvp_eps } => {
+            Box::new(Maml::learner(ctx, Order::Second { hvp_eps: *hvp_eps }))
+        }
+        Algorithm::Fomaml => Box::new(Maml::learner(ctx, Order::First)),
         Algorithm::Reptile {
             epsilon,
             anneal,
             inner_optimizer,
-        } => Box::new(reptile::Reptile::new(
+        } => Box::new(reptile::Reptile::learner(
             ctx,
             *epsilon,
             *anneal,
             *inner_optimizer,
         )),
-        Algorithm::MultiTask { tasks } => Box::new(multitask::MultiTask::new(ctx, *tasks, family)),
-        Algorithm::ProtoNet => Box::new(metric::MetricArm::new(ctx, MetricKind::Prototypes)),
-        Algorithm::MatchingNet => Box::new(metric::MetricArm::new(ctx, MetricKind::Matching)),
-        Algorithm::RelationNet { hidden } => Box::new(metric::MetricArm::new(
+        Algorithm::MultiTask { tasks } => {
+            Box::new(multitask::MultiTask::learner(ctx, *tasks, family))
+        }
+        Algorithm::ProtoNet => Box::new(metric::MetricArm::learner(ctx, MetricKind::Prototypes)),
+        Algorithm::MatchingNet => Box::new(metric::MetricArm::learner(ctx, MetricKind::Matching)),
+        Algorithm::RelationNet { hidden } => Box::new(metric::MetricArm::learner(
             ctx,
             MetricKind::Relation { hidden: *hidden },
         )),
-        Algorithm::Anil { first_order } => Box::new(anil::Anil::new(ctx, !*first_order)),
-        Algorithm::MetaSgd { hvp_eps } => Box::new(metasgd::MetaSgd::new(ctx, *hvp_eps)),
+        Algorithm::Anil { first_order } => Box::new(anil::Anil::learner(ctx, !*first_order)),
+        Algorithm::MetaSgd { hvp_eps } => Box::new(metasgd::MetaSgd::learner(ctx, *hvp_eps)),
     }
 }
 
