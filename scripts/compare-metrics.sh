@@ -5,6 +5,7 @@
 # and run.json without what names the process (id, times, pid, host, threads, source path).
 # One more experiment is stopped part-way with SIGTERM by OLD, and both binaries resume copies
 # of that stopped run, so checkpoint state (Adam moments, multi-task cursor) is compared too.
+# Last, each binary runs `metalab eval` on OLD's runs (evals.jsonl without `t_unix`).
 #
 #   scripts/compare-metrics.sh OLD_BINARY NEW_BINARY [WORK_DIR]
 #
@@ -78,6 +79,26 @@ for who in old new; do
     done
 done
 
+# `metalab eval` of OLD's runs under other protocols, by each binary. A protocol an arm refuses
+# (a 4-way eval of a 3-way Meta-SGD) is refused by both, leaving no record to compare.
+for who in old new; do
+    cp -r "$work/old" "$work/eval-$who"
+    bin=$old
+    [ "$who" = new ] && bin=$new
+    for d in "$work/eval-$who"/*/; do
+        id=$(basename "$d")
+        "$bin" eval "$id" --runs "$work/eval-$who" --tasks 6 --queries 3 --split validation \
+            --inner-steps 3 --threads 2 >/dev/null
+        "$bin" eval "$id" --runs "$work/eval-$who" --tasks 6 --ways 4 --fresh-head \
+            --threads 2 >/dev/null 2>&1 || true
+    done
+    mkdir -p "$work/cmp/eval-$who"
+    for d in "$work/eval-$who"/*/; do
+        key=$(jq -r '.experiment + "." + .arm' "$d/run.json")
+        jq -c 'del(.t_unix)' "$d/evals.jsonl" >"$work/cmp/eval-$who/$key.evals"
+    done
+done
+
 normalize "$work/old" "$work/cmp/old"
 normalize "$work/new" "$work/cmp/new"
 normalize "$work/new-1thread" "$work/cmp/new-1thread"
@@ -99,6 +120,7 @@ compare() { # reference folder, other folder
 compare old new
 compare old new-1thread
 compare resumed-old resumed-new
+compare eval-old eval-new
 stopped=$(jq -r 'select(.status == "Stopped") | .arm + "@" + (.iteration | tostring)' "$work"/stopped/*/run.json | tr '\n' ' ')
 echo "resumed from: $stopped"
 exit $status

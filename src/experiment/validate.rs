@@ -143,13 +143,14 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
             );
         }
         let s = e.arm_settings(arm);
-        if arm.algorithm.is_metric() && matches!(e.family, FamilySpec::Sinusoid(_)) {
+        if arm.algorithm.is_metric() && !e.family.is_classification() {
             c.fail_arm(
                 i,
                 "algorithm",
                 format!(
-                    "{} classifies queries by comparing them with the support set's classes, but sinusoid tasks are regression: there are no classes to form prototypes or attend over",
-                    arm.algorithm.label()
+                    "{} classifies queries by comparing them with the support set's classes, but {} has no classes to form prototypes or attend over",
+                    arm.algorithm.label(),
+                    e.family.label()
                 ),
                 "use a classification family (Omniglot or Synthetic) for this arm, or a gradient-based arm (Maml, Fomaml, Anil, MetaSgd) on sinusoid",
             );
@@ -488,10 +489,13 @@ fn check_device(c: &mut Checker, e: &Experiment) {
             );
         }
     }
-    if matches!(e.family, FamilySpec::Sinusoid(_)) && matches!(e.model, ModelSpec::Conv(_)) {
+    if e.family.input_shape().len() == 1 && matches!(e.model, ModelSpec::Conv(_)) {
         c.fail(
             "model",
-            "a conv net needs image inputs, but sinusoid tasks have scalar inputs",
+            format!(
+                "a conv net needs image inputs, but {} has vector inputs",
+                e.family.label()
+            ),
             "use model: Mlp((hidden: [40, 40]))",
         );
     }
@@ -557,7 +561,10 @@ fn check_eval_episodes(c: &mut Checker, e: &Experiment) {
     if trained_ways.is_none() && v.ways.is_some() {
         c.fail(
             "eval.ways",
-            "sinusoid tasks are regression: there are no classes to change the number of",
+            format!(
+                "{} has no classes to change the number of",
+                e.family.label()
+            ),
             "drop eval.ways (eval.shots and eval.queries apply)",
         );
     }

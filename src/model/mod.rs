@@ -77,21 +77,8 @@ impl Layout {
     }
 }
 
-/// What batch-norm layers normalise with, at training and at evaluation alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchNormMode {
-    /// The model has no batch norm.
-    None,
-    /// Statistics of each support or query batch; no running averages (MAML's protocol).
-    #[serde(
-        alias = "transductive: batch statistics of each support/query batch, no running averages"
-    )]
-    Transductive,
-    /// Statistics of each episode's support and query examples together, one batch (how the
-    /// metric-based arms embed an episode).
-    TransductiveEpisode,
-}
+// Recorded with every evaluation's protocol, so it lives with the metric records.
+pub use crate::metrics::BatchNormMode;
 
 /// A loss on body features that the caller computes: given the `n × d` features (row-major),
 /// it returns the loss and ∂loss/∂features (same layout). Metric-based arms (prototypes,
