@@ -1,6 +1,7 @@
 //! What training measures: the records that the engine emits, the run store writes to
 //! `metrics.jsonl`, and the front ends and exports read. They sit below all of those so none
-//! of them imports another to name a number.
+//! of them imports another to name a number. What a result is recorded with (its split, the
+//! evaluation protocol: adaptation rule, batch-norm mode) is here too, for the same reason.
 
 use serde::{Deserialize, Serialize};
 

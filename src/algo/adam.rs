@@ -75,11 +75,11 @@ impl Adam {
     pub fn load_state(
         &mut self,
         state: &std::collections::BTreeMap<String, Vec<f32>>,
-    ) -> Result<(), super::AlgoError> {
+    ) -> Result<(), super::contract::AlgoError> {
         let n = self.m.len();
-        self.m = super::take_state(state, "adam.m", n)?;
-        self.v = super::take_state(state, "adam.v", n)?;
-        self.t = super::take_state(state, "adam.t", 1)?[0] as u64;
+        self.m = super::contract::take_state(state, "adam.m", n)?;
+        self.v = super::contract::take_state(state, "adam.v", n)?;
+        self.t = super::contract::take_state(state, "adam.t", 1)?[0] as u64;
         Ok(())
     }
 }

@@ -11,8 +11,8 @@
 
 use rand::SeedableRng;
 
+use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use super::{AdaptMode, AlgoContext};
 use crate::model::{head, Evaluator, LossOut};
 use crate::tasks::{Batch, Episode, Rng};
 

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use super::contract::AdaptMode;
 use super::inner::sgd_adapt;
-use super::{anil, metasgd, metric, AdaptMode};
+use super::{anil, metasgd, metric};
 use crate::experiment::EvalSpec;
 pub use crate::metrics::{AdaptationRule, EvalProtocol};
 use crate::metrics::{EvalResult, StepResult};
-use crate::model::metric::MetricKind;
+use crate::model::metric::{ways, MetricKind};
 use crate::model::{head, BatchNormMode, Evaluator};
 use crate::pool::{PoolError, WorkerPool};
 use crate::stats::MeanCi;
@@ -226,6 +227,29 @@ impl Trajectory {
     }
 }
 
+/// One test task: embed, classify the queries. Before the support set is seen the prediction is
+/// uniform, so `loss_before` is ln(ways).
+fn metric_task(
+    ev: &mut dyn Evaluator,
+    kind: MetricKind,
+    params: &[f32],
+    body_len: usize,
+    ep: &Episode,
+) -> TaskEval {
+    let out = metric::episode_loss(ev, kind, params, body_len, ep, None);
+    let (loss, accuracy) = (
+        out.loss as f64,
+        out.correct.map(|c| c as f64 / ep.query.n as f64),
+    );
+    TaskEval {
+        loss_before: (ways(metric::classes(&ep.support)) as f64).ln(),
+        loss,
+        accuracy,
+        // No steps: the one point is the result itself.
+        per_step: vec![StepEval { loss, accuracy }],
+    }
+}
+
 /// One task: adapt, score the steps `scoring` picks, and predict on `grid` (inputs, body
 /// length) when given.
 #[allow(clippy::too_many_arguments)]
@@ -240,7 +264,7 @@ fn evaluate_one(
     grid: Option<(&[f32], usize)>,
 ) -> (TaskEval, Option<StepPredictions>) {
     if let AdaptMode::Metric { kind, body_len } = mode {
-        return (metric::evaluate_task(ev, kind, start, body_len, ep), None);
+        return (metric_task(ev, kind, start, body_len, ep), None);
     }
     let traj = adapt(ev, start, mode, &ep.support, steps, lr);
     let r = TaskEval::of_steps(traj.score(ev, &ep.query, scoring), scoring);

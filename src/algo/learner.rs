@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::adam::Adam;
-use super::{
+use super::contract::{
     mean_gradient, mean_stats, take_state, AdaptMode, AlgoError, MetaAlgorithm, StepStats,
 };
 use crate::experiment::ArmSettings;

@@ -6,9 +6,9 @@
 //! `r = ε/‖v‖`, accumulated in f64. A test checks the result against brute-force finite
 //! differences of the whole meta-objective.
 
+use super::contract::{AdaptMode, AlgoContext};
 use super::inner::{grad, sgd_trajectory};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use super::{AdaptMode, AlgoContext};
 use crate::model::{Evaluator, KinkPattern, Kinks, LossOut};
 use crate::tasks::{Batch, Episode};
 

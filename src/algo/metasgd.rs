@@ -8,10 +8,10 @@
 
 use rand::SeedableRng;
 
+use super::contract::{AdaptMode, AlgoContext};
 use super::inner::grad;
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use super::maml::hvp;
-use super::{AdaptMode, AlgoContext};
 use crate::model::{Evaluator, LossOut};
 use crate::tasks::{Batch, Episode, Rng};
 

@@ -9,10 +9,9 @@
 
 use rand::SeedableRng;
 
-use super::eval::{StepEval, TaskEval};
+use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use super::{AdaptMode, AlgoContext};
-use crate::model::metric::{ways, MetricKind};
+use crate::model::metric::MetricKind;
 use crate::model::{Evaluator, LossOut};
 use crate::tasks::{Batch, Episode, Rng, Targets};
 
@@ -45,7 +44,8 @@ impl MetricArm {
     }
 }
 
-fn classes(b: &Batch) -> &[usize] {
+/// The class labels of a batch.
+pub(crate) fn classes(b: &Batch) -> &[usize] {
     match &b.y {
         Targets::Classes(c) => c,
         // `metalab check` refuses metric arms on regression families.
@@ -96,29 +96,6 @@ pub fn episode_loss(
         }
     }
     out
-}
-
-/// One test task: embed, classify the queries. Before the support set is seen the prediction is
-/// uniform, so `loss_before` is ln(ways).
-pub fn evaluate_task(
-    ev: &mut dyn Evaluator,
-    kind: MetricKind,
-    params: &[f32],
-    body_len: usize,
-    ep: &Episode,
-) -> TaskEval {
-    let out = episode_loss(ev, kind, params, body_len, ep, None);
-    let (loss, accuracy) = (
-        out.loss as f64,
-        out.correct.map(|c| c as f64 / ep.query.n as f64),
-    );
-    TaskEval {
-        loss_before: (ways(classes(&ep.support)) as f64).ln(),
-        loss,
-        accuracy,
-        // No steps: the one point is the result itself.
-        per_step: vec![StepEval { loss, accuracy }],
-    }
 }
 
 impl TaskRule for MetricArm {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 
+use super::contract::{AdaptMode, AlgoContext, AlgoError};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use super::{AdaptMode, AlgoContext, AlgoError};
 use crate::model::{Evaluator, Network};
 use crate::tasks::{Batch, Episode, Rng, Targets, TaskFamily};
 

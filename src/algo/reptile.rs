@@ -2,9 +2,9 @@
 //! toward the adapted ones, `θ ← θ + ε·mean(θ'ᵢ − θ)`.
 
 use super::adam::Adam;
+use super::contract::{AdaptMode, AlgoContext, AlgoError};
 use super::inner::{grad, sgd_trajectory};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use super::{AdaptMode, AlgoContext, AlgoError};
 use crate::experiment::InnerOptimizer;
 use crate::model::Evaluator;
 use crate::tasks::{Batch, Episode};
