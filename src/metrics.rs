@@ -1,11 +1,125 @@
 //! What training measures: the records that the engine emits, the run store writes to
 //! `metrics.jsonl`, and the front ends and exports read. They sit below all of those so none
-//! of them imports another to name a number.
+//! of them imports another to name a number. What a result is recorded with (its split, the
+//! evaluation protocol: adaptation rule, batch-norm mode) is here too, for the same reason.
 
 use serde::{Deserialize, Serialize};
 
 use crate::stats::MeanCi;
-use crate::tasks::Split;
+
+/// Which classes (or which tasks) a draw comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Split {
+    /// The lowercase name used in files and on screen.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Split> {
+        [Split::Train, Split::Validation, Split::Test]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serde for a [`Split`] written by its lowercase name, as `run.json` and `metrics.jsonl` have
+/// always stored evaluation splits (`Task::Classes` keeps the derived form).
+pub mod split_name {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    use super::Split;
+
+    pub fn serialize<S: Serializer>(split: &Split, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(split.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+        let name = String::deserialize(d)?;
+        Split::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown split `{name}`")))
+    }
+}
+
+/// What batch-norm layers normalise with, at training and at evaluation alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchNormMode {
+    /// The model has no batch norm.
+    None,
+    /// Statistics of each support or query batch; no running averages (MAML's protocol).
+    #[serde(
+        alias = "transductive: batch statistics of each support/query batch, no running averages"
+    )]
+    Transductive,
+    /// Statistics of each episode's support and query examples together, one batch (how the
+    /// metric-based arms embed an episode).
+    TransductiveEpisode,
+}
+
+/// How each new task is adapted on its support set before its query set is scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdaptationRule {
+    /// `inner_steps` plain SGD steps of `inner_lr` on every parameter, from the
+    /// meta-parameters (MAML, FOMAML, Reptile).
+    Sgd,
+    /// A fresh zero head on the frozen trunk; SGD steps on the head, each halved until the
+    /// support loss does not rise (multi-task).
+    FreshHeadBacktracking,
+    /// Plain SGD steps on the meta-learned head over the body's support features, body frozen
+    /// (ANIL).
+    HeadSgd,
+    /// SGD steps with the meta-learned per-parameter learning rates; `inner_lr` unused
+    /// (Meta-SGD).
+    LearnedRates,
+    /// No gradient steps: class prototypes (mean support embeddings), logits −‖q − c‖².
+    Prototypes,
+    /// No gradient steps: softmax attention over cosine similarities to the support embeddings.
+    CosineAttention,
+    /// No gradient steps: the learned relation module scores each query against each class's
+    /// mean support embedding.
+    RelationModule,
+    /// Written by metalab before the rule was typed: the rule in words.
+    #[serde(untagged)]
+    Described(String),
+}
+
+/// How results were measured: recorded with every run so numbers are never quoted without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalProtocol {
+    pub test_tasks: usize,
+    pub periodic_tasks: usize,
+    pub inner_steps: usize,
+    pub inner_lr: f64,
+    #[serde(with = "split_name")]
+    pub final_split: Split,
+    #[serde(with = "split_name")]
+    pub periodic_split: Split,
+    pub batch_norm: BatchNormMode,
+    pub adaptation: AdaptationRule,
+    /// The rule in words, with the steps and learning rate it used.
+    #[serde(default)]
+    pub description: String,
+    /// The evaluation tasks' family where its episodes differ from training's (`eval.ways`,
+    /// `shots`, `queries`); absent when evaluation samples training's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_family: Option<String>,
+}
 
 /// Result of evaluating on a set of tasks after adaptation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,7 +128,7 @@ pub struct EvalResult {
     pub iteration: usize,
     /// `Validation` for periodic evaluations, `Test` for the final one (written "validation" and
     /// "test" on disk).
-    #[serde(with = "crate::tasks::split_name")]
+    #[serde(with = "split_name")]
     pub split: Split,
     /// Query loss after `inner_steps` adaptation steps (MSE or cross-entropy).
     pub loss: MeanCi,

@@ -11,7 +11,6 @@ use thiserror::Error;
 
 use crate::algo::eval::{evaluate_tasks, summarize, Scoring, TaskEval};
 use crate::algo::{self, AdaptMode, AlgoContext};
-use crate::engine::arm::{episodes, TEST_SALT};
 use crate::experiment::{Experiment, FamilySpec};
 use crate::metrics::EvalResult;
 use crate::model::{BatchNormMode, ModelError, Network};
@@ -19,6 +18,7 @@ use crate::pool::WorkerPool;
 use crate::runs::checkpoint::Checkpoint;
 use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
+use crate::tasks::streams::{episodes, EvalStream};
 use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
 
 /// Where `metalab eval` appends its results, one JSON object a line.
@@ -127,9 +127,9 @@ fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEval
     // From the run's own evaluation episodes, which `eval` may shape unlike training's.
     e.family = exp.eval_family();
     (e.eval.ways, e.eval.shots, e.eval.queries) = (None, None, None);
-    if req.ways.is_some() && matches!(e.family, FamilySpec::Sinusoid(_)) {
+    if req.ways.is_some() && !e.family.is_classification() {
         return Err(SavedEvalError::Protocol(
-            "--ways: this run was trained on sinusoid regression, which has no classes\n  fix: drop --ways (--shots and --queries apply)".into(),
+            format!("--ways: this run was trained on {}, which has no classes\n  fix: drop --ways (--shots and --queries apply)", e.family.label()),
         ));
     }
     e.family = e.family.reshaped(req.ways, req.shots, req.queries);
@@ -296,7 +296,12 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
     let trained_outputs = trained_ways.unwrap_or(family.shape().outputs);
     let m = load_model(dir, &exp, trained_outputs, family.as_ref(), req.fresh_head)?;
     let split = req.split.unwrap_or(Split::Test);
-    let test = episodes(family.as_ref(), split, e.seed ^ TEST_SALT, e.eval.tasks);
+    let test = episodes(
+        family.as_ref(),
+        split,
+        EvalStream::Test.seed(e.seed),
+        e.eval.tasks,
+    );
     let pool = WorkerPool::new(&m.net, e.device, e.seed, threads(req))?;
     let results = evaluate_tasks(
         &pool,

@@ -40,7 +40,9 @@ fn launch(root: &Path, stop_at_first_checkpoint: bool) -> PathBuf {
         }
     }
     h.join();
-    dir.expect("started")
+    let dir = dir.expect("started");
+    cli_common::wait_lock_free(&dir);
+    dir
 }
 
 fn records(dir: &Path) -> Vec<MetricRecord> {

@@ -37,6 +37,7 @@ fn stopped_run(project: &Path, iterations: usize) -> PathBuf {
     }
     h.join();
     let dir = dir.expect("started");
+    cli_common::wait_lock_free(&dir);
     assert_eq!(
         runs::load_meta(&dir).unwrap().status,
         runs::RunStatus::Stopped

@@ -72,32 +72,14 @@ impl Adam {
         ]
     }
 
-    /// The whole state of an algorithm that is one parameter vector trained by this Adam: the
-    /// vector as `params`, then the moments.
-    pub fn state_with(&self, params: &[f32]) -> Vec<(String, Vec<f32>)> {
-        let mut s = vec![("params".into(), params.to_vec())];
-        s.extend(self.state());
-        s
-    }
-
-    /// Restore what [`Adam::state_with`] saved.
-    pub fn load_with(
-        &mut self,
-        params: &mut Vec<f32>,
-        state: &std::collections::BTreeMap<String, Vec<f32>>,
-    ) -> Result<(), super::AlgoError> {
-        *params = super::take_state(state, "params", params.len())?;
-        self.load_state(state)
-    }
-
     pub fn load_state(
         &mut self,
         state: &std::collections::BTreeMap<String, Vec<f32>>,
-    ) -> Result<(), super::AlgoError> {
+    ) -> Result<(), super::contract::AlgoError> {
         let n = self.m.len();
-        self.m = super::take_state(state, "adam.m", n)?;
-        self.v = super::take_state(state, "adam.v", n)?;
-        self.t = super::take_state(state, "adam.t", 1)?[0] as u64;
+        self.m = super::contract::take_state(state, "adam.m", n)?;
+        self.v = super::contract::take_state(state, "adam.v", n)?;
+        self.t = super::contract::take_state(state, "adam.t", 1)?[0] as u64;
         Ok(())
     }
 }

@@ -9,25 +9,19 @@
 //! change of the feature gradients `Σ_k −α·∂(∂L/∂F)/∂φ·v_k`. The head-level second derivatives are
 //! central differences in f64 (the head loss is smooth; exact for MSE).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use rand::SeedableRng;
 
-use super::adam::Adam;
-use super::{
-    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
-};
+use super::contract::{AdaptMode, AlgoContext};
+use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use crate::model::{head, Evaluator, LossOut};
-use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng};
 
 /// Relative radius of the head-level finite differences (f64).
 const HEAD_FD: f64 = 1e-4;
 
+/// ANIL's rule: SGD on the head from the body's support features; the meta-gradient reaches
+/// the body through the query features (and, second order, through the support features).
 pub struct Anil {
-    theta: Vec<f32>,
-    adam: Adam,
     second_order: bool,
     inner_steps: usize,
     inner_lr: f64,
@@ -35,17 +29,18 @@ pub struct Anil {
 }
 
 impl Anil {
-    pub fn new(ctx: AlgoContext, second_order: bool) -> Anil {
+    /// A learner from the standard initialisation, trained with Adam.
+    pub fn learner(ctx: AlgoContext, second_order: bool) -> Learner<Anil> {
         let mut rng = Rng::seed_from_u64(ctx.seed);
         let theta = ctx.net.init(&mut rng);
-        Anil {
-            adam: Adam::meta(theta.len(), &ctx.settings),
-            theta,
+        let rule = Anil {
             second_order,
             inner_steps: ctx.settings.inner_steps,
             inner_lr: ctx.settings.inner_lr,
             head_start: ctx.net.layout.head_start,
-        }
+        };
+        let optimizer = MetaOptimizer::adam(theta.len(), &ctx.settings);
+        Learner::new(rule, theta, optimizer, TaskSource::Fresh)
     }
 }
 
@@ -179,49 +174,29 @@ pub fn task_meta_grad(
     (meta, q)
 }
 
-impl MetaAlgorithm for Anil {
-    fn step(
-        &mut self,
-        _iteration: usize,
-        episodes: Vec<Episode>,
-        pool: &WorkerPool,
-    ) -> Result<StepStats, AlgoError> {
-        let theta = Arc::new(self.theta.clone());
-        let (steps, lr, second, hs) = (
+impl TaskRule for Anil {
+    const UPDATE: &'static str = "ANIL meta-gradient";
+
+    fn task(&self, ev: &mut dyn Evaluator, theta: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
+        let (update, query) = task_meta_grad(
+            ev,
+            theta,
+            self.head_start,
+            ep,
             self.inner_steps,
             self.inner_lr,
             self.second_order,
-            self.head_start,
         );
-        let results = pool.map(episodes, move |ev, ep: Episode| {
-            let (g, q) = task_meta_grad(ev, &theta, hs, &ep, steps, lr, second);
-            (g, q, ep.query.n)
-        })?;
-        let grad = mean_gradient(
-            results.iter().map(|(g, _, _)| g.iter().copied()),
-            self.theta.len(),
-            "ANIL meta-gradient",
-        )?;
-        self.adam.step(&mut self.theta, &grad);
-        Ok(mean_stats(
-            results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),
-        ))
+        TaskOut {
+            update,
+            query,
+            n: ep.query.n,
+        }
     }
 
-    fn adapt_start(&self) -> (Vec<f32>, AdaptMode) {
-        (
-            self.theta.clone(),
-            AdaptMode::HeadSgd {
-                head_start: self.head_start,
-            },
-        )
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        self.adam.state_with(&self.theta)
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.adam.load_with(&mut self.theta, state)
+    fn adapt_mode(&self) -> AdaptMode {
+        AdaptMode::HeadSgd {
+            head_start: self.head_start,
+        }
     }
 }

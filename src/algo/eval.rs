@@ -2,45 +2,17 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+use super::contract::AdaptMode;
 use super::inner::sgd_adapt;
-use super::{anil, metasgd, metric, AdaptMode};
+use super::{anil, metasgd, metric};
 use crate::experiment::EvalSpec;
+pub use crate::metrics::{AdaptationRule, EvalProtocol};
 use crate::metrics::{EvalResult, StepResult};
-use crate::model::metric::MetricKind;
+use crate::model::metric::{ways, MetricKind};
 use crate::model::{head, BatchNormMode, Evaluator};
 use crate::pool::{PoolError, WorkerPool};
 use crate::stats::MeanCi;
-use crate::tasks::{split_name, Batch, Episode, Split, Targets};
-
-/// How each new task is adapted on its support set before its query set is scored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AdaptationRule {
-    /// `inner_steps` plain SGD steps of `inner_lr` on every parameter, from the
-    /// meta-parameters (MAML, FOMAML, Reptile).
-    Sgd,
-    /// A fresh zero head on the frozen trunk; SGD steps on the head, each halved until the
-    /// support loss does not rise (multi-task).
-    FreshHeadBacktracking,
-    /// Plain SGD steps on the meta-learned head over the body's support features, body frozen
-    /// (ANIL).
-    HeadSgd,
-    /// SGD steps with the meta-learned per-parameter learning rates; `inner_lr` unused
-    /// (Meta-SGD).
-    LearnedRates,
-    /// No gradient steps: class prototypes (mean support embeddings), logits −‖q − c‖².
-    Prototypes,
-    /// No gradient steps: softmax attention over cosine similarities to the support embeddings.
-    CosineAttention,
-    /// No gradient steps: the learned relation module scores each query against each class's
-    /// mean support embedding.
-    RelationModule,
-    /// Written by metalab before the rule was typed: the rule in words.
-    #[serde(untagged)]
-    Described(String),
-}
+use crate::tasks::{Batch, Episode, Split, Targets};
 
 impl AdaptMode {
     pub fn rule(self) -> AdaptationRule {
@@ -68,28 +40,8 @@ impl AdaptMode {
     }
 }
 
-/// How results were measured: recorded with every run so numbers are never quoted without it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalProtocol {
-    pub test_tasks: usize,
-    pub periodic_tasks: usize,
-    pub inner_steps: usize,
-    pub inner_lr: f64,
-    #[serde(with = "split_name")]
-    pub final_split: Split,
-    #[serde(with = "split_name")]
-    pub periodic_split: Split,
-    pub batch_norm: BatchNormMode,
-    pub adaptation: AdaptationRule,
-    /// The rule in words, with the steps and learning rate it used.
-    #[serde(default)]
-    pub description: String,
-    /// The evaluation tasks' family where its episodes differ from training's (`eval.ways`,
-    /// `shots`, `queries`); absent when evaluation samples training's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval_family: Option<String>,
-}
-
+// The record lives with the metric records; building one from an adaptation mode is the
+// algorithms' knowledge.
 impl EvalProtocol {
     /// `inner_steps` and `inner_lr` are the ones the rule actually uses (0 for metric arms).
     pub fn new(eval: &EvalSpec, mode: AdaptMode, batch_norm: BatchNormMode) -> EvalProtocol {
@@ -275,6 +227,29 @@ impl Trajectory {
     }
 }
 
+/// One test task: embed, classify the queries. Before the support set is seen the prediction is
+/// uniform, so `loss_before` is ln(ways).
+fn metric_task(
+    ev: &mut dyn Evaluator,
+    kind: MetricKind,
+    params: &[f32],
+    body_len: usize,
+    ep: &Episode,
+) -> TaskEval {
+    let out = metric::episode_loss(ev, kind, params, body_len, ep, None);
+    let (loss, accuracy) = (
+        out.loss as f64,
+        out.correct.map(|c| c as f64 / ep.query.n as f64),
+    );
+    TaskEval {
+        loss_before: (ways(metric::classes(&ep.support)) as f64).ln(),
+        loss,
+        accuracy,
+        // No steps: the one point is the result itself.
+        per_step: vec![StepEval { loss, accuracy }],
+    }
+}
+
 /// One task: adapt, score the steps `scoring` picks, and predict on `grid` (inputs, body
 /// length) when given.
 #[allow(clippy::too_many_arguments)]
@@ -289,7 +264,7 @@ fn evaluate_one(
     grid: Option<(&[f32], usize)>,
 ) -> (TaskEval, Option<StepPredictions>) {
     if let AdaptMode::Metric { kind, body_len } = mode {
-        return (metric::evaluate_task(ev, kind, start, body_len, ep), None);
+        return (metric_task(ev, kind, start, body_len, ep), None);
     }
     let traj = adapt(ev, start, mode, &ep.support, steps, lr);
     let r = TaskEval::of_steps(traj.score(ev, &ep.query, scoring), scoring);

@@ -1,6 +1,6 @@
 //! Inner-loop adaptation shared by the algorithms and the evaluation.
 
-use super::AdaptMode;
+use super::contract::AdaptMode;
 use crate::model::{Evaluator, LossOut};
 use crate::tasks::Batch;
 

@@ -6,16 +6,10 @@
 //! `r = ε/‖v‖`, accumulated in f64. A test checks the result against brute-force finite
 //! differences of the whole meta-objective.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use super::adam::Adam;
+use super::contract::{AdaptMode, AlgoContext};
 use super::inner::{grad, sgd_trajectory};
-use super::{
-    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
-};
+use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use crate::model::{Evaluator, KinkPattern, Kinks, LossOut};
-use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,29 +21,25 @@ pub enum Order {
     First,
 }
 
+/// MAML's rule: SGD on the support set from θ, the query gradient carried back through the steps.
 pub struct Maml {
-    theta: Vec<f32>,
-    adam: Adam,
     order: Order,
     inner_steps: usize,
     inner_lr: f64,
 }
 
 impl Maml {
-    pub fn new(ctx: AlgoContext, hvp_eps: f64) -> Maml {
-        Maml::with_order(ctx, Order::Second { hvp_eps })
-    }
-
-    pub fn with_order(ctx: AlgoContext, order: Order) -> Maml {
+    /// A learner from the standard initialisation, trained with Adam.
+    pub fn learner(ctx: AlgoContext, order: Order) -> Learner<Maml> {
         let mut rng = <crate::tasks::Rng as rand::SeedableRng>::seed_from_u64(ctx.seed);
         let theta = ctx.net.init(&mut rng);
-        Maml {
-            adam: Adam::meta(theta.len(), &ctx.settings),
-            theta,
+        let rule = Maml {
             order,
             inner_steps: ctx.settings.inner_steps,
             inner_lr: ctx.settings.inner_lr,
-        }
+        };
+        let optimizer = MetaOptimizer::adam(theta.len(), &ctx.settings);
+        Learner::new(rule, theta, optimizer, TaskSource::Fresh)
     }
 }
 
@@ -108,39 +98,20 @@ pub fn hvp(ev: &mut dyn Evaluator, theta: &[f32], batch: &Batch, v: &[f64], eps:
         .collect()
 }
 
-impl MetaAlgorithm for Maml {
-    fn step(
-        &mut self,
-        _iteration: usize,
-        episodes: Vec<Episode>,
-        pool: &WorkerPool,
-    ) -> Result<StepStats, AlgoError> {
-        let theta = Arc::new(self.theta.clone());
-        let (steps, lr, order) = (self.inner_steps, self.inner_lr, self.order);
-        let results = pool.map(episodes, move |ev, ep: Episode| {
-            let (g, q) = task_meta_grad(ev, &theta, &ep, steps, lr, order);
-            (g, q, ep.query.n)
-        })?;
-        let meta_grad = mean_gradient(
-            results.iter().map(|(g, _, _)| g.iter().copied()),
-            self.theta.len(),
-            "meta-gradient",
-        )?;
-        self.adam.step(&mut self.theta, &meta_grad);
-        Ok(mean_stats(
-            results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),
-        ))
+impl TaskRule for Maml {
+    const UPDATE: &'static str = "meta-gradient";
+
+    fn task(&self, ev: &mut dyn Evaluator, theta: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
+        let (update, query) =
+            task_meta_grad(ev, theta, ep, self.inner_steps, self.inner_lr, self.order);
+        TaskOut {
+            update,
+            query,
+            n: ep.query.n,
+        }
     }
 
-    fn adapt_start(&self) -> (Vec<f32>, AdaptMode) {
-        (self.theta.clone(), AdaptMode::All)
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        self.adam.state_with(&self.theta)
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.adam.load_with(&mut self.theta, state)
+    fn adapt_mode(&self) -> AdaptMode {
+        AdaptMode::All
     }
 }

@@ -6,43 +6,37 @@
 //! central differences of gradients and the kink pattern frozen (`maml::hvp`). α starts at the
 //! arm's `inner_lr` everywhere (the paper draws it at random in [0.005, 0.1]).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use rand::SeedableRng;
 
-use super::adam::Adam;
+use super::contract::{AdaptMode, AlgoContext};
 use super::inner::grad;
+use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use super::maml::hvp;
-use super::{
-    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
-};
 use crate::model::{Evaluator, LossOut};
-use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng};
 
+/// Meta-SGD's rule, on meta-parameters `θ ++ α` (each `len` long).
 pub struct MetaSgd {
-    /// `θ ++ α`.
-    params: Vec<f32>,
     len: usize,
-    adam: Adam,
     hvp_eps: f64,
     inner_steps: usize,
 }
 
 impl MetaSgd {
-    pub fn new(ctx: AlgoContext, hvp_eps: f64) -> MetaSgd {
+    /// A learner from the standard initialisation with α = `inner_lr` everywhere, trained with
+    /// Adam.
+    pub fn learner(ctx: AlgoContext, hvp_eps: f64) -> Learner<MetaSgd> {
         let mut rng = Rng::seed_from_u64(ctx.seed);
         let mut params = ctx.net.init(&mut rng);
         let len = params.len();
         params.extend(std::iter::repeat_n(ctx.settings.inner_lr as f32, len));
-        MetaSgd {
-            adam: Adam::meta(params.len(), &ctx.settings),
-            params,
+        let rule = MetaSgd {
             len,
             hvp_eps,
             inner_steps: ctx.settings.inner_steps,
-        }
+        };
+        let optimizer = MetaOptimizer::adam(params.len(), &ctx.settings);
+        Learner::new(rule, params, optimizer, TaskSource::Fresh)
     }
 }
 
@@ -97,45 +91,22 @@ pub fn task_meta_grad(
     (v, d_alpha, q)
 }
 
-impl MetaAlgorithm for MetaSgd {
-    fn step(
-        &mut self,
-        _iteration: usize,
-        episodes: Vec<Episode>,
-        pool: &WorkerPool,
-    ) -> Result<StepStats, AlgoError> {
-        let params = Arc::new(self.params.clone());
-        let (len, steps, eps) = (self.len, self.inner_steps, self.hvp_eps);
-        let results = pool.map(episodes, move |ev, ep: Episode| {
-            let (theta, alpha) = params.split_at(len);
-            let (gt, ga, q) = task_meta_grad(ev, theta, alpha, &ep, steps, eps);
-            (gt, ga, q, ep.query.n)
-        })?;
-        let grad = mean_gradient(
-            results
-                .iter()
-                .map(|(gt, ga, _, _)| gt.iter().chain(ga).copied()),
-            self.params.len(),
-            "Meta-SGD meta-gradient",
-        )?;
-        self.adam.step(&mut self.params, &grad);
-        Ok(mean_stats(
-            results.iter().map(|(_, _, q, n)| (q.loss, q.correct, *n)),
-        ))
+impl TaskRule for MetaSgd {
+    const UPDATE: &'static str = "Meta-SGD meta-gradient";
+
+    fn task(&self, ev: &mut dyn Evaluator, params: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
+        let (theta, alpha) = params.split_at(self.len);
+        let (mut update, d_alpha, query) =
+            task_meta_grad(ev, theta, alpha, ep, self.inner_steps, self.hvp_eps);
+        update.extend(d_alpha);
+        TaskOut {
+            update,
+            query,
+            n: ep.query.n,
+        }
     }
 
-    fn adapt_start(&self) -> (Vec<f32>, AdaptMode) {
-        (
-            self.params.clone(),
-            AdaptMode::LearnedRates { len: self.len },
-        )
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        self.adam.state_with(&self.params)
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.adam.load_with(&mut self.params, state)
+    fn adapt_mode(&self) -> AdaptMode {
+        AdaptMode::LearnedRates { len: self.len }
     }
 }

@@ -7,50 +7,45 @@
 //! meta-parameters are trained with Adam on the same task stream as every other arm; there is no
 //! inner loop.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use rand::SeedableRng;
 
-use super::adam::Adam;
-use super::eval::{StepEval, TaskEval};
-use super::{
-    mean_gradient, mean_stats, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats,
-};
-use crate::model::metric::{ways, MetricKind};
+use super::contract::{AdaptMode, AlgoContext};
+use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
+use crate::model::metric::MetricKind;
 use crate::model::{Evaluator, LossOut};
-use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode, Rng, Targets};
 
 /// Salt for the relation module's initialisation, so the body's draw matches the other arms'.
 const MODULE_SALT: u64 = 0x7265_6c61_7469_6f6e;
 
+/// A metric arm's rule, on meta-parameters `body ++ module`: the query loss of one episode.
 pub struct MetricArm {
     kind: MetricKind,
-    /// `body ++ module`.
-    params: Vec<f32>,
     body_len: usize,
-    adam: Adam,
 }
 
 impl MetricArm {
-    pub fn new(ctx: AlgoContext, kind: MetricKind) -> MetricArm {
+    /// A learner from the standard initialisation's body (and a relation module drawn apart),
+    /// trained with Adam.
+    pub fn learner(ctx: AlgoContext, kind: MetricKind) -> Learner<MetricArm> {
         let mut rng = Rng::seed_from_u64(ctx.seed);
         let body_len = ctx.net.layout.head_start;
         // The same draw as the other arms, so every arm's body starts from the same weights.
         let mut params = ctx.net.init(&mut rng)[..body_len].to_vec();
         let d = ctx.net.layout.feature_dim();
         params.extend(kind.init_module(d, &mut Rng::seed_from_u64(ctx.seed ^ MODULE_SALT)));
-        MetricArm {
-            kind,
-            adam: Adam::meta(params.len(), &ctx.settings),
+        let optimizer = MetaOptimizer::adam(params.len(), &ctx.settings);
+        Learner::new(
+            MetricArm { kind, body_len },
             params,
-            body_len,
-        }
+            optimizer,
+            TaskSource::Fresh,
+        )
     }
 }
 
-fn classes(b: &Batch) -> &[usize] {
+/// The class labels of a batch.
+pub(crate) fn classes(b: &Batch) -> &[usize] {
     match &b.y {
         Targets::Classes(c) => c,
         // `metalab check` refuses metric arms on regression families.
@@ -103,69 +98,23 @@ pub fn episode_loss(
     out
 }
 
-/// One test task: embed, classify the queries. Before the support set is seen the prediction is
-/// uniform, so `loss_before` is ln(ways).
-pub fn evaluate_task(
-    ev: &mut dyn Evaluator,
-    kind: MetricKind,
-    params: &[f32],
-    body_len: usize,
-    ep: &Episode,
-) -> TaskEval {
-    let out = episode_loss(ev, kind, params, body_len, ep, None);
-    let (loss, accuracy) = (
-        out.loss as f64,
-        out.correct.map(|c| c as f64 / ep.query.n as f64),
-    );
-    TaskEval {
-        loss_before: (ways(classes(&ep.support)) as f64).ln(),
-        loss,
-        accuracy,
-        // No steps: the one point is the result itself.
-        per_step: vec![StepEval { loss, accuracy }],
-    }
-}
+impl TaskRule for MetricArm {
+    const UPDATE: &'static str = "metric loss's gradient";
 
-impl MetaAlgorithm for MetricArm {
-    fn step(
-        &mut self,
-        _iteration: usize,
-        episodes: Vec<Episode>,
-        pool: &WorkerPool,
-    ) -> Result<StepStats, AlgoError> {
-        let params = Arc::new(self.params.clone());
-        let (kind, body_len) = (self.kind, self.body_len);
-        let results = pool.map(episodes, move |ev, ep: Episode| {
-            let mut g = vec![0.0f32; params.len()];
-            let out = episode_loss(ev, kind, &params, body_len, &ep, Some(&mut g));
-            (g, out, ep.query.n)
-        })?;
-        let grad = mean_gradient(
-            results.iter().map(|(g, _, _)| g.iter().map(|&x| x as f64)),
-            self.params.len(),
-            "metric loss's gradient",
-        )?;
-        self.adam.step(&mut self.params, &grad);
-        Ok(mean_stats(
-            results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),
-        ))
+    fn task(&self, ev: &mut dyn Evaluator, params: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
+        let mut g = vec![0.0f32; params.len()];
+        let query = episode_loss(ev, self.kind, params, self.body_len, ep, Some(&mut g));
+        TaskOut {
+            update: g.iter().map(|&x| x as f64).collect(),
+            query,
+            n: ep.query.n,
+        }
     }
 
-    fn adapt_start(&self) -> (Vec<f32>, AdaptMode) {
-        (
-            self.params.clone(),
-            AdaptMode::Metric {
-                kind: self.kind,
-                body_len: self.body_len,
-            },
-        )
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        self.adam.state_with(&self.params)
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.adam.load_with(&mut self.params, state)
+    fn adapt_mode(&self) -> AdaptMode {
+        AdaptMode::Metric {
+            kind: self.kind,
+            body_len: self.body_len,
+        }
     }
 }

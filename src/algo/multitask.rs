@@ -2,34 +2,28 @@
 //! jointly on a fixed task set. A new task gets a fresh head, fine-tuned on its support set
 //! with the trunk frozen.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand::SeedableRng;
 
-use super::adam::Adam;
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
-use crate::model::LossOut;
-use crate::model::Network;
-use crate::pool::{TaskInput, WorkerPool};
-use crate::tasks::{Batch, Episode, Rng, Split, Targets, Task, TaskFamily};
+use super::contract::{AdaptMode, AlgoContext, AlgoError};
+use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
+use crate::model::{Evaluator, Network};
+use crate::tasks::{Batch, Episode, Rng, Targets, TaskFamily};
 
+/// The multi-task rule, on meta-parameters `trunk ++ head₀ ++ head₁ ++ …`, one head per task of
+/// the fixed set ([`TaskSource::Fixed`]; a task's slot is its index there).
 pub struct MultiTask {
     net: Arc<Network>,
-    tasks: Vec<Task>,
-    /// `trunk ++ head₀ ++ head₁ ++ …`
-    params: Vec<f32>,
-    adam: Adam,
-    /// Tasks of the batch being stepped, in order, chosen round-robin.
-    pending: Vec<usize>,
-    cursor: usize,
 }
 
 /// Salt for the fixed task set's RNG, so it differs from the training stream but not across arms.
 const TASK_SET_SALT: u64 = 0x6d75_6c74_6974_6173;
 
 impl MultiTask {
-    pub fn new(ctx: AlgoContext, tasks: usize, family: &dyn TaskFamily) -> MultiTask {
+    /// A learner with one trunk and `tasks` heads, each from its own draw of the standard
+    /// initialisation, over a fixed set of `tasks` training tasks, trained with Adam.
+    pub fn learner(ctx: AlgoContext, tasks: usize, family: &dyn TaskFamily) -> Learner<MultiTask> {
         let mut rng = Rng::seed_from_u64(ctx.seed);
         let one = ctx.net.init(&mut rng);
         let head_start = ctx.net.layout.head_start;
@@ -39,17 +33,9 @@ impl MultiTask {
             params.extend_from_slice(&ctx.net.init(&mut rng)[head_start..]);
         }
         let mut task_rng = Rng::seed_from_u64(ctx.seed ^ TASK_SET_SALT);
-        let tasks = (0..tasks)
-            .map(|_| family.sample_task(Split::Train, &mut task_rng))
-            .collect();
-        MultiTask {
-            adam: Adam::meta(params.len(), &ctx.settings),
-            net: ctx.net,
-            tasks,
-            params,
-            pending: vec![],
-            cursor: 0,
-        }
+        let source = TaskSource::fixed(family, tasks, &mut task_rng);
+        let optimizer = MetaOptimizer::adam(params.len(), &ctx.settings);
+        Learner::new(MultiTask { net: ctx.net }, params, optimizer, source)
     }
 
     fn head_range(&self, task: usize) -> std::ops::Range<usize> {
@@ -58,9 +44,9 @@ impl MultiTask {
     }
 
     /// The trunk with task `task`'s head: a full parameter vector for the network.
-    fn task_params(&self, task: usize) -> Vec<f32> {
-        let mut p = self.params[..self.net.layout.head_start].to_vec();
-        p.extend_from_slice(&self.params[self.head_range(task)]);
+    fn task_params(&self, params: &[f32], task: usize) -> Vec<f32> {
+        let mut p = params[..self.net.layout.head_start].to_vec();
+        p.extend_from_slice(&params[self.head_range(task)]);
         p
     }
 }
@@ -79,92 +65,59 @@ pub fn join(a: &Batch, b: &Batch) -> Batch {
     }
 }
 
-impl MetaAlgorithm for MultiTask {
-    fn sample_batch(
-        &mut self,
-        family: &dyn TaskFamily,
-        rng: &mut Rng,
-        meta_batch: usize,
-    ) -> Vec<Episode> {
-        let m = self.tasks.len();
-        self.pending = (0..meta_batch.min(m))
-            .map(|i| (self.cursor + i) % m)
-            .collect();
-        self.cursor = (self.cursor + self.pending.len()) % m;
-        self.pending
-            .iter()
-            .map(|&t| family.sample_episode(&self.tasks[t], rng))
-            .collect()
+impl TaskRule for MultiTask {
+    const UPDATE: &'static str = "multi-task gradient";
+
+    fn task(&self, ev: &mut dyn Evaluator, params: &[f32], slot: usize, ep: &Episode) -> TaskOut {
+        let p = self.task_params(params, slot);
+        let batch = join(&ep.support, &ep.query);
+        let mut g = vec![0.0f32; p.len()];
+        let query = ev.evaluate(&p, &batch, Some(&mut g));
+        TaskOut {
+            update: g.iter().map(|&x| x as f64).collect(),
+            query,
+            n: batch.n,
+        }
     }
 
-    fn step(
-        &mut self,
+    /// The gradient of the mean loss over the batch's tasks: each task's trunk gradient on the
+    /// trunk, its head gradient on its own head; summed in f32, as the gradients are.
+    fn combine(
+        &self,
         _iteration: usize,
-        episodes: Vec<Episode>,
-        pool: &WorkerPool,
-    ) -> Result<StepStats, AlgoError> {
-        let items: Vec<TaskInput> = self
-            .pending
-            .iter()
-            .zip(&episodes)
-            .map(|(&t, ep)| TaskInput {
-                params: self.task_params(t),
-                batch: join(&ep.support, &ep.query),
-                grad: true,
-            })
-            .collect();
-        let sizes: Vec<usize> = items.iter().map(|t| t.batch.n).collect();
-        let results: Vec<(Vec<f32>, LossOut, usize)> = pool
-            .evaluate_tasks(items)?
-            .into_iter()
-            .zip(sizes)
-            .map(|(r, n)| (r.grad.expect("gradient asked for"), r.out, n))
-            .collect();
-        // Gradient of the mean loss over the batch's tasks.
-        let scale = 1.0 / results.len() as f32;
+        params: &[f32],
+        slots: &[usize],
+        outs: &[TaskOut],
+    ) -> Result<Vec<f32>, AlgoError> {
+        let scale = 1.0 / outs.len() as f32;
         let head_start = self.net.layout.head_start;
-        let mut g = vec![0.0f32; self.params.len()];
-        for (&task, (tg, _, _)) in self.pending.iter().zip(&results) {
+        let mut g = vec![0.0f32; params.len()];
+        for (&task, out) in slots.iter().zip(outs) {
+            // The f64 values were f32 to begin with: the round trip is exact.
+            let tg = &out.update;
             for (acc, x) in g[..head_start].iter_mut().zip(&tg[..head_start]) {
-                *acc += scale * x;
+                *acc += scale * *x as f32;
             }
-            let range = self.head_range(task);
-            for (acc, x) in g[range].iter_mut().zip(&tg[head_start..]) {
-                *acc += scale * x;
+            for (acc, x) in g[self.head_range(task)].iter_mut().zip(&tg[head_start..]) {
+                *acc += scale * *x as f32;
             }
         }
         if g.iter().any(|x| !x.is_finite()) {
-            return Err(AlgoError::NotFinite {
-                what: "multi-task gradient",
-            });
+            return Err(AlgoError::NotFinite { what: Self::UPDATE });
         }
-        self.adam.step(&mut self.params, &g);
-        Ok(mean_stats(
-            results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),
-        ))
+        Ok(g)
     }
 
-    fn adapt_start(&self) -> (Vec<f32>, AdaptMode) {
-        let head_start = self.net.layout.head_start;
-        let mut p = self.params[..head_start].to_vec();
+    fn adapt_mode(&self) -> AdaptMode {
+        AdaptMode::HeadOnly {
+            head_start: self.net.layout.head_start,
+        }
+    }
+
+    /// The trunk with a fresh zero head.
+    fn adapt_start(&self, params: &[f32]) -> Vec<f32> {
+        let mut p = params[..self.net.layout.head_start].to_vec();
         p.extend(self.net.fresh_head());
-        (p, AdaptMode::HeadOnly { head_start })
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        let mut s = vec![
-            ("params".into(), self.params.clone()),
-            ("cursor".into(), vec![self.cursor as f32]),
-        ];
-        s.extend(self.adam.state());
-        s
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        let n = self.params.len();
-        self.params = take_state(state, "params", n)?;
-        self.adam.load_state(state)?;
-        self.cursor = take_state(state, "cursor", 1)?[0] as usize;
-        Ok(())
+        p
     }
 }

@@ -1,19 +1,18 @@
 //! Reptile (Nichol, Achiam & Schulman 2018): adapt to each task, then move the meta-parameters
 //! toward the adapted ones, `θ ← θ + ε·mean(θ'ᵢ − θ)`.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use super::adam::Adam;
+use super::contract::{AdaptMode, AlgoContext, AlgoError};
 use super::inner::{grad, sgd_trajectory};
-use super::{mean_stats, take_state, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use crate::experiment::InnerOptimizer;
 use crate::model::Evaluator;
-use crate::pool::WorkerPool;
 use crate::tasks::{Batch, Episode};
 
+/// Reptile's rule: each task reports its move `θ'ᵢ − θ`; the step is `ε·mean`, applied directly
+/// (no meta-optimizer, so no state beyond θ).
+#[derive(Debug, Clone, Copy)]
 pub struct Reptile {
-    theta: Vec<f32>,
     epsilon: f64,
     anneal: bool,
     optimizer: InnerOptimizer,
@@ -23,17 +22,23 @@ pub struct Reptile {
 }
 
 impl Reptile {
-    pub fn new(ctx: AlgoContext, epsilon: f64, anneal: bool, optimizer: InnerOptimizer) -> Reptile {
+    pub fn learner(
+        ctx: AlgoContext,
+        epsilon: f64,
+        anneal: bool,
+        optimizer: InnerOptimizer,
+    ) -> Learner<Reptile> {
         let mut rng = <crate::tasks::Rng as rand::SeedableRng>::seed_from_u64(ctx.seed);
-        Reptile {
-            theta: ctx.net.init(&mut rng),
+        let rule = Reptile {
             epsilon,
             anneal,
             optimizer,
             inner_steps: ctx.settings.inner_steps,
             inner_lr: ctx.settings.inner_lr,
             total_iterations: ctx.total_iterations,
-        }
+        };
+        let theta = ctx.net.init(&mut rng);
+        Learner::new(rule, theta, MetaOptimizer::Direct, TaskSource::Fresh)
     }
 
     /// The outer step size at `iteration`: linearly annealed to 0 at the end when asked.
@@ -63,56 +68,54 @@ fn adam_adapt(
     p
 }
 
-impl MetaAlgorithm for Reptile {
-    fn step(
-        &mut self,
+impl TaskRule for Reptile {
+    const UPDATE: &'static str = "Reptile update";
+
+    fn task(&self, ev: &mut dyn Evaluator, theta: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
+        let (steps, lr) = (self.inner_steps, self.inner_lr);
+        let adapted = match self.optimizer {
+            InnerOptimizer::Sgd => sgd_trajectory(ev, theta, &ep.support, steps, lr)
+                .pop()
+                .expect("θ_K"),
+            InnerOptimizer::Adam => adam_adapt(ev, theta, &ep.support, steps, lr),
+        };
+        let query = ev.evaluate(&adapted, &ep.query, None);
+        TaskOut {
+            // The difference in f32, as θ and θ' are, then summed over tasks in f64.
+            update: adapted
+                .iter()
+                .zip(theta)
+                .map(|(&a, &t)| (a - t) as f64)
+                .collect(),
+            query,
+            n: ep.query.n,
+        }
+    }
+
+    /// `−ε·mean(θ'ᵢ − θ)`, which [`MetaOptimizer::Direct`] subtracts: `θ − (−x)` is `θ + x`
+    /// exactly in IEEE arithmetic.
+    fn combine(
+        &self,
         iteration: usize,
-        episodes: Vec<Episode>,
-        pool: &WorkerPool,
-    ) -> Result<StepStats, AlgoError> {
-        let theta = Arc::new(self.theta.clone());
-        let (steps, lr, opt) = (self.inner_steps, self.inner_lr, self.optimizer);
-        let results = pool.map(episodes, move |ev, ep: Episode| {
-            let adapted = match opt {
-                InnerOptimizer::Sgd => sgd_trajectory(ev, &theta, &ep.support, steps, lr)
-                    .pop()
-                    .expect("θ_K"),
-                InnerOptimizer::Adam => adam_adapt(ev, &theta, &ep.support, steps, lr),
-            };
-            let q = ev.evaluate(&adapted, &ep.query, None);
-            (adapted, q, ep.query.n)
-        })?;
+        theta: &[f32],
+        _slots: &[usize],
+        outs: &[TaskOut],
+    ) -> Result<Vec<f32>, AlgoError> {
         let eps = self.epsilon_at(iteration);
-        let tasks = results.len() as f64;
-        let mut delta = vec![0.0f64; self.theta.len()];
-        for (adapted, _, _) in &results {
-            for ((d, &a), &t) in delta.iter_mut().zip(adapted).zip(&self.theta) {
-                *d += (a - t) as f64;
+        let tasks = outs.len() as f64;
+        let mut delta = vec![0.0f64; theta.len()];
+        for o in outs {
+            for (d, x) in delta.iter_mut().zip(&o.update) {
+                *d += x;
             }
         }
         if delta.iter().any(|d| !d.is_finite()) {
-            return Err(AlgoError::NotFinite {
-                what: "Reptile update",
-            });
+            return Err(AlgoError::NotFinite { what: Self::UPDATE });
         }
-        for (t, d) in self.theta.iter_mut().zip(&delta) {
-            *t += (eps * d / tasks) as f32;
-        }
-        Ok(mean_stats(
-            results.iter().map(|(_, q, n)| (q.loss, q.correct, *n)),
-        ))
+        Ok(delta.iter().map(|d| -((eps * d / tasks) as f32)).collect())
     }
 
-    fn adapt_start(&self) -> (Vec<f32>, AdaptMode) {
-        (self.theta.clone(), AdaptMode::All)
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        vec![("params".into(), self.theta.clone())]
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
-        self.theta = take_state(state, "params", self.theta.len())?;
-        Ok(())
+    fn adapt_mode(&self) -> AdaptMode {
+        AdaptMode::All
     }
 }

@@ -17,13 +17,8 @@ use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainWindow};
 use crate::pool::WorkerPool;
 use crate::runs::checkpoint::{Checkpoint, ResumeState};
 use crate::runs::{self, MetricRecord, RunDir, RunFacts, RunStatus};
-use crate::tasks::{Episode, Rng, Split, Targets, Task, TaskFamily, TaskKind};
-
-/// Salts that give the evaluation task sets their own streams: the same tasks at every
-/// evaluation and for every arm, and never the training stream's tasks.
-const PERIODIC_SALT: u64 = 0x7661_6c69_6461_7465;
-const TRACKED_SALT: u64 = 0x7472_6163_6b65_6421;
-pub(crate) const TEST_SALT: u64 = 0x7465_7374_7365_7421;
+use crate::tasks::streams::{episodes, tasks_and_episodes, EvalStream};
+use crate::tasks::{Episode, Rng, Split, Targets, Task, TaskKind};
 
 /// Why an arm ended early, and when.
 pub(super) struct Failure {
@@ -104,31 +99,6 @@ pub(super) fn run(
 /// Grid points of a tracked regression task's fit: enough for a smooth curve on a terminal or
 /// a plot, few enough that predicting them at every step costs little next to the evaluation.
 const FIT_POINTS: usize = 100;
-
-/// `n` episodes of `split` from their own seeded stream.
-pub(crate) fn episodes(family: &dyn TaskFamily, split: Split, seed: u64, n: usize) -> Vec<Episode> {
-    tasks_and_episodes(family, split, seed, n)
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect()
-}
-
-/// [`episodes`] with the task each came from (the same draws).
-fn tasks_and_episodes(
-    family: &dyn TaskFamily,
-    split: Split,
-    seed: u64,
-    n: usize,
-) -> Vec<(Task, Episode)> {
-    let mut rng = Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let t = family.sample_task(split, &mut rng);
-            let e = family.sample_episode(&t, &mut rng);
-            (t, e)
-        })
-        .collect()
-}
 
 /// Reopen a run directory to continue it: the algorithm's state and the task stream's position
 /// come from its checkpoint.
@@ -284,13 +254,13 @@ impl<'a> ArmRun<'a> {
             periodic: episodes(
                 p.eval_family.as_ref(),
                 Split::Validation,
-                exp.seed ^ PERIODIC_SALT,
+                EvalStream::Periodic.seed(exp.seed),
                 exp.eval.periodic_tasks,
             ),
             tracked: tasks_and_episodes(
                 p.eval_family.as_ref(),
                 Split::Validation,
-                exp.seed ^ TRACKED_SALT,
+                EvalStream::Tracked.seed(exp.seed),
                 exp.eval.tracked_tasks,
             ),
         };
@@ -589,7 +559,7 @@ impl<'a> ArmRun<'a> {
         let test = episodes(
             self.p.eval_family.as_ref(),
             Split::Test,
-            exp.seed ^ TEST_SALT,
+            EvalStream::Test.seed(exp.seed),
             exp.eval.tasks,
         );
         let results = self.adapt_and_score(&test)?;

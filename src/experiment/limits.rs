@@ -232,22 +232,24 @@ pub fn needs(e: &Experiment) -> Vec<Need> {
     }
     for (i, arm) in e.arms.iter().enumerate() {
         let steps = e.arm_settings(arm).inner_steps as f64;
-        match arm.algorithm {
-            Algorithm::Maml { .. } => out.push(Need {
-                // The inner trajectory, kept per task in flight for the second-order backward.
-                bytes: threads * steps * params * 4.0 * 2.0,
+        let cost = arm.algorithm.cost();
+        if cost.trajectory_vectors > 0.0 {
+            out.push(Need {
+                bytes: threads * steps * params * 4.0 * cost.trajectory_vectors,
                 field: format!("arms[{i}].inner_steps"),
-                what: "second-order MAML's inner trajectories",
+                what: "second-order inner trajectories",
                 linear_in: Some(steps),
-            }),
-            Algorithm::MultiTask { tasks } => out.push(Need {
-                // A head per task, with its Adam moments and gradient.
-                bytes: tasks as f64 * head * 4.0 * 4.0,
+            });
+        }
+        if cost.heads > 0 {
+            // A head per task, with its Adam moments and gradient.
+            let tasks = cost.heads as f64;
+            out.push(Need {
+                bytes: tasks * head * 4.0 * 4.0,
                 field: format!("arms[{i}].tasks"),
                 what: "the multi-task heads",
-                linear_in: Some(tasks as f64),
-            }),
-            _ => {}
+                linear_in: Some(tasks),
+            });
         }
     }
     out.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
@@ -265,12 +267,7 @@ pub fn seconds(e: &Experiment) -> (f64, f64) {
     let mut train = 0.0;
     for arm in &e.arms {
         let steps = e.arm_settings(arm).inner_steps as f64;
-        // Second-order MAML's Hessian-vector products cost two more gradients per inner step.
-        let hvp = if matches!(arm.algorithm, Algorithm::Maml { .. }) {
-            3.0
-        } else {
-            1.0
-        };
+        let hvp = arm.algorithm.cost().gradients_per_inner_step;
         train += e.train.iterations as f64
             * e.train.meta_batch as f64
             * (support * steps * hvp + query)
@@ -314,6 +311,23 @@ mod tests {
             )
             .from_str(&text)
             .unwrap()
+    }
+
+    #[test]
+    fn meta_sgd_is_counted_at_least_like_maml() {
+        // Both keep inner trajectories and take Hessian-vector products; Meta-SGD also keeps
+        // each step's support gradient.
+        let e = shipped("sinusoid-anil-metasgd.ron");
+        let only = |name: &str| {
+            let mut one = e.clone();
+            one.arms.retain(|a| a.name == name);
+            one
+        };
+        let (maml, meta_sgd) = (only("maml"), only("metasgd"));
+        let bytes = |e: &Experiment| needs(e).iter().map(|n| n.bytes).sum::<f64>();
+        assert!(bytes(&meta_sgd) > bytes(&maml));
+        assert_eq!(seconds(&meta_sgd), seconds(&maml));
+        assert!(seconds(&meta_sgd).0 > seconds(&only("anil")).0);
     }
 
     #[test]

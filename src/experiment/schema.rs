@@ -159,6 +159,23 @@ pub enum ModelSpec {
 }
 
 impl FamilySpec {
+    /// Whether tasks have classes (accuracy, ways) rather than real-valued targets.
+    pub fn is_classification(&self) -> bool {
+        match self {
+            FamilySpec::Sinusoid(_) => false,
+            FamilySpec::Omniglot(_) | FamilySpec::Synthetic(_) => true,
+        }
+    }
+
+    /// The family in words, for messages: "sinusoid regression", …
+    pub fn label(&self) -> &'static str {
+        match self {
+            FamilySpec::Sinusoid(_) => "sinusoid regression",
+            FamilySpec::Omniglot(_) => "Omniglot classification",
+            FamilySpec::Synthetic(_) => "synthetic classification",
+        }
+    }
+
     /// Per-example input shape: `[d]` for vectors, `[c, h, w]` for images (known from the
     /// spec alone, before any data is loaded).
     pub fn input_shape(&self) -> Vec<usize> {
@@ -405,6 +422,42 @@ impl Algorithm {
         }
     }
 
+    /// What the algorithm keeps and computes per task beyond one gradient, for the memory and
+    /// time estimates of `experiment::limits`.
+    pub fn cost(&self) -> Cost {
+        let plain = Cost {
+            trajectory_vectors: 0.0,
+            gradients_per_inner_step: 1.0,
+            heads: 0,
+        };
+        match self {
+            // The inner trajectory is kept per task in flight for the second-order backward,
+            // and each inner step's Hessian-vector product costs two more gradients.
+            Algorithm::Maml { .. } => Cost {
+                trajectory_vectors: 2.0,
+                gradients_per_inner_step: 3.0,
+                heads: 0,
+            },
+            // As MAML, and the support gradient of every step is kept too (for ∂L/∂α).
+            Algorithm::MetaSgd { .. } => Cost {
+                trajectory_vectors: 3.0,
+                gradients_per_inner_step: 3.0,
+                heads: 0,
+            },
+            Algorithm::MultiTask { tasks } => Cost {
+                heads: *tasks,
+                ..plain
+            },
+            // ANIL's second order runs on the head alone, on features computed once.
+            Algorithm::Fomaml
+            | Algorithm::Reptile { .. }
+            | Algorithm::ProtoNet
+            | Algorithm::MatchingNet
+            | Algorithm::RelationNet { .. }
+            | Algorithm::Anil { .. } => plain,
+        }
+    }
+
     /// Metric-based: no inner loop, needs class labels.
     pub fn is_metric(&self) -> bool {
         matches!(
@@ -412,6 +465,17 @@ impl Algorithm {
             Algorithm::ProtoNet | Algorithm::MatchingNet | Algorithm::RelationNet { .. }
         )
     }
+}
+
+/// An algorithm's costs beyond one gradient per task, from [`Algorithm::cost`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    /// Parameter-sized vectors kept per inner step for each task in flight (0: none).
+    pub trajectory_vectors: f64,
+    /// Gradient evaluations per inner step on the support set.
+    pub gradients_per_inner_step: f64,
+    /// Heads trained besides the network's own, each with its Adam moments and gradient.
+    pub heads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -76,6 +76,50 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
         text,
         errors: vec![],
     };
+    check_names(&mut c, e);
+    check_family(&mut c, &e.family);
+    check_model(&mut c, &e.model);
+    check_device(&mut c, e);
+    check_train(&mut c, &e.train);
+    check_eval(&mut c, &e.eval);
+    check_eval_episodes(&mut c, e);
+    if e.arms.is_empty() {
+        c.fail(
+            "arms",
+            "no arms to train",
+            "add at least one arm, e.g. arms: [Arm(name: \"maml\", algorithm: Maml())]",
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, arm) in e.arms.iter().enumerate() {
+        let at = format!("arms[{i}]");
+        if let Some(why) = unsafe_name(&arm.name) {
+            c.fail(
+                &format!("{at}.name"),
+                format!("arm name {:?} cannot name a run directory: {why}", arm.name),
+                "use 1 to 64 letters, digits, '-' and '_'",
+            );
+        } else if !seen.insert(arm.name.clone()) {
+            c.fail(
+                &format!("{at}.name"),
+                format!("arm name {:?} is used twice", arm.name),
+                "give every arm a different name",
+            );
+        }
+        check_arm(&mut c, e, i, arm);
+    }
+    // Sizes are only worth estimating once each of them makes sense.
+    if c.errors.is_empty() {
+        check_model_shape(&mut c, e);
+    }
+    if c.errors.is_empty() {
+        check_resources(&mut c, e);
+    }
+    c.errors
+}
+
+/// The experiment's name and description: printable, and a name short enough for file names.
+fn check_names(c: &mut Checker, e: &Experiment) {
     if e.name.trim().is_empty() {
         c.fail(
             "name",
@@ -113,131 +157,106 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
             "use printable characters, newlines and tabs only",
         );
     }
-    check_family(&mut c, &e.family);
-    check_model(&mut c, &e.model);
-    check_device(&mut c, e);
-    check_train(&mut c, &e.train);
-    check_eval(&mut c, &e.eval);
-    check_eval_episodes(&mut c, e);
-    if e.arms.is_empty() {
-        c.fail(
-            "arms",
-            "no arms to train",
-            "add at least one arm, e.g. arms: [Arm(name: \"maml\", algorithm: Maml())]",
+}
+
+/// Arm `i`'s settings against its algorithm and the family (its name is checked by the caller,
+/// which sees every arm's).
+fn check_arm(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
+    let at = format!("arms[{i}]");
+    let s = e.arm_settings(arm);
+    if arm.algorithm.is_metric() && !e.family.is_classification() {
+        c.fail_arm(
+            i,
+            "algorithm",
+            format!(
+                "{} classifies queries by comparing them with the support set's classes, but {} has no classes to form prototypes or attend over",
+                arm.algorithm.label(),
+                e.family.label()
+            ),
+            "use a classification family (Omniglot or Synthetic) for this arm, or a gradient-based arm (Maml, Fomaml, Anil, MetaSgd) on sinusoid",
         );
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, arm) in e.arms.iter().enumerate() {
-        let at = format!("arms[{i}]");
-        if let Some(why) = unsafe_name(&arm.name) {
-            c.fail(
-                &format!("{at}.name"),
-                format!("arm name {:?} cannot name a run directory: {why}", arm.name),
-                "use 1 to 64 letters, digits, '-' and '_'",
-            );
-        } else if !seen.insert(arm.name.clone()) {
-            c.fail(
-                &format!("{at}.name"),
-                format!("arm name {:?} is used twice", arm.name),
-                "give every arm a different name",
-            );
-        }
-        let s = e.arm_settings(arm);
-        if arm.algorithm.is_metric() && matches!(e.family, FamilySpec::Sinusoid(_)) {
-            c.fail_arm(
-                i,
-                "algorithm",
-                format!(
-                    "{} classifies queries by comparing them with the support set's classes, but sinusoid tasks are regression: there are no classes to form prototypes or attend over",
-                    arm.algorithm.label()
-                ),
-                "use a classification family (Omniglot or Synthetic) for this arm, or a gradient-based arm (Maml, Fomaml, Anil, MetaSgd) on sinusoid",
-            );
-        }
-        if arm.algorithm.is_metric() {
-            if let ModelSpec::Mlp(m) = &e.model {
-                if m.hidden.is_empty() {
-                    c.fail_arm(
-                        i,
-                        "algorithm",
-                        format!("{} embeds with the model without its head, but an MLP with hidden: [] has no body to learn", arm.algorithm.label()),
-                        "give the MLP a hidden layer, e.g. hidden: [64]",
-                    );
-                }
+    if arm.algorithm.is_metric() {
+        if let ModelSpec::Mlp(m) = &e.model {
+            if m.hidden.is_empty() {
+                c.fail_arm(
+                    i,
+                    "algorithm",
+                    format!("{} embeds with the model without its head, but an MLP with hidden: [] has no body to learn", arm.algorithm.label()),
+                    "give the MLP a hidden layer, e.g. hidden: [64]",
+                );
             }
-        }
-        if s.inner_steps == 0
-            && !matches!(arm.algorithm, Algorithm::MultiTask { .. })
-            && !arm.algorithm.is_metric()
-        {
-            c.fail(
-                &format!("{at}.inner_steps"),
-                "zero inner steps: the algorithm would never adapt",
-                "use 1 or more inner steps",
-            );
-        }
-        if arm.inner_steps.is_some() {
-            c.at_most(
-                &format!("{at}.inner_steps"),
-                s.inner_steps,
-                MAX_INNER_STEPS,
-                "inner steps",
-            );
-        }
-        positive(&mut c, &format!("{at}.inner_lr"), s.inner_lr);
-        positive(&mut c, &format!("{at}.meta_lr"), s.meta_lr);
-        match &arm.algorithm {
-            Algorithm::Maml { hvp_eps } | Algorithm::MetaSgd { hvp_eps } => {
-                if !(*hvp_eps > 0.0 && *hvp_eps <= 0.1) {
-                    c.fail(
-                        &format!("{at}.hvp_eps"),
-                        format!("hvp_eps {hvp_eps} is outside (0, 0.1]"),
-                        "use 1e-3 (f32 rounding dominates below it, curvature above)",
-                    );
-                }
-            }
-            Algorithm::Reptile { epsilon, .. } => {
-                if !(*epsilon > 0.0 && *epsilon <= 1.0) {
-                    c.fail(
-                        &format!("{at}.epsilon"),
-                        format!("Reptile step size {epsilon} is outside (0, 1]"),
-                        "use 1.0 (annealed) or 0.1",
-                    );
-                }
-            }
-            Algorithm::MultiTask { tasks } => {
-                if *tasks == 0 {
-                    c.fail(
-                        &format!("{at}.tasks"),
-                        "a multi-task arm needs at least one training task",
-                        "use e.g. tasks: 20",
-                    );
-                }
-            }
-            Algorithm::RelationNet { hidden } => {
-                if *hidden == 0 {
-                    c.fail_arm(
-                        i,
-                        "hidden",
-                        "a relation module with 0 hidden units",
-                        "use e.g. hidden: 8",
-                    );
-                }
-            }
-            Algorithm::Fomaml
-            | Algorithm::ProtoNet
-            | Algorithm::MatchingNet
-            | Algorithm::Anil { .. } => {}
         }
     }
-    // Sizes are only worth estimating once each of them makes sense.
-    if c.errors.is_empty() {
-        check_model_shape(&mut c, e);
+    if s.inner_steps == 0
+        && !matches!(arm.algorithm, Algorithm::MultiTask { .. })
+        && !arm.algorithm.is_metric()
+    {
+        c.fail(
+            &format!("{at}.inner_steps"),
+            "zero inner steps: the algorithm would never adapt",
+            "use 1 or more inner steps",
+        );
     }
-    if c.errors.is_empty() {
-        check_resources(&mut c, e);
+    if arm.inner_steps.is_some() {
+        c.at_most(
+            &format!("{at}.inner_steps"),
+            s.inner_steps,
+            MAX_INNER_STEPS,
+            "inner steps",
+        );
     }
-    c.errors
+    positive(c, &format!("{at}.inner_lr"), s.inner_lr);
+    positive(c, &format!("{at}.meta_lr"), s.meta_lr);
+    check_algorithm_fields(c, i, &arm.algorithm);
+}
+
+/// The fields of an algorithm variant, each in its range.
+fn check_algorithm_fields(c: &mut Checker, i: usize, algorithm: &Algorithm) {
+    let at = format!("arms[{i}]");
+    match algorithm {
+        Algorithm::Maml { hvp_eps } | Algorithm::MetaSgd { hvp_eps } => {
+            if !(*hvp_eps > 0.0 && *hvp_eps <= 0.1) {
+                c.fail(
+                    &format!("{at}.hvp_eps"),
+                    format!("hvp_eps {hvp_eps} is outside (0, 0.1]"),
+                    "use 1e-3 (f32 rounding dominates below it, curvature above)",
+                );
+            }
+        }
+        Algorithm::Reptile { epsilon, .. } => {
+            if !(*epsilon > 0.0 && *epsilon <= 1.0) {
+                c.fail(
+                    &format!("{at}.epsilon"),
+                    format!("Reptile step size {epsilon} is outside (0, 1]"),
+                    "use 1.0 (annealed) or 0.1",
+                );
+            }
+        }
+        Algorithm::MultiTask { tasks } => {
+            if *tasks == 0 {
+                c.fail(
+                    &format!("{at}.tasks"),
+                    "a multi-task arm needs at least one training task",
+                    "use e.g. tasks: 20",
+                );
+            }
+        }
+        Algorithm::RelationNet { hidden } => {
+            if *hidden == 0 {
+                c.fail_arm(
+                    i,
+                    "hidden",
+                    "a relation module with 0 hidden units",
+                    "use e.g. hidden: 8",
+                );
+            }
+        }
+        Algorithm::Fomaml
+        | Algorithm::ProtoNet
+        | Algorithm::MatchingNet
+        | Algorithm::Anil { .. } => {}
+    }
 }
 
 /// Why `s` cannot be a run directory's name, if it cannot.
@@ -488,10 +507,13 @@ fn check_device(c: &mut Checker, e: &Experiment) {
             );
         }
     }
-    if matches!(e.family, FamilySpec::Sinusoid(_)) && matches!(e.model, ModelSpec::Conv(_)) {
+    if e.family.input_shape().len() == 1 && matches!(e.model, ModelSpec::Conv(_)) {
         c.fail(
             "model",
-            "a conv net needs image inputs, but sinusoid tasks have scalar inputs",
+            format!(
+                "a conv net needs image inputs, but {} has vector inputs",
+                e.family.label()
+            ),
             "use model: Mlp((hidden: [40, 40]))",
         );
     }
@@ -557,7 +579,10 @@ fn check_eval_episodes(c: &mut Checker, e: &Experiment) {
     if trained_ways.is_none() && v.ways.is_some() {
         c.fail(
             "eval.ways",
-            "sinusoid tasks are regression: there are no classes to change the number of",
+            format!(
+                "{} has no classes to change the number of",
+                e.family.label()
+            ),
             "drop eval.ways (eval.shots and eval.queries apply)",
         );
     }

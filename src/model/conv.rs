@@ -118,6 +118,62 @@ fn channels_major(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
     out
 }
 
+/// A traced `[n, features]` activation.
+type Traced<D> = Tensor<(usize, usize), f32, D, OwnedTape<f32, D>>;
+
+impl<D: ModelDevice> ConvEval<D> {
+    /// One 1-D tensor per layout tensor that `values` covers from the start: all of them for
+    /// a whole parameter vector, the body's for a body.
+    fn param_tensors(&self, values: &[f32]) -> Vec<Param<D>> {
+        self.layout
+            .tensors
+            .iter()
+            .take_while(|t| t.offset < values.len())
+            .map(|t| {
+                self.dev
+                    .tensor_from_vec(values[t.range()].to_vec(), (t.len(),))
+            })
+            .collect()
+    }
+
+    /// The body's forward pass, written once for the loss and for `features`: the blocks, with
+    /// parameters the first of `tensors` (in the layout's order), on `n` images `x`, their
+    /// ReLU and max-pool branches as `kinks` says; each image's features flattened as
+    /// `[channels, h, w]`, the order PyTorch's `flatten` gives.
+    fn body(&self, tensors: &[Param<D>], x: &[f32], n: usize, kinks: &mut Kinks) -> Traced<D> {
+        let (c, h, w) = self.input;
+        assert_eq!(x.len(), n * c * h * w, "batch input length");
+        let x = self
+            .dev
+            .tensor_from_vec(channels_major(x, n, c, h * w), (c, n, h, w));
+        let mut act = x.leaky_trace();
+        let per_block = if self.batch_norm { 4 } else { 2 };
+        for (i, block) in self.blocks.iter().enumerate() {
+            let t = &tensors[i * per_block..];
+            let p = BlockParams {
+                weight: &t[0],
+                bias: &t[1],
+                norm: self.batch_norm.then(|| (&t[2], &t[3])),
+            };
+            let mut recorded = vec![];
+            let branches = match kinks {
+                Kinks::Free => Branches::Free,
+                Kinks::Record(_) => Branches::Record(&mut recorded),
+                Kinks::Replay(pattern) => Branches::Replay(&pattern.codes[i]),
+            };
+            act = D::conv_block(block, act, &p, branches)
+                .expect("the device's conv block kernel was checked when the evaluator was built");
+            if let Kinks::Record(pattern) = kinks {
+                pattern.codes.push(recorded);
+            }
+        }
+        let (fc, fhw) = self.features;
+        act.reshape_like(&(fc, n, fhw))
+            .permute::<(usize, usize, usize), Axes3<1, 0, 2>>()
+            .reshape_like(&(n, fc * fhw))
+    }
+}
+
 impl<D: ModelDevice> Evaluator for ConvEval<D> {
     fn evaluate_with(
         &mut self,
@@ -129,42 +185,9 @@ impl<D: ModelDevice> Evaluator for ConvEval<D> {
         assert_eq!(params.len(), self.layout.total, "parameter vector length");
         let n = batch.n;
         let dev = &self.dev;
-        let tensors: Vec<Param<D>> = self
-            .layout
-            .tensors
-            .iter()
-            .map(|t| dev.tensor_from_vec(params[t.range()].to_vec(), (t.len(),)))
-            .collect();
-        let (c, h, w) = self.input;
-        assert_eq!(batch.x.len(), n * c * h * w, "batch input length");
-        let x = dev.tensor_from_vec(channels_major(&batch.x, n, c, h * w), (c, n, h, w));
-        let mut act = x.leaky_trace();
-        let per_block = if self.batch_norm { 4 } else { 2 };
-        for (i, block) in self.blocks.iter().enumerate() {
-            let t = &tensors[i * per_block..];
-            let p = BlockParams {
-                weight: &t[0],
-                bias: &t[1],
-                norm: self.batch_norm.then(|| (&t[2], &t[3])),
-            };
-            let mut recorded = vec![];
-            let branches = match &kinks {
-                Kinks::Free => Branches::Free,
-                Kinks::Record(_) => Branches::Record(&mut recorded),
-                Kinks::Replay(pattern) => Branches::Replay(&pattern.codes[i]),
-            };
-            act = D::conv_block(block, act, &p, branches)
-                .expect("the device's conv block kernel was checked when the evaluator was built");
-            if let Kinks::Record(pattern) = &mut kinks {
-                pattern.codes.push(recorded);
-            }
-        }
-        // Flatten each image as [channels, h, w], the order PyTorch's `flatten` gives.
+        let tensors = self.param_tensors(params);
         let (fc, fhw) = self.features;
-        let feats = act
-            .reshape_like(&(fc, n, fhw))
-            .permute::<(usize, usize, usize), Axes3<1, 0, 2>>()
-            .reshape_like(&(n, fc * fhw));
+        let feats = self.body(&tensors, &batch.x, n, &mut kinks);
         let head = tensors.len() - 2;
         let hw = tensors[head]
             .clone()
@@ -201,43 +224,16 @@ impl<D: ModelDevice> Evaluator for ConvEval<D> {
             "body parameter vector length"
         );
         let dev = &self.dev;
-        let specs: Vec<_> = self
-            .layout
-            .tensors
-            .iter()
-            .filter(|t| t.offset < self.layout.head_start)
-            .collect();
-        let tensors: Vec<Param<D>> = specs
-            .iter()
-            .map(|t| dev.tensor_from_vec(body[t.range()].to_vec(), (t.len(),)))
-            .collect();
-        let (c, h, w) = self.input;
-        assert_eq!(x.len(), n * c * h * w, "batch input length");
-        let x = dev.tensor_from_vec(channels_major(x, n, c, h * w), (c, n, h, w));
-        let mut act = x.leaky_trace();
-        let per_block = if self.batch_norm { 4 } else { 2 };
-        for (i, block) in self.blocks.iter().enumerate() {
-            let t = &tensors[i * per_block..];
-            let p = BlockParams {
-                weight: &t[0],
-                bias: &t[1],
-                norm: self.batch_norm.then(|| (&t[2], &t[3])),
-            };
-            act = D::conv_block(block, act, &p, Branches::Free)
-                .expect("the device's conv block kernel was checked when the evaluator was built");
-        }
+        let tensors = self.param_tensors(body);
         let (fc, fhw) = self.features;
-        let feats = act
-            .reshape_like(&(fc, n, fhw))
-            .permute::<(usize, usize, usize), Axes3<1, 0, 2>>()
-            .reshape_like(&(n, fc * fhw));
+        let feats = self.body(&tensors, x, n, &mut Kinks::Free);
         let (out, df) = head(&feats.as_vec(), fc * fhw);
         if let Some(out) = grad {
             // A scalar whose gradient with respect to the features is `df`: ⟨feats, df⟩.
             let g = (feats * dev.tensor_from_vec(df, (n, fc * fhw)))
                 .sum::<(), _>()
                 .backward();
-            for (t, spec) in tensors.iter().zip(&specs) {
+            for (t, spec) in tensors.iter().zip(&self.layout.tensors) {
                 g.get(t).copy_into(&mut out[spec.range()]);
             }
         }

@@ -6,6 +6,7 @@
 //! keeps them device-agnostic and makes checkpointing trivial.
 
 pub mod conv;
+mod error;
 pub mod head;
 pub mod init;
 pub mod loss;
@@ -13,12 +14,12 @@ pub mod metric;
 pub mod mlp;
 pub mod ops;
 
-use thiserror::Error;
-
-use crate::device::{CustomOp, DeviceKind};
+use crate::device::CustomOp;
 use crate::experiment::{DeviceSpec, ModelSpec};
 use crate::tasks::{Batch, FamilyShape};
 use ops::device::ModelDevice;
+
+pub use error::ModelError;
 
 /// One named tensor inside the flat parameter vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,21 +78,8 @@ impl Layout {
     }
 }
 
-/// What batch-norm layers normalise with, at training and at evaluation alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchNormMode {
-    /// The model has no batch norm.
-    None,
-    /// Statistics of each support or query batch; no running averages (MAML's protocol).
-    #[serde(
-        alias = "transductive: batch statistics of each support/query batch, no running averages"
-    )]
-    Transductive,
-    /// Statistics of each episode's support and query examples together, one batch (how the
-    /// metric-based arms embed an episode).
-    TransductiveEpisode,
-}
+// Recorded with every evaluation's protocol, so it lives with the metric records.
+pub use crate::metrics::BatchNormMode;
 
 /// A loss on body features that the caller computes: given the `n × d` features (row-major),
 /// it returns the loss and ∂loss/∂features (same layout). Metric-based arms (prototypes,
@@ -177,24 +165,6 @@ pub struct TaskJob<'a> {
     pub params: &'a [f32],
     pub batch: &'a Batch,
     pub grad: Option<&'a mut [f32]>,
-}
-
-#[derive(Debug, Error)]
-pub enum ModelError {
-    #[error("CUDA requested but this metalab was built without the `cuda` feature\n  fix: rebuild with `cargo build --release --features cuda` or set device: Cpu")]
-    NoCudaSupport,
-    #[error("CUDA device {ordinal} could not be opened: {reason}\n  fix: check `nvidia-smi`, or set device: Cpu")]
-    CudaUnavailable { ordinal: usize, reason: String },
-    #[error("{op} has no {device} kernel in this version\n  fix: use device: Cpu for this model")]
-    Unsupported { op: CustomOp, device: DeviceKind },
-    #[error("{0}")]
-    Shape(String),
-}
-
-impl ModelError {
-    pub fn unsupported(op: CustomOp, device: DeviceKind) -> ModelError {
-        ModelError::Unsupported { op, device }
-    }
 }
 
 /// A model spec bound to a family's input/output shape.

@@ -6,6 +6,7 @@ pub mod episode;
 pub mod lake;
 pub mod omniglot;
 pub mod sinusoid;
+pub mod streams;
 pub mod synthetic;
 
 use std::path::PathBuf;
@@ -17,53 +18,8 @@ use crate::experiment::FamilySpec;
 
 pub type Rng = ChaCha8Rng;
 
-/// Which classes (or which tasks) a draw comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Split {
-    Train,
-    Validation,
-    Test,
-}
-
-impl Split {
-    /// The lowercase name used in files and on screen.
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Validation => "validation",
-            Split::Test => "test",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Split> {
-        [Split::Train, Split::Validation, Split::Test]
-            .into_iter()
-            .find(|s| s.name() == name)
-    }
-}
-
-impl std::fmt::Display for Split {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Serde for a [`Split`] written by its lowercase name, as `run.json` and `metrics.jsonl` have
-/// always stored evaluation splits (`Task::Classes` keeps the derived form).
-pub mod split_name {
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    use super::Split;
-
-    pub fn serialize<S: Serializer>(split: &Split, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(split.name())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
-        let name = String::deserialize(d)?;
-        Split::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown split `{name}`")))
-    }
-}
+// Splits are recorded with every evaluation, so they live with the metric records.
+pub use crate::metrics::{split_name, Split};
 
 /// What a model sees: per-example input shape and what it must predict.
 #[derive(Debug, Clone, PartialEq)]

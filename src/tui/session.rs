@@ -349,8 +349,7 @@ impl Session {
                 let mut v = ArmView::new(&a.name, a.algorithm.label());
                 v.total = exp.train.iterations;
                 // Known before the engine says so, so the panels are labelled right from the start.
-                v.classification =
-                    !matches!(exp.family, crate::experiment::FamilySpec::Sinusoid(_));
+                v.classification = exp.family.is_classification();
                 v
             })
             .collect();

@@ -153,3 +153,22 @@ pub fn wait_or_kill(mut child: Child, limit: Duration, what: &str) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Wait until nobody holds `dir`'s run lock. A run trained in this test process releases it
+/// when its arm ends, but a child that another test thread forked meanwhile holds a copy of the
+/// lock's descriptor until it execs (flock locks belong to the open file, which fork shares):
+/// on a loaded machine that can outlast the run, and a `metalab resume` spawned at once would
+/// rightly be refused.
+pub fn wait_lock_free(dir: &Path) {
+    let lock = dir.join(metalab::runs::LOCK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match metalab::runs::try_claim(&lock) {
+            Ok(Some(_held)) => return,
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => panic!("{}: the run's lock stayed held: {other:?}", dir.display()),
+        }
+    }
+}

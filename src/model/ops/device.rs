@@ -10,7 +10,7 @@ use dfdx::prelude::*;
 
 use super::block::{BlockParams, ConvBlock, Shape4};
 use crate::device::{CustomOp, DeviceKind};
-use crate::model::ModelError;
+use crate::model::error::ModelError;
 
 /// What a block does with its max-pool/ReLU branches (see `model::Kinks`).
 pub enum Branches<'a> {
