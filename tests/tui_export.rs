@@ -72,6 +72,7 @@ fn arm(run: &str, label: &str, classification: bool, offset: f64) -> ArmCurves {
         clock: (1..=iters / 10).map(|k| (k * 10, k as f64 * 0.5)).collect(),
         algorithm: String::new(),
         stopped_at: None,
+        ways: classification.then_some(5),
     }
 }
 

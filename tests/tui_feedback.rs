@@ -240,3 +240,20 @@ fn x_in_the_monitor_exports_the_session_on_screen() {
     update(&mut app, k('x'));
     assert!(status(&app).contains("saved-one"), "{}", status(&app));
 }
+
+/// Issue 18 §4: at 80 columns an error keeps its `fix:` line (the status wraps to up to three
+/// rows) instead of showing only its first line.
+#[test]
+fn an_error_keeps_its_fix_line_at_80_columns() {
+    let p = project();
+    let mut app = App::new(p.path());
+    app.error(
+        "launch failed: experiments/broken.ron:4:5: unexpected field `modle`\n  fix: did you mean `model`? Remove or rename the field, then save",
+    );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("fix: did you mean `model`?"), "{s}");
+    assert!(s.contains("launch failed"), "{s}");
+    assert!(s.contains("then save"), "{s}");
+    // The footer is still there, whole.
+    assert!(s.lines().last().unwrap().contains("q quit"), "{s}");
+}

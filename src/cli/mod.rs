@@ -363,6 +363,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                         metalab::runs::RunStatus::Stopped | metalab::runs::RunStatus::Interrupted
                     )
                     .then_some(meta.iteration),
+                    ways: metalab::runs::load_config(&dir)
+                        .ok()
+                        .and_then(|c| c.family.episode_shape().0),
                 });
             }
             for (c, l) in curves.iter_mut().zip(unique(&subjects)) {

@@ -35,6 +35,8 @@ pub struct Panel {
     /// `None` when no arm has a point here.
     pub axes: Option<(Axis, Axis)>,
     pub curves: Vec<Curve>,
+    /// A horizontal reference in the panel's y units: chance accuracy, 100/ways %.
+    pub chance: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,14 +103,24 @@ pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
     } else {
         Domain::NonNegative
     };
+    // Chance accuracy, when every arm had the same number of classes per episode.
+    let mut ways = arms.iter().map(|a| a.ways);
+    let chance = match ways.next().flatten() {
+        Some(w) if classification && w > 0 && ways.all(|x| x == Some(w)) => Some(100.0 / w as f64),
+        _ => None,
+    };
     let eval_y = axis::fit(
-        eval_curves.iter().flat_map(|c| {
-            c.line
-                .iter()
-                .map(|p| p.1)
-                .chain(c.band.iter().flat_map(|b| [b.1, b.2]))
-                .chain(c.whiskers.iter().flat_map(|w| [w.lo, w.hi]))
-        }),
+        eval_curves
+            .iter()
+            .flat_map(|c| {
+                c.line
+                    .iter()
+                    .map(|p| p.1)
+                    .chain(c.band.iter().flat_map(|b| [b.1, b.2]))
+                    .chain(c.whiskers.iter().flat_map(|w| [w.lo, w.hi]))
+            })
+            // The axis reaches chance, so the line is drawn, not just named.
+            .chain(chance),
         eval_domain,
         6,
     );
@@ -191,18 +203,26 @@ pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
             },
             axes: train_x.zip(train_y),
             curves: train_curves,
+            chance: None,
         },
         eval: Panel {
-            title: match steps {
-                Some(k) => format!(
-                    "held-out tasks after {k} step{}: validation, ● test",
-                    plural(k)
-                ),
-                None => "held-out tasks after adaptation: validation, ● test".into(),
+            title: {
+                let t = match steps {
+                    Some(k) => format!(
+                        "held-out tasks after {k} step{}: validation, ● test",
+                        plural(k)
+                    ),
+                    None => "held-out tasks after adaptation: validation, ● test".into(),
+                };
+                match chance {
+                    Some(c) => format!("{t}; chance {c:.0}% (grey)"),
+                    None => t,
+                }
             },
             y_title: format!("validation / test {metric}"),
             axes: eval_x.zip(eval_y),
             curves: eval_curves,
+            chance,
         },
         legend: arms
             .iter()

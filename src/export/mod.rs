@@ -42,6 +42,8 @@ pub struct ArmCurves {
     pub algorithm: String,
     /// The iteration a run was stopped at before finishing: the legend says so.
     pub stopped_at: Option<usize>,
+    /// Classes per episode (classification): the figure draws chance level, 1/ways.
+    pub ways: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]

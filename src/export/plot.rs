@@ -174,6 +174,15 @@ fn panel<DB: DrawingBackend>(
         .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()
         .map_err(fail)?;
+    // Chance level under everything, where the axis reaches it.
+    if let Some(c) = p.chance.filter(|c| (y.lo..=y.hi).contains(c)) {
+        chart
+            .draw_series(LineSeries::new(
+                [(x.lo, c), (x.hi, c)],
+                RGBColor(0x99, 0x99, 0x99).stroke_width(2),
+            ))
+            .map_err(fail)?;
+    }
     // Bands first, then faint raw points, then lines and dots: no fill hides a line.
     for (i, c) in p.curves.iter().enumerate() {
         if c.band.len() > 1 {

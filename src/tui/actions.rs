@@ -388,6 +388,9 @@ pub fn export_runs(app: &mut App, rows: &[RunRow]) {
                     algorithm: r.algorithm.clone(),
                     stopped_at: matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted)
                         .then_some(r.iteration),
+                    ways: backend::load_config(&r.dir)
+                        .ok()
+                        .and_then(|c| c.family.episode_shape().0),
                 });
             }
             Err(e) => return app.error(e),

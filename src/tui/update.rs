@@ -182,7 +182,10 @@ fn on_mouse(app: &mut App, m: MouseEvent) {
         return;
     }
     let (w, h) = app.size;
-    let frame = view::layout::frame(ratatui::layout::Rect::new(0, 0, w, h));
+    let rows = app.status.as_ref().map_or(1, |(msg, _)| {
+        view::layout::status_rows(msg, w as usize).len() as u16
+    });
+    let frame = view::layout::frame(ratatui::layout::Rect::new(0, 0, w, h), rows);
     match m.kind {
         MouseEventKind::ScrollUp => keys::move_selection(app, -1),
         MouseEventKind::ScrollDown => keys::move_selection(app, 1),

@@ -11,11 +11,12 @@ pub struct Frame {
     pub footer: Rect,
 }
 
-pub fn frame(area: Rect) -> Frame {
+/// The screen's rows; `status_rows` (1–3) lets an error keep its `fix:` line.
+pub fn frame(area: Rect, status_rows: u16) -> Frame {
     let [tabs, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(1),
+        Constraint::Length(status_rows.clamp(1, 3)),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -25,6 +26,28 @@ pub fn frame(area: Rect) -> Frame {
         status,
         footer,
     }
+}
+
+/// The status line's text as rows of `width`: each of its lines wrapped at spaces, at most
+/// three rows (an error and the `fix:` that says what to do).
+pub fn status_rows(msg: &str, width: usize) -> Vec<String> {
+    let mut rows = vec![];
+    for line in msg.lines() {
+        let mut cur = String::new();
+        for word in line.split(' ') {
+            let need = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
+            if need > width && !cur.is_empty() {
+                rows.push(std::mem::take(&mut cur));
+            }
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+        rows.push(cur);
+    }
+    rows.truncate(3);
+    rows
 }
 
 /// Experiments pane: list on the left, details on the right.
@@ -99,7 +122,10 @@ pub fn scroll_offset(sel: usize, len: usize, height: usize) -> usize {
 
 /// Which list row (or arm) a click at (x, y) lands on, if any.
 pub fn row_hit(app: &App, x: u16, y: u16) -> Option<usize> {
-    let f = frame(Rect::new(0, 0, app.size.0, app.size.1));
+    let rows = app.status.as_ref().map_or(1, |(msg, _)| {
+        status_rows(msg, app.size.0 as usize).len() as u16
+    });
+    let f = frame(Rect::new(0, 0, app.size.0, app.size.1), rows);
     let inside = |r: Rect| x >= r.x && x < r.right() && y >= r.y && y < r.bottom();
     // Bordered lists: content starts one row in; the runs table also has a header row.
     let (area, header, sel, len) = match app.screen {

@@ -20,7 +20,14 @@ use super::app::{App, Level, Screen};
 use super::keymap;
 
 pub fn render(app: &App, f: &mut Frame) {
-    let fr = layout::frame(f.area());
+    let status = app
+        .status
+        .as_ref()
+        .map(|(msg, level)| (layout::status_rows(msg, f.area().width as usize), *level));
+    let fr = layout::frame(
+        f.area(),
+        status.as_ref().map_or(1, |(rows, _)| rows.len() as u16),
+    );
     tabs::render(app, f, fr.tabs);
     match app.screen {
         Screen::Experiments => experiments::render(app, f, fr.body),
@@ -30,14 +37,15 @@ pub fn render(app: &App, f: &mut Frame) {
         Screen::Editor => editor::render(app, f, fr.body),
         Screen::Adaptation => adaptation::render(app, f, fr.body),
     }
-    if let Some((msg, level)) = &app.status {
-        let style = if *level == Level::Error {
+    if let Some((rows, level)) = status {
+        let style = if level == Level::Error {
             theme::error()
         } else {
             theme::ok()
         };
-        let first = msg.lines().next().unwrap_or_default().to_string();
-        f.render_widget(Line::styled(first, style), fr.status);
+        // Wrapped, not cut: an error's `fix:` line is what the user acts on.
+        let lines: Vec<Line> = rows.into_iter().map(|r| Line::styled(r, style)).collect();
+        f.render_widget(ratatui::widgets::Paragraph::new(lines), fr.status);
     }
     f.render_widget(
         Line::from(Span::styled(
