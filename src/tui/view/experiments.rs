@@ -13,10 +13,65 @@ use crate::tui::sweep_view::VariantState;
 
 use super::{layout, theme};
 
+/// Column widths of the list: the count at the right is never cut, the family goes first on a
+/// narrow pane, and a name or family that does not fit ends in `…`.
+struct Cols {
+    name: usize,
+    family: usize,
+    count: usize,
+}
+
+fn count_text(e: &ExpEntry) -> String {
+    let (n, one) = match e.kind {
+        _ if !e.is_valid() => return "invalid".into(),
+        EntryKind::Sweep => (e.arms.len(), "variant"),
+        EntryKind::Experiment => (e.arms.len(), "arm"),
+    };
+    format!("{n} {one}{}", if n == 1 { "" } else { "s" })
+}
+
+fn cols(entries: &[ExpEntry], inner: usize) -> Cols {
+    let longest = |f: &dyn Fn(&ExpEntry) -> usize| entries.iter().map(f).max().unwrap_or(0);
+    let count = longest(&|e| count_text(e).chars().count()).max(6);
+    // Mark (3 columns), the name, a space, the family, a space, the count.
+    let room = inner.saturating_sub(3 + 1 + count);
+    let name_want = longest(&|e| e.name.chars().count()).max(4);
+    let family_want = longest(&|e| e.family.chars().count());
+    if room >= name_want + 1 + family_want {
+        return Cols {
+            name: name_want,
+            family: family_want,
+            count,
+        };
+    }
+    if room >= 30 {
+        let name = name_want.min(room * 11 / 20).max(room.saturating_sub(family_want + 1));
+        return Cols {
+            name,
+            family: room - name - 1,
+            count,
+        };
+    }
+    Cols {
+        name: room,
+        family: 0,
+        count,
+    }
+}
+
+/// `s` in exactly `w` columns: padded, or cut in the middle with `…` (names that share a
+/// start, like `omniglot-metric-vs-gradient-5shot` and `-20way`, differ at their end).
+fn fit(s: &str, w: usize) -> String {
+    let s = super::runs::elide_middle(s, w);
+    let n = s.chars().count();
+    format!("{s}{}", " ".repeat(w.saturating_sub(n)))
+}
+
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let [list, detail] = layout::experiments(area);
     let height = list.height.saturating_sub(2) as usize;
     let off = layout::scroll_offset(app.exp_sel, app.experiments.len(), height);
+    let c = cols(&app.experiments, list.width.saturating_sub(2) as usize);
     let rows: Vec<Line> = app
         .experiments
         .iter()
@@ -32,30 +87,19 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             } else {
                 ("✓", theme::ok())
             };
-            let arms = if !e.is_valid() {
-                "invalid".into()
-            } else if e.kind == EntryKind::Sweep {
-                format!(
-                    "{} variant{}",
-                    e.arms.len(),
-                    if e.arms.len() == 1 { "" } else { "s" }
-                )
-            } else {
-                format!(
-                    "{} arm{}",
-                    e.arms.len(),
-                    if e.arms.len() == 1 { "" } else { "s" }
-                )
-            };
             let mut spans = vec![
                 Span::styled(format!(" {mark} "), style),
-                Span::raw(format!("{:<18} ", e.name)),
+                Span::raw(format!("{} ", fit(&e.name, c.name))),
             ];
-            // Narrow terminals drop the family column before the arms count.
-            if list.width >= 54 {
-                spans.push(Span::styled(format!("{:<20} ", e.family), theme::dim()));
+            if c.family > 0 {
+                // A family reads from its start ("omniglot 20-way …"); the details have it whole.
+                let family = super::runs::elide_end(&e.family, c.family);
+                spans.push(Span::styled(
+                    format!("{family:<w$} ", w = c.family),
+                    theme::dim(),
+                ));
             }
-            spans.push(Span::raw(arms));
+            spans.push(Span::raw(format!("{:>w$}", count_text(e), w = c.count)));
             let line = Line::from(spans);
             if i == app.exp_sel {
                 line.style(theme::selected())
@@ -135,10 +179,16 @@ fn render_detail(app: &App, f: &mut Frame, area: Rect) {
                 sweep_lines(app, e, &mut lines);
             } else {
                 lines.push(Line::from(Span::styled("arms", theme::dim())));
-                for (i, a) in e.arms.iter().enumerate() {
+                // Coloured as they will be in the Monitor and Compare: by the arm's name.
+                let names: Vec<&str> = e
+                    .arms
+                    .iter()
+                    .map(|a| a.split_once(" (").map_or(a.as_str(), |(n, _)| n))
+                    .collect();
+                for (a, color) in e.arms.iter().zip(theme::colors_for(&names)) {
                     lines.push(Line::from(Span::styled(
                         format!("  ● {a}"),
-                        Style::default().fg(theme::arm_color(i)),
+                        Style::default().fg(color),
                     )));
                 }
                 lines.push(Line::raw(""));

@@ -10,6 +10,15 @@ pub fn arm_color(i: usize) -> Color {
     Color::Rgb(c.0, c.1, c.2)
 }
 
+/// The colours of arms named `names` (before they run: an experiment file's arms), as
+/// [`arm_colors`] will give them once they do.
+pub fn colors_for(names: &[&str]) -> Vec<Color> {
+    crate::palette::assign(names)
+        .into_iter()
+        .map(|c| Color::Rgb(c.0, c.1, c.2))
+        .collect()
+}
+
 /// Every arm's colour in `s`, from its identity (`palette::assign`): MAML is the same blue
 /// live, opened from Runs and in an exported figure, wherever it sits in the list.
 pub fn arm_colors(s: &crate::tui::session::Session) -> Vec<Color> {
