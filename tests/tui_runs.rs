@@ -176,3 +176,31 @@ fn live_training_then_browse_compare_export_rerun_delete() {
     assert!(!dir.exists());
     assert!(app.runs.iter().all(|r| r.id != id));
 }
+
+/// A damaged line in a saved run's metrics is left out of its curves and said in the status
+/// line when the run is opened, never dropped silently.
+#[test]
+fn opening_a_run_with_damaged_metrics_says_so() {
+    let p = tiny_project();
+    let mut app = App::new(p.path());
+    update(&mut app, k('r'));
+    app.effects.clear();
+    train_live(p.path(), &mut app);
+    app.refresh_runs();
+    let row = app.runs[0].clone();
+    let path = row.dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[2] = format!("{{{{{}", lines[2]);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    metalab::tui::actions::open_runs(&mut app, &[row.clone()], Screen::Monitor);
+    let (status, _) = app.status.clone().expect("a status line");
+    assert!(
+        status.contains(&row.id)
+            && status.contains("line 3")
+            && status.contains("1 damaged line left out"),
+        "{status}"
+    );
+    // The rest is shown.
+    assert!(!app.saved.as_ref().unwrap().arms[0].train_loss.is_empty());
+}

@@ -93,9 +93,26 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     }
     let names = labels(rows);
     let mut loaded = Vec::new();
+    let mut damaged = Vec::new();
     for (r, name) in rows.iter().zip(&names) {
         match backend::load_metrics(&r.dir) {
             Ok(m) => {
+                // A cut last line is what a run still writing leaves; anything else is damage
+                // the curves are drawn without, and the user is told so.
+                let damage: Vec<_> = m
+                    .damage
+                    .iter()
+                    .filter(|d| !d.partial || r.status != RunStatus::Running)
+                    .collect();
+                if let Some(first) = damage.first() {
+                    damaged.push(format!(
+                        "{}: metrics.jsonl {} ({} damaged line{} left out)",
+                        r.id,
+                        first,
+                        damage.len(),
+                        if damage.len() == 1 { "" } else { "s" }
+                    ));
+                }
                 let mut a = ArmView::from_metrics(name, &r.algorithm, &r.status, &m);
                 a.run_dir = Some(r.dir.clone());
                 a.identity = r.arm.clone();
@@ -134,6 +151,13 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     app.back = Screen::Runs;
     app.screen = screen;
     app.status = None;
+    if let Some(first) = damaged.first() {
+        let more = match damaged.len() {
+            1 => String::new(),
+            n => format!("; {} more runs damaged", n - 1),
+        };
+        app.error(format!("{first}{more}"));
+    }
 }
 
 /// The loaded runs with each group of seeds (two or more runs whose frozen configs differ in

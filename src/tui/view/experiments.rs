@@ -45,7 +45,9 @@ fn cols(entries: &[ExpEntry], inner: usize) -> Cols {
         };
     }
     if room >= 30 {
-        let name = name_want.min(room * 11 / 20).max(room.saturating_sub(family_want + 1));
+        let name = name_want
+            .min(room * 11 / 20)
+            .max(room.saturating_sub(family_want + 1));
         return Cols {
             name,
             family: room - name - 1,
