@@ -198,6 +198,36 @@ fn launch_watch_pause_stop_browse_quit() {
     assert!(!t.alive(), "the workbench did not quit:\n{}", t.screen());
 }
 
+/// A project with the tiny experiment, and the workbench opened on it in a private tmux
+/// server at 120×40 by `command(binary, project)`; returns once the list shows.
+fn open_tiny(socket: &str, command: impl Fn(&str, &Path) -> String) -> (tempfile::TempDir, Tmux) {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("experiments")).unwrap();
+    std::fs::write(project.path().join("experiments/tiny.ron"), TINY).unwrap();
+    let t = Tmux {
+        socket: format!("{socket}-{}", std::process::id()),
+    };
+    let launch = command(env!("CARGO_BIN_EXE_metalab"), project.path());
+    let out = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &launch,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_for("the experiments list", |s| s.contains("experiments/ (1)"));
+    (project, t)
+}
+
 /// The pid of the process whose command line holds `needle` (the workbench, by its project
 /// folder), wherever tmux's shell put it.
 fn pid_with(needle: &str) -> Option<u32> {
@@ -228,31 +258,9 @@ fn killing_its_terminal_ends_the_workbench_with_a_checkpoint() {
         println!("skipping tui_tmux: tmux is not installed");
         return;
     }
-    let project = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(project.path().join("experiments")).unwrap();
-    std::fs::write(project.path().join("experiments/tiny.ron"), TINY).unwrap();
-    let bin = env!("CARGO_BIN_EXE_metalab");
-    let t = Tmux {
-        socket: format!("metalab-hup-{}", std::process::id()),
-    };
-    let launch = format!("{bin} --project {}", project.path().display());
-    let out = t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &launch,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    t.wait_for("the experiments list", |s| s.contains("experiments/ (1)"));
+    let (project, t) = open_tiny("metalab-hup", |bin, p| {
+        format!("{bin} --project {}", p.display())
+    });
     t.keys(&["r"]);
     let s = t.wait_for("training progress", |s| iteration(s).is_some_and(|i| i > 0));
     save("hup-before.txt", &s);
@@ -299,36 +307,11 @@ fn sigterm_stops_the_arms_and_exits_as_run_does() {
         println!("skipping tui_tmux: tmux is not installed");
         return;
     }
-    let project = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(project.path().join("experiments")).unwrap();
-    std::fs::write(project.path().join("experiments/tiny.ron"), TINY).unwrap();
-    let bin = env!("CARGO_BIN_EXE_metalab");
-    let t = Tmux {
-        socket: format!("metalab-term-{}", std::process::id()),
-    };
+    let (project, t) = open_tiny("metalab-term", |bin, p| {
+        let p = p.display();
+        format!("{bin} --project {p}; echo $? > {p}/rc; sleep 30")
+    });
     let rc = project.path().join("rc");
-    let launch = format!(
-        "{bin} --project {p}; echo $? > {rc}; sleep 30",
-        p = project.path().display(),
-        rc = rc.display()
-    );
-    let out = t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &launch,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    t.wait_for("the experiments list", |s| s.contains("experiments/ (1)"));
     t.keys(&["r"]);
     t.wait_for("training progress", |s| iteration(s).is_some_and(|i| i > 0));
     let pid = pid_with(&project.path().display().to_string()).expect("the workbench's pid");

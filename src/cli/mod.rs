@@ -652,7 +652,7 @@ fn export_metrics(
     dir: &Path,
     meta: &metalab::runs::RunMeta,
 ) -> Result<(metalab::runs::RunMetrics, Vec<String>)> {
-    use metalab::runs::{MetricRecord, RunStatus};
+    use metalab::runs::RunStatus;
     let path = dir.join(metalab::runs::METRICS);
     let file = metalab::runs::read_metrics(&path)?;
     let finished = meta.status == RunStatus::Finished;
@@ -667,21 +667,7 @@ fn export_metrics(
             )
         })
         .collect();
-    let mut m = metalab::runs::RunMetrics::default();
-    for (_, line) in file.lines {
-        match line.record {
-            MetricRecord::Train(p) => {
-                m.classification |= p.accuracy.is_some();
-                m.clock.push((p.iteration, line.t));
-                m.train.push(p)
-            }
-            MetricRecord::Eval(e) => {
-                m.classification |= e.accuracy.is_some();
-                m.evals.push(e)
-            }
-            MetricRecord::Task(p) => m.tasks.push(p),
-        }
-    }
+    let mut m = metalab::runs::RunMetrics::from_lines(file.lines);
     if let (true, Some(fin)) = (finished, &meta.final_eval) {
         if !m
             .evals

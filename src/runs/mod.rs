@@ -718,8 +718,30 @@ pub struct RunMetrics {
     pub damage: Vec<MetricsDamage>,
 }
 
+impl RunMetrics {
+    /// The records of `metrics.jsonl` (as [`read_metrics`] gives them), split by kind in file
+    /// order; nothing else (fits, damage) is filled in.
+    pub fn from_lines(lines: Vec<(String, MetricLine)>) -> RunMetrics {
+        let mut m = RunMetrics::default();
+        for (_, line) in lines {
+            match line.record {
+                MetricRecord::Train(p) => {
+                    m.classification |= p.accuracy.is_some();
+                    m.clock.push((p.iteration, line.t));
+                    m.train.push(p)
+                }
+                MetricRecord::Eval(e) => {
+                    m.classification |= e.accuracy.is_some();
+                    m.evals.push(e)
+                }
+                MetricRecord::Task(p) => m.tasks.push(p),
+            }
+        }
+        m
+    }
+}
+
 pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
-    let mut m = RunMetrics::default();
     let path = dir.join(METRICS);
     let file = match read_metrics(&path) {
         Ok(f) => f,
@@ -728,21 +750,8 @@ pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
         }
         Err(e) => return Err(e),
     };
+    let mut m = RunMetrics::from_lines(file.lines);
     m.damage = file.damage;
-    for (_, line) in file.lines {
-        match line.record {
-            MetricRecord::Train(p) => {
-                m.classification |= p.accuracy.is_some();
-                m.clock.push((p.iteration, line.t));
-                m.train.push(p)
-            }
-            MetricRecord::Eval(e) => {
-                m.classification |= e.accuracy.is_some();
-                m.evals.push(e)
-            }
-            MetricRecord::Task(p) => m.tasks.push(p),
-        }
-    }
     m.fits = load_fits(dir);
     Ok(m)
 }
