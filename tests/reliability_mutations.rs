@@ -10,39 +10,13 @@ mod cli_common;
 use std::path::{Path, PathBuf};
 
 use cli_common::*;
-use metalab::engine::{Command as EngineCommand, EngineEvent, LaunchOptions, Prepared};
 use metalab::runs::{self, MetricRecord};
 use rand::{Rng, SeedableRng};
 
 const ITERATIONS: usize = 40;
 
 fn launch(root: &Path, stop_at_first_checkpoint: bool) -> PathBuf {
-    let exp = metalab::experiment::parse_str(&tiny(ITERATIONS), Path::new("tiny.ron")).unwrap();
-    let h = Prepared::new(
-        exp,
-        LaunchOptions {
-            runs_root: root.to_path_buf(),
-            threads: Some(1),
-            ..LaunchOptions::default()
-        },
-    )
-    .unwrap()
-    .launch();
-    let mut dir = None;
-    for ev in h.events.iter() {
-        match ev {
-            EngineEvent::Started { run_dir, .. } => dir = Some(run_dir),
-            EngineEvent::Checkpoint { .. } if stop_at_first_checkpoint => {
-                h.send(None, EngineCommand::Stop)
-            }
-            EngineEvent::Failed { reason, .. } => panic!("{reason}"),
-            _ => {}
-        }
-    }
-    h.join();
-    let dir = dir.expect("started");
-    cli_common::wait_lock_free(&dir);
-    dir
+    train_in_process(root, ITERATIONS, stop_at_first_checkpoint)
 }
 
 fn records(dir: &Path) -> Vec<MetricRecord> {

@@ -9,35 +9,12 @@ mod cli_common;
 use std::path::{Path, PathBuf};
 
 use cli_common::*;
-use metalab::engine::{Command as EngineCommand, EngineEvent, LaunchOptions, Prepared};
 use metalab::runs;
 
 /// A run of `tiny(iterations)` stopped just after its first checkpoint (iteration 10 or a
 /// little later), through the engine as the workbench's stop does: resumable.
 fn stopped_run(project: &Path, iterations: usize) -> PathBuf {
-    let exp = metalab::experiment::parse_str(&tiny(iterations), Path::new("tiny.ron")).unwrap();
-    let h = Prepared::new(
-        exp,
-        LaunchOptions {
-            runs_root: project.join("runs"),
-            threads: Some(1),
-            ..LaunchOptions::default()
-        },
-    )
-    .unwrap()
-    .launch();
-    let mut dir = None;
-    for ev in h.events.iter() {
-        match ev {
-            EngineEvent::Started { run_dir, .. } => dir = Some(run_dir),
-            EngineEvent::Checkpoint { .. } => h.send(None, EngineCommand::Stop),
-            EngineEvent::Failed { reason, .. } => panic!("{reason}"),
-            _ => {}
-        }
-    }
-    h.join();
-    let dir = dir.expect("started");
-    cli_common::wait_lock_free(&dir);
+    let dir = train_in_process(&project.join("runs"), iterations, true);
     assert_eq!(
         runs::load_meta(&dir).unwrap().status,
         runs::RunStatus::Stopped

@@ -172,3 +172,40 @@ pub fn wait_lock_free(dir: &Path) {
         }
     }
 }
+
+/// Train `tiny(iterations)` in this process into `runs_root`, through the engine as the
+/// workbench does; with `stop_at_first_checkpoint`, stopped just after it (iteration 10 or a
+/// little later: resumable). Returns the run folder once its lock is free.
+pub fn train_in_process(
+    runs_root: &Path,
+    iterations: usize,
+    stop_at_first_checkpoint: bool,
+) -> PathBuf {
+    use metalab::engine::{Command as EngineCommand, EngineEvent, LaunchOptions, Prepared};
+    let exp = metalab::experiment::parse_str(&tiny(iterations), Path::new("tiny.ron")).unwrap();
+    let h = Prepared::new(
+        exp,
+        LaunchOptions {
+            runs_root: runs_root.to_path_buf(),
+            threads: Some(1),
+            ..LaunchOptions::default()
+        },
+    )
+    .unwrap()
+    .launch();
+    let mut dir = None;
+    for ev in h.events.iter() {
+        match ev {
+            EngineEvent::Started { run_dir, .. } => dir = Some(run_dir),
+            EngineEvent::Checkpoint { .. } if stop_at_first_checkpoint => {
+                h.send(None, EngineCommand::Stop)
+            }
+            EngineEvent::Failed { reason, .. } => panic!("{reason}"),
+            _ => {}
+        }
+    }
+    h.join();
+    let dir = dir.expect("started");
+    wait_lock_free(&dir);
+    dir
+}
