@@ -209,17 +209,26 @@ fn printable_notes(n: RunNotes) -> RunNotes {
 /// An entry of the runs folder that is a link to a folder: refused by every command, the same
 /// rule as [`super::resolve`]'s.
 fn linked(dir: PathBuf) -> RunInfo {
-    let id = run_id(&dir);
     let target = std::fs::read_link(&dir)
         .map(|t| printable(&t.display().to_string()).replace('\n', "?"))
         .unwrap_or_default();
+    unreadable(
+        dir,
+        RunStatus::Damaged(format!(
+            "refused: a symbolic link (to {target}); metalab does not follow links in a runs folder\n  fix: to use that run, replace the link with a copy of the folder (`cp -r`); `rm` the link to remove it from this list"
+        )),
+    )
+}
+
+/// A row for a folder whose `run.json` could not be read: only its name and `status` known.
+fn unreadable(dir: PathBuf, status: RunStatus) -> RunInfo {
     RunInfo {
+        id: run_id(&dir),
+        dir,
         experiment: "?".into(),
         arm: "?".into(),
         algorithm: "?".into(),
-        status: RunStatus::Damaged(format!(
-            "refused: a symbolic link (to {target}); metalab does not follow links in a runs folder\n  fix: to use that run, replace the link with a copy of the folder (`cp -r`); `rm` the link to remove it from this list"
-        )),
+        status,
         started_unix: 0,
         iteration: 0,
         total_iterations: 0,
@@ -234,8 +243,6 @@ fn linked(dir: PathBuf) -> RunInfo {
         resumed_at: Vec::new(),
         score: None,
         notes: RunNotes::default(),
-        dir,
-        id,
     }
 }
 
@@ -291,26 +298,13 @@ fn damaged(dir: PathBuf, err: &RunError) -> Option<RunInfo> {
         None => ("?".into(), "?".into(), "?".into(), 0),
     };
     Some(RunInfo {
-        id,
-        dir,
         experiment,
         arm,
         algorithm,
-        status: RunStatus::Damaged(format!("{why}\n  fix: {todo}")),
         started_unix: started,
-        iteration: 0,
         total_iterations: total,
-        headline: None,
-        host: String::new(),
         seed: config.as_ref().map(|e| e.seed),
-        device: String::new(),
-        threads: 0,
-        seconds: 0.0,
-        variant: None,
-        rerun_of: None,
-        resumed_at: Vec::new(),
-        score: None,
-        notes: RunNotes::default(),
+        ..unreadable(dir, RunStatus::Damaged(format!("{why}\n  fix: {todo}")))
     })
 }
 
