@@ -97,31 +97,10 @@ fn launch_watch_pause_stop_browse_quit() {
         println!("skipping tui_tmux: tmux is not installed");
         return;
     }
-    let project = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(project.path().join("experiments")).unwrap();
-    std::fs::write(project.path().join("experiments/tiny.ron"), TINY).unwrap();
-    let bin = env!("CARGO_BIN_EXE_metalab");
-    let t = Tmux {
-        socket: format!("metalab-e2e-{}", std::process::id()),
-    };
-    let launch = format!("{bin} --project {}", project.path().display());
-    let out = t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &launch,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
+    // The folder lives as long as the test (a TempDir deletes it on drop).
+    let (_project, t) = open_tiny("metalab-e2e", |bin, p| {
+        format!("{bin} --project {}", p.display())
+    });
     let s = t.wait_for("the experiments list", |s| s.contains("experiments/ (1)"));
     save("1-experiments.txt", &s);
     assert!(s.contains("tiny-e2e") && s.contains("2 arms"), "{s}");
