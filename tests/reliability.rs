@@ -14,57 +14,10 @@ use metalab::runs::{self, RunError, RunStatus};
 use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_metalab"));
-    c.env_remove("METALAB_OMNIGLOT")
-        .env_remove("METALAB_MEMORY_BYTES")
-        .stdin(Stdio::null());
-    c
-}
+mod cli_common;
 
-fn metalab(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run metalab")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Exited by itself (no abort, no panic, no signal) with `code`.
-fn assert_exit(o: &Output, code: i32, what: &str) {
-    let t = text(o);
-    assert!(
-        o.status.signal().is_none(),
-        "{what}: killed by signal {:?}\n{t}",
-        o.status.signal()
-    );
-    assert!(!t.contains("panicked"), "{what}: panicked\n{t}");
-    assert_eq!(o.status.code(), Some(code), "{what}\n{t}");
-}
-
-const TINY: &str = r#"Experiment(
-    name: "tiny",
-    seed: 3,
-    threads: 1,
-    family: Sinusoid(shots: 5, queries: 5),
-    model: Mlp(hidden: [8]),
-    arms: [Arm(name: "fomaml", algorithm: Fomaml)],
-    train: Train(iterations: ITER, meta_batch: 2, log_every: 5),
-    eval: Eval(every: 10, tasks: 4, periodic_tasks: 4, inner_steps: 2, tracked_tasks: 2),
-)
-"#;
-
-fn tiny(iterations: usize) -> String {
-    TINY.replace("ITER", &iterations.to_string())
-}
+// The binary, its output and the tiny experiment: the same helpers as the other CLI tests.
+use cli_common::{assert_exit, bin, metalab, text, tiny};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
