@@ -426,18 +426,22 @@ fn eval_panel(a: &ArmView, color: Color, metric: Metric, o: &ChartOpts) -> Panel
     p
 }
 
+/// Whether the tracked-task panels show accuracy, and the metric's short name.
+fn task_metric(app: &App, a: &ArmView) -> (bool, &'static str) {
+    let use_acc = a.classification && app.task_accuracy;
+    let what = match (use_acc, a.classification) {
+        (true, _) => "acc",
+        (false, true) => "loss",
+        (false, false) => "MSE",
+    };
+    (use_acc, what)
+}
+
 /// Too narrow for a panel per tracked task: every task in one panel, in shades of the arm's
 /// colour, named `t0 t1 …` in the cursor readout, so none is silently left out.
 fn tasks_overlaid(app: &App, a: &ArmView, color: Color, f: &mut Frame, area: Rect) {
-    let use_acc = a.classification && app.task_accuracy;
+    let (use_acc, what) = task_metric(app, a);
     let time = chart::x_is_time(&app.chart, std::iter::once(a));
-    let what = if use_acc {
-        "acc"
-    } else if a.classification {
-        "loss"
-    } else {
-        "MSE"
-    };
     let n = a.tasks.len();
     let mut p = Panel::new(
         Title::default()
@@ -466,17 +470,10 @@ fn task_panels(app: &App, a: &ArmView, color: Color, f: &mut Frame, area: Rect) 
     }
     let n = a.tasks.len().min(fit);
     let areas = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(area);
-    let use_acc = a.classification && app.task_accuracy;
+    let (use_acc, what) = task_metric(app, a);
     let time = chart::x_is_time(&app.chart, std::iter::once(a));
     for (t, (ts, r)) in a.tasks.iter().zip(areas.iter()).enumerate() {
         let series = if use_acc { &ts.acc } else { &ts.loss };
-        let what = if use_acc {
-            "acc"
-        } else if a.classification {
-            "loss"
-        } else {
-            "MSE"
-        };
         let last = series.last().map_or(String::new(), |(_, v)| {
             if use_acc {
                 format!(" {:.1}%", 100.0 * v)
