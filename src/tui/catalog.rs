@@ -219,6 +219,11 @@ pub fn is_listed_file(p: &Path) -> bool {
 }
 
 pub fn scan(dir: &Path, data: Option<&Path>) -> Vec<ExpEntry> {
+    list(dir).iter().map(|p| read_entry(p, data)).collect()
+}
+
+/// The files the list shows, in name order (an unreadable folder lists nothing).
+pub fn list(dir: &Path) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
@@ -227,7 +232,7 @@ pub fn scan(dir: &Path, data: Option<&Path>) -> Vec<ExpEntry> {
         })
         .unwrap_or_default();
     paths.sort();
-    paths.iter().map(|p| read_entry(p, data)).collect()
+    paths
 }
 
 /// Write via a temporary in the same folder and rename, so a crash or a watcher never sees half a file.

@@ -151,14 +151,7 @@ fn scan_experiments(
     data: Option<&Path>,
     reply: &dyn Fn(Scanned),
 ) {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| catalog::is_listed_file(p))
-                .collect()
-        })
-        .unwrap_or_default();
-    paths.sort();
+    let paths = catalog::list(dir);
     cache.entries.retain(|p, _| paths.contains(p));
     let mut entries = Vec::with_capacity(paths.len());
     let mut checks = Vec::new();
