@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::algo::{self, AlgoContext, MetaAlgorithm};
 use crate::experiment::{
-    Activation, Algorithm, ArmSettings, ConvSpec, DeviceSpec, InnerOptimizer, MetaLrSchedule,
-    MlpSpec, ModelSpec, SinusoidSpec,
+    Activation, AffineRanges, Algorithm, ArmSettings, Augment, ConvSpec, DeviceSpec,
+    InnerOptimizer, MetaLrSchedule, MlpSpec, ModelSpec, SinusoidSpec,
 };
 use crate::model::Network;
 use crate::pool::WorkerPool;
+use crate::tasks::augment;
 use crate::tasks::sinusoid::Sinusoid;
 use crate::tasks::{Batch, Episode, FamilyShape, Rng, Split, Targets, Task, TaskFamily};
 
@@ -66,6 +67,11 @@ const WORKLOADS: &[Workload] = &[
         quick: (1, 2),
     },
     Workload {
+        name: "omniglot-maml2-1step-augment",
+        full: (1, 5),
+        quick: (1, 2),
+    },
+    Workload {
         name: "omniglot-fomaml-5step",
         full: (1, 3),
         quick: (1, 1),
@@ -82,6 +88,12 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "omniglot-protonet",
+        full: (1, 5),
+        quick: (1, 2),
+    },
+    // The same with `augment: Affine()`: what distorting every training image costs.
+    Workload {
+        name: "omniglot-protonet-augment",
         full: (1, 5),
         quick: (1, 2),
     },
@@ -136,7 +148,7 @@ impl TaskFamily for RandomImages {
 }
 
 /// A workload's family, network, algorithm, settings and meta-batch size.
-type Setup = (Box<dyn TaskFamily>, Network, Algorithm, ArmSettings, usize);
+type Setup = (Arc<dyn TaskFamily>, Network, Algorithm, ArmSettings, usize);
 
 fn setup(name: &str) -> Result<Setup> {
     let sinusoid = || -> Result<(Box<dyn TaskFamily>, Network)> {
@@ -180,6 +192,14 @@ fn setup(name: &str) -> Result<Setup> {
         sinusoid()?
     } else {
         omniglot()?
+    };
+    // An `-augment` workload is its plain namesake with every training image distorted.
+    let (name, fam) = match name.strip_suffix("-augment") {
+        Some(plain) => (
+            plain,
+            augment::wrap(Arc::from(fam), Augment::Affine(AffineRanges::default())),
+        ),
+        None => (name, Arc::from(fam)),
     };
     let (algo, settings, meta_batch) = match name {
         "sinusoid-maml2" => (maml, s(1, 0.01), 25),
@@ -286,7 +306,7 @@ pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<Vec<BenchResul
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
         println!(
-            "{:<24} {:>6} {:>11} {:>23} {:>9} {:>10} {:>7}",
+            "{:<28} {:>6} {:>11} {:>23} {:>9} {:>10} {:>7}",
             "workload", "iters", "median s", "min–max s", "it/s", "peak MiB", "threads"
         );
     }
@@ -313,7 +333,7 @@ pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<Vec<BenchResul
             serde_json::from_slice(&out.stdout).context("reading a workload's result")?;
         if !json {
             println!(
-                "{:<24} {:>6} {:>11.4} {:>11.4}–{:<11.4} {:>9.2} {:>10.1} {:>7}",
+                "{:<28} {:>6} {:>11.4} {:>11.4}–{:<11.4} {:>9.2} {:>10.1} {:>7}",
                 r.workload,
                 r.iterations,
                 r.median_s,

@@ -55,6 +55,8 @@ pub struct EvalRequest {
     /// When the ways change, replace a gradient-based arm's head by zeros of the new width
     /// (fine-tuned by the arm's rule) instead of refusing.
     pub fresh_head: bool,
+    /// Draw each task's classes from one alphabet (Lake's within-alphabet runs); Omniglot only.
+    pub within_alphabet: bool,
     pub threads: Option<usize>,
     /// Score the query set after every step (the per-step curve) or only before and after.
     pub scoring: Scoring,
@@ -135,6 +137,15 @@ fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEval
     e.family = e.family.reshaped(req.ways, req.shots, req.queries);
     if let (Some(d), FamilySpec::Omniglot(o)) = (&req.data, &mut e.family) {
         o.root = d.clone();
+    }
+    if req.within_alphabet {
+        let FamilySpec::Omniglot(o) = &mut e.family else {
+            return Err(SavedEvalError::Protocol(format!(
+                "--within-alphabet: this run was trained on {}, which has no alphabets\n  fix: drop --within-alphabet (it applies to Omniglot runs)",
+                e.family.label()
+            )));
+        };
+        o.classes = crate::experiment::ClassDraw::WithinAlphabet;
     }
     e.eval.tasks = req.tasks.unwrap_or(e.eval.tasks);
     e.eval.inner_steps = req.inner_steps.unwrap_or(e.eval.inner_steps);

@@ -257,3 +257,28 @@ fn lake_runs_folder_reports_error_rate_per_run_and_overall() {
         "{err}"
     );
 }
+
+#[test]
+fn within_alphabet_is_refused_for_a_family_without_alphabets() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = train("ProtoNet", 5, root.path());
+    let err = evaluate_run(
+        &dir,
+        &EvalRequest {
+            within_alphabet: true,
+            ..req()
+        },
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, SavedEvalError::Protocol(_))
+            && msg.contains("--within-alphabet")
+            && msg.contains("fix: drop --within-alphabet"),
+        "{msg}"
+    );
+    assert!(
+        load_evals(&dir).unwrap().is_empty(),
+        "nothing is recorded for a refused protocol"
+    );
+}

@@ -169,6 +169,10 @@ enum Cmd {
         /// the same result, without the per-step curve, in 2 of the k + 1 query passes.
         #[arg(long)]
         no_per_step: bool,
+        /// Draw all of a task's classes from one alphabet of the split, as Lake et al.'s one-shot
+        /// runs do (Omniglot): the harder, more realistic test.
+        #[arg(long)]
+        within_alphabet: bool,
         /// A folder of Lake et al.'s one-shot runs (runNN/training, runNN/test,
         /// runNN/class_labels.txt): error rate per run and overall.
         #[arg(long)]
@@ -397,6 +401,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             inner_lr,
             fresh_head,
             no_per_step,
+            within_alphabet,
             lake,
             data,
             threads,
@@ -413,6 +418,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 inner_lr,
                 data,
                 fresh_head,
+                within_alphabet,
                 threads,
                 scoring: if no_per_step {
                     metalab::algo::eval::Scoring::Ends

@@ -124,9 +124,11 @@ impl EngineHandle {
 /// training starts has been checked.
 pub struct Prepared {
     pub experiment: Experiment,
+    /// Where training episodes come from (distorted when `train.augment` says so).
     pub family: Arc<dyn TaskFamily>,
     /// Where evaluation episodes come from: `family` itself unless `eval` gives them another
-    /// shape (the same data and class split, other ways, shots or queries).
+    /// shape (the same data and class split, other ways, shots or queries) or training
+    /// distorts its images.
     pub eval_family: Arc<dyn TaskFamily>,
     pub net: Arc<Network>,
     pub opts: LaunchOptions,
@@ -184,6 +186,8 @@ impl Prepared {
         } else {
             build(&eval_spec)?
         };
+        // Only training episodes are distorted; evaluations see the images as they are.
+        let family = crate::tasks::augment::wrap(family, exp.train.augment);
         let net = Arc::new(Network::new(&exp.model, &family.shape())?);
         Ok(Prepared {
             experiment: exp,

@@ -94,6 +94,28 @@ pub struct OmniglotSpec {
     pub rotations: bool,
     #[serde(default)]
     pub protocol: OmniglotProtocol,
+    /// Which classes a task draws: from any alphabets of its split, or all from one (Lake's
+    /// within-alphabet runs, the harder test).
+    #[serde(default, skip_serializing_if = "ClassDraw::is_default")]
+    pub classes: ClassDraw,
+}
+
+/// How a classification task chooses its classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub enum ClassDraw {
+    /// Any `ways` classes of the split.
+    #[default]
+    AnyAlphabet,
+    /// One alphabet of the split (among those with at least `ways` classes), then `ways` of its
+    /// classes: Lake et al.'s one-shot runs are drawn this way.
+    WithinAlphabet,
+}
+
+impl ClassDraw {
+    pub fn is_default(&self) -> bool {
+        *self == ClassDraw::AnyAlphabet
+    }
 }
 
 // Omniglot has a required `root`, so no `Default`: its defaults live here alone.
@@ -500,6 +522,57 @@ pub struct TrainSpec {
     pub max_loss: f64,
     /// How Adam's step size changes over training (Reptile's ε has its own `anneal`).
     pub meta_lr_schedule: MetaLrSchedule,
+    /// Random distortions of training episodes' images (image families only); evaluations
+    /// always see the images as they are.
+    #[serde(skip_serializing_if = "Augment::is_off")]
+    pub augment: Augment,
+}
+
+/// Data augmentation of training episodes.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Augment {
+    #[default]
+    Off,
+    /// A random affine distortion of every image, drawn from the training stream's seed (so
+    /// reruns and resumes see the same distortions). `Affine()` takes Koch et al.'s ranges.
+    Affine(AffineRanges),
+}
+
+impl Augment {
+    pub fn is_off(&self) -> bool {
+        *self == Augment::Off
+    }
+}
+
+/// The ranges of the affine distortion of Koch et al. (2015), which Lake et al. (2019) also
+/// train ProtoNets with. Each of the four parts is applied to an image with `chance`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Affine")]
+pub struct AffineRanges {
+    /// Largest rotation either way, in degrees.
+    pub rotation: f64,
+    /// Largest shear either way, along each axis.
+    pub shear: f64,
+    /// Smallest and largest scale, along each axis.
+    pub scale: (f64, f64),
+    /// Largest shift either way along each axis, as a fraction of the image side (Koch et al.'s
+    /// ±2 pixels of 105).
+    pub shift: f64,
+    /// Chance that each part (rotation, shear, scale, shift) is applied to an image.
+    pub chance: f64,
+}
+
+impl Default for AffineRanges {
+    fn default() -> Self {
+        AffineRanges {
+            rotation: 10.0,
+            shear: 0.3,
+            scale: (0.8, 1.2),
+            shift: 2.0 / 105.0,
+            chance: 0.5,
+        }
+    }
 }
 
 /// The meta learning rate over training, as a function of Adam's step count (which checkpoints
@@ -538,6 +611,7 @@ impl Default for TrainSpec {
             log_every: 10,
             max_loss: 1e6,
             meta_lr_schedule: MetaLrSchedule::Constant,
+            augment: Augment::Off,
         }
     }
 }

@@ -81,6 +81,7 @@ pub fn validate(e: &Experiment, text: &str) -> Vec<ValidationError> {
     check_model(&mut c, &e.model);
     check_device(&mut c, e);
     check_train(&mut c, &e.train);
+    check_augment(&mut c, e);
     check_eval(&mut c, &e.eval);
     check_eval_episodes(&mut c, e);
     if e.arms.is_empty() {
@@ -564,6 +565,58 @@ fn check_train(c: &mut Checker, t: &TrainSpec) {
             "train.max_loss",
             "max_loss must be positive",
             "use max_loss: 1e6",
+        );
+    }
+}
+
+/// `train.augment`: distortions of images, within ranges that keep a drawing recognisable.
+fn check_augment(c: &mut Checker, e: &Experiment) {
+    let Augment::Affine(r) = e.train.augment else {
+        return;
+    };
+    if !e.family.is_classification() {
+        c.fail(
+            "train.augment",
+            format!("{} has no images to distort", e.family.label()),
+            "remove augment (it applies to image families: Omniglot, Synthetic)",
+        );
+        return;
+    }
+    let ranges: [(&str, f64, f64, f64, &str); 4] = [
+        (
+            "rotation",
+            r.rotation,
+            0.0,
+            180.0,
+            "rotation: 10.0 (degrees either way)",
+        ),
+        ("shear", r.shear, 0.0, 1.0, "shear: 0.3"),
+        (
+            "shift",
+            r.shift,
+            0.0,
+            0.5,
+            "shift: 0.019 (a fraction of the side: ±2 of 105 pixels)",
+        ),
+        ("chance", r.chance, 0.0, 1.0, "chance: 0.5"),
+    ];
+    for (field, value, lo, hi, fix) in ranges {
+        if !(lo..=hi).contains(&value) {
+            c.fail(
+                &format!("train.augment.{field}"),
+                format!("{field} {value} is outside [{lo}, {hi}]"),
+                format!("use {fix}"),
+            );
+        }
+    }
+    let (lo, hi) = r.scale;
+    if !(lo > 0.0 && lo <= hi && hi <= 4.0) {
+        c.fail(
+            "train.augment.scale",
+            format!(
+                "scale ({lo}, {hi}) must be (smallest, largest) with 0 < smallest ≤ largest ≤ 4"
+            ),
+            "use scale: (0.8, 1.2)",
         );
     }
 }

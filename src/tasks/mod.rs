@@ -2,6 +2,7 @@
 //!
 //! Every draw takes the caller's RNG, so the run that owns the RNG owns reproducibility.
 
+pub mod augment;
 pub mod episode;
 pub mod lake;
 pub mod omniglot;
@@ -97,6 +98,13 @@ pub enum FamilyError {
     TooFewClasses {
         split: Split,
         available: usize,
+        ways: usize,
+        fix: String,
+    },
+    #[error("{split:?} split: tasks draw all {ways} classes from one alphabet (classes: WithinAlphabet), but its widest alphabet has {widest}\n  fix: {fix}")]
+    NarrowAlphabets {
+        split: Split,
+        widest: usize,
         ways: usize,
         fix: String,
     },

@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rand::Rng as _;
 use serde_json::json;
 
 use super::image::{decode_all, rotate_into};
 use super::layout::{survey, Layout, Set};
 use super::split::BACKGROUND_VALIDATION;
 use super::{rotations, split_index};
-use crate::experiment::{OmniglotProtocol, OmniglotSpec};
+use crate::experiment::{ClassDraw, OmniglotProtocol, OmniglotSpec};
 use crate::tasks::episode::{choose_classes, class_major_episode, image_classes_shape};
 use crate::tasks::*;
 
@@ -23,6 +24,9 @@ pub struct Omniglot {
     images: Vec<f32>,
     /// Global class ids (`character × rotations + quarter_turns`) per split, ascending.
     classes: [Vec<usize>; 3],
+    /// Per split, the classes of each alphabet with at least `ways` of them there: what
+    /// within-alphabet tasks draw from (empty under `ClassDraw::AnyAlphabet`).
+    alphabet_classes: [Vec<Vec<usize>>; 3],
     char_split: Vec<Split>,
 }
 
@@ -56,6 +60,10 @@ impl Omniglot {
         for (c, &s) in char_split.iter().enumerate() {
             classes[split_index(s)].extend((0..rot).map(|r| c * rot + r));
         }
+        let alphabet_classes = match spec.classes {
+            ClassDraw::AnyAlphabet => Default::default(),
+            ClassDraw::WithinAlphabet => by_alphabet(&layout, &char_split, rot, spec.ways),
+        };
         Ok(Omniglot {
             spec: spec.clone(),
             seed,
@@ -63,6 +71,7 @@ impl Omniglot {
             first,
             images,
             classes,
+            alphabet_classes,
             char_split,
         })
     }
@@ -108,15 +117,45 @@ impl Omniglot {
     }
 }
 
+/// Per split, each alphabet's classes there, keeping the alphabets with at least `ways`.
+fn by_alphabet(
+    layout: &Layout,
+    char_split: &[Split],
+    rot: usize,
+    ways: usize,
+) -> [Vec<Vec<usize>>; 3] {
+    let mut out: [Vec<Vec<usize>>; 3] = Default::default();
+    for alphabet in &layout.alphabets {
+        let mut here: [Vec<usize>; 3] = Default::default();
+        for c in alphabet.chars.clone() {
+            here[split_index(char_split[c])].extend((0..rot).map(|r| c * rot + r));
+        }
+        for (groups, classes) in out.iter_mut().zip(here) {
+            if classes.len() >= ways {
+                groups.push(classes);
+            }
+        }
+    }
+    out
+}
+
 impl TaskFamily for Omniglot {
     fn shape(&self) -> FamilyShape {
         image_classes_shape(self.spec.image_size, self.spec.ways)
     }
 
     fn sample_task(&self, split: Split, rng: &mut Rng) -> Task {
+        let pool = match self.spec.classes {
+            ClassDraw::AnyAlphabet => self.classes(split),
+            ClassDraw::WithinAlphabet => {
+                // `survey` refused a split with no alphabet wide enough, so this is not empty.
+                let alphabets = &self.alphabet_classes[split_index(split)];
+                &alphabets[rng.gen_range(0..alphabets.len())]
+            }
+        };
         Task::Classes {
             split,
-            classes: choose_classes(self.classes(split), self.spec.ways, rng),
+            classes: choose_classes(pool, self.spec.ways, rng),
         }
     }
 
@@ -148,7 +187,10 @@ impl TaskFamily for Omniglot {
             self.classes[1].len(),
             self.classes[2].len(),
             if s.rotations { ", rotations" } else { "" }
-        )
+        ) + match s.classes {
+            ClassDraw::AnyAlphabet => "",
+            ClassDraw::WithinAlphabet => ", each task within one alphabet",
+        }
     }
 
     fn split_record(&self) -> serde_json::Value {
@@ -197,6 +239,15 @@ impl TaskFamily for Omniglot {
         if self.spec.protocol == OmniglotProtocol::BackgroundEvaluation {
             record["background_validation_fraction"] = json!(BACKGROUND_VALIDATION);
         }
+        if self.spec.classes == ClassDraw::WithinAlphabet {
+            record["classes"] = json!(self.spec.classes);
+            for (key, groups) in ["train", "validation", "test"]
+                .into_iter()
+                .zip(&self.alphabet_classes)
+            {
+                record["splits"][key]["alphabets_wide_enough"] = json!(groups.len());
+            }
+        }
         record
     }
 }
@@ -208,6 +259,95 @@ mod tests {
     use crate::tasks::omniglot::scan;
     use rand::SeedableRng;
     use std::path::PathBuf;
+
+    #[test]
+    fn within_alphabet_tasks_take_every_class_from_one_alphabet() {
+        let dir = tempfile::tempdir().unwrap();
+        // Alphabets of 4, 8, 10 and 12 characters, their characters split in halves.
+        std::fs::create_dir_all(dir.path().join("images_background")).unwrap();
+        for (a, chars) in [4, 8, 10, 12].into_iter().enumerate() {
+            let one = tempfile::tempdir().unwrap();
+            fake_set(one.path(), "images_background", 1, chars, 4, 0);
+            std::fs::rename(
+                one.path().join("images_background/Alphabet0"),
+                dir.path().join(format!("images_background/Alphabet{a}")),
+            )
+            .unwrap();
+        }
+        let s = OmniglotSpec {
+            ways: 4,
+            shots: 1,
+            queries: 1,
+            classes: ClassDraw::WithinAlphabet,
+            ..spec(
+                dir.path(),
+                OmniglotProtocol::CharacterSplit {
+                    train: 0.5,
+                    validation: 0.0,
+                },
+            )
+        };
+        let fam = Omniglot::load(&s, 1).unwrap();
+        assert!(
+            fam.describe().contains("within one alphabet"),
+            "{}",
+            fam.describe()
+        );
+        let alphabet = |class: usize| fam.layout.chars[class].alphabet;
+        for split in [Split::Train, Split::Test] {
+            // The alphabets with at least 4 characters in this split, counted from the split itself.
+            let wide: std::collections::BTreeSet<usize> = (0..4)
+                .filter(|&a| {
+                    let here = (0..fam.layout.chars.len())
+                        .filter(|&c| alphabet(c) == a && fam.char_split[c] == split)
+                        .count();
+                    here >= 4
+                })
+                .collect();
+            assert!(!wide.is_empty() && wide.len() < 4, "{split:?}: {wide:?}");
+            let mut rng = Rng::seed_from_u64(4);
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..200 {
+                let Task::Classes { classes, .. } = fam.sample_task(split, &mut rng) else {
+                    unreachable!()
+                };
+                assert_eq!(classes.len(), 4);
+                assert!(classes.iter().all(|&c| fam.char_split[c] == split));
+                let first = alphabet(classes[0]);
+                assert!(classes.iter().all(|&c| alphabet(c) == first), "{classes:?}");
+                seen.insert(first);
+            }
+            assert_eq!(
+                seen, wide,
+                "{split:?}: every wide enough alphabet, and only those"
+            );
+        }
+        // No alphabet has eight characters in a split; the error says what would fix it.
+        let err = scan(
+            &OmniglotSpec {
+                ways: 8,
+                ..s.clone()
+            },
+            1,
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, FamilyError::NarrowAlphabets { ways: 8, .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("lower ways to") && msg.contains("rotations: true"),
+            "{msg}"
+        );
+        // Any-alphabet tasks of the same width are fine: the split has enough classes.
+        let any = OmniglotSpec {
+            ways: 12,
+            classes: ClassDraw::AnyAlphabet,
+            ..s
+        };
+        assert!(scan(&any, 1).is_ok());
+    }
 
     #[test]
     fn loaded_pixels_match_the_files_at_full_and_reduced_size() {
@@ -376,6 +516,7 @@ mod tests {
                 train: 0.7,
                 validation: 0.1,
             },
+            classes: ClassDraw::AnyAlphabet,
         };
         let t = std::time::Instant::now();
         let summary = scan(&s, 1).unwrap();

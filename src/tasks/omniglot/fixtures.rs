@@ -93,6 +93,7 @@ pub(crate) fn spec(root: &Path, protocol: OmniglotProtocol) -> OmniglotSpec {
         image_size: SIDE,
         rotations: false,
         protocol,
+        classes: crate::experiment::ClassDraw::AnyAlphabet,
     }
 }
 

@@ -5,9 +5,9 @@ use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::split::{assign_characters, too_few, uses_validation};
+use super::split::{assign_characters, narrow_alphabets, too_few, uses_validation};
 use super::{io_err, rotations, split_index};
-use crate::experiment::OmniglotSpec;
+use crate::experiment::{ClassDraw, OmniglotSpec};
 use crate::tasks::{FamilyError, Split};
 
 /// The two halves of the official release.
@@ -205,17 +205,20 @@ pub(super) fn survey(
     let char_split = assign_characters(&layout, spec, seed)?;
     let rot = rotations(spec);
     let mut counts = [SplitCount::default(); 3];
+    // Classes of the widest alphabet in each split: what a within-alphabet task can draw from.
+    let mut widest = [0usize; 3];
     for (a, alphabet) in layout.alphabets.iter().enumerate() {
-        let mut seen = [false; 3];
+        let mut here = [0usize; 3];
         for c in alphabet.chars.clone() {
             debug_assert_eq!(layout.chars[c].alphabet, a);
             let s = split_index(char_split[c]);
             counts[s].characters += 1;
             counts[s].classes += rot;
-            seen[s] = true;
+            here[s] += rot;
         }
-        for (count, seen) in counts.iter_mut().zip(seen) {
-            count.alphabets += seen as usize;
+        for s in 0..3 {
+            counts[s].alphabets += (here[s] > 0) as usize;
+            widest[s] = widest[s].max(here[s]);
         }
     }
     // Report the smallest split, so that "lower ways to N" is a fix for every split at once.
@@ -227,6 +230,17 @@ pub(super) fn survey(
     let available = counts[split_index(smallest)].classes;
     if available < spec.ways {
         return Err(too_few(spec, smallest, available));
+    }
+    if spec.classes == ClassDraw::WithinAlphabet {
+        let narrowest = [Split::Train, Split::Validation, Split::Test]
+            .into_iter()
+            .filter(|&s| s != Split::Validation || uses_validation(&spec.protocol))
+            .min_by_key(|&s| widest[split_index(s)])
+            .expect("train and test are always used");
+        let widest = widest[split_index(narrowest)];
+        if widest < spec.ways {
+            return Err(narrow_alphabets(spec, narrowest, widest));
+        }
     }
     let need = spec.shots + spec.queries;
     if let Some(c) = layout.chars.iter().find(|c| c.files.len() < need) {

@@ -168,6 +168,27 @@ pub(super) fn too_few(spec: &OmniglotSpec, split: Split, available: usize) -> Fa
     }
 }
 
+/// Within-alphabet tasks of `ways` classes, but no alphabet of `split` has that many.
+pub(super) fn narrow_alphabets(spec: &OmniglotSpec, split: Split, widest: usize) -> FamilyError {
+    let mut fixes = vec![];
+    if widest >= 2 {
+        fixes.push(format!("lower ways to {widest}"));
+    }
+    if !spec.rotations && widest * 4 >= spec.ways {
+        fixes.push(format!(
+            "add rotations: true (its widest alphabet then has {} classes)",
+            widest * 4
+        ));
+    }
+    fixes.push("use classes: AnyAlphabet to draw a task's classes from every alphabet".into());
+    FamilyError::NarrowAlphabets {
+        split,
+        widest,
+        ways: spec.ways,
+        fix: fixes.join(", or "),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
