@@ -69,15 +69,17 @@ fn augmented_runs_rerun_and_resume_bit_for_bit_and_differ_from_plain_ones() {
         p.eval_family.describe()
     );
     let (straight, events) = run(p, None);
-    let started_family = events.iter().find_map(|e| match e {
-        EngineEvent::Started { family, .. } => Some(family.clone()),
+    let started = events.iter().find_map(|e| match e {
+        EngineEvent::Started {
+            family, augment, ..
+        } => Some((family.clone(), augment.clone())),
         _ => None,
     });
+    let (family, augment) = started.expect("a Started event");
+    assert!(family.contains("rotation ±10°"), "{family}");
     assert!(
-        started_family
-            .as_deref()
-            .is_some_and(|f| f.contains("rotation ±10°")),
-        "the Monitor's header names the distortion: {started_family:?}"
+        augment.is_some_and(|a| a.contains("shear ±0.3")),
+        "the workbench is told, to mark the Monitor's header"
     );
 
     // The frozen config records the augmentation and alone reproduces the run, on 1 thread.

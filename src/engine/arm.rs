@@ -289,6 +289,7 @@ impl<'a> ArmRun<'a> {
             params: p.net.num_params(),
             family: family.describe(),
             classification: family.shape().kind == TaskKind::Classification,
+            augment: crate::tasks::augment::in_words(exp.train.augment),
         });
         run.clock.started = Instant::now();
         run.rate.restart(run.it);

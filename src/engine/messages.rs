@@ -30,6 +30,8 @@ pub enum EngineEvent {
         family: String,
         /// True when tasks are classification (accuracy panels), false for regression (MSE).
         classification: bool,
+        /// How training images are distorted, in words; `None` when they are not.
+        augment: Option<String>,
     },
     Train {
         arm: ArmIndex,

@@ -68,6 +68,14 @@ impl TaskFamily for Augmented {
     }
 }
 
+/// What `augment` does to training images, in words; `None` when it leaves them alone.
+pub fn in_words(augment: Augment) -> Option<String> {
+    match augment {
+        Augment::Off => None,
+        Augment::Affine(r) => Some(describe(&r)),
+    }
+}
+
 /// The ranges in a few words, for the Monitor's header and `run.json`.
 pub fn describe(r: &AffineRanges) -> String {
     format!(

@@ -33,6 +33,7 @@ pub fn started(arm: usize, name: &str, total: usize, classification: bool) -> En
         params: 1761,
         family: "sinusoid".into(),
         classification,
+        augment: None,
     }
 }
 

@@ -146,6 +146,8 @@ pub struct ArmView {
     pub algorithm: String,
     pub run_dir: Option<PathBuf>,
     pub family: String,
+    /// How training images are distorted, when they are.
+    pub augment: Option<String>,
     pub classification: bool,
     pub total: usize,
     pub start_iteration: usize,
@@ -181,6 +183,7 @@ impl ArmView {
             algorithm: algorithm.into(),
             run_dir: None,
             family: String::new(),
+            augment: None,
             classification: false,
             total: 0,
             start_iteration: 0,
@@ -350,6 +353,7 @@ impl Session {
                 v.total = exp.train.iterations;
                 // Known before the engine says so, so the panels are labelled right from the start.
                 v.classification = exp.family.is_classification();
+                v.augment = crate::tasks::augment::in_words(exp.train.augment);
                 v
             })
             .collect();
@@ -398,6 +402,7 @@ impl Session {
                 start_iteration,
                 family,
                 classification,
+                augment,
                 ..
             } => {
                 a.name = name.clone();
@@ -408,6 +413,7 @@ impl Session {
                 a.start_iteration = *start_iteration;
                 a.iteration = *start_iteration;
                 a.family = family.clone();
+                a.augment = augment.clone();
                 a.classification = *classification;
                 a.status = ArmStatus::Running;
             }

@@ -296,8 +296,14 @@ fn arms_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Re
     } else {
         String::new()
     };
+    // Distorted training images make training losses read higher than evaluation's: say so.
+    let augmented = if s.arms.iter().any(|a| a.augment.is_some()) && area.width > 50 {
+        " · training images distorted"
+    } else {
+        ""
+    };
     let title = format!(
-        " {} — {}{more} ",
+        " {} — {}{augmented}{more} ",
         s.title,
         if s.live { "live" } else { "saved run" }
     );
