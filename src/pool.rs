@@ -13,8 +13,7 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 
 use crate::experiment::DeviceSpec;
-use crate::model::{Evaluator, LossOut, ModelError, Network, TaskJob};
-use crate::tasks::Batch;
+use crate::model::{Evaluator, ModelError, Network, SerialTasks};
 
 type Job = Box<dyn FnOnce(&mut dyn Evaluator) + Send>;
 type Answer<R> = (usize, Result<R, PoolError>);
@@ -33,19 +32,6 @@ pub enum PoolError {
 pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
     handles: Vec<JoinHandle<()>>,
-}
-
-/// One task for [`WorkerPool::evaluate_tasks`].
-pub struct TaskInput {
-    pub params: Vec<f32>,
-    pub batch: Batch,
-    /// Whether ∂loss/∂params is wanted.
-    pub grad: bool,
-}
-
-pub struct TaskOutput {
-    pub out: LossOut,
-    pub grad: Option<Vec<f32>>,
 }
 
 impl WorkerPool {
@@ -139,39 +125,34 @@ impl WorkerPool {
             .collect())
     }
 
-    /// Evaluate tasks that each have their own parameters: the meta-batch is cut into one
-    /// contiguous chunk per worker, and each worker's evaluator takes its whole chunk in one
-    /// [`Evaluator::evaluate_tasks`] call (a batching device, with one worker, takes the whole
-    /// meta-batch at once). Results in task order.
-    pub fn evaluate_tasks(&self, tasks: Vec<TaskInput>) -> Result<Vec<TaskOutput>, PoolError> {
-        let per_worker = tasks.len().div_ceil(self.handles.len().max(1)).max(1);
+    /// The items cut into one contiguous chunk per worker, each chunk given whole to `f` with
+    /// its worker's evaluator as a lock-step backend ([`SerialTasks`]); results in item order.
+    /// `f` returns one result per item of its chunk. How the items fall on the workers changes
+    /// nothing, since a backend's jobs are independent (see `model::lockstep`).
+    pub fn lockstep<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, PoolError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(&mut SerialTasks, Vec<T>) -> Vec<R> + Send + Sync + 'static,
+    {
+        let per_worker = items.len().div_ceil(self.workers()).max(1);
         let mut chunks = vec![];
-        let mut tasks = tasks.into_iter().peekable();
-        while tasks.peek().is_some() {
-            chunks.push(tasks.by_ref().take(per_worker).collect::<Vec<_>>());
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            chunks.push(items.by_ref().take(per_worker).collect::<Vec<_>>());
         }
-        let answers = self.map(chunks, |ev, chunk: Vec<TaskInput>| {
-            let mut grads: Vec<Option<Vec<f32>>> = chunk
-                .iter()
-                .map(|t| t.grad.then(|| vec![0.0f32; t.params.len()]))
-                .collect();
-            let mut jobs: Vec<TaskJob> = chunk
-                .iter()
-                .zip(grads.iter_mut())
-                .map(|(t, g)| TaskJob {
-                    params: &t.params,
-                    batch: &t.batch,
-                    grad: g.as_deref_mut(),
-                })
-                .collect();
-            let outs = ev.evaluate_tasks(&mut jobs);
-            drop(jobs);
-            outs.into_iter()
-                .zip(grads)
-                .map(|(out, grad)| TaskOutput { out, grad })
-                .collect::<Vec<_>>()
+        let answers = self.map(chunks, move |ev, chunk: Vec<T>| {
+            let n = chunk.len();
+            let out = f(&mut SerialTasks::new(ev), chunk);
+            assert_eq!(out.len(), n, "one result per item of the chunk");
+            out
         })?;
         Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// How many worker threads run the jobs.
+    pub fn workers(&self) -> usize {
+        self.handles.len().max(1)
     }
 
     fn shutdown(&mut self) {
@@ -203,12 +184,14 @@ mod tests {
 
     use super::*;
     use crate::experiment::{Activation, MlpSpec, ModelSpec};
+    use crate::model::{LockStepModel, StepJob, StepOut};
+    use crate::tasks::Batch;
     use crate::tasks::{FamilyShape, Rng, Targets, TaskKind};
 
-    /// The batched call gives, task by task and bit for bit, what one evaluator gives alone,
-    /// however the tasks fall on the workers.
+    /// A lock-step call over a pool gives, task by task and bit for bit, what one evaluator
+    /// gives alone, however the tasks fall on the workers (1, 2 or 3 of them).
     #[test]
-    fn evaluate_tasks_matches_one_evaluator_task_by_task() {
+    fn lockstep_matches_one_evaluator_task_by_task() {
         let shape = FamilyShape {
             input: vec![3],
             outputs: 2,
@@ -220,42 +203,41 @@ mod tests {
         });
         let net = Network::new(&spec, &shape).unwrap();
         let mut rng = Rng::seed_from_u64(4);
-        let tasks: Vec<TaskInput> = (0..7)
-            .map(|i| TaskInput {
-                params: net.init(&mut rng),
-                batch: Batch {
+        let tasks: Vec<(Vec<f32>, Batch, bool)> = (0..7)
+            .map(|i| {
+                let params = net.init(&mut rng);
+                let batch = Batch {
                     n: 5,
                     x: (0..15).map(|_| rng.gen_range(-1.0..1.0)).collect(),
                     y: Targets::Values((0..10).map(|_| rng.gen_range(-1.0..1.0)).collect()),
-                },
-                grad: i % 3 != 0,
+                };
+                (params, batch, i % 3 != 0)
             })
             .collect();
         let mut alone = net.evaluator(DeviceSpec::Cpu, 0).unwrap();
-        let expected: Vec<(LossOut, Option<Vec<f32>>)> = tasks
+        let expected: Vec<StepOut> = tasks
             .iter()
-            .map(|t| {
-                let mut g = t.grad.then(|| vec![0.0; t.params.len()]);
-                let out = alone.evaluate(&t.params, &t.batch, g.as_deref_mut());
-                (out, g)
+            .map(|(p, b, want)| {
+                let mut grad = want.then(|| vec![0.0; p.len()]);
+                let out = alone.evaluate(p, b, grad.as_deref_mut());
+                StepOut { out, grad }
             })
             .collect();
         for threads in [1, 2, 3] {
             let pool = WorkerPool::new(&net, DeviceSpec::Cpu, 0, threads).unwrap();
-            let inputs = tasks
-                .iter()
-                .map(|t| TaskInput {
-                    params: t.params.clone(),
-                    batch: t.batch.clone(),
-                    grad: t.grad,
+            let got = pool
+                .lockstep(tasks.clone(), |m, chunk| {
+                    let mut jobs: Vec<StepJob<Vec<f32>>> = chunk
+                        .iter()
+                        .map(|(p, b, want)| StepJob {
+                            grad: *want,
+                            ..StepJob::loss(p, b)
+                        })
+                        .collect();
+                    m.step(&mut jobs)
                 })
-                .collect();
-            let got = pool.evaluate_tasks(inputs).unwrap();
-            assert_eq!(got.len(), expected.len());
-            for (g, (out, grad)) in got.iter().zip(&expected) {
-                assert_eq!(&g.out, out, "{threads} threads");
-                assert_eq!(&g.grad, grad, "{threads} threads");
-            }
+                .unwrap();
+            assert_eq!(got, expected, "{threads} threads");
         }
     }
 }

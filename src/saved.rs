@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::algo::eval::{evaluate_tasks, summarize, Scoring, TaskEval};
+use crate::algo::eval::{adapt_and_score, summarize, Scoring, TaskEval};
 use crate::algo::{self, AdaptMode, AlgoContext};
 use crate::experiment::{Experiment, FamilySpec};
 use crate::metrics::EvalResult;
@@ -314,7 +314,7 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         e.eval.tasks,
     );
     let pool = WorkerPool::new(&m.net, e.device, e.seed, threads(req))?;
-    let results = evaluate_tasks(
+    let results = adapt_and_score(
         &pool,
         m.start,
         m.mode,
@@ -387,7 +387,7 @@ pub fn evaluate_lake(
     let pool = WorkerPool::new(&m.net, exp.device, exp.seed, threads(req))?;
     let names: Vec<String> = lake_runs.iter().map(|r| r.name.clone()).collect();
     let items: Vec<usize> = lake_runs.iter().map(|r| r.episode.query.n).collect();
-    let results: Vec<TaskEval> = evaluate_tasks(
+    let results: Vec<TaskEval> = adapt_and_score(
         &pool,
         m.start,
         m.mode,

@@ -9,7 +9,7 @@ use crate::experiment::EvalSpec;
 pub use crate::metrics::{AdaptationRule, EvalProtocol};
 use crate::metrics::{EvalResult, StepResult};
 use crate::model::metric::{ways, MetricKind};
-use crate::model::{head, BatchNormMode, Evaluator};
+use crate::model::{head, BatchNormMode, LockStepModel};
 use crate::pool::{PoolError, WorkerPool};
 use crate::stats::MeanCi;
 use crate::tasks::{Batch, Episode, Split, Targets};
@@ -110,171 +110,243 @@ impl TaskEval {
 pub type StepPredictions = Vec<Vec<f32>>;
 
 /// Where one task's adaptation went: the adapted state after each step 0..=k.
-enum Trajectory {
+enum Trajectory<P> {
     /// Every parameter θ₀ … θ_k (plain SGD, fresh head, learned rates).
-    Params(Vec<Vec<f32>>),
+    Params(Vec<P>),
     /// The frozen body and the head after each step (ANIL).
-    Head {
-        body: Vec<f32>,
-        heads: Vec<Vec<f64>>,
-    },
+    Head { body: P, heads: Vec<Vec<f64>> },
 }
 
-/// Adapt from `start` on `support` by an inner-loop rule (not a metric one).
-fn adapt(
-    ev: &mut dyn Evaluator,
+/// Adapt every task from `start` on its support set by an inner-loop rule (not a metric one),
+/// the tasks in lock-step.
+fn adapt<M: LockStepModel + ?Sized>(
+    m: &mut M,
     start: &[f32],
     mode: AdaptMode,
-    support: &Batch,
+    supports: &[&Batch],
     steps: usize,
     lr: f64,
-) -> Trajectory {
+) -> Vec<Trajectory<M::Params>> {
+    let starts = |m: &mut M, v: &[f32]| supports.iter().map(|_| m.load(v.to_vec())).collect();
     match mode {
         AdaptMode::All | AdaptMode::HeadOnly { .. } => {
-            Trajectory::Params(sgd_adapt(ev, start, support, steps, lr, mode))
+            let s = starts(m, start);
+            sgd_adapt(m, s, supports, steps, lr, mode)
+                .into_iter()
+                .map(Trajectory::Params)
+                .collect()
         }
         AdaptMode::HeadSgd { head_start } => {
             let body = &start[..head_start];
             let head0: Vec<f64> = start[head_start..].iter().map(|&v| v as f64).collect();
-            let (fs, d) = anil::body_features(ev, body, support);
-            Trajectory::Head {
-                heads: anil::head_trajectory(&fs, d, support, &head0, steps, lr),
-                body: body.to_vec(),
-            }
+            let bodies: Vec<M::Params> = starts(m, body);
+            let refs: Vec<&M::Params> = bodies.iter().collect();
+            let feats = anil::body_features(m, &refs, supports);
+            bodies
+                .into_iter()
+                .zip(feats)
+                .zip(supports)
+                .map(|((body, (fs, d)), s)| Trajectory::Head {
+                    heads: anil::head_trajectory(&fs, d, s, &head0, steps, lr),
+                    body,
+                })
+                .collect()
         }
         AdaptMode::LearnedRates { len } => {
             let (theta, alpha) = start.split_at(len);
-            Trajectory::Params(metasgd::trajectory(ev, theta, alpha, support, steps).0)
+            let s = starts(m, theta);
+            metasgd::trajectories(m, s, alpha, supports, steps)
+                .0
+                .into_iter()
+                .map(Trajectory::Params)
+                .collect()
         }
         AdaptMode::Metric { .. } => unreachable!("metric rules take no steps"),
     }
 }
 
-impl Trajectory {
-    fn len(&self) -> usize {
-        match self {
-            Trajectory::Params(thetas) => thetas.len(),
-            Trajectory::Head { heads, .. } => heads.len(),
+/// The steps `scoring` picks out of `0..=last`.
+fn scored_steps(last: usize, scoring: Scoring) -> Vec<usize> {
+    match scoring {
+        Scoring::EveryStep => (0..=last).collect(),
+        Scoring::Ends if last == 0 => vec![0],
+        Scoring::Ends => vec![0, last],
+    }
+}
+
+/// Every task's query result at the steps `scoring` picks, in step order: one batched call
+/// over all tasks and steps.
+fn score<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    trajs: &[Trajectory<M::Params>],
+    queries: &[&Batch],
+    scoring: Scoring,
+) -> Vec<Vec<StepEval>> {
+    let acc = |c: Option<usize>, n: usize| c.map(|c| c as f64 / n as f64);
+    let mut params: Vec<&M::Params> = vec![];
+    let mut on: Vec<&Batch> = vec![];
+    let mut bodies: Vec<(&M::Params, &Batch)> = vec![];
+    for (t, &q) in trajs.iter().zip(queries) {
+        match t {
+            Trajectory::Params(thetas) => {
+                for s in scored_steps(thetas.len() - 1, scoring) {
+                    params.push(&thetas[s]);
+                    on.push(q);
+                }
+            }
+            Trajectory::Head { body, .. } => bodies.push((body, q)),
         }
     }
-
-    /// The query result at the steps `scoring` picks, in step order.
-    fn score(&self, ev: &mut dyn Evaluator, query: &Batch, scoring: Scoring) -> Vec<StepEval> {
-        let acc = |c: Option<usize>| c.map(|c| c as f64 / query.n as f64);
-        let last = self.len() - 1;
-        let steps: Vec<usize> = match scoring {
-            Scoring::EveryStep => (0..=last).collect(),
-            Scoring::Ends if last == 0 => vec![0],
-            Scoring::Ends => vec![0, last],
-        };
-        match self {
-            Trajectory::Params(thetas) => steps
+    let mut losses = m.losses(&params, &on).into_iter();
+    let (b, qb): (Vec<&M::Params>, Vec<&Batch>) = bodies.into_iter().unzip();
+    let mut feats = anil::body_features(m, &b, &qb).into_iter();
+    trajs
+        .iter()
+        .zip(queries)
+        .map(|(t, q)| match t {
+            Trajectory::Params(thetas) => scored_steps(thetas.len() - 1, scoring)
                 .iter()
-                .map(|&s| &thetas[s])
-                .map(|t| {
-                    let out = ev.evaluate(t, query, None);
+                .map(|_| {
+                    let out = losses.next().expect("one loss per scored step");
                     StepEval {
                         loss: out.loss as f64,
-                        accuracy: acc(out.correct),
+                        accuracy: acc(out.correct, q.n),
                     }
                 })
                 .collect(),
-            Trajectory::Head { body, heads } => {
-                let (fq, d) = anil::body_features(ev, body, query);
+            Trajectory::Head { heads, .. } => {
+                let (fq, d) = feats.next().expect("one feature set per head task");
                 let o = anil::outputs(heads[0].len(), d);
-                steps
+                scored_steps(heads.len() - 1, scoring)
                     .iter()
-                    .map(|&s| &heads[s])
-                    .map(|h| {
-                        let out = head::loss(&fq, query.n, d, h, o, &query.y);
+                    .map(|&s| {
+                        let out = head::loss(&fq, q.n, d, &heads[s], o, &q.y);
                         StepEval {
                             loss: out.value,
-                            accuracy: acc(out.out.correct),
+                            accuracy: acc(out.out.correct, q.n),
                         }
                     })
                     .collect()
             }
-        }
-    }
+        })
+        .collect()
+}
 
-    /// The first output at each of `x` (one input value each) after every step; the body is
-    /// `head_start` values long.
-    fn predict(&self, ev: &mut dyn Evaluator, x: &[f32], head_start: usize) -> StepPredictions {
-        let grid = Batch {
-            n: x.len(),
-            x: x.to_vec(),
-            y: Targets::Values(vec![0.0; x.len()]),
-        };
-        let first = |f: &[f64], d: usize, h: &[f64]| {
-            let o = anil::outputs(h.len(), d);
-            let z = head::outputs(f, grid.n, d, h, o);
-            z.iter().step_by(o.max(1)).map(|&v| v as f32).collect()
-        };
-        match self {
-            Trajectory::Params(thetas) => thetas
+/// The first output at each of `x` (one input value each) after every step; the body is
+/// `head_start` values long.
+fn predict<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    traj: &Trajectory<M::Params>,
+    x: &[f32],
+    head_start: usize,
+) -> StepPredictions {
+    let grid = Batch {
+        n: x.len(),
+        x: x.to_vec(),
+        y: Targets::Values(vec![0.0; x.len()]),
+    };
+    let first = |f: &[f64], d: usize, h: &[f64]| {
+        let o = anil::outputs(h.len(), d);
+        let z = head::outputs(f, grid.n, d, h, o);
+        z.iter().step_by(o.max(1)).map(|&v| v as f32).collect()
+    };
+    match traj {
+        Trajectory::Params(thetas) => {
+            let split: Vec<(Vec<f32>, Vec<f64>)> = thetas
                 .iter()
                 .map(|t| {
-                    let (f, d) = anil::body_features(ev, &t[..head_start], &grid);
-                    let h: Vec<f64> = t[head_start..].iter().map(|&v| v as f64).collect();
-                    first(&f, d, &h)
+                    let t = m.read(t);
+                    let h = t[head_start..].iter().map(|&v| v as f64).collect();
+                    (t[..head_start].to_vec(), h)
                 })
-                .collect(),
-            Trajectory::Head { body, heads } => {
-                let (f, d) = anil::body_features(ev, body, &grid);
-                heads.iter().map(|h| first(&f, d, h)).collect()
-            }
+                .collect();
+            let bodies: Vec<M::Params> = split.iter().map(|(b, _)| m.load(b.clone())).collect();
+            let refs: Vec<&M::Params> = bodies.iter().collect();
+            let feats = anil::body_features(m, &refs, &vec![&grid; refs.len()]);
+            feats
+                .iter()
+                .zip(&split)
+                .map(|((f, d), (_, h))| first(f, *d, h))
+                .collect()
+        }
+        Trajectory::Head { body, heads } => {
+            let (f, d) = anil::body_features(m, &[body], &[&grid]).remove(0);
+            heads.iter().map(|h| first(&f, d, h)).collect()
         }
     }
 }
 
-/// One test task: embed, classify the queries. Before the support set is seen the prediction is
-/// uniform, so `loss_before` is ln(ways).
-fn metric_task(
-    ev: &mut dyn Evaluator,
+/// Every test task of a metric rule: embed, classify the queries. Before the support set is
+/// seen the prediction is uniform, so `loss_before` is ln(ways).
+fn metric_tasks<M: LockStepModel + ?Sized>(
+    m: &mut M,
     kind: MetricKind,
     params: &[f32],
     body_len: usize,
-    ep: &Episode,
-) -> TaskEval {
-    let out = metric::episode_loss(ev, kind, params, body_len, ep, None);
-    let (loss, accuracy) = (
-        out.loss as f64,
-        out.correct.map(|c| c as f64 / ep.query.n as f64),
-    );
-    TaskEval {
-        loss_before: (ways(metric::classes(&ep.support)) as f64).ln(),
-        loss,
-        accuracy,
-        // No steps: the one point is the result itself.
-        per_step: vec![StepEval { loss, accuracy }],
-    }
+    episodes: &[&Episode],
+) -> Vec<TaskEval> {
+    metric::episode_losses(m, kind, params, body_len, episodes, false)
+        .into_iter()
+        .zip(episodes)
+        .map(|((out, _), ep)| {
+            let (loss, accuracy) = (
+                out.loss as f64,
+                out.correct.map(|c| c as f64 / ep.query.n as f64),
+            );
+            TaskEval {
+                loss_before: (ways(metric::classes(&ep.support)) as f64).ln(),
+                loss,
+                accuracy,
+                // No steps: the one point is the result itself.
+                per_step: vec![StepEval { loss, accuracy }],
+            }
+        })
+        .collect()
 }
 
-/// One task: adapt, score the steps `scoring` picks, and predict on `grid` (inputs, body
-/// length) when given.
-#[allow(clippy::too_many_arguments)]
-fn evaluate_one(
-    ev: &mut dyn Evaluator,
-    start: &[f32],
+/// How the evaluation adapts and scores, the same for every task.
+#[derive(Debug, Clone, Copy)]
+struct Protocol {
     mode: AdaptMode,
-    ep: &Episode,
     steps: usize,
     lr: f64,
     scoring: Scoring,
-    grid: Option<(&[f32], usize)>,
-) -> (TaskEval, Option<StepPredictions>) {
-    if let AdaptMode::Metric { kind, body_len } = mode {
-        return (metric_task(ev, kind, start, body_len, ep), None);
+    /// The network's body length, for predictions on a grid.
+    head_start: usize,
+}
+
+/// Tasks in lock-step: adapt, score the steps the protocol picks, and predict on the task's
+/// grid of inputs when it has one.
+fn evaluate_chunk<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    start: &[f32],
+    p: Protocol,
+    tasks: &[(Episode, Option<Vec<f32>>)],
+) -> Vec<(TaskEval, Option<StepPredictions>)> {
+    let episodes: Vec<&Episode> = tasks.iter().map(|(ep, _)| ep).collect();
+    if let AdaptMode::Metric { kind, body_len } = p.mode {
+        let evals = metric_tasks(m, kind, start, body_len, &episodes);
+        return evals.into_iter().map(|e| (e, None)).collect();
     }
-    let traj = adapt(ev, start, mode, &ep.support, steps, lr);
-    let r = TaskEval::of_steps(traj.score(ev, &ep.query, scoring), scoring);
-    let fit = grid.map(|(x, head_start)| traj.predict(ev, x, head_start));
-    (r, fit)
+    let supports: Vec<&Batch> = episodes.iter().map(|e| &e.support).collect();
+    let queries: Vec<&Batch> = episodes.iter().map(|e| &e.query).collect();
+    let trajs = adapt(m, start, p.mode, &supports, p.steps, p.lr);
+    let scores = score(m, &trajs, &queries, p.scoring);
+    scores
+        .into_iter()
+        .zip(&trajs)
+        .zip(tasks)
+        .map(|((s, traj), (_, grid))| {
+            let fit = grid.as_deref().map(|x| predict(m, traj, x, p.head_start));
+            (TaskEval::of_steps(s, p.scoring), fit)
+        })
+        .collect()
 }
 
 /// Adapt from `start` on every episode's support set by the rule `mode` (SGD rules take
-/// `steps` steps of `lr`), then score on its query set after the steps `scoring` picks.
-pub fn evaluate_tasks(
+/// `steps` steps of `lr`), then score on its query set after the steps `scoring` picks; the
+/// episodes in lock-step, one chunk per worker.
+pub fn adapt_and_score(
     pool: &WorkerPool,
     start: Vec<f32>,
     mode: AdaptMode,
@@ -283,16 +355,22 @@ pub fn evaluate_tasks(
     lr: f64,
     scoring: Scoring,
 ) -> Result<Vec<TaskEval>, PoolError> {
-    let start = Arc::new(start);
-    pool.map(episodes, move |ev, ep: Episode| {
-        evaluate_one(ev, &start, mode, &ep, steps, lr, scoring, None).0
-    })
+    let p = Protocol {
+        mode,
+        steps,
+        lr,
+        scoring,
+        head_start: 0,
+    };
+    let tasks = episodes.into_iter().map(|ep| (ep, None)).collect();
+    let results = run(pool, start, p, tasks)?;
+    Ok(results.into_iter().map(|(e, _)| e).collect())
 }
 
-/// [`evaluate_tasks`], and for each episode given a grid of inputs, the model's prediction on
+/// [`adapt_and_score`], and for each episode given a grid of inputs, the model's prediction on
 /// it after every adaptation step (regression figures). `head_start` is the network's body
-/// length. The scores are those `evaluate_tasks` gives: the same adaptation, the same numbers.
-pub fn evaluate_and_fit(
+/// length. The scores are those `adapt_and_score` gives: the same adaptation, the same numbers.
+pub fn adapt_and_fit(
     pool: &WorkerPool,
     start: Vec<f32>,
     mode: AdaptMode,
@@ -301,10 +379,25 @@ pub fn evaluate_and_fit(
     steps: usize,
     lr: f64,
 ) -> Result<Vec<(TaskEval, Option<StepPredictions>)>, PoolError> {
+    let p = Protocol {
+        mode,
+        steps,
+        lr,
+        scoring: Scoring::EveryStep,
+        head_start,
+    };
+    run(pool, start, p, tasks)
+}
+
+fn run(
+    pool: &WorkerPool,
+    start: Vec<f32>,
+    p: Protocol,
+    tasks: Vec<(Episode, Option<Vec<f32>>)>,
+) -> Result<Vec<(TaskEval, Option<StepPredictions>)>, PoolError> {
     let start = Arc::new(start);
-    pool.map(tasks, move |ev, (ep, grid): (Episode, Option<Vec<f32>>)| {
-        let grid = grid.as_deref().map(|x| (x, head_start));
-        evaluate_one(ev, &start, mode, &ep, steps, lr, Scoring::EveryStep, grid)
+    pool.lockstep(tasks, move |m, chunk: Vec<(Episode, Option<Vec<f32>>)>| {
+        evaluate_chunk(m, &start, p, &chunk)
     })
 }
 

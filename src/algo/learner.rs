@@ -1,10 +1,12 @@
 //! The meta-learner skeleton, written once: it owns the meta-parameters, the meta-optimizer (Adam
 //! on the arm's meta-lr schedule, or none), which training tasks a meta-iteration sees, the
-//! checkpoint state, and the execution strategy (the meta-batch's tasks on the worker pool, their
-//! results combined in task order, one optimizer step, the mean query statistics).
+//! checkpoint state, and the execution strategy (the meta-batch cut into one chunk per worker,
+//! each chunk run in lock-step through `model::lockstep`, the results combined in task order,
+//! one optimizer step, the mean query statistics).
 //!
-//! An algorithm is a [`TaskRule`]: what one task computes on a worker (how it adapts, what it
-//! contributes to the update) and how a new task adapts at test time. This is burn's split of
+//! An algorithm is a [`TaskRule`]: what the tasks of a meta-batch compute, a step at a time for
+//! all of them (how they adapt, what each contributes to the update), and how a new task adapts
+//! at test time. This is burn's split of
 //! `TrainStep` from the `Learner` that owns the loop; adding an algorithm never re-types it.
 
 use std::collections::BTreeMap;
@@ -15,11 +17,11 @@ use super::contract::{
     mean_gradient, mean_stats, take_state, AdaptMode, AlgoError, MetaAlgorithm, StepStats,
 };
 use crate::experiment::ArmSettings;
-use crate::model::{Evaluator, LossOut};
+use crate::model::{LockStepModel, LossOut};
 use crate::pool::WorkerPool;
 use crate::tasks::{Episode, Rng, Split, Task, TaskFamily};
 
-/// One task's share of a meta-iteration, computed on a worker.
+/// One task's share of a meta-iteration.
 pub struct TaskOut {
     /// What the task contributes to the update, in the layout the rule's
     /// [`TaskRule::combine`] reads (by default the parameters'): a meta-gradient, or for Reptile
@@ -37,9 +39,17 @@ pub trait TaskRule: Send + Sync + 'static {
     /// Names the combined update in a not-finite error: "meta-gradient", "Reptile update", …
     const UPDATE: &'static str;
 
-    /// Task `ep` at the meta-parameters `params`. `slot` is the task's index in a fixed task
-    /// set ([`TaskSource::Fixed`]), else its position in the meta-batch.
-    fn task(&self, ev: &mut dyn Evaluator, params: &[f32], slot: usize, ep: &Episode) -> TaskOut;
+    /// Every task of `tasks` at the meta-parameters `params`, in lock-step on `m` (one batched
+    /// call per inner step; see `model::lockstep`), one result per task in order. A task's
+    /// slot is its index in a fixed task set ([`TaskSource::Fixed`]), else its position in the
+    /// meta-batch. `tasks` may be the whole meta-batch or one worker's chunk of it: a task's
+    /// result must not depend on the other tasks.
+    fn tasks<M: LockStepModel + ?Sized>(
+        &self,
+        m: &mut M,
+        params: &[f32],
+        tasks: &[(usize, Episode)],
+    ) -> Vec<TaskOut>;
 
     /// The meta-batch's results, in task order, as the vector the meta-optimizer takes (a
     /// gradient to descend, or with [`MetaOptimizer::Direct`] the step itself). By default the
@@ -186,8 +196,8 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             TaskSource::Fresh => (0..episodes.len()).collect(),
         };
         let jobs: Vec<(usize, Episode)> = slots.iter().copied().zip(episodes).collect();
-        let outs = pool.map(jobs, move |ev, (slot, ep): (usize, Episode)| {
-            rule.task(ev, &params, slot, &ep)
+        let outs = pool.lockstep(jobs, move |m, chunk: Vec<(usize, Episode)>| {
+            rule.tasks(m, &params, &chunk)
         })?;
         let update = self.rule.combine(iteration, &self.params, &slots, &outs)?;
         self.optimizer.step(&mut self.params, &update);
@@ -234,7 +244,12 @@ mod tests {
     impl TaskRule for Idle {
         const UPDATE: &'static str = "nothing";
 
-        fn task(&self, _: &mut dyn Evaluator, _: &[f32], _: usize, _: &Episode) -> TaskOut {
+        fn tasks<M: LockStepModel + ?Sized>(
+            &self,
+            _: &mut M,
+            _: &[f32],
+            _: &[(usize, Episode)],
+        ) -> Vec<TaskOut> {
             unreachable!("the state tests never step")
         }
 

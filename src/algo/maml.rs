@@ -7,9 +7,9 @@
 //! differences of the whole meta-objective.
 
 use super::contract::{AdaptMode, AlgoContext};
-use super::inner::{grad, sgd_trajectory};
+use super::inner::sgd_trajectories;
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use crate::model::{Evaluator, KinkPattern, Kinks, LossOut};
+use crate::model::{Evaluator, KinkPattern, Kinks, LockStepModel, LossOut, SerialTasks, StepJob};
 use crate::tasks::{Batch, Episode};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,7 +43,44 @@ impl Maml {
     }
 }
 
-/// One task's meta-gradient (in f64) and its query result after adaptation.
+/// Every task's meta-gradient (in f64) and its query result after adaptation, the tasks in
+/// lock-step: each inner step, the query pass and each step back is one batched call.
+pub fn meta_grads<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    theta: &[f32],
+    episodes: &[&Episode],
+    steps: usize,
+    lr: f64,
+    order: Order,
+) -> Vec<(Vec<f64>, LossOut)> {
+    let starts = episodes.iter().map(|_| m.load(theta.to_vec())).collect();
+    let supports: Vec<&Batch> = episodes.iter().map(|e| &e.support).collect();
+    let queries: Vec<&Batch> = episodes.iter().map(|e| &e.query).collect();
+    let trajs = sgd_trajectories(m, starts, &supports, steps, lr);
+    let adapted: Vec<&M::Params> = trajs.iter().map(|t| &t[steps]).collect();
+    let query = m.gradients(&adapted, &queries);
+    let mut vs: Vec<Vec<f64>> = query
+        .iter()
+        .map(|(_, g)| g.iter().map(|&g| g as f64).collect())
+        .collect();
+    if let Order::Second { hvp_eps } = order {
+        for k in (0..steps).rev() {
+            let at: Vec<&M::Params> = trajs.iter().map(|t| &t[k]).collect();
+            let hvs = hvps(m, &at, &supports, &vs, hvp_eps);
+            for (v, hv) in vs.iter_mut().zip(&hvs) {
+                for (v, h) in v.iter_mut().zip(hv) {
+                    *v -= lr * h;
+                }
+            }
+        }
+    }
+    vs.into_iter()
+        .zip(query)
+        .map(|(v, (q, _))| (v, q))
+        .collect()
+}
+
+/// One task's meta-gradient (in f64) and its query result after adaptation, on one evaluator.
 pub fn task_meta_grad(
     ev: &mut dyn Evaluator,
     theta: &[f32],
@@ -52,63 +89,122 @@ pub fn task_meta_grad(
     lr: f64,
     order: Order,
 ) -> (Vec<f64>, LossOut) {
-    let traj = sgd_trajectory(ev, theta, &ep.support, steps, lr);
-    let (q, gq) = grad(ev, &traj[steps], &ep.query);
-    let mut v: Vec<f64> = gq.iter().map(|&g| g as f64).collect();
-    if let Order::Second { hvp_eps } = order {
-        for k in (0..steps).rev() {
-            let hv = hvp(ev, &traj[k], &ep.support, &v, hvp_eps);
-            for (v, h) in v.iter_mut().zip(&hv) {
-                *v -= lr * h;
-            }
-        }
-    }
-    (v, q)
+    meta_grads(&mut SerialTasks::new(ev), theta, &[ep], steps, lr, order)
+        .pop()
+        .expect("one task")
 }
 
-/// Hessian of the loss on `batch` at `theta` times `v`, by central differences of gradients with
-/// the kink pattern frozen at `theta` (see [`Kinks`]).
-pub fn hvp(ev: &mut dyn Evaluator, theta: &[f32], batch: &Batch, v: &[f64], eps: f64) -> Vec<f64> {
-    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    if norm == 0.0 || !norm.is_finite() {
-        return vec![0.0; v.len()];
-    }
-    let r = eps / norm;
-    let mut pattern = KinkPattern::default();
-    ev.evaluate_with(theta, batch, None, Kinks::Record(&mut pattern));
-    let shifted = |sign: f64| -> Vec<f32> {
-        theta
+/// For every task, the Hessian of the loss on `batches[i]` at `thetas[i]` times `vs[i]`, by
+/// central differences of gradients with the kink pattern frozen at `thetas[i]` (see
+/// [`Kinks`]): one batched call records the patterns, one replays them at θ ± r·v. A task
+/// whose `v` is zero (or not finite) gets zeros and no work.
+pub fn hvps<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    thetas: &[&M::Params],
+    batches: &[&Batch],
+    vs: &[Vec<f64>],
+    eps: f64,
+) -> Vec<Vec<f64>> {
+    let radii: Vec<Option<f64>> = vs
+        .iter()
+        .map(|v| {
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            (norm != 0.0 && norm.is_finite()).then(|| eps / norm)
+        })
+        .collect();
+    let active: Vec<usize> = (0..vs.len()).filter(|&i| radii[i].is_some()).collect();
+    let mut patterns = vec![KinkPattern::default(); active.len()];
+    let mut record: Vec<StepJob<M::Params>> = active
+        .iter()
+        .zip(patterns.iter_mut())
+        .map(|(&i, p)| StepJob {
+            kinks: Kinks::Record(p),
+            ..StepJob::loss(thetas[i], batches[i])
+        })
+        .collect();
+    m.step(&mut record);
+    drop(record);
+    let shifted: Vec<Vec<f32>> = [1.0, -1.0]
+        .iter()
+        .flat_map(|&sign| active.iter().map(move |&i| (sign, i)))
+        .map(|(sign, i)| {
+            let r = radii[i].expect("active");
+            m.read(thetas[i])
+                .iter()
+                .zip(&vs[i])
+                .map(|(&t, &v)| (t as f64 + sign * r * v) as f32)
+                .collect()
+        })
+        .collect();
+    let shifted: Vec<M::Params> = shifted.into_iter().map(|s| m.load(s)).collect();
+    let mut replay: Vec<StepJob<M::Params>> = shifted
+        .iter()
+        .zip(active.iter().chain(&active))
+        .zip(patterns.iter().chain(&patterns))
+        .map(|((p, &i), pattern)| StepJob {
+            kinks: Kinks::Replay(pattern),
+            ..StepJob::gradient(p, batches[i])
+        })
+        .collect();
+    let grads: Vec<Vec<f32>> = m
+        .step(&mut replay)
+        .into_iter()
+        .map(|o| o.into_grad().1)
+        .collect();
+    let (plus, minus) = grads.split_at(active.len());
+    let mut out = vec![vec![]; vs.len()];
+    for (j, &i) in active.iter().enumerate() {
+        let r = radii[i].expect("active");
+        out[i] = plus[j]
             .iter()
-            .zip(v)
-            .map(|(&t, &v)| (t as f64 + sign * r * v) as f32)
-            .collect()
-    };
-    let mut gp = vec![0.0f32; theta.len()];
-    let mut gm = vec![0.0f32; theta.len()];
-    ev.evaluate_with(&shifted(1.0), batch, Some(&mut gp), Kinks::Replay(&pattern));
-    ev.evaluate_with(
-        &shifted(-1.0),
-        batch,
-        Some(&mut gm),
-        Kinks::Replay(&pattern),
-    );
-    gp.iter()
-        .zip(&gm)
-        .map(|(&a, &b)| (a as f64 - b as f64) / (2.0 * r))
-        .collect()
+            .zip(&minus[j])
+            .map(|(&a, &b)| (a as f64 - b as f64) / (2.0 * r))
+            .collect();
+    }
+    for (o, v) in out.iter_mut().zip(vs) {
+        if o.is_empty() {
+            *o = vec![0.0; v.len()];
+        }
+    }
+    out
+}
+
+/// [`hvps`] for one task on one evaluator.
+pub fn hvp(ev: &mut dyn Evaluator, theta: &[f32], batch: &Batch, v: &[f64], eps: f64) -> Vec<f64> {
+    let mut m = SerialTasks::new(ev);
+    let theta = theta.to_vec();
+    hvps(&mut m, &[&theta], &[batch], &[v.to_vec()], eps)
+        .pop()
+        .expect("one task")
 }
 
 impl TaskRule for Maml {
     const UPDATE: &'static str = "meta-gradient";
 
-    fn task(&self, ev: &mut dyn Evaluator, theta: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
-        let (update, query) =
-            task_meta_grad(ev, theta, ep, self.inner_steps, self.inner_lr, self.order);
-        TaskOut {
-            update,
-            query,
-            n: ep.query.n,
-        }
+    fn tasks<M: LockStepModel + ?Sized>(
+        &self,
+        m: &mut M,
+        theta: &[f32],
+        tasks: &[(usize, Episode)],
+    ) -> Vec<TaskOut> {
+        let episodes: Vec<&Episode> = tasks.iter().map(|(_, ep)| ep).collect();
+        let results = meta_grads(
+            m,
+            theta,
+            &episodes,
+            self.inner_steps,
+            self.inner_lr,
+            self.order,
+        );
+        results
+            .into_iter()
+            .zip(&episodes)
+            .map(|((update, query), ep)| TaskOut {
+                update,
+                query,
+                n: ep.query.n,
+            })
+            .collect()
     }
 
     fn adapt_mode(&self) -> AdaptMode {

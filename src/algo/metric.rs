@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use crate::model::metric::MetricKind;
-use crate::model::{Evaluator, LossOut};
+use crate::model::{EmbedJob, Evaluator, FeatureLoss, LockStepModel, LossOut, SerialTasks};
 use crate::tasks::{Batch, Episode, Rng, Targets};
 
 /// Salt for the relation module's initialisation, so the body's draw matches the other arms'.
@@ -53,8 +53,71 @@ pub(crate) fn classes(b: &Batch) -> &[usize] {
     }
 }
 
-/// The episode's query loss under `kind`, from `params = body ++ module`; when `grad` is given
-/// (same length as `params`), the gradient of that loss is written into it.
+/// Every episode's query loss under `kind`, from `params = body ++ module`, the episodes'
+/// embeddings in one batched call; with `grad`, each loss's gradient (same length as
+/// `params`) too.
+pub fn episode_losses<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    kind: MetricKind,
+    params: &[f32],
+    body_len: usize,
+    episodes: &[&Episode],
+    grad: bool,
+) -> Vec<(LossOut, Option<Vec<f32>>)> {
+    let body = m.load(params[..body_len].to_vec());
+    let module: Vec<f64> = params[body_len..].iter().map(|&v| v as f64).collect();
+    let xs: Vec<Vec<f32>> = episodes
+        .iter()
+        .map(|ep| [ep.support.x.as_slice(), &ep.query.x].concat())
+        .collect();
+    let mut g_modules: Vec<Vec<f64>> = vec![vec![]; episodes.len()];
+    let mut losses: Vec<Box<FeatureLoss>> = episodes
+        .iter()
+        .zip(g_modules.iter_mut())
+        .map(|(ep, g_module)| {
+            let (support, query) = (classes(&ep.support), classes(&ep.query));
+            let module = &module;
+            Box::new(move |f: &[f32], d: usize| {
+                let f: Vec<f64> = f.iter().map(|&v| v as f64).collect();
+                let m = kind.loss(&f, d, support, query, module);
+                *g_module = m.module;
+                let out = LossOut {
+                    loss: m.value as f32,
+                    correct: Some(m.correct),
+                };
+                (out, m.features.iter().map(|&g| g as f32).collect())
+            }) as Box<FeatureLoss>
+        })
+        .collect();
+    let mut jobs: Vec<EmbedJob<M::Params>> = episodes
+        .iter()
+        .zip(&xs)
+        .zip(losses.iter_mut())
+        .map(|((ep, x), head)| EmbedJob {
+            body: &body,
+            n: ep.support.n + ep.query.n,
+            x,
+            head: &mut **head,
+            grad,
+        })
+        .collect();
+    let outs = m.features(&mut jobs);
+    drop(jobs);
+    drop(losses);
+    outs.into_iter()
+        .zip(g_modules)
+        .map(|(o, g_module)| {
+            let g = o.grad.map(|mut g| {
+                g.extend(g_module.iter().map(|&v| v as f32));
+                g
+            });
+            (o.out, g)
+        })
+        .collect()
+}
+
+/// The episode's query loss under `kind`, from `params = body ++ module`, on one evaluator;
+/// when `grad` is given (same length as `params`), the gradient of that loss is written into it.
 pub fn episode_loss(
     ev: &mut dyn Evaluator,
     kind: MetricKind,
@@ -63,37 +126,12 @@ pub fn episode_loss(
     ep: &Episode,
     grad: Option<&mut [f32]>,
 ) -> LossOut {
-    let (support, query) = (classes(&ep.support), classes(&ep.query));
-    let x = [ep.support.x.as_slice(), &ep.query.x].concat();
-    let module: Vec<f64> = params[body_len..].iter().map(|&v| v as f64).collect();
-    let mut g_module = vec![];
-    let (g_body, g_out) = match grad {
-        Some(g) => {
-            let (b, m) = g.split_at_mut(body_len);
-            (Some(b), Some(m))
-        }
-        None => (None, None),
-    };
-    let out = ev.features(
-        &params[..body_len],
-        ep.support.n + ep.query.n,
-        &x,
-        g_body,
-        &mut |f, d| {
-            let f: Vec<f64> = f.iter().map(|&v| v as f64).collect();
-            let m = kind.loss(&f, d, support, query, &module);
-            g_module = m.module;
-            let out = LossOut {
-                loss: m.value as f32,
-                correct: Some(m.correct),
-            };
-            (out, m.features.iter().map(|&g| g as f32).collect())
-        },
-    );
-    if let Some(g) = g_out {
-        for (o, v) in g.iter_mut().zip(&g_module) {
-            *o = *v as f32;
-        }
+    let mut m = SerialTasks::new(ev);
+    let (out, g) = episode_losses(&mut m, kind, params, body_len, &[ep], grad.is_some())
+        .pop()
+        .expect("one episode");
+    if let (Some(dst), Some(g)) = (grad, g) {
+        dst.copy_from_slice(&g);
     }
     out
 }
@@ -101,14 +139,26 @@ pub fn episode_loss(
 impl TaskRule for MetricArm {
     const UPDATE: &'static str = "metric loss's gradient";
 
-    fn task(&self, ev: &mut dyn Evaluator, params: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
-        let mut g = vec![0.0f32; params.len()];
-        let query = episode_loss(ev, self.kind, params, self.body_len, ep, Some(&mut g));
-        TaskOut {
-            update: g.iter().map(|&x| x as f64).collect(),
-            query,
-            n: ep.query.n,
-        }
+    fn tasks<M: LockStepModel + ?Sized>(
+        &self,
+        m: &mut M,
+        params: &[f32],
+        tasks: &[(usize, Episode)],
+    ) -> Vec<TaskOut> {
+        let episodes: Vec<&Episode> = tasks.iter().map(|(_, ep)| ep).collect();
+        episode_losses(m, self.kind, params, self.body_len, &episodes, true)
+            .into_iter()
+            .zip(&episodes)
+            .map(|((query, g), ep)| TaskOut {
+                update: g
+                    .expect("asked for the gradient")
+                    .iter()
+                    .map(|&x| x as f64)
+                    .collect(),
+                query,
+                n: ep.query.n,
+            })
+            .collect()
     }
 
     fn adapt_mode(&self) -> AdaptMode {

@@ -12,6 +12,8 @@ mod contract;
 pub mod eval;
 pub mod inner;
 pub mod learner;
+#[cfg(test)]
+mod lockstep_tests;
 pub mod maml;
 pub mod metasgd;
 pub mod metric;

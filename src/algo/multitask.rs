@@ -8,7 +8,7 @@ use rand::SeedableRng;
 
 use super::contract::{AdaptMode, AlgoContext, AlgoError};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use crate::model::{Evaluator, Network};
+use crate::model::{LockStepModel, Network};
 use crate::tasks::{Batch, Episode, Rng, Targets, TaskFamily};
 
 /// The multi-task rule, on meta-parameters `trunk ++ head₀ ++ head₁ ++ …`, one head per task of
@@ -68,16 +68,31 @@ pub fn join(a: &Batch, b: &Batch) -> Batch {
 impl TaskRule for MultiTask {
     const UPDATE: &'static str = "multi-task gradient";
 
-    fn task(&self, ev: &mut dyn Evaluator, params: &[f32], slot: usize, ep: &Episode) -> TaskOut {
-        let p = self.task_params(params, slot);
-        let batch = join(&ep.support, &ep.query);
-        let mut g = vec![0.0f32; p.len()];
-        let query = ev.evaluate(&p, &batch, Some(&mut g));
-        TaskOut {
-            update: g.iter().map(|&x| x as f64).collect(),
-            query,
-            n: batch.n,
-        }
+    fn tasks<M: LockStepModel + ?Sized>(
+        &self,
+        m: &mut M,
+        params: &[f32],
+        tasks: &[(usize, Episode)],
+    ) -> Vec<TaskOut> {
+        let ps: Vec<M::Params> = tasks
+            .iter()
+            .map(|&(slot, _)| m.load(self.task_params(params, slot)))
+            .collect();
+        let batches: Vec<Batch> = tasks
+            .iter()
+            .map(|(_, ep)| join(&ep.support, &ep.query))
+            .collect();
+        let refs: Vec<&M::Params> = ps.iter().collect();
+        let on: Vec<&Batch> = batches.iter().collect();
+        m.gradients(&refs, &on)
+            .into_iter()
+            .zip(&batches)
+            .map(|((query, g), batch)| TaskOut {
+                update: g.iter().map(|&x| x as f64).collect(),
+                query,
+                n: batch.n,
+            })
+            .collect()
     }
 
     /// The gradient of the mean loss over the batch's tasks: each task's trunk gradient on the

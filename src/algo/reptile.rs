@@ -3,10 +3,10 @@
 
 use super::adam::Adam;
 use super::contract::{AdaptMode, AlgoContext, AlgoError};
-use super::inner::{grad, sgd_trajectory};
+use super::inner::sgd_trajectories;
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use crate::experiment::InnerOptimizer;
-use crate::model::Evaluator;
+use crate::model::LockStepModel;
 use crate::tasks::{Batch, Episode};
 
 /// Reptile's rule: each task reports its move `θ'ᵢ − θ`; the step is `ε·mean`, applied directly
@@ -51,45 +51,71 @@ impl Reptile {
     }
 }
 
-/// Inner adaptation with Adam (β₁ = 0, as in the Reptile paper), fresh per task.
-fn adam_adapt(
-    ev: &mut dyn Evaluator,
+/// Inner adaptation with Adam (β₁ = 0, as in the Reptile paper), fresh per task, all tasks a
+/// step at a time; each task's adapted parameters.
+fn adam_adapt<M: LockStepModel + ?Sized>(
+    m: &mut M,
     theta: &[f32],
-    batch: &Batch,
+    batches: &[&Batch],
     steps: usize,
     lr: f64,
-) -> Vec<f32> {
-    let mut p = theta.to_vec();
-    let mut opt = Adam::with_betas(p.len(), lr, 0.0, 0.999);
+) -> Vec<M::Params> {
+    let mut ps: Vec<Vec<f32>> = batches.iter().map(|_| theta.to_vec()).collect();
+    let mut opts: Vec<Adam> = batches
+        .iter()
+        .map(|_| Adam::with_betas(theta.len(), lr, 0.0, 0.999))
+        .collect();
     for _ in 0..steps {
-        let (_, g) = grad(ev, &p, batch);
-        opt.step(&mut p, &g);
+        let handles: Vec<M::Params> = ps.iter().map(|p| m.load(p.clone())).collect();
+        let refs: Vec<&M::Params> = handles.iter().collect();
+        let grads = m.gradients(&refs, batches);
+        for ((p, opt), (_, g)) in ps.iter_mut().zip(&mut opts).zip(grads) {
+            opt.step(p, &g);
+        }
     }
-    p
+    ps.into_iter().map(|p| m.load(p)).collect()
 }
 
 impl TaskRule for Reptile {
     const UPDATE: &'static str = "Reptile update";
 
-    fn task(&self, ev: &mut dyn Evaluator, theta: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
+    fn tasks<M: LockStepModel + ?Sized>(
+        &self,
+        m: &mut M,
+        theta: &[f32],
+        tasks: &[(usize, Episode)],
+    ) -> Vec<TaskOut> {
         let (steps, lr) = (self.inner_steps, self.inner_lr);
-        let adapted = match self.optimizer {
-            InnerOptimizer::Sgd => sgd_trajectory(ev, theta, &ep.support, steps, lr)
-                .pop()
-                .expect("θ_K"),
-            InnerOptimizer::Adam => adam_adapt(ev, theta, &ep.support, steps, lr),
+        let supports: Vec<&Batch> = tasks.iter().map(|(_, ep)| &ep.support).collect();
+        let queries: Vec<&Batch> = tasks.iter().map(|(_, ep)| &ep.query).collect();
+        let adapted: Vec<M::Params> = match self.optimizer {
+            InnerOptimizer::Sgd => {
+                let starts = tasks.iter().map(|_| m.load(theta.to_vec())).collect();
+                sgd_trajectories(m, starts, &supports, steps, lr)
+                    .into_iter()
+                    .map(|mut t| t.pop().expect("θ_K"))
+                    .collect()
+            }
+            InnerOptimizer::Adam => adam_adapt(m, theta, &supports, steps, lr),
         };
-        let query = ev.evaluate(&adapted, &ep.query, None);
-        TaskOut {
-            // The difference in f32, as θ and θ' are, then summed over tasks in f64.
-            update: adapted
-                .iter()
-                .zip(theta)
-                .map(|(&a, &t)| (a - t) as f64)
-                .collect(),
-            query,
-            n: ep.query.n,
-        }
+        let refs: Vec<&M::Params> = adapted.iter().collect();
+        let query = m.losses(&refs, &queries);
+        adapted
+            .iter()
+            .zip(query)
+            .zip(&queries)
+            .map(|((a, query), q)| TaskOut {
+                // The difference in f32, as θ and θ' are, then summed over tasks in f64.
+                update: m
+                    .read(a)
+                    .iter()
+                    .zip(theta)
+                    .map(|(&a, &t)| (a - t) as f64)
+                    .collect(),
+                query,
+                n: q.n,
+            })
+            .collect()
     }
 
     /// `−ε·mean(θ'ᵢ − θ)`, which [`MetaOptimizer::Direct`] subtracts: `θ − (−x)` is `θ + x`

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 
 use super::messages::{ArmIndex, EngineEvent};
 use super::{Control, Prepared};
-use crate::algo::eval::{evaluate_and_fit, evaluate_tasks, summarize, EvalProtocol, Scoring};
+use crate::algo::eval::{adapt_and_fit, adapt_and_score, summarize, EvalProtocol, Scoring};
 use crate::algo::{self, AlgoContext, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
 use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainWindow};
@@ -390,7 +390,7 @@ impl<'a> ArmRun<'a> {
     fn adapt_and_score(&self, tasks: &[Episode]) -> Result<Vec<algo::eval::TaskEval>, Failure> {
         let e = &self.p.experiment.eval;
         let (start, mode) = self.algo.adapt_start();
-        evaluate_tasks(
+        adapt_and_score(
             &self.pool,
             start,
             mode,
@@ -479,7 +479,7 @@ impl<'a> ArmRun<'a> {
             .collect();
         let (start, mode) = self.algo.adapt_start();
         let head_start = self.p.net.layout.head_start;
-        let scored = evaluate_and_fit(
+        let scored = adapt_and_fit(
             &self.pool,
             start,
             mode,

@@ -9,6 +9,8 @@ pub mod conv;
 mod error;
 pub mod head;
 pub mod init;
+mod kinks;
+pub mod lockstep;
 pub mod loss;
 pub mod metric;
 pub mod mlp;
@@ -20,6 +22,8 @@ use crate::tasks::{Batch, FamilyShape};
 use ops::device::ModelDevice;
 
 pub use error::ModelError;
+pub use kinks::{KinkPattern, Kinks};
+pub use lockstep::{EmbedJob, LockStepModel, SerialTasks, StepJob, StepOut};
 
 /// One named tensor inside the flat parameter vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,30 +98,6 @@ pub struct LossOut {
     pub correct: Option<usize>,
 }
 
-/// The branch every piecewise-linear unit (ReLU, max pool) took, in the order the network met
-/// them: one code per unit and one list per layer (for an MLP, 1 = the ReLU passed; for a conv
-/// block, the max-pool window's winner or "clipped by the ReLU").
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KinkPattern {
-    pub codes: Vec<Vec<u8>>,
-}
-
-/// How piecewise-linear units choose their branch.
-///
-/// Second-order MAML takes Hessian-vector products as central differences of gradients. With
-/// ReLU, a perturbation of the parameters can flip a unit across its kink, and the difference
-/// quotient then measures the jump, not the curvature (errors of 100% were seen). Autodiff
-/// treats kinks as having measure zero; replaying the pattern recorded at θ gives exactly that
-/// Hessian, because with the pattern fixed the network is smooth in its parameters.
-pub enum Kinks<'a> {
-    /// Decided by the inputs, as usual.
-    Free,
-    /// Decided by the inputs, and recorded.
-    Record(&'a mut KinkPattern),
-    /// Taken from a recording made on the same batch.
-    Replay(&'a KinkPattern),
-}
-
 /// Runs a model on one device. Created inside the worker thread that uses it (a CUDA device is
 /// not `Send`), so implementations need not be `Send`.
 pub trait Evaluator {
@@ -149,22 +129,6 @@ pub trait Evaluator {
         grad: Option<&mut [f32]>,
         head: &mut FeatureLoss,
     ) -> LossOut;
-
-    /// Several tasks in one call, each with its own parameters, batch and gradient buffer.
-    /// A device that batches across tasks (a GPU: one launch per layer for a whole meta-batch)
-    /// overrides this; the default evaluates the jobs in order. Results come in job order.
-    fn evaluate_tasks(&mut self, jobs: &mut [TaskJob<'_>]) -> Vec<LossOut> {
-        jobs.iter_mut()
-            .map(|j| self.evaluate_with(j.params, j.batch, j.grad.as_deref_mut(), Kinks::Free))
-            .collect()
-    }
-}
-
-/// One task's evaluation in a batched call.
-pub struct TaskJob<'a> {
-    pub params: &'a [f32],
-    pub batch: &'a Batch,
-    pub grad: Option<&'a mut [f32]>,
 }
 
 /// A model spec bound to a family's input/output shape.

@@ -1,0 +1,188 @@
+//! The contract between the algorithms and a model backend: the tasks of a meta-batch move in
+//! lock-step. An inner loop is written as "step k for every task", one batched call per step,
+//! so a device that runs a whole meta-batch per kernel launch (the CUDA engine) needs nothing
+//! more from the algorithms than this trait.
+//!
+//! # For an implementer
+//!
+//! * **Parameters are handles** ([`LockStepModel::Params`]) that the backend owns. An algorithm
+//!   makes one with [`load`](LockStepModel::load) from host values and reads one back with
+//!   [`read`](LockStepModel::read) only where it does arithmetic on the host. On the CPU a
+//!   handle is the flat `Vec<f32>` itself: `load` moves it in and `read` borrows it, so the
+//!   contract costs nothing there. A device backend keeps the values resident and pays a
+//!   transfer in `read`/`load`; the arithmetic that today goes through them (an SGD step
+//!   `θ − α·g`, the HVP's shifted points `θ ± r·v`, Meta-SGD's `θ − α ⊙ g`, Adam) is what to add
+//!   to this trait as resident ops next, with the CPU versions as the reference.
+//! * **[`step`](LockStepModel::step)** is the one batched call of an inner step: every job has
+//!   its own parameters, batch and kink mode, and asks for the gradient or not. Jobs are
+//!   independent: a job's result must not depend on the other jobs in the call, on their order
+//!   or on how a caller cut a meta-batch into calls (the CPU's worker pool cuts it into one
+//!   chunk per worker). Results come back in job order.
+//! * **Kink modes** ([`Kinks`]): `Record` writes the branch of every ReLU and max-pool unit into
+//!   the job's [`KinkPattern`](super::KinkPattern); `Replay` takes them from a pattern recorded on
+//!   the same batch; `Free` decides them from the inputs. Second-order MAML's finite-difference
+//!   Hessian-vector products record at θ and replay at θ ± r·v.
+//! * **[`features`](LockStepModel::features)** runs the body only (every layer but the head) and
+//!   hands each job's `n × d` features to the job's own host-side loss ([`FeatureLoss`]), then
+//!   backpropagates the ∂loss/∂features that loss returns. The metric arms and ANIL use it.
+//! * Losses are f32 means over the batch; accuracy counts come back as `correct`. Gradients
+//!   are the length of the job's parameters.
+//!
+//! [`SerialTasks`] is the CPU backend (and any [`Evaluator`]'s): it runs the jobs one after the
+//! other on one worker's evaluator. `WorkerPool::lockstep` runs the chunks of a meta-batch on
+//! its workers, each chunk through a `SerialTasks`.
+
+use std::borrow::Cow;
+
+use super::{Evaluator, FeatureLoss, Kinks, LossOut};
+use crate::tasks::Batch;
+
+/// One task's share of a batched [`LockStepModel::step`].
+pub struct StepJob<'a, P> {
+    pub params: &'a P,
+    pub batch: &'a Batch,
+    pub kinks: Kinks<'a>,
+    /// Whether ∂loss/∂params is wanted.
+    pub grad: bool,
+}
+
+impl<'a, P> StepJob<'a, P> {
+    /// Loss only, free kinks.
+    pub fn loss(params: &'a P, batch: &'a Batch) -> Self {
+        StepJob {
+            params,
+            batch,
+            kinks: Kinks::Free,
+            grad: false,
+        }
+    }
+
+    /// Loss and gradient, free kinks.
+    pub fn gradient(params: &'a P, batch: &'a Batch) -> Self {
+        StepJob {
+            grad: true,
+            ..StepJob::loss(params, batch)
+        }
+    }
+}
+
+/// One task's result of a batched call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOut {
+    pub out: LossOut,
+    /// ∂loss/∂params (or ∂loss/∂body for [`LockStepModel::features`]) when the job asked.
+    pub grad: Option<Vec<f32>>,
+}
+
+impl StepOut {
+    /// The gradient of a job that asked for one.
+    pub fn into_grad(self) -> (LossOut, Vec<f32>) {
+        (self.out, self.grad.expect("the job asked for its gradient"))
+    }
+}
+
+/// One task's share of a batched [`LockStepModel::features`]: the body with parameters `body`
+/// (the first `layout.head_start` values of a network's vector) on `n` examples `x`, batch norm
+/// seeing them as one batch, and the loss `head` on the features.
+pub struct EmbedJob<'a, P> {
+    pub body: &'a P,
+    pub n: usize,
+    pub x: &'a [f32],
+    pub head: &'a mut FeatureLoss<'a>,
+    pub grad: bool,
+}
+
+/// A model that runs a meta-batch's tasks in lock-step. See the module documentation.
+pub trait LockStepModel {
+    /// A task's parameter vector as the backend holds it.
+    type Params;
+
+    /// A handle holding `values`.
+    fn load(&mut self, values: Vec<f32>) -> Self::Params;
+
+    /// The values behind a handle, on the host.
+    fn read<'p>(&'p self, params: &'p Self::Params) -> Cow<'p, [f32]>;
+
+    /// One batched inner step: every job's loss, and its gradient where asked; in job order.
+    fn step(&mut self, jobs: &mut [StepJob<'_, Self::Params>]) -> Vec<StepOut>;
+
+    /// Every job's body features through its own loss, and ∂loss/∂body where asked; in job order.
+    fn features(&mut self, jobs: &mut [EmbedJob<'_, Self::Params>]) -> Vec<StepOut>;
+
+    /// Loss and gradient of each `params[i]` on `batches[i]`, free kinks.
+    fn gradients(
+        &mut self,
+        params: &[&Self::Params],
+        batches: &[&Batch],
+    ) -> Vec<(LossOut, Vec<f32>)> {
+        let mut jobs: Vec<_> = params
+            .iter()
+            .zip(batches)
+            .map(|(p, b)| StepJob::gradient(*p, b))
+            .collect();
+        self.step(&mut jobs)
+            .into_iter()
+            .map(StepOut::into_grad)
+            .collect()
+    }
+
+    /// Loss of each `params[i]` on `batches[i]`, free kinks.
+    fn losses(&mut self, params: &[&Self::Params], batches: &[&Batch]) -> Vec<LossOut> {
+        let mut jobs: Vec<_> = params
+            .iter()
+            .zip(batches)
+            .map(|(p, b)| StepJob::loss(*p, b))
+            .collect();
+        self.step(&mut jobs).into_iter().map(|o| o.out).collect()
+    }
+}
+
+/// The CPU backend: the jobs one after the other on one evaluator, parameters as flat vectors.
+pub struct SerialTasks<'e> {
+    ev: &'e mut dyn Evaluator,
+}
+
+impl<'e> SerialTasks<'e> {
+    pub fn new(ev: &'e mut dyn Evaluator) -> Self {
+        SerialTasks { ev }
+    }
+}
+
+impl LockStepModel for SerialTasks<'_> {
+    type Params = Vec<f32>;
+
+    fn load(&mut self, values: Vec<f32>) -> Vec<f32> {
+        values
+    }
+
+    fn read<'p>(&'p self, params: &'p Vec<f32>) -> Cow<'p, [f32]> {
+        Cow::Borrowed(params)
+    }
+
+    fn step(&mut self, jobs: &mut [StepJob<'_, Vec<f32>>]) -> Vec<StepOut> {
+        jobs.iter_mut()
+            .map(|j| {
+                let mut grad = j.grad.then(|| vec![0.0f32; j.params.len()]);
+                let out = self.ev.evaluate_with(
+                    j.params,
+                    j.batch,
+                    grad.as_deref_mut(),
+                    j.kinks.reborrow(),
+                );
+                StepOut { out, grad }
+            })
+            .collect()
+    }
+
+    fn features(&mut self, jobs: &mut [EmbedJob<'_, Vec<f32>>]) -> Vec<StepOut> {
+        jobs.iter_mut()
+            .map(|j| {
+                let mut grad = j.grad.then(|| vec![0.0f32; j.body.len()]);
+                let out = self
+                    .ev
+                    .features(j.body, j.n, j.x, grad.as_deref_mut(), &mut *j.head);
+                StepOut { out, grad }
+            })
+            .collect()
+    }
+}
