@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use metalab::engine::{Command, EngineEvent, LaunchOptions, Prepared};
+use metalab::engine::{Command, EngineEvent, FailureCause, LaunchOptions, Prepared};
 use metalab::experiment::{parse_str, Experiment};
 use metalab::runs::{self, RunStatus};
 
@@ -153,13 +153,19 @@ fn a_diverging_arm_fails_with_a_clear_message_and_others_continue() {
         20,
     );
     let events = run_all(e, opts(root.path(), 2));
-    let reason = events
+    let (cause, reason) = events
         .iter()
         .find_map(|e| match e {
-            EngineEvent::Failed { arm: 1, reason, .. } => Some(reason.clone()),
+            EngineEvent::Failed {
+                arm: 1,
+                cause,
+                reason,
+                ..
+            } => Some((*cause, reason.clone())),
             _ => None,
         })
         .expect("the diverging arm fails");
+    assert_eq!(cause, FailureCause::Diverged, "{reason}");
     assert!(
         reason.contains("diverged") || reason.contains("not finite"),
         "{reason}"

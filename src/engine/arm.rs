@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
-use super::messages::{ArmIndex, EngineEvent};
+use super::messages::{ArmIndex, EngineEvent, FailureCause};
 use super::{Control, Prepared};
 use crate::algo::eval::{adapt_and_fit, adapt_and_score, summarize, EvalProtocol, Scoring};
-use crate::algo::{self, AlgoContext, MetaAlgorithm, StepStats};
+use crate::algo::{self, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
 use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainWindow};
 use crate::pool::WorkerPool;
@@ -23,28 +23,41 @@ use crate::tasks::{Episode, Rng, Split, Targets, Task, TaskKind};
 /// Why an arm ended early, and when.
 pub(super) struct Failure {
     iteration: usize,
+    cause: FailureCause,
     reason: String,
-    /// A write failed for want of space: what to do next depends on whether the run has a
-    /// checkpoint, which only the arm's end knows.
-    disk_full: bool,
 }
 
-fn fail(iteration: usize, reason: impl ToString) -> Failure {
+impl Failure {
+    /// A write failed for want of space: what to do next depends on whether the run has a
+    /// checkpoint, which only the arm's end knows.
+    fn disk_full(&self) -> bool {
+        self.cause == FailureCause::Write { disk_full: true }
+    }
+}
+
+fn fail(iteration: usize, cause: FailureCause, reason: impl ToString) -> Failure {
     Failure {
         iteration,
+        cause,
         reason: reason.to_string(),
-        disk_full: false,
     }
+}
+
+/// A failed meta-iteration or evaluation: a worker's, or a diverged update.
+fn algo_failure(iteration: usize, e: AlgoError) -> Failure {
+    let cause = match e {
+        AlgoError::NotFinite { .. } => FailureCause::Diverged,
+        AlgoError::Pool(_) => FailureCause::Worker,
+        AlgoError::MissingState(_) | AlgoError::StateLength { .. } => FailureCause::Open,
+    };
+    fail(iteration, cause, e)
 }
 
 /// A failed write to the run folder.
 fn fail_io(iteration: usize, e: runs::RunError) -> Failure {
     let disk_full = matches!(&e, runs::RunError::Io { source, .. }
         if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)));
-    Failure {
-        disk_full,
-        ..fail(iteration, e)
-    }
+    fail(iteration, FailureCause::Write { disk_full }, e)
 }
 
 /// Train one arm to the end (or until stopped), reporting on `tx`. Failures are reported, and
@@ -69,7 +82,7 @@ pub(super) fn run(
             // The disk may be what failed; the event still reaches the user, with only the
             // next step that works from what is on disk.
             match (checkpoint, recorded) {
-                (Some(at), _) if f.disk_full => f.reason += &format!(
+                (Some(at), _) if f.disk_full() => f.reason += &format!(
                     "; its checkpoint at iteration {at} is intact: after freeing space, `metalab resume {id}` continues from there"
                 ),
                 (None, false) => {
@@ -79,7 +92,7 @@ pub(super) fn run(
                     let _ = std::fs::remove_dir_all(&dir);
                     f.reason += &format!("\n  the run failed before its first checkpoint and its folder {} was removed: run it again", dir.display());
                 }
-                (None, true) if f.disk_full => f.reason += &format!(
+                (None, true) if f.disk_full() => f.reason += &format!(
                     "; the run failed before its first checkpoint: after freeing space, `metalab rerun {id}` trains it again"
                 ),
                 _ => {}
@@ -91,6 +104,7 @@ pub(super) fn run(
         let _ = tx.send(EngineEvent::Failed {
             arm: index,
             iteration: f.iteration,
+            cause: f.cause,
             reason: f.reason,
         });
     }
@@ -108,12 +122,12 @@ fn reopen(
     rng: &mut Rng,
 ) -> Result<(RunDir, ResumeState), Failure> {
     let path = dir.join(runs::CHECKPOINT);
-    let ck = Checkpoint::load(&path).map_err(|e| fail(0, e))?;
+    let ck = Checkpoint::load(&path).map_err(|e| fail(0, FailureCause::Open, e))?;
     let at = ck.resume.iteration;
     rng.set_word_pos(ck.resume.rng_word_pos);
     algo.load_state(&ck.tensors)
-        .map_err(|e| fail(at, format!("{}: {e}", path.display())))?;
-    let mut d = RunDir::reopen(dir, at).map_err(|e| fail(at, e))?;
+        .map_err(|e| fail(at, FailureCause::Open, format!("{}: {e}", path.display())))?;
+    let mut d = RunDir::reopen(dir, at).map_err(|e| fail(at, FailureCause::Open, e))?;
     d.meta.status = RunStatus::Running;
     d.meta.pid = std::process::id();
     // A resumed run may continue on another machine (a requeued Slurm task).
@@ -146,7 +160,7 @@ fn create(
         rerun_of: p.opts.rerun_of.clone(),
         variant: p.opts.variant.clone(),
     };
-    RunDir::create(&p.opts.runs_root, &one_arm, facts).map_err(|e| fail(0, e))
+    RunDir::create(&p.opts.runs_root, &one_arm, facts).map_err(|e| fail(0, FailureCause::Open, e))
 }
 
 /// Training seconds, counting those before a resume.
@@ -215,8 +229,8 @@ impl<'a> ArmRun<'a> {
         let arm = &exp.arms[index];
         let settings = exp.arm_settings(arm);
         let family = p.family.as_ref();
-        let pool =
-            WorkerPool::new(&p.net, exp.device, exp.seed, threads).map_err(|e| fail(0, e))?;
+        let pool = WorkerPool::new(&p.net, exp.device, exp.seed, threads)
+            .map_err(|e| fail(0, FailureCause::Start, e))?;
         let ctx = AlgoContext {
             net: p.net.clone(),
             settings: settings.clone(),
@@ -331,8 +345,8 @@ impl<'a> ArmRun<'a> {
         let _ = self.tx.send(event);
     }
 
-    fn failure(&self, reason: impl ToString) -> Failure {
-        fail(self.it, reason)
+    fn failure(&self, cause: FailureCause, reason: impl ToString) -> Failure {
+        fail(self.it, cause, reason)
     }
 
     fn wait_while_paused(&mut self, control: &Control) {
@@ -356,9 +370,9 @@ impl<'a> ArmRun<'a> {
         let stats = self
             .algo
             .step(self.it, batch, &self.pool)
-            .map_err(|e| self.failure(e))?;
+            .map_err(|e| algo_failure(self.it, e))?;
         if !stats.loss.is_finite() || stats.loss > exp.train.max_loss {
-            return Err(self.failure(format!(
+            return Err(self.failure(FailureCause::Diverged, format!(
                 "training loss is {} at iteration {} (limit train.max_loss = {}): the arm diverged\n  fix: lower the learning rates (meta_lr {}, inner_lr {}) or the inner steps",
                 stats.loss,
                 self.it + 1,
@@ -399,7 +413,7 @@ impl<'a> ArmRun<'a> {
             e.inner_lr,
             Scoring::EveryStep,
         )
-        .map_err(|err| self.failure(err))
+        .map_err(|err| self.failure(FailureCause::Worker, err))
     }
 
     fn summary(&self, split: Split, results: &[algo::eval::TaskEval]) -> EvalResult {
@@ -488,7 +502,7 @@ impl<'a> ArmRun<'a> {
             e.inner_steps,
             e.inner_lr,
         )
-        .map_err(|err| self.failure(err))?;
+        .map_err(|err| self.failure(FailureCause::Worker, err))?;
         let mut fits = vec![];
         let mut results = Vec::with_capacity(scored.len());
         for (task, ((r, predictions), (curve, (_, ep)))) in scored

@@ -72,11 +72,36 @@ pub enum EngineEvent {
         final_eval: Option<EvalResult>,
         seconds: f64,
     },
+    /// The arm ended early. `reason` is the whole message for people (what failed, and the
+    /// next step); `cause` is what a front end matches on.
     Failed {
         arm: ArmIndex,
         iteration: usize,
+        cause: FailureCause,
         reason: String,
     },
+}
+
+/// What made an arm fail, typed so that a front end acts on it without reading the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum FailureCause {
+    /// The experiment could not be prepared (data, model, device) or its workers started.
+    #[error("the arm could not start")]
+    Start,
+    /// The run folder could not be created, or a run to resume (its folder, its checkpoint)
+    /// could not be read back.
+    #[error("the run folder could not be opened")]
+    Open,
+    /// A loss or an update was not finite, or the loss passed `train.max_loss`.
+    #[error("training diverged")]
+    Diverged,
+    /// A worker panicked or went away.
+    #[error("a worker failed")]
+    Worker,
+    /// A write to the run folder failed; `disk_full` when for want of space (the next step
+    /// depends on whether the run has a checkpoint).
+    #[error("a write to the run folder failed")]
+    Write { disk_full: bool },
 }
 
 impl EngineEvent {

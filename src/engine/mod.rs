@@ -12,7 +12,9 @@ use std::thread::JoinHandle;
 
 use thiserror::Error;
 
-pub use messages::{ArmIndex, Command, EngineEvent, EvalResult, TaskFit, TaskPoint, TrainPoint};
+pub use messages::{
+    ArmIndex, Command, EngineEvent, EvalResult, FailureCause, TaskFit, TaskPoint, TrainPoint,
+};
 
 use crate::experiment::{Experiment, FamilySpec};
 use crate::model::{ModelError, Network};
@@ -363,6 +365,7 @@ fn spawn(
                         let _ = tx.send(EngineEvent::Failed {
                             arm,
                             iteration: 0,
+                            cause: FailureCause::Start,
                             reason: e.to_string(),
                         });
                     }

@@ -9,28 +9,27 @@ use dfdx::prelude::*;
 
 use super::ops::block::{BlockParams, ConvBlock, Param};
 use super::ops::conv2d::ConvShape;
-use super::ops::device::{self, Branches, ModelDevice};
+use super::ops::device::{self, ModelDevice};
+use super::top::{finish, Top};
 use super::{Evaluator, FeatureLoss, Kinks, Layout, LossOut, ModelError};
 use crate::device::CustomOp;
 use crate::experiment::ConvSpec;
 use crate::tasks::{Batch, FamilyShape};
 
 /// `[channels, height, width]` of the family's images.
-fn image_dims(shape: &FamilyShape) -> Result<(usize, usize, usize), ModelError> {
+fn image_dims(spec: &ConvSpec, shape: &FamilyShape) -> Result<(usize, usize, usize), ModelError> {
+    if let Some(m) = spec.misfit(&shape.input) {
+        return Err(ModelError::Misfit(m));
+    }
     match shape.input[..] {
         [c, h, w] => Ok((c, h, w)),
-        _ => Err(ModelError::Shape(format!("image shape {:?}", shape.input))),
+        // `misfit` refuses every other shape.
+        _ => unreachable!("image shape {:?}", shape.input),
     }
 }
 
 pub fn layout(spec: &ConvSpec, shape: &FamilyShape) -> Result<Layout, ModelError> {
-    if let Some(m) = spec.misfit(&shape.input) {
-        return Err(ModelError::Shape(format!(
-            "{}\n  fix: {}",
-            m.message, m.fix
-        )));
-    }
-    let (mut cin, mut h, mut w) = image_dims(shape)?;
+    let (mut cin, mut h, mut w) = image_dims(spec, shape)?;
     let mut l = Layout {
         tensors: vec![],
         total: 0,
@@ -56,12 +55,13 @@ pub struct ConvEval<D: ModelDevice> {
     dev: D,
     layout: Layout,
     blocks: Vec<ConvBlock>,
+    /// The device's state for each block (its kernel's buffers).
+    states: Vec<D::BlockState>,
     batch_norm: bool,
     /// `(channels, height, width)` of an input image.
     input: (usize, usize, usize),
     /// `(channels, height·width)` of the last block's output.
     features: (usize, usize),
-    outputs: usize,
 }
 
 impl<D: ModelDevice> ConvEval<D> {
@@ -75,11 +75,9 @@ impl<D: ModelDevice> ConvEval<D> {
         device::require::<D>(&[CustomOp::ConvBlock])?;
         let expected = self::layout(spec, shape)?;
         if &expected != layout {
-            return Err(ModelError::Shape(
-                "the parameter layout does not match the conv net's spec and input shape\n  fix: build the evaluator from the same Network that made the parameters".into(),
-            ));
+            return Err(ModelError::LayoutMismatch);
         }
-        let (c, h, w) = image_dims(shape)?;
+        let (c, h, w) = image_dims(spec, shape)?;
         let mut blocks = Vec::with_capacity(spec.blocks);
         let (mut cin, mut bh, mut bw) = (c, h, w);
         for i in 0..spec.blocks {
@@ -95,11 +93,11 @@ impl<D: ModelDevice> ConvEval<D> {
         Ok(ConvEval {
             dev,
             layout: expected,
+            states: blocks.iter().map(|_| D::BlockState::default()).collect(),
             blocks,
             batch_norm: spec.batch_norm,
             input: (c, h, w),
             features: (cin, bh * bw),
-            outputs: shape.outputs,
         })
     }
 }
@@ -148,7 +146,7 @@ impl<D: ModelDevice> ConvEval<D> {
             .tensor_from_vec(channels_major(x, n, c, h * w), (c, n, h, w));
         let mut act = x.leaky_trace();
         let per_block = if self.batch_norm { 4 } else { 2 };
-        for (i, block) in self.blocks.iter().enumerate() {
+        for (i, (&block, state)) in self.blocks.iter().zip(&self.states).enumerate() {
             let t = &tensors[i * per_block..];
             let p = BlockParams {
                 weight: &t[0],
@@ -156,12 +154,12 @@ impl<D: ModelDevice> ConvEval<D> {
                 norm: self.batch_norm.then(|| (&t[2], &t[3])),
             };
             let mut recorded = vec![];
-            let branches = match kinks {
-                Kinks::Free => Branches::Free,
-                Kinks::Record(_) => Branches::Record(&mut recorded),
-                Kinks::Replay(pattern) => Branches::Replay(&pattern.codes[i]),
+            let block_kinks = match kinks {
+                Kinks::Free => Kinks::Free,
+                Kinks::Record(_) => Kinks::Record(&mut recorded),
+                Kinks::Replay(pattern) => Kinks::Replay(&pattern.codes[i]),
             };
-            act = D::conv_block(block, act, &p, branches)
+            act = D::conv_block(block, state, act, &p, block_kinks)
                 .expect("the device's conv block kernel was checked when the evaluator was built");
             if let Kinks::Record(pattern) = kinks {
                 pattern.codes.push(recorded);
@@ -183,31 +181,9 @@ impl<D: ModelDevice> Evaluator for ConvEval<D> {
         mut kinks: Kinks,
     ) -> LossOut {
         assert_eq!(params.len(), self.layout.total, "parameter vector length");
-        let n = batch.n;
-        let dev = &self.dev;
         let tensors = self.param_tensors(params);
-        let (fc, fhw) = self.features;
-        let feats = self.body(&tensors, &batch.x, n, &mut kinks);
-        let head = tensors.len() - 2;
-        let hw = tensors[head]
-            .clone()
-            .reshape_like(&(fc * fhw, self.outputs));
-        let hb = tensors[head + 1]
-            .clone()
-            .broadcast_like::<(usize, usize), Axis<0>>(&(n, self.outputs));
-        let out = feats.matmul(hw) + hb;
-        let (loss, correct) = super::loss::loss(dev, out, &batch.y);
-        let value = loss.as_vec()[0];
-        if let Some(out) = grad {
-            let g = loss.backward();
-            for (t, spec) in tensors.iter().zip(&self.layout.tensors) {
-                g.get(t).copy_into(&mut out[spec.range()]);
-            }
-        }
-        LossOut {
-            loss: value,
-            correct,
-        }
+        let feats = self.body(&tensors, &batch.x, batch.n, &mut kinks);
+        finish(&self.dev, feats, &tensors, Top::Head(&batch.y), grad)
     }
 
     fn features(
@@ -223,21 +199,9 @@ impl<D: ModelDevice> Evaluator for ConvEval<D> {
             self.layout.head_start,
             "body parameter vector length"
         );
-        let dev = &self.dev;
         let tensors = self.param_tensors(body);
-        let (fc, fhw) = self.features;
         let feats = self.body(&tensors, x, n, &mut Kinks::Free);
-        let (out, df) = head(&feats.as_vec(), fc * fhw);
-        if let Some(out) = grad {
-            // A scalar whose gradient with respect to the features is `df`: ⟨feats, df⟩.
-            let g = (feats * dev.tensor_from_vec(df, (n, fc * fhw)))
-                .sum::<(), _>()
-                .backward();
-            for (t, spec) in tensors.iter().zip(&self.layout.tensors) {
-                g.get(t).copy_into(&mut out[spec.range()]);
-            }
-        }
-        out
+        finish(&self.dev, feats, &tensors, Top::Features(head), grad)
     }
 }
 
@@ -327,7 +291,7 @@ mod tests {
     fn too_many_blocks_is_a_shape_error_naming_the_setting() {
         let err = layout(&spec(5, 64, true), &image_shape(vec![1, 28, 28], 5)).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, ModelError::Shape(_)));
+        assert!(matches!(&err, ModelError::Misfit(m) if m.field == "model.blocks"));
         assert!(msg.contains("model.blocks"), "{msg}");
         assert!(msg.contains("4 or fewer"), "{msg}");
         assert!(layout(&spec(4, 64, true), &image_shape(vec![1, 28, 28], 5)).is_ok());

@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use crate::device::{CustomOp, DeviceKind};
+use crate::experiment::Misfit;
 
 #[derive(Debug, Error)]
 pub enum ModelError {
@@ -13,8 +14,13 @@ pub enum ModelError {
     CudaUnavailable { ordinal: usize, reason: String },
     #[error("{op} has no {device} kernel in this version\n  fix: use device: Cpu for this model")]
     Unsupported { op: CustomOp, device: DeviceKind },
-    #[error("{0}")]
-    Shape(String),
+    /// The conv net cannot run on the family's inputs (the same check `metalab check` reports
+    /// with the experiment file's position).
+    #[error("{}\n  fix: {}", .0.message, .0.fix)]
+    Misfit(Misfit),
+    /// An evaluator was built for parameters laid out for another network.
+    #[error("the parameter layout does not match the conv net's spec and input shape\n  fix: build the evaluator from the same Network that made the parameters")]
+    LayoutMismatch,
 }
 
 impl ModelError {

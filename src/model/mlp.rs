@@ -2,6 +2,7 @@
 
 use dfdx::prelude::*;
 
+use super::top::{finish, Top};
 use super::{Evaluator, FeatureLoss, Kinks, Layout, LossOut};
 use crate::experiment::{Activation, MlpSpec};
 use crate::tasks::{Batch, FamilyShape};
@@ -109,6 +110,26 @@ impl<D: Device<f32>> MlpEval<D> {
     }
 }
 
+impl<D: Device<f32>> MlpEval<D> {
+    /// The whole pass, written once for the loss and for `features`: `values` are the first
+    /// `layers` layers' parameters (all of them, or the body's), closed by `top`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        values: &[f32],
+        layers: usize,
+        x: &[f32],
+        n: usize,
+        kinks: &mut Kinks,
+        top: Top,
+        grad: Option<&mut [f32]>,
+    ) -> LossOut {
+        let tensors = self.param_tensors(values, layers);
+        let h = self.body(&tensors, x, n, kinks);
+        finish(&self.dev, h, &tensors, top, grad)
+    }
+}
+
 impl<D: Device<f32>> Evaluator for MlpEval<D> {
     fn evaluate_with(
         &mut self,
@@ -117,32 +138,9 @@ impl<D: Device<f32>> Evaluator for MlpEval<D> {
         grad: Option<&mut [f32]>,
         mut kinks: Kinks,
     ) -> LossOut {
-        let n = batch.n;
-        let dev = &self.dev;
-        let tensors = self.param_tensors(params, self.dims.len());
-        let last = self.dims.len() - 1;
-        let h = self.body(&tensors, &batch.x, n, &mut kinks);
-        let (i, o) = self.dims[last];
-        let w = tensors[2 * last].clone().reshape_like(&(i, o));
-        let b = tensors[2 * last + 1]
-            .clone()
-            .broadcast_like::<(usize, usize), Axis<0>>(&(n, o));
-        let h = h.matmul(w) + b;
-        let (loss, correct) = super::loss::loss(dev, h, &batch.y);
-        let value = loss.as_vec()[0];
-        if let Some(out) = grad {
-            let g = loss.backward();
-            let mut offset = 0;
-            for t in &tensors {
-                let gv = g.get(t).as_vec();
-                out[offset..offset + gv.len()].copy_from_slice(&gv);
-                offset += gv.len();
-            }
-        }
-        LossOut {
-            loss: value,
-            correct,
-        }
+        let top = Top::Head(&batch.y);
+        let layers = self.dims.len();
+        self.run(params, layers, &batch.x, batch.n, &mut kinks, top, grad)
     }
 
     fn features(
@@ -153,23 +151,8 @@ impl<D: Device<f32>> Evaluator for MlpEval<D> {
         grad: Option<&mut [f32]>,
         head: &mut FeatureLoss,
     ) -> LossOut {
-        let dev = &self.dev;
-        let tensors = self.param_tensors(body, self.dims.len() - 1);
-        let h = self.body(&tensors, x, n, &mut Kinks::Free);
-        let d = h.shape().1;
-        let (out, df) = head(&h.as_vec(), d);
-        if let Some(out) = grad {
-            // A scalar whose gradient with respect to the features is `df`: ⟨h, df⟩.
-            let g = (h * dev.tensor_from_vec(df, (n, d)))
-                .sum::<(), _>()
-                .backward();
-            let mut offset = 0;
-            for t in &tensors {
-                let gv = g.get(t).as_vec();
-                out[offset..offset + gv.len()].copy_from_slice(&gv);
-                offset += gv.len();
-            }
-        }
-        out
+        let layers = self.dims.len() - 1;
+        let top = Top::Features(head);
+        self.run(body, layers, x, n, &mut Kinks::Free, top, grad)
     }
 }

@@ -15,6 +15,7 @@ pub mod loss;
 pub mod metric;
 pub mod mlp;
 pub mod ops;
+mod top;
 
 use crate::device::CustomOp;
 use crate::experiment::{DeviceSpec, ModelSpec};

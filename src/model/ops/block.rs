@@ -15,6 +15,7 @@ use dfdx::prelude::*;
 use super::batchnorm::{self, GradSums};
 use super::conv2d::{self, ConvScratch, ConvShape};
 use super::maxpool;
+use crate::model::kinks::Kinks;
 
 /// Activations are `[channels, images, h, w]` (see `conv2d`).
 pub type Shape4 = (usize, usize, usize, usize);
@@ -47,21 +48,24 @@ struct Saved {
     conv: ConvScratch,
 }
 
+/// One block as every device sees it: its shapes and switches, no buffers and no device
+/// types. `Copy`, so an evaluator hands it to its device's kernel by value; what a kernel keeps
+/// between the forward and the backward pass is the device's own block state
+/// (`ModelDevice::BlockState`; on the CPU a [`CpuBlockState`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvBlock {
-    shape: ConvShape,
-    batch_norm: bool,
-    input_grad: bool,
-    saved: Rc<RefCell<Saved>>,
+    pub shape: ConvShape,
+    pub batch_norm: bool,
+    /// Whether ∂L/∂input is computed: not for a first block, whose input is data.
+    pub input_grad: bool,
 }
 
 impl ConvBlock {
-    /// `input_grad: false` skips ∂L/∂input, for a first block whose input is data.
     pub fn new(shape: ConvShape, batch_norm: bool, input_grad: bool) -> ConvBlock {
         ConvBlock {
             shape,
             batch_norm,
             input_grad,
-            saved: Rc::default(),
         }
     }
 
@@ -69,40 +73,42 @@ impl ConvBlock {
     pub fn out_hw(&self) -> (usize, usize) {
         (self.shape.ho() / 2, self.shape.wo() / 2)
     }
+}
 
-    /// Runs the block on `[cin, n, h, w]` and returns `[cout, n, h/2, w/2]`.
+/// The CPU kernel's state for one block: the buffers its forward pass leaves for its backward
+/// pass, reused from call to call.
+#[derive(Default)]
+pub struct CpuBlockState {
+    saved: Rc<RefCell<Saved>>,
+}
+
+/// What the forward pass of one image batch computes besides its output, on the host.
+struct BlockInputs<'a> {
+    bias: &'a [f32],
+    beta: &'a [f32],
+    n: usize,
+    branches: Option<&'a [u8]>,
+}
+
+impl CpuBlockState {
+    /// Runs `block` on `[cin, n, h, w]` and returns `[cout, n, h/2, w/2]`, its max-pool/ReLU
+    /// branches as `kinks` says (a recording is one code per output value).
     ///
-    /// The block's buffers belong to its latest forward pass: the backward pass of a graph must
-    /// run (or the graph be dropped) before the same block runs forward again. That is how an
-    /// evaluator uses it; the backward pass panics if it finds its buffers reused.
+    /// The buffers belong to the latest forward pass: the backward pass of a graph must run (or
+    /// the graph be dropped) before the same state runs forward again. That is how an evaluator
+    /// uses it; the backward pass panics if it finds its buffers reused.
     pub fn forward<T: Tape<f32, Cpu>>(
         &self,
+        block: ConvBlock,
         x: Tensor<Shape4, f32, Cpu, T>,
         p: &BlockParams,
+        kinks: Kinks<'_, Vec<u8>>,
     ) -> Tensor<Shape4, f32, Cpu, T> {
-        self.forward_with(x, p, None)
-    }
-
-    /// The max-pool/ReLU branches of the latest forward pass (see [`maxpool::forward_plane`]).
-    pub fn branches(&self) -> Vec<u8> {
-        self.saved.borrow().code.clone()
-    }
-
-    /// [`ConvBlock::forward`], with every max-pool/ReLU branch taken from `branches` (recorded
-    /// by [`ConvBlock::branches`] on a batch of the same size) instead of chosen.
-    pub fn forward_with<T: Tape<f32, Cpu>>(
-        &self,
-        x: Tensor<Shape4, f32, Cpu, T>,
-        p: &BlockParams,
-        branches: Option<&[u8]>,
-    ) -> Tensor<Shape4, f32, Cpu, T> {
-        let s = self.shape;
+        let s = block.shape;
         let &(cin, n, h, w) = x.shape();
         assert_eq!((cin, h, w), (s.cin, s.h, s.w), "conv block input shape");
-        assert_eq!(p.norm.is_some(), self.batch_norm, "batch-norm parameters");
-        let (ch, cw) = (s.ho(), s.wo());
-        let (ph, pw) = self.out_hw();
-        let (plane, pooled) = (ch * cw, ph * pw);
+        assert_eq!(p.norm.is_some(), block.batch_norm, "batch-norm parameters");
+        let (ph, pw) = block.out_hw();
         let (x, mut tape) = x.split_tape();
         let dev = x.device().clone();
 
@@ -120,47 +126,19 @@ impl ConvBlock {
         }
         sv.y.resize(s.out_len(n), 0.0);
         conv2d::forward(&s, n, &sv.x, &sv.w, None, &mut sv.y, &mut sv.conv);
-
-        let mut out = vec![0.0f32; s.cout * n * pooled];
-        sv.code.resize(out.len(), 0);
-        if let Some(fixed) = branches {
-            assert_eq!(
-                fixed.len(),
-                out.len(),
-                "replayed branches are for a different batch"
-            );
-        }
-        sv.mean.resize(s.cout, 0.0);
-        sv.invstd.resize(s.cout, 0.0);
-        // Channel by channel, so a channel's row is still in cache for the pooling pass.
-        for c in 0..s.cout {
-            let row = &sv.y[c * n * plane..][..n * plane];
-            let (scale, shift) = if self.batch_norm {
-                // Batch norm subtracts the channel mean, which cancels the conv bias exactly,
-                // so the bias is never added, and its gradient is exactly 0.
-                let (mean, invstd) = batchnorm::stats(row);
-                sv.mean[c] = mean;
-                sv.invstd[c] = invstd;
-                let scale = sv.gamma[c] * invstd;
-                (scale, beta[c] - mean * scale)
-            } else {
-                (1.0, bias[c])
-            };
-            for img in 0..n {
-                let i = c * n + img;
-                let (src, out, code) = (
-                    &row[img * plane..][..plane],
-                    &mut out[i * pooled..][..pooled],
-                    &mut sv.code[i * pooled..][..pooled],
-                );
-                match branches {
-                    None => maxpool::forward_plane(src, ch, cw, scale, shift, out, code),
-                    Some(fixed) => {
-                        code.copy_from_slice(&fixed[i * pooled..][..pooled]);
-                        maxpool::forward_plane_fixed(src, ch, cw, scale, shift, out, code);
-                    }
-                }
-            }
+        let branches = match &kinks {
+            Kinks::Replay(fixed) => Some(fixed.as_slice()),
+            _ => None,
+        };
+        let inputs = BlockInputs {
+            bias: &bias,
+            beta: &beta,
+            n,
+            branches,
+        };
+        let out = norm_relu_pool(block, sv, &inputs);
+        if let Kinks::Record(codes) = kinks {
+            codes.clone_from(&sv.code);
         }
         drop(guard);
         let out = dev.tensor_from_vec(out, (s.cout, n, ph, pw));
@@ -173,7 +151,6 @@ impl ConvBlock {
             let norm_ghosts = p.norm.map(|(g, b)| (g.ghost(), b.ghost()));
             let saved = self.saved.clone();
             let generation = saved.borrow().generation;
-            let (batch_norm, input_grad) = (self.batch_norm, self.input_grad);
             tape.add_backward_op(move |grads| {
                 let mut guard = saved.borrow_mut();
                 let sv = &mut *guard;
@@ -183,51 +160,12 @@ impl ConvBlock {
                 );
                 // Borrowed out of dfdx's map while the input gradients are written, then put back.
                 let g_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-                let mut db = vec![0.0f32; s.cout];
-                let mut dgamma = vec![0.0f32; s.cout];
-                let mut dbeta = vec![0.0f32; s.cout];
-                for c in 0..s.cout {
-                    let row = &mut sv.y[c * n * plane..][..n * plane];
-                    let g = &g_out[c * n * pooled..][..n * pooled];
-                    let code = &sv.code[c * n * pooled..][..n * pooled];
-                    if batch_norm {
-                        let (mean, invstd) = (sv.mean[c], sv.invstd[c]);
-                        let (sum_g, sum_gy) = maxpool::winner_sums(row, ch, cw, code, g);
-                        let sums = GradSums {
-                            dz: sum_g,
-                            dz_xhat: invstd as f64 * (sum_gy - mean as f64 * sum_g),
-                        };
-                        dgamma[c] = sums.dz_xhat as f32;
-                        dbeta[c] = sums.dz as f32;
-                        let (offset, slope) =
-                            batchnorm::spread_terms(row.len(), mean, invstd, sv.gamma[c], sums);
-                        let k1 = sv.gamma[c] * invstd;
-                        maxpool::backward(row, ch, cw, code, g, offset, slope, k1);
-                        // The loss does not depend on the bias at all (batch norm subtracts it
-                        // with the mean): its gradient is exactly 0, where Σ dy would be rounding.
-                        db[c] = 0.0;
-                    } else {
-                        db[c] = maxpool::backward(row, ch, cw, code, g, 0.0, 0.0, 1.0) as f32;
-                    }
-                }
-                sv.dw.clear();
-                sv.dw.resize(s.weight_len(), 0.0);
-                let dx = if input_grad {
+                let dx = if block.input_grad {
                     Some(grads.get_or_alloc_mut(&x_ghost)?.as_mut_slice())
                 } else {
                     None
                 };
-                conv2d::backward(
-                    &s,
-                    n,
-                    &sv.x,
-                    &sv.w,
-                    &sv.y,
-                    &mut sv.dw,
-                    None,
-                    dx,
-                    &mut sv.conv,
-                );
+                let [db, dgamma, dbeta] = backward(block, n, sv, &g_out, dx);
                 add_into(grads.get_or_alloc_mut(&w_ghost)?, &sv.dw);
                 add_into(grads.get_or_alloc_mut(&b_ghost)?, &db);
                 if let Some((g_ghost, b_ghost)) = &norm_ghosts {
@@ -240,6 +178,114 @@ impl ConvBlock {
         }
         out.put_tape(tape)
     }
+}
+
+/// Batch norm (or the bias), ReLU and max pool of the conv output in `sv.y`, recording each
+/// window's branch in `sv.code` (or taking it from `inputs.branches`); the pooled output.
+fn norm_relu_pool(block: ConvBlock, sv: &mut Saved, inputs: &BlockInputs) -> Vec<f32> {
+    let s = block.shape;
+    let n = inputs.n;
+    let (ch, cw) = (s.ho(), s.wo());
+    let (ph, pw) = block.out_hw();
+    let (plane, pooled) = (ch * cw, ph * pw);
+    let mut out = vec![0.0f32; s.cout * n * pooled];
+    sv.code.resize(out.len(), 0);
+    if let Some(fixed) = inputs.branches {
+        assert_eq!(
+            fixed.len(),
+            out.len(),
+            "replayed branches are for a different batch"
+        );
+    }
+    sv.mean.resize(s.cout, 0.0);
+    sv.invstd.resize(s.cout, 0.0);
+    // Channel by channel, so a channel's row is still in cache for the pooling pass.
+    for c in 0..s.cout {
+        let row = &sv.y[c * n * plane..][..n * plane];
+        let (scale, shift) = if block.batch_norm {
+            // Batch norm subtracts the channel mean, which cancels the conv bias exactly,
+            // so the bias is never added, and its gradient is exactly 0.
+            let (mean, invstd) = batchnorm::stats(row);
+            sv.mean[c] = mean;
+            sv.invstd[c] = invstd;
+            let scale = sv.gamma[c] * invstd;
+            (scale, inputs.beta[c] - mean * scale)
+        } else {
+            (1.0, inputs.bias[c])
+        };
+        for img in 0..n {
+            let i = c * n + img;
+            let (src, out, code) = (
+                &row[img * plane..][..plane],
+                &mut out[i * pooled..][..pooled],
+                &mut sv.code[i * pooled..][..pooled],
+            );
+            match inputs.branches {
+                None => maxpool::forward_plane(src, ch, cw, scale, shift, out, code),
+                Some(fixed) => {
+                    code.copy_from_slice(&fixed[i * pooled..][..pooled]);
+                    maxpool::forward_plane_fixed(src, ch, cw, scale, shift, out, code);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The backward pass of the forward pass whose buffers `sv` holds, from ∂L/∂output `g_out`:
+/// ∂L/∂weight into `sv.dw`, ∂L/∂input into `dx` when given; returns ∂L/∂(bias, γ, β).
+fn backward(
+    block: ConvBlock,
+    n: usize,
+    sv: &mut Saved,
+    g_out: &[f32],
+    dx: Option<&mut [f32]>,
+) -> [Vec<f32>; 3] {
+    let s = block.shape;
+    let (ch, cw) = (s.ho(), s.wo());
+    let (ph, pw) = block.out_hw();
+    let (plane, pooled) = (ch * cw, ph * pw);
+    let mut db = vec![0.0f32; s.cout];
+    let mut dgamma = vec![0.0f32; s.cout];
+    let mut dbeta = vec![0.0f32; s.cout];
+    for c in 0..s.cout {
+        let row = &mut sv.y[c * n * plane..][..n * plane];
+        let g = &g_out[c * n * pooled..][..n * pooled];
+        let code = &sv.code[c * n * pooled..][..n * pooled];
+        if block.batch_norm {
+            let (mean, invstd) = (sv.mean[c], sv.invstd[c]);
+            let (sum_g, sum_gy) = maxpool::winner_sums(row, ch, cw, code, g);
+            let sums = GradSums {
+                dz: sum_g,
+                dz_xhat: invstd as f64 * (sum_gy - mean as f64 * sum_g),
+            };
+            dgamma[c] = sums.dz_xhat as f32;
+            dbeta[c] = sums.dz as f32;
+            let (offset, slope) =
+                batchnorm::spread_terms(row.len(), mean, invstd, sv.gamma[c], sums);
+            let k1 = sv.gamma[c] * invstd;
+            maxpool::backward(row, ch, cw, code, g, offset, slope, k1);
+            // The loss does not depend on the bias at all (batch norm subtracts it with the
+            // mean): its gradient is exactly 0, where Σ dy would be rounding.
+            db[c] = 0.0;
+        } else {
+            db[c] = maxpool::backward(row, ch, cw, code, g, 0.0, 0.0, 1.0) as f32;
+        }
+    }
+    sv.dw.clear();
+    sv.dw.resize(s.weight_len(), 0.0);
+    conv2d::backward(
+        &s,
+        n,
+        &sv.x,
+        &sv.w,
+        &sv.y,
+        &mut sv.dw,
+        None,
+        dx,
+        &mut sv.conv,
+    );
+    [db, dgamma, dbeta]
 }
 
 fn fill_from<S: dfdx::shapes::Shape, T>(dst: &mut Vec<f32>, t: &Tensor<S, f32, Cpu, T>) {
@@ -289,6 +335,7 @@ mod tests {
         let dev = Cpu::default();
         let s = c.shape;
         let block = ConvBlock::new(s, c.batch_norm, true);
+        let state = CpuBlockState::default();
         let p: Vec<Param> = v[1..]
             .iter()
             .map(|t| dev.tensor_from_vec(t.clone(), (t.len(),)))
@@ -300,9 +347,9 @@ mod tests {
         };
         let x = dev.tensor_from_vec(v[0].clone(), (s.cin, c.n, s.h, s.w));
         match weights {
-            None => (block.forward(x, &params).as_vec(), None),
+            None => (state.forward(block, x, &params, Kinks::Free).as_vec(), None),
             Some(r) => {
-                let out = block.forward(x.leaky_trace(), &params);
+                let out = state.forward(block, x.leaky_trace(), &params, Kinks::Free);
                 let shape = *out.shape();
                 let r = dev.tensor_from_vec(r.to_vec(), shape);
                 let loss: Tensor<(), f32, Cpu, _> = (out * r).sum();
@@ -459,6 +506,7 @@ mod tests {
         let v = inputs(c);
         let dev = Cpu::default();
         let block = ConvBlock::new(c.shape, true, true);
+        let state = CpuBlockState::default();
         let p: Vec<Param> = v[1..]
             .iter()
             .map(|t| dev.tensor_from_vec(t.clone(), (t.len(),)))
@@ -469,8 +517,8 @@ mod tests {
             norm: Some((&p[2], &p[3])),
         };
         let x = dev.tensor_from_vec(v[0].clone(), (2, 3, 5, 4));
-        let first = block.forward(x.leaky_trace(), &params);
-        let _second = block.forward(x.clone(), &params);
+        let first = state.forward(block, x.leaky_trace(), &params, Kinks::Free);
+        let _second = state.forward(block, x.clone(), &params, Kinks::Free);
         let _ = first.sum::<(), _>().backward();
     }
 }

@@ -8,58 +8,53 @@
 
 use dfdx::prelude::*;
 
-use super::block::{BlockParams, ConvBlock, Shape4};
+use super::block::{BlockParams, ConvBlock, CpuBlockState, Shape4};
 use crate::device::{CustomOp, DeviceKind};
 use crate::model::error::ModelError;
-
-/// What a block does with its max-pool/ReLU branches (see `model::Kinks`).
-pub enum Branches<'a> {
-    Free,
-    /// Choose them, and write them here.
-    Record(&'a mut Vec<u8>),
-    /// Take them from a recording made on a batch of the same size.
-    Replay(&'a [u8]),
-}
+use crate::model::kinks::Kinks;
 
 pub trait ModelDevice: Device<f32> {
     const KIND: DeviceKind;
 
-    /// One conv4 block on `[cin, n, h, w]`, giving `[cout, n, h/2, w/2]`.
+    /// What this device's conv block kernel keeps for one block between its forward and its
+    /// backward pass (scratch buffers, saved activations); one per block, owned by the
+    /// evaluator. The descriptor ([`ConvBlock`]) says what the block is; this is where it runs.
+    type BlockState: Default;
+
+    /// One conv4 block on `[cin, n, h, w]`, giving `[cout, n, h/2, w/2]`, its max-pool/ReLU
+    /// branches as `kinks` says (see `model::Kinks`; one code per output value).
     fn conv_block<T: Tape<f32, Self>>(
-        block: &ConvBlock,
+        block: ConvBlock,
+        state: &Self::BlockState,
         x: Tensor<Shape4, f32, Self, T>,
         p: &BlockParams<'_, Self>,
-        branches: Branches<'_>,
+        kinks: Kinks<'_, Vec<u8>>,
     ) -> Result<Tensor<Shape4, f32, Self, T>, ModelError> {
-        let _ = (block, x, p, branches);
+        let _ = (block, state, x, p, kinks);
         Err(ModelError::unsupported(CustomOp::ConvBlock, Self::KIND))
     }
 }
 
 impl ModelDevice for Cpu {
     const KIND: DeviceKind = DeviceKind::Cpu;
+    type BlockState = CpuBlockState;
 
     fn conv_block<T: Tape<f32, Self>>(
-        block: &ConvBlock,
+        block: ConvBlock,
+        state: &CpuBlockState,
         x: Tensor<Shape4, f32, Self, T>,
         p: &BlockParams<'_, Self>,
-        branches: Branches<'_>,
+        kinks: Kinks<'_, Vec<u8>>,
     ) -> Result<Tensor<Shape4, f32, Self, T>, ModelError> {
-        Ok(match branches {
-            Branches::Free => block.forward(x, p),
-            Branches::Record(out) => {
-                let y = block.forward(x, p);
-                *out = block.branches();
-                y
-            }
-            Branches::Replay(fixed) => block.forward_with(x, p, Some(fixed)),
-        })
+        Ok(state.forward(block, x, p, kinks))
     }
 }
 
 #[cfg(feature = "cuda")]
 impl ModelDevice for Cuda {
     const KIND: DeviceKind = DeviceKind::Cuda;
+    /// No conv block kernel yet: nothing to keep.
+    type BlockState = ();
 }
 
 /// Refuse, before any work, a device that lacks one of the ops a model needs.
@@ -96,8 +91,9 @@ mod tests {
                         norm: Some((&g, &beta)),
                     };
                     let x = dev.tensor_from_vec((0..32).map(|i| i as f32).collect(), (1, 2, 4, 4));
+                    let state = CpuBlockState::default();
                     let out =
-                        Cpu::conv_block(&block, x, &p, Branches::Free).expect("the CPU has it");
+                        Cpu::conv_block(block, &state, x, &p, Kinks::Free).expect("the CPU has it");
                     assert_eq!(*out.shape(), (2, 2, 2, 2));
                 }
             }
