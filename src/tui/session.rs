@@ -9,8 +9,8 @@ use crate::runs::RunStatus;
 use crate::stats::MeanCi;
 use crate::tasks::Split;
 
-use super::backend::Metrics;
 use super::series::Series;
+use super::store::Metrics;
 
 /// Per-task panels beyond this are ignored: a corrupt task index must not allocate without bound.
 pub const MAX_TRACKED: usize = 16;
