@@ -12,7 +12,9 @@ use std::thread::JoinHandle;
 
 use thiserror::Error;
 
-pub use messages::{ArmIndex, Command, EngineEvent, EvalResult, TaskFit, TaskPoint, TrainPoint};
+pub use messages::{
+    ArmIndex, ClassFit, Command, EngineEvent, EvalResult, TaskFit, TaskPoint, TrainPoint,
+};
 
 use crate::experiment::{Experiment, FamilySpec};
 use crate::model::{ModelError, Network};

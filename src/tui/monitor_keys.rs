@@ -52,9 +52,9 @@ pub fn perform(app: &mut App, action: Action) {
             let n = app
                 .session()
                 .and_then(|s| s.arms.get(app.arm_sel))
-                .map_or(0, |a| a.fits.len());
+                .map_or(0, |a| a.tracked_views());
             if n == 0 {
-                app.info("no tracked-task fits: they are drawn for regression, at each evaluation");
+                app.info("no tracked-task results yet: each evaluation records them");
             }
             app.adaptation.task = step(app.adaptation.task, n, by);
         }

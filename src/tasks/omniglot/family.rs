@@ -109,6 +109,10 @@ impl Omniglot {
 }
 
 impl TaskFamily for Omniglot {
+    fn class_label(&self, class: usize) -> Option<String> {
+        Some(Omniglot::class_name(self, class))
+    }
+
     fn shape(&self) -> FamilyShape {
         image_classes_shape(self.spec.image_size, self.spec.ways)
     }
