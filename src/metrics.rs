@@ -195,6 +195,45 @@ impl TaskFit {
     }
 }
 
+/// A tracked classification task at an evaluation: which classes its labels stand for, the
+/// support set's labels, and the query loss and accuracy after each adaptation step —
+/// classification's counterpart of [`TaskFit`], computed by the same evaluation adaptation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassFit {
+    /// Meta-iteration the parameters come from.
+    pub iteration: usize,
+    /// Index of the tracked task (0..eval.tracked_tasks), as in [`TaskPoint`].
+    pub task: usize,
+    /// Label `i`'s class as the family names it (an Omniglot character's folder), in label
+    /// order; the class id where the family has no names.
+    pub classes: Vec<String>,
+    /// One label per support image, in the episode's order.
+    pub support_labels: Vec<usize>,
+    /// The query set's result after `s` adaptation steps, s = 0..=k (one entry for rules that
+    /// take no steps).
+    pub steps: Vec<QueryScore>,
+}
+
+/// Query loss and accuracy at one adaptation step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QueryScore {
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+}
+
+impl ClassFit {
+    /// Support images per label, in label order.
+    pub fn shots(&self) -> Vec<usize> {
+        let mut n = vec![0; self.classes.len()];
+        for &l in &self.support_labels {
+            if let Some(c) = n.get_mut(l) {
+                *c += 1;
+            }
+        }
+        n
+    }
+}
+
 /// One tracked task's adapted result at one evaluation: the per-task panels' points.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskPoint {

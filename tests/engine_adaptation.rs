@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use metalab::engine::{EngineEvent, EvalResult, TaskFit};
+use metalab::engine::{ClassFit, EngineEvent, EvalResult, TaskFit, TaskPoint};
 use metalab::experiment::{parse_str, Experiment};
 use metalab::runs;
 
@@ -174,4 +174,83 @@ fn results_recorded_before_the_curve_still_read() {
     // And a run without fits.json has no fits.
     let dir = tempfile::tempdir().unwrap();
     assert!(runs::load_fits(dir.path()).is_empty());
+}
+
+/// Classification's tracked tasks: at each periodic evaluation one `ClassFit` per tracked task,
+/// its per-step query results the very computation the `Task` point reports (last step = the
+/// point), its support labels the episode's, its classes named; the latest kept in
+/// `class_fits.json`. A metric arm has one step, its result.
+#[test]
+fn classification_tracked_tasks_record_steps_and_support_classes() {
+    let root = tempfile::tempdir().unwrap();
+    let e = exp(r#"Experiment(name: "syn", seed: 4,
+            family: Synthetic(ways: 3, shots: 2, queries: 3),
+            model: Mlp(hidden: [16]),
+            arms: [Arm(name: "fomaml", algorithm: Fomaml), Arm(name: "proto", algorithm: ProtoNet)],
+            train: Train(iterations: 10, meta_batch: 4, inner_lr: 0.1),
+            eval: Eval(every: 5, tasks: 10, periodic_tasks: 5, inner_steps: 3, inner_lr: 0.1, tracked_tasks: 2))"#);
+    let events = run_all(e, root.path());
+    let class_fits = |arm: usize| -> Vec<ClassFit> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::ClassFit { arm: a, fit } if *a == arm => Some(fit.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let points = |arm: usize| -> Vec<TaskPoint> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::Task { arm: a, point } if *a == arm => Some(point.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    for (arm, steps) in [(0, 4), (1, 1)] {
+        let cf = class_fits(arm);
+        assert_eq!(
+            cf.len(),
+            2 * 2,
+            "two evaluations × two tracked tasks: {cf:?}"
+        );
+        let pts = points(arm);
+        for f in &cf {
+            assert_eq!(f.steps.len(), steps, "{f:?}");
+            assert_eq!(f.classes.len(), 3);
+            assert!(f.classes.iter().all(|c| c.starts_with("class ")), "{f:?}");
+            let mut labels = f.support_labels.clone();
+            labels.sort();
+            assert_eq!(labels, vec![0, 0, 1, 1, 2, 2], "{f:?}");
+            assert_eq!(f.shots(), vec![2, 2, 2]);
+            let p = pts
+                .iter()
+                .find(|p| p.iteration == f.iteration && p.task == f.task)
+                .expect("a task point for each class fit");
+            let last = f.steps.last().unwrap();
+            assert_eq!(last.loss, p.loss, "{f:?} vs {p:?}");
+            assert_eq!(last.accuracy, p.accuracy);
+            assert!(f.steps.iter().all(|s| s.accuracy.is_some()));
+        }
+        // Same tasks at both evaluations: the tracked tasks are fixed for the run.
+        assert_eq!(cf[0].support_labels, cf[2].support_labels);
+        assert_eq!(cf[0].classes, cf[2].classes);
+        assert_ne!(cf[0].classes, cf[1].classes, "two tasks, two class draws");
+        // On disk, the latest evaluation's.
+        let dir = events
+            .iter()
+            .find_map(|e| match e {
+                EngineEvent::Started {
+                    arm: a, run_dir, ..
+                } if *a == arm => Some(run_dir.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let saved = runs::load_class_fits(&dir);
+        assert_eq!(saved, cf[2..].to_vec());
+        assert!(runs::load_fits(&dir).is_empty());
+    }
+    // Classification draws no regression fits.
+    assert!(fits(&events, 0).is_empty());
 }

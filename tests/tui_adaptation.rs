@@ -5,16 +5,13 @@
 mod tui_common;
 
 use crossterm::event::{KeyCode, KeyEvent};
-use metalab::engine::{EngineEvent, TaskFit};
+use metalab::engine::{ClassFit, EngineEvent, TaskFit};
+use metalab::metrics::QueryScore;
 use metalab::tui::app::Screen;
 use metalab::tui::dispatch as update;
 use metalab::tui::view::theme;
 use metalab::tui::{fixtures, App, Msg};
-use tui_common::{project, screen, write_snapshot};
-
-fn key(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::from(c))
-}
+use tui_common::{code, project, screen, write_snapshot};
 
 /// A tracked sine task as the engine reports it: the prediction moves from a flat guess at
 /// step 0 to near the true curve at step `k`.
@@ -113,22 +110,22 @@ fn regression_shows_the_maml_figure_and_the_step_curve() {
 fn keys_select_task_and_arm_and_leave_to_where_it_was_opened() {
     let p = project();
     let mut app = regression_app(p.path());
-    update(&mut app, key(KeyCode::Down));
+    update(&mut app, code(KeyCode::Down));
     assert!(screen(&app, 120, 40).contains("tracked task 2 of 3"));
     for _ in 0..5 {
-        update(&mut app, key(KeyCode::Down));
+        update(&mut app, code(KeyCode::Down));
     }
     assert!(screen(&app, 120, 40).contains("tracked task 3 of 3"));
-    update(&mut app, key(KeyCode::Right));
+    update(&mut app, code(KeyCode::Right));
     assert_eq!(app.arm_sel, 1);
     assert!(screen(&app, 120, 40).contains("▶ ● reptile"));
-    update(&mut app, key(KeyCode::Char('q')));
+    update(&mut app, code(KeyCode::Char('q')));
     assert_eq!(app.screen, Screen::Monitor);
     // From Compare, back to Compare.
-    update(&mut app, key(KeyCode::Char('c')));
-    update(&mut app, key(KeyCode::Char('A')));
+    update(&mut app, code(KeyCode::Char('c')));
+    update(&mut app, code(KeyCode::Char('A')));
     assert_eq!(app.screen, Screen::Adaptation);
-    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, code(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Compare);
 }
 
@@ -136,25 +133,25 @@ fn keys_select_task_and_arm_and_leave_to_where_it_was_opened() {
 fn classification_shows_accuracy_per_step_and_a_toggles_loss() {
     let p = project();
     let mut app = fixtures::live_app(p.path(), 300, true);
-    update(&mut app, key(KeyCode::Char('A')));
+    update(&mut app, code(KeyCode::Char('A')));
     for (w, h) in [(120, 40), (80, 24)] {
         let s = screen(&app, w, h);
         write_snapshot(&format!("adaptation_classification_{w}x{h}.txt"), &s);
         assert!(s.contains("accuracy vs adaptation steps"), "{s}");
         assert!(
             !s.contains("tracked task"),
-            "no fit for classification:\n{s}"
+            "no class fit has arrived:\n{s}"
         );
         assert!(!s.contains("MSE"), "{s}");
         assert_whole_numbers(&app, &s, true);
     }
-    update(&mut app, key(KeyCode::Char('a')));
+    update(&mut app, code(KeyCode::Char('a')));
     let s = screen(&app, 120, 40);
     assert!(s.contains("loss vs adaptation steps"), "{s}");
     assert_whole_numbers(&app, &s, false);
-    // No fits to page through: said, not silent.
-    update(&mut app, key(KeyCode::Down));
-    assert!(screen(&app, 120, 40).contains("no tracked-task fits"));
+    // Nothing to page through yet: said, not silent.
+    update(&mut app, code(KeyCode::Down));
+    assert!(tui_common::status(&app).contains("no tracked-task results yet"));
 }
 
 #[test]
@@ -165,9 +162,9 @@ fn before_any_evaluation_nothing_breaks() {
         &fixtures::experiment(),
     ));
     app.screen = Screen::Monitor;
-    update(&mut app, key(KeyCode::Char('A')));
-    update(&mut app, key(KeyCode::Down));
-    update(&mut app, key(KeyCode::Left));
+    update(&mut app, code(KeyCode::Char('A')));
+    update(&mut app, code(KeyCode::Down));
+    update(&mut app, code(KeyCode::Left));
     for (w, h) in [(120, 40), (80, 24), (40, 12)] {
         let s = screen(&app, w, h);
         assert!(s.contains("waiting for the first") || h < 20, "{s}");
@@ -186,8 +183,8 @@ fn an_outlying_step_zero_is_put_above_a_round_axis() {
             e.per_step[0].loss.mean = 234.0;
         }
     }
-    update(&mut app, key(KeyCode::Char('A')));
-    update(&mut app, key(KeyCode::Char('a')));
+    update(&mut app, code(KeyCode::Char('A')));
+    update(&mut app, code(KeyCode::Char('a')));
     for (w, h) in [(120, 40), (80, 24)] {
         let s = screen(&app, w, h);
         write_snapshot(&format!("adaptation_step0_outlier_{w}x{h}.txt"), &s);
@@ -201,7 +198,85 @@ fn an_outlying_step_zero_is_put_above_a_round_axis() {
         assert!(labels.len() >= 3, "{labels:?}\n{s}");
         assert!(labels.contains(&0.0), "{labels:?}");
     }
-    update(&mut app, key(KeyCode::Char('y')));
+    update(&mut app, code(KeyCode::Char('y')));
     let (msg, _) = app.status.clone().unwrap();
     assert!(msg.contains("log y"), "{msg}");
+}
+
+/// A tracked 5-way task as the engine reports it: accuracy climbs from chance over `k` steps.
+fn class_fit(task: usize, k: usize) -> ClassFit {
+    ClassFit {
+        iteration: 300,
+        task,
+        classes: (0..5)
+            .map(|c| format!("images_background/Alphabet_{task:02}/character{:02}", c + 1))
+            .collect(),
+        support_labels: vec![0, 1, 2, 3, 4],
+        steps: (0..=k)
+            .map(|s| QueryScore {
+                loss: 1.6 - 0.1 * s as f64 - 0.01 * task as f64,
+                accuracy: Some(0.2 + 0.07 * s as f64),
+            })
+            .collect(),
+    }
+}
+
+/// Issue 18 §4: classification's per-task view — each tracked task's query loss and accuracy
+/// after every adaptation step, and which classes its support images show; [ ] page tasks.
+#[test]
+fn classification_shows_a_tracked_tasks_steps_and_support_classes() {
+    let p = project();
+    let mut app = fixtures::live_app(p.path(), 300, true);
+    for arm in 0..2 {
+        for task in 0..3 {
+            let fit = class_fit(task, 5);
+            update(&mut app, Msg::Engine(EngineEvent::ClassFit { arm, fit }));
+        }
+    }
+    update(&mut app, code(KeyCode::Char('A')));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        write_snapshot(&format!("adaptation_class_fit_{w}x{h}.txt"), &s);
+        assert!(s.contains("tracked task 1 of 3"), "{s}");
+        assert!(s.contains("query loss") && s.contains("accuracy"), "{s}");
+        // Step 0 at chance and step 5 adapted, both whole.
+        assert!(s.contains("20.0%") && s.contains("55.0%"), "{s}");
+        assert!(s.contains("1.6") && s.contains("1.1"), "{s}");
+        assert!(s.contains("5 classes (chance 20%)"), "{s}");
+    }
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("×1 images_background/Alphabet_00/character01"),
+        "{s}"
+    );
+    assert!(
+        s.contains("×1 images_background/Alphabet_00/character05"),
+        "{s}"
+    );
+    update(&mut app, code(KeyCode::Down));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("tracked task 2 of 3"), "{s}");
+    assert!(s.contains("Alphabet_01/character01"), "{s}");
+}
+
+/// A saved classification run's `class_fits.json` is read back into the view.
+#[test]
+fn a_saved_runs_class_fits_are_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let fits = vec![class_fit(0, 3), class_fit(1, 3)];
+    std::fs::write(
+        dir.path().join(metalab::runs::CLASS_FITS),
+        serde_json::to_string(&fits).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(metalab::runs::load_class_fits(dir.path()), fits);
+    let m = metalab::runs::load_metrics(dir.path()).unwrap();
+    let a = metalab::tui::session::ArmView::from_metrics(
+        "a",
+        "maml",
+        &metalab::runs::RunStatus::Finished,
+        &m,
+    );
+    assert_eq!(a.class_fits, fits);
+    assert_eq!(a.tracked_views(), 2);
 }

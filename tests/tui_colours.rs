@@ -2,10 +2,10 @@
 //! colour live, opened from Runs (where the list order differs) and in an exported figure.
 
 mod tui_common;
+use tui_common::k;
 
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent};
 use metalab::engine::{self, LaunchOptions};
 use metalab::experiment::parse_str;
 use metalab::tui::app::Screen;
@@ -31,10 +31,6 @@ const TINY: &str = r#"Experiment(
     eval: Eval(every: 10, tasks: 8, periodic_tasks: 4, inner_steps: 2, tracked_tasks: 2),
 )
 "#;
-
-fn k(c: char) -> Msg {
-    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
-}
 
 /// The colour of the `●` before `name` in the legend/table (and the text of the screen).
 fn dot_colour(app: &App, w: u16, h: u16, name: &str) -> (Color, String) {

@@ -3,7 +3,7 @@
 
 mod tui_common;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 use metalab::engine::messages::{Command, EngineEvent};
 use metalab::tui::app::{Effect, Modal, Screen};
 use metalab::tui::editor::Validation;
@@ -11,30 +11,7 @@ use metalab::tui::fixtures;
 // Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
 use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
-use tui_common::{project, screen};
-
-fn k(c: char) -> Msg {
-    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
-}
-fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::from(c))
-}
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
-fn status(app: &App) -> String {
-    app.status.as_ref().map(|s| s.0.clone()).unwrap_or_default()
-}
-
-fn open_demo(app: &mut App) {
-    app.exp_sel = app
-        .experiments
-        .iter()
-        .position(|e| e.name == "demo")
-        .unwrap();
-    update(app, code(KeyCode::Enter));
-    assert_eq!(app.screen, Screen::Editor);
-}
+use tui_common::{code, ctrl, k, open_demo, project, screen, status};
 
 #[test]
 fn f5_on_an_invalid_buffer_says_why_it_did_not_launch() {

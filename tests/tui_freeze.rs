@@ -7,6 +7,7 @@
 //! rescan listed the 20,000 images again: keys took 25–35 s.
 
 mod tui_common;
+use tui_common::wake_key;
 
 use std::io::BufWriter;
 use std::path::Path;
@@ -14,11 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 use metalab::engine::LaunchOptions;
-use metalab::tui::runtime::{Runtime, Wake, FRAME};
+use metalab::tui::runtime::{Runtime, FRAME};
 use metalab::tui::scanner::ScanStats;
-use metalab::tui::Msg;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -71,13 +71,6 @@ fn omniglot_experiment(root: &Path) -> String {
 )
 "#,
         root.display()
-    )
-}
-
-fn key(code: KeyCode) -> Wake {
-    Wake::Input(
-        Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)),
-        Instant::now(),
     )
 }
 
@@ -148,7 +141,7 @@ fn keys_are_answered_within_a_frame_while_files_are_read_in_a_loop() {
                 } else {
                     KeyCode::Up
                 };
-                tx.send(key(k)).unwrap();
+                tx.send(wake_key(k)).unwrap();
                 sent.fetch_add(1, Ordering::SeqCst);
                 // Two real writes, a second apart, among the reads.
                 if i == 40 || i == 90 {
@@ -310,11 +303,11 @@ fn a_fifo_among_the_experiments_is_listed_not_opened() {
         "{err}"
     );
     // Enter would open the editor on it: refused with the reason, the UI still answers.
-    rt.waker().send(key(KeyCode::Enter)).unwrap();
+    rt.waker().send(wake_key(KeyCode::Enter)).unwrap();
     rt.turn();
     let (status, _) = rt.app.status.clone().expect("a status line");
     assert!(status.contains("not a regular file"), "{status}");
-    rt.waker().send(key(KeyCode::Char('q'))).unwrap();
+    rt.waker().send(wake_key(KeyCode::Char('q'))).unwrap();
     let until = Instant::now() + Duration::from_secs(5);
     while rt.turn() {
         assert!(Instant::now() < until, "q did not quit");

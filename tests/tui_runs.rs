@@ -13,7 +13,7 @@ use metalab::tui::session::ArmStatus;
 // Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
 use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
-use tui_common::screen;
+use tui_common::{k, screen};
 
 const TINY: &str = r#"Experiment(
     name: "tiny",
@@ -29,10 +29,6 @@ const TINY: &str = r#"Experiment(
     eval: Eval(every: 10, tasks: 4, periodic_tasks: 4, inner_steps: 2, tracked_tasks: 2),
 )
 "#;
-
-fn k(c: char) -> Msg {
-    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
-}
 
 fn tiny_project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

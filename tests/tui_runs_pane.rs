@@ -7,7 +7,7 @@ mod tui_common;
 
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyCode;
 use metalab::engine::messages::EngineEvent;
 use metalab::tui::app::{Effect, Modal, Pending, Screen};
 use metalab::tui::fixtures;
@@ -15,14 +15,8 @@ use metalab::tui::fixtures;
 use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
 use serde_json::json;
-use tui_common::{project, screen, write_snapshot};
+use tui_common::{code, k, project, screen, write_snapshot};
 
-fn k(c: char) -> Msg {
-    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
-}
-fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::from(c))
-}
 fn typed(app: &mut App, s: &str) {
     for c in s.chars() {
         update(app, k(c));

@@ -6,13 +6,12 @@ mod tui_common;
 
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent};
 use metalab::engine::{self, LaunchOptions};
 use metalab::experiment::parse_str;
 use metalab::tui::app::Screen;
 use metalab::tui::dispatch as update;
-use metalab::tui::{App, Msg};
-use tui_common::screen;
+use metalab::tui::App;
+use tui_common::{k, screen};
 
 const TINY: &str = r#"Experiment(
     name: "tiny-seeds",
@@ -28,10 +27,6 @@ const TINY: &str = r#"Experiment(
     eval: Eval(every: 10, tasks: 20, periodic_tasks: 8, inner_steps: 2, tracked_tasks: 2),
 )
 "#;
-
-fn k(c: char) -> Msg {
-    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
-}
 
 fn train(root: &Path, seed: u64) {
     let mut exp = parse_str(TINY, Path::new("tiny.ron")).unwrap();

@@ -3,16 +3,16 @@
 //! each variant's progress in the details and every run in runs/ afterwards.
 
 mod tui_common;
+use tui_common::wake_key;
 
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 use metalab::engine::LaunchOptions;
 use metalab::sweep::queue::Outcome;
 use metalab::tui::catalog::EntryKind;
-use metalab::tui::runtime::{Runtime, Wake};
+use metalab::tui::runtime::Runtime;
 use metalab::tui::sweep_view::VariantState;
-use metalab::tui::Msg;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -34,13 +34,6 @@ const SWEEP: &str = r#"Sweep(
     axes: [Axis(path: "seed", values: [1, 2])],
 )
 "#;
-
-fn key(code: KeyCode) -> Wake {
-    Wake::Input(
-        Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)),
-        Instant::now(),
-    )
-}
 
 fn screen(rt: &Runtime<TestBackend>) -> String {
     tui_common::screen(&rt.app, 120, 40)
@@ -86,11 +79,11 @@ fn a_sweep_file_is_listed_and_runs_on_the_local_queue() {
     assert_eq!(sweep.arms, ["seed=1", "seed=2"]);
 
     // r on the broken one says why, and starts nothing.
-    rt.waker().send(key(KeyCode::Char('r'))).unwrap();
+    rt.waker().send(wake_key(KeyCode::Char('r'))).unwrap();
     rt.turn();
     assert!(rt.app.sweep.is_none());
-    rt.waker().send(key(KeyCode::Down)).unwrap();
-    rt.waker().send(key(KeyCode::Char('r'))).unwrap();
+    rt.waker().send(wake_key(KeyCode::Down)).unwrap();
+    rt.waker().send(wake_key(KeyCode::Char('r'))).unwrap();
     rt.turn();
     assert!(rt.app.sweeping(), "{:?}", rt.app.status);
     let s = screen(&rt);
@@ -134,7 +127,7 @@ fn a_sweep_file_is_listed_and_runs_on_the_local_queue() {
     assert!(rt.app.all_runs.iter().all(|r| r.variant.is_some()));
 
     // Launched again, nothing is redone: both were finished before.
-    rt.waker().send(key(KeyCode::Char('r'))).unwrap();
+    rt.waker().send(wake_key(KeyCode::Char('r'))).unwrap();
     rt.turn();
     while rt.app.sweeping() {
         rt.turn();

@@ -5,7 +5,7 @@ mod tui_common;
 
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyModifiers};
 use metalab::engine::messages::Command;
 use metalab::tui::app::{Effect, Modal, Screen};
 use metalab::tui::editor::Validation;
@@ -14,17 +14,7 @@ use metalab::tui::series::{OLD_TARGET, RECENT};
 // Messages go through `dispatch`, as the runtime sends them: `update`, then the disk work it asks for.
 use metalab::tui::dispatch as update;
 use metalab::tui::{App, Msg};
-use tui_common::{project, screen};
-
-fn k(c: char) -> Msg {
-    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
-}
-fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::from(c))
-}
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
+use tui_common::{code, ctrl, k, open_demo, project, screen};
 
 #[test]
 fn every_key_before_any_data_is_harmless() {
@@ -183,16 +173,6 @@ fn broken_experiment_cannot_launch_and_shows_error() {
     update(&mut app, k('r'));
     assert!(app.effects.is_empty());
     assert!(app.status.as_ref().unwrap().0.contains("broken.ron:4:"));
-}
-
-fn open_demo(app: &mut App) {
-    app.exp_sel = app
-        .experiments
-        .iter()
-        .position(|e| e.name == "demo")
-        .unwrap();
-    update(app, code(KeyCode::Enter));
-    assert_eq!(app.screen, Screen::Editor);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::{Control, Prepared};
 use crate::algo::eval::{adapt_and_fit, adapt_and_score, summarize, EvalProtocol, Scoring};
 use crate::algo::{self, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
-use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainWindow};
+use crate::metrics::{ClassFit, EvalResult, QueryScore, TaskFit, TaskPoint, TrainWindow};
 use crate::pool::WorkerPool;
 use crate::runs::checkpoint::{Checkpoint, ResumeState};
 use crate::runs::{self, MetricRecord, RunDir, RunFacts, RunStatus};
@@ -108,6 +108,48 @@ pub(super) fn run(
             reason: f.reason,
         });
     }
+}
+
+/// The tracked tasks' per-step views at one evaluation: regression fits on a grid, or
+/// classification's classes and query results.
+struct TrackedFits {
+    regression: Vec<TaskFit>,
+    classes: Vec<ClassFit>,
+}
+
+/// A tracked classification task's view: `None` unless its task names classes and its
+/// support set is labelled.
+fn class_fit(
+    family: &dyn crate::tasks::TaskFamily,
+    iteration: usize,
+    task: usize,
+    r: &algo::eval::TaskEval,
+    (t, ep): &(Task, Episode),
+) -> Option<ClassFit> {
+    let (Task::Classes { classes, .. }, Targets::Classes(labels)) = (t, &ep.support.y) else {
+        return None;
+    };
+    Some(ClassFit {
+        iteration,
+        task,
+        classes: classes
+            .iter()
+            .map(|&c| {
+                family
+                    .class_label(c)
+                    .unwrap_or_else(|| format!("class {c}"))
+            })
+            .collect(),
+        support_labels: labels.clone(),
+        steps: r
+            .per_step
+            .iter()
+            .map(|s| QueryScore {
+                loss: s.loss,
+                accuracy: s.accuracy,
+            })
+            .collect(),
+    })
 }
 
 /// Grid points of a tracked regression task's fit: enough for a smooth curve on a terminal or
@@ -429,7 +471,7 @@ impl<'a> ArmRun<'a> {
 
     /// The periodic validation and the tracked tasks' points, recorded; the tracked tasks' fits,
     /// for [`Self::write_fits`] once the checkpoint is safe.
-    fn evaluate(&mut self) -> Result<Vec<TaskFit>, Failure> {
+    fn evaluate(&mut self) -> Result<TrackedFits, Failure> {
         let t = self.clock.seconds();
         let results = self.adapt_and_score(&self.periodic)?;
         let result = self.summary(Split::Validation, &results);
@@ -459,7 +501,23 @@ impl<'a> ArmRun<'a> {
         Ok(fits)
     }
 
-    fn write_fits(&mut self, fits: Vec<TaskFit>) -> Result<(), Failure> {
+    fn write_fits(&mut self, fits: TrackedFits) -> Result<(), Failure> {
+        let TrackedFits {
+            regression,
+            classes,
+        } = fits;
+        if !classes.is_empty() {
+            self.dir
+                .write_class_fits(&classes)
+                .map_err(|e| fail_io(self.it, e))?;
+            for fit in classes {
+                self.send(EngineEvent::ClassFit {
+                    arm: self.index,
+                    fit,
+                });
+            }
+        }
+        let fits = regression;
         if fits.is_empty() {
             return Ok(());
         }
@@ -476,8 +534,9 @@ impl<'a> ArmRun<'a> {
     }
 
     /// The tracked tasks adapted as every evaluation adapts, and, for those whose family draws
-    /// a true function, the fit on a grid after each step.
-    fn score_tracked(&self) -> Result<(Vec<algo::eval::TaskEval>, Vec<TaskFit>), Failure> {
+    /// a true function, the fit on a grid after each step; for classification tasks, their
+    /// classes and the query result after each step.
+    fn score_tracked(&self) -> Result<(Vec<algo::eval::TaskEval>, TrackedFits), Failure> {
         let e = &self.p.experiment.eval;
         let family = self.p.eval_family.as_ref();
         let curves: Vec<_> = self
@@ -504,6 +563,7 @@ impl<'a> ArmRun<'a> {
         )
         .map_err(|err| self.failure(FailureCause::Worker, err))?;
         let mut fits = vec![];
+        let mut classes = vec![];
         let mut results = Vec::with_capacity(scored.len());
         for (task, ((r, predictions), (curve, (_, ep)))) in scored
             .into_iter()
@@ -522,9 +582,15 @@ impl<'a> ArmRun<'a> {
                     support_y: sy.clone(),
                     predictions,
                 });
+            } else if let Some(fit) = class_fit(family, self.it, task, &r, &self.tracked[task]) {
+                classes.push(fit);
             }
             results.push(r);
         }
+        let fits = TrackedFits {
+            regression: fits,
+            classes,
+        };
         Ok((results, fits))
     }
 

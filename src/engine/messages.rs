@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainPoint};
+pub use crate::metrics::{ClassFit, EvalResult, TaskFit, TaskPoint, TrainPoint};
 
 /// Index of an arm within the launched experiment (order of `Experiment::arms`).
 pub type ArmIndex = usize;
@@ -52,6 +52,12 @@ pub enum EngineEvent {
     Fit {
         arm: ArmIndex,
         fit: TaskFit,
+    },
+    /// A tracked classification task's classes, support labels and query results after each
+    /// adaptation step, at an evaluation (sent after its `Task` point).
+    ClassFit {
+        arm: ArmIndex,
+        fit: ClassFit,
     },
     Checkpoint {
         arm: ArmIndex,
@@ -113,6 +119,7 @@ impl EngineEvent {
             | EngineEvent::Eval { arm, .. }
             | EngineEvent::Task { arm, .. }
             | EngineEvent::Fit { arm, .. }
+            | EngineEvent::ClassFit { arm, .. }
             | EngineEvent::Checkpoint { arm, .. }
             | EngineEvent::Paused { arm }
             | EngineEvent::Resumed { arm }

@@ -13,7 +13,8 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 
 pub use messages::{
-    ArmIndex, Command, EngineEvent, EvalResult, FailureCause, TaskFit, TaskPoint, TrainPoint,
+    ArmIndex, ClassFit, Command, EngineEvent, EvalResult, FailureCause, TaskFit, TaskPoint,
+    TrainPoint,
 };
 
 use crate::experiment::{Experiment, FamilySpec};

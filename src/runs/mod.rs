@@ -9,6 +9,8 @@
 //! runs/<id>/fits.json                regression only: the tracked tasks' true function, support
 //!                                    set and predictions per adaptation step, at the latest
 //!                                    evaluation (atomic rewrite)
+//! runs/<id>/class_fits.json          classification only: the tracked tasks' classes, support
+//!                                    labels and query loss/accuracy per adaptation step
 //! runs/<id>/notes.json               the researcher's note and tags (optional, atomic rewrite)
 //! ```
 //! `metrics.jsonl` is appended a line at a time; a killed run can leave a partial last line,
@@ -39,7 +41,7 @@ use thiserror::Error;
 
 pub use crate::algo::eval::EvalProtocol;
 use crate::experiment::{self, Experiment};
-use crate::metrics::{EvalResult, TaskFit, TaskPoint, TrainPoint};
+use crate::metrics::{ClassFit, EvalResult, TaskFit, TaskPoint, TrainPoint};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -182,6 +184,8 @@ pub const META: &str = "run.json";
 pub const METRICS: &str = "metrics.jsonl";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const FITS: &str = "fits.json";
+/// The tracked classification tasks' per-step query results at the latest evaluation.
+pub const CLASS_FITS: &str = "class_fits.json";
 
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -351,6 +355,21 @@ impl RunDir {
         let text = serde_json::to_string(fits).expect("fits serialize");
         atomic::write(&path, text.as_bytes()).map_err(|e| RunError::io(&path, e))
     }
+
+    /// [`write_fits`](Self::write_fits) for classification's tracked tasks.
+    pub fn write_class_fits(&self, fits: &[ClassFit]) -> Result<(), RunError> {
+        let path = self.dir.join(CLASS_FITS);
+        let text = serde_json::to_string(fits).expect("class fits serialize");
+        atomic::write(&path, text.as_bytes()).map_err(|e| RunError::io(&path, e))
+    }
+}
+
+/// The class fits `write_class_fits` left, as [`load_fits`] reads its file.
+pub fn load_class_fits(dir: &Path) -> Vec<ClassFit> {
+    files::read_text(&dir.join(CLASS_FITS))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }
 
 /// The fits `write_fits` left; none for classification runs, runs recorded before metalab
@@ -713,6 +732,9 @@ pub struct RunMetrics {
     pub clock: Vec<(usize, f64)>,
     /// The tracked tasks' fits at the latest evaluation (regression; `fits.json`).
     pub fits: Vec<TaskFit>,
+    /// The tracked tasks' class fits at the latest evaluation (classification;
+    /// `class_fits.json`).
+    pub class_fits: Vec<ClassFit>,
     /// Lines of `metrics.jsonl` that are no record, left out of the above: whoever shows the
     /// metrics says so (a cut last line is what a run being written or killed leaves).
     pub damage: Vec<MetricsDamage>,
@@ -753,6 +775,7 @@ pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
     let mut m = RunMetrics::from_lines(file.lines);
     m.damage = file.damage;
     m.fits = load_fits(dir);
+    m.class_fits = load_class_fits(dir);
     Ok(m)
 }
 

@@ -137,6 +137,10 @@ pub trait TaskFamily: Send + Sync {
     fn curve(&self, _task: &Task, _n: usize) -> Option<(Vec<f32>, Vec<f32>)> {
         None
     }
+    /// A class id's name for people (an Omniglot character's folder), where the family has one.
+    fn class_label(&self, _class: usize) -> Option<String> {
+        None
+    }
 }
 
 /// Told `(done, total)` as a family loads its data (images decoded), from any thread.

@@ -7,11 +7,12 @@ use std::time::SystemTime;
 use crate::export::{self, ArmCurves};
 
 use super::app::{App, Effect, Io, Level, Modal, Queued, Screen, Source};
-use super::backend::{self, RunRow};
 use super::catalog;
 use super::editor::Editor;
+use super::launch;
 use super::session::{ArmView, Session};
-use super::update;
+use super::store::{self, RunRow};
+use super::text::{first_line, plural};
 use crate::runs::label::Subject;
 use crate::runs::RunStatus;
 
@@ -42,7 +43,7 @@ pub fn perform(app: &mut App, io: Io) {
             run_dir,
             until,
         } => {
-            let m = backend::load_metrics(&run_dir);
+            let m = store::load_metrics(&run_dir);
             if let (Ok(m), Some(a)) = (m, app.live.as_mut().and_then(|s| s.arms.get_mut(arm))) {
                 a.load(&m, until);
                 a.iteration = until;
@@ -95,7 +96,7 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
     let mut loaded = Vec::new();
     let mut damaged = Vec::new();
     for (r, name) in rows.iter().zip(&names) {
-        match backend::load_metrics(&r.dir) {
+        match store::load_metrics(&r.dir) {
             Ok(m) => {
                 // A cut last line is what a run still writing leaves; anything else is damage
                 // the curves are drawn without, and the user is told so.
@@ -117,7 +118,7 @@ pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
                 a.run_dir = Some(r.dir.clone());
                 a.identity = r.arm.clone();
                 a.total = a.total.max(r.total_iterations);
-                loaded.push((a, backend::load_config(&r.dir).ok()));
+                loaded.push((a, store::load_config(&r.dir).ok()));
             }
             Err(e) => return app.error(e),
         }
@@ -235,7 +236,7 @@ pub fn rerun(app: &mut App) {
     let Some(r) = app.runs.get(app.run_sel).cloned() else {
         return app.error("no run selected");
     };
-    match backend::load_config(&r.dir) {
+    match store::load_config(&r.dir) {
         Err(e) => app.error(e),
         Ok(exp) => {
             let q = Queued {
@@ -247,7 +248,7 @@ pub fn rerun(app: &mut App) {
                     rerun_of: Some(r.id.clone()),
                 },
             };
-            update::start_or_queue(app, q, format!("rerunning {}", r.id));
+            launch::start_or_queue(app, q, format!("rerunning {}", r.id));
         }
     }
 }
@@ -271,7 +272,7 @@ pub fn resume(app: &mut App) {
     {
         return app.info(format!("{} is already queued to resume", r.id));
     }
-    match backend::load_config(&r.dir) {
+    match store::load_config(&r.dir) {
         Err(e) => app.error(e),
         Ok(exp) => {
             let mut s = Session::for_experiment(&exp);
@@ -281,7 +282,7 @@ pub fn resume(app: &mut App) {
                 session: s,
                 effect: Effect::Resume { dir: r.dir.clone() },
             };
-            update::start_or_queue(
+            launch::start_or_queue(
                 app,
                 q,
                 format!("resuming {} from its last checkpoint", r.id),
@@ -299,10 +300,10 @@ fn launch_file(app: &mut App, path: &std::path::Path) {
         .find(|e| e.path == path)
         .and_then(|e| e.error.clone())
     {
-        return app.error(format!("cannot launch: {}", update::first_line(&err)));
+        return app.error(format!("cannot launch: {}", first_line(&err)));
     }
     match std::fs::read_to_string(path) {
-        Ok(text) => update::launch(app, &text, path),
+        Ok(text) => launch::launch(app, &text, path),
         Err(e) => app.error(format!("{}: {e}", path.display())),
     }
 }
@@ -313,16 +314,16 @@ pub fn delete_runs(app: &mut App, ids: &[String]) {
     let mut deleted = 0;
     let mut kept: Vec<(String, String)> = vec![];
     for id in ids {
-        match backend::delete_run(&app.runs_dir, id) {
+        match store::delete_run(&app.runs_dir, id) {
             Ok(()) => {
                 deleted += 1;
                 app.marked.remove(id);
             }
-            Err(e) => kept.push((id.clone(), update::first_line(&e).to_string())),
+            Err(e) => kept.push((id.clone(), first_line(&e).to_string())),
         }
     }
     app.refresh_runs();
-    let done = format!("deleted {}", update::plural(deleted, "run"));
+    let done = format!("deleted {}", plural(deleted, "run"));
     match kept.as_slice() {
         [] => app.info(done),
         [(_, why)] => app.error(format!("{done}; kept 1: {why}")),
@@ -335,7 +336,7 @@ pub fn delete_runs(app: &mut App, ids: &[String]) {
 
 fn save_notes(app: &mut App, dir: &std::path::Path, text: &str) {
     let notes = crate::runs::RunNotes::parse(text);
-    match backend::save_notes(dir, &notes) {
+    match store::save_notes(dir, &notes) {
         Ok(()) => {
             app.refresh_runs();
             let id = crate::runs::run_id(dir);
@@ -345,7 +346,7 @@ fn save_notes(app: &mut App, dir: &std::path::Path, text: &str) {
                 format!("saved the note of {id}")
             });
         }
-        Err(e) => app.error(format!("cannot save the note: {}", update::first_line(&e))),
+        Err(e) => app.error(format!("cannot save the note: {}", first_line(&e))),
     }
 }
 
@@ -354,7 +355,7 @@ fn view_config(app: &mut App) {
         return app.info("no run selected");
     };
     let id = r.id.clone();
-    match backend::config_text(&r.dir) {
+    match store::config_text(&r.dir) {
         Ok(text) => {
             app.modal = Some(Modal::Text {
                 title: format!(" frozen config.ron of {id} "),
@@ -379,7 +380,7 @@ fn discard_new(app: &mut App, path: &std::path::Path) {
 }
 
 pub fn delete_run(app: &mut App, id: &str) {
-    match backend::delete_run(&app.runs_dir, id) {
+    match store::delete_run(&app.runs_dir, id) {
         Ok(()) => {
             app.marked.remove(id);
             app.refresh_runs();
@@ -398,7 +399,7 @@ pub fn export_runs(app: &mut App, rows: &[RunRow]) {
     let mut curves = Vec::new();
     let mut classification = false;
     for (r, label) in rows.iter().zip(labels(rows)) {
-        match backend::load_metrics(&r.dir) {
+        match store::load_metrics(&r.dir) {
             Ok(m) => {
                 classification |= m.classification;
                 curves.push(ArmCurves {
@@ -412,7 +413,7 @@ pub fn export_runs(app: &mut App, rows: &[RunRow]) {
                     algorithm: r.algorithm.clone(),
                     stopped_at: matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted)
                         .then_some(r.iteration),
-                    ways: backend::load_config(&r.dir)
+                    ways: store::load_config(&r.dir)
                         .ok()
                         .and_then(|c| c.family.episode_shape().0),
                 });
@@ -582,18 +583,18 @@ fn launch_editor(app: &mut App) {
             Some(super::editor::Validation::Invalid { .. })
         )
     {
-        return update::start_sweep(app, &path);
+        return launch::start_sweep(app, &path);
     }
     match &ed.validation {
         Some(super::editor::Validation::Invalid { message, .. }) => {
             let msg = format!(
                 "saved {}, not launched: {}",
                 ed.file_name(),
-                update::first_line(message)
+                first_line(message)
             );
             app.error(msg);
         }
-        _ => update::launch(app, &text, &path),
+        _ => launch::launch(app, &text, &path),
     }
 }
 

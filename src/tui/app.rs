@@ -9,13 +9,13 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use crate::engine::messages::{ArmIndex, Command, EngineEvent};
 use crate::experiment::Experiment;
 
-use super::backend::RunRow;
 use super::catalog::{self, ExpEntry};
 use super::chart_opts::ChartOpts;
 use super::editor::{normalize, Editor};
 use super::runs_view::{self, RunFilter, RunSort};
 use super::scanner::{Scanned, Scanner};
 use super::session::Session;
+use super::store::RunRow;
 use super::sweep_view::{SweepMsg, SweepView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,7 +448,7 @@ impl App {
         match &self.scanner {
             Some(s) => s.runs(&self.runs_dir),
             None => {
-                let rows = super::backend::list_runs(&self.runs_dir);
+                let rows = super::store::list_runs(&self.runs_dir);
                 self.set_runs(rows);
             }
         }
@@ -479,4 +479,12 @@ impl App {
             .filter(|r| self.marked.contains(&r.id))
             .collect()
     }
+}
+
+/// A selection `sel` moved by `by` rows in a list of `len`, kept inside it.
+pub fn step(sel: usize, len: usize, by: isize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    (sel as isize + by).clamp(0, len as isize - 1) as usize
 }

@@ -106,8 +106,8 @@ impl Editor {
                     summary: format!(
                         "valid — {}, {}, {}",
                         super::catalog::family_label(&exp.family),
-                        super::update::plural(exp.arms.len(), "arm"),
-                        super::update::plural(exp.train.iterations, "iteration")
+                        super::text::plural(exp.arms.len(), "arm"),
+                        super::text::plural(exp.train.iterations, "iteration")
                     ),
                 },
                 Err(e) => Validation::Invalid {

@@ -1,7 +1,7 @@
 //! Which saved runs the Runs pane lists, and in what order: the `/` filter and the sort key.
 //! Pure functions of the listed runs, so the pane, the mouse and the tests agree.
 
-use super::backend::RunRow;
+use super::store::RunRow;
 
 /// The Runs pane's order; `o` cycles through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,7 +49,7 @@ pub fn matches(r: &RunRow, filter: &str) -> bool {
     let shown = r
         .variant
         .as_deref()
-        .and_then(super::backend::sweep_of)
+        .and_then(super::store::sweep_of)
         .map(|(sweep, i)| format!("{sweep}#{i}"))
         .unwrap_or_default();
     let seed = r.seed.map(|s| format!("s{s}")).unwrap_or_default();
@@ -129,7 +129,7 @@ mod tests {
             seed: Some(2),
             variant: variant.map(Into::into),
             group: None,
-            extra: super::super::backend::RunExtra {
+            extra: super::super::store::RunExtra {
                 notes: crate::runs::RunNotes {
                     note: String::new(),
                     tags: tags.iter().map(|t| t.to_string()).collect(),

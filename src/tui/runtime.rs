@@ -18,7 +18,7 @@ use ratatui::Terminal;
 use super::app::{self, App, Msg};
 use super::scanner::Scanner;
 use super::sweep_job::{SweepJob, SweepLaunch};
-use super::{actions, backend, update, view, watch};
+use super::{actions, launch, store, view, watch};
 use crate::engine::LaunchOptions;
 
 pub const FRAME: Duration = Duration::from_millis(50);
@@ -66,7 +66,7 @@ pub struct Runtime<B: Backend> {
     terminal: Terminal<B>,
     wake_tx: Sender<Wake>,
     wake_rx: Receiver<Wake>,
-    engine: Option<backend::Engine>,
+    engine: Option<store::Engine>,
     sweep: Option<SweepJob>,
     /// The `metalab` binary a sweep's variants run in: this one.
     exe: PathBuf,
@@ -200,7 +200,7 @@ impl<B: Backend> Runtime<B> {
             self.ending = Some(Ending::Signal);
         }
         if self.ending.is_some() && !self.app.quit {
-            update::confirm(&mut self.app, app::Pending::Quit);
+            launch::confirm(&mut self.app, app::Pending::Quit);
         }
         self.run_effects();
         busy += woke.elapsed();
@@ -237,11 +237,11 @@ impl<B: Backend> Runtime<B> {
                     exp,
                     source,
                     rerun_of,
-                } => match backend::launch(*exp, &runs, source, rerun_of, &self.defaults) {
+                } => match store::launch(*exp, &runs, source, rerun_of, &self.defaults) {
                     Ok(e) => self.engine = Some(e),
                     Err(reason) => super::dispatch(&mut self.app, Msg::LaunchFailed(reason)),
                 },
-                app::Effect::Resume { dir } => match backend::resume(&dir, &runs, &self.defaults) {
+                app::Effect::Resume { dir } => match store::resume(&dir, &runs, &self.defaults) {
                     Ok(e) => self.engine = Some(e),
                     Err(reason) => super::dispatch(&mut self.app, Msg::LaunchFailed(reason)),
                 },

@@ -13,8 +13,8 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::backend::{self, RunRow};
 use super::catalog::{self, DataCheck, ExpEntry};
+use super::store::{self, RunRow};
 
 /// What the scanner has done, for tests and the bench: the workbench's disk work in numbers.
 #[derive(Debug, Default)]
@@ -131,7 +131,7 @@ fn serve(rx: &Receiver<Request>, stats: &ScanStats, reply: &dyn Fn(Scanned)) {
         }
         if let Some(dir) = runs {
             stats.run_listings.fetch_add(1, Ordering::SeqCst);
-            reply(Scanned::Runs(backend::list_runs(&dir)));
+            reply(Scanned::Runs(store::list_runs(&dir)));
         }
     }
 }

@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 
-use crate::engine::messages::{EngineEvent, EvalResult, TaskFit};
+use crate::engine::messages::{ClassFit, EngineEvent, EvalResult, TaskFit};
 use crate::experiment::Experiment;
 use crate::runs::RunStatus;
 use crate::stats::MeanCi;
 use crate::tasks::Split;
 
-use super::backend::Metrics;
 use super::series::Series;
+use super::store::Metrics;
 
 /// Per-task panels beyond this are ignored: a corrupt task index must not allocate without bound.
 pub const MAX_TRACKED: usize = 16;
@@ -166,6 +166,8 @@ pub struct ArmView {
     pub seconds: Option<f64>,
     /// Regression: each tracked task's latest fit, indexed by task (the adaptation view).
     pub fits: Vec<TaskFit>,
+    /// Classification: each tracked task's classes and per-step query results, by task.
+    pub class_fits: Vec<ClassFit>,
     /// Every validation evaluation (`per_step` dropped), in iteration order: arms are ranked
     /// at an iteration all of them reached, not at each one's latest.
     pub evals: Vec<EvalResult>,
@@ -200,6 +202,7 @@ impl ArmView {
             final_eval: None,
             seconds: None,
             fits: Vec::new(),
+            class_fits: Vec::new(),
             evals: Vec::new(),
             seeds: Vec::new(),
         }
@@ -277,6 +280,48 @@ impl ArmView {
         }
     }
 
+    /// Keep `fit` as its task's latest, in task order.
+    fn set_class_fit(&mut self, fit: &ClassFit) {
+        if fit.task >= MAX_TRACKED {
+            return;
+        }
+        match self.class_fits.iter_mut().find(|f| f.task == fit.task) {
+            Some(f) => *f = fit.clone(),
+            None => {
+                self.class_fits.push(fit.clone());
+                self.class_fits.sort_by_key(|f| f.task);
+            }
+        }
+    }
+
+    /// How many tracked tasks have a per-step view: fits (regression) or class fits.
+    pub fn tracked_views(&self) -> usize {
+        self.fits.len().max(self.class_fits.len())
+    }
+
+    /// A live training window: its point on the curves, and the clock it implies.
+    fn on_train(&mut self, point: &crate::metrics::TrainPoint, iters_per_sec: f64) {
+        let x = point.iteration as f64;
+        // Live events carry a rate, not a clock: integrate it (deterministic, so
+        // snapshots of the time axis do not depend on the wall clock).
+        let (last_it, last_t) = self
+            .clock
+            .last()
+            .unwrap_or((self.start_iteration as f64, 0.0));
+        if iters_per_sec > 0.0 && x > last_it {
+            self.clock.push(x, last_t + (x - last_it) / iters_per_sec);
+        }
+        self.train_loss.push(x, point.loss);
+        if let Some(acc) = point.accuracy {
+            self.train_acc.push(x, acc);
+        }
+        self.iteration = self.iteration.max(point.iteration);
+        self.iters_per_sec = iters_per_sec;
+        if matches!(self.status, ArmStatus::Waiting | ArmStatus::Loading { .. }) {
+            self.status = ArmStatus::Running;
+        }
+    }
+
     fn task(&mut self, i: usize) -> Option<&mut TaskSeries> {
         if i >= MAX_TRACKED {
             return None;
@@ -320,6 +365,9 @@ impl ArmView {
         }
         for fit in m.fits.iter().filter(|f| f.iteration <= upto) {
             self.set_fit(fit);
+        }
+        for fit in m.class_fits.iter().filter(|f| f.iteration <= upto) {
+            self.set_class_fit(fit);
         }
         for t in m.tasks.iter().filter(|t| t.iteration <= upto) {
             if let Some(ts) = self.task(t.task) {
@@ -421,24 +469,7 @@ impl Session {
                 point,
                 iters_per_sec,
                 ..
-            } => {
-                let x = point.iteration as f64;
-                // Live events carry a rate, not a clock: integrate it (deterministic, so
-                // snapshots of the time axis do not depend on the wall clock).
-                let (last_it, last_t) = a.clock.last().unwrap_or((a.start_iteration as f64, 0.0));
-                if *iters_per_sec > 0.0 && x > last_it {
-                    a.clock.push(x, last_t + (x - last_it) / iters_per_sec);
-                }
-                a.train_loss.push(x, point.loss);
-                if let Some(acc) = point.accuracy {
-                    a.train_acc.push(x, acc);
-                }
-                a.iteration = a.iteration.max(point.iteration);
-                a.iters_per_sec = *iters_per_sec;
-                if matches!(a.status, ArmStatus::Waiting | ArmStatus::Loading { .. }) {
-                    a.status = ArmStatus::Running;
-                }
-            }
+            } => a.on_train(point, *iters_per_sec),
             EngineEvent::Eval { result, .. } => {
                 if result.split == Split::Test {
                     a.final_eval = Some(result.clone());
@@ -455,6 +486,7 @@ impl Session {
                 }
             }
             EngineEvent::Fit { fit, .. } => a.set_fit(fit),
+            EngineEvent::ClassFit { fit, .. } => a.set_class_fit(fit),
             EngineEvent::Loading { done, total, .. } => {
                 if matches!(a.status, ArmStatus::Waiting | ArmStatus::Loading { .. }) {
                     a.status = ArmStatus::Loading {

@@ -3,7 +3,12 @@
 
 use std::path::Path;
 
-use metalab::tui::{view, App};
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use metalab::tui::app::Screen;
+use metalab::tui::runtime::Wake;
+use metalab::tui::{view, App, Msg};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -128,4 +133,42 @@ pub fn session_metrics(app: &App) -> std::collections::BTreeSet<String> {
         }
     }
     out
+}
+
+/// A character key, as `update` receives it.
+pub fn k(c: char) -> Msg {
+    Msg::Key(KeyEvent::from(KeyCode::Char(c)))
+}
+
+/// Any key by its code.
+pub fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::from(c))
+}
+
+pub fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+/// A key as the input thread hands it to the runtime, stamped now.
+pub fn wake_key(code: KeyCode) -> Wake {
+    Wake::Input(
+        Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)),
+        Instant::now(),
+    )
+}
+
+/// The status line's text, empty when there is none.
+pub fn status(app: &App) -> String {
+    app.status.as_ref().map(|s| s.0.clone()).unwrap_or_default()
+}
+
+/// Open the `demo` experiment of [`project`] in the editor.
+pub fn open_demo(app: &mut App) {
+    app.exp_sel = app
+        .experiments
+        .iter()
+        .position(|e| e.name == "demo")
+        .unwrap();
+    metalab::tui::dispatch(app, code(KeyCode::Enter));
+    assert_eq!(app.screen, Screen::Editor);
 }

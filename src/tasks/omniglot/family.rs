@@ -140,6 +140,10 @@ fn by_alphabet(
 }
 
 impl TaskFamily for Omniglot {
+    fn class_label(&self, class: usize) -> Option<String> {
+        Some(Omniglot::class_name(self, class))
+    }
+
     fn shape(&self) -> FamilyShape {
         image_classes_shape(self.spec.image_size, self.spec.ways)
     }

@@ -1,7 +1,9 @@
 //! The adaptation screen: what k steps on a new task buy. For every family, each arm's query
 //! loss (or accuracy) after 0..k adaptation steps at its latest evaluation, as a chart and a
 //! table; for regression also the MAML paper's figure for one tracked task: the true function,
-//! the support points, and the prediction before adaptation and after k steps.
+//! the support points, and the prediction before adaptation and after k steps; for
+//! classification one tracked task's query loss and accuracy per step and its support classes
+//! (`class_fit`).
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -49,15 +51,23 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         header(arm, colors[sel], fit.flatten(), arm.fits.len(), head.width),
         head,
     );
-    match fit {
-        Some(fit) => {
-            let [left, right] =
-                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                    .areas(charts);
+    let n = arm.class_fits.len();
+    let class_fit = arm.class_fits.get(app.adaptation.task.min(n.max(1) - 1));
+    let split = || {
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(charts)
+    };
+    match (fit, class_fit) {
+        (Some(fit), _) => {
+            let [left, right] = split();
             fit_panel(f, left, arm, colors[sel], fit, arm.fits.len());
             steps_chart(f, right, s, metric);
         }
-        None => steps_chart(f, charts, s, metric),
+        (None, Some(cf)) => {
+            let [left, right] = split();
+            super::class_fit::render(f, left, cf, n, colors[sel]);
+            steps_chart(f, right, s, metric);
+        }
+        (None, None) => steps_chart(f, charts, s, metric),
     }
     steps_table(f, table, s, sel, metric);
 }
@@ -335,19 +345,7 @@ fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
         (Some(_), Some(a)) => a,
         _ => ys,
     };
-    // Round ticks, evenly spaced (the chart spreads its labels evenly), 0 and 100% as bounds.
-    let (lo, hi) = if metric == Metric::Accuracy {
-        (ys.0.max(0.0), ys.1.min(1.0))
-    } else {
-        (ys.0.max(0.0), ys.1)
-    };
-    let (mut y0, mut y1, mut yt) = super::ticks::linear(lo, hi, 3);
-    if metric == Metric::Accuracy {
-        (y0, y1) = (y0.max(0.0), y1.min(1.0));
-    } else {
-        y0 = y0.max(0.0);
-    }
-    yt.retain(|v| *v >= y0 - 1e-12 && *v <= y1 + 1e-12);
+    let (y0, y1, yt) = y_ticks(metric, ys);
     let data: Vec<(usize, Vec<(f64, f64)>)> = data
         .into_iter()
         .map(|(i, p)| (i, p.into_iter().map(|(x, y)| (x, y.min(y1))).collect()))
@@ -399,6 +397,24 @@ fn steps_chart(f: &mut Frame, area: Rect, s: &Session, metric: Metric) {
         )
         .legend_position(None);
     f.render_widget(chart, area);
+}
+
+/// Round ticks, evenly spaced (the chart spreads its labels evenly), 0 and 100% as bounds:
+/// the y axis' (low, high, ticks) for values over `ys`.
+fn y_ticks(metric: Metric, ys: (f64, f64)) -> (f64, f64, Vec<f64>) {
+    let (lo, hi) = if metric == Metric::Accuracy {
+        (ys.0.max(0.0), ys.1.min(1.0))
+    } else {
+        (ys.0.max(0.0), ys.1)
+    };
+    let (mut y0, mut y1, mut yt) = super::ticks::linear(lo, hi, 3);
+    if metric == Metric::Accuracy {
+        (y0, y1) = (y0.max(0.0), y1.min(1.0));
+    } else {
+        y0 = y0.max(0.0);
+    }
+    yt.retain(|v| *v >= y0 - 1e-12 && *v <= y1 + 1e-12);
+    (y0, y1, yt)
 }
 
 /// The steps the table shows: 0 and k always, then evenly between as `columns` allow.

@@ -559,7 +559,7 @@ fn diff_table(app: &App, s: &Session, f: &mut Frame, area: Rect) {
         .collect();
     let mut title = Title::default().keep("config diff").opt(format!(
         "{} differ{}",
-        crate::tui::update::plural(s.diff.len(), "field"),
+        crate::tui::text::plural(s.diff.len(), "field"),
         if s.diff.len() == 1 { "s" } else { "" }
     ));
     if shown.len() < n {

@@ -2,6 +2,7 @@
 
 pub mod adaptation;
 pub mod chart;
+pub mod class_fit;
 pub mod compare;
 pub mod editor;
 pub mod experiments;

@@ -11,8 +11,8 @@ use ratatui::Frame;
 
 use crate::runs::RunStatus;
 use crate::tui::app::App;
-use crate::tui::backend::RunRow;
-use crate::tui::update::plural;
+use crate::tui::store::RunRow;
+use crate::tui::text::plural;
 
 use super::{layout, theme};
 
@@ -67,7 +67,7 @@ fn cells(r: &RunRow) -> Cells {
     Cells {
         status: r.status.label().to_string(),
         // A sweep's runs show as one group: the sweep and the variant's index.
-        experiment: match r.variant.as_deref().and_then(crate::tui::backend::sweep_of) {
+        experiment: match r.variant.as_deref().and_then(crate::tui::store::sweep_of) {
             Some((sweep, i)) => format!("{sweep}#{i}"),
             None => r.experiment.clone(),
         },
