@@ -107,11 +107,15 @@ pub enum TaskSource {
 }
 
 impl TaskSource {
-    /// `count` tasks of a fixed set drawn once from the training split with `rng`.
+    /// `count` tasks of a fixed set drawn once from the training split with `rng`, or the
+    /// family's own fixed tasks in order (cycled to `count`) when it names them.
     pub fn fixed(family: &dyn TaskFamily, count: usize, rng: &mut Rng) -> TaskSource {
-        let tasks = (0..count)
-            .map(|_| family.sample_task(Split::Train, rng))
-            .collect();
+        let tasks = match family.fixed_tasks() {
+            Some(named) => named.iter().cycle().take(count).cloned().collect(),
+            None => (0..count)
+                .map(|_| family.sample_task(Split::Train, rng))
+                .collect(),
+        };
         TaskSource::Fixed { tasks, cursor: 0 }
     }
 }

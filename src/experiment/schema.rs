@@ -55,6 +55,60 @@ pub enum FamilySpec {
     Omniglot(OmniglotSpec),
     /// Procedurally generated image classes: no files needed.
     Synthetic(SyntheticSpec),
+    /// Regression over named, fixed tasks in groups of one function kind each (sines, lines,
+    /// …): task relatedness known by construction (`tasks::mixed`).
+    Mixed(MixedSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Mixed")]
+pub struct MixedSpec {
+    pub shots: usize,
+    pub queries: usize,
+    /// One group per entry, named by its kind and position (`sine`, `line`, `sine#2`, …).
+    pub groups: Vec<FunctionKind>,
+    /// Fixed training tasks drawn (seeded) in each group.
+    pub tasks_per_group: usize,
+}
+
+impl Default for MixedSpec {
+    fn default() -> Self {
+        MixedSpec {
+            shots: 10,
+            queries: 10,
+            groups: vec![
+                FunctionKind::Sine,
+                FunctionKind::NegSine,
+                FunctionKind::Line,
+                FunctionKind::Quadratic,
+            ],
+            tasks_per_group: 3,
+        }
+    }
+}
+
+/// A mixed family's function kinds, on x ∈ [−5, 5].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FunctionKind {
+    /// `a·sin(x − φ)`, a ∈ [1, 2], φ ∈ [0, 0.5].
+    Sine,
+    /// `−a·sin(x − φ)`, the same ranges: the sines' targets negated, so they conflict.
+    NegSine,
+    /// `a·x + b`, a ∈ [0.3, 0.6], b ∈ [−1, 1].
+    Line,
+    /// `a·x² + b·x + c`, a ∈ [0.2, 0.4], b ∈ [−0.5, 0.5], c ∈ [−3, −1].
+    Quadratic,
+}
+
+impl FunctionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FunctionKind::Sine => "sine",
+            FunctionKind::NegSine => "negsine",
+            FunctionKind::Line => "line",
+            FunctionKind::Quadratic => "quadratic",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,7 +216,7 @@ impl FamilySpec {
     /// Whether tasks have classes (accuracy, ways) rather than real-valued targets.
     pub fn is_classification(&self) -> bool {
         match self {
-            FamilySpec::Sinusoid(_) => false,
+            FamilySpec::Sinusoid(_) | FamilySpec::Mixed(_) => false,
             FamilySpec::Omniglot(_) | FamilySpec::Synthetic(_) => true,
         }
     }
@@ -173,6 +227,7 @@ impl FamilySpec {
             FamilySpec::Sinusoid(_) => "sinusoid regression",
             FamilySpec::Omniglot(_) => "Omniglot classification",
             FamilySpec::Synthetic(_) => "synthetic classification",
+            FamilySpec::Mixed(_) => "mixed regression",
         }
     }
 
@@ -180,7 +235,7 @@ impl FamilySpec {
     /// spec alone, before any data is loaded).
     pub fn input_shape(&self) -> Vec<usize> {
         match self {
-            FamilySpec::Sinusoid(_) => vec![1],
+            FamilySpec::Sinusoid(_) | FamilySpec::Mixed(_) => vec![1],
             FamilySpec::Omniglot(o) => vec![1, o.image_size, o.image_size],
             FamilySpec::Synthetic(s) => vec![1, s.image_size, s.image_size],
         }
@@ -192,6 +247,7 @@ impl FamilySpec {
             FamilySpec::Omniglot(o) => (Some(o.ways), o.shots, o.queries),
             FamilySpec::Synthetic(s) => (Some(s.ways), s.shots, s.queries),
             FamilySpec::Sinusoid(s) => (None, s.shots, s.queries),
+            FamilySpec::Mixed(m) => (None, m.shots, m.queries),
         }
     }
 
@@ -218,6 +274,10 @@ impl FamilySpec {
             FamilySpec::Sinusoid(s) => {
                 s.shots = shots.unwrap_or(s.shots);
                 s.queries = queries.unwrap_or(s.queries);
+            }
+            FamilySpec::Mixed(m) => {
+                m.shots = shots.unwrap_or(m.shots);
+                m.queries = queries.unwrap_or(m.queries);
             }
         }
         f

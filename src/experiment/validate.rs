@@ -359,6 +359,7 @@ fn positive(c: &mut Checker, field: &str, v: f64) {
 
 fn check_family(c: &mut Checker, f: &FamilySpec) {
     match f {
+        FamilySpec::Mixed(m) => check_mixed(c, m),
         FamilySpec::Sinusoid(s) => {
             if s.shots == 0 {
                 c.fail(
@@ -644,4 +645,32 @@ fn check_eval(c: &mut Checker, v: &EvalSpec) {
         );
     }
     positive(c, "eval.inner_lr", v.inner_lr);
+}
+
+fn check_mixed(c: &mut Checker, m: &MixedSpec) {
+    if m.shots == 0 || m.queries == 0 {
+        c.fail(
+            if m.shots == 0 {
+                "family.shots"
+            } else {
+                "family.queries"
+            },
+            "zero points per task",
+            "use shots: 10, queries: 10",
+        );
+    }
+    if m.groups.is_empty() {
+        c.fail(
+            "family.groups",
+            "a mixed family needs at least one group",
+            "use groups: [Sine, NegSine, Line, Quadratic]",
+        );
+    }
+    if m.tasks_per_group == 0 {
+        c.fail(
+            "family.tasks_per_group",
+            "zero tasks per group",
+            "use tasks_per_group: 3",
+        );
+    }
 }
