@@ -114,6 +114,20 @@ impl TaskRule for MultiTask {
         }
     }
 
+    /// The trunk is shared; each task's head is its own.
+    fn shared_len(&self, _update_len: usize) -> usize {
+        self.net.layout.head_start
+    }
+
+    fn own_params(&self, params: &[f32], slot: usize) -> Vec<f32> {
+        self.task_params(params, slot)
+    }
+
+    /// Every example of a training task is training data, as in [`TaskRule::task`].
+    fn own_loss(&self, ev: &mut dyn Evaluator, p: &[f32], ep: &Episode) -> f64 {
+        ev.evaluate(p, &join(&ep.support, &ep.query), None).loss as f64
+    }
+
     /// The trunk with a fresh zero head.
     fn adapt_start(&self, params: &[f32]) -> Vec<f32> {
         let mut p = params[..self.net.layout.head_start].to_vec();

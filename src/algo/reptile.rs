@@ -70,6 +70,7 @@ fn adam_adapt(
 
 impl TaskRule for Reptile {
     const UPDATE: &'static str = "Reptile update";
+    const DESCENT_SIGN: f64 = -1.0;
 
     fn task(&self, ev: &mut dyn Evaluator, theta: &[f32], _slot: usize, ep: &Episode) -> TaskOut {
         let (steps, lr) = (self.inner_steps, self.inner_lr);

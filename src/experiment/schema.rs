@@ -90,13 +90,13 @@ impl Default for MixedSpec {
 /// A mixed family's function kinds, on x ∈ [−5, 5].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FunctionKind {
-    /// `a·sin(x − φ)`, a ∈ [1, 2], φ ∈ [0, 0.5].
+    /// `a·sin(x − φ)`, a ∈ [1.5, 2], φ ∈ [0, 0.3].
     Sine,
     /// `−a·sin(x − φ)`, the same ranges: the sines' targets negated, so they conflict.
     NegSine,
-    /// `a·x + b`, a ∈ [0.3, 0.6], b ∈ [−1, 1].
+    /// `a·x + b`, a ∈ [0.3, 0.5], b ∈ [−0.3, 0.3].
     Line,
-    /// `a·x² + b·x + c`, a ∈ [0.2, 0.4], b ∈ [−0.5, 0.5], c ∈ [−3, −1].
+    /// `a·(x² − 25/3) + b·x + c`, a ∈ [0.15, 0.25], b ∈ [−0.2, 0.2], c ∈ [−0.3, 0.3].
     Quadratic,
 }
 
@@ -395,6 +395,47 @@ pub struct Arm {
     pub inner_lr: Option<f64>,
     #[serde(default)]
     pub meta_lr: Option<f64>,
+    /// How the meta-batch's per-task updates become one (MAML, FOMAML, Reptile, multi-task).
+    #[serde(default, skip_serializing_if = "Aggregate::is_mean")]
+    pub aggregate: Aggregate,
+}
+
+/// How the tasks' updates of a meta-iteration are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Aggregate {
+    /// Their mean (the algorithm's own combination).
+    #[default]
+    Mean,
+    /// PCGrad (Yu et al. 2020): each task's update, on the shared parameters, projected off
+    /// every other task's where they conflict (negative dot product), others visited in a
+    /// seeded random order; then combined as with `Mean`.
+    PcGrad,
+}
+
+impl Aggregate {
+    pub fn is_mean(&self) -> bool {
+        *self == Aggregate::Mean
+    }
+}
+
+/// The task-affinity measurements during training (issue 21): the running-mean cosine of the
+/// tasks' updates, and Fifty et al.'s lookahead affinity every `every` iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Affinity")]
+pub struct AffinitySpec {
+    /// Iterations between lookahead measurements (each costs T gradients and T² losses).
+    pub every: usize,
+    /// The step size of the lookahead step on one task's gradient.
+    pub lookahead_lr: f64,
+}
+
+impl Default for AffinitySpec {
+    fn default() -> Self {
+        AffinitySpec {
+            every: 10,
+            lookahead_lr: 0.01,
+        }
+    }
 }
 
 /// `deny_unknown_fields` reaches the struct variants too: `Maml(order: 2)` is an error, not a
@@ -560,6 +601,10 @@ pub struct TrainSpec {
     pub max_loss: f64,
     /// How Adam's step size changes over training (Reptile's ε has its own `anneal`).
     pub meta_lr_schedule: MetaLrSchedule,
+    /// Measure task affinities over the training tasks (a family with fixed tasks, or a
+    /// multi-task arm's task set) and record them in the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<AffinitySpec>,
 }
 
 /// The meta learning rate over training, as a function of Adam's step count (which checkpoints
@@ -598,6 +643,7 @@ impl Default for TrainSpec {
             log_every: 10,
             max_loss: 1e6,
             meta_lr_schedule: MetaLrSchedule::Constant,
+            affinity: None,
         }
     }
 }
@@ -650,6 +696,8 @@ pub struct ArmSettings {
     pub inner_lr: f64,
     pub meta_lr: f64,
     pub meta_lr_schedule: MetaLrSchedule,
+    pub aggregate: Aggregate,
+    pub affinity: Option<AffinitySpec>,
 }
 
 impl Experiment {
@@ -659,6 +707,8 @@ impl Experiment {
             inner_lr: arm.inner_lr.unwrap_or(self.train.inner_lr),
             meta_lr: arm.meta_lr.unwrap_or(self.train.meta_lr),
             meta_lr_schedule: self.train.meta_lr_schedule,
+            aggregate: arm.aggregate,
+            affinity: self.train.affinity,
         }
     }
 

@@ -209,6 +209,29 @@ fn check_arm(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
     positive(c, &format!("{at}.inner_lr"), s.inner_lr);
     positive(c, &format!("{at}.meta_lr"), s.meta_lr);
     check_algorithm_fields(c, i, &arm.algorithm);
+    check_aggregate(c, i, arm);
+}
+
+/// PCGrad needs per-task updates on shared parameters: MAML, FOMAML, Reptile, multi-task.
+fn check_aggregate(c: &mut Checker, i: usize, arm: &Arm) {
+    let per_task = matches!(
+        arm.algorithm,
+        Algorithm::Maml { .. }
+            | Algorithm::Fomaml
+            | Algorithm::Reptile { .. }
+            | Algorithm::MultiTask { .. }
+    );
+    if arm.aggregate == Aggregate::PcGrad && !per_task {
+        c.fail_arm(
+            i,
+            "aggregate",
+            format!(
+                "aggregate: PcGrad projects the tasks' meta-gradients on each other, which {} does not combine that way",
+                arm.algorithm.label()
+            ),
+            "use aggregate: PcGrad with Maml, Fomaml, Reptile or MultiTask, or remove it",
+        );
+    }
 }
 
 /// The fields of an algorithm variant, each in its range.

@@ -63,13 +63,13 @@ impl Mixed {
 fn draw(kind: FunctionKind, group: usize, fixed: Option<usize>, rng: &mut Rng) -> Task {
     let coefficients = match kind {
         FunctionKind::Sine | FunctionKind::NegSine => {
-            [rng.gen_range(1.0f32..2.0), rng.gen_range(0.0f32..0.5), 0.0]
+            [rng.gen_range(1.5f32..2.0), rng.gen_range(0.0f32..0.3), 0.0]
         }
-        FunctionKind::Line => [rng.gen_range(0.3f32..0.6), rng.gen_range(-1.0f32..1.0), 0.0],
+        FunctionKind::Line => [rng.gen_range(0.3f32..0.5), rng.gen_range(-0.3f32..0.3), 0.0],
         FunctionKind::Quadratic => [
-            rng.gen_range(0.2f32..0.4),
-            rng.gen_range(-0.5f32..0.5),
-            rng.gen_range(-3.0f32..-1.0),
+            rng.gen_range(0.15f32..0.25),
+            rng.gen_range(-0.2f32..0.2),
+            rng.gen_range(-0.3f32..0.3),
         ],
     };
     Task::Function {
@@ -86,7 +86,8 @@ pub fn value(kind: FunctionKind, c: [f32; 3], x: f32) -> f32 {
         FunctionKind::Sine => c[0] * (x - c[1]).sin(),
         FunctionKind::NegSine => -c[0] * (x - c[1]).sin(),
         FunctionKind::Line => c[0] * x + c[1],
-        FunctionKind::Quadratic => c[0] * x * x + c[1] * x + c[2],
+        // Centred on the input range (x² has mean 25/3 there), so no group is a mere offset.
+        FunctionKind::Quadratic => c[0] * (x * x - 25.0 / 3.0) + c[1] * x + c[2],
     }
 }
 
