@@ -186,6 +186,8 @@ fn setup(name: &str) -> Result<Setup> {
         inner_lr,
         meta_lr: 1e-3,
         meta_lr_schedule: MetaLrSchedule::Constant,
+        aggregate: Default::default(),
+        affinity: None,
     };
     let maml = Algorithm::Maml { hvp_eps: 1e-3 };
     let (fam, net) = if name.starts_with("sinusoid") {

@@ -363,9 +363,9 @@ pub fn evaluate_lake(
     let size = match &exp.family {
         FamilySpec::Omniglot(o) => o.image_size,
         FamilySpec::Synthetic(s) => s.image_size,
-        FamilySpec::Sinusoid(_) => {
+        FamilySpec::Sinusoid(_) | FamilySpec::Mixed(_) => {
             return Err(SavedEvalError::Protocol(
-                "--lake: a Lake runs folder holds character images, and this run was trained on sinusoid regression\n  fix: evaluate an Omniglot or synthetic run".into(),
+                format!("--lake: a Lake runs folder holds character images, and this run was trained on {}\n  fix: evaluate an Omniglot or synthetic run", exp.family.label()),
             ))
         }
     };

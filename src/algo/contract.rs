@@ -107,6 +107,25 @@ pub trait MetaAlgorithm: Send {
     fn state(&self) -> Vec<(String, Vec<f32>)>;
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError>;
+
+    /// Options beyond the algorithm's own rule (issue 21): how the tasks' updates are
+    /// aggregated, and whether task affinities are measured. Algorithms without per-task
+    /// updates ignore them (validation refuses them there).
+    fn configure(&mut self, _options: LearnerOptions) {}
+
+    /// The task affinities measured so far, when they are measured.
+    fn affinity(&self, _iteration: usize) -> Option<super::affinity::AffinityRecord> {
+        None
+    }
+}
+
+/// See [`MetaAlgorithm::configure`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LearnerOptions {
+    pub aggregate: crate::experiment::Aggregate,
+    pub affinity: Option<crate::experiment::AffinitySpec>,
+    /// The experiment's seed: PCGrad's order stream.
+    pub seed: u64,
 }
 
 /// What every algorithm is built from.

@@ -13,11 +13,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::adam::Adam;
+use super::affinity::{AffinityRecord, AffinityTracker};
+use super::aggregate;
 use super::contract::{
-    mean_gradient, mean_stats, take_state, AdaptMode, AlgoError, MetaAlgorithm, StepStats,
+    mean_gradient, mean_stats, take_state, AdaptMode, AlgoError, LearnerOptions, MetaAlgorithm,
+    StepStats,
 };
+use crate::experiment::Aggregate;
 use crate::experiment::ArmSettings;
-use crate::model::{LockStepModel, LossOut};
+use crate::model::{Evaluator, LockStepModel, LossOut};
 use crate::pool::WorkerPool;
 use crate::tasks::{Episode, Rng, Split, Task, TaskFamily};
 
@@ -77,6 +81,27 @@ pub trait TaskRule: Send + Sync + 'static {
     fn adapt_start(&self, params: &[f32]) -> Vec<f32> {
         params.to_vec()
     }
+
+    /// How many leading entries of a task's update all tasks share (PCGrad and the task
+    /// affinities act on these): by default all.
+    fn shared_len(&self, update_len: usize) -> usize {
+        update_len
+    }
+
+    /// +1 when a task's update is a gradient to descend, −1 when it is the move itself
+    /// (Reptile): the lookahead affinity steps along `−sign·update`.
+    const DESCENT_SIGN: f64 = 1.0;
+
+    /// Task `slot`'s own parameters within the meta-parameters, laid out as its update is.
+    fn own_params(&self, params: &[f32], _slot: usize) -> Vec<f32> {
+        params.to_vec()
+    }
+
+    /// Task `ep`'s own loss at its parameters `p` (the lookahead affinity's `L_j`): by default
+    /// on the query set, before any adaptation.
+    fn own_loss(&self, ev: &mut dyn Evaluator, p: &[f32], ep: &Episode) -> f64 {
+        ev.evaluate(p, &ep.query, None).loss as f64
+    }
 }
 
 /// What moves the meta-parameters once the tasks are combined.
@@ -117,11 +142,15 @@ pub enum TaskSource {
 }
 
 impl TaskSource {
-    /// `count` tasks of a fixed set drawn once from the training split with `rng`.
+    /// `count` tasks of a fixed set drawn once from the training split with `rng`, or the
+    /// family's own fixed tasks in order (cycled to `count`) when it names them.
     pub fn fixed(family: &dyn TaskFamily, count: usize, rng: &mut Rng) -> TaskSource {
-        let tasks = (0..count)
-            .map(|_| family.sample_task(Split::Train, rng))
-            .collect();
+        let tasks = match family.fixed_tasks() {
+            Some(named) => named.iter().cycle().take(count).cloned().collect(),
+            None => (0..count)
+                .map(|_| family.sample_task(Split::Train, rng))
+                .collect(),
+        };
         TaskSource::Fixed { tasks, cursor: 0 }
     }
 }
@@ -134,6 +163,11 @@ pub struct Learner<R: TaskRule> {
     source: TaskSource,
     /// Slots of the batch last sampled, in order (see [`TaskRule::task`]).
     slots: Vec<usize>,
+    options: LearnerOptions,
+    /// Task ids of the batch last sampled, for the affinities: the slot of a fixed task set,
+    /// or the family's fixed-task index.
+    ids: Vec<Option<usize>>,
+    tracker: Option<AffinityTracker>,
 }
 
 impl<R: TaskRule> Learner<R> {
@@ -149,6 +183,87 @@ impl<R: TaskRule> Learner<R> {
             optimizer,
             source,
             slots: vec![],
+            options: LearnerOptions::default(),
+            ids: vec![],
+            tracker: None,
+        }
+    }
+
+    /// The affinity tracker over the task ids `family` and the task source define, made once.
+    fn start_tracking(&mut self, family: &dyn TaskFamily) {
+        let Some(spec) = self.options.affinity else {
+            return;
+        };
+        if self.tracker.is_some() {
+            return;
+        }
+        let groups: Option<Vec<Option<usize>>> = match &self.source {
+            TaskSource::Fixed { tasks, .. } => Some(tasks.iter().map(Task::group).collect()),
+            TaskSource::Fresh => family
+                .fixed_tasks()
+                .map(|t| t.iter().map(Task::group).collect()),
+        };
+        self.tracker = groups.map(|g| AffinityTracker::new(g, spec.every, spec.lookahead_lr));
+    }
+
+    /// The affinities of one meta-iteration, before any aggregation changes the updates.
+    fn measure(
+        &mut self,
+        outs: &[TaskOut],
+        episodes: Option<Vec<Episode>>,
+        pool: &WorkerPool,
+    ) -> Result<(), AlgoError> {
+        let Some(lr) = self.tracker.as_ref().map(|t| t.lookahead_lr) else {
+            return Ok(());
+        };
+        let Some(ids) = self.ids.iter().copied().collect::<Option<Vec<usize>>>() else {
+            return Ok(());
+        };
+        if ids.len() != outs.len() || outs.is_empty() {
+            return Ok(());
+        }
+        let shared = self.rule.shared_len(outs[0].update.len());
+        let parts: Vec<&[f64]> = outs.iter().map(|o| &o.update[..shared]).collect();
+        let tracker = self.tracker.as_mut().expect("tracking");
+        tracker.add_cosines(&ids, &parts);
+        let Some(episodes) = episodes else {
+            return Ok(());
+        };
+        let eta = lr * R::DESCENT_SIGN;
+        let own: Vec<Vec<f32>> = self
+            .slots_for(outs.len())
+            .iter()
+            .map(|&s| self.rule.own_params(&self.params, s))
+            .collect();
+        let (own, episodes) = (Arc::new(own), Arc::new(episodes));
+        let rule = Arc::clone(&self.rule);
+        let before = {
+            let (own, episodes, rule) = (own.clone(), episodes.clone(), rule.clone());
+            pool.map((0..own.len()).collect(), move |ev, j: usize| {
+                rule.own_loss(ev, &own[j], &episodes[j])
+            })?
+        };
+        let dirs: Vec<Vec<f64>> = parts.iter().map(|p| p.to_vec()).collect();
+        let after = pool.map(dirs, move |ev, d: Vec<f64>| {
+            (0..own.len())
+                .map(|j| {
+                    let mut p = own[j].clone();
+                    for (x, g) in p.iter_mut().zip(&d) {
+                        *x = (*x as f64 - eta * g) as f32;
+                    }
+                    rule.own_loss(ev, &p, &episodes[j])
+                })
+                .collect::<Vec<f64>>()
+        })?;
+        let tracker = self.tracker.as_mut().expect("tracking");
+        tracker.add_lookahead(&ids, &before, &after);
+        Ok(())
+    }
+
+    fn slots_for(&self, n: usize) -> Vec<usize> {
+        match self.source {
+            TaskSource::Fixed { .. } => self.slots.clone(),
+            TaskSource::Fresh => (0..n).collect(),
         }
     }
 }
@@ -160,12 +275,16 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
         rng: &mut Rng,
         meta_batch: usize,
     ) -> Vec<Episode> {
+        self.start_tracking(family);
+        let ids = &mut self.ids;
+        ids.clear();
         match &mut self.source {
             TaskSource::Fresh => {
                 self.slots = (0..meta_batch).collect();
                 (0..meta_batch)
                     .map(|_| {
                         let task = family.sample_task(Split::Train, rng);
+                        ids.push(task.fixed_index());
                         family.sample_episode(&task, rng)
                     })
                     .collect()
@@ -174,6 +293,7 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
                 let m = tasks.len();
                 self.slots = (0..meta_batch.min(m)).map(|i| (*cursor + i) % m).collect();
                 *cursor = (*cursor + self.slots.len()) % m;
+                ids.extend(self.slots.iter().map(|&s| Some(s)));
                 self.slots
                     .iter()
                     .map(|&t| family.sample_episode(&tasks[t], rng))
@@ -195,10 +315,22 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             TaskSource::Fixed { .. } => self.slots.clone(),
             TaskSource::Fresh => (0..episodes.len()).collect(),
         };
+        let lookahead = self
+            .tracker
+            .as_ref()
+            .is_some_and(|t| iteration.is_multiple_of(t.every))
+            .then(|| episodes.clone());
         let jobs: Vec<(usize, Episode)> = slots.iter().copied().zip(episodes).collect();
-        let outs = pool.lockstep(jobs, move |m, chunk: Vec<(usize, Episode)>| {
+        let mut outs = pool.lockstep(jobs, move |m, chunk: Vec<(usize, Episode)>| {
             rule.tasks(m, &params, &chunk)
         })?;
+        self.measure(&outs, lookahead, pool)?;
+        if self.options.aggregate == Aggregate::PcGrad && !outs.is_empty() {
+            let shared = self.rule.shared_len(outs[0].update.len());
+            let mut updates: Vec<&mut Vec<f64>> = outs.iter_mut().map(|o| &mut o.update).collect();
+            let mut order = aggregate::order_rng(self.options.seed, iteration);
+            aggregate::pcgrad(&mut updates, shared, &mut order);
+        }
         let update = self.rule.combine(iteration, &self.params, &slots, &outs)?;
         self.optimizer.step(&mut self.params, &update);
         Ok(mean_stats(
@@ -220,6 +352,14 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             s.extend(adam.state());
         }
         s
+    }
+
+    fn configure(&mut self, options: LearnerOptions) {
+        self.options = options;
+    }
+
+    fn affinity(&self, iteration: usize) -> Option<AffinityRecord> {
+        self.tracker.as_ref().map(|t| t.record(iteration))
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {

@@ -208,6 +208,8 @@ fn train(algorithm: &Algorithm, threads: usize) -> (Vec<(String, Vec<f32>)>, Str
             inner_lr: 0.3,
             meta_lr: 0.01,
             meta_lr_schedule: MetaLrSchedule::Constant,
+            aggregate: Default::default(),
+            affinity: None,
         },
         total_iterations: 4,
         seed: 9,

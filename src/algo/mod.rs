@@ -7,6 +7,8 @@
 //! know nothing of devices, layers or the UI.
 
 pub mod adam;
+pub mod affinity;
+pub mod aggregate;
 pub mod anil;
 mod contract;
 pub mod eval;
@@ -20,7 +22,7 @@ pub mod metric;
 pub mod multitask;
 pub mod reptile;
 
-pub use contract::{AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+pub use contract::{AdaptMode, AlgoContext, AlgoError, LearnerOptions, MetaAlgorithm, StepStats};
 
 use crate::experiment::Algorithm;
 use crate::model::metric::MetricKind;
@@ -28,6 +30,21 @@ use crate::tasks::TaskFamily;
 
 /// The learner for `algorithm`: the one place an algorithm variant meets its rule.
 pub fn build(
+    algorithm: &Algorithm,
+    ctx: AlgoContext,
+    family: &dyn TaskFamily,
+) -> Box<dyn MetaAlgorithm> {
+    let options = LearnerOptions {
+        aggregate: ctx.settings.aggregate,
+        affinity: ctx.settings.affinity,
+        seed: ctx.seed,
+    };
+    let mut learner = build_rule(algorithm, ctx, family);
+    learner.configure(options);
+    learner
+}
+
+fn build_rule(
     algorithm: &Algorithm,
     ctx: AlgoContext,
     family: &dyn TaskFamily,

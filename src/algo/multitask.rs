@@ -8,7 +8,7 @@ use rand::SeedableRng;
 
 use super::contract::{AdaptMode, AlgoContext, AlgoError};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use crate::model::{LockStepModel, Network};
+use crate::model::{Evaluator, LockStepModel, Network};
 use crate::tasks::{Batch, Episode, Rng, Targets, TaskFamily};
 
 /// The multi-task rule, on meta-parameters `trunk ++ head₀ ++ head₁ ++ …`, one head per task of
@@ -127,6 +127,20 @@ impl TaskRule for MultiTask {
         AdaptMode::HeadOnly {
             head_start: self.net.layout.head_start,
         }
+    }
+
+    /// The trunk is shared; each task's head is its own.
+    fn shared_len(&self, _update_len: usize) -> usize {
+        self.net.layout.head_start
+    }
+
+    fn own_params(&self, params: &[f32], slot: usize) -> Vec<f32> {
+        self.task_params(params, slot)
+    }
+
+    /// Every example of a training task is training data, as in [`TaskRule::tasks`].
+    fn own_loss(&self, ev: &mut dyn Evaluator, p: &[f32], ep: &Episode) -> f64 {
+        ev.evaluate(p, &join(&ep.support, &ep.query), None).loss as f64
     }
 
     /// The trunk with a fresh zero head.

@@ -78,6 +78,7 @@ fn adam_adapt<M: LockStepModel + ?Sized>(
 
 impl TaskRule for Reptile {
     const UPDATE: &'static str = "Reptile update";
+    const DESCENT_SIGN: f64 = -1.0;
 
     fn tasks<M: LockStepModel + ?Sized>(
         &self,

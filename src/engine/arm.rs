@@ -373,6 +373,10 @@ impl<'a> ArmRun<'a> {
                 // lose the figure, not the iterations since the last checkpoint.
                 self.checkpoint()?;
                 self.write_fits(fits)?;
+                if let Some(record) = self.algo.affinity(self.it) {
+                    let written = self.dir.write_affinity(&record);
+                    written.map_err(|e| fail_io(self.it, e))?;
+                }
             }
         }
         self.finish()

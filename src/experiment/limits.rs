@@ -85,7 +85,7 @@ pub fn gib(bytes: f64) -> String {
 /// report them once built.
 fn dims(f: &FamilySpec) -> (f64, f64, usize, bool) {
     match f {
-        FamilySpec::Sinusoid(_) => (1.0, 1.0, 0, false),
+        FamilySpec::Sinusoid(_) | FamilySpec::Mixed(_) => (1.0, 1.0, 0, false),
         FamilySpec::Omniglot(o) => (
             (o.image_size as f64).powi(2),
             o.ways as f64,
@@ -105,6 +105,7 @@ fn dims(f: &FamilySpec) -> (f64, f64, usize, bool) {
 fn examples(f: &FamilySpec) -> (f64, f64) {
     match f {
         FamilySpec::Sinusoid(s) => (s.shots as f64, s.queries as f64),
+        FamilySpec::Mixed(m) => (m.shots as f64, m.queries as f64),
         FamilySpec::Omniglot(o) => ((o.ways * o.shots) as f64, o.ways as f64 * o.queries as f64),
         FamilySpec::Synthetic(s) => (
             s.ways as f64 * s.shots as f64,

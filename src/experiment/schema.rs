@@ -55,6 +55,60 @@ pub enum FamilySpec {
     Omniglot(OmniglotSpec),
     /// Procedurally generated image classes: no files needed.
     Synthetic(SyntheticSpec),
+    /// Regression over named, fixed tasks in groups of one function kind each (sines, lines,
+    /// …): task relatedness known by construction (`tasks::mixed`).
+    Mixed(MixedSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Mixed")]
+pub struct MixedSpec {
+    pub shots: usize,
+    pub queries: usize,
+    /// One group per entry, named by its kind and position (`sine`, `line`, `sine#2`, …).
+    pub groups: Vec<FunctionKind>,
+    /// Fixed training tasks drawn (seeded) in each group.
+    pub tasks_per_group: usize,
+}
+
+impl Default for MixedSpec {
+    fn default() -> Self {
+        MixedSpec {
+            shots: 10,
+            queries: 10,
+            groups: vec![
+                FunctionKind::Sine,
+                FunctionKind::NegSine,
+                FunctionKind::Line,
+                FunctionKind::Quadratic,
+            ],
+            tasks_per_group: 3,
+        }
+    }
+}
+
+/// A mixed family's function kinds, on x ∈ [−5, 5].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FunctionKind {
+    /// `a·sin(x − φ)`, a ∈ [1.5, 2], φ ∈ [0, 0.3].
+    Sine,
+    /// `−a·sin(x − φ)`, the same ranges: the sines' targets negated, so they conflict.
+    NegSine,
+    /// `a·x + b`, a ∈ [0.3, 0.5], b ∈ [−0.3, 0.3].
+    Line,
+    /// `a·(x² − 25/3) + b·x + c`, a ∈ [0.15, 0.25], b ∈ [−0.2, 0.2], c ∈ [−0.3, 0.3].
+    Quadratic,
+}
+
+impl FunctionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FunctionKind::Sine => "sine",
+            FunctionKind::NegSine => "negsine",
+            FunctionKind::Line => "line",
+            FunctionKind::Quadratic => "quadratic",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +238,7 @@ impl FamilySpec {
     /// Whether tasks have classes (accuracy, ways) rather than real-valued targets.
     pub fn is_classification(&self) -> bool {
         match self {
-            FamilySpec::Sinusoid(_) => false,
+            FamilySpec::Sinusoid(_) | FamilySpec::Mixed(_) => false,
             FamilySpec::Omniglot(_) | FamilySpec::Synthetic(_) => true,
         }
     }
@@ -195,6 +249,7 @@ impl FamilySpec {
             FamilySpec::Sinusoid(_) => "sinusoid regression",
             FamilySpec::Omniglot(_) => "Omniglot classification",
             FamilySpec::Synthetic(_) => "synthetic classification",
+            FamilySpec::Mixed(_) => "mixed regression",
         }
     }
 
@@ -202,7 +257,7 @@ impl FamilySpec {
     /// spec alone, before any data is loaded).
     pub fn input_shape(&self) -> Vec<usize> {
         match self {
-            FamilySpec::Sinusoid(_) => vec![1],
+            FamilySpec::Sinusoid(_) | FamilySpec::Mixed(_) => vec![1],
             FamilySpec::Omniglot(o) => vec![1, o.image_size, o.image_size],
             FamilySpec::Synthetic(s) => vec![1, s.image_size, s.image_size],
         }
@@ -214,6 +269,7 @@ impl FamilySpec {
             FamilySpec::Omniglot(o) => (Some(o.ways), o.shots, o.queries),
             FamilySpec::Synthetic(s) => (Some(s.ways), s.shots, s.queries),
             FamilySpec::Sinusoid(s) => (None, s.shots, s.queries),
+            FamilySpec::Mixed(m) => (None, m.shots, m.queries),
         }
     }
 
@@ -240,6 +296,10 @@ impl FamilySpec {
             FamilySpec::Sinusoid(s) => {
                 s.shots = shots.unwrap_or(s.shots);
                 s.queries = queries.unwrap_or(s.queries);
+            }
+            FamilySpec::Mixed(m) => {
+                m.shots = shots.unwrap_or(m.shots);
+                m.queries = queries.unwrap_or(m.queries);
             }
         }
         f
@@ -357,6 +417,47 @@ pub struct Arm {
     pub inner_lr: Option<f64>,
     #[serde(default)]
     pub meta_lr: Option<f64>,
+    /// How the meta-batch's per-task updates become one (MAML, FOMAML, Reptile, multi-task).
+    #[serde(default, skip_serializing_if = "Aggregate::is_mean")]
+    pub aggregate: Aggregate,
+}
+
+/// How the tasks' updates of a meta-iteration are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Aggregate {
+    /// Their mean (the algorithm's own combination).
+    #[default]
+    Mean,
+    /// PCGrad (Yu et al. 2020): each task's update, on the shared parameters, projected off
+    /// every other task's where they conflict (negative dot product), others visited in a
+    /// seeded random order; then combined as with `Mean`.
+    PcGrad,
+}
+
+impl Aggregate {
+    pub fn is_mean(&self) -> bool {
+        *self == Aggregate::Mean
+    }
+}
+
+/// The task-affinity measurements during training (issue 21): the running-mean cosine of the
+/// tasks' updates, and Fifty et al.'s lookahead affinity every `every` iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Affinity")]
+pub struct AffinitySpec {
+    /// Iterations between lookahead measurements (each costs T gradients and T² losses).
+    pub every: usize,
+    /// The step size of the lookahead step on one task's gradient.
+    pub lookahead_lr: f64,
+}
+
+impl Default for AffinitySpec {
+    fn default() -> Self {
+        AffinitySpec {
+            every: 10,
+            lookahead_lr: 0.01,
+        }
+    }
 }
 
 /// `deny_unknown_fields` reaches the struct variants too: `Maml(order: 2)` is an error, not a
@@ -526,6 +627,10 @@ pub struct TrainSpec {
     /// always see the images as they are.
     #[serde(skip_serializing_if = "Augment::is_off")]
     pub augment: Augment,
+    /// Measure task affinities over the training tasks (a family with fixed tasks, or a
+    /// multi-task arm's task set) and record them in the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<AffinitySpec>,
 }
 
 /// Data augmentation of training episodes.
@@ -612,6 +717,7 @@ impl Default for TrainSpec {
             max_loss: 1e6,
             meta_lr_schedule: MetaLrSchedule::Constant,
             augment: Augment::Off,
+            affinity: None,
         }
     }
 }
@@ -664,6 +770,8 @@ pub struct ArmSettings {
     pub inner_lr: f64,
     pub meta_lr: f64,
     pub meta_lr_schedule: MetaLrSchedule,
+    pub aggregate: Aggregate,
+    pub affinity: Option<AffinitySpec>,
 }
 
 impl Experiment {
@@ -673,6 +781,8 @@ impl Experiment {
             inner_lr: arm.inner_lr.unwrap_or(self.train.inner_lr),
             meta_lr: arm.meta_lr.unwrap_or(self.train.meta_lr),
             meta_lr_schedule: self.train.meta_lr_schedule,
+            aggregate: arm.aggregate,
+            affinity: self.train.affinity,
         }
     }
 

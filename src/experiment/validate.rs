@@ -210,6 +210,29 @@ fn check_arm(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
     positive(c, &format!("{at}.inner_lr"), s.inner_lr);
     positive(c, &format!("{at}.meta_lr"), s.meta_lr);
     check_algorithm_fields(c, i, &arm.algorithm);
+    check_aggregate(c, i, arm);
+}
+
+/// PCGrad needs per-task updates on shared parameters: MAML, FOMAML, Reptile, multi-task.
+fn check_aggregate(c: &mut Checker, i: usize, arm: &Arm) {
+    let per_task = matches!(
+        arm.algorithm,
+        Algorithm::Maml { .. }
+            | Algorithm::Fomaml
+            | Algorithm::Reptile { .. }
+            | Algorithm::MultiTask { .. }
+    );
+    if arm.aggregate == Aggregate::PcGrad && !per_task {
+        c.fail_arm(
+            i,
+            "aggregate",
+            format!(
+                "aggregate: PcGrad projects the tasks' meta-gradients on each other, which {} does not combine that way",
+                arm.algorithm.label()
+            ),
+            "use aggregate: PcGrad with Maml, Fomaml, Reptile or MultiTask, or remove it",
+        );
+    }
 }
 
 /// The fields of an algorithm variant, each in its range.
@@ -360,6 +383,7 @@ fn positive(c: &mut Checker, field: &str, v: f64) {
 
 fn check_family(c: &mut Checker, f: &FamilySpec) {
     match f {
+        FamilySpec::Mixed(m) => check_mixed(c, m),
         FamilySpec::Sinusoid(s) => {
             if s.shots == 0 {
                 c.fail(
@@ -697,4 +721,32 @@ fn check_eval(c: &mut Checker, v: &EvalSpec) {
         );
     }
     positive(c, "eval.inner_lr", v.inner_lr);
+}
+
+fn check_mixed(c: &mut Checker, m: &MixedSpec) {
+    if m.shots == 0 || m.queries == 0 {
+        c.fail(
+            if m.shots == 0 {
+                "family.shots"
+            } else {
+                "family.queries"
+            },
+            "zero points per task",
+            "use shots: 10, queries: 10",
+        );
+    }
+    if m.groups.is_empty() {
+        c.fail(
+            "family.groups",
+            "a mixed family needs at least one group",
+            "use groups: [Sine, NegSine, Line, Quadratic]",
+        );
+    }
+    if m.tasks_per_group == 0 {
+        c.fail(
+            "family.tasks_per_group",
+            "zero tasks per group",
+            "use tasks_per_group: 3",
+        );
+    }
 }

@@ -20,10 +20,12 @@
 //! Nothing here reads or writes through a symbolic link, or opens a FIFO or device, in a run
 //! folder ([`files`]).
 
+mod affinity;
 pub mod atomic;
 pub mod checkpoint;
 pub mod files;
 pub mod label;
+pub use affinity::{load_affinity, AFFINITY, AFFINITY_CSV};
 mod list;
 mod meta;
 mod notes;
@@ -489,12 +491,14 @@ pub fn load_config(dir: &Path) -> Result<Experiment, RunError> {
 }
 
 /// The files metalab writes in a run folder (and `metalab eval`'s record, and the lock).
-const RUN_FILES: [&str; 8] = [
+const RUN_FILES: [&str; 10] = [
     META,
     CONFIG,
     METRICS,
     CHECKPOINT,
     FITS,
+    AFFINITY,
+    AFFINITY_CSV,
     notes::NOTES,
     crate::saved::EVALS,
     LOCK,

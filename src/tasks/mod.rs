@@ -5,6 +5,7 @@
 pub mod augment;
 pub mod episode;
 pub mod lake;
+pub mod mixed;
 pub mod omniglot;
 pub mod sinusoid;
 pub mod streams;
@@ -80,6 +81,32 @@ pub enum Task {
         split: Split,
         classes: Vec<usize>,
     },
+    /// A mixed family's function (`tasks::mixed`): its kind, group, index in the family's fixed
+    /// task set (`None` for a fresh evaluation task) and coefficients.
+    Function {
+        kind: crate::experiment::FunctionKind,
+        group: usize,
+        fixed: Option<usize>,
+        coefficients: [f32; 3],
+    },
+}
+
+impl Task {
+    /// The task's group in a family of named task groups.
+    pub fn group(&self) -> Option<usize> {
+        match self {
+            Task::Function { group, .. } => Some(*group),
+            _ => None,
+        }
+    }
+
+    /// The task's index in its family's fixed task set ([`TaskFamily::fixed_tasks`]).
+    pub fn fixed_index(&self) -> Option<usize> {
+        match self {
+            Task::Function { fixed, .. } => *fixed,
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -141,6 +168,11 @@ pub trait TaskFamily: Send + Sync {
     fn class_label(&self, _class: usize) -> Option<String> {
         None
     }
+    /// The family's named, fixed training tasks, when it has them (the mixed family): a
+    /// multi-task arm trains on these, in order, instead of drawing its own.
+    fn fixed_tasks(&self) -> Option<&[Task]> {
+        None
+    }
 }
 
 /// Told `(done, total)` as a family loads its data (images decoded), from any thread.
@@ -161,6 +193,7 @@ pub fn build_family_reporting(
         FamilySpec::Sinusoid(s) => Box::new(sinusoid::Sinusoid::new(s.clone())),
         FamilySpec::Synthetic(s) => Box::new(synthetic::Synthetic::new(s.clone(), seed)?),
         FamilySpec::Omniglot(o) => Box::new(omniglot::Omniglot::load_reporting(o, seed, progress)?),
+        FamilySpec::Mixed(m) => Box::new(mixed::Mixed::new(m.clone(), seed)),
     })
 }
 

@@ -53,6 +53,7 @@ pub fn family_label(f: &FamilySpec) -> String {
         FamilySpec::Sinusoid(s) => format!("sinusoid {}-shot", s.shots),
         FamilySpec::Omniglot(o) => format!("omniglot {}-way {}-shot", o.ways, o.shots),
         FamilySpec::Synthetic(s) => format!("synthetic {}-way {}-shot", s.ways, s.shots),
+        FamilySpec::Mixed(m) => format!("mixed {} groups {}-shot", m.groups.len(), m.shots),
     }
 }
 

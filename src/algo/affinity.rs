@@ -1,0 +1,248 @@
+//! Task affinities measured during training (issue 21), over the training tasks' ids (a
+//! multi-task arm's task set, or a family's fixed tasks):
+//!
+//! * **gradient cosine**: the running mean, over the iterations two tasks meet in a meta-batch,
+//!   of the cosine between their updates on the shared parameters;
+//! * **lookahead affinity** (Fifty et al., NeurIPS 2021, "Efficiently identifying task
+//!   groupings"): `Z(i→j) = 1 − L_j(θ − η·dᵢ) / L_j(θ)`, how much one step along task i's
+//!   descent direction `dᵢ` (shared parameters only) lowers task j's loss; positive helps.
+//!
+//! Both are recorded in the run as `affinity.json` and `affinity.csv`.
+
+use serde::{Deserialize, Serialize};
+
+/// A running mean per ordered task pair, over `n` task ids.
+#[derive(Debug, Clone, PartialEq)]
+struct Running {
+    n: usize,
+    sum: Vec<f64>,
+    count: Vec<u64>,
+}
+
+impl Running {
+    fn new(n: usize) -> Running {
+        Running {
+            n,
+            sum: vec![0.0; n * n],
+            count: vec![0; n * n],
+        }
+    }
+
+    fn add(&mut self, i: usize, j: usize, v: f64) {
+        if v.is_finite() {
+            self.sum[i * self.n + j] += v;
+            self.count[i * self.n + j] += 1;
+        }
+    }
+
+    fn matrix(&self) -> Vec<Vec<Option<f64>>> {
+        (0..self.n)
+            .map(|i| {
+                (0..self.n)
+                    .map(|j| {
+                        let k = i * self.n + j;
+                        (self.count[k] > 0).then(|| self.sum[k] / self.count[k] as f64)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The affinities measured so far, as a run records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AffinityRecord {
+    /// The iteration the record was written at.
+    pub iteration: usize,
+    /// Each task id's group, where the family names groups.
+    pub groups: Vec<Option<usize>>,
+    /// `cosine[i][j]`: the running-mean cosine of tasks i and j's updates (`None`: never met).
+    pub cosine: Vec<Vec<Option<f64>>>,
+    /// `lookahead[i][j]`: the mean of `Z(i→j)` over the measurements.
+    pub lookahead: Vec<Vec<Option<f64>>>,
+    /// The lookahead step size η.
+    pub lookahead_lr: f64,
+}
+
+impl AffinityRecord {
+    /// Long format: `measure,from,to,from_group,to_group,value`, one row per measured pair.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("measure,from,to,from_group,to_group,value\n");
+        let group = |i: usize| self.groups[i].map(|g| g.to_string()).unwrap_or_default();
+        for (name, m) in [("cosine", &self.cosine), ("lookahead", &self.lookahead)] {
+            for (i, row) in m.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    if let Some(v) = v {
+                        out += &format!("{name},{i},{j},{},{},{v}\n", group(i), group(j));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The accumulators, owned by the learner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AffinityTracker {
+    groups: Vec<Option<usize>>,
+    cosine: Running,
+    lookahead: Running,
+    pub every: usize,
+    pub lookahead_lr: f64,
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The cosine of `a` and `b` (`NaN` when either is zero, which the running mean skips).
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    dot(a, b) / (dot(a, a).sqrt() * dot(b, b).sqrt())
+}
+
+/// Fifty et al.'s `1 − L_after / L_before`.
+pub fn lookahead_affinity(before: f64, after: f64) -> f64 {
+    1.0 - after / before
+}
+
+impl AffinityTracker {
+    pub fn new(groups: Vec<Option<usize>>, every: usize, lookahead_lr: f64) -> AffinityTracker {
+        let n = groups.len();
+        AffinityTracker {
+            groups,
+            cosine: Running::new(n),
+            lookahead: Running::new(n),
+            every: every.max(1),
+            lookahead_lr,
+        }
+    }
+
+    pub fn tasks(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// One meta-batch's updates (shared part) by task id: every pair of distinct ids.
+    pub fn add_cosines(&mut self, ids: &[usize], shared: &[&[f64]]) {
+        for a in 0..ids.len() {
+            for b in 0..ids.len() {
+                if ids[a] != ids[b] {
+                    self.cosine
+                        .add(ids[a], ids[b], cosine(shared[a], shared[b]));
+                }
+            }
+        }
+    }
+
+    /// One lookahead measurement: `after[a][b]` is task `ids[b]`'s loss after a step on task
+    /// `ids[a]`'s direction, `before[b]` its loss before.
+    pub fn add_lookahead(&mut self, ids: &[usize], before: &[f64], after: &[Vec<f64>]) {
+        for (a, row) in after.iter().enumerate() {
+            for (b, &l) in row.iter().enumerate() {
+                if ids[a] != ids[b] {
+                    self.lookahead
+                        .add(ids[a], ids[b], lookahead_affinity(before[b], l));
+                }
+            }
+        }
+    }
+
+    pub fn record(&self, iteration: usize) -> AffinityRecord {
+        AffinityRecord {
+            iteration,
+            groups: self.groups.clone(),
+            cosine: self.cosine.matrix(),
+            lookahead: self.lookahead.matrix(),
+            lookahead_lr: self.lookahead_lr,
+        }
+    }
+}
+
+/// Average-linkage agglomerative clustering of `m` (an affinity: larger is closer; unmeasured
+/// pairs count as 0, the matrix symmetrised) down to `k` clusters; returns each task's
+/// cluster, numbered by first appearance. Used to order the heatmap and to group tasks.
+pub fn clusters(m: &[Vec<Option<f64>>], k: usize) -> Vec<usize> {
+    let n = m.len();
+    let sim = |i: usize, j: usize| (m[i][j].unwrap_or(0.0) + m[j][i].unwrap_or(0.0)) / 2.0;
+    let mut groups: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+    while groups.len() > k.max(1) {
+        let mut best = (f64::NEG_INFINITY, 0, 1);
+        for a in 0..groups.len() {
+            for b in a + 1..groups.len() {
+                let mut s = 0.0;
+                for &i in &groups[a] {
+                    for &j in &groups[b] {
+                        s += sim(i, j);
+                    }
+                }
+                s /= (groups[a].len() * groups[b].len()) as f64;
+                if s > best.0 {
+                    best = (s, a, b);
+                }
+            }
+        }
+        let merged = groups.remove(best.2);
+        groups[best.1].extend(merged);
+    }
+    let mut label = vec![usize::MAX; n];
+    let mut next = 0;
+    for i in 0..n {
+        if label[i] == usize::MAX {
+            let g = groups
+                .iter()
+                .find(|g| g.contains(&i))
+                .expect("every task clustered");
+            for &t in g {
+                label[t] = next;
+            }
+            next += 1;
+        }
+    }
+    label
+}
+
+/// The tasks ordered cluster by cluster (for the heatmap), clusters as [`clusters`] numbers them.
+pub fn cluster_order(m: &[Vec<Option<f64>>], k: usize) -> Vec<usize> {
+    let label = clusters(m, k);
+    let mut order: Vec<usize> = (0..m.len()).collect();
+    order.sort_by_key(|&i| (label[i], i));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_means_skip_self_pairs_and_undefined_cosines() {
+        let mut t = AffinityTracker::new(vec![Some(0), Some(0), Some(1)], 1, 0.1);
+        let (a, b, z) = (vec![1.0, 0.0], vec![1.0, 1.0], vec![0.0, 0.0]);
+        t.add_cosines(&[0, 1, 2], &[&a, &b, &z]);
+        t.add_cosines(&[0, 1], &[&a, &a]);
+        let r = t.record(3);
+        let c = (0.5f64).sqrt();
+        assert_eq!(r.cosine[0][1], Some((c + 1.0) / 2.0));
+        assert_eq!(r.cosine[0][0], None);
+        assert_eq!(r.cosine[0][2], None);
+        t.add_lookahead(&[0, 2], &[2.0, 4.0], &[vec![1.0, 3.0], vec![3.0, 2.0]]);
+        let r = t.record(4);
+        assert_eq!(r.lookahead[0][2], Some(0.25));
+        assert_eq!(r.lookahead[2][0], Some(-0.5));
+        assert!(r.to_csv().contains("lookahead,2,0,1,0,-0.5\n"));
+    }
+
+    #[test]
+    fn clustering_recovers_planted_blocks() {
+        // Two blocks {0, 2, 4} and {1, 3}: high affinity within, negative across.
+        let block = [0, 1, 0, 1, 0];
+        let m: Vec<Vec<Option<f64>>> = (0..5)
+            .map(|i| {
+                (0..5)
+                    .map(|j| Some(if block[i] == block[j] { 0.8 } else { -0.6 }))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(clusters(&m, 2), block);
+        assert_eq!(cluster_order(&m, 2), [0, 2, 4, 1, 3]);
+    }
+}

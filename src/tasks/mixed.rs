@@ -1,0 +1,214 @@
+//! Mixed regression (issue 21): named, fixed tasks in groups of one function kind each, so which
+//! tasks are related is known by construction. Sines and negated sines share inputs and
+//! parameter ranges with opposite targets (they conflict for one shared model); lines and
+//! quadratics are smooth but of another shape and scale.
+//!
+//! The training split is the fixed task set (drawn once from the experiment seed): a
+//! multi-task arm trains on exactly these tasks, a meta-learner samples among them. Validation
+//! and test tasks are fresh draws from the groups' parameter ranges.
+
+use rand::{Rng as _, SeedableRng};
+
+use super::*;
+use crate::experiment::{FunctionKind, MixedSpec};
+
+/// Salt for the fixed task set's stream: a function of the seed alone.
+const FIXED_SALT: u64 = 0x6d69_7865_6474_736b;
+
+pub struct Mixed {
+    spec: MixedSpec,
+    fixed: Vec<Task>,
+}
+
+impl Mixed {
+    pub fn new(spec: MixedSpec, seed: u64) -> Mixed {
+        let mut rng = Rng::seed_from_u64(seed ^ FIXED_SALT);
+        let mut fixed = vec![];
+        for (group, &kind) in spec.groups.iter().enumerate() {
+            for _ in 0..spec.tasks_per_group {
+                let index = Some(fixed.len());
+                fixed.push(draw(kind, group, index, &mut rng));
+            }
+        }
+        Mixed { spec, fixed }
+    }
+
+    /// The groups' names, in order: the kind, numbered when a kind repeats.
+    pub fn group_names(groups: &[FunctionKind]) -> Vec<String> {
+        groups
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let before = groups[..i].iter().filter(|g| *g == k).count();
+                match before {
+                    0 => k.name().to_string(),
+                    n => format!("{}#{}", k.name(), n + 1),
+                }
+            })
+            .collect()
+    }
+
+    fn points(kind: FunctionKind, c: [f32; 3], n: usize, rng: &mut Rng) -> Batch {
+        let x: Vec<f32> = (0..n).map(|_| rng.gen_range(-5.0f32..5.0)).collect();
+        let y = x.iter().map(|&x| value(kind, c, x)).collect();
+        Batch {
+            n,
+            x,
+            y: Targets::Values(y),
+        }
+    }
+}
+
+/// A task of `kind` in `group`, its coefficients drawn from the kind's ranges.
+fn draw(kind: FunctionKind, group: usize, fixed: Option<usize>, rng: &mut Rng) -> Task {
+    let coefficients = match kind {
+        FunctionKind::Sine | FunctionKind::NegSine => {
+            [rng.gen_range(1.5f32..2.0), rng.gen_range(0.0f32..0.3), 0.0]
+        }
+        FunctionKind::Line => [rng.gen_range(0.3f32..0.5), rng.gen_range(-0.3f32..0.3), 0.0],
+        FunctionKind::Quadratic => [
+            rng.gen_range(0.15f32..0.25),
+            rng.gen_range(-0.2f32..0.2),
+            rng.gen_range(-0.3f32..0.3),
+        ],
+    };
+    Task::Function {
+        kind,
+        group,
+        fixed,
+        coefficients,
+    }
+}
+
+/// The function of `kind` with coefficients `c` at `x`.
+pub fn value(kind: FunctionKind, c: [f32; 3], x: f32) -> f32 {
+    match kind {
+        FunctionKind::Sine => c[0] * (x - c[1]).sin(),
+        FunctionKind::NegSine => -c[0] * (x - c[1]).sin(),
+        FunctionKind::Line => c[0] * x + c[1],
+        // Centred on the input range (x² has mean 25/3 there), so no group is a mere offset.
+        FunctionKind::Quadratic => c[0] * (x * x - 25.0 / 3.0) + c[1] * x + c[2],
+    }
+}
+
+impl TaskFamily for Mixed {
+    fn shape(&self) -> FamilyShape {
+        FamilyShape {
+            input: vec![1],
+            outputs: 1,
+            kind: TaskKind::Regression,
+        }
+    }
+
+    /// Training: one of the fixed tasks, uniformly. Otherwise a fresh task of a uniformly
+    /// chosen group.
+    fn sample_task(&self, split: Split, rng: &mut Rng) -> Task {
+        match split {
+            Split::Train => self.fixed[rng.gen_range(0..self.fixed.len())].clone(),
+            _ => {
+                let group = rng.gen_range(0..self.spec.groups.len());
+                draw(self.spec.groups[group], group, None, rng)
+            }
+        }
+    }
+
+    fn sample_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
+        let Task::Function {
+            kind, coefficients, ..
+        } = *task
+        else {
+            panic!("mixed family given a {task:?}")
+        };
+        Episode {
+            support: Self::points(kind, coefficients, self.spec.shots, rng),
+            query: Self::points(kind, coefficients, self.spec.queries, rng),
+        }
+    }
+
+    fn curve(&self, task: &Task, n: usize) -> Option<(Vec<f32>, Vec<f32>)> {
+        let Task::Function {
+            kind, coefficients, ..
+        } = *task
+        else {
+            return None;
+        };
+        let step = 10.0 / n.saturating_sub(1).max(1) as f32;
+        let x: Vec<f32> = (0..n).map(|i| -5.0 + step * i as f32).collect();
+        let y = x.iter().map(|&x| value(kind, coefficients, x)).collect();
+        Some((x, y))
+    }
+
+    fn fixed_tasks(&self) -> Option<&[Task]> {
+        Some(&self.fixed)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Mixed regression, {} groups ({}) × {} fixed tasks, K={} support / {} query",
+            self.spec.groups.len(),
+            Self::group_names(&self.spec.groups).join(", "),
+            self.spec.tasks_per_group,
+            self.spec.shots,
+            self.spec.queries
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_tasks_are_seeded_grouped_and_numbered() {
+        let spec = MixedSpec::default();
+        let a = Mixed::new(spec.clone(), 5);
+        let b = Mixed::new(spec.clone(), 5);
+        let c = Mixed::new(spec.clone(), 6);
+        assert_eq!(a.fixed, b.fixed);
+        assert_ne!(a.fixed, c.fixed);
+        assert_eq!(a.fixed.len(), 12);
+        for (i, t) in a.fixed.iter().enumerate() {
+            assert_eq!(t.group(), Some(i / 3));
+            assert_eq!(t.fixed_index(), Some(i));
+        }
+        let mut rng = Rng::seed_from_u64(1);
+        for _ in 0..50 {
+            let t = a.sample_task(Split::Train, &mut rng);
+            assert!(a.fixed.contains(&t));
+            let v = a.sample_task(Split::Test, &mut rng);
+            assert_eq!(v.fixed_index(), None);
+        }
+        assert_eq!(
+            Mixed::group_names(&[FunctionKind::Sine, FunctionKind::Line, FunctionKind::Sine]),
+            ["sine", "line", "sine#2"]
+        );
+    }
+
+    #[test]
+    fn episodes_follow_the_task_function_and_negated_sines_negate() {
+        let spec = MixedSpec::default();
+        let fam = Mixed::new(spec, 1);
+        let mut rng = Rng::seed_from_u64(2);
+        for t in &fam.fixed {
+            let ep = fam.sample_episode(t, &mut rng);
+            let Task::Function {
+                kind, coefficients, ..
+            } = *t
+            else {
+                unreachable!()
+            };
+            let Targets::Values(y) = &ep.query.y else {
+                unreachable!()
+            };
+            for (x, y) in ep.query.x.iter().zip(y) {
+                assert!((-5.0..5.0).contains(x));
+                assert_eq!(*y, value(kind, coefficients, *x));
+            }
+        }
+        let c = [1.5, 0.2, 0.0];
+        assert_eq!(
+            value(FunctionKind::NegSine, c, 0.7),
+            -value(FunctionKind::Sine, c, 0.7)
+        );
+    }
+}
