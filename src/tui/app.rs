@@ -17,6 +17,7 @@ use super::scanner::{Scanned, Scanner};
 use super::session::Session;
 use super::store::RunRow;
 use super::sweep_view::{SweepMsg, SweepView};
+use super::worker::{Done, Worker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -190,6 +191,8 @@ pub enum Msg {
     Scanned(Scanned),
     /// How the sweep launched from the workbench goes.
     Sweep(SweepMsg),
+    /// The worker finished an action on runs.
+    Done(Box<Done>),
     Tick(Instant),
 }
 
@@ -278,6 +281,10 @@ pub struct App {
     pub want_selected: Option<PathBuf>,
     /// The sweep launched from the workbench, running or last finished.
     pub sweep: Option<SweepView>,
+    /// Carries out actions on runs off the UI thread; without one (tests) they run in place.
+    pub worker: Option<Worker>,
+    /// Actions handed to the worker and not yet answered.
+    pub jobs: usize,
 }
 
 impl App {
@@ -338,6 +345,8 @@ impl App {
             catalog_loaded: false,
             want_selected: None,
             sweep: None,
+            worker: None,
+            jobs: 0,
         }
     }
 

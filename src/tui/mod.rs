@@ -16,6 +16,7 @@ pub mod chart_opts;
 pub mod diff;
 pub mod editor;
 pub mod fixtures;
+pub mod jobs;
 pub mod keymap;
 pub mod keys;
 pub mod launch;
@@ -37,6 +38,7 @@ pub mod text;
 pub mod update;
 pub mod view;
 pub mod watch;
+pub mod worker;
 
 use std::io::IsTerminal;
 use std::path::Path;
