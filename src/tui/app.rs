@@ -14,43 +14,11 @@ use super::chart_opts::ChartOpts;
 use super::editor::{normalize, Editor};
 use super::runs_view::{self, RunFilter, RunSort};
 use super::scanner::{Scanned, Scanner};
+pub use super::screen::Screen;
 use super::session::Session;
 use super::store::RunRow;
 use super::sweep_view::{SweepMsg, SweepView};
 use super::worker::{Done, Worker};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Screen {
-    Experiments,
-    Runs,
-    Monitor,
-    Compare,
-    Editor,
-    /// Loss against adaptation steps, and for regression the tracked tasks' fits; opened from
-    /// the monitor or compare screen (`AdaptationView::from`).
-    Adaptation,
-}
-
-impl Screen {
-    /// The tab bar, in Tab order; the editor is reached from the experiments list.
-    pub const TABS: [Screen; 4] = [
-        Screen::Experiments,
-        Screen::Runs,
-        Screen::Monitor,
-        Screen::Compare,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Screen::Experiments => "Experiments",
-            Screen::Runs => "Runs",
-            Screen::Monitor => "Monitor",
-            Screen::Compare => "Compare",
-            Screen::Editor => "Editor",
-            Screen::Adaptation => "Adaptation",
-        }
-    }
-}
 
 /// Something that needs the user's yes before it happens.
 #[derive(Debug, Clone, PartialEq)]

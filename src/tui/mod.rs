@@ -27,6 +27,7 @@ pub mod runs_keys;
 pub mod runs_view;
 pub mod runtime;
 pub mod scanner;
+pub mod screen;
 pub mod seeds;
 pub mod series;
 pub mod session;

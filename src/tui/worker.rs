@@ -12,7 +12,7 @@ use crate::export::{self, ArmCurves};
 use crate::runs::label::Subject;
 use crate::runs::RunStatus;
 
-use super::app::Screen;
+use super::screen::Screen;
 use super::store::{self, Metrics, RunRow};
 use super::text::first_line;
 
