@@ -189,7 +189,13 @@ fn opening_a_run_with_damaged_metrics_says_so() {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines[2] = format!("{{{{{}", lines[2]);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    metalab::tui::actions::open_runs(&mut app, std::slice::from_ref(&row), Screen::Monitor);
+    metalab::tui::actions::perform(
+        &mut app,
+        metalab::tui::app::Io::OpenRuns {
+            rows: vec![row.clone()],
+            screen: Screen::Monitor,
+        },
+    );
     let (status, _) = app.status.clone().expect("a status line");
     assert!(
         status.contains(&row.id)

@@ -2,18 +2,15 @@
 //! compare, rerun, resume, delete and export runs; rescan folders — carried out by the runtime
 //! for the `Effect::Io` that `update` asks for ([`perform`]), never by `update` itself.
 
-use std::time::SystemTime;
-
-use crate::export::{self, ArmCurves};
-
-use super::app::{App, Effect, Io, Level, Modal, Queued, Screen, Source};
+use super::app::{App, Effect, Io, Level, Modal, Queued, Screen};
 use super::catalog;
 use super::editor::Editor;
+use super::jobs;
 use super::launch;
-use super::session::{ArmView, Session};
+use super::session::Session;
 use super::store::{self, RunRow};
-use super::text::{first_line, plural};
-use crate::runs::label::Subject;
+use super::text::first_line;
+use super::worker::Job;
 use crate::runs::RunStatus;
 
 /// Carry out one piece of disk work and put its outcome in the state.
@@ -27,11 +24,19 @@ pub fn perform(app: &mut App, io: Io) {
                 launch_editor(app);
             }
         }
-        Io::OpenRuns { rows, screen } => open_runs(app, &rows, screen),
-        Io::Rerun => rerun(app),
+        Io::OpenRuns { rows, screen } => {
+            if rows.is_empty() {
+                return app.error("no run selected");
+            }
+            jobs::submit(app, Job::Open { rows, screen })
+        }
+        Io::Rerun => match app.runs.get(app.run_sel).cloned() {
+            Some(row) => jobs::submit(app, Job::Rerun { row: Box::new(row) }),
+            None => app.error("no run selected"),
+        },
         Io::Resume => resume(app),
-        Io::DeleteRun(id) => delete_run(app, &id),
-        Io::DeleteRuns(ids) => delete_runs(app, &ids),
+        Io::DeleteRun(id) => delete_runs(app, vec![id]),
+        Io::DeleteRuns(ids) => delete_runs(app, ids),
         Io::SaveNotes { dir, text } => save_notes(app, &dir, &text),
         Io::ViewConfig => view_config(app),
         Io::DiscardNew(path) => discard_new(app, &path),
@@ -85,172 +90,20 @@ pub fn chosen_runs(app: &App) -> Vec<RunRow> {
     }
 }
 
-/// Open saved runs in the monitor (one) or the compare screen (several). Runs of one
-/// configuration that differ only in seed become one arm: the mean over seeds, banded across
-/// them, so a comparison of a seed sweep is one curve per arm.
-pub fn open_runs(app: &mut App, rows: &[RunRow], screen: Screen) {
+/// Delete runs on the worker; those still training are kept, and the status line will say
+/// which and why.
+fn delete_runs(app: &mut App, ids: Vec<String>) {
+    let runs_dir = app.runs_dir.clone();
+    jobs::submit(app, Job::Delete { runs_dir, ids });
+}
+
+/// Export `rows` on the worker.
+fn export_runs(app: &mut App, rows: Vec<RunRow>) {
     if rows.is_empty() {
-        return app.error("no run selected");
+        return app.error("nothing to export");
     }
-    let names = labels(rows);
-    let mut loaded = Vec::new();
-    let mut damaged = Vec::new();
-    for (r, name) in rows.iter().zip(&names) {
-        match store::load_metrics(&r.dir) {
-            Ok(m) => {
-                // A cut last line is what a run still writing leaves; anything else is damage
-                // the curves are drawn without, and the user is told so.
-                let damage: Vec<_> = m
-                    .damage
-                    .iter()
-                    .filter(|d| !d.partial || r.status != RunStatus::Running)
-                    .collect();
-                if let Some(first) = damage.first() {
-                    damaged.push(format!(
-                        "{}: metrics.jsonl {} ({} damaged line{} left out)",
-                        r.id,
-                        first,
-                        damage.len(),
-                        if damage.len() == 1 { "" } else { "s" }
-                    ));
-                }
-                let mut a = ArmView::from_metrics(name, &r.algorithm, &r.status, &m);
-                a.run_dir = Some(r.dir.clone());
-                a.identity = r.arm.clone();
-                a.total = a.total.max(r.total_iterations);
-                loaded.push((a, store::load_config(&r.dir).ok()));
-            }
-            Err(e) => return app.error(e),
-        }
-    }
-    let (arms, configs) = seed_groups(rows, loaded);
-    let title = if rows.len() == 1 {
-        rows[0].id.clone()
-    } else if arms.len() < rows.len() {
-        format!("{} runs as {} arms over seeds", rows.len(), arms.len())
-    } else {
-        format!("{} runs", rows.len())
-    };
-    let diff = if configs.len() == arms.len() {
-        let mut d = super::diff::differing_fields(&configs);
-        // An arm over seeds has no one seed: its config stands for all of them.
-        if arms.iter().any(|a| a.seeds.len() > 1) {
-            d.retain(|(k, _)| k != "seed");
-        }
-        d
-    } else {
-        Vec::new()
-    };
-    app.saved = Some(Session {
-        title,
-        live: false,
-        arms,
-        diff,
-    });
-    app.source = Source::Saved;
-    app.arm_sel = 0;
-    app.back = Screen::Runs;
-    app.screen = screen;
-    app.status = None;
-    if let Some(first) = damaged.first() {
-        let more = match damaged.len() {
-            1 => String::new(),
-            n => format!("; {} more runs damaged", n - 1),
-        };
-        app.error(format!("{first}{more}"));
-    }
-}
-
-/// The loaded runs with each group of seeds (two or more runs whose frozen configs differ in
-/// nothing but the seed) merged into one arm labelled by its arm, in the order the first of
-/// each appears; and one config per arm (for the diff) when every run had one.
-fn seed_groups(
-    rows: &[RunRow],
-    loaded: Vec<(ArmView, Option<crate::experiment::Experiment>)>,
-) -> (Vec<ArmView>, Vec<crate::experiment::Experiment>) {
-    let keys: Vec<Option<String>> = loaded
-        .iter()
-        .zip(rows)
-        .map(|((_, c), r)| c.as_ref().map(|c| super::seeds::group_key(c, &r.arm)))
-        .collect();
-    let mut order: Vec<Vec<usize>> = Vec::new();
-    for (i, k) in keys.iter().enumerate() {
-        match order.iter_mut().find(|g| k.is_some() && keys[g[0]] == *k) {
-            Some(g) => g.push(i),
-            None => order.push(vec![i]),
-        }
-    }
-    let mut slots: Vec<Option<(ArmView, Option<crate::experiment::Experiment>)>> =
-        loaded.into_iter().map(Some).collect();
-    let mut arms = Vec::new();
-    let mut configs = Vec::new();
-    let grouped: Vec<bool> = order.iter().map(|g| g.len() > 1).collect();
-    // A group's label: its arm, with the experiment when the view mixes experiments.
-    let group_labels = crate::runs::label::unique(
-        &order
-            .iter()
-            .map(|g| {
-                let r = &rows[g[0]];
-                Subject::new(
-                    &r.experiment,
-                    &r.arm,
-                    (g.len() == 1).then_some(r.id.as_str()),
-                )
-            })
-            .collect::<Vec<_>>(),
-    );
-    for ((g, many), label) in order.iter().zip(grouped).zip(group_labels) {
-        let mut members: Vec<(u64, ArmView)> = Vec::new();
-        let mut config = None;
-        for &i in g {
-            let (a, c) = slots[i].take().expect("each run in one group");
-            let seed = c.as_ref().map_or(0, |c| c.seed);
-            config = config.or(c);
-            members.push((seed, a));
-        }
-        if let Some(c) = config {
-            configs.push(c);
-        }
-        if many {
-            arms.push(super::seeds::aggregate(&label, members));
-        } else {
-            arms.push(members.pop().expect("one member").1);
-        }
-    }
-    (arms, configs)
-}
-
-/// The runs' names in every view and export of them: one rule, so the Compare view, the Runs
-/// pane's export and `metalab export` agree, and a rerun never shares its original's name.
-fn labels(rows: &[RunRow]) -> Vec<String> {
-    crate::runs::label::unique(&subjects(rows))
-}
-
-fn subjects(rows: &[RunRow]) -> Vec<Subject> {
-    rows.iter()
-        .map(|r| Subject::new(&r.experiment, &r.arm, Some(&r.id)).with_seed(r.seed))
-        .collect()
-}
-
-pub fn rerun(app: &mut App) {
-    let Some(r) = app.runs.get(app.run_sel).cloned() else {
-        return app.error("no run selected");
-    };
-    match store::load_config(&r.dir) {
-        Err(e) => app.error(e),
-        Ok(exp) => {
-            let q = Queued {
-                label: format!("rerun of {}", r.id),
-                session: Session::for_experiment(&exp),
-                effect: Effect::Launch {
-                    exp: Box::new(exp),
-                    source: None,
-                    rerun_of: Some(r.id.clone()),
-                },
-            };
-            launch::start_or_queue(app, q, format!("rerunning {}", r.id));
-        }
-    }
+    let exports_dir = app.exports_dir.clone();
+    jobs::submit(app, Job::Export { rows, exports_dir });
 }
 
 /// Continue the selected run where it stopped (stopped and interrupted runs keep a checkpoint).
@@ -308,32 +161,6 @@ fn launch_file(app: &mut App, path: &std::path::Path) {
     }
 }
 
-/// Delete the marked runs; those still training are kept, and the status line says which and
-/// why.
-pub fn delete_runs(app: &mut App, ids: &[String]) {
-    let mut deleted = 0;
-    let mut kept: Vec<(String, String)> = vec![];
-    for id in ids {
-        match store::delete_run(&app.runs_dir, id) {
-            Ok(()) => {
-                deleted += 1;
-                app.marked.remove(id);
-            }
-            Err(e) => kept.push((id.clone(), first_line(&e).to_string())),
-        }
-    }
-    app.refresh_runs();
-    let done = format!("deleted {}", plural(deleted, "run"));
-    match kept.as_slice() {
-        [] => app.info(done),
-        [(_, why)] => app.error(format!("{done}; kept 1: {why}")),
-        [(_, why), ..] => app.error(format!(
-            "{done}; kept {} (still marked): {why} …",
-            kept.len()
-        )),
-    }
-}
-
 fn save_notes(app: &mut App, dir: &std::path::Path, text: &str) {
     let notes = crate::runs::RunNotes::parse(text);
     match store::save_notes(dir, &notes) {
@@ -379,60 +206,11 @@ fn discard_new(app: &mut App, path: &std::path::Path) {
     app.refresh_experiments();
 }
 
-pub fn delete_run(app: &mut App, id: &str) {
-    match store::delete_run(&app.runs_dir, id) {
-        Ok(()) => {
-            app.marked.remove(id);
-            app.refresh_runs();
-            app.info(format!("deleted {id}"));
-        }
-        Err(e) => app.error(e),
-    }
-}
-
-/// Curves of `rows` to `exports/` as CSV, SVG and PNG, read in full from disk, under a name
-/// made from what they are (one run's id, the experiment, or `compare-N-runs`) and the minute.
-pub fn export_runs(app: &mut App, rows: &[RunRow]) {
-    if rows.is_empty() {
-        return app.error("nothing to export");
-    }
-    let mut curves = Vec::new();
-    let mut classification = false;
-    for (r, label) in rows.iter().zip(labels(rows)) {
-        match store::load_metrics(&r.dir) {
-            Ok(m) => {
-                classification |= m.classification;
-                curves.push(ArmCurves {
-                    run: r.id.clone(),
-                    label,
-                    identity: r.arm.clone(),
-                    train: m.train,
-                    evals: m.evals,
-                    tasks: m.tasks,
-                    clock: m.clock,
-                    algorithm: r.algorithm.clone(),
-                    stopped_at: matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted)
-                        .then_some(r.iteration),
-                    ways: store::load_config(&r.dir)
-                        .ok()
-                        .and_then(|c| c.family.episode_shape().0),
-                });
-            }
-            Err(e) => return app.error(e),
-        }
-    }
-    let stem = export::name::stem(&subjects(rows), SystemTime::now());
-    match export::write(&app.exports_dir, &stem, &curves, classification) {
-        Ok(done) => app.info(done.summary()),
-        Err(e) => app.error(format!("export failed: {e}")),
-    }
-}
-
 pub fn export_chosen(app: &mut App) {
     let rows = chosen_runs(app);
     // Used: marks left behind would make the next d or c act on runs chosen for this.
     app.marked.clear();
-    export_runs(app, &rows);
+    export_runs(app, rows);
 }
 
 /// Export what the monitor shows, from the run directories its arms write to; each arm is
@@ -470,7 +248,7 @@ pub fn export_session(app: &mut App) {
     if rows.is_empty() {
         return app.error("nothing to export yet: no arm has written its run folder");
     }
-    export_runs(app, &rows);
+    export_runs(app, rows);
 }
 
 fn open_editor(app: &mut App, path: std::path::PathBuf) {

@@ -14,42 +14,11 @@ use super::chart_opts::ChartOpts;
 use super::editor::{normalize, Editor};
 use super::runs_view::{self, RunFilter, RunSort};
 use super::scanner::{Scanned, Scanner};
+pub use super::screen::Screen;
 use super::session::Session;
 use super::store::RunRow;
 use super::sweep_view::{SweepMsg, SweepView};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Screen {
-    Experiments,
-    Runs,
-    Monitor,
-    Compare,
-    Editor,
-    /// Loss against adaptation steps, and for regression the tracked tasks' fits; opened from
-    /// the monitor or compare screen (`AdaptationView::from`).
-    Adaptation,
-}
-
-impl Screen {
-    /// The tab bar, in Tab order; the editor is reached from the experiments list.
-    pub const TABS: [Screen; 4] = [
-        Screen::Experiments,
-        Screen::Runs,
-        Screen::Monitor,
-        Screen::Compare,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Screen::Experiments => "Experiments",
-            Screen::Runs => "Runs",
-            Screen::Monitor => "Monitor",
-            Screen::Compare => "Compare",
-            Screen::Editor => "Editor",
-            Screen::Adaptation => "Adaptation",
-        }
-    }
-}
+use super::worker::{Done, Worker};
 
 /// Something that needs the user's yes before it happens.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +159,8 @@ pub enum Msg {
     Scanned(Scanned),
     /// How the sweep launched from the workbench goes.
     Sweep(SweepMsg),
+    /// The worker finished an action on runs.
+    Done(Box<Done>),
     Tick(Instant),
 }
 
@@ -278,6 +249,10 @@ pub struct App {
     pub want_selected: Option<PathBuf>,
     /// The sweep launched from the workbench, running or last finished.
     pub sweep: Option<SweepView>,
+    /// Carries out actions on runs off the UI thread; without one (tests) they run in place.
+    pub worker: Option<Worker>,
+    /// Actions handed to the worker and not yet answered.
+    pub jobs: usize,
 }
 
 impl App {
@@ -338,6 +313,8 @@ impl App {
             catalog_loaded: false,
             want_selected: None,
             sweep: None,
+            worker: None,
+            jobs: 0,
         }
     }
 

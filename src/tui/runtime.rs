@@ -1,6 +1,6 @@
 //! The workbench's event loop, apart from the real terminal so tests can run it on ratatui's
 //! `TestBackend`: render on a timer, and between frames take what woke the UI thread (input,
-//! file changes, the scanner's answers), the engine's events, and the effects they ask for.
+//! file changes, the scanner's and the worker's answers), the engine's events, and the effects they ask for.
 //!
 //! The UI thread never waits on anything but its own channel: input is read on a thread of its
 //! own (a hung-up terminal can leave a read blocked or spinning forever — a known crossterm
@@ -18,6 +18,7 @@ use ratatui::Terminal;
 use super::app::{self, App, Msg};
 use super::scanner::Scanner;
 use super::sweep_job::{SweepJob, SweepLaunch};
+use super::worker::Worker;
 use super::{actions, launch, store, view, watch};
 use crate::engine::LaunchOptions;
 
@@ -93,6 +94,12 @@ impl<B: Backend> Runtime<B> {
             })
         };
         let mut app = App::with_scanner(project_root, defaults.data.clone(), scanner);
+        app.worker = Some({
+            let tx = wake_tx.clone();
+            Worker::spawn(move |d| {
+                let _ = tx.send(Wake::Msg(Msg::Done(Box::new(d))));
+            })
+        });
         let exp_dir = project_root.join("experiments");
         // Without a watcher the UI still works; it just will not notice outside edits.
         let watcher = {

@@ -13,7 +13,7 @@ use super::launch::{after_failure, start_next};
 use super::scanner::Scanned;
 use super::session::ArmStatus;
 use super::sweep_view::SweepMsg;
-use super::{keys, view};
+use super::{jobs, keys, view};
 
 /// Re-list runs this often while the runs browser is visible: other processes add runs too.
 const RUNS_RESCAN: Duration = Duration::from_secs(2);
@@ -40,6 +40,7 @@ pub fn update(app: &mut App, msg: Msg) {
         }) => app.apply_catalog(generation, entries),
         Msg::Scanned(Scanned::Runs(rows)) => app.set_runs(rows),
         Msg::Sweep(m) => on_sweep(app, m),
+        Msg::Done(d) => jobs::done(app, *d),
         Msg::Tick(now) => {
             if let Some(ed) = app.editor.as_mut() {
                 if ed

@@ -340,6 +340,27 @@ fn field(name: &str, value: String) -> Line<'static> {
     ])
 }
 
+/// How a run ran (seed, device, threads, host, training time): one `ran` line, if known.
+fn ran(r: &RunRow) -> Option<Line<'static>> {
+    let mut ran = vec![];
+    if let Some(seed) = r.seed {
+        ran.push(format!("seed {seed}"));
+    }
+    if !r.extra.device.is_empty() {
+        ran.push(r.extra.device.clone());
+    }
+    if r.extra.threads > 0 {
+        ran.push(plural(r.extra.threads, "thread"));
+    }
+    if !r.extra.host.is_empty() {
+        ran.push(format!("on {}", r.extra.host));
+    }
+    if r.extra.seconds > 0.0 {
+        ran.push(format!("{} of training", theme::duration(r.extra.seconds)));
+    }
+    (!ran.is_empty()).then(|| field("ran", ran.join(" · ")))
+}
+
 fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
     let block = Block::default().borders(Borders::ALL).title(" run ");
     let text = match app.runs.get(app.run_sel) {
@@ -390,25 +411,7 @@ fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
                     ),
                 ));
             }
-            let mut ran = vec![];
-            if let Some(seed) = r.seed {
-                ran.push(format!("seed {seed}"));
-            }
-            if !r.extra.device.is_empty() {
-                ran.push(r.extra.device.clone());
-            }
-            if r.extra.threads > 0 {
-                ran.push(plural(r.extra.threads, "thread"));
-            }
-            if !r.extra.host.is_empty() {
-                ran.push(format!("on {}", r.extra.host));
-            }
-            if r.extra.seconds > 0.0 {
-                ran.push(format!("{} of training", theme::duration(r.extra.seconds)));
-            }
-            if !ran.is_empty() {
-                v.push(field("ran", ran.join(" · ")));
-            }
+            v.extend(ran(r));
             if let Some(variant) = &r.variant {
                 v.push(field(
                     "sweep",
