@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the same small experiments with two metalab binaries and check that every arm's numbers
 # are bit-identical: metrics.jsonl without its wall-clock field `t`, fits.json,
-# the checkpoint (less its `seconds`),
+# the checkpoint (less its `seconds` and the checksum that covers it),
 # and run.json without what names the process (id, times, pid, host, threads, source path).
 # One more experiment is stopped part-way with SIGTERM by OLD, and both binaries resume copies
 # of that stopped run, so checkpoint state (Adam moments, multi-task cursor) is compared too.
@@ -24,14 +24,18 @@ train() { # binary, runs folder, threads, experiment
     "$1" run "$4" --runs "$2" --threads "$3" -q >/dev/null
 }
 
-# A checkpoint's tensors and metadata, less its wall-clock `seconds`.
+# A checkpoint's tensors and metadata, less its wall-clock `seconds` and the checksum over it.
 checkpoint() {
     python3 - "$1" <<'PY'
 import hashlib, json, struct, sys
 b = open(sys.argv[1], "rb").read()
 n = struct.unpack("<Q", b[:8])[0]
 header = json.loads(b[8:8 + n])
-header.get("__metadata__", {}).pop("seconds", None)
+meta = header.get("__metadata__", {})
+meta.pop("seconds", None)
+# The checksum covers the metadata, `seconds` included, so it differs whenever the wall clock
+# does; the tensors' own digest below and every other metadata value are still compared.
+meta.pop("fnv1a64", None)
 print(json.dumps(header, sort_keys=True))
 print(hashlib.sha256(b[8 + n:]).hexdigest())
 PY
