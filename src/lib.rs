@@ -21,4 +21,5 @@ pub mod signals;
 pub mod stats;
 pub mod sweep;
 pub mod tasks;
+pub mod transfer;
 pub mod tui;

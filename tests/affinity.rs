@@ -170,3 +170,25 @@ fn pcgrad_is_reproducible_and_changes_a_conflicting_training() {
     assert_eq!(a, b);
     assert_ne!(a, mean);
 }
+
+#[test]
+fn pcgrad_is_refused_where_there_is_no_mean_of_task_updates_and_mean_is_not_written() {
+    let base = std::fs::read_to_string("experiments/mixed-affinity.ron").unwrap();
+    let text = base.replacen(
+        "Arm(name: \"fomaml\", algorithm: Fomaml)",
+        "Arm(name: \"anil\", algorithm: Anil(first_order: true), aggregate: PcGrad)",
+        1,
+    );
+    assert_ne!(text, base);
+    let e = metalab::experiment::parse_str(&text, std::path::Path::new("x.ron"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("arms[0].aggregate"), "{e}");
+    assert!(e.contains("fix: use aggregate: PcGrad with Maml"), "{e}");
+    // A frozen config of a Mean arm reads as configs did before `aggregate` existed.
+    let exp = metalab::experiment::parse_str(&base, std::path::Path::new("x.ron")).unwrap();
+    let one = exp.with_only_arm("fomaml").unwrap().to_ron();
+    assert!(!one.contains("aggregate"), "{one}");
+    let pc = exp.with_only_arm("fomaml-pcgrad").unwrap().to_ron();
+    assert!(pc.contains("aggregate: PcGrad"), "{pc}");
+}

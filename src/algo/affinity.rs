@@ -7,7 +7,8 @@
 //!   groupings"): `Z(i→j) = 1 − L_j(θ − η·dᵢ) / L_j(θ)`, how much one step along task i's
 //!   descent direction `dᵢ` (shared parameters only) lowers task j's loss; positive helps.
 //!
-//! Both are recorded in the run as `affinity.json` and `affinity.csv`.
+//! Both are recorded in the run as `affinity.json` and `affinity.csv`. The running means are
+//! not part of the checkpoint: a resumed run's record covers the iterations since the resume.
 
 use serde::{Deserialize, Serialize};
 
