@@ -18,6 +18,7 @@ pub mod kernels;
 pub mod launch;
 pub mod ops;
 pub mod probe;
+pub mod selfcheck;
 
 pub use backend::Backend;
 pub use cuda::Cuda;
