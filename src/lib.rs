@@ -11,6 +11,7 @@ pub mod device;
 pub mod engine;
 pub mod experiment;
 pub mod export;
+pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod palette;

@@ -34,7 +34,7 @@ fn default_seed() -> u64 {
 pub enum DeviceSpec {
     #[default]
     Cpu,
-    /// CUDA device ordinal; needs a build with `--features cuda`.
+    /// CUDA device ordinal (the driver, NVRTC and cuBLAS are loaded at run time).
     Cuda(usize),
 }
 

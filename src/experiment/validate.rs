@@ -518,13 +518,7 @@ fn check_model(c: &mut Checker, m: &ModelSpec) {
 
 fn check_device(c: &mut Checker, e: &Experiment) {
     if let DeviceSpec::Cuda(_) = e.device {
-        if !cfg!(feature = "cuda") {
-            c.fail(
-                "device",
-                "this metalab was built without CUDA",
-                "use device: Cpu, or rebuild with `cargo build --release --features cuda`",
-            );
-        } else if let Some(op) = crate::device::missing(e.device.kind(), e.model.custom_ops()) {
+        if let Some(op) = crate::device::missing(e.device.kind(), e.model.custom_ops()) {
             c.fail(
                 "device",
                 format!("{op} has no {} kernel in this version", e.device.kind()),

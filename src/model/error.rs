@@ -8,10 +8,10 @@ use crate::experiment::Misfit;
 
 #[derive(Debug, Error)]
 pub enum ModelError {
-    #[error("CUDA requested but this metalab was built without the `cuda` feature\n  fix: rebuild with `cargo build --release --features cuda` or set device: Cpu")]
-    NoCudaSupport,
-    #[error("CUDA device {ordinal} could not be opened: {reason}\n  fix: check `nvidia-smi`, or set device: Cpu")]
-    CudaUnavailable { ordinal: usize, reason: String },
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+    #[error("CUDA device {ordinal} is there, but no algorithm runs on the GPU engine yet (its kernels are built; the device backend waits for the lock-step batch contract)\n  fix: set device: Cpu")]
+    NoGpuBackend { ordinal: usize },
     #[error("{op} has no {device} kernel in this version\n  fix: use device: Cpu for this model")]
     Unsupported { op: CustomOp, device: DeviceKind },
     /// The conv net cannot run on the family's inputs (the same check `metalab check` reports

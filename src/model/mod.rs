@@ -205,44 +205,18 @@ impl Network {
     }
 }
 
-#[cfg(feature = "cuda")]
-mod cuda {
-    use super::{Evaluator, ModelError, Network};
-
-    pub fn evaluator(
-        net: &Network,
-        ordinal: usize,
-        seed: u64,
-    ) -> Result<Box<dyn Evaluator>, ModelError> {
-        // cudarc panics instead of returning an error when a driver exists but no GPU does.
-        let built = std::panic::catch_unwind(|| dfdx::tensor::Cuda::try_build(ordinal, seed));
-        match built {
-            Ok(Ok(dev)) => net.evaluator_on(dev),
-            Ok(Err(e)) => Err(ModelError::CudaUnavailable {
-                ordinal,
-                reason: format!("{e:?}"),
-            }),
-            Err(p) => Err(ModelError::CudaUnavailable {
-                ordinal,
-                reason: p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the CUDA driver panicked".into()),
-            }),
-        }
-    }
-}
-
-#[cfg(not(feature = "cuda"))]
+/// `Cuda(n)`: the GPU engine (`crate::gpu`) has its kernels but no device backend of the
+/// algorithms' batch contract yet, so after checking that the device could be opened (a missing
+/// driver, NVRTC or ordinal is named with its fix) it refuses plainly.
 mod cuda {
     use super::{Evaluator, ModelError, Network};
 
     pub fn evaluator(
         _net: &Network,
-        _ordinal: usize,
+        ordinal: usize,
         _seed: u64,
     ) -> Result<Box<dyn Evaluator>, ModelError> {
-        Err(ModelError::NoCudaSupport)
+        crate::gpu::probe::check(ordinal)?;
+        Err(ModelError::NoGpuBackend { ordinal })
     }
 }

@@ -50,13 +50,6 @@ impl ModelDevice for Cpu {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl ModelDevice for Cuda {
-    const KIND: DeviceKind = DeviceKind::Cuda;
-    /// No conv block kernel yet: nothing to keep.
-    type BlockState = ();
-}
-
 /// Refuse, before any work, a device that lacks one of the ops a model needs.
 pub fn require<D: ModelDevice>(needed: &[CustomOp]) -> Result<(), ModelError> {
     match crate::device::missing(D::KIND, needed) {

@@ -1,0 +1,40 @@
+//! What a device offers the ops: its own buffers, copies to and from the host, and cuBLAS's
+//! strided-batched SGEMM. Implemented by [`super::Host`] and [`super::Cuda`]; `ops` is written
+//! once against it.
+
+use super::gemm::Gemm;
+use super::GpuError;
+
+pub trait Backend {
+    /// A buffer of f32 in the device's memory.
+    type F32;
+    type U8;
+    type I32;
+
+    /// The most blocks an element-wise launch uses (results do not depend on it).
+    fn max_grid(&self) -> u32;
+
+    fn upload_f32(&self, v: &[f32]) -> Result<Self::F32, GpuError>;
+    fn upload_u8(&self, v: &[u8]) -> Result<Self::U8, GpuError>;
+    fn upload_i32(&self, v: &[i32]) -> Result<Self::I32, GpuError>;
+    fn zeros_f32(&self, n: usize) -> Result<Self::F32, GpuError>;
+    fn zeros_u8(&self, n: usize) -> Result<Self::U8, GpuError>;
+    fn download_f32(&self, b: &Self::F32) -> Result<Vec<f32>, GpuError>;
+    fn download_u8(&self, b: &Self::U8) -> Result<Vec<u8>, GpuError>;
+    fn len_f32(b: &Self::F32) -> usize;
+    fn len_u8(b: &Self::U8) -> usize;
+    fn len_i32(b: &Self::I32) -> usize;
+
+    /// `c ← α·op(a)·op(b) + β·c` for each of `g.batch` matrices, column-major, as cuBLAS's
+    /// `cublasSgemmStridedBatched`, in fp32 (never TF32). Refuses buffers too short for `g`.
+    fn sgemm(
+        &self,
+        g: &Gemm,
+        a: &Self::F32,
+        b: &Self::F32,
+        c: &mut Self::F32,
+    ) -> Result<(), GpuError>;
+
+    /// Waits for the device's queued work (a no-op on the host).
+    fn synchronize(&self) -> Result<(), GpuError>;
+}

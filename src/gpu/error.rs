@@ -1,0 +1,38 @@
+//! Why the GPU engine could not run, each with the fix.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum GpuError {
+    #[error("CUDA device {ordinal}: no NVIDIA driver found (libcuda.so.1 could not be loaded)\n  fix: install the NVIDIA driver (check with `nvidia-smi`), or set device: Cpu")]
+    NoDriver { ordinal: usize },
+    #[error("CUDA device {ordinal}: NVRTC, CUDA's run-time compiler, was not found (libnvrtc.so.13)\n  fix: install the CUDA 13 toolkit or `pip install nvidia-cuda-nvrtc==13.0.*` and put its lib/ folder on LD_LIBRARY_PATH, or set device: Cpu")]
+    NoNvrtc { ordinal: usize },
+    #[error("CUDA device {ordinal}: cuBLAS was not found (libcublas.so.13)\n  fix: install the CUDA 13 toolkit or `pip install nvidia-cublas==13.0.*` and put its lib/ folder on LD_LIBRARY_PATH, or set device: Cpu")]
+    NoCublas { ordinal: usize },
+    #[error("CUDA device {ordinal} does not exist: this machine has {count} CUDA device(s)\n  fix: use device: Cuda(0) … Cuda({last}), or device: Cpu", last = count.saturating_sub(1))]
+    NoSuchDevice { ordinal: usize, count: usize },
+    #[error("CUDA device {ordinal} could not be opened: {reason}\n  fix: check `nvidia-smi`, or set device: Cpu")]
+    Driver { ordinal: usize, reason: String },
+    #[error("NVRTC could not compile kernels/{file}: {log}\n  fix: this is a bug in metalab's kernels; report it with the log")]
+    Compile { file: String, log: String },
+    #[error("kernel {kernel} failed to launch: {reason}")]
+    Launch { kernel: String, reason: String },
+    #[error("kernel {0} is not in the loaded modules")]
+    MissingKernel(String),
+    #[error("GPU memory: {0}")]
+    Memory(String),
+    #[error("cuBLAS: {0}")]
+    Blas(String),
+    #[error("GPU op {op}: {detail}")]
+    Size { op: &'static str, detail: String },
+}
+
+impl GpuError {
+    pub fn launch(kernel: &str, e: impl std::fmt::Debug) -> GpuError {
+        GpuError::Launch {
+            kernel: kernel.to_string(),
+            reason: format!("{e:?}"),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The GPU engine's lower layers: CUDA C++ kernels (`kernels/*.cu`), their launch on a GPU
+//! through cudarc (NVRTC at run time, cuBLAS for the per-task matrix products), and the same
+//! kernels run on the CPU under an emulation of CUDA's execution model, which is how every CI
+//! run checks them against the CPU path without a GPU.
+//!
+//! Layers, bottom up: `launch` (grid shapes), `backend` (device memory and strided-batched
+//! SGEMM, implemented by `host` and `cuda`), `kernels` (one method per kernel, generated from
+//! `kernels/signatures.txt` by build.rs for both backends), `ops` (size-checked per-task ops
+//! on device-resident buffers, written once for both backends), `probe` (can this machine
+//! open `Cuda(n)`, and if not, why).
+
+pub mod backend;
+pub mod cuda;
+pub mod error;
+pub mod gemm;
+pub mod host;
+pub mod kernels;
+pub mod launch;
+pub mod ops;
+pub mod probe;
+pub mod selfcheck;
+
+pub use backend::Backend;
+pub use cuda::Cuda;
+pub use error::GpuError;
+pub use host::Host;
+pub use kernels::Kernels;
+pub use launch::Launch;

@@ -1,0 +1,82 @@
+//! The GPU check, for a machine with an NVIDIA GPU (`scripts/gpu-check.sh` runs it; ignored
+//! otherwise): every op of `gpu::selfcheck` on the GPU against its host-emulated self on fresh
+//! random inputs (kink codes exactly; floats within 1e-4 relative: cuBLAS and the GPU's
+//! `expf`/`logf` round differently), two GPU runs bit-identical, cuBLAS fp32 TFLOP/s at the
+//! Omniglot conv4 GEMM shapes (meta-batch 32, 5-way 1-shot, 15 queries: 80 images of 28×28), and
+//! peak GPU memory. Writes JSON to `$METALAB_GPU_CHECK_OUT` (default `gpu-check.json`).
+
+use std::time::Instant;
+
+use metalab::gpu::gemm::{Gemm, RowMajor};
+use metalab::gpu::selfcheck::{difference, run, Output};
+use metalab::gpu::{Backend, Cuda, Host};
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: run scripts/gpu-check.sh"]
+fn gpu_agrees_with_its_emulation() {
+    let gpu = Cuda::open(0).unwrap_or_else(|e| panic!("{e}"));
+    let name = metalab::gpu::probe::check(0).unwrap();
+    let ctx = gpu.context().clone();
+    let (free0, total) = ctx.mem_get_info().unwrap();
+    let mut min_free = free0;
+    let mut ops = vec![];
+    let mut failures = vec![];
+    for seed in [11u64, 12] {
+        let on_gpu = run(&gpu, seed, 4).unwrap();
+        min_free = min_free.min(ctx.mem_get_info().unwrap().0);
+        let again = run(&gpu, seed, 4).unwrap();
+        let on_host = run(&Host, seed, 4).unwrap();
+        for (((n, g), (_, h)), (_, g2)) in on_gpu.iter().zip(&on_host).zip(&again) {
+            let d = difference(g, h);
+            let ok = match g {
+                Output::U8(_) => d == 0.0,
+                Output::F32(_) => d <= 1e-4,
+            };
+            if !ok {
+                failures.push(format!("{n} (seed {seed}): {d:e}"));
+            }
+            if g != g2 {
+                failures.push(format!("{n} (seed {seed}): two GPU runs differ"));
+            }
+            ops.push(serde_json::json!({"op": n, "seed": seed, "difference": d, "ok": ok, "repeatable": g == g2}));
+        }
+    }
+
+    // Conv GEMMs per block: (cout, cin·9) × (cin·9, images·h·w) for each of 32 tasks.
+    let mut gemms = vec![];
+    for (cin, hw) in [(1usize, 28usize), (64, 14), (64, 7), (64, 3)] {
+        let (tasks, m, k, n) = (32, 64, cin * 9, 80 * hw * hw);
+        let g = Gemm::row_major(tasks, RowMajor::new(m, k), RowMajor::new(k, n), 1.0, 0.0);
+        let a = gpu.zeros_f32(tasks * m * k).unwrap();
+        let b = gpu.zeros_f32(tasks * k * n).unwrap();
+        let mut c = gpu.zeros_f32(tasks * m * n).unwrap();
+        gpu.sgemm(&g, &b, &a, &mut c).unwrap();
+        gpu.synchronize().unwrap();
+        min_free = min_free.min(ctx.mem_get_info().unwrap().0);
+        let reps = 20;
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            gpu.sgemm(&g, &b, &a, &mut c).unwrap();
+        }
+        gpu.synchronize().unwrap();
+        let s = t0.elapsed().as_secs_f64() / reps as f64;
+        let tflops = 2.0 * (tasks * m * k * n) as f64 / s / 1e12;
+        gemms.push(serde_json::json!({"tasks": tasks, "m": m, "k": k, "n": n, "ms": s * 1e3, "tflops": tflops}));
+    }
+    let report = serde_json::json!({
+        "device": name,
+        "arch": gpu.arch(),
+        "ops": ops,
+        "failures": failures,
+        "sgemm_conv_shapes": gemms,
+        "peak_memory_bytes": free0.saturating_sub(min_free),
+        "total_memory_bytes": total,
+    });
+    let path = std::env::var("METALAB_GPU_CHECK_OUT").unwrap_or_else(|_| "gpu-check.json".into());
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    assert!(
+        failures.is_empty(),
+        "GPU and emulation disagree: {failures:?}"
+    );
+}
