@@ -16,10 +16,14 @@ use crate::metrics::EvalResult;
 use crate::model::{BatchNormMode, ModelError, Network};
 use crate::pool::WorkerPool;
 use crate::runs::checkpoint::Checkpoint;
-use crate::runs::{self, RunError, EVALS};
+use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
 use crate::tasks::streams::{episodes, EvalStream};
 use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
+
+/// Where `metalab eval` appends its results, one JSON object a line (named with the run's other
+/// files, in `runs`).
+pub use crate::runs::EVALS;
 
 #[derive(Debug, Error)]
 pub enum SavedEvalError {

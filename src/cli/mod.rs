@@ -621,7 +621,7 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
     if r.result.per_step.len() > 1 {
         out!("after each step: {}", per_step_line(&r.result.per_step));
     }
-    out!("saved to {}", dir.join(metalab::runs::EVALS).display());
+    out!("saved to {}", dir.join(metalab::saved::EVALS).display());
 }
 
 /// `0: 20.0%  1: 61.3%  …` (accuracy where there is one, else the loss).
