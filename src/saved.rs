@@ -21,8 +21,9 @@ use crate::stats::MeanCi;
 use crate::tasks::streams::{episodes, EvalStream};
 use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
 
-/// Where `metalab eval` appends its results, one JSON object a line.
-pub const EVALS: &str = "evals.jsonl";
+/// Where `metalab eval` appends its results, one JSON object a line (named with the run's other
+/// files, in `runs`).
+pub use crate::runs::EVALS;
 
 #[derive(Debug, Error)]
 pub enum SavedEvalError {
@@ -32,12 +33,41 @@ pub enum SavedEvalError {
     Family(#[from] FamilyError),
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("{0}")]
-    Protocol(String),
+    #[error("unknown split `{0}`\n  fix: use --split test, validation or train")]
+    UnknownSplit(String),
+    #[error("--ways: this run was trained on {family}, which has no classes\n  fix: drop --ways (--shots and --queries apply)")]
+    WaysWithoutClasses { family: &'static str },
+    #[error("--within-alphabet: this run was trained on {family}, which has no alphabets\n  fix: drop --within-alphabet (it applies to Omniglot runs)")]
+    WithinAlphabetWithoutAlphabets { family: &'static str },
+    #[error("the requested protocol is not valid: `{}`: {}\n  fix: {}", .0.field, .0.message, .0.fix)]
+    InvalidProtocol(crate::experiment::ValidationError),
+    #[error("this {algorithm} run's head has {trained} outputs (trained {trained}-way), and {wanted}-way tasks need {wanted}: a gradient-based arm's meta-learned head has no rows for the new classes\n  fix: evaluate with --ways {trained}, pass --fresh-head to replace the head by zeros and fine-tune it{}, or use a metric-based arm (ProtoNet, MatchingNet, RelationNet), whose classes come from the support set", not_for_meta_sgd(.learned_rates))]
+    HeadTooNarrow {
+        algorithm: &'static str,
+        trained: usize,
+        wanted: usize,
+        /// Meta-SGD, whose learned rates cannot cover a fresh head either.
+        learned_rates: bool,
+    },
+    #[error("--lake: a Lake runs folder holds character images, and this run was trained on {family}\n  fix: evaluate an Omniglot or synthetic run")]
+    LakeNeedsImages { family: &'static str },
+    #[error("{}: {source}", .folder.display())]
+    LakeWays {
+        folder: PathBuf,
+        source: lake::MixedWays,
+    },
     #[error("{path}: the checkpoint does not fit this run's algorithm: {reason}\n  fix: the run directory may come from another metalab version; rerun it")]
     Checkpoint { path: PathBuf, reason: String },
     #[error("evaluation failed: {0}")]
     Eval(#[from] crate::pool::PoolError),
+}
+
+fn not_for_meta_sgd(learned_rates: &bool) -> &'static str {
+    if *learned_rates {
+        " (not for Meta-SGD: its learned rates have no entries for a new head)"
+    } else {
+        ""
+    }
 }
 
 /// What to change from the run's own protocol; `None` keeps the run's value.
@@ -112,11 +142,7 @@ pub struct LakeReport {
 }
 
 pub fn parse_split(s: &str) -> Result<Split, SavedEvalError> {
-    Split::from_name(s).ok_or_else(|| {
-        SavedEvalError::Protocol(format!(
-            "unknown split `{s}`\n  fix: use --split test, validation or train"
-        ))
-    })
+    Split::from_name(s).ok_or_else(|| SavedEvalError::UnknownSplit(s.to_string()))
 }
 
 fn split_name(s: Split) -> &'static str {
@@ -130,9 +156,9 @@ fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEval
     e.family = exp.eval_family();
     (e.eval.ways, e.eval.shots, e.eval.queries) = (None, None, None);
     if req.ways.is_some() && !e.family.is_classification() {
-        return Err(SavedEvalError::Protocol(
-            format!("--ways: this run was trained on {}, which has no classes\n  fix: drop --ways (--shots and --queries apply)", e.family.label()),
-        ));
+        return Err(SavedEvalError::WaysWithoutClasses {
+            family: e.family.label(),
+        });
     }
     e.family = e.family.reshaped(req.ways, req.shots, req.queries);
     if let (Some(d), FamilySpec::Omniglot(o)) = (&req.data, &mut e.family) {
@@ -140,22 +166,17 @@ fn modified(exp: &Experiment, req: &EvalRequest) -> Result<Experiment, SavedEval
     }
     if req.within_alphabet {
         let FamilySpec::Omniglot(o) = &mut e.family else {
-            return Err(SavedEvalError::Protocol(format!(
-                "--within-alphabet: this run was trained on {}, which has no alphabets\n  fix: drop --within-alphabet (it applies to Omniglot runs)",
-                e.family.label()
-            )));
+            return Err(SavedEvalError::WithinAlphabetWithoutAlphabets {
+                family: e.family.label(),
+            });
         };
         o.classes = crate::experiment::ClassDraw::WithinAlphabet;
     }
     e.eval.tasks = req.tasks.unwrap_or(e.eval.tasks);
     e.eval.inner_steps = req.inner_steps.unwrap_or(e.eval.inner_steps);
     e.eval.inner_lr = req.inner_lr.unwrap_or(e.eval.inner_lr);
-    let errors = crate::experiment::validate(&e, "");
-    if let Some(err) = errors.first() {
-        return Err(SavedEvalError::Protocol(format!(
-            "the requested protocol is not valid: `{}`: {}\n  fix: {}",
-            err.field, err.message, err.fix
-        )));
+    if let Some(err) = crate::experiment::validate(&e, "").into_iter().next() {
+        return Err(SavedEvalError::InvalidProtocol(err));
     }
     Ok(e)
 }
@@ -250,17 +271,12 @@ fn load_model(
                 );
             }
             _ => {
-                return Err(SavedEvalError::Protocol(format!(
-                    "this {} run's head has {trained_outputs} outputs (trained {trained_outputs}-way), and {}-way tasks need {}: a gradient-based arm's meta-learned head has no rows for the new classes\n  fix: evaluate with --ways {trained_outputs}, pass --fresh-head to replace the head by zeros and fine-tune it{}, or use a metric-based arm (ProtoNet, MatchingNet, RelationNet), whose classes come from the support set",
-                    arm.algorithm.label(),
-                    shape.outputs,
-                    shape.outputs,
-                    if matches!(mode, AdaptMode::LearnedRates { .. }) {
-                        " (not for Meta-SGD: its learned rates have no entries for a new head)"
-                    } else {
-                        ""
-                    },
-                )));
+                return Err(SavedEvalError::HeadTooNarrow {
+                    algorithm: arm.algorithm.label(),
+                    trained: trained_outputs,
+                    wanted: shape.outputs,
+                    learned_rates: matches!(mode, AdaptMode::LearnedRates { .. }),
+                });
             }
         }
     }
@@ -364,14 +380,16 @@ pub fn evaluate_lake(
         FamilySpec::Omniglot(o) => o.image_size,
         FamilySpec::Synthetic(s) => s.image_size,
         FamilySpec::Sinusoid(_) | FamilySpec::Mixed(_) => {
-            return Err(SavedEvalError::Protocol(
-                format!("--lake: a Lake runs folder holds character images, and this run was trained on {}\n  fix: evaluate an Omniglot or synthetic run", exp.family.label()),
-            ))
+            return Err(SavedEvalError::LakeNeedsImages {
+                family: exp.family.label(),
+            })
         }
     };
     let lake_runs = lake::load_runs(folder, size)?;
-    let ways = lake::ways_of(&lake_runs)
-        .map_err(|m| SavedEvalError::Protocol(format!("{}: {m}", folder.display())))?;
+    let ways = lake::ways_of(&lake_runs).map_err(|source| SavedEvalError::LakeWays {
+        folder: folder.to_path_buf(),
+        source,
+    })?;
     let shape = crate::tasks::episode::image_classes_shape(size, ways);
     let m = load_model(
         dir,

@@ -125,7 +125,7 @@ fn a_gradient_based_head_refuses_other_ways_unless_asked_for_a_fresh_head() {
         ..req()
     };
     let err = evaluate_run(&dir, &ten).unwrap_err();
-    assert!(matches!(err, SavedEvalError::Protocol(_)));
+    assert!(matches!(err, SavedEvalError::HeadTooNarrow { .. }));
     let msg = err.to_string();
     assert!(
         msg.contains("5 outputs") && msg.contains("--fresh-head"),
@@ -272,7 +272,7 @@ fn within_alphabet_is_refused_for_a_family_without_alphabets() {
     .unwrap_err();
     let msg = err.to_string();
     assert!(
-        matches!(err, SavedEvalError::Protocol(_))
+        matches!(err, SavedEvalError::WithinAlphabetWithoutAlphabets { .. })
             && msg.contains("--within-alphabet")
             && msg.contains("fix: drop --within-alphabet"),
         "{msg}"

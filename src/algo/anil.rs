@@ -13,7 +13,8 @@ use rand::SeedableRng;
 
 use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use crate::model::{head, EmbedJob, Evaluator, FeatureLoss, LockStepModel, LossOut, SerialTasks};
+use crate::model::lockstep::embed_all;
+use crate::model::{head, Evaluator, FeatureLoss, LockStepModel, LossOut, SerialTasks};
 use crate::tasks::{Batch, Episode, Rng};
 
 /// Relative radius of the head-level finite differences (f64).
@@ -61,20 +62,11 @@ pub fn body_features<M: LockStepModel + ?Sized>(
             }) as Box<FeatureLoss>
         })
         .collect();
-    let mut jobs: Vec<EmbedJob<M::Params>> = bodies
+    let tasks = bodies
         .iter()
         .zip(batches)
-        .zip(keep.iter_mut())
-        .map(|((body, b), head)| EmbedJob {
-            body: *body,
-            n: b.n,
-            x: &b.x,
-            head: &mut **head,
-            grad: false,
-        })
-        .collect();
-    m.features(&mut jobs);
-    drop(jobs);
+        .map(|(body, b)| (*body, b.n, &b.x[..]));
+    embed_all(m, tasks, &mut keep, false);
     drop(keep);
     feats
 }
@@ -130,20 +122,11 @@ fn query_losses<M: LockStepModel + ?Sized>(
             }) as Box<FeatureLoss>
         })
         .collect();
-    let mut jobs: Vec<EmbedJob<M::Params>> = bodies
+    let tasks = bodies
         .iter()
         .zip(batches)
-        .zip(losses.iter_mut())
-        .map(|((body, b), head)| EmbedJob {
-            body: *body,
-            n: b.n,
-            x: &b.x,
-            head: &mut **head,
-            grad: true,
-        })
-        .collect();
-    let outs = m.features(&mut jobs);
-    drop(jobs);
+        .map(|(body, b)| (*body, b.n, &b.x[..]));
+    let outs = embed_all(m, tasks, &mut losses, true);
     drop(losses);
     outs.into_iter()
         .zip(g_heads)
@@ -206,18 +189,8 @@ fn feature_pullback<M: LockStepModel + ?Sized>(
         .into_iter()
         .map(|df| Box::new(move |_: &[f32], _: usize| (NO_LOSS, df.clone())) as Box<FeatureLoss>)
         .collect();
-    let mut jobs: Vec<EmbedJob<M::Params>> = batches
-        .iter()
-        .zip(losses.iter_mut())
-        .map(|(b, head)| EmbedJob {
-            body,
-            n: b.n,
-            x: &b.x,
-            head: &mut **head,
-            grad: true,
-        })
-        .collect();
-    let outs = m.features(&mut jobs);
+    let tasks = batches.iter().map(|b| (body, b.n, &b.x[..]));
+    let outs = embed_all(m, tasks, &mut losses, true);
     outs.into_iter().map(|o| o.into_grad().1).collect()
 }
 

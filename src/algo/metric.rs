@@ -11,8 +11,9 @@ use rand::SeedableRng;
 
 use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
+use crate::model::lockstep::embed_all;
 use crate::model::metric::MetricKind;
-use crate::model::{EmbedJob, Evaluator, FeatureLoss, LockStepModel, LossOut, SerialTasks};
+use crate::model::{Evaluator, FeatureLoss, LockStepModel, LossOut, SerialTasks};
 use crate::tasks::{Batch, Episode, Rng, Targets};
 
 /// Salt for the relation module's initialisation, so the body's draw matches the other arms'.
@@ -89,20 +90,11 @@ pub fn episode_losses<M: LockStepModel + ?Sized>(
             }) as Box<FeatureLoss>
         })
         .collect();
-    let mut jobs: Vec<EmbedJob<M::Params>> = episodes
+    let tasks = episodes
         .iter()
         .zip(&xs)
-        .zip(losses.iter_mut())
-        .map(|((ep, x), head)| EmbedJob {
-            body: &body,
-            n: ep.support.n + ep.query.n,
-            x,
-            head: &mut **head,
-            grad,
-        })
-        .collect();
-    let outs = m.features(&mut jobs);
-    drop(jobs);
+        .map(|(ep, x)| (&body, ep.support.n + ep.query.n, &x[..]));
+    let outs = embed_all(m, tasks, &mut losses, grad);
     drop(losses);
     outs.into_iter()
         .zip(g_modules)

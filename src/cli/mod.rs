@@ -117,24 +117,7 @@ enum Cmd {
         opts: RunOpts,
     },
     /// Write saved runs' curves as CSV (long format) and a plot (SVG and PNG), overlaid in one figure.
-    Export {
-        /// Runs by id or path (with --group: default every finished run).
-        #[arg(required_unless_present = "group")]
-        runs: Vec<String>,
-        /// Write `aggregate.csv`: runs grouped by config except seed, mean ± 95% CI over seeds.
-        #[arg(long)]
-        group: bool,
-        #[arg(long, default_value = "runs")]
-        runs_root: PathBuf,
-        /// Folder for the files.
-        #[arg(long, default_value = "exports")]
-        out: PathBuf,
-        /// File name without extension (default: the run's id for one run, else the
-        /// experiment's name or `compare-N-runs`, and the minute). An existing file is never
-        /// replaced: `-2`, `-3`, … is added.
-        #[arg(long)]
-        name: Option<String>,
-    },
+    Export(ExportArgs),
     /// Continue a stopped or interrupted run from its last checkpoint.
     Resume {
         run: String,
@@ -143,47 +126,7 @@ enum Cmd {
     },
     /// Evaluate a saved run's checkpoint under another protocol, or on a Lake-layout one-shot
     /// runs folder; the result is appended to runs/<id>/evals.jsonl.
-    Eval {
-        run: String,
-        #[arg(long)]
-        ways: Option<usize>,
-        #[arg(long)]
-        shots: Option<usize>,
-        #[arg(long)]
-        queries: Option<usize>,
-        /// Test tasks (default: the run's eval.tasks).
-        #[arg(long)]
-        tasks: Option<usize>,
-        /// test, validation or train.
-        #[arg(long, default_value = "test")]
-        split: String,
-        #[arg(long)]
-        inner_steps: Option<usize>,
-        #[arg(long)]
-        inner_lr: Option<f64>,
-        /// When the ways change, give a gradient-based arm a fresh zero head to fine-tune instead
-        /// of refusing.
-        #[arg(long)]
-        fresh_head: bool,
-        /// Score each task's query set only before and after adaptation, not after every step:
-        /// the same result, without the per-step curve, in 2 of the k + 1 query passes.
-        #[arg(long)]
-        no_per_step: bool,
-        /// Draw all of a task's classes from one alphabet of the split, as Lake et al.'s one-shot
-        /// runs do (Omniglot): the harder, more realistic test.
-        #[arg(long)]
-        within_alphabet: bool,
-        /// A folder of Lake et al.'s one-shot runs (runNN/training, runNN/test,
-        /// runNN/class_labels.txt): error rate per run and overall.
-        #[arg(long)]
-        lake: Option<PathBuf>,
-        #[arg(long, env = "METALAB_OMNIGLOT")]
-        data: Option<PathBuf>,
-        #[arg(long)]
-        threads: Option<usize>,
-        #[arg(long, default_value = "runs")]
-        runs: PathBuf,
-    },
+    Eval(EvalArgs),
     /// Time fixed workloads and print seconds per meta-iteration.
     Bench {
         /// Fewer iterations (a smoke run).
@@ -205,6 +148,71 @@ enum Cmd {
         #[arg(long)]
         threads: Option<usize>,
     },
+}
+
+// `metalab export`'s arguments (the variant's doc comment is the command's help).
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// Runs by id or path (with --group: default every finished run).
+    #[arg(required_unless_present = "group")]
+    runs: Vec<String>,
+    /// Write `aggregate.csv`: runs grouped by config except seed, mean ± 95% CI over seeds.
+    #[arg(long)]
+    group: bool,
+    #[arg(long, default_value = "runs")]
+    runs_root: PathBuf,
+    /// Folder for the files.
+    #[arg(long, default_value = "exports")]
+    out: PathBuf,
+    /// File name without extension (default: the run's id for one run, else the
+    /// experiment's name or `compare-N-runs`, and the minute). An existing file is never
+    /// replaced: `-2`, `-3`, … is added.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+// `metalab eval`'s arguments (the variant's doc comment is the command's help).
+#[derive(Args, Debug)]
+struct EvalArgs {
+    run: String,
+    #[arg(long)]
+    ways: Option<usize>,
+    #[arg(long)]
+    shots: Option<usize>,
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Test tasks (default: the run's eval.tasks).
+    #[arg(long)]
+    tasks: Option<usize>,
+    /// test, validation or train.
+    #[arg(long, default_value = "test")]
+    split: String,
+    #[arg(long)]
+    inner_steps: Option<usize>,
+    #[arg(long)]
+    inner_lr: Option<f64>,
+    /// When the ways change, give a gradient-based arm a fresh zero head to fine-tune instead
+    /// of refusing.
+    #[arg(long)]
+    fresh_head: bool,
+    /// Score each task's query set only before and after adaptation, not after every step:
+    /// the same result, without the per-step curve, in 2 of the k + 1 query passes.
+    #[arg(long)]
+    no_per_step: bool,
+    /// Draw all of a task's classes from one alphabet of the split, as Lake et al.'s one-shot
+    /// runs do (Omniglot): the harder, more realistic test.
+    #[arg(long)]
+    within_alphabet: bool,
+    /// A folder of Lake et al.'s one-shot runs (runNN/training, runNN/test,
+    /// runNN/class_labels.txt): error rate per run and overall.
+    #[arg(long)]
+    lake: Option<PathBuf>,
+    #[arg(long, env = "METALAB_OMNIGLOT")]
+    data: Option<PathBuf>,
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
 }
 
 /// The most of one line of an error that is shown: messages quote the input they refuse, and a
@@ -246,15 +254,7 @@ fn launch_options(o: &RunOpts) -> LaunchOptions {
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
-    // Commands that train keep SIGPIPE ignored (and print without panicking): a closed pipe must
-    // not kill a run between checkpoints. The others end quietly on one, like any Unix tool.
-    let trains = match &cli.command {
-        None | Some(Cmd::Run { .. } | Cmd::Rerun { .. } | Cmd::Resume { .. }) => true,
-        // `--status` and `--slurm` only print; the queue and its children train.
-        Some(Cmd::Sweep(a)) => a.trains(),
-        _ => false,
-    };
-    if !trains {
+    if !trains(&cli.command) {
         metalab::signals::die_quietly_on_closed_pipe();
     }
     match cli.command {
@@ -271,188 +271,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             arms,
             iterations,
             opts,
-        }) => {
-            let exp = experiment::load_file(&file)?;
-            // The override replaces a field the file's validation bounded: bound it the same way.
-            let max = experiment::limits::MAX_ITERATIONS;
-            if let Some(n) = iterations.filter(|&n| n > max) {
-                anyhow::bail!(
-                    "--iterations {n} is more than the {max} metalab allows\n  fix: use at most {max}"
-                );
-            }
-            let mut lo = launch_options(&opts);
-            lo.arms = (!arms.is_empty()).then_some(arms);
-            lo.iterations = iterations;
-            lo.source = Some(file.clone());
-            headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
-        }
+        }) => run(file, arms, iterations, &opts),
         Some(Cmd::Check { files, data }) => check(&files, data.as_deref()),
-        Some(Cmd::Runs { runs, group }) => {
-            if group {
-                let g = metalab::sweep::aggregate::group(
-                    &metalab::sweep::aggregate::load_finished(&runs),
-                );
-                outp!("{}", metalab::sweep::aggregate::table(&g));
-            } else {
-                list_runs(&runs);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Cmd::Runs { runs, group }) => show_runs(&runs, group),
         Some(Cmd::Sweep(args)) => sweep::sweep(args),
-        Some(Cmd::Rerun { run, opts }) => {
-            let dir = metalab::runs::resolve(&opts.runs, &run)?;
-            let exp = metalab::runs::load_config(&dir)?;
-            let mut lo = launch_options(&opts);
-            lo.rerun_of = Some(metalab::runs::run_id(&dir));
-            // A damaged run.json loses only the source file's name; the config is what reruns.
-            lo.source = metalab::runs::load_meta(&dir).ok().and_then(|m| m.source);
-            headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
-        }
-        Some(Cmd::Resume { run, opts }) => {
-            let dir = metalab::runs::resolve(&opts.runs, &run)?;
-            let meta = metalab::runs::load_meta(&dir)?;
-            if meta.status == metalab::runs::RunStatus::Finished {
-                anyhow::bail!(
-                    "run {} already finished\n  fix: `metalab rerun {}` trains it again",
-                    meta.id,
-                    meta.id
-                );
-            }
-            // The run's lock says whether it is being written, and by whom.
-            metalab::runs::ensure_not_running(&dir)?;
-            headless::run(
-                metalab::engine::Prepared::resume(&dir, launch_options(&opts))?,
-                opts.quiet,
-            )
-        }
-        Some(Cmd::Export {
-            runs,
-            group,
-            runs_root,
-            out,
-            name,
-        }) => {
-            if group {
-                return export_group(&runs, &runs_root, &out);
-            }
-            let mut curves = vec![];
-            let mut subjects = vec![];
-            let mut classification = false;
-            let mut damaged = false;
-            for r in &runs {
-                let dir = metalab::runs::resolve(&runs_root, r)?;
-                let meta = metalab::runs::load_meta(&dir)?;
-                let (m, notes) = export_metrics(&dir, &meta)?;
-                for n in &notes {
-                    say!("warning: {n}");
-                }
-                damaged |= !notes.is_empty();
-                classification |= m.classification;
-                // The folder's name, not the recorded id: a copied run is its own run here.
-                let id = metalab::runs::run_id(&dir);
-                subjects.push(
-                    Subject::new(&meta.experiment, &meta.arm, Some(&id)).with_seed(Some(meta.seed)),
-                );
-                curves.push(metalab::export::ArmCurves {
-                    run: id,
-                    label: String::new(),
-                    identity: meta.arm.clone(),
-                    train: m.train,
-                    evals: m.evals,
-                    tasks: m.tasks,
-                    clock: m.clock,
-                    algorithm: meta.algorithm.clone(),
-                    stopped_at: matches!(
-                        meta.status,
-                        metalab::runs::RunStatus::Stopped | metalab::runs::RunStatus::Interrupted
-                    )
-                    .then_some(meta.iteration),
-                    ways: metalab::runs::load_config(&dir)
-                        .ok()
-                        .and_then(|c| c.family.episode_shape().0),
-                });
-            }
-            for (c, l) in curves.iter_mut().zip(unique(&subjects)) {
-                c.label = l;
-            }
-            let stem = name.unwrap_or_else(|| {
-                metalab::export::name::stem(&subjects, std::time::SystemTime::now())
-            });
-            let done = metalab::export::write(&out, &stem, &curves, classification)
-                .with_context(|| format!("exporting into {}", out.display()))?;
-            for p in done.paths() {
-                out!("{}", p.display());
-            }
-            // Written, and the damage named above: a script sees it in the status too.
-            Ok(if damaged {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Some(Cmd::Eval {
-            run,
-            ways,
-            shots,
-            queries,
-            tasks,
-            split,
-            inner_steps,
-            inner_lr,
-            fresh_head,
-            no_per_step,
-            within_alphabet,
-            lake,
-            data,
-            threads,
-            runs,
-        }) => {
-            let dir = metalab::runs::resolve(&runs, &run)?;
-            let req = metalab::saved::EvalRequest {
-                ways,
-                shots,
-                queries,
-                tasks,
-                split: Some(metalab::saved::parse_split(&split)?),
-                inner_steps,
-                inner_lr,
-                data,
-                fresh_head,
-                within_alphabet,
-                threads,
-                scoring: if no_per_step {
-                    metalab::algo::eval::Scoring::Ends
-                } else {
-                    metalab::algo::eval::Scoring::EveryStep
-                },
-            };
-            let record = match &lake {
-                Some(folder) => metalab::saved::evaluate_lake(&dir, folder, &req)?,
-                None => metalab::saved::evaluate_run(&dir, &req)?,
-            };
-            print_saved_eval(&dir, &record);
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Cmd::Bench { quick, json, only }) => {
-            let results = metalab::bench::run(quick, json, only.as_deref())?;
-            // The workbench's cost of drawing a long run: one 120×40 frame of a 100,000-point run.
-            let frame = only
-                .as_deref()
-                .is_none_or(|o| "frame".contains(o))
-                .then(|| metalab::tui::bench::frame_time(100_000, 50));
-            if json {
-                let frame_ms = frame.map(|d| d.as_secs_f64() * 1e3);
-                let all =
-                    serde_json::json!({"workloads": results, "frame_ms_100k_points": frame_ms});
-                out!("{}", serde_json::to_string_pretty(&all)?);
-            } else if let Some(d) = frame {
-                out!(
-                    "workbench frame, 100,000-point run at 120×40: {:.3} ms (mean of 50 renders)",
-                    d.as_secs_f64() * 1e3
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Cmd::Rerun { run, opts }) => rerun(&run, &opts),
+        Some(Cmd::Resume { run, opts }) => resume(&run, &opts),
+        Some(Cmd::Export(args)) => export(args),
+        Some(Cmd::Eval(args)) => eval(args),
+        Some(Cmd::Bench { quick, json, only }) => bench(quick, json, only.as_deref()),
         Some(Cmd::BenchOne {
             name,
             quick,
@@ -463,6 +290,206 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Commands that train keep SIGPIPE ignored (and print without panicking): a closed pipe must
+/// not kill a run between checkpoints. The others end quietly on one, like any Unix tool.
+fn trains(command: &Option<Cmd>) -> bool {
+    match command {
+        None | Some(Cmd::Run { .. } | Cmd::Rerun { .. } | Cmd::Resume { .. }) => true,
+        // `--status` and `--slurm` only print; the queue and its children train.
+        Some(Cmd::Sweep(a)) => a.trains(),
+        _ => false,
+    }
+}
+
+/// `metalab run`: an experiment file's arms, headless.
+fn run(
+    file: PathBuf,
+    arms: Vec<String>,
+    iterations: Option<usize>,
+    opts: &RunOpts,
+) -> Result<ExitCode> {
+    let exp = experiment::load_file(&file)?;
+    // The override replaces a field the file's validation bounded: bound it the same way.
+    let max = experiment::limits::MAX_ITERATIONS;
+    if let Some(n) = iterations.filter(|&n| n > max) {
+        anyhow::bail!(
+            "--iterations {n} is more than the {max} metalab allows\n  fix: use at most {max}"
+        );
+    }
+    let mut lo = launch_options(opts);
+    lo.arms = (!arms.is_empty()).then_some(arms);
+    lo.iterations = iterations;
+    lo.source = Some(file);
+    headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
+}
+
+/// `metalab runs`: the saved runs, or (`--group`) their results over seeds.
+fn show_runs(runs: &Path, group: bool) -> Result<ExitCode> {
+    if group {
+        let g = metalab::sweep::aggregate::group(&metalab::sweep::aggregate::load_finished(runs));
+        outp!("{}", metalab::sweep::aggregate::table(&g));
+    } else {
+        list_runs(runs);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `metalab rerun`: a saved run trained again from its frozen config.
+fn rerun(run: &str, opts: &RunOpts) -> Result<ExitCode> {
+    let dir = metalab::runs::resolve(&opts.runs, run)?;
+    let exp = metalab::runs::load_config(&dir)?;
+    let mut lo = launch_options(opts);
+    lo.rerun_of = Some(metalab::runs::run_id(&dir));
+    // A damaged run.json loses only the source file's name; the config is what reruns.
+    lo.source = metalab::runs::load_meta(&dir).ok().and_then(|m| m.source);
+    headless::run(metalab::engine::Prepared::new(exp, lo)?, opts.quiet)
+}
+
+/// `metalab resume`: a stopped or interrupted run, from its last checkpoint.
+fn resume(run: &str, opts: &RunOpts) -> Result<ExitCode> {
+    let dir = metalab::runs::resolve(&opts.runs, run)?;
+    let meta = metalab::runs::load_meta(&dir)?;
+    if meta.status == metalab::runs::RunStatus::Finished {
+        anyhow::bail!(
+            "run {} already finished\n  fix: `metalab rerun {}` trains it again",
+            meta.id,
+            meta.id
+        );
+    }
+    // The run's lock says whether it is being written, and by whom.
+    metalab::runs::ensure_not_running(&dir)?;
+    headless::run(
+        metalab::engine::Prepared::resume(&dir, launch_options(opts))?,
+        opts.quiet,
+    )
+}
+
+/// `metalab export`: saved runs' curves as CSV and a figure, or (`--group`) `aggregate.csv`.
+fn export(a: ExportArgs) -> Result<ExitCode> {
+    if a.group {
+        return export_group(&a.runs, &a.runs_root, &a.out);
+    }
+    let loaded = export_curves(&a.runs, &a.runs_root)?;
+    let stem = a.name.unwrap_or_else(|| {
+        metalab::export::name::stem(&loaded.subjects, std::time::SystemTime::now())
+    });
+    let done = metalab::export::write(&a.out, &stem, &loaded.curves, loaded.classification)
+        .with_context(|| format!("exporting into {}", a.out.display()))?;
+    for p in done.paths() {
+        out!("{}", p.display());
+    }
+    // Written, and the damage named above: a script sees it in the status too.
+    Ok(if loaded.damaged {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The runs an export draws, read from their folders.
+struct ExportCurves {
+    curves: Vec<metalab::export::ArmCurves>,
+    subjects: Vec<Subject>,
+    classification: bool,
+    /// Some run's metrics had damaged lines (named as a warning when read).
+    damaged: bool,
+}
+
+/// Each run's curves, labelled so that no two legend entries read the same.
+fn export_curves(runs: &[String], runs_root: &Path) -> Result<ExportCurves> {
+    let mut out = ExportCurves {
+        curves: vec![],
+        subjects: vec![],
+        classification: false,
+        damaged: false,
+    };
+    for r in runs {
+        let dir = metalab::runs::resolve(runs_root, r)?;
+        let meta = metalab::runs::load_meta(&dir)?;
+        let (m, notes) = export_metrics(&dir, &meta)?;
+        for n in &notes {
+            say!("warning: {n}");
+        }
+        out.damaged |= !notes.is_empty();
+        out.classification |= m.classification;
+        // The folder's name, not the recorded id: a copied run is its own run here.
+        let id = metalab::runs::run_id(&dir);
+        out.subjects
+            .push(Subject::new(&meta.experiment, &meta.arm, Some(&id)).with_seed(Some(meta.seed)));
+        out.curves.push(metalab::export::ArmCurves {
+            run: id,
+            label: String::new(),
+            identity: meta.arm.clone(),
+            train: m.train,
+            evals: m.evals,
+            tasks: m.tasks,
+            clock: m.clock,
+            algorithm: meta.algorithm.clone(),
+            stopped_at: matches!(
+                meta.status,
+                metalab::runs::RunStatus::Stopped | metalab::runs::RunStatus::Interrupted
+            )
+            .then_some(meta.iteration),
+            ways: metalab::runs::load_config(&dir)
+                .ok()
+                .and_then(|c| c.family.episode_shape().0),
+        });
+    }
+    for (c, l) in out.curves.iter_mut().zip(unique(&out.subjects)) {
+        c.label = l;
+    }
+    Ok(out)
+}
+
+/// `metalab eval`: a saved run's checkpoint under another protocol, or on Lake's one-shot runs.
+fn eval(a: EvalArgs) -> Result<ExitCode> {
+    let dir = metalab::runs::resolve(&a.runs, &a.run)?;
+    let req = metalab::saved::EvalRequest {
+        ways: a.ways,
+        shots: a.shots,
+        queries: a.queries,
+        tasks: a.tasks,
+        split: Some(metalab::saved::parse_split(&a.split)?),
+        inner_steps: a.inner_steps,
+        inner_lr: a.inner_lr,
+        data: a.data,
+        fresh_head: a.fresh_head,
+        within_alphabet: a.within_alphabet,
+        threads: a.threads,
+        scoring: if a.no_per_step {
+            metalab::algo::eval::Scoring::Ends
+        } else {
+            metalab::algo::eval::Scoring::EveryStep
+        },
+    };
+    let record = match &a.lake {
+        Some(folder) => metalab::saved::evaluate_lake(&dir, folder, &req)?,
+        None => metalab::saved::evaluate_run(&dir, &req)?,
+    };
+    print_saved_eval(&dir, &record);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `metalab bench`: the fixed workloads, and the workbench's cost of drawing a long run.
+fn bench(quick: bool, json: bool, only: Option<&str>) -> Result<ExitCode> {
+    let results = metalab::bench::run(quick, json, only)?;
+    // The workbench's cost of drawing a long run: one 120×40 frame of a 100,000-point run.
+    let frame = only
+        .is_none_or(|o| "frame".contains(o))
+        .then(|| metalab::tui::bench::frame_time(100_000, 50));
+    if json {
+        let frame_ms = frame.map(|d| d.as_secs_f64() * 1e3);
+        let all = serde_json::json!({"workloads": results, "frame_ms_100k_points": frame_ms});
+        out!("{}", serde_json::to_string_pretty(&all)?);
+    } else if let Some(d) = frame {
+        out!(
+            "workbench frame, 100,000-point run at 120×40: {:.3} ms (mean of 50 renders)",
+            d.as_secs_f64() * 1e3
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn workbench(project: &Path, defaults: &LaunchOptions) -> Result<ExitCode> {

@@ -341,15 +341,7 @@ fn task(
         );
         return Ok(ExitCode::from(sweep::EXIT_CLAIMED));
     };
-    let stop = Arc::new(AtomicUsize::new(0));
-    {
-        let stop = Arc::clone(&stop);
-        // Every signal only asks for a stop: a Slurm task or queue child can be told twice
-        // (by its parent and by the terminal or scheduler) and must still checkpoint.
-        let _ = metalab::signals::on_termination(move || {
-            stop.fetch_add(1, Ordering::SeqCst);
-        });
-    }
+    let stop = stop_counter();
     say!(
         "metalab sweep: variant {index} {} ({}) on {}",
         v.name,
@@ -364,13 +356,71 @@ fn task(
         variant: Some(v.name.clone()),
         ..LaunchOptions::default()
     };
-    let mut fresh = vec![];
-    let mut resumes = vec![];
-    let mut blocked = vec![];
+    let arms = sort_arms(runs, v)?;
+    let mut outcome = Outcome::default();
+    for d in arms.resumes {
+        drive(
+            Prepared::resume(&d, lo.clone())?,
+            &stop,
+            progress_lines,
+            &mut outcome,
+        );
+    }
+    if !arms.fresh.is_empty() && stop.load(Ordering::SeqCst) == 0 {
+        let mut o = lo.clone();
+        o.arms = Some(arms.fresh);
+        drive(
+            Prepared::new(v.experiment.clone(), o)?,
+            &stop,
+            progress_lines,
+            &mut outcome,
+        );
+    }
+    for b in &arms.blocked {
+        say!("  {b}");
+    }
+    Ok(if outcome.failed || !arms.blocked.is_empty() {
+        ExitCode::from(1)
+    } else if outcome.stopped || stop.load(Ordering::SeqCst) > 0 {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Counts termination signals. Every signal only asks for a stop: a Slurm task or queue child
+/// can be told twice (by its parent and by the terminal or scheduler) and must still checkpoint.
+fn stop_counter() -> Arc<AtomicUsize> {
+    let stop = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&stop);
+    let _ = metalab::signals::on_termination(move || {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    stop
+}
+
+/// A variant's arms by what this task does with them.
+struct TaskArms {
+    /// Arms to train from the start, by name.
+    fresh: Vec<String>,
+    /// Run folders to resume.
+    resumes: Vec<PathBuf>,
+    /// Arms left alone, and why.
+    blocked: Vec<String>,
+}
+
+/// Each arm's plan, said as it is sorted; a run that died before its first checkpoint is
+/// removed here, to start over.
+fn sort_arms(runs: &Path, v: &sweep::Variant) -> Result<TaskArms> {
+    let mut arms = TaskArms {
+        fresh: vec![],
+        resumes: vec![],
+        blocked: vec![],
+    };
     for a in sweep::plan(runs, v, true) {
         match a.plan {
             ArmPlan::Finished(_) => say!("  {}: already finished", a.arm),
-            ArmPlan::Fresh => fresh.push(a.arm),
+            ArmPlan::Fresh => arms.fresh.push(a.arm),
             ArmPlan::Resume(d) => {
                 say!(
                     "  {}: resuming {} from iteration {}",
@@ -378,7 +428,7 @@ fn task(
                     d.display(),
                     a.iteration
                 );
-                resumes.push(d)
+                arms.resumes.push(d)
             }
             ArmPlan::Restart(d) => {
                 say!(
@@ -387,49 +437,21 @@ fn task(
                     d.display()
                 );
                 std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
-                fresh.push(a.arm)
+                arms.fresh.push(a.arm)
             }
-            ArmPlan::Running { dir, host } => blocked.push(format!(
+            ArmPlan::Running { dir, host } => arms.blocked.push(format!(
                 "{} is running on {host} ({})",
                 a.arm,
                 dir.display()
             )),
-            ArmPlan::Failed { dir, reason } => blocked.push(format!(
+            ArmPlan::Failed { dir, reason } => arms.blocked.push(format!(
                 "{} failed: {reason} ({}); delete it to retry",
                 a.arm,
                 dir.display()
             )),
         }
     }
-    let mut outcome = Outcome::default();
-    for d in resumes {
-        drive(
-            Prepared::resume(&d, lo.clone())?,
-            &stop,
-            progress_lines,
-            &mut outcome,
-        );
-    }
-    if !fresh.is_empty() && stop.load(Ordering::SeqCst) == 0 {
-        let mut o = lo.clone();
-        o.arms = Some(fresh);
-        drive(
-            Prepared::new(v.experiment.clone(), o)?,
-            &stop,
-            progress_lines,
-            &mut outcome,
-        );
-    }
-    for b in &blocked {
-        say!("  {b}");
-    }
-    Ok(if outcome.failed || !blocked.is_empty() {
-        ExitCode::from(1)
-    } else if outcome.stopped || stop.load(Ordering::SeqCst) > 0 {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(arms)
 }
 
 #[derive(Default)]

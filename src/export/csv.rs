@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ArmCurves;
+use super::curves::ArmCurves;
 use crate::stats::MeanCi;
 use crate::tasks::Split;
 

@@ -4,7 +4,7 @@
 //! tested without decoding an image.
 
 use super::axis::{self, Axis, Domain};
-use super::ArmCurves;
+use super::curves::ArmCurves;
 use crate::tasks::Split;
 
 /// A vertical interval at one x: a lone evaluation, or the final test result.
@@ -55,147 +55,38 @@ pub const LABEL_CHARS: usize = 40;
 
 /// The figure for `arms`.
 pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
-    let train_curves: Vec<Curve> = arms.iter().map(train_curve).collect();
-    let x_max = arms
-        .iter()
-        .flat_map(|a| {
-            a.train
-                .iter()
-                .map(|p| p.iteration)
-                .chain(a.evals.iter().map(|e| e.iteration))
-        })
-        .max();
+    let x_max = x_extent(arms);
     // Final test results stand in a column just right of the curves' ends (a slot's gap, then
     // one slot per arm), so their whiskers neither hide each other nor the last validation point.
     let slot = x_max.map_or(1.0, |m| (m as f64 * 0.015).max(1.0));
+    let train_curves: Vec<Curve> = arms.iter().map(train_curve).collect();
     let eval_curves: Vec<Curve> = arms
         .iter()
         .enumerate()
         .map(|(i, a)| eval_curve(a, classification, x_max, slot * (i + 2) as f64))
         .collect();
-    let x_axis = |curves: &[Curve]| {
-        let mut a = axis::fit(x_max.map(|m| m as f64), Domain::Iterations, 6)?;
-        // Room for the test column (or a lone dot) without ticks past the last iteration.
-        let right = curves
-            .iter()
-            .flat_map(|c| c.whiskers.iter().map(|w| w.x))
-            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-        if let Some(r) = right.filter(|r| *r >= a.hi - 1e-9) {
-            a.hi = r + 2.0 * slot;
-        }
-        Some(a)
-    };
-    let loss_domain = Domain::NonNegative;
-    let train_y = axis::fit(
-        train_curves
-            .iter()
-            .flat_map(|c| c.line.iter().map(|p| p.1))
-            .chain(
-                train_curves
-                    .iter()
-                    .flat_map(|c| robust_top(&c.raw).into_iter()),
-            ),
-        loss_domain,
-        6,
-    );
-    let eval_domain = if classification {
-        Domain::Percent
-    } else {
-        Domain::NonNegative
-    };
-    // Chance accuracy, when every arm had the same number of classes per episode.
-    let mut ways = arms.iter().map(|a| a.ways);
-    let chance = match ways.next().flatten() {
-        Some(w) if classification && w > 0 && ways.all(|x| x == Some(w)) => Some(100.0 / w as f64),
-        _ => None,
-    };
-    let eval_y = axis::fit(
-        eval_curves
-            .iter()
-            .flat_map(|c| {
-                c.line
-                    .iter()
-                    .map(|p| p.1)
-                    .chain(c.band.iter().flat_map(|b| [b.1, b.2]))
-                    .chain(c.whiskers.iter().flat_map(|w| [w.lo, w.hi]))
-            })
-            // The axis reaches chance, so the line is drawn, not just named.
-            .chain(chance),
-        eval_domain,
-        6,
-    );
+    let train_y = train_y_axis(&train_curves);
+    let chance = chance(arms, classification);
+    let eval_y = eval_y_axis(&eval_curves, chance, classification);
     // The raw train loss is clipped to the axis: one spike must not flatten every curve.
     let train_curves = match &train_y {
-        Some(y) => train_curves
-            .into_iter()
-            .map(|mut c| {
-                for p in &mut c.raw {
-                    p.1 = p.1.clamp(y.lo, y.hi);
-                }
-                c
-            })
-            .collect(),
+        Some(y) => train_curves.into_iter().map(|c| clip_raw(c, y)).collect(),
         None => train_curves,
     };
     let eval_curves = match &eval_y {
-        Some(y) => eval_curves
-            .into_iter()
-            .map(|mut c| {
-                for b in &mut c.band {
-                    (b.1, b.2) = (b.1.clamp(y.lo, y.hi), b.2.clamp(y.lo, y.hi));
-                }
-                for w in &mut c.whiskers {
-                    (w.lo, w.hi) = (w.lo.clamp(y.lo, y.hi), w.hi.clamp(y.lo, y.hi));
-                }
-                c
-            })
-            .collect(),
+        Some(y) => eval_curves.into_iter().map(|c| clip_ci(c, y)).collect(),
         None => eval_curves,
     };
-    let train_x = x_axis(&train_curves);
-    let eval_x = x_axis(&eval_curves);
+    let train_x = x_axis(x_max, slot, &train_curves);
+    let eval_x = x_axis(x_max, slot, &eval_curves);
     let metric = if classification {
         "accuracy (%)"
     } else {
         "MSE"
     };
-    // The step count goes in the title only when every evaluation used the same one.
-    let mut all_steps = arms
-        .iter()
-        .flat_map(|a| a.evals.iter().map(|e| e.inner_steps));
-    let first = all_steps.next();
-    let steps = first.filter(|k| all_steps.all(|s| s == *k));
     Figure {
         train: Panel {
-            title: {
-                // The EMA's span (raw points per time constant), as each curve used it.
-                let taus: Vec<usize> = arms.iter().map(|a| tau(a.train.len()) as usize).collect();
-                let (lo, hi) = (
-                    taus.iter().copied().min().unwrap_or(1),
-                    taus.iter().copied().max().unwrap_or(1),
-                );
-                let span = if lo == hi {
-                    format!("{lo}")
-                } else {
-                    format!("{lo}–{hi}")
-                };
-                let mut t = if train_curves.iter().any(|c| !c.raw.is_empty()) && hi > 1 {
-                    format!("meta-train loss (EMA over ~{span} points; raw faint)")
-                } else {
-                    "meta-train loss".to_string()
-                };
-                let mut algos: Vec<&str> = arms
-                    .iter()
-                    .map(|a| a.algorithm.as_str())
-                    .filter(|a| !a.is_empty())
-                    .collect();
-                algos.sort_unstable();
-                algos.dedup();
-                if algos.len() > 1 {
-                    t.push_str(": not comparable across algorithms");
-                }
-                t
-            },
+            title: train_title(arms, &train_curves),
             y_title: if classification {
                 "meta-train loss (cross-entropy)".into()
             } else {
@@ -206,47 +97,183 @@ pub fn build(arms: &[ArmCurves], classification: bool) -> Figure {
             chance: None,
         },
         eval: Panel {
-            title: {
-                let t = match steps {
-                    Some(k) => format!(
-                        "held-out tasks after {k} step{}: validation, ● test",
-                        plural(k)
-                    ),
-                    None => "held-out tasks after adaptation: validation, ● test".into(),
-                };
-                match chance {
-                    Some(c) => format!("{t}; chance {c:.0}% (grey)"),
-                    None => t,
-                }
-            },
+            title: eval_title(arms, chance),
             y_title: format!("validation / test {metric}"),
             axes: eval_x.zip(eval_y),
             curves: eval_curves,
             chance,
         },
-        legend: arms
+        legend: legend(arms),
+        colours: colours(arms),
+    }
+}
+
+/// The last meta-iteration any arm logged (training or evaluation).
+fn x_extent(arms: &[ArmCurves]) -> Option<usize> {
+    arms.iter()
+        .flat_map(|a| {
+            a.train
+                .iter()
+                .map(|p| p.iteration)
+                .chain(a.evals.iter().map(|e| e.iteration))
+        })
+        .max()
+}
+
+/// The meta-iteration axis, with room for the test column (or a lone dot) right of the curves
+/// without ticks past the last iteration.
+fn x_axis(x_max: Option<usize>, slot: f64, curves: &[Curve]) -> Option<Axis> {
+    let mut a = axis::fit(x_max.map(|m| m as f64), Domain::Iterations, 6)?;
+    let right = curves
+        .iter()
+        .flat_map(|c| c.whiskers.iter().map(|w| w.x))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    if let Some(r) = right.filter(|r| *r >= a.hi - 1e-9) {
+        a.hi = r + 2.0 * slot;
+    }
+    Some(a)
+}
+
+/// The training panel's loss axis: the smoothed lines and the raw points short of their spikes.
+fn train_y_axis(curves: &[Curve]) -> Option<Axis> {
+    axis::fit(
+        curves
+            .iter()
+            .flat_map(|c| c.line.iter().map(|p| p.1))
+            .chain(curves.iter().flat_map(|c| robust_top(&c.raw).into_iter())),
+        Domain::NonNegative,
+        6,
+    )
+}
+
+/// Chance accuracy in percent, when every arm had the same number of classes per episode.
+fn chance(arms: &[ArmCurves], classification: bool) -> Option<f64> {
+    let mut ways = arms.iter().map(|a| a.ways);
+    match ways.next().flatten() {
+        Some(w) if classification && w > 0 && ways.all(|x| x == Some(w)) => Some(100.0 / w as f64),
+        _ => None,
+    }
+}
+
+/// The evaluation panel's axis: lines, CI bands, whiskers and chance.
+fn eval_y_axis(curves: &[Curve], chance: Option<f64>, classification: bool) -> Option<Axis> {
+    let domain = if classification {
+        Domain::Percent
+    } else {
+        Domain::NonNegative
+    };
+    axis::fit(
+        curves
+            .iter()
+            .flat_map(|c| {
+                c.line
+                    .iter()
+                    .map(|p| p.1)
+                    .chain(c.band.iter().flat_map(|b| [b.1, b.2]))
+                    .chain(c.whiskers.iter().flat_map(|w| [w.lo, w.hi]))
+            })
+            // The axis reaches chance, so the line is drawn, not just named.
+            .chain(chance),
+        domain,
+        6,
+    )
+}
+
+fn clip_raw(mut c: Curve, y: &Axis) -> Curve {
+    for p in &mut c.raw {
+        p.1 = p.1.clamp(y.lo, y.hi);
+    }
+    c
+}
+
+fn clip_ci(mut c: Curve, y: &Axis) -> Curve {
+    for b in &mut c.band {
+        (b.1, b.2) = (b.1.clamp(y.lo, y.hi), b.2.clamp(y.lo, y.hi));
+    }
+    for w in &mut c.whiskers {
+        (w.lo, w.hi) = (w.lo.clamp(y.lo, y.hi), w.hi.clamp(y.lo, y.hi));
+    }
+    c
+}
+
+/// The training panel's title: the EMA's span (raw points per time constant, as each curve used
+/// it), and a warning when the arms' losses come from different algorithms.
+fn train_title(arms: &[ArmCurves], curves: &[Curve]) -> String {
+    let taus: Vec<usize> = arms.iter().map(|a| tau(a.train.len()) as usize).collect();
+    let (lo, hi) = (
+        taus.iter().copied().min().unwrap_or(1),
+        taus.iter().copied().max().unwrap_or(1),
+    );
+    let span = if lo == hi {
+        format!("{lo}")
+    } else {
+        format!("{lo}–{hi}")
+    };
+    let mut t = if curves.iter().any(|c| !c.raw.is_empty()) && hi > 1 {
+        format!("meta-train loss (EMA over ~{span} points; raw faint)")
+    } else {
+        "meta-train loss".to_string()
+    };
+    let mut algos: Vec<&str> = arms
+        .iter()
+        .map(|a| a.algorithm.as_str())
+        .filter(|a| !a.is_empty())
+        .collect();
+    algos.sort_unstable();
+    algos.dedup();
+    if algos.len() > 1 {
+        t.push_str(": not comparable across algorithms");
+    }
+    t
+}
+
+/// The evaluation panel's title; the step count only when every evaluation used the same one.
+fn eval_title(arms: &[ArmCurves], chance: Option<f64>) -> String {
+    let mut all_steps = arms
+        .iter()
+        .flat_map(|a| a.evals.iter().map(|e| e.inner_steps));
+    let first = all_steps.next();
+    let steps = first.filter(|k| all_steps.all(|s| s == *k));
+    let t = match steps {
+        Some(k) => format!(
+            "held-out tasks after {k} step{}: validation, ● test",
+            plural(k)
+        ),
+        None => "held-out tasks after adaptation: validation, ● test".into(),
+    };
+    match chance {
+        Some(c) => format!("{t}; chance {c:.0}% (grey)"),
+        None => t,
+    }
+}
+
+/// Each arm's label, printable and elided, with where it stopped if it did not finish.
+fn legend(arms: &[ArmCurves]) -> Vec<String> {
+    arms.iter()
+        .map(|a| {
+            let label = elide(&printable(&a.label), LABEL_CHARS);
+            match a.stopped_at {
+                Some(it) => format!("{label} (stopped @{it})"),
+                None => label,
+            }
+        })
+        .collect()
+}
+
+/// Each arm's colour from its identity (else its label), as the workbench shows it.
+fn colours(arms: &[ArmCurves]) -> Vec<crate::palette::Rgb> {
+    crate::palette::assign(
+        &arms
             .iter()
             .map(|a| {
-                let label = elide(&printable(&a.label), LABEL_CHARS);
-                match a.stopped_at {
-                    Some(it) => format!("{label} (stopped @{it})"),
-                    None => label,
+                if a.identity.is_empty() {
+                    a.label.as_str()
+                } else {
+                    a.identity.as_str()
                 }
             })
-            .collect(),
-        colours: crate::palette::assign(
-            &arms
-                .iter()
-                .map(|a| {
-                    if a.identity.is_empty() {
-                        a.label.as_str()
-                    } else {
-                        a.identity.as_str()
-                    }
-                })
-                .collect::<Vec<_>>(),
-        ),
-    }
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn plural(n: usize) -> &'static str {

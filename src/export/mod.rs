@@ -1,6 +1,7 @@
 //! Curves out of metalab: CSV for analysis, SVG for papers and PNG for notes, written together
 //! by [`write`] from every export path (Runs pane, Monitor, `metalab export`).
 //!
+//! - `curves`: [`ArmCurves`], one run's curves: what every export is made from;
 //! - [`csv`]: the one long-format table (the `csv` crate quotes and escapes);
 //! - [`figure`]: what a plot shows — panels, axes, legend labels — as plain data;
 //! - [`axis`]: round ticks and ranges kept inside a metric's domain;
@@ -10,6 +11,7 @@
 
 pub mod axis;
 pub mod csv;
+mod curves;
 pub mod figure;
 pub mod name;
 pub mod plot;
@@ -17,34 +19,8 @@ mod raster;
 
 use std::path::{Path, PathBuf};
 
-use crate::metrics::{EvalResult, TaskPoint, TrainPoint};
-
 pub use self::csv::to_csv;
-
-/// One run's (or live arm's) full curves.
-#[derive(Debug, Clone, Default)]
-pub struct ArmCurves {
-    /// The run folder's id: the CSV's `run` column.
-    pub run: String,
-    /// The run's unique label (`runs::label::unique`): legend and CSV `label` column.
-    pub label: String,
-    /// What the curve is of (the experiment's arm name): its colour follows it, as on screen
-    /// (`palette::assign`). Empty: the label stands for it.
-    pub identity: String,
-    pub train: Vec<TrainPoint>,
-    pub evals: Vec<EvalResult>,
-    pub tasks: Vec<TaskPoint>,
-    /// (iteration, training seconds) as `metrics.jsonl` logged them: the CSV's wall-clock
-    /// column. Empty where unknown.
-    pub clock: Vec<(usize, f64)>,
-    /// The algorithm's label: a figure mixing several says its training losses are not on one
-    /// scale. Empty where unknown.
-    pub algorithm: String,
-    /// The iteration a run was stopped at before finishing: the legend says so.
-    pub stopped_at: Option<usize>,
-    /// Classes per episode (classification): the figure draws chance level, 1/ways.
-    pub ways: Option<usize>,
-}
+pub use curves::ArmCurves;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

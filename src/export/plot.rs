@@ -142,16 +142,7 @@ fn panel<DB: DrawingBackend>(
 ) -> Result<(), PlotError> {
     let area = area.margin(8, 4, 10, 16);
     let Some((x, y)) = &p.axes else {
-        let (w, h) = area.dim_in_pixel();
-        area.draw_text(&p.title, &(FONT, 17).into_font().color(&BLACK), (20, 10))
-            .map_err(fail)?;
-        return area
-            .draw_text(
-                "no data",
-                &(FONT, 15).into_font().color(&RGBColor(0x66, 0x66, 0x66)),
-                (w as i32 / 2 - 30, h as i32 / 2),
-            )
-            .map_err(fail);
+        return no_data(&area, &p.title);
     };
     let mut chart = ChartBuilder::on(&area)
         .caption(&p.title, (FONT, 17))
@@ -183,7 +174,34 @@ fn panel<DB: DrawingBackend>(
             ))
             .map_err(fail)?;
     }
-    // Bands first, then faint raw points, then lines and dots: no fill hides a line.
+    draw_faint(&mut chart, p, colours)?;
+    draw_lines(&mut chart, p, colours)
+}
+
+/// A panel no arm has a point in: its title and "no data".
+fn no_data<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<(), PlotError> {
+    let (w, h) = area.dim_in_pixel();
+    area.draw_text(title, &(FONT, 17).into_font().color(&BLACK), (20, 10))
+        .map_err(fail)?;
+    area.draw_text(
+        "no data",
+        &(FONT, 15).into_font().color(&RGBColor(0x66, 0x66, 0x66)),
+        (w as i32 / 2 - 30, h as i32 / 2),
+    )
+    .map_err(fail)
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
+
+/// Bands first, then faint raw points: drawn before the lines, so no fill hides a line.
+fn draw_faint<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    p: &Panel,
+    colours: &[palette::Rgb],
+) -> Result<(), PlotError> {
     for (i, c) in p.curves.iter().enumerate() {
         if c.band.len() > 1 {
             let upper = c.band.iter().map(|b| (b.0, b.2));
@@ -206,6 +224,15 @@ fn panel<DB: DrawingBackend>(
                 .map_err(fail)?;
         }
     }
+    Ok(())
+}
+
+/// Lines, validation dots and test whiskers, on top.
+fn draw_lines<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    p: &Panel,
+    colours: &[palette::Rgb],
+) -> Result<(), PlotError> {
     for (i, c) in p.curves.iter().enumerate() {
         let col = colour(colours, i);
         if c.line.len() > 1 {

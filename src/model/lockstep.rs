@@ -92,6 +92,33 @@ pub struct EmbedJob<'a, P> {
     pub grad: bool,
 }
 
+/// One batched [`LockStepModel::features`] call over `tasks[i]` = (body, examples `n`, inputs
+/// `x`), each through its own loss `losses[i]`, with ∂loss/∂body where `grad`; in task order.
+/// The jobs borrow the losses only for the call, so what the losses write is readable once they
+/// are dropped.
+pub fn embed_all<'j, 'f: 'j, M: LockStepModel + ?Sized>(
+    m: &mut M,
+    tasks: impl IntoIterator<Item = (&'j M::Params, usize, &'j [f32])>,
+    losses: &'j mut [Box<FeatureLoss<'f>>],
+    grad: bool,
+) -> Vec<StepOut>
+where
+    M::Params: 'j,
+{
+    let mut jobs: Vec<EmbedJob<'j, M::Params>> = tasks
+        .into_iter()
+        .zip(losses.iter_mut())
+        .map(|((body, n, x), head)| EmbedJob {
+            body,
+            n,
+            x,
+            head: &mut **head,
+            grad,
+        })
+        .collect();
+    m.features(&mut jobs)
+}
+
 /// A model that runs a meta-batch's tasks in lock-step. See the module documentation.
 pub trait LockStepModel {
     /// A task's parameter vector as the backend holds it.

@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use super::{atomic, files, RunDir, RunError};
+use super::error::RunError;
+use super::names::{AFFINITY, AFFINITY_CSV};
+use super::{atomic, files, RunDir};
 use crate::algo::affinity::AffinityRecord;
-
-pub const AFFINITY: &str = "affinity.json";
-pub const AFFINITY_CSV: &str = "affinity.csv";
 
 impl RunDir {
     pub fn write_affinity(&self, record: &AffinityRecord) -> Result<(), RunError> {

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::{atomic, RunError};
+use super::atomic;
+use super::error::RunError;
 use crate::metrics::TrainWindow;
 
 const FORMAT: &str = "metalab-checkpoint-2";

@@ -1,77 +1,15 @@
 //! Finding runs: listing a runs folder (damaged folders too), telling a live run from a dead
 //! one, and deleting only what is not being written.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use super::{
-    files, load_config, load_meta, load_notes, local_host, locate, run_id, RunError, RunMeta,
-    RunNotes, RunStatus, CHECKPOINT, CONFIG, META, METRICS,
-};
-
-/// The lock file in a run folder: two processes never write one run (two `resume`s at once).
-pub const LOCK: &str = ".lock";
-
-/// Take the run's lock, or say which process holds it.
-pub(super) fn lock(dir: &Path) -> Result<File, RunError> {
-    let path = dir.join(LOCK);
-    try_claim(&path)
-        .map_err(|e| RunError::io(&path, e))?
-        .ok_or_else(|| RunError::StillRunning {
-            id: run_id(dir),
-            pid: holder(&path),
-        })
-}
-
-/// Take an exclusive advisory lock on `path` (created if missing, never through a link) and
-/// hold it as long as the returned file lives; `None` when another process holds it. The
-/// holder writes its pid into the file, so a refusal can name who holds the lock.
-pub fn try_claim(path: &Path) -> std::io::Result<Option<File>> {
-    let mut file = files::open_lock(path)?;
-    if !try_lock(&file) {
-        return Ok(None);
-    }
-    // Only the holder writes, and only after taking the lock; a failure to record the pid
-    // (a full disk) costs only the name in a refusal.
-    let _ = file
-        .set_len(0)
-        .and_then(|_| file.rewind())
-        .and_then(|_| writeln!(file, "{}", std::process::id()));
-    Ok(Some(file))
-}
-
-/// The pid the holder of the lock at `path` wrote, if it did.
-pub fn holder(path: &Path) -> Option<u32> {
-    let mut text = String::new();
-    files::open_regular(path)
-        .ok()?
-        .take(32)
-        .read_to_string(&mut text)
-        .ok()?;
-    text.trim().parse().ok()
-}
-
-#[cfg(unix)]
-fn try_lock(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor we own; it only takes an advisory lock.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-#[cfg(not(unix))]
-fn try_lock(_: &File) -> bool {
-    true
-}
-
-/// Is some process (this one included) holding the run's lock?
-pub(super) fn locked(dir: &Path) -> bool {
-    let Ok(file) = files::open_regular(&dir.join(LOCK)) else {
-        return false;
-    };
-    // A second open file description conflicts with our own lock too.
-    !try_lock(&file)
-}
+use super::error::RunError;
+use super::lock::{holder, locked};
+use super::meta::{local_host, RunMeta, RunStatus};
+use super::names::{run_id, CHECKPOINT, CONFIG, LOCK, META, METRICS};
+use super::notes::{load_notes, RunNotes};
+use super::text::printable;
+use super::{load_config, load_meta, locate};
 
 /// A listed run, for the browser and `metalab runs`.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,14 +127,6 @@ pub fn list_runs(root: &Path) -> Vec<RunInfo> {
         .collect();
     runs.sort_by(|a, b| b.started_unix.cmp(&a.started_unix).then(b.id.cmp(&a.id)));
     runs
-}
-
-/// `s` with control characters (escape sequences, NUL) shown as `?`, newlines kept, for text
-/// that reaches a terminal or a file format that forbids them.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect()
 }
 
 fn printable_notes(n: RunNotes) -> RunNotes {

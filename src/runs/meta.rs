@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::now_unix;
 use crate::algo::eval::EvalProtocol;
 use crate::experiment::{DeviceSpec, Experiment};
 use crate::metrics::EvalResult;
@@ -162,6 +161,14 @@ mod device_name {
             ))),
         }
     }
+}
+
+/// Seconds since the Unix epoch, for the times a run records (0 on a clock set before 1970).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// This machine's name (the kernel's hostname), or "unknown".

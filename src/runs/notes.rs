@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{atomic, RunError};
-
-pub const NOTES: &str = "notes.json";
+use super::atomic;
+use super::error::RunError;
+use super::names::NOTES;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunNotes {

@@ -203,93 +203,30 @@ fn check_axes(spec: &SweepSpec, text: &str, base: &Value) -> Vec<SweepIssue> {
     let mut seen = std::collections::BTreeSet::new();
     for axis in &spec.axes {
         let position = axis_position(text, &axis.path);
-        let mut fail = |message: String, fix: &str| {
-            issues.push(SweepIssue {
-                position,
-                message: format!("axis `{}`: {message}", axis.path),
-                fix: fix.into(),
-            })
-        };
+        let mut problems = vec![];
         if !seen.insert(axis.path.clone()) {
-            fail(
-                "the path is given twice".into(),
-                "merge the two axes' values into one",
-            );
+            problems.push((
+                "the path is given twice".to_string(),
+                "merge the two axes' values into one".to_string(),
+            ));
         }
-        let sources = [
-            axis.values.is_some(),
-            axis.uniform.is_some(),
-            axis.log_uniform.is_some(),
-        ];
-        match sources.iter().filter(|s| **s).count() {
-            1 => {}
-            0 => fail("no values".into(), "add values: [..] (or uniform: (lo, hi) / log_uniform: (lo, hi) with sample: Random(..))"),
-            _ => fail("more than one of values, uniform, log_uniform".into(), "keep one"),
-        }
-        if axis.values.as_ref().is_some_and(|v| v.is_empty()) {
-            fail("an empty list of values".into(), "give at least one value");
-        }
-        let range = axis.uniform.or(axis.log_uniform);
-        if range.is_some() && spec.sample == Sample::Grid {
-            fail(
-                "a range needs random sampling".into(),
-                "use sample: Random(count: 8, seed: 1), or list values: [..]",
-            );
-        }
-        if let Some((lo, hi)) = range {
-            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                fail(
-                    format!("the range ({lo}, {hi}) is not lo <= hi"),
-                    "write (lo, hi) with lo <= hi",
-                );
-            } else if axis.log_uniform.is_some() && lo <= 0.0 {
-                fail(
-                    format!("log_uniform needs a positive range, not ({lo}, {hi})"),
-                    "use e.g. log_uniform: (1e-4, 1e-2)",
-                );
-            }
-        }
-        if axis.path == "seed" && range.is_some() {
-            fail(
-                "seeds are listed, not drawn".into(),
-                "use values: [1, 2, 3, 4, 5]",
-            );
-        }
-        if axis.path == "name" {
-            fail(
-                "the experiment name cannot vary".into(),
-                "runs of a sweep keep the base name; their variant is recorded in run.json",
-            );
-        }
+        problems.extend(value_source_problems(axis, &spec.sample));
         let mut probe = base.clone();
-        if let Err((message, fix)) = set_path(&mut probe, &axis.path, Value::Null) {
-            let prefix = format!("axis `{}`: ", axis.path);
-            fail(message.trim_start_matches(&prefix).to_string(), &fix);
-            continue;
-        }
-        // Each listed value on its own, so every bad value is named, not only the first
-        // variant's first.
-        for v in axis.values.iter().flatten().map(to_json) {
-            let mut probe = base.clone();
-            let _ = set_path(&mut probe, &axis.path, v.clone());
-            match serde_json::from_value::<Experiment>(probe) {
-                Err(e) => issues.push(SweepIssue {
-                    position,
-                    message: format!("axis `{}`: the value {v} does not fit: {e}", axis.path),
-                    fix: FIT_FIX.into(),
-                }),
-                Ok(exp) => {
-                    issues.extend(
-                        experiment::validate(&exp, "")
-                            .into_iter()
-                            .map(|e| SweepIssue {
-                                position,
-                                message: format!("`{}`: {}", e.field, e.message),
-                                fix: e.fix,
-                            }),
-                    )
-                }
+        let leads_somewhere = match set_path(&mut probe, &axis.path, Value::Null) {
+            Err((message, fix)) => {
+                let prefix = format!("axis `{}`: ", axis.path);
+                problems.push((message.trim_start_matches(&prefix).to_string(), fix));
+                false
             }
+            Ok(_) => true,
+        };
+        issues.extend(problems.into_iter().map(|(message, fix)| SweepIssue {
+            position,
+            message: format!("axis `{}`: {message}", axis.path),
+            fix,
+        }));
+        if leads_somewhere {
+            issues.extend(value_issues(axis, base, position));
         }
     }
     if let Sample::Random { count: 0, .. } = spec.sample {
@@ -298,6 +235,88 @@ fn check_axes(spec: &SweepSpec, text: &str, base: &Value) -> Vec<SweepIssue> {
             message: "Random(count: 0) draws nothing".into(),
             fix: "use count: 1 or more".into(),
         });
+    }
+    issues
+}
+
+/// What is wrong with where an axis's values come from (a list, or a range to draw from), as
+/// (message, fix).
+fn value_source_problems(axis: &Axis, sample: &Sample) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut fail = |message: String, fix: &str| out.push((message, fix.to_string()));
+    let sources = [
+        axis.values.is_some(),
+        axis.uniform.is_some(),
+        axis.log_uniform.is_some(),
+    ];
+    match sources.iter().filter(|s| **s).count() {
+        1 => {}
+        0 => fail("no values".into(), "add values: [..] (or uniform: (lo, hi) / log_uniform: (lo, hi) with sample: Random(..))"),
+        _ => fail("more than one of values, uniform, log_uniform".into(), "keep one"),
+    }
+    if axis.values.as_ref().is_some_and(|v| v.is_empty()) {
+        fail("an empty list of values".into(), "give at least one value");
+    }
+    let range = axis.uniform.or(axis.log_uniform);
+    if range.is_some() && *sample == Sample::Grid {
+        fail(
+            "a range needs random sampling".into(),
+            "use sample: Random(count: 8, seed: 1), or list values: [..]",
+        );
+    }
+    if let Some((lo, hi)) = range {
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            fail(
+                format!("the range ({lo}, {hi}) is not lo <= hi"),
+                "write (lo, hi) with lo <= hi",
+            );
+        } else if axis.log_uniform.is_some() && lo <= 0.0 {
+            fail(
+                format!("log_uniform needs a positive range, not ({lo}, {hi})"),
+                "use e.g. log_uniform: (1e-4, 1e-2)",
+            );
+        }
+    }
+    if axis.path == "seed" && range.is_some() {
+        fail(
+            "seeds are listed, not drawn".into(),
+            "use values: [1, 2, 3, 4, 5]",
+        );
+    }
+    if axis.path == "name" {
+        fail(
+            "the experiment name cannot vary".into(),
+            "runs of a sweep keep the base name; their variant is recorded in run.json",
+        );
+    }
+    out
+}
+
+/// Each listed value on its own in the base experiment, so every bad value is named, not only
+/// the first variant's first.
+fn value_issues(axis: &Axis, base: &Value, position: Option<(usize, usize)>) -> Vec<SweepIssue> {
+    let mut issues = vec![];
+    for v in axis.values.iter().flatten().map(to_json) {
+        let mut probe = base.clone();
+        let _ = set_path(&mut probe, &axis.path, v.clone());
+        match serde_json::from_value::<Experiment>(probe) {
+            Err(e) => issues.push(SweepIssue {
+                position,
+                message: format!("axis `{}`: the value {v} does not fit: {e}", axis.path),
+                fix: FIT_FIX.into(),
+            }),
+            Ok(exp) => {
+                issues.extend(
+                    experiment::validate(&exp, "")
+                        .into_iter()
+                        .map(|e| SweepIssue {
+                            position,
+                            message: format!("`{}`: {}", e.field, e.message),
+                            fix: e.fix,
+                        }),
+                )
+            }
+        }
     }
     issues
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -130,9 +130,29 @@ fn send_signal(child: &Child, sig: i32) {
 }
 
 pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
-    let mut report = QueueReport::default();
     let logs = sweep.folder(&opts.runs_root).join("logs");
     std::fs::create_dir_all(&logs)?;
+    let (report, queue) = triage(sweep, opts);
+    let mut q = Queue::new(sweep, opts, logs, report, queue);
+    loop {
+        q.forward_interrupts();
+        q.start_more()?;
+        if q.running.is_empty() {
+            break;
+        }
+        q.show_progress();
+        q.reap()?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    q.overall.finish_and_clear();
+    let _ = q.multi.clear();
+    Ok(q.report)
+}
+
+/// The variants already settled (finished, running elsewhere, failed before), in the report,
+/// and those to run now, in sweep order.
+fn triage(sweep: &Sweep, opts: &QueueOptions) -> (QueueReport, Vec<usize>) {
+    let mut report = QueueReport::default();
     let mut queue = vec![];
     for v in &sweep.variants {
         match status_of(&plan(&opts.runs_root, v, false)) {
@@ -145,99 +165,133 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
             VariantStatus::Pending | VariantStatus::Partial => queue.push(v.index),
         }
     }
-    let event = |e: QueueEvent| {
-        if let Output::Events(tx) = &opts.output {
+    (report, queue)
+}
+
+/// The queue while it runs: what is left, what runs, and where progress goes.
+struct Queue<'a> {
+    sweep: &'a Sweep,
+    opts: &'a QueueOptions,
+    logs: PathBuf,
+    report: QueueReport,
+    /// Variants still to start, the next one last.
+    queue: Vec<usize>,
+    running: Vec<Running>,
+    /// Interrupts already passed on to the children.
+    signalled: usize,
+    jobs: usize,
+    threads_each: usize,
+    multi: MultiProgress,
+    overall: ProgressBar,
+    line_style: ProgressStyle,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+}
+
+impl<'a> Queue<'a> {
+    fn new(
+        sweep: &'a Sweep,
+        opts: &'a QueueOptions,
+        logs: PathBuf,
+        report: QueueReport,
+        mut queue: Vec<usize>,
+    ) -> Queue<'a> {
+        let planned = QueueEvent::Planned {
+            finished: sweep
+                .variants
+                .iter()
+                .filter(|v| report.skipped_finished.contains(&v.name))
+                .map(|v| v.index)
+                .collect(),
+            queued: queue.clone(),
+        };
+        queue.reverse(); // pop() from the front of the sweep
+        let total = sweep.variants.len();
+        let multi = MultiProgress::with_draw_target(if matches!(opts.output, Output::Bars) {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let overall = multi.add(ProgressBar::new(total as u64));
+        overall.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} variants {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        overall.set_prefix("sweep");
+        overall.set_position((report.skipped_finished.len()) as u64);
+        let line_style = ProgressStyle::with_template("{prefix:>8} {msg}").expect("valid template");
+        let jobs = opts.jobs.max(1).min(queue.len().max(1));
+        let threads_each = (opts.threads / jobs).max(1);
+        let (tx, rx) = channel::<Msg>();
+        let q = Queue {
+            sweep,
+            opts,
+            logs,
+            report,
+            queue,
+            running: vec![],
+            signalled: 0,
+            jobs,
+            threads_each,
+            multi,
+            overall,
+            line_style,
+            tx,
+            rx,
+        };
+        q.event(planned);
+        q.plain(format!(
+            "metalab sweep {}: {total} variants, {} already finished, {} to run, {jobs} at a time with {threads_each} thread(s) each",
+            sweep.spec.name,
+            q.report.skipped_finished.len(),
+            q.queue.len()
+        ));
+        q
+    }
+
+    fn event(&self, e: QueueEvent) {
+        if let Output::Events(tx) = &self.opts.output {
             let _ = tx.send(e);
         }
-    };
-    event(QueueEvent::Planned {
-        finished: sweep
-            .variants
-            .iter()
-            .filter(|v| report.skipped_finished.contains(&v.name))
-            .map(|v| v.index)
-            .collect(),
-        queued: queue.clone(),
-    });
-    queue.reverse(); // pop() from the front of the sweep
-    let total = sweep.variants.len();
-    let multi = MultiProgress::with_draw_target(if matches!(opts.output, Output::Bars) {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let overall = multi.add(ProgressBar::new(total as u64));
-    overall.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} variants {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    overall.set_prefix("sweep");
-    overall.set_position((report.skipped_finished.len()) as u64);
-    let line_style = ProgressStyle::with_template("{prefix:>8} {msg}").expect("valid template");
-    let jobs = opts.jobs.max(1).min(queue.len().max(1));
-    let threads_each = (opts.threads / jobs).max(1);
-    let (tx, rx) = channel::<Msg>();
-    let mut running: Vec<Running> = vec![];
-    let mut signalled = 0;
-    let plain = |s: String| {
-        if matches!(opts.output, Output::Lines) {
+    }
+
+    fn plain(&self, s: String) {
+        if matches!(self.opts.output, Output::Lines) {
             note(&s);
         }
-    };
-    plain(format!(
-        "metalab sweep {}: {total} variants, {} already finished, {} to run, {jobs} at a time with {threads_each} thread(s) each",
-        sweep.spec.name,
-        report.skipped_finished.len(),
-        queue.len()
-    ));
-    loop {
-        let interrupts = opts.interrupts.load(Ordering::SeqCst);
-        if interrupts > signalled {
-            // First interrupt: ask every child to checkpoint and stop. Another: stop at once.
+    }
+
+    /// First interrupt: ask every child to checkpoint and stop. Another: stop at once.
+    fn forward_interrupts(&mut self) {
+        let interrupts = self.opts.interrupts.load(Ordering::SeqCst);
+        if interrupts > self.signalled {
             let sig = if interrupts == 1 {
                 libc::SIGINT
             } else {
                 libc::SIGKILL
             };
-            for r in &running {
+            for r in &self.running {
                 send_signal(&r.child, sig);
             }
-            signalled = interrupts;
-            report.interrupted = true;
+            self.signalled = interrupts;
+            self.report.interrupted = true;
         }
-        while !report.interrupted && running.len() < jobs {
-            let Some(index) = queue.pop() else { break };
-            let v = &sweep.variants[index];
-            // Never through a link planted in a copied runs folder.
-            let log = crate::runs::files::open_append(&logs.join(format!("{}.log", v.name)), true)?;
-            let mut cmd = Command::new(&opts.exe);
-            if let Some(d) = &opts.data {
-                cmd.arg("--data").arg(d);
-            }
-            let mut child = cmd
-                .arg("sweep")
-                .arg(&sweep.path)
-                .arg("--task")
-                .arg(index.to_string())
-                .arg("--runs")
-                .arg(&opts.runs_root)
-                .arg("--threads")
-                .arg(threads_each.to_string())
-                .arg("--progress-lines")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(log)
-                .spawn()?;
-            let out = child.stdout.take().expect("piped");
-            spawn_reader(index, out, tx.clone());
-            let bar = multi.add(ProgressBar::new_spinner());
-            bar.set_style(line_style.clone());
+    }
+
+    /// Start variants until `jobs` run (none after an interrupt).
+    fn start_more(&mut self) -> std::io::Result<()> {
+        while !self.report.interrupted && self.running.len() < self.jobs {
+            let Some(index) = self.queue.pop() else { break };
+            let child = self.spawn(index)?;
+            let v = &self.sweep.variants[index];
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(self.line_style.clone());
             bar.set_prefix(format!("#{index}"));
             bar.set_message(format!("{} starting", v.label()));
-            plain(format!("[{}] started: {}", v.name, v.label()));
-            event(QueueEvent::Started { index });
-            running.push(Running {
+            self.plain(format!("[{}] started: {}", v.name, v.label()));
+            self.event(QueueEvent::Started { index });
+            self.running.push(Running {
                 index,
                 name: v.name.clone(),
                 child,
@@ -245,23 +299,56 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                 arms: vec![],
             });
         }
-        if running.is_empty() {
-            break;
+        Ok(())
+    }
+
+    /// The variant's `metalab sweep --task` child, its stderr into the variant's log and its
+    /// progress lines read by a thread.
+    fn spawn(&self, index: usize) -> std::io::Result<Child> {
+        let (sweep, opts) = (self.sweep, self.opts);
+        let v = &sweep.variants[index];
+        // Never through a link planted in a copied runs folder.
+        let log =
+            crate::runs::files::open_append(&self.logs.join(format!("{}.log", v.name)), true)?;
+        let mut cmd = Command::new(&opts.exe);
+        if let Some(d) = &opts.data {
+            cmd.arg("--data").arg(d);
         }
+        let mut child = cmd
+            .arg("sweep")
+            .arg(&sweep.path)
+            .arg("--task")
+            .arg(index.to_string())
+            .arg("--runs")
+            .arg(&opts.runs_root)
+            .arg("--threads")
+            .arg(self.threads_each.to_string())
+            .arg("--progress-lines")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()?;
+        let out = child.stdout.take().expect("piped");
+        spawn_reader(index, out, self.tx.clone());
+        Ok(child)
+    }
+
+    /// The children's progress lines so far, onto their bars and to the front end.
+    fn show_progress(&mut self) {
         while let Ok(Msg::Progress {
             index,
             arm,
             it,
             total,
-        }) = rx.try_recv()
+        }) = self.rx.try_recv()
         {
-            event(QueueEvent::Progress {
+            self.event(QueueEvent::Progress {
                 index,
                 arm: arm.clone(),
                 it,
                 total,
             });
-            if let Some(r) = running.iter_mut().find(|r| r.index == index) {
+            if let Some(r) = self.running.iter_mut().find(|r| r.index == index) {
                 match r.arms.iter_mut().find(|a| a.0 == arm) {
                     Some(a) => (a.1, a.2) = (it, total),
                     None => r.arms.push((arm, it, total)),
@@ -273,78 +360,85 @@ pub fn run(sweep: &Sweep, opts: &QueueOptions) -> std::io::Result<QueueReport> {
                     .collect();
                 r.bar.set_message(format!(
                     "{}  {}",
-                    sweep.variants[index].label(),
+                    self.sweep.variants[index].label(),
                     parts.join("  ")
                 ));
             }
         }
+    }
+
+    /// Every child that has ended: its outcome into the report, a line and an event.
+    fn reap(&mut self) -> std::io::Result<()> {
         let mut i = 0;
-        while i < running.len() {
-            match running[i].child.try_wait()? {
+        while i < self.running.len() {
+            match self.running[i].child.try_wait()? {
                 None => i += 1,
                 Some(status) => {
-                    let r = running.remove(i);
+                    let r = self.running.remove(i);
                     r.bar.finish_and_clear();
-                    multi.remove(&r.bar);
-                    let outcome = match status.code() {
-                        Some(0) => {
-                            overall.inc(1);
-                            report.finished.push(r.name.clone());
-                            Outcome::Finished
-                        }
-                        Some(130) => {
-                            report.stopped.push(r.name.clone());
-                            Outcome::Stopped
-                        }
-                        Some(c) if c == i32::from(super::EXIT_CLAIMED) => {
-                            report.busy.push(r.name.clone());
-                            Outcome::Busy
-                        }
-                        // Killed by a second interrupt (ours, or the user's to the group): what
-                        // it left is an interrupted run, resumed by the next invocation, as
-                        // `--status` says; only a run that recorded a failure failed.
-                        _ if report.interrupted
-                            && status_of(&plan(
-                                &opts.runs_root,
-                                &sweep.variants[r.index],
-                                false,
-                            )) != VariantStatus::Failed =>
-                        {
-                            report.stopped.push(r.name.clone());
-                            Outcome::Interrupted
-                        }
-                        code => {
-                            let why = match code {
-                                Some(c) => format!("exit code {c}"),
-                                None => "killed by a signal".into(),
-                            };
-                            let log = logs.join(format!("{}.log", r.name));
-                            report
-                                .failed
-                                .push((r.name.clone(), format!("{why}; see {}", log.display())));
-                            Outcome::Failed(why)
-                        }
-                    };
+                    self.multi.remove(&r.bar);
+                    let outcome = self.outcome(&r, status.code());
                     let line = format!("[{}] {outcome}", r.name);
-                    match &opts.output {
+                    match &self.opts.output {
                         Output::Bars => {
-                            let _ = multi.println(&line);
+                            let _ = self.multi.println(&line);
                         }
                         Output::Lines => note(&line),
                         Output::Events(_) => {}
                     }
-                    event(QueueEvent::Ended {
+                    self.event(QueueEvent::Ended {
                         index: r.index,
                         outcome,
                     });
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        Ok(())
     }
-    overall.finish_and_clear();
-    let _ = multi.clear();
-    Ok(report)
+
+    /// What a child's exit code means for its variant, recorded in the report.
+    fn outcome(&mut self, r: &Running, code: Option<i32>) -> Outcome {
+        let report = &mut self.report;
+        match code {
+            Some(0) => {
+                self.overall.inc(1);
+                report.finished.push(r.name.clone());
+                Outcome::Finished
+            }
+            Some(130) => {
+                report.stopped.push(r.name.clone());
+                Outcome::Stopped
+            }
+            Some(c) if c == i32::from(super::EXIT_CLAIMED) => {
+                report.busy.push(r.name.clone());
+                Outcome::Busy
+            }
+            // Killed by a second interrupt (ours, or the user's to the group): what it left is
+            // an interrupted run, resumed by the next invocation, as `--status` says; only a run
+            // that recorded a failure failed.
+            _ if report.interrupted
+                && status_of(&plan(
+                    &self.opts.runs_root,
+                    &self.sweep.variants[r.index],
+                    false,
+                )) != VariantStatus::Failed =>
+            {
+                report.stopped.push(r.name.clone());
+                Outcome::Interrupted
+            }
+            code => {
+                let why = match code {
+                    Some(c) => format!("exit code {c}"),
+                    None => "killed by a signal".into(),
+                };
+                let log = self.logs.join(format!("{}.log", r.name));
+                report
+                    .failed
+                    .push((r.name.clone(), format!("{why}; see {}", log.display())));
+                Outcome::Failed(why)
+            }
+        }
+    }
 }
 
 /// A line on stderr; a closed stderr (the terminal went away) is no reason to stop the queue.

@@ -149,14 +149,26 @@ fn load_run(dir: &Path, size: usize) -> Result<LakeRun, FamilyError> {
     })
 }
 
-/// The number of classes every run has, or why the runs disagree.
-pub fn ways_of(runs: &[LakeRun]) -> Result<usize, String> {
+/// Lake runs that are not all the same N-way task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{run} has {ways} training classes but {first} has {first_ways}; every run must be the same N-way task")]
+pub struct MixedWays {
+    pub run: String,
+    pub ways: usize,
+    pub first: String,
+    pub first_ways: usize,
+}
+
+/// The number of classes every run has, or the first run that disagrees with the first.
+pub fn ways_of(runs: &[LakeRun]) -> Result<usize, MixedWays> {
     let ways = runs.first().map_or(0, |r| r.episode.support.n);
     match runs.iter().find(|r| r.episode.support.n != ways) {
-        Some(r) => Err(format!(
-            "{} has {} training classes but {} has {ways}; every run must be the same N-way task",
-            r.name, r.episode.support.n, runs[0].name
-        )),
+        Some(r) => Err(MixedWays {
+            run: r.name.clone(),
+            ways: r.episode.support.n,
+            first: runs[0].name.clone(),
+            first_ways: ways,
+        }),
         None => Ok(ways),
     }
 }

@@ -3,6 +3,7 @@
 //! Every draw takes the caller's RNG, so the run that owns the RNG owns reproducibility.
 
 pub mod augment;
+mod build;
 pub mod episode;
 pub mod lake;
 pub mod mixed;
@@ -16,12 +17,11 @@ use std::path::PathBuf;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
-use crate::experiment::FamilySpec;
-
 pub type Rng = ChaCha8Rng;
 
 // Splits are recorded with every evaluation, so they live with the metric records.
 pub use crate::metrics::{split_name, Split};
+pub use build::{build_family, build_family_reporting, check_family, check_folders};
 
 /// What a model sees: per-example input shape and what it must predict.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,46 +177,6 @@ pub trait TaskFamily: Send + Sync {
 
 /// Told `(done, total)` as a family loads its data (images decoded), from any thread.
 pub type Progress<'a> = dyn Fn(usize, usize) + Sync + 'a;
-
-/// Build the family an experiment describes. `seed` fixes any class split.
-pub fn build_family(spec: &FamilySpec, seed: u64) -> Result<Box<dyn TaskFamily>, FamilyError> {
-    build_family_reporting(spec, seed, &|_, _| {})
-}
-
-/// [`build_family`], telling `progress` how loading goes (families held in files only).
-pub fn build_family_reporting(
-    spec: &FamilySpec,
-    seed: u64,
-    progress: &Progress<'_>,
-) -> Result<Box<dyn TaskFamily>, FamilyError> {
-    Ok(match spec {
-        FamilySpec::Sinusoid(s) => Box::new(sinusoid::Sinusoid::new(s.clone())),
-        FamilySpec::Synthetic(s) => Box::new(synthetic::Synthetic::new(s.clone(), seed)?),
-        FamilySpec::Omniglot(o) => Box::new(omniglot::Omniglot::load_reporting(o, seed, progress)?),
-        FamilySpec::Mixed(m) => Box::new(mixed::Mixed::new(m.clone(), seed)),
-    })
-}
-
-/// Check that a family can be built, exactly as a run builds it (every image decoded), so that
-/// whatever the run would refuse, `metalab check` refuses first; returns a one-line summary.
-pub fn check_family(spec: &FamilySpec, seed: u64) -> Result<String, FamilyError> {
-    match spec {
-        FamilySpec::Omniglot(o) => {
-            let summary = omniglot::scan(o, seed)?;
-            omniglot::Omniglot::load(o, seed)?;
-            Ok(summary.to_string())
-        }
-        _ => build_family(spec, seed).map(|f| f.describe()),
-    }
-}
-
-/// The folder checks alone (no image decoded): fast enough for the workbench's file list.
-pub fn check_folders(spec: &FamilySpec, seed: u64) -> Result<(), FamilyError> {
-    match spec {
-        FamilySpec::Omniglot(o) => omniglot::scan(o, seed).map(drop),
-        _ => Ok(()),
-    }
-}
 
 /// `file:line:col: ` of the family's data folder (or the family) in `file`, the prefix every
 /// data error carries, in `check` and in `run` alike.

@@ -9,7 +9,7 @@
 //! plateaued at 60 % validation accuracy (77.7 % 5-way test). A learned scale (metric scaling,
 //! Oreshkin et al. 2018, TADAM) lets the softmax sharpen as the embedding improves.
 
-use super::{ways, MetricOut};
+use super::shared::{ways, MetricOut};
 use crate::model::head::argmax;
 
 /// Added under the square root of every norm, so an all-zero embedding has a gradient.

@@ -2,7 +2,7 @@
 //! its support embeddings, and a query's logits are the negative squared Euclidean distances to
 //! the prototypes; the loss is the mean cross-entropy over the query set.
 
-use super::{class_means, spread_means, ways, MetricOut};
+use super::shared::{class_means, spread_means, ways, MetricOut};
 use crate::model::head::softmax_cross_entropy;
 
 pub fn loss(features: &[f64], d: usize, support: &[usize], query: &[usize]) -> MetricOut {

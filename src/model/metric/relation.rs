@@ -11,7 +11,7 @@
 //! 5-way synthetic tasks after 300 iterations. The elementwise distance gives the module the
 //! interaction directly.
 
-use super::{class_means, spread_means, uniform, ways, MetricOut};
+use super::shared::{class_means, spread_means, uniform, ways, MetricOut};
 use crate::model::head::argmax;
 use crate::tasks::Rng;
 

@@ -7,8 +7,9 @@ use rand::Rng as _;
 use serde_json::json;
 
 use super::image::{decode_all, rotate_into};
-use super::layout::{survey, Layout, Set};
+use super::layout::{Layout, Set};
 use super::split::BACKGROUND_VALIDATION;
+use super::survey::survey;
 use super::{rotations, split_index};
 use crate::experiment::{ClassDraw, OmniglotProtocol, OmniglotSpec};
 use crate::tasks::episode::{choose_classes, class_major_episode, image_classes_shape};

@@ -5,9 +5,10 @@
 //! touches disk. Rotated classes are not stored: a rotation is a pure index permutation, so it is
 //! applied while an episode is assembled, which keeps memory at one copy of the data set.
 //!
-//! One job per file: `layout` lists the folder tree and checks it without decoding (`scan`),
-//! `split` assigns characters to train/validation/test by the seeded protocol, `image` decodes and
-//! resizes the drawings, and `family` holds the loaded data set and draws tasks from it.
+//! One job per file: `layout` lists the folder tree, `split` assigns characters to
+//! train/validation/test by the seeded protocol, `survey` checks both without decoding (`scan`),
+//! `image` decodes and resizes the drawings, and `family` holds the loaded data set and draws
+//! tasks from it.
 
 mod family;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod fixtures;
 mod image;
 mod layout;
 mod split;
+mod survey;
 
 use std::path::Path;
 
@@ -23,7 +25,7 @@ use crate::experiment::OmniglotSpec;
 
 pub use family::Omniglot;
 pub use image::{load_image, resize_area, rotate_into};
-pub use layout::{scan, ScanSummary, SplitCount};
+pub use survey::{scan, ScanSummary, SplitCount};
 
 fn split_index(split: Split) -> usize {
     match split {
