@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod chart_keys;
 pub mod chart_opts;
 pub mod diff;
+pub mod dispatch;
 pub mod editor;
 pub mod fixtures;
 pub mod jobs;
@@ -49,14 +50,9 @@ use std::sync::Arc;
 use anyhow::Context;
 
 pub use app::{App, Msg};
+pub use dispatch::dispatch;
 pub use runtime::Ending;
 
-/// `update`, then the disk work it asked for: what the runtime does with every message, short
-/// of the engine (whose effects stay in `app.effects`). Tests drive the app through this.
-pub fn dispatch(app: &mut App, msg: Msg) {
-    update::update(app, msg);
-    actions::perform_all(app);
-}
 
 /// Open the workbench on `project_root/experiments` and `project_root/runs`.
 pub fn run(project_root: &Path) -> anyhow::Result<Ending> {

@@ -16,6 +16,7 @@ use ratatui::backend::Backend;
 use ratatui::Terminal;
 
 use super::app::{self, App, Msg};
+use super::dispatch::dispatch;
 use super::scanner::Scanner;
 use super::sweep_job::{SweepJob, SweepLaunch};
 use super::worker::Worker;
@@ -188,16 +189,16 @@ impl<B: Backend> Runtime<B> {
         if let Some(e) = self.engine.as_ref() {
             let events: Vec<_> = e.events().try_iter().take(MAX_EVENTS_PER_FRAME).collect();
             for ev in events {
-                super::dispatch(&mut self.app, Msg::Engine(ev));
+                dispatch(&mut self.app, Msg::Engine(ev));
             }
         }
         if let Some(j) = self.sweep.as_ref() {
             let msgs: Vec<_> = j.events().collect();
             for m in msgs {
-                super::dispatch(&mut self.app, Msg::Sweep(m));
+                dispatch(&mut self.app, Msg::Sweep(m));
             }
         }
-        super::dispatch(&mut self.app, Msg::Tick(Instant::now()));
+        dispatch(&mut self.app, Msg::Tick(Instant::now()));
         if self.ending.is_none() {
             if let Some(reason) = self.probe.as_mut().and_then(|p| p()) {
                 self.lose_terminal(reason);
@@ -218,11 +219,11 @@ impl<B: Backend> Runtime<B> {
     fn wake(&mut self, w: Wake) {
         match w {
             Wake::Input(msg, read_at) => {
-                super::dispatch(&mut self.app, msg);
+                dispatch(&mut self.app, msg);
                 self.stats.inputs += 1;
                 self.stats.max_input_latency = self.stats.max_input_latency.max(read_at.elapsed());
             }
-            Wake::Msg(msg) => super::dispatch(&mut self.app, msg),
+            Wake::Msg(msg) => dispatch(&mut self.app, msg),
             Wake::TerminalLost(reason) => self.lose_terminal(reason),
         }
     }
@@ -246,11 +247,11 @@ impl<B: Backend> Runtime<B> {
                     rerun_of,
                 } => match store::launch(*exp, &runs, source, rerun_of, &self.defaults) {
                     Ok(e) => self.engine = Some(e),
-                    Err(reason) => super::dispatch(&mut self.app, Msg::LaunchFailed(reason)),
+                    Err(reason) => dispatch(&mut self.app, Msg::LaunchFailed(reason)),
                 },
                 app::Effect::Resume { dir } => match store::resume(&dir, &runs, &self.defaults) {
                     Ok(e) => self.engine = Some(e),
-                    Err(reason) => super::dispatch(&mut self.app, Msg::LaunchFailed(reason)),
+                    Err(reason) => dispatch(&mut self.app, Msg::LaunchFailed(reason)),
                 },
                 app::Effect::Engine { arm, cmd } => {
                     if let Some(e) = self.engine.as_ref() {
