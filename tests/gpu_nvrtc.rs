@@ -3,7 +3,7 @@
 //! installs NVRTC from PyPI and runs this with `--ignored`; NVRTC needs no driver or GPU).
 
 use metalab::gpu::cuda::compile;
-use metalab::gpu::kernels::{KERNELS, SOURCES};
+use metalab::gpu::table::{KERNELS, SOURCES};
 
 #[test]
 #[ignore = "needs NVRTC (libnvrtc.so.13) on LD_LIBRARY_PATH: run .ci/gpu-compile-check.sh"]

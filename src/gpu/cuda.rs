@@ -10,7 +10,7 @@ use cudarc::nvrtc::{CompileOptions, Ptx};
 
 use super::backend::Backend;
 use super::gemm::Gemm;
-use super::kernels::{KERNELS, SOURCES};
+use super::table::{KERNELS, SOURCES};
 use super::{probe, GpuError};
 
 pub struct Cuda {

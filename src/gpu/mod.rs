@@ -19,6 +19,7 @@ pub mod launch;
 pub mod ops;
 pub mod probe;
 pub mod selfcheck;
+pub mod table;
 
 pub use backend::Backend;
 pub use cuda::Cuda;
