@@ -9,8 +9,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::algo::embedding::{self, EmbeddingProbe, TaskProperty};
 use crate::algo::eval::{adapt_and_score, summarize, Scoring, TaskEval};
-use crate::algo::{self, AdaptMode, AlgoContext};
+use crate::algo::{self, cavia, AdaptMode, AlgoContext};
 use crate::experiment::{Experiment, FamilySpec};
 use crate::metrics::EvalResult;
 use crate::model::{BatchNormMode, ModelError, Network};
@@ -18,7 +19,7 @@ use crate::pool::WorkerPool;
 use crate::runs::checkpoint::Checkpoint;
 use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
-use crate::tasks::streams::{episodes, EvalStream};
+use crate::tasks::streams::{tasks_and_episodes, EvalStream};
 use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
 
 /// Where `metalab eval` appends its results, one JSON object a line.
@@ -101,6 +102,10 @@ pub struct SavedEval {
     /// Set for a Lake runs folder: the folder, each run's error rate.
     #[serde(default)]
     pub lake: Option<LakeReport>,
+    /// Set for an arm with a task embedding (CAVIA's context) on tasks with known parameters:
+    /// how linearly the adapted embeddings hold each parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingProbe>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -307,13 +312,25 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
     let trained_outputs = trained_ways.unwrap_or(family.shape().outputs);
     let m = load_model(dir, &exp, trained_outputs, family.as_ref(), req.fresh_head)?;
     let split = req.split.unwrap_or(Split::Test);
-    let test = episodes(
+    let (tasks, test): (Vec<Task>, Vec<_>) = tasks_and_episodes(
         family.as_ref(),
         split,
         EvalStream::Test.seed(e.seed),
         e.eval.tasks,
-    );
+    )
+    .into_iter()
+    .unzip();
     let pool = WorkerPool::new(&m.net, e.device, e.seed, threads(req))?;
+    let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
+    let embedding = match m.mode {
+        AdaptMode::Context { context, lr }
+            if tasks.iter().any(|t| !TaskProperty::of(t).is_empty()) =>
+        {
+            let emb = cavia::embeddings(&pool, m.start.clone(), context, lr, test.clone(), steps)?;
+            embedding::probe(&emb, &tasks, steps)
+        }
+        _ => None,
+    };
     let results = adapt_and_score(
         &pool,
         m.start,
@@ -323,7 +340,6 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         e.eval.inner_lr,
         req.scoring,
     )?;
-    let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
     let result = summarize(m.iteration, split, &results, steps, lr);
     let (ways, shots, queries) = e.family.episode_shape();
     let record = SavedEval {
@@ -345,6 +361,7 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         },
         result,
         lake: None,
+        embedding,
     };
     append(dir, &record)?;
     Ok(record)
@@ -442,6 +459,7 @@ pub fn evaluate_lake(
             runs: per_run,
             error_rate,
         }),
+        embedding: None,
     };
     append(dir, &record)?;
     Ok(record)
