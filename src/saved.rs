@@ -25,6 +25,10 @@ use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Tas
 /// Where `metalab eval` appends its results, one JSON object a line.
 pub const EVALS: &str = "evals.jsonl";
 
+/// Where `metalab eval` of an arm with a task embedding writes each test task's adapted
+/// embedding and parameters (rewritten by every such evaluation).
+pub const EMBEDDINGS: &str = "embeddings.csv";
+
 #[derive(Debug, Error)]
 pub enum SavedEvalError {
     #[error(transparent)]
@@ -327,7 +331,13 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
             if tasks.iter().any(|t| !TaskProperty::of(t).is_empty()) =>
         {
             let emb = cavia::embeddings(&pool, m.start.clone(), context, lr, test.clone(), steps)?;
-            embedding::probe(&emb, &tasks, steps)
+            let path = dir.join(EMBEDDINGS);
+            runs::atomic::write(&path, embedding::csv(&emb, &tasks).as_bytes())
+                .map_err(|e| RunError::io(&path, e))?;
+            embedding::probe(&emb, &tasks, steps).map(|p| EmbeddingProbe {
+                csv: Some(EMBEDDINGS.into()),
+                ..p
+            })
         }
         _ => None,
     };

@@ -2,6 +2,11 @@
 //! a set of tasks to each of the tasks' known parameters (for sine regression: the amplitude,
 //! and the phase as its sine and cosine, which a linear map can reach without the wrap-around
 //! at 2π). The probe's R² says how much of a parameter the embedding holds linearly.
+//!
+//! A sine task `a·sin(x − φ) = a·cos φ·sin x − a·sin φ·cos x` is also probed for its two
+//! coefficients on `sin x` and `cos x`: the targets are linear in them, so an embedding that one
+//! gradient step makes from the support targets holds them linearly, and the amplitude only as
+//! their norm.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,18 +19,35 @@ pub enum TaskProperty {
     Amplitude,
     SinPhase,
     CosPhase,
+    /// `a·cos φ`, the coefficient of `sin x`.
+    SinCoefficient,
+    /// `−a·sin φ`, the coefficient of `cos x`.
+    CosCoefficient,
 }
 
 impl TaskProperty {
+    /// The name in records and CSV headers (as serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskProperty::Amplitude => "amplitude",
+            TaskProperty::SinPhase => "sin_phase",
+            TaskProperty::CosPhase => "cos_phase",
+            TaskProperty::SinCoefficient => "sin_coefficient",
+            TaskProperty::CosCoefficient => "cos_coefficient",
+        }
+    }
+
     /// The task's known parameters, in a fixed order; none for tasks without them.
     pub fn of(task: &Task) -> Vec<(TaskProperty, f64)> {
         match task {
             Task::Sinusoid { amplitude, phase } => {
-                let phase = *phase as f64;
+                let (a, phase) = (*amplitude as f64, *phase as f64);
                 vec![
-                    (TaskProperty::Amplitude, *amplitude as f64),
+                    (TaskProperty::Amplitude, a),
                     (TaskProperty::SinPhase, phase.sin()),
                     (TaskProperty::CosPhase, phase.cos()),
+                    (TaskProperty::SinCoefficient, a * phase.cos()),
+                    (TaskProperty::CosCoefficient, -a * phase.sin()),
                 ]
             }
             Task::Classes { .. } | Task::Function { .. } => vec![],
@@ -146,6 +168,30 @@ pub struct EmbeddingProbe {
     /// In words: what was fitted on what.
     pub method: String,
     pub fits: Vec<PropertyFit>,
+    /// The file in the run folder holding every task's embedding and parameters ([`csv`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+}
+
+/// One row per task: its index, its embedding `e0 … e{w−1}` and its parameters.
+pub fn csv(embeddings: &[Vec<f32>], tasks: &[Task]) -> String {
+    let width = embeddings.first().map_or(0, Vec::len);
+    let props: Vec<Vec<(TaskProperty, f64)>> = tasks.iter().map(TaskProperty::of).collect();
+    let mut header: Vec<String> = vec!["task".into()];
+    header.extend((0..width).map(|j| format!("e{j}")));
+    if let Some(first) = props.first() {
+        header.extend(first.iter().map(|(p, _)| p.name().to_string()));
+    }
+    let mut out = header.join(",");
+    out.push('\n');
+    for (i, (e, p)) in embeddings.iter().zip(&props).enumerate() {
+        let mut row = vec![i.to_string()];
+        row.extend(e.iter().map(|v| v.to_string()));
+        row.extend(p.iter().map(|(_, v)| v.to_string()));
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
 }
 
 /// The probes from `embeddings[i]` (task `tasks[i]`'s embedding after `steps` steps) to every
@@ -175,6 +221,7 @@ pub fn probe(embeddings: &[Vec<f32>], tasks: &[Task], steps: usize) -> Option<Em
         width: x.first().map_or(0, Vec::len),
         tasks: tasks.len(),
         steps,
+        csv: None,
         method: "ordinary least squares with an intercept from the adapted embedding to each task parameter, fitted and scored (R²) on the same test tasks".into(),
         fits,
     })
@@ -268,13 +315,33 @@ mod tests {
             [
                 TaskProperty::Amplitude,
                 TaskProperty::SinPhase,
-                TaskProperty::CosPhase
+                TaskProperty::CosPhase,
+                TaskProperty::SinCoefficient,
+                TaskProperty::CosCoefficient,
             ]
         );
-        for f in &probe.fits {
+        for f in &probe.fits[..3] {
             assert!(f.fit.r2.unwrap() > 1.0 - 1e-9, "{f:?}");
         }
+        // The coefficients are the sine's on sin x and cos x.
+        let t = Task::Sinusoid {
+            amplitude: 2.5,
+            phase: 1.1,
+        };
+        let p = TaskProperty::of(&t);
+        for x in [-4.0f64, 0.3, 2.0] {
+            let y = 2.5 * (x - 1.1f32 as f64).sin();
+            assert!((p[3].1 * x.sin() + p[4].1 * x.cos() - y).abs() < 1e-9);
+        }
         assert!((probe.fits[0].fit.coefficients[0] - 0.5).abs() < 1e-5);
+        let table = csv(&emb[..2], &tasks[..2]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "task,e0,e1,e2,amplitude,sin_phase,cos_phase,sin_coefficient,cos_coefficient"
+        );
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].starts_with("1,0.4,"), "{}", lines[2]);
         let json = serde_json::to_string(&probe).unwrap();
         assert!(json.contains("\"property\":\"amplitude\""), "{json}");
         let classes = [Task::Classes {

@@ -603,13 +603,19 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
                 .fits
                 .iter()
                 .map(|f| format!(
-                    "{:?} {}",
-                    f.property,
+                    "{} {}",
+                    f.property.name(),
                     f.fit.r2.map_or("undefined".into(), |r| format!("{r:.3}"))
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if let Some(csv) = &probe.csv {
+            out!(
+                "embeddings and task parameters: {}",
+                dir.join(csv).display()
+            );
+        }
     }
     out!("saved to {}", dir.join(metalab::saved::EVALS).display());
 }
