@@ -264,10 +264,14 @@ fn load_model(
                     arm.algorithm.label(),
                     shape.outputs,
                     shape.outputs,
-                    if matches!(mode, AdaptMode::LearnedRates { .. }) {
-                        " (not for Meta-SGD: its learned rates have no entries for a new head)"
-                    } else {
-                        ""
+                    match mode {
+                        AdaptMode::LearnedRates { .. } => {
+                            " (not for Meta-SGD: its learned rates have no entries for a new head)"
+                        }
+                        AdaptMode::Context { .. } => {
+                            " (not for CAVIA: it adapts only its context, so a zero head would stay zero)"
+                        }
+                        _ => "",
                     },
                 )));
             }
