@@ -87,6 +87,9 @@ pub enum AdaptationRule {
     /// SGD steps with the meta-learned per-parameter learning rates; `inner_lr` unused
     /// (Meta-SGD).
     LearnedRates,
+    /// SGD steps on a task context (zero at the start, concatenated to the input), the shared
+    /// parameters fixed (CAVIA); `inner_lr` is the arm's context rate.
+    ContextSgd,
     /// No gradient steps: class prototypes (mean support embeddings), logits −‖q − c‖².
     Prototypes,
     /// No gradient steps: softmax attention over cosine similarities to the support embeddings.

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::algo::embedding::{self, EmbeddingProbe, TaskProperty};
 use crate::algo::eval::{adapt_and_score, summarize, Scoring, TaskEval};
-use crate::algo::{self, AdaptMode, AlgoContext};
+use crate::algo::{self, cavia, AdaptMode, AlgoContext};
 use crate::experiment::{Experiment, FamilySpec};
 use crate::metrics::EvalResult;
 use crate::model::{BatchNormMode, ModelError, Network};
@@ -18,12 +19,16 @@ use crate::pool::WorkerPool;
 use crate::runs::checkpoint::Checkpoint;
 use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
-use crate::tasks::streams::{episodes, EvalStream};
+use crate::tasks::streams::{tasks_and_episodes, EvalStream};
 use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
 
 /// Where `metalab eval` appends its results, one JSON object a line (named with the run's other
 /// files, in `runs`).
 pub use crate::runs::EVALS;
+
+/// Where `metalab eval` of an arm with a task embedding writes each test task's adapted
+/// embedding and parameters (rewritten by every such evaluation).
+pub const EMBEDDINGS: &str = "embeddings.csv";
 
 #[derive(Debug, Error)]
 pub enum SavedEvalError {
@@ -41,13 +46,13 @@ pub enum SavedEvalError {
     WithinAlphabetWithoutAlphabets { family: &'static str },
     #[error("the requested protocol is not valid: `{}`: {}\n  fix: {}", .0.field, .0.message, .0.fix)]
     InvalidProtocol(crate::experiment::ValidationError),
-    #[error("this {algorithm} run's head has {trained} outputs (trained {trained}-way), and {wanted}-way tasks need {wanted}: a gradient-based arm's meta-learned head has no rows for the new classes\n  fix: evaluate with --ways {trained}, pass --fresh-head to replace the head by zeros and fine-tune it{}, or use a metric-based arm (ProtoNet, MatchingNet, RelationNet), whose classes come from the support set", not_for_meta_sgd(.learned_rates))]
+    #[error("this {algorithm} run's head has {trained} outputs (trained {trained}-way), and {wanted}-way tasks need {wanted}: a gradient-based arm's meta-learned head has no rows for the new classes\n  fix: evaluate with --ways {trained}, pass --fresh-head to replace the head by zeros and fine-tune it{}, or use a metric-based arm (ProtoNet, MatchingNet, RelationNet), whose classes come from the support set", .fresh_head.caveat())]
     HeadTooNarrow {
         algorithm: &'static str,
         trained: usize,
         wanted: usize,
-        /// Meta-SGD, whose learned rates cannot cover a fresh head either.
-        learned_rates: bool,
+        /// Whether `--fresh-head` would help this arm.
+        fresh_head: FreshHead,
     },
     #[error("--lake: a Lake runs folder holds character images, and this run was trained on {family}\n  fix: evaluate an Omniglot or synthetic run")]
     LakeNeedsImages { family: &'static str },
@@ -62,11 +67,36 @@ pub enum SavedEvalError {
     Eval(#[from] crate::pool::PoolError),
 }
 
-fn not_for_meta_sgd(learned_rates: &bool) -> &'static str {
-    if *learned_rates {
-        " (not for Meta-SGD: its learned rates have no entries for a new head)"
-    } else {
-        ""
+/// Whether `--fresh-head` (a zero head fine-tuned at test time) can serve an arm whose head is
+/// too narrow for the requested ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreshHead {
+    Helps,
+    /// Meta-SGD: its learned rates have no entries for a new head.
+    NoLearnedRates,
+    /// CAVIA: it adapts only its context, so a zero head would stay zero.
+    ContextOnly,
+}
+
+impl FreshHead {
+    fn of(mode: &AdaptMode) -> Self {
+        match mode {
+            AdaptMode::LearnedRates { .. } => Self::NoLearnedRates,
+            AdaptMode::Context { .. } => Self::ContextOnly,
+            _ => Self::Helps,
+        }
+    }
+
+    fn caveat(&self) -> &'static str {
+        match self {
+            Self::Helps => "",
+            Self::NoLearnedRates => {
+                " (not for Meta-SGD: its learned rates have no entries for a new head)"
+            }
+            Self::ContextOnly => {
+                " (not for CAVIA: it adapts only its context, so a zero head would stay zero)"
+            }
+        }
     }
 }
 
@@ -131,6 +161,10 @@ pub struct SavedEval {
     /// Set for a Lake runs folder: the folder, each run's error rate.
     #[serde(default)]
     pub lake: Option<LakeReport>,
+    /// Set for an arm with a task embedding (CAVIA's context) on tasks with known parameters:
+    /// how linearly the adapted embeddings hold each parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingProbe>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,7 +309,7 @@ fn load_model(
                     algorithm: arm.algorithm.label(),
                     trained: trained_outputs,
                     wanted: shape.outputs,
-                    learned_rates: matches!(mode, AdaptMode::LearnedRates { .. }),
+                    fresh_head: FreshHead::of(&mode),
                 });
             }
         }
@@ -323,13 +357,31 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
     let trained_outputs = trained_ways.unwrap_or(family.shape().outputs);
     let m = load_model(dir, &exp, trained_outputs, family.as_ref(), req.fresh_head)?;
     let split = req.split.unwrap_or(Split::Test);
-    let test = episodes(
+    let (tasks, test): (Vec<Task>, Vec<_>) = tasks_and_episodes(
         family.as_ref(),
         split,
         EvalStream::Test.seed(e.seed),
         e.eval.tasks,
-    );
+    )
+    .into_iter()
+    .unzip();
     let pool = WorkerPool::new(&m.net, e.device, e.seed, threads(req))?;
+    let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
+    let embedding = match m.mode {
+        AdaptMode::Context { context, lr }
+            if tasks.iter().any(|t| !TaskProperty::of(t).is_empty()) =>
+        {
+            let emb = cavia::embeddings(&pool, m.start.clone(), context, lr, test.clone(), steps)?;
+            let path = dir.join(EMBEDDINGS);
+            runs::atomic::write(&path, embedding::csv(&emb, &tasks).as_bytes())
+                .map_err(|e| RunError::io(&path, e))?;
+            embedding::probe(&emb, &tasks, steps).map(|p| EmbeddingProbe {
+                csv: Some(EMBEDDINGS.into()),
+                ..p
+            })
+        }
+        _ => None,
+    };
     let results = adapt_and_score(
         &pool,
         m.start,
@@ -339,7 +391,6 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         e.eval.inner_lr,
         req.scoring,
     )?;
-    let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
     let result = summarize(m.iteration, split, &results, steps, lr);
     let (ways, shots, queries) = e.family.episode_shape();
     let record = SavedEval {
@@ -361,6 +412,7 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         },
         result,
         lake: None,
+        embedding,
     };
     append(dir, &record)?;
     Ok(record)
@@ -460,6 +512,7 @@ pub fn evaluate_lake(
             runs: per_run,
             error_rate,
         }),
+        embedding: None,
     };
     append(dir, &record)?;
     Ok(record)

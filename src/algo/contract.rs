@@ -9,6 +9,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::experiment::ArmSettings;
+use crate::model::context::InputContext;
 use crate::model::metric::MetricKind;
 use crate::model::Network;
 use crate::pool::{PoolError, WorkerPool};
@@ -40,7 +41,7 @@ pub struct StepStats {
 }
 
 /// How a new task adapts at test time: the rule the evaluation runs, recorded with every result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AdaptMode {
     /// Every parameter takes SGD steps (MAML, FOMAML, Reptile).
     All,
@@ -55,6 +56,9 @@ pub enum AdaptMode {
     /// No gradient steps: the start vector is `body ++ module`, and the support set's
     /// embeddings classify the queries (prototypes, attention or relation scores).
     Metric { kind: MetricKind, body_len: usize },
+    /// SGD at rate `lr` on a task context that starts at zero, the start vector being the
+    /// shared parameters (CAVIA); the protocol's learning rate is unused.
+    Context { context: InputContext, lr: f64 },
 }
 
 impl AdaptMode {
@@ -63,6 +67,7 @@ impl AdaptMode {
         match self {
             AdaptMode::All | AdaptMode::HeadOnly { .. } | AdaptMode::HeadSgd { .. } => (steps, lr),
             AdaptMode::LearnedRates { .. } => (steps, 0.0),
+            AdaptMode::Context { lr, .. } => (steps, lr),
             AdaptMode::Metric { .. } => (0, 0.0),
         }
     }
@@ -74,6 +79,7 @@ impl AdaptMode {
             AdaptMode::HeadOnly { .. } => format!("a fresh zero head fine-tuned with {steps} SGD steps (lr {lr}, halved until the support loss does not rise), trunk frozen; loss and accuracy on the query set"),
             AdaptMode::HeadSgd { .. } => format!("{steps} plain SGD steps (lr {lr}) on the meta-learned head only, on the body's support features, body frozen; loss and accuracy on the query set"),
             AdaptMode::LearnedRates { .. } => format!("{steps} SGD steps with the meta-learned per-parameter learning rates (eval.inner_lr unused) on the support set from the meta-parameters; loss and accuracy on the query set"),
+            AdaptMode::Context { context, .. } => format!("{steps} SGD steps (lr {lr}, the arm's context_lr; eval.inner_lr unused) on the {} context parameters concatenated to the input, from zero, shared parameters fixed; loss and accuracy on the query set", context.width),
             AdaptMode::Metric { kind, .. } => format!("no gradient steps (eval.inner_steps and inner_lr unused): support and query embedded in one pass of the body, queries classified by {}; loss_before is the uniform prediction's ln(ways)", kind.describe()),
         }
     }

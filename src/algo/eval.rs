@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::contract::AdaptMode;
 use super::inner::sgd_adapt;
-use super::{anil, metasgd, metric};
+use super::{anil, cavia, metasgd, metric};
 use crate::experiment::EvalSpec;
 pub use crate::metrics::{AdaptationRule, EvalProtocol};
 use crate::metrics::{EvalResult, StepResult};
@@ -21,6 +21,7 @@ impl AdaptMode {
             AdaptMode::HeadOnly { .. } => AdaptationRule::FreshHeadBacktracking,
             AdaptMode::HeadSgd { .. } => AdaptationRule::HeadSgd,
             AdaptMode::LearnedRates { .. } => AdaptationRule::LearnedRates,
+            AdaptMode::Context { .. } => AdaptationRule::ContextSgd,
             AdaptMode::Metric { kind, .. } => match kind {
                 MetricKind::Prototypes => AdaptationRule::Prototypes,
                 MetricKind::Matching => AdaptationRule::CosineAttention,
@@ -161,6 +162,11 @@ fn adapt<M: LockStepModel + ?Sized>(
                 .map(Trajectory::Params)
                 .collect()
         }
+        // The context's own rate, not the protocol's (see `AdaptMode::effective`).
+        AdaptMode::Context { context, lr } => cavia::adapt(m, start, context, supports, steps, lr)
+            .into_iter()
+            .map(|path| Trajectory::Params(path.bases))
+            .collect(),
         AdaptMode::Metric { .. } => unreachable!("metric rules take no steps"),
     }
 }

@@ -10,7 +10,9 @@ pub mod adam;
 pub mod affinity;
 pub mod aggregate;
 pub mod anil;
+pub mod cavia;
 mod contract;
+pub mod embedding;
 pub mod eval;
 pub mod inner;
 pub mod learner;
@@ -76,5 +78,18 @@ fn build_rule(
         )),
         Algorithm::Anil { first_order } => Box::new(anil::Anil::learner(ctx, !*first_order)),
         Algorithm::MetaSgd { hvp_eps } => Box::new(metasgd::MetaSgd::learner(ctx, *hvp_eps)),
+        Algorithm::Cavia {
+            context,
+            context_lr,
+            hvp_eps,
+            first_order,
+        } => {
+            let order = if *first_order {
+                Order::First
+            } else {
+                Order::Second { hvp_eps: *hvp_eps }
+            };
+            Box::new(cavia::Cavia::learner(ctx, *context, *context_lr, order))
+        }
     }
 }

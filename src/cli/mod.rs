@@ -621,6 +621,29 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
     if r.result.per_step.len() > 1 {
         out!("after each step: {}", per_step_line(&r.result.per_step));
     }
+    if let Some(probe) = &r.embedding {
+        out!(
+            "task embedding ({} values, {} tasks): R² of a linear fit {}",
+            probe.width,
+            probe.tasks,
+            probe
+                .fits
+                .iter()
+                .map(|f| format!(
+                    "{} {}",
+                    f.property.name(),
+                    f.fit.r2.map_or("undefined".into(), |r| format!("{r:.3}"))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if let Some(csv) = &probe.csv {
+            out!(
+                "embeddings and task parameters: {}",
+                dir.join(csv).display()
+            );
+        }
+    }
     out!("saved to {}", dir.join(metalab::saved::EVALS).display());
 }
 

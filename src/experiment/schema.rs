@@ -513,6 +513,25 @@ pub enum Algorithm {
         #[serde(default = "hvp_eps")]
         hvp_eps: f64,
     },
+    /// CAVIA (Zintgraf et al. 2019): `context` parameters, a task embedding concatenated to the
+    /// MLP's input, start at zero for every task and alone take the inner SGD steps (rate
+    /// `context_lr`, in training and at test time, in place of `inner_lr`: the paper's 1.0 suits
+    /// the context, not the network's weights); the network's own parameters are shared,
+    /// meta-trained through the inner loop (exact second order unless `first_order`).
+    Cavia {
+        #[serde(default = "five")]
+        context: usize,
+        #[serde(default = "one_f")]
+        context_lr: f64,
+        #[serde(default = "hvp_eps")]
+        hvp_eps: f64,
+        #[serde(default)]
+        first_order: bool,
+    },
+}
+
+fn five() -> usize {
+    5
 }
 
 fn eight() -> usize {
@@ -542,6 +561,12 @@ impl Algorithm {
             Algorithm::Anil { first_order: false } => "ANIL (2nd order)",
             Algorithm::Anil { first_order: true } => "ANIL (1st order)",
             Algorithm::MetaSgd { .. } => "Meta-SGD",
+            Algorithm::Cavia {
+                first_order: false, ..
+            } => "CAVIA (2nd order)",
+            Algorithm::Cavia {
+                first_order: true, ..
+            } => "CAVIA (1st order)",
         }
     }
 
@@ -569,6 +594,21 @@ impl Algorithm {
             },
             Algorithm::MultiTask { tasks } => Cost {
                 heads: *tasks,
+                ..plain
+            },
+            // Each step back is one Hessian-vector product of the whole network (two more
+            // gradients); the trajectory keeps each step's parameters and support gradient.
+            Algorithm::Cavia {
+                first_order: false, ..
+            } => Cost {
+                trajectory_vectors: 2.0,
+                gradients_per_inner_step: 3.0,
+                heads: 0,
+            },
+            Algorithm::Cavia {
+                first_order: true, ..
+            } => Cost {
+                trajectory_vectors: 1.0,
                 ..plain
             },
             // ANIL's second order runs on the head alone, on features computed once.

@@ -210,10 +210,69 @@ fn check_arm(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
     positive(c, &format!("{at}.inner_lr"), s.inner_lr);
     positive(c, &format!("{at}.meta_lr"), s.meta_lr);
     check_algorithm_fields(c, i, &arm.algorithm);
+    check_cavia(c, e, i, arm);
     check_aggregate(c, i, arm);
 }
 
-/// PCGrad needs per-task updates on shared parameters: MAML, FOMAML, Reptile, multi-task.
+/// Context sizes beyond this are typos: the paper's sine contexts have 2 to 50 values.
+const MAX_CONTEXT: usize = 4096;
+
+/// A Cavia arm: an MLP to take the context at its input, a context size and rate in range, and
+/// no `inner_lr` that its rule would ignore.
+fn check_cavia(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
+    let Algorithm::Cavia {
+        context,
+        context_lr,
+        hvp_eps,
+        ..
+    } = arm.algorithm
+    else {
+        return;
+    };
+    if let ModelSpec::Conv(_) = e.model {
+        c.fail_arm(
+            i,
+            "algorithm",
+            "CAVIA concatenates its context to an MLP's input, and this model is a conv net (context through FiLM layers is not implemented)",
+            "use model: Mlp(hidden: [40, 40]) for this experiment, or another algorithm on the conv net",
+        );
+    }
+    if context == 0 || context > MAX_CONTEXT {
+        c.fail_arm(
+            i,
+            "context",
+            format!("a context of {context} parameters: it must be 1 to {MAX_CONTEXT}"),
+            "use context: 2 or 5 (the paper's sizes for sine regression)",
+        );
+    }
+    if !(context_lr.is_finite() && context_lr > 0.0) {
+        c.fail_arm(
+            i,
+            "context_lr",
+            format!("the context's learning rate {context_lr} must be a positive number"),
+            "use context_lr: 1.0 (the paper's)",
+        );
+    }
+    if !(hvp_eps > 0.0 && hvp_eps <= 0.1) {
+        c.fail_arm(
+            i,
+            "hvp_eps",
+            format!("hvp_eps {hvp_eps} is outside (0, 0.1]"),
+            "use 1e-3 (f32 rounding dominates below it, curvature above)",
+        );
+    }
+    if let Some(lr) = arm.inner_lr {
+        c.fail_arm(
+            i,
+            "inner_lr",
+            format!("a Cavia arm adapts only its context, at context_lr; inner_lr: {lr} would be ignored"),
+            format!("remove inner_lr and write Cavia(context: {context}, context_lr: {lr}) to set the context's rate"),
+        );
+    }
+}
+
+/// PCGrad needs per-task updates on shared parameters: MAML, FOMAML, Reptile, multi-task,
+/// CAVIA.
 fn check_aggregate(c: &mut Checker, i: usize, arm: &Arm) {
     let per_task = matches!(
         arm.algorithm,
@@ -221,6 +280,7 @@ fn check_aggregate(c: &mut Checker, i: usize, arm: &Arm) {
             | Algorithm::Fomaml
             | Algorithm::Reptile { .. }
             | Algorithm::MultiTask { .. }
+            | Algorithm::Cavia { .. }
     );
     if arm.aggregate == Aggregate::PcGrad && !per_task {
         c.fail_arm(
@@ -230,7 +290,7 @@ fn check_aggregate(c: &mut Checker, i: usize, arm: &Arm) {
                 "aggregate: PcGrad projects the tasks' meta-gradients on each other, which {} does not combine that way",
                 arm.algorithm.label()
             ),
-            "use aggregate: PcGrad with Maml, Fomaml, Reptile or MultiTask, or remove it",
+            "use aggregate: PcGrad with Maml, Fomaml, Reptile, MultiTask or Cavia, or remove it",
         );
     }
 }
@@ -276,6 +336,8 @@ fn check_algorithm_fields(c: &mut Checker, i: usize, algorithm: &Algorithm) {
                 );
             }
         }
+        // Checked with the experiment around it (`check_cavia`).
+        Algorithm::Cavia { .. } => {}
         Algorithm::Fomaml
         | Algorithm::ProtoNet
         | Algorithm::MatchingNet

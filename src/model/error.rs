@@ -21,6 +21,9 @@ pub enum ModelError {
     /// An evaluator was built for parameters laid out for another network.
     #[error("the parameter layout does not match the conv net's spec and input shape\n  fix: build the evaluator from the same Network that made the parameters")]
     LayoutMismatch,
+    /// A task context (CAVIA) enters an MLP at its input; a conv net would need FiLM layers.
+    #[error("a task context is concatenated to an MLP's input, and this model is a conv net (FiLM conditioning is not implemented)\n  fix: use model: Mlp(hidden: [40, 40]) for a Cavia arm")]
+    ContextNeedsMlp,
 }
 
 impl ModelError {

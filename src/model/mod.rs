@@ -5,6 +5,7 @@
 //! the forward and backward pass on a dfdx device. Algorithms only ever see flat vectors, which
 //! keeps them device-agnostic and makes checkpointing trivial.
 
+pub mod context;
 pub mod conv;
 mod error;
 pub mod head;
