@@ -3,6 +3,10 @@
 //! and the phase as its sine and cosine, which a linear map can reach without the wrap-around
 //! at 2π). The probe's R² says how much of a parameter the embedding holds linearly.
 //!
+//! Beside it, a degree-2 probe (the embedding's values and their pairwise products) scored on
+//! tasks it was not fitted on (two-fold cross-validation), for what the embedding holds
+//! smoothly but not linearly: an amplitude stored as the length of a vector, say.
+//!
 //! A sine task `a·sin(x − φ) = a·cos φ·sin x − a·sin φ·cos x` is also probed for its two
 //! coefficients on `sin x` and `cos x`: the targets are linear in them, so an embedding that one
 //! gradient step makes from the support targets holds them linearly, and the amplitude only as
@@ -154,6 +158,60 @@ pub struct PropertyFit {
     pub property: TaskProperty,
     #[serde(flatten)]
     pub fit: LinearFit,
+    /// R² of the degree-2 probe on held-out tasks (two folds: fitted on one half, scored on
+    /// the other, the squared errors of both summed); `None` when `y` is constant or there are
+    /// too few tasks for the features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quadratic_r2: Option<f64>,
+}
+
+/// The embedding's values followed by every product `eᵢ·eⱼ`, `i ≤ j`.
+fn quadratic_features(e: &[f64]) -> Vec<f64> {
+    let mut f = e.to_vec();
+    for i in 0..e.len() {
+        for j in i..e.len() {
+            f.push(e[i] * e[j]);
+        }
+    }
+    f
+}
+
+/// Two-fold cross-validated R² of a least-squares fit of `y` on `x`'s degree-2 features: the
+/// even-indexed tasks fit the model scored on the odd ones and the reverse, the squared errors
+/// of both against the total sum of squares around the mean. `None` when either fold has no
+/// more points than features, or `y` is constant.
+pub fn quadratic_r2(x: &[Vec<f64>], y: &[f64]) -> Option<f64> {
+    let feats: Vec<Vec<f64>> = x.iter().map(|r| quadratic_features(r)).collect();
+    let width = feats.first().map_or(0, Vec::len);
+    let folds: [Vec<usize>; 2] = [
+        (0..y.len()).step_by(2).collect(),
+        (1..y.len()).step_by(2).collect(),
+    ];
+    if folds.iter().any(|f| f.len() <= width + 1) {
+        return None;
+    }
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let ss_tot: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
+    if ss_tot <= 0.0 {
+        return None;
+    }
+    let mut ss_res = 0.0;
+    for (fit_on, score_on) in [(&folds[0], &folds[1]), (&folds[1], &folds[0])] {
+        let fx: Vec<Vec<f64>> = fit_on.iter().map(|&i| feats[i].clone()).collect();
+        let fy: Vec<f64> = fit_on.iter().map(|&i| y[i]).collect();
+        let fit = LinearFit::fit(&fx, &fy);
+        for &i in score_on {
+            let pred = fit.intercept
+                + fit
+                    .coefficients
+                    .iter()
+                    .zip(&feats[i])
+                    .map(|(c, v)| c * v)
+                    .sum::<f64>();
+            ss_res += (y[i] - pred).powi(2);
+        }
+    }
+    Some(1.0 - ss_res / ss_tot)
 }
 
 /// The linear probes from a set of tasks' adapted embeddings to their parameters, as
@@ -214,6 +272,7 @@ pub fn probe(embeddings: &[Vec<f32>], tasks: &[Task], steps: usize) -> Option<Em
             PropertyFit {
                 property,
                 fit: LinearFit::fit(&x, &y),
+                quadratic_r2: quadratic_r2(&x, &y),
             }
         })
         .collect();
@@ -222,7 +281,7 @@ pub fn probe(embeddings: &[Vec<f32>], tasks: &[Task], steps: usize) -> Option<Em
         tasks: tasks.len(),
         steps,
         csv: None,
-        method: "ordinary least squares with an intercept from the adapted embedding to each task parameter, fitted and scored (R²) on the same test tasks".into(),
+        method: "ordinary least squares with an intercept from the adapted embedding to each task parameter, fitted and scored (R²) on the same test tasks; quadratic_r2: the same on the embedding's values and pairwise products, fitted on half the tasks and scored on the other half, both ways".into(),
         fits,
     })
 }
@@ -273,6 +332,34 @@ mod tests {
         assert!(f.coefficients[1].abs() < 0.03, "{f:?}");
         let only_junk: Vec<Vec<f64>> = junk.iter().map(|&j| vec![j]).collect();
         assert!(LinearFit::fit(&only_junk, &y).r2.unwrap() < 0.01);
+    }
+
+    /// An amplitude stored as the length of a 2-vector: no linear probe reads it, the degree-2
+    /// probe does on tasks it never saw (its square is exactly quadratic, the length nearly).
+    #[test]
+    fn a_length_is_read_by_the_quadratic_probe_and_not_the_linear_one() {
+        let n = 600;
+        let (u, v) = (spread(n, 7), spread(n, 8));
+        let amp: Vec<f64> = u.iter().map(|u| 0.1 + 2.45 * (u + 1.0)).collect();
+        let phase: Vec<f64> = v
+            .iter()
+            .map(|v| std::f64::consts::PI * (v + 1.0) / 2.0)
+            .collect();
+        let x: Vec<Vec<f64>> = amp
+            .iter()
+            .zip(&phase)
+            .map(|(a, p)| vec![a * p.cos(), a * p.sin()])
+            .collect();
+        let sq: Vec<f64> = amp.iter().map(|a| a * a).collect();
+        assert!((quadratic_r2(&x, &sq).unwrap() - 1.0).abs() < 1e-9);
+        let linear = LinearFit::fit(&x, &amp).r2.unwrap();
+        let quad = quadratic_r2(&x, &amp).unwrap();
+        assert!(linear < 0.6, "linear R² {linear}");
+        assert!(quad > 0.95, "quadratic R² {quad}");
+        // Noise the features cannot explain is not fitted away on held-out tasks.
+        let noise = spread(n, 9);
+        assert!(quadratic_r2(&x, &noise).unwrap() < 0.05);
+        assert_eq!(quadratic_r2(&x[..10], &amp[..10]), None);
     }
 
     #[test]

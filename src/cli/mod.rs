@@ -637,6 +637,20 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        out!(
+            "  degree-2 fit, on held-out tasks: {}",
+            probe
+                .fits
+                .iter()
+                .map(|f| format!(
+                    "{} {}",
+                    f.property.name(),
+                    f.quadratic_r2
+                        .map_or("undefined".into(), |r| format!("{r:.3}"))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if let Some(csv) = &probe.csv {
             out!(
                 "embeddings and task parameters: {}",

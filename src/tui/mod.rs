@@ -53,7 +53,6 @@ pub use app::{App, Msg};
 pub use dispatch::dispatch;
 pub use runtime::Ending;
 
-
 /// Open the workbench on `project_root/experiments` and `project_root/runs`.
 pub fn run(project_root: &Path) -> anyhow::Result<Ending> {
     run_with(project_root, &crate::engine::LaunchOptions::default())
