@@ -3,7 +3,9 @@
 //! random inputs (kink codes exactly; floats within 1e-4 relative: cuBLAS and the GPU's
 //! `expf`/`logf` round differently), two GPU runs bit-identical, cuBLAS fp32 TFLOP/s at the
 //! Omniglot conv4 GEMM shapes (meta-batch 32, 5-way 1-shot, 15 queries: 80 images of 28×28), and
-//! peak GPU memory. Writes JSON to `$METALAB_GPU_CHECK_OUT` (default `gpu-check.json`).
+//! peak GPU memory. Writes JSON to `$METALAB_GPU_CHECK_OUT` (default `gpu-check.json`). Then the
+//! GPU engine as the algorithms' backend against the CPU path (`gpu_engine_agrees_with_the_cpu_path`,
+//! the comparison `tests/gpu_engine.rs` makes with the kernels on the CPU).
 
 mod gpu_common;
 

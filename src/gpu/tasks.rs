@@ -160,7 +160,7 @@ impl<B: Kernels> GpuTasks<B> {
             let bias = self.gather(params, bo, o)?;
             let act = self.layer_act(l, layers, mode);
             let mut code = match act.1 {
-                ReluKinks::Replay => self.b.upload_u8(&replay[l])?,
+                ReluKinks::Replay => self.b.upload_u8(replay.get(l).expect("codes to replay"))?,
                 ReluKinks::Record => self.b.zeros_u8(g.out_len())?,
                 ReluKinks::Free => self.b.zeros_u8(0)?,
             };
