@@ -97,3 +97,116 @@ fn the_conv_net_is_refused_by_the_gpu_engine_naming_it() {
         "{err}"
     );
 }
+
+/// The contract's promises, on `GpuTasks<Host>` directly: a call mixing kink modes, gradient
+/// requests and batch sizes gives each job, bit for bit, what it gives alone; recorded kink codes
+/// equal the CPU path's exactly, and replaying them at moved parameters agrees with the CPU
+/// path's replay.
+#[test]
+fn a_mixed_call_equals_its_jobs_alone_and_kink_codes_match_the_cpu_path() {
+    use metalab::gpu::{GpuTasks, Host};
+    use metalab::model::{KinkPattern, Kinks, LockStepModel, SerialTasks, StepJob, StepOut};
+    use metalab::tasks::{Rng, Split};
+    use rand::SeedableRng;
+
+    let arms = r#"Arm(name: "a", algorithm: Fomaml)"#;
+    let p = metalab::engine::Prepared::new(
+        experiment(SINUSOID, SMALL_MLP, arms, "Cpu", 1, 2),
+        Default::default(),
+    )
+    .unwrap();
+    let mut rng = Rng::seed_from_u64(5);
+    let eps: Vec<_> = (0..3)
+        .map(|_| {
+            let t = p.family.sample_task(Split::Train, &mut rng);
+            p.family.sample_episode(&t, &mut rng)
+        })
+        .collect();
+    let values: Vec<Vec<f32>> = eps.iter().map(|_| p.net.init(&mut rng)).collect();
+    let moved: Vec<f32> = values[1].iter().map(|v| v + 0.05).collect();
+
+    // The CPU path: job 0 records, job 1 (moved) replays job 1's recording at its own θ.
+    let mut ev = p
+        .net
+        .evaluator(metalab::experiment::DeviceSpec::Cpu, 0)
+        .unwrap();
+    let mut cpu = SerialTasks::new(ev.as_mut());
+    let (mut rec0, mut rec1) = (KinkPattern::default(), KinkPattern::default());
+    let c_out = cpu.step(&mut [
+        StepJob {
+            kinks: Kinks::Record(&mut rec0),
+            ..StepJob::gradient(&values[0], &eps[0].support)
+        },
+        StepJob {
+            kinks: Kinks::Record(&mut rec1),
+            ..StepJob::loss(&values[1], &eps[1].support)
+        },
+    ]);
+    let c_replay = cpu.step(&mut [StepJob {
+        kinks: Kinks::Replay(&rec1),
+        ..StepJob::gradient(&moved, &eps[1].support)
+    }]);
+    assert!(
+        rec0.codes.iter().flatten().any(|&c| c == 0)
+            && rec0.codes.iter().flatten().any(|&c| c == 1)
+    );
+
+    let mut gpu = GpuTasks::new(Host, &p.net).unwrap();
+    let h: Vec<Vec<f32>> = values.clone();
+    let h: Vec<_> = h.into_iter().map(|v| gpu.load(v)).collect();
+    let hm = gpu.load(moved.clone());
+    let (mut g0, mut g1) = (KinkPattern::default(), KinkPattern::default());
+    // One call: record with gradient, record without, replay with gradient, a free query-set
+    // loss (another batch size would be another group).
+    let mixed = gpu.step(&mut [
+        StepJob {
+            kinks: Kinks::Record(&mut g0),
+            ..StepJob::gradient(&h[0], &eps[0].support)
+        },
+        StepJob {
+            kinks: Kinks::Record(&mut g1),
+            ..StepJob::loss(&h[1], &eps[1].support)
+        },
+        StepJob {
+            kinks: Kinks::Replay(&rec1),
+            ..StepJob::gradient(&hm, &eps[1].support)
+        },
+        StepJob::gradient(&h[2], &eps[2].query),
+    ]);
+    assert_eq!(g0, rec0, "recorded kink codes, job 0");
+    assert_eq!(g1, rec1, "recorded kink codes, job 1");
+    let alone: Vec<StepOut> = vec![
+        gpu.step(&mut [StepJob {
+            kinks: Kinks::Record(&mut KinkPattern::default()),
+            ..StepJob::gradient(&h[0], &eps[0].support)
+        }]),
+        gpu.step(&mut [StepJob {
+            kinks: Kinks::Record(&mut KinkPattern::default()),
+            ..StepJob::loss(&h[1], &eps[1].support)
+        }]),
+        gpu.step(&mut [StepJob {
+            kinks: Kinks::Replay(&rec1),
+            ..StepJob::gradient(&hm, &eps[1].support)
+        }]),
+        gpu.step(&mut [StepJob::gradient(&h[2], &eps[2].query)]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(mixed, alone, "a mixed call against its jobs one at a time");
+    assert!(mixed[1].grad.is_none() && mixed[0].grad.is_some());
+    let replayed = rel(
+        mixed[2].grad.as_ref().unwrap(),
+        c_replay[0].grad.as_ref().unwrap(),
+    );
+    assert!(replayed <= 1e-5, "replayed gradient {replayed:e}");
+    let loss = rel(&[mixed[2].out.loss], &[c_replay[0].out.loss]);
+    assert!(loss <= 1e-5, "replayed loss {loss:e}");
+    let g0 = mixed[0].grad.as_ref().unwrap();
+    assert!(rel(g0, c_out[0].grad.as_ref().unwrap()) <= 1e-5);
+    assert_eq!(
+        gpu.read(&h[2]).as_ref(),
+        values[2].as_slice(),
+        "read gives back what load took"
+    );
+}
