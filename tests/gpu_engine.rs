@@ -36,6 +36,15 @@ fn maml_second_order_matches_the_cpu_path() {
     check(SINUSOID, Algorithm::Maml { hvp_eps: 1e-3 });
 }
 
+/// A tanh network has no kinks: second-order MAML's recordings stay empty on both paths.
+#[test]
+fn maml_second_order_on_a_tanh_mlp_matches_the_cpu_path() {
+    let algorithm = Algorithm::Maml { hvp_eps: 1e-3 };
+    let tanh = "Mlp(hidden: [8, 8], activation: Tanh)";
+    let a = agreement(SINUSOID, tanh, &algorithm, GpuKernels::Host, 3);
+    assert_agrees(&a, grad_tolerance(&algorithm));
+}
+
 #[test]
 fn every_other_mlp_algorithm_matches_the_cpu_path() {
     for a in mlp_algorithms() {

@@ -308,8 +308,10 @@ impl<B: Kernels> GpuTasks<B> {
         let n = jobs[0].batch.n;
         let params: Vec<&B::F32> = jobs.iter().map(|j| j.params).collect();
         let x = stacked(jobs.iter().map(|j| j.batch), self.input_len);
+        // Only ReLUs have kinks: a tanh network records none and replays none, as on the CPU.
+        let relu = self.act == Act::Relu;
         let replay: Vec<Vec<u8>> = match mode {
-            Mode::Replay => (0..layers - 1)
+            Mode::Replay if relu => (0..layers - 1)
                 .map(|l| {
                     jobs.iter()
                         .flat_map(|j| match &j.kinks {
@@ -322,7 +324,7 @@ impl<B: Kernels> GpuTasks<B> {
             _ => vec![],
         };
         let f = self.forward(&params, layers, n, &x, mode, &replay)?;
-        if mode == Mode::Record && self.act == Act::Relu {
+        if mode == Mode::Record && relu {
             for l in 0..layers - 1 {
                 let codes = self.b.download_u8(&f.codes[l])?;
                 let per = n * self.dims[l].1;
