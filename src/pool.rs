@@ -1,4 +1,5 @@
-//! Long-lived workers, each owning one device and one evaluator.
+//! The execution strategy of an arm: long-lived workers, each owning one device and one
+//! evaluator, or one worker driving the GPU engine (`gpu::GpuTasks`) with whole meta-batches.
 //!
 //! Spawning threads per meta-batch gains nothing on small tasks, and a CUDA device cannot move
 //! between threads, so workers live as long as the arm. Results come back in item order, so a
@@ -13,9 +14,10 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 
 use crate::experiment::DeviceSpec;
-use crate::model::{Evaluator, ModelError, Network, SerialTasks};
+use crate::gpu::{Cuda, GpuTasks, Host};
+use crate::model::{Evaluator, LockStepModel, ModelError, Network, SerialTasks};
 
-type Job = Box<dyn FnOnce(&mut dyn Evaluator) + Send>;
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 type Answer<R> = (usize, Result<R, PoolError>);
 
 /// Why per-task work did not come back.
@@ -29,31 +31,137 @@ pub enum PoolError {
     Exited,
 }
 
+/// Work on one chunk of a meta-batch in lock-step, on whichever backend the pool runs: the CPU
+/// workers' [`SerialTasks`] or the GPU engine's [`GpuTasks`]. A trait, not a closure, because
+/// the work is generic over the backend ([`crate::algo`]'s rules are).
+pub trait LockStepWork: Send + Sync + 'static {
+    type Item: Send + 'static;
+    type Out: Send + 'static;
+    /// One result per item of `chunk`, in order.
+    fn run<M: LockStepModel + ?Sized>(&self, m: &mut M, chunk: Vec<Self::Item>) -> Vec<Self::Out>;
+}
+
+/// Where `device: Cuda(n)` runs the GPU engine's kernels. Not an experiment setting: users
+/// always get the GPU; `Host` runs the same kernels on the CPU (`gpu::Host`: a block's threads
+/// as OS threads, slow by design), so tests can run the whole engine without a GPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GpuKernels {
+    #[default]
+    Device,
+    Host,
+}
+
+/// The GPU engine on one of its backends.
+enum GpuEngine {
+    /// The kernels run on the CPU: what the tests run the whole engine on.
+    Host(Box<GpuTasks<Host>>),
+    Cuda(Box<GpuTasks<Cuda>>),
+}
+
+/// What a worker thread owns.
+enum Worker {
+    Cpu(Box<dyn Evaluator>),
+    /// The GPU engine runs the lock-step work; `cpu` runs [`WorkerPool::map`]'s per-task work
+    /// (the task affinities' lookahead losses), which has no batched form yet.
+    Gpu {
+        engine: GpuEngine,
+        cpu: Box<dyn Evaluator>,
+    },
+}
+
+impl Worker {
+    fn evaluator(&mut self) -> &mut dyn Evaluator {
+        match self {
+            Worker::Cpu(ev) | Worker::Gpu { cpu: ev, .. } => ev.as_mut(),
+        }
+    }
+
+    fn lockstep<W: LockStepWork>(&mut self, work: &W, chunk: Vec<W::Item>) -> Vec<W::Out> {
+        match self {
+            Worker::Cpu(ev) => work.run(&mut SerialTasks::new(ev.as_mut()), chunk),
+            Worker::Gpu {
+                engine: GpuEngine::Host(t),
+                ..
+            } => work.run(t.as_mut(), chunk),
+            Worker::Gpu {
+                engine: GpuEngine::Cuda(t),
+                ..
+            } => work.run(t.as_mut(), chunk),
+        }
+    }
+}
+
+/// The execution strategy of an arm: CPU workers, one chunk of a meta-batch each, or one
+/// thread driving the GPU engine with the whole meta-batch in each call.
 pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
     handles: Vec<JoinHandle<()>>,
 }
 
 impl WorkerPool {
-    /// Start `threads` workers; each builds its own evaluator (and device) in its own thread.
+    /// `device: Cpu`: `threads` workers, each building its own evaluator in its own thread.
+    /// `device: Cuda(n)`: the GPU engine on device `n` (one thread; `threads` is not used).
     pub fn new(
         net: &Network,
         device: DeviceSpec,
         seed: u64,
         threads: usize,
     ) -> Result<WorkerPool, ModelError> {
+        WorkerPool::with_kernels(net, device, GpuKernels::Device, seed, threads)
+    }
+
+    /// [`WorkerPool::new`], with `device: Cuda(n)`'s kernels run where `kernels` says.
+    pub fn with_kernels(
+        net: &Network,
+        device: DeviceSpec,
+        kernels: GpuKernels,
+        seed: u64,
+        threads: usize,
+    ) -> Result<WorkerPool, ModelError> {
+        match (device, kernels) {
+            (DeviceSpec::Cpu, _) => WorkerPool::spawn(net, threads, move |net, w| {
+                Ok(Worker::Cpu(
+                    net.evaluator(DeviceSpec::Cpu, seed.wrapping_add(w as u64))?,
+                ))
+            }),
+            (DeviceSpec::Cuda(ordinal), GpuKernels::Device) => {
+                WorkerPool::spawn(net, 1, move |net, _| {
+                    let engine = GpuTasks::new(Cuda::open(ordinal)?, net)?;
+                    Ok(Worker::Gpu {
+                        engine: GpuEngine::Cuda(Box::new(engine)),
+                        cpu: net.evaluator(DeviceSpec::Cpu, seed)?,
+                    })
+                })
+            }
+            (DeviceSpec::Cuda(_), GpuKernels::Host) => WorkerPool::spawn(net, 1, move |net, _| {
+                Ok(Worker::Gpu {
+                    engine: GpuEngine::Host(Box::new(GpuTasks::new(Host, net)?)),
+                    cpu: net.evaluator(DeviceSpec::Cpu, seed)?,
+                })
+            }),
+        }
+    }
+
+    /// `threads` worker threads, worker `w` owning what `make(net, w)` builds in its thread.
+    fn spawn(
+        net: &Network,
+        threads: usize,
+        make: impl Fn(&Network, usize) -> Result<Worker, ModelError> + Send + Sync + 'static,
+    ) -> Result<WorkerPool, ModelError> {
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let (ready_tx, ready_rx) = channel::<Result<(), ModelError>>();
+        let make = Arc::new(make);
         let mut handles = vec![];
         for w in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
             let net = net.clone();
             let ready = ready_tx.clone();
+            let make = Arc::clone(&make);
             let handle = std::thread::Builder::new()
                 .name(format!("metalab-worker-{w}"))
                 .spawn(move || {
-                    let mut eval = match net.evaluator(device, seed.wrapping_add(w as u64)) {
+                    let mut worker = match make(&net, w) {
                         Ok(e) => {
                             let _ = ready.send(Ok(()));
                             e
@@ -70,7 +178,7 @@ impl WorkerPool {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(eval.as_mut()),
+                            Ok(job) => job(&mut worker),
                             Err(_) => return,
                         }
                     }
@@ -100,6 +208,15 @@ impl WorkerPool {
         R: Send + 'static,
         F: Fn(&mut dyn Evaluator, T) -> R + Send + Sync + 'static,
     {
+        self.run(items, move |w, item| f(w.evaluator(), item))
+    }
+
+    fn run<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, PoolError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(&mut Worker, T) -> R + Send + Sync + 'static,
+    {
         let n = items.len();
         let f = Arc::new(f);
         let (res_tx, res_rx): (Sender<Answer<R>>, Receiver<Answer<R>>) = channel();
@@ -107,8 +224,8 @@ impl WorkerPool {
         for (i, item) in items.into_iter().enumerate() {
             let f = Arc::clone(&f);
             let res_tx = res_tx.clone();
-            let job: Job = Box::new(move |ev: &mut dyn Evaluator| {
-                let r = catch_unwind(AssertUnwindSafe(|| f(ev, item))).map_err(panic_message);
+            let job: Job = Box::new(move |w: &mut Worker| {
+                let r = catch_unwind(AssertUnwindSafe(|| f(w, item))).map_err(panic_message);
                 let _ = res_tx.send((i, r));
             });
             jobs.send(job).map_err(|_| PoolError::Exited)?;
@@ -125,25 +242,24 @@ impl WorkerPool {
             .collect())
     }
 
-    /// The items cut into one contiguous chunk per worker, each chunk given whole to `f` with
-    /// its worker's evaluator as a lock-step backend ([`SerialTasks`]); results in item order.
-    /// `f` returns one result per item of its chunk. How the items fall on the workers changes
+    /// The items cut into one contiguous chunk per worker, each chunk given whole to `work` on
+    /// its worker's lock-step backend ([`SerialTasks`] on a CPU worker, the GPU engine's
+    /// [`GpuTasks`]); results in item order. How the items fall on the workers changes
     /// nothing, since a backend's jobs are independent (see `model::lockstep`).
-    pub fn lockstep<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, PoolError>
-    where
-        T: Send + 'static,
-        R: Send + 'static,
-        F: Fn(&mut SerialTasks, Vec<T>) -> Vec<R> + Send + Sync + 'static,
-    {
+    pub fn lockstep<W: LockStepWork>(
+        &self,
+        items: Vec<W::Item>,
+        work: W,
+    ) -> Result<Vec<W::Out>, PoolError> {
         let per_worker = items.len().div_ceil(self.workers()).max(1);
         let mut chunks = vec![];
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
             chunks.push(items.by_ref().take(per_worker).collect::<Vec<_>>());
         }
-        let answers = self.map(chunks, move |ev, chunk: Vec<T>| {
+        let answers = self.run(chunks, move |w, chunk: Vec<W::Item>| {
             let n = chunk.len();
-            let out = f(&mut SerialTasks::new(ev), chunk);
+            let out = w.lockstep(&work, chunk);
             assert_eq!(out.len(), n, "one result per item of the chunk");
             out
         })?;
@@ -184,9 +300,33 @@ mod tests {
 
     use super::*;
     use crate::experiment::{Activation, MlpSpec, ModelSpec};
-    use crate::model::{LockStepModel, StepJob, StepOut};
+    use crate::model::{StepJob, StepOut};
     use crate::tasks::Batch;
     use crate::tasks::{FamilyShape, Rng, Targets, TaskKind};
+
+    /// Each item's loss, and its gradient where it asks, through the backend's `step`.
+    struct Steps;
+
+    impl LockStepWork for Steps {
+        type Item = (Vec<f32>, Batch, bool);
+        type Out = StepOut;
+        fn run<M: LockStepModel + ?Sized>(
+            &self,
+            m: &mut M,
+            chunk: Vec<Self::Item>,
+        ) -> Vec<StepOut> {
+            let params: Vec<M::Params> = chunk.iter().map(|(p, ..)| m.load(p.clone())).collect();
+            let mut jobs: Vec<StepJob<M::Params>> = chunk
+                .iter()
+                .zip(&params)
+                .map(|((_, b, want), p)| StepJob {
+                    grad: *want,
+                    ..StepJob::loss(p, b)
+                })
+                .collect();
+            m.step(&mut jobs)
+        }
+    }
 
     /// A lock-step call over a pool gives, task by task and bit for bit, what one evaluator
     /// gives alone, however the tasks fall on the workers (1, 2 or 3 of them).
@@ -225,18 +365,7 @@ mod tests {
             .collect();
         for threads in [1, 2, 3] {
             let pool = WorkerPool::new(&net, DeviceSpec::Cpu, 0, threads).unwrap();
-            let got = pool
-                .lockstep(tasks.clone(), |m, chunk| {
-                    let mut jobs: Vec<StepJob<Vec<f32>>> = chunk
-                        .iter()
-                        .map(|(p, b, want)| StepJob {
-                            grad: *want,
-                            ..StepJob::loss(p, b)
-                        })
-                        .collect();
-                    m.step(&mut jobs)
-                })
-                .unwrap();
+            let got = pool.lockstep(tasks.clone(), Steps).unwrap();
             assert_eq!(got, expected, "{threads} threads");
         }
     }

@@ -3,7 +3,11 @@
 //! random inputs (kink codes exactly; floats within 1e-4 relative: cuBLAS and the GPU's
 //! `expf`/`logf` round differently), two GPU runs bit-identical, cuBLAS fp32 TFLOP/s at the
 //! Omniglot conv4 GEMM shapes (meta-batch 32, 5-way 1-shot, 15 queries: 80 images of 28×28), and
-//! peak GPU memory. Writes JSON to `$METALAB_GPU_CHECK_OUT` (default `gpu-check.json`).
+//! peak GPU memory. Writes JSON to `$METALAB_GPU_CHECK_OUT` (default `gpu-check.json`). Then the
+//! GPU engine as the algorithms' backend against the CPU path (`gpu_engine_agrees_with_the_cpu_path`,
+//! the comparison `tests/gpu_engine.rs` makes with the kernels on the CPU).
+
+mod gpu_common;
 
 use std::time::Instant;
 
@@ -79,4 +83,39 @@ fn gpu_agrees_with_its_emulation() {
         failures.is_empty(),
         "GPU and emulation disagree: {failures:?}"
     );
+}
+
+/// The GPU engine on the GPU against the CPU path: one meta-iteration of every MLP algorithm
+/// at meta-batch 32 (sinusoid, 40-40 MLP, 2 inner steps), and a 50-iteration run through the
+/// engine on `device: Cuda(0)` against the CPU run, twice (bit for bit). Tolerances as
+/// tests/gpu_engine.rs states them. Writes JSON to `$METALAB_GPU_ENGINE_OUT` (default
+/// `gpu-engine.json`).
+#[test]
+#[ignore = "needs an NVIDIA GPU: run scripts/gpu-check.sh"]
+fn gpu_engine_agrees_with_the_cpu_path() {
+    use metalab::pool::GpuKernels;
+    let mlp = "Mlp(hidden: [40, 40])";
+    let mut steps = vec![];
+    for a in gpu_common::mlp_algorithms() {
+        let r = gpu_common::agreement(gpu_common::SINUSOID, mlp, &a, GpuKernels::Device, 32);
+        steps.push((r, gpu_common::grad_tolerance(&a)));
+    }
+    let root = tempfile::tempdir().unwrap();
+    let arms = r#"Arm(name: "maml", algorithm: Maml())"#;
+    let runs = gpu_common::engine_runs(root.path(), mlp, arms, 50, 32, GpuKernels::Device);
+    let report = serde_json::json!({
+        "meta_iterations": steps.iter().map(|(r, tol)| serde_json::json!({"result": r, "meta_gradient_tolerance": tol})).collect::<Vec<_>>(),
+        "engine_runs": runs,
+    });
+    let path = std::env::var("METALAB_GPU_ENGINE_OUT").unwrap_or_else(|_| "gpu-engine.json".into());
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    for (r, tol) in &steps {
+        gpu_common::assert_agrees(r, *tol);
+    }
+    assert!(
+        runs.loss_curve <= 1e-3 && runs.evaluations <= 1e-3,
+        "{runs:?}"
+    );
+    assert!(runs.gpu_runs_bit_identical, "two GPU runs differ");
 }

@@ -1,7 +1,7 @@
 // CUDA on the CPU: just enough of the CUDA C++ dialect for metalab's kernels to compile with g++
 // (C++20) and run with the semantics that matter for their correctness.
 //
-// - A block's threads are OS threads, so a missing barrier is a real data race (ThreadSanitizer
+// - A block's threads are OS threads (a crew kept between launches), so a missing barrier is a real data race (ThreadSanitizer
 //   reports it; see tests/gpu_tsan.rs).
 // - `__syncthreads()` is a std::barrier over the block; warp shuffles go through a per-warp
 //   exchange buffer between two warp-wide barriers, so every lane must take part, as the full
@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -50,6 +51,45 @@ inline std::mutex &launch_lock() {
     return m;
 }
 
+// A block's threads, kept from launch to launch: starting 256 OS threads per block made the
+// emulation spend its time in the kernel (clone/exit), not in the kernels. Each crew thread
+// is one thread of every block, in turn; the two barriers (with the launching thread as the
+// extra party) order a block's start and end, so ThreadSanitizer still sees a block's threads as
+// distinct threads, synchronised only by what the kernel does between those two points.
+struct Crew {
+    unsigned size;
+    std::barrier<> start, done;
+    const std::function<void(unsigned)> *job = nullptr;
+
+    explicit Crew(unsigned n) : size(n), start(n + 1), done(n + 1) {
+        for (unsigned t = 0; t < n; ++t)
+            // Detached and never stopped: a crew lives until the process exits (see `crew`).
+            std::thread([this, t] {
+                for (;;) {
+                    start.arrive_and_wait();
+                    (*job)(t);
+                    done.arrive_and_wait();
+                }
+            }).detach();
+    }
+
+    void run(const std::function<void(unsigned)> &f) {
+        job = &f;
+        start.arrive_and_wait();
+        done.arrive_and_wait();
+    }
+};
+
+// The crew for blocks of `n` threads (kernels use one block size, so one crew normally lives).
+// Crews are leaked on purpose: their threads wait on a barrier until the process exits.
+inline Crew &crew(unsigned n) {
+    static std::vector<Crew *> crews;
+    for (Crew *c : crews)
+        if (c->size == n) return *c;
+    crews.push_back(new Crew(n));
+    return *crews.back();
+}
+
 // Runs `kernel` over the grid: blocks in turn, each block's threads at once.
 template <class F> void launch(dim3 grid, dim3 blk, F kernel) {
     std::lock_guard<std::mutex> guard(launch_lock());
@@ -58,6 +98,7 @@ template <class F> void launch(dim3 grid, dim3 blk, F kernel) {
     const unsigned threads = blk.x * blk.y * blk.z;
     const unsigned warps = (threads + WARP - 1) / WARP;
     std::vector<unsigned long long> exchange(threads);
+    Crew &c = crew(threads);
     for (unsigned bz = 0; bz < grid.z; ++bz)
         for (unsigned by = 0; by < grid.y; ++by)
             for (unsigned bx = 0; bx < grid.x; ++bx) {
@@ -68,15 +109,12 @@ template <class F> void launch(dim3 grid, dim3 blk, F kernel) {
                     warp_bars.emplace_back(lanes);
                 }
                 Block b{dim3{bx, by, bz}, &all, &warp_bars, exchange.data()};
-                std::vector<std::jthread> pool;
-                pool.reserve(threads);
-                for (unsigned t = 0; t < threads; ++t) {
-                    pool.emplace_back([&b, &kernel, t, blk] {
-                        block = &b;
-                        thread_idx = dim3{t % blk.x, (t / blk.x) % blk.y, t / (blk.x * blk.y)};
-                        kernel();
-                    });
-                }
+                const std::function<void(unsigned)> one = [&b, &kernel, blk](unsigned t) {
+                    block = &b;
+                    thread_idx = dim3{t % blk.x, (t / blk.x) % blk.y, t / (blk.x * blk.y)};
+                    kernel();
+                };
+                c.run(one);
             }
 }
 

@@ -10,7 +10,7 @@ pub use crate::metrics::{AdaptationRule, EvalProtocol};
 use crate::metrics::{EvalResult, StepResult};
 use crate::model::metric::{ways, MetricKind};
 use crate::model::{head, BatchNormMode, LockStepModel};
-use crate::pool::{PoolError, WorkerPool};
+use crate::pool::{LockStepWork, PoolError, WorkerPool};
 use crate::stats::MeanCi;
 use crate::tasks::{Batch, Episode, Split, Targets};
 
@@ -402,9 +402,21 @@ fn run(
     tasks: Vec<(Episode, Option<Vec<f32>>)>,
 ) -> Result<Vec<(TaskEval, Option<StepPredictions>)>, PoolError> {
     let start = Arc::new(start);
-    pool.lockstep(tasks, move |m, chunk: Vec<(Episode, Option<Vec<f32>>)>| {
-        evaluate_chunk(m, &start, p, &chunk)
-    })
+    pool.lockstep(tasks, EvalChunk { start, p })
+}
+
+/// The protocol's work on one chunk of episodes, for whichever backend the pool runs.
+struct EvalChunk {
+    start: Arc<Vec<f32>>,
+    p: Protocol,
+}
+
+impl LockStepWork for EvalChunk {
+    type Item = (Episode, Option<Vec<f32>>);
+    type Out = (TaskEval, Option<StepPredictions>);
+    fn run<M: LockStepModel + ?Sized>(&self, m: &mut M, chunk: Vec<Self::Item>) -> Vec<Self::Out> {
+        evaluate_chunk(m, &self.start, self.p, &chunk)
+    }
 }
 
 pub fn summarize(

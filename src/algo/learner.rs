@@ -22,7 +22,7 @@ use super::contract::{
 use crate::experiment::Aggregate;
 use crate::experiment::ArmSettings;
 use crate::model::{Evaluator, LockStepModel, LossOut};
-use crate::pool::WorkerPool;
+use crate::pool::{LockStepWork, WorkerPool};
 use crate::tasks::{Episode, Rng, Split, Task, TaskFamily};
 
 /// One task's share of a meta-iteration.
@@ -152,6 +152,24 @@ impl TaskSource {
                 .collect(),
         };
         TaskSource::Fixed { tasks, cursor: 0 }
+    }
+}
+
+/// A meta-iteration's work on one chunk of tasks, for whichever backend the pool runs.
+struct RuleTasks<R> {
+    rule: Arc<R>,
+    params: Arc<Vec<f32>>,
+}
+
+impl<R: TaskRule> LockStepWork for RuleTasks<R> {
+    type Item = (usize, Episode);
+    type Out = TaskOut;
+    fn run<M: LockStepModel + ?Sized>(
+        &self,
+        m: &mut M,
+        chunk: Vec<(usize, Episode)>,
+    ) -> Vec<TaskOut> {
+        self.rule.tasks(m, &self.params, &chunk)
     }
 }
 
@@ -321,9 +339,7 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             .is_some_and(|t| iteration.is_multiple_of(t.every))
             .then(|| episodes.clone());
         let jobs: Vec<(usize, Episode)> = slots.iter().copied().zip(episodes).collect();
-        let mut outs = pool.lockstep(jobs, move |m, chunk: Vec<(usize, Episode)>| {
-            rule.tasks(m, &params, &chunk)
-        })?;
+        let mut outs = pool.lockstep(jobs, RuleTasks { rule, params })?;
         self.measure(&outs, lookahead, pool)?;
         if self.options.aggregate == Aggregate::PcGrad && !outs.is_empty() {
             let shared = self.rule.shared_len(outs[0].update.len());

@@ -271,7 +271,8 @@ impl<'a> ArmRun<'a> {
         let arm = &exp.arms[index];
         let settings = exp.arm_settings(arm);
         let family = p.family.as_ref();
-        let pool = WorkerPool::new(&p.net, exp.device, exp.seed, threads)
+        let kernels = p.opts.gpu_kernels;
+        let pool = WorkerPool::with_kernels(&p.net, exp.device, kernels, exp.seed, threads)
             .map_err(|e| fail(0, FailureCause::Start, e))?;
         let ctx = AlgoContext {
             net: p.net.clone(),

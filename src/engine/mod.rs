@@ -19,6 +19,7 @@ pub use messages::{
 
 use crate::experiment::{Experiment, FamilySpec};
 use crate::model::{ModelError, Network};
+use crate::pool::GpuKernels;
 use crate::runs::RunError;
 use crate::tasks::{build_family_reporting, FamilyError, Progress, TaskFamily};
 
@@ -60,6 +61,8 @@ pub struct LaunchOptions {
     pub rerun_of: Option<String>,
     /// Set by `metalab sweep`: the variant the runs belong to, recorded in their `run.json`.
     pub variant: Option<String>,
+    /// Where `device: Cuda(n)` runs its kernels: the GPU, except in tests of the GPU engine.
+    pub gpu_kernels: GpuKernels,
 }
 
 /// Per-arm cooperative control, checked once per meta-iteration.

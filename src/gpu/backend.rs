@@ -5,6 +5,24 @@
 use super::gemm::Gemm;
 use super::GpuError;
 
+/// A copy's ranges checked against both buffers.
+pub(crate) fn check_copy(
+    src: usize,
+    src_end: usize,
+    dst: usize,
+    dst_end: usize,
+) -> Result<(), GpuError> {
+    if src_end > src || dst_end > dst {
+        return Err(GpuError::Size {
+            op: "device copy",
+            detail: format!(
+                "range ends at {src_end} of {src} (source) and {dst_end} of {dst} (destination)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 pub trait Backend {
     /// A buffer of f32 in the device's memory.
     type F32;
@@ -21,6 +39,16 @@ pub trait Backend {
     fn zeros_u8(&self, n: usize) -> Result<Self::U8, GpuError>;
     fn download_f32(&self, b: &Self::F32) -> Result<Vec<f32>, GpuError>;
     fn download_u8(&self, b: &Self::U8) -> Result<Vec<u8>, GpuError>;
+    /// `dst[dst_at..dst_at + len] ← src[src_at..src_at + len]`, on the device. Refuses ranges
+    /// past either buffer.
+    fn copy_f32(
+        &self,
+        src: &Self::F32,
+        src_at: usize,
+        dst: &mut Self::F32,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError>;
     fn len_f32(b: &Self::F32) -> usize;
     fn len_u8(b: &Self::U8) -> usize;
     fn len_i32(b: &Self::I32) -> usize;

@@ -8,7 +8,7 @@ use cudarc::cublas::{CudaBlas, Gemm as _, StridedBatchedConfig};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 
-use super::backend::Backend;
+use super::backend::{check_copy, Backend};
 use super::gemm::Gemm;
 use super::table::{KERNELS, SOURCES};
 use super::{probe, GpuError};
@@ -144,6 +144,25 @@ impl Backend for Cuda {
     }
     fn download_u8(&self, b: &CudaSlice<u8>) -> Result<Vec<u8>, GpuError> {
         self.stream.clone_dtoh(b).map_err(|e| self.mem(e))
+    }
+    fn copy_f32(
+        &self,
+        src: &CudaSlice<f32>,
+        src_at: usize,
+        dst: &mut CudaSlice<f32>,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.stream
+            .memcpy_dtod(
+                &src.slice(src_at..src_at + len),
+                &mut dst.slice_mut(dst_at..dst_at + len),
+            )
+            .map_err(|e| self.mem(e))
     }
     fn len_f32(b: &CudaSlice<f32>) -> usize {
         b.len()

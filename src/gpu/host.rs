@@ -2,7 +2,7 @@
 //! (a block's threads as OS threads), SGEMM is [`super::gemm::reference`]. Slow by design: it
 //! exists to check the kernels, not to train.
 
-use super::backend::Backend;
+use super::backend::{check_copy, Backend};
 use super::gemm::{self, Gemm};
 use super::GpuError;
 
@@ -38,6 +38,18 @@ impl Backend for Host {
     }
     fn download_u8(&self, b: &Vec<u8>) -> Result<Vec<u8>, GpuError> {
         Ok(b.clone())
+    }
+    fn copy_f32(
+        &self,
+        src: &Vec<f32>,
+        src_at: usize,
+        dst: &mut Vec<f32>,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
+        dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
+        Ok(())
     }
     fn len_f32(b: &Vec<f32>) -> usize {
         b.len()

@@ -7,7 +7,8 @@
 //! SGEMM, implemented by `host` and `cuda`), `kernels` (one method per kernel, generated from
 //! `kernels/signatures.txt` by build.rs for both backends), `ops` (size-checked per-task ops
 //! on device-resident buffers, written once for both backends), `probe` (can this machine
-//! open `Cuda(n)`, and if not, why).
+//! open `Cuda(n)`, and if not, why), and on top `tasks`: the engine as a backend of the
+//! algorithms' lock-step contract.
 
 pub mod backend;
 pub mod cuda;
@@ -20,6 +21,7 @@ pub mod ops;
 pub mod probe;
 pub mod selfcheck;
 pub mod table;
+pub mod tasks;
 
 pub use backend::Backend;
 pub use cuda::Cuda;
@@ -27,3 +29,4 @@ pub use error::GpuError;
 pub use host::Host;
 pub use kernels::Kernels;
 pub use launch::Launch;
+pub use tasks::GpuTasks;

@@ -206,9 +206,11 @@ impl Network {
     }
 }
 
-/// `Cuda(n)`: the GPU engine (`crate::gpu`) has its kernels but no device backend of the
-/// algorithms' batch contract yet, so after checking that the device could be opened (a missing
-/// driver, NVRTC or ordinal is named with its fix) it refuses plainly.
+/// `Cuda(n)` for one task at a time: the GPU engine (`crate::gpu::GpuTasks`) runs whole
+/// meta-batches in lock-step, and the worker pool (`crate::pool::WorkerPool::new`) chooses it
+/// for `device: Cuda(n)`; a per-task [`Evaluator`] on the GPU is not built. After checking
+/// that the device could be opened (a missing driver, NVRTC or ordinal is named with its fix)
+/// it refuses plainly.
 mod cuda {
     use super::{Evaluator, ModelError, Network};
 
