@@ -20,7 +20,7 @@ use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use super::maml::{hvps, Order};
 use crate::model::context::InputContext;
 use crate::model::{Evaluator, LockStepModel, LossOut, SerialTasks};
-use crate::pool::{PoolError, WorkerPool};
+use crate::pool::{LockStepWork, PoolError, WorkerPool};
 use crate::tasks::{Batch, Episode, Rng};
 
 /// CAVIA's rule, on the shared parameters (the plain network's, then the context rows).
@@ -194,14 +194,40 @@ pub fn embeddings(
     episodes: Vec<Episode>,
     steps: usize,
 ) -> Result<Vec<Vec<f32>>, PoolError> {
-    let shared = std::sync::Arc::new(shared);
-    pool.lockstep(episodes, move |m, chunk: Vec<Episode>| {
+    let work = Embed {
+        shared,
+        context,
+        lr,
+        steps,
+    };
+    pool.lockstep(episodes, work)
+}
+
+/// [`embeddings`]' work on one chunk of the episodes.
+struct Embed {
+    shared: Vec<f32>,
+    context: InputContext,
+    lr: f64,
+    steps: usize,
+}
+
+impl LockStepWork for Embed {
+    type Item = Episode;
+    type Out = Vec<f32>;
+    fn run<M: LockStepModel + ?Sized>(&self, m: &mut M, chunk: Vec<Episode>) -> Vec<Vec<f32>> {
         let supports: Vec<&Batch> = chunk.iter().map(|e| &e.support).collect();
-        adapt(m, &shared, context, &supports, steps, lr)
-            .into_iter()
-            .map(|mut p| p.contexts.pop().expect("the start at least"))
-            .collect()
-    })
+        adapt(
+            m,
+            &self.shared,
+            self.context,
+            &supports,
+            self.steps,
+            self.lr,
+        )
+        .into_iter()
+        .map(|mut p| p.contexts.pop().expect("the start at least"))
+        .collect()
+    }
 }
 
 impl TaskRule for Cavia {

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
+use super::control::Control;
 use super::messages::{ArmIndex, EngineEvent, FailureCause};
-use super::{Control, Prepared};
+use super::prepared::Prepared;
 use crate::algo::eval::{adapt_and_fit, adapt_and_score, summarize, EvalProtocol, Scoring};
 use crate::algo::{self, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
