@@ -275,7 +275,7 @@ fn table() -> Vec<Binding> {
         bind(ADAPTATION, &[Key::ch('?'), Key::new(F(1))], Help, S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::ctrl('c')], AskQuit, S::Monitor, "", "", None),
         // Runs
-        bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open its curves; a group: its seeds", Some("Enter open")),
+        bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open; on a group: its seeds", Some("Enter open")),
         bind(RUNS, &[Key::new(Right), Key::ch('l')], ExpandGroup, S::Runs, "→ ←  l h", "show / fold a group's seeds", None),
         bind(RUNS, &[Key::new(Left), Key::ch('h')], CollapseGroup, S::Runs, "", "", None),
         bind(RUNS, &[Key::ch(' ')], MarkRun, S::Runs, "Space", "mark for comparison", Some("Space mark")),

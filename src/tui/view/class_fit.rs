@@ -173,7 +173,7 @@ mod tests {
         );
         assert_eq!(
             short_name(long, common, 39),
-            "Ojibwe_(Canadian_Aborigin…/character05"
+            "Ojibwe_(Canadian_Aborigina…/character05"
         );
         assert_eq!(short_name(&classes[1], common, 39), "Bengali/character35");
         assert_eq!(short_name(long, common, 12), "Ojibwe_(Can…");
