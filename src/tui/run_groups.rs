@@ -215,7 +215,7 @@ pub fn states(runs: &[RunRow], g: &SeedGroup) -> String {
             None => count.push((label, 1)),
         }
     }
-    count.sort_by(|a, b| b.1.cmp(&a.1));
+    count.sort_by_key(|c| std::cmp::Reverse(c.1));
     count
         .iter()
         .map(|(l, n)| format!("{n} {l}"))
