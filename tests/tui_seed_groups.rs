@@ -30,7 +30,7 @@ const TINY: &str = r#"Experiment(
 "#;
 
 /// The final test MSE a run wrote to its run.json.
-fn final_mse(dir: &PathBuf) -> f64 {
+fn final_mse(dir: &std::path::Path) -> f64 {
     let meta = metalab::runs::load_meta(dir).unwrap();
     meta.final_eval.unwrap().loss.mean
 }
@@ -91,7 +91,7 @@ fn seeds_are_one_group_row_that_opens_compares_and_deletes_as_one() {
     assert!(!members.contains(&metalab::runs::run_id(&other).as_str()));
 
     // The CI by hand: mean and sample sd of the three seeds' test MSE, t(0.975, 2) = 4.303.
-    let x: Vec<f64> = seeds.iter().map(final_mse).collect();
+    let x: Vec<f64> = seeds.iter().map(|d| final_mse(d)).collect();
     let mean = x.iter().sum::<f64>() / 3.0;
     let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
     let ci = 4.303 * sd / 3f64.sqrt();
