@@ -650,17 +650,28 @@ fn the_workbench_shows_a_sweep_as_a_group_with_its_result_over_seeds() {
     assert!(sweep_rows
         .windows(2)
         .all(|w| (w[0].variant.as_ref(), &w[0].arm) <= (w[1].variant.as_ref(), &w[1].arm)));
-    // fomaml: 3 sweep seeds plus the ordinary run, which is seed 1 again (the newest one counts).
+    // Each arm's seeds are one group row in the pane (issue 18 §3); fomaml's holds the 3 sweep
+    // seeds and the ordinary run, which is seed 1 again (the newest one counts).
+    let groups: Vec<_> = app
+        .run_items
+        .iter()
+        .filter_map(|i| match i {
+            metalab::tui::run_groups::RunItem::Group(g) => Some(g),
+            _ => None,
+        })
+        .collect();
     for r in &sweep_rows {
-        let g = r
-            .group
-            .as_deref()
+        let g = groups
+            .iter()
+            .find(|g| g.members.iter().any(|&i| app.runs[i].id == r.id))
             .unwrap_or_else(|| panic!("no group for {}", r.id));
-        assert!(g.starts_with("3 seeds: MSE "), "{g}");
+        assert_eq!(g.seeds, 3);
+        let label = g.result.unwrap().label(g.seeds);
+        assert!(label.starts_with("3 seeds: MSE "), "{label}");
     }
     app.screen = metalab::tui::app::Screen::Runs;
     let shown = tui_common::screen(&app, 140, 30);
-    assert!(shown.contains("wb#0") && shown.contains("wb#2"), "{shown}");
+    assert!(shown.contains("▸ wb"), "{shown}");
     assert!(shown.contains("3 seeds: MSE"), "{shown}");
 }
 

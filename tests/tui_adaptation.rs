@@ -259,6 +259,52 @@ fn classification_shows_a_tracked_tasks_steps_and_support_classes() {
     assert!(s.contains("Alphabet_01/character01"), "{s}");
 }
 
+/// Issue 18 §4 at 80 columns: Omniglot's long alphabet names are shortened, not cut at the
+/// end: the shared `images_background/` goes, the alphabet is abbreviated with `…`, and every
+/// class keeps its whole character name.
+#[test]
+fn class_names_stay_readable_at_80_columns() {
+    let p = project();
+    let mut app = fixtures::live_app(p.path(), 300, true);
+    let alphabets = [
+        "Ojibwe_(Canadian_Aboriginal_Syllabics)",
+        "Japanese_(katakana)",
+        "Japanese_(katakana)",
+        "Blackfoot_(Canadian_Aboriginal_Syllabics)",
+        "Bengali",
+    ];
+    let mut fit = class_fit(0, 5);
+    fit.classes = alphabets
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("images_background/{a}/character{:02}", 5 * i + 3))
+        .collect();
+    for arm in 0..2 {
+        let fit = fit.clone();
+        update(&mut app, Msg::Engine(EngineEvent::ClassFit { arm, fit }));
+    }
+    update(&mut app, code(KeyCode::Char('A')));
+    let s = screen(&app, 80, 24);
+    for (i, a) in alphabets.iter().enumerate() {
+        let character = format!("/character{:02}", 5 * i + 3);
+        let row = s
+            .lines()
+            .find(|l| l.contains(&format!("{i:>3} ×1 ")))
+            .unwrap_or_else(|| panic!("no row for class {i}\n{s}"));
+        assert!(row.contains(&character), "character cut:\n{row}\n{s}");
+        assert!(!row.contains("images_background"), "{row}");
+        // The alphabet: whole, or its start with `…` right before the character.
+        let short = &a[..4];
+        assert!(
+            row.contains(a) || row.contains(&format!("…{character}")),
+            "{row}"
+        );
+        assert!(row.contains(short), "{row}");
+    }
+    assert!(s.contains("Bengali/character23"), "{s}");
+    assert!(s.contains("Ojibwe_(Canadian_Abo"), "{s}");
+}
+
 /// A saved classification run's `class_fits.json` is read back into the view.
 #[test]
 fn a_saved_runs_class_fits_are_loaded() {

@@ -30,14 +30,20 @@ pub fn perform(app: &mut App, io: Io) {
             }
             jobs::submit(app, Job::Open { rows, screen })
         }
-        Io::Rerun => match app.runs.get(app.run_sel).cloned() {
-            Some(row) => jobs::submit(app, Job::Rerun { row: Box::new(row) }),
-            None => app.error("no run selected"),
-        },
-        Io::Resume => resume(app),
+        Io::Rerun => {
+            let rows = app.selected_rows();
+            if rows.is_empty() {
+                return app.error("no run selected");
+            }
+            // A group's seeds one job each: the first starts, the others queue behind it.
+            for row in rows {
+                jobs::submit(app, Job::Rerun { row: Box::new(row) });
+            }
+        }
+        Io::Resume => resume_selected(app),
         Io::DeleteRun(id) => delete_runs(app, vec![id]),
         Io::DeleteRuns(ids) => delete_runs(app, ids),
-        Io::SaveNotes { dir, text } => save_notes(app, &dir, &text),
+        Io::SaveNotes { dirs, text } => save_notes(app, &dirs, &text),
         Io::ViewConfig => view_config(app),
         Io::DiscardNew(path) => discard_new(app, &path),
         Io::ExportChosen => export_chosen(app),
@@ -77,10 +83,10 @@ pub fn perform_all(app: &mut App) {
     }
 }
 
-/// The runs the action applies to: the marked ones, else the selected one.
+/// The runs the action applies to: the marked ones, else the selected run or group's seeds.
 pub fn chosen_runs(app: &App) -> Vec<RunRow> {
     if app.marked.is_empty() {
-        app.runs.get(app.run_sel).cloned().into_iter().collect()
+        app.selected_rows()
     } else {
         app.runs
             .iter()
@@ -106,11 +112,32 @@ fn export_runs(app: &mut App, rows: Vec<RunRow>) {
     jobs::submit(app, Job::Export { rows, exports_dir });
 }
 
-/// Continue the selected run where it stopped (stopped and interrupted runs keep a checkpoint).
-pub fn resume(app: &mut App) {
-    let Some(r) = app.runs.get(app.run_sel).cloned() else {
-        return app.error("no run selected");
-    };
+/// Continue the selected run, or every seed of the selected group that stopped, where it
+/// stopped.
+fn resume_selected(app: &mut App) {
+    let rows = app.selected_rows();
+    match rows.as_slice() {
+        [] => app.error("no run selected"),
+        [one] => resume(app, one.clone()),
+        _ => {
+            let (go, rest): (Vec<RunRow>, Vec<RunRow>) = rows
+                .into_iter()
+                .partition(|r| matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted));
+            if go.is_empty() {
+                return app.info(format!(
+                    "none of its {} stopped: only stopped or interrupted runs resume",
+                    super::text::plural(rest.len(), "seed run")
+                ));
+            }
+            for r in go {
+                resume(app, r);
+            }
+        }
+    }
+}
+
+/// Continue a run where it stopped (stopped and interrupted runs keep a checkpoint).
+pub fn resume(app: &mut App, r: RunRow) {
     if !matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted) {
         return app.info(format!(
             "{} is {}: only stopped or interrupted runs resume",
@@ -161,24 +188,29 @@ fn launch_file(app: &mut App, path: &std::path::Path) {
     }
 }
 
-fn save_notes(app: &mut App, dir: &std::path::Path, text: &str) {
+fn save_notes(app: &mut App, dirs: &[std::path::PathBuf], text: &str) {
     let notes = crate::runs::RunNotes::parse(text);
-    match store::save_notes(dir, &notes) {
-        Ok(()) => {
+    for dir in dirs {
+        if let Err(e) = store::save_notes(dir, &notes) {
             app.refresh_runs();
-            let id = crate::runs::run_id(dir);
-            app.info(if notes.is_empty() {
-                format!("cleared the note of {id}")
-            } else {
-                format!("saved the note of {id}")
-            });
+            return app.error(format!("cannot save the note: {}", first_line(&e)));
         }
-        Err(e) => app.error(format!("cannot save the note: {}", first_line(&e))),
     }
+    app.refresh_runs();
+    let of = match dirs {
+        [dir] => crate::runs::run_id(dir),
+        _ => super::text::plural(dirs.len(), "run"),
+    };
+    app.info(if notes.is_empty() {
+        format!("cleared the note of {of}")
+    } else {
+        format!("saved the note of {of}")
+    });
 }
 
 fn view_config(app: &mut App) {
-    let Some(r) = app.runs.get(app.run_sel) else {
+    // A group's seeds share their config but for the seed: the first one's stands for all.
+    let Some(r) = app.selected_rows().into_iter().next() else {
         return app.info("no run selected");
     };
     let id = r.id.clone();
@@ -240,7 +272,7 @@ pub fn export_session(app: &mut App) {
                 headline: None,
                 seed: meta.as_ref().map(|m| m.seed),
                 variant: None,
-                group: None,
+                seed_key: None,
                 extra: Default::default(),
             })
         })

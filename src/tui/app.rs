@@ -12,6 +12,7 @@ use crate::experiment::Experiment;
 use super::catalog::{self, ExpEntry};
 use super::chart_opts::ChartOpts;
 use super::editor::{normalize, Editor};
+use super::run_groups::{self, RunItem};
 use super::runs_view::{self, RunFilter, RunSort};
 use super::scanner::{Scanned, Scanner};
 pub use super::screen::Screen;
@@ -34,8 +35,8 @@ pub enum Pending {
 /// What a line typed into [`Modal::Input`] is for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputFor {
-    /// A run's note and `#tags`.
-    Notes { id: String, dir: PathBuf },
+    /// The note and `#tags` of these runs (one, or every seed of a group).
+    Notes { dirs: Vec<PathBuf> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,16 +91,16 @@ pub enum Io {
         rows: Vec<RunRow>,
         screen: Screen,
     },
-    /// Load the selected run's config and train it again.
+    /// Load the selected runs' configs (one, or a group's seeds) and train them again.
     Rerun,
-    /// Load the selected run's config and continue it from its checkpoint.
+    /// Continue the selected runs (one, or a group's seeds) from their checkpoints.
     Resume,
     DeleteRun(String),
     /// Delete several runs, refusing (with the reason) those still training.
     DeleteRuns(Vec<String>),
-    /// Write a run's `notes.json` from what the user typed.
+    /// Write runs' `notes.json` from what the user typed.
     SaveNotes {
-        dir: PathBuf,
+        dirs: Vec<PathBuf>,
         text: String,
     },
     /// Show the selected run's frozen config.ron.
@@ -216,6 +217,11 @@ pub struct App {
     pub all_runs: Vec<RunRow>,
     pub run_filter: RunFilter,
     pub run_sort: RunSort,
+    /// The pane's lines: `runs` with each group of seeds as one row ([`run_groups::items`]).
+    pub run_items: Vec<RunItem>,
+    /// The seed groups shown open, by key.
+    pub expanded: BTreeSet<String>,
+    /// The selected line of `run_items`.
     pub run_sel: usize,
     pub marked: BTreeSet<String>,
     pub editor: Option<Editor>,
@@ -290,6 +296,8 @@ impl App {
             all_runs: Vec::new(),
             run_filter: RunFilter::default(),
             run_sort: RunSort::default(),
+            run_items: Vec::new(),
+            expanded: BTreeSet::new(),
             run_sel: 0,
             marked: BTreeSet::new(),
             editor: None,
@@ -438,15 +446,42 @@ impl App {
         self.apply_run_view();
     }
 
-    /// Re-derive the listed runs after the filter or the sort changed, keeping the selected
-    /// run selected when it is still listed.
+    /// Re-derive the listed runs after the filter, the sort or an open group changed, keeping
+    /// the selected line selected when it is still listed (a run in a group now closed: the
+    /// group's row).
     pub fn apply_run_view(&mut self) {
-        let keep = self.runs.get(self.run_sel).map(|r| r.id.clone());
+        let keep = self.selected_item().map(|it| it.selected(&self.runs));
         self.runs = runs_view::visible(&self.all_runs, &self.run_filter, self.run_sort);
-        if let Some(i) = keep.and_then(|id| self.runs.iter().position(|r| r.id == id)) {
+        self.run_items = run_groups::items(&self.runs, self.run_sort, &self.expanded);
+        if let Some(i) = keep.and_then(|k| run_groups::position(&self.run_items, &self.runs, &k)) {
             self.run_sel = i;
         }
-        self.run_sel = self.run_sel.min(self.runs.len().saturating_sub(1));
+        self.run_sel = self.run_sel.min(self.run_items.len().saturating_sub(1));
+    }
+
+    /// The selected line of the Runs pane.
+    pub fn selected_item(&self) -> Option<&RunItem> {
+        self.run_items.get(self.run_sel)
+    }
+
+    /// The selected run; none on a group's row.
+    pub fn selected_run(&self) -> Option<&RunRow> {
+        match self.selected_item()? {
+            RunItem::Run { row, .. } => self.runs.get(*row),
+            RunItem::Group(_) => None,
+        }
+    }
+
+    /// The runs the selected line stands for: a group's seeds, or the run.
+    pub fn selected_rows(&self) -> Vec<RunRow> {
+        self.selected_item()
+            .map(|it| {
+                run_groups::rows_of(&self.runs, it)
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The marked runs the Runs pane lists (a mark hidden by the filter is kept, not acted on).

@@ -163,7 +163,7 @@ fn seed_groups(
     let keys: Vec<Option<String>> = loaded
         .iter()
         .zip(rows)
-        .map(|((_, c), r)| c.as_ref().map(|c| super::seeds::group_key(c, &r.arm)))
+        .map(|((_, c), r)| c.as_ref().map(|c| super::store::seed_group_key(c, &r.arm)))
         .collect();
     let mut order: Vec<Vec<usize>> = Vec::new();
     for (i, k) in keys.iter().enumerate() {

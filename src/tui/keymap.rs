@@ -23,7 +23,12 @@ pub enum Action {
     NewExperiment,
     DuplicateExperiment,
     LaunchExperiment,
+    /// Open the selected run in the Monitor; on a group of seeds, open or close the group.
     OpenRun,
+    /// Show a group's seeds, one row each.
+    ExpandGroup,
+    /// Fold a group's seeds back into its row.
+    CollapseGroup,
     MarkRun,
     /// Mark every run of the selected run's sweep (or experiment): all its arms and seeds.
     MarkGroup,
@@ -270,7 +275,9 @@ fn table() -> Vec<Binding> {
         bind(ADAPTATION, &[Key::ch('?'), Key::new(F(1))], Help, S::Monitor, "", "", None),
         bind(ADAPTATION, &[Key::ctrl('c')], AskQuit, S::Monitor, "", "", None),
         // Runs
-        bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open its curves", Some("Enter open")),
+        bind(RUNS, &[Key::new(Enter)], OpenRun, S::Runs, "Enter", "open; on a group: its seeds", Some("Enter open")),
+        bind(RUNS, &[Key::new(Right), Key::ch('l')], ExpandGroup, S::Runs, "→ ←  l h", "show / fold a group's seeds", None),
+        bind(RUNS, &[Key::new(Left), Key::ch('h')], CollapseGroup, S::Runs, "", "", None),
         bind(RUNS, &[Key::ch(' ')], MarkRun, S::Runs, "Space", "mark for comparison", Some("Space mark")),
         bind(RUNS, &[Key::ch('M')], MarkGroup, S::Runs, "M", "mark its sweep / all seeds", None),
         bind(RUNS, &[Key::ch('u')], ClearMarks, S::Runs, "u", "clear the marks", None),

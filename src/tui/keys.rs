@@ -61,6 +61,8 @@ fn perform(app: &mut App, action: Action) {
             None => app.info("no experiment selected"),
         },
         Action::OpenRun
+        | Action::ExpandGroup
+        | Action::CollapseGroup
         | Action::MarkRun
         | Action::MarkGroup
         | Action::ClearMarks
@@ -166,7 +168,7 @@ fn cycle(app: &mut App, step: isize) {
 pub fn move_selection(app: &mut App, by: isize) {
     match app.screen {
         Screen::Experiments => app.exp_sel = step(app.exp_sel, app.experiments.len(), by),
-        Screen::Runs => app.run_sel = step(app.run_sel, app.runs.len(), by),
+        Screen::Runs => app.run_sel = step(app.run_sel, app.run_items.len(), by),
         Screen::Compare => chart_keys::move_in_ranking(app, by),
         Screen::Monitor | Screen::Adaptation => {
             let n = app.session().map_or(0, |s| s.arms.len());

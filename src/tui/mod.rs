@@ -24,6 +24,7 @@ pub mod launch;
 pub mod modal_keys;
 pub mod monitor_keys;
 pub mod results;
+pub mod run_groups;
 pub mod runs_keys;
 pub mod runs_view;
 pub mod runtime;

@@ -43,7 +43,7 @@ pub fn on_key(app: &mut App, m: Modal, k: KeyEvent) {
             then,
         } => match k.code {
             KeyCode::Enter => match then {
-                InputFor::Notes { dir, .. } => app.io(Io::SaveNotes { dir, text }),
+                InputFor::Notes { dirs } => app.io(Io::SaveNotes { dirs, text }),
             },
             KeyCode::Esc => app.info("note unchanged"),
             KeyCode::Backspace => {

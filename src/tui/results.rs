@@ -242,33 +242,7 @@ pub fn rank(s: &Session, prefer_accuracy: bool) -> Ranking {
         None
     };
     let Some(p) = point else {
-        // Nothing to rank: each arm's own latest, in session order, unmarked.
-        let rows = s
-            .arms
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let e = a.headline_eval();
-                Ranked {
-                    arm: i,
-                    value: e.and_then(|e| metric.of(e)),
-                    iteration: e.map_or(0, |e| e.iteration),
-                    split: e.map_or(Split::Validation, |e| e.split),
-                    verdict: Verdict::Unranked,
-                    paired: None,
-                }
-            })
-            .collect();
-        let basis = if arms.len() >= 2 {
-            Basis::NotYet
-        } else {
-            Basis::Single
-        };
-        return Ranking {
-            metric,
-            basis,
-            rows,
-        };
+        return unranked(s, metric, arms.len());
     };
     let mut rows: Vec<Ranked> = s
         .arms
@@ -299,6 +273,48 @@ pub fn rank(s: &Session, prefer_accuracy: bool) -> Ranking {
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
     });
+    judge(s, &mut rows, p, metric);
+    Ranking {
+        metric,
+        basis: basis_at(s, p),
+        rows,
+    }
+}
+
+/// Nothing to rank (one contender, or no common point yet): each arm's own latest, in session
+/// order, unmarked.
+fn unranked(s: &Session, metric: Metric, contenders: usize) -> Ranking {
+    let rows = s
+        .arms
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let e = a.headline_eval();
+            Ranked {
+                arm: i,
+                value: e.and_then(|e| metric.of(e)),
+                iteration: e.map_or(0, |e| e.iteration),
+                split: e.map_or(Split::Validation, |e| e.split),
+                verdict: Verdict::Unranked,
+                paired: None,
+            }
+        })
+        .collect();
+    let basis = if contenders >= 2 {
+        Basis::NotYet
+    } else {
+        Basis::Single
+    };
+    Ranking {
+        metric,
+        basis,
+        rows,
+    }
+}
+
+/// The verdict of each ranked row against the first (the best): the paired test by seed where
+/// there are seeds, else whether the intervals overlap.
+fn judge(s: &Session, rows: &mut [Ranked], p: Point, metric: Metric) {
     let best_arm = &s.arms[rows[0].arm];
     let best = rows[0].value;
     for (k, r) in rows.iter_mut().enumerate() {
@@ -319,6 +335,10 @@ pub fn rank(s: &Session, prefer_accuracy: bool) -> Ranking {
             Verdict::Worse
         };
     }
+}
+
+/// What the ranking compares at `p`: the task counts and the seeds per arm.
+fn basis_at(s: &Session, p: Point) -> Basis {
     let tasks: Vec<usize> = s.arms.iter().filter_map(|a| tasks_at(a, p)).collect();
     let seeds = s
         .arms
@@ -326,17 +346,13 @@ pub fn rank(s: &Session, prefer_accuracy: bool) -> Ranking {
         .map(|a| a.seeds.len())
         .filter(|n| *n > 1)
         .max();
-    Ranking {
-        metric,
-        basis: Basis::At {
-            point: p,
-            tasks: (
-                tasks.iter().copied().min().unwrap_or(0),
-                tasks.iter().copied().max().unwrap_or(0),
-            ),
-            seeds,
-        },
-        rows,
+    Basis::At {
+        point: p,
+        tasks: (
+            tasks.iter().copied().min().unwrap_or(0),
+            tasks.iter().copied().max().unwrap_or(0),
+        ),
+        seeds,
     }
 }
 

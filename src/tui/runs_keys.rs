@@ -1,29 +1,46 @@
 //! What the Runs pane's keys do: open, mark, compare, rerun, resume, export, delete, filter,
-//! sort and annotate runs.
+//! sort and annotate runs; open and close groups of seeds. On a group's row every action acts
+//! on all its seeds.
 
 use super::actions;
 use super::app::{App, InputFor, Io, Modal, Pending, Screen};
 use super::keymap::Action;
+use super::run_groups::RunItem;
 use super::store::{sweep_of, RunRow};
 use super::text::plural;
 
 pub fn perform(app: &mut App, action: Action) {
     match action {
-        Action::OpenRun => {
-            let rows: Vec<_> = app.runs.get(app.run_sel).cloned().into_iter().collect();
-            app.io(Io::OpenRuns {
-                rows,
-                screen: Screen::Monitor,
-            })
-        }
-        Action::MarkRun => {
-            if let Some(r) = app.runs.get(app.run_sel) {
-                let id = r.id.clone();
-                if !app.marked.remove(&id) {
-                    app.marked.insert(id);
-                }
-                app.run_sel = (app.run_sel + 1).min(app.runs.len().saturating_sub(1));
+        Action::OpenRun => match app.selected_item() {
+            Some(RunItem::Group(g)) => {
+                let (key, open) = (g.key.clone(), g.expanded);
+                set_open(app, key, !open)
             }
+            _ => {
+                let rows: Vec<_> = app.selected_run().cloned().into_iter().collect();
+                app.io(Io::OpenRuns {
+                    rows,
+                    screen: Screen::Monitor,
+                })
+            }
+        },
+        Action::ExpandGroup => {
+            if let Some(RunItem::Group(g)) = app.selected_item() {
+                let key = g.key.clone();
+                set_open(app, key, true)
+            }
+        }
+        Action::CollapseGroup => collapse(app),
+        Action::MarkRun => {
+            let ids: Vec<String> = app.selected_rows().into_iter().map(|r| r.id).collect();
+            if ids.iter().all(|id| app.marked.contains(id)) {
+                for id in &ids {
+                    app.marked.remove(id);
+                }
+            } else {
+                app.marked.extend(ids);
+            }
+            app.run_sel = (app.run_sel + 1).min(app.run_items.len().saturating_sub(1));
         }
         Action::MarkGroup => mark_group(app),
         Action::ClearMarks => {
@@ -53,22 +70,75 @@ pub fn perform(app: &mut App, action: Action) {
             app.apply_run_view();
             app.info(format!("runs sorted by {}", app.run_sort.label()));
         }
-        Action::EditNotes => match app.runs.get(app.run_sel) {
-            Some(r) => {
-                app.modal = Some(Modal::Input {
-                    prompt: format!("Note for {} (#word makes a tag; empty clears)", r.id),
-                    text: r.extra.notes.to_input(),
-                    then: InputFor::Notes {
-                        id: r.id.clone(),
-                        dir: r.dir.clone(),
-                    },
-                })
-            }
-            None => app.info("no run selected"),
-        },
+        Action::EditNotes => edit_notes(app),
         Action::ViewConfig => app.io(Io::ViewConfig),
         _ => {}
     }
+}
+
+/// Open or close the group of seeds `key`; its row stays selected.
+fn set_open(app: &mut App, key: String, open: bool) {
+    if open {
+        app.expanded.insert(key);
+    } else {
+        app.expanded.remove(&key);
+    }
+    app.apply_run_view();
+}
+
+/// ←: close the selected group, or the group the selected seed belongs to.
+fn collapse(app: &mut App) {
+    let key = match app.selected_item() {
+        Some(RunItem::Group(g)) if g.expanded => g.key.clone(),
+        Some(RunItem::Run {
+            member: Some(_),
+            row,
+        }) => match app.runs[*row].seed_key.clone() {
+            Some(k) => k,
+            None => return,
+        },
+        _ => return,
+    };
+    app.expanded.remove(&key);
+    // Select the group's row, not the seed that disappears.
+    let at = app.run_items.iter().position(|it| match it {
+        RunItem::Group(g) => g.key == key,
+        RunItem::Run { .. } => false,
+    });
+    if let Some(i) = at {
+        app.run_sel = i;
+    }
+    app.apply_run_view();
+}
+
+/// `t`: the note and tags of the selected run, or of every seed of the selected group.
+fn edit_notes(app: &mut App) {
+    let rows = app.selected_rows();
+    let Some(first) = rows.first() else {
+        return app.info("no run selected");
+    };
+    let same = rows.iter().all(|r| r.extra.notes == first.extra.notes);
+    let prompt = if rows.len() == 1 {
+        format!("Note for {} (#word makes a tag; empty clears)", first.id)
+    } else {
+        format!(
+            "Note for all {} of {} (#word makes a tag; empty clears)",
+            plural(rows.len(), "seed run"),
+            first.arm
+        )
+    };
+    app.modal = Some(Modal::Input {
+        prompt,
+        // Different notes are not merged: the field starts empty and replaces them all.
+        text: if same {
+            first.extra.notes.to_input()
+        } else {
+            String::new()
+        },
+        then: InputFor::Notes {
+            dirs: rows.iter().map(|r| r.dir.clone()).collect(),
+        },
+    });
 }
 
 pub fn clear_filter(app: &mut App) {
@@ -79,7 +149,7 @@ pub fn clear_filter(app: &mut App) {
 
 /// Mark the selected run's sweep, else its experiment: every arm and every seed of it.
 fn mark_group(app: &mut App) {
-    let Some(r) = app.runs.get(app.run_sel) else {
+    let Some(r) = app.selected_rows().into_iter().next() else {
         return;
     };
     // A sweep's runs, else the experiment's: every arm and every seed of it.
@@ -89,7 +159,7 @@ fn mark_group(app: &mut App) {
             .and_then(sweep_of)
             .map(|(s, _)| s.to_string())
     };
-    let (key, exp) = (sweep(r), r.experiment.clone());
+    let (key, exp) = (sweep(&r), r.experiment.clone());
     let ids: Vec<String> = app
         .runs
         .iter()
@@ -107,12 +177,46 @@ fn mark_group(app: &mut App) {
     app.marked.extend(ids);
 }
 
-/// Ask before deleting: the marked runs when the cursor is on one of them, else the run under
-/// the cursor, whatever is marked elsewhere. The dialog names every run it will delete.
+/// Ask before deleting: a group's seeds on its row; the marked runs when the cursor is on one
+/// of them; else the run under the cursor, whatever is marked elsewhere. The dialog names
+/// every run it will delete, and only `y` confirms.
 fn ask_delete(app: &mut App) {
+    let others = |app: &App, ids: &[String]| {
+        let n = app.marked.iter().filter(|m| !ids.contains(m)).count();
+        if n > 0 {
+            format!(
+                "\n(only these: the {} elsewhere stay)",
+                plural(n, "marked run")
+            )
+        } else {
+            String::new()
+        }
+    };
+    if let Some(RunItem::Group(_)) = app.selected_item() {
+        let rows = app.selected_rows();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        // Every seed by name: the dialog is what `y` deletes, nothing more.
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let seed = r.seed.map_or("s?".into(), |s| format!("s{s}"));
+                format!("{seed:<4} {}", r.id)
+            })
+            .collect();
+        app.modal = Some(Modal::Confirm {
+            prompt: format!(
+                "Delete all {} of {} and all their files? Runs still training are kept.{}\n{}",
+                plural(ids.len(), "seed run"),
+                rows[0].arm,
+                others(app, &ids),
+                names.join("\n")
+            ),
+            then: Pending::DeleteRuns(ids),
+        });
+        return;
+    }
     let on_marked = app
-        .runs
-        .get(app.run_sel)
+        .selected_run()
         .is_some_and(|r| app.marked.contains(&r.id));
     if on_marked {
         let ids: Vec<String> = app.marked_visible().iter().map(|r| r.id.clone()).collect();
@@ -131,19 +235,12 @@ fn ask_delete(app: &mut App) {
         });
         return;
     }
-    if let Some(r) = app.runs.get(app.run_sel) {
-        let others = app.marked.len();
-        let note = if others > 0 {
-            format!(
-                "\n(only this one: the {} elsewhere stay)",
-                plural(others, "marked run")
-            )
-        } else {
-            String::new()
-        };
+    if let Some(r) = app.selected_run() {
+        let id = r.id.clone();
+        let note = others(app, std::slice::from_ref(&id)).replace("these", "this one");
         app.modal = Some(Modal::Confirm {
-            prompt: format!("Delete run {} and all its files?{note}", r.id),
-            then: Pending::DeleteRun(r.id.clone()),
+            prompt: format!("Delete run {id} and all its files?{note}"),
+            then: Pending::DeleteRun(id),
         });
     }
 }

@@ -93,8 +93,8 @@ pub fn visible(all: &[RunRow], filter: &RunFilter, sort: RunSort) -> Vec<RunRow>
     if sort == RunSort::Result {
         // Stable: equal results keep the date order.
         rows.sort_by(|a, b| {
-            rank(a)
-                .partial_cmp(&rank(b))
+            rank(a.extra.score)
+                .partial_cmp(&rank(b.extra.score))
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
     }
@@ -102,8 +102,8 @@ pub fn visible(all: &[RunRow], filter: &RunFilter, sort: RunSort) -> Vec<RunRow>
 }
 
 /// Smaller is better: accuracies (descending) before losses (ascending) before no result.
-fn rank(r: &RunRow) -> (u8, f64) {
-    match r.extra.score {
+pub fn rank(score: Option<crate::runs::Score>) -> (u8, f64) {
+    match score {
         Some(s) if s.value.is_finite() && s.accuracy => (0, -s.value),
         Some(s) if s.value.is_finite() => (1, s.value),
         _ => (2, 0.0),
@@ -128,7 +128,7 @@ mod tests {
             headline: None,
             seed: Some(2),
             variant: variant.map(Into::into),
-            group: None,
+            seed_key: None,
             extra: super::super::store::RunExtra {
                 notes: crate::runs::RunNotes {
                     note: String::new(),

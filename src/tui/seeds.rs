@@ -2,7 +2,6 @@
 //! over seeds, its bands a 95% t-interval across seeds (what "is the difference real?" asks),
 //! its seeds kept for the paired test (`results::paired`).
 
-use crate::experiment::Experiment;
 use crate::metrics::{EvalResult, StepResult};
 use crate::runs::RunStatus;
 use crate::stats::MeanCi;
@@ -10,16 +9,6 @@ use crate::tasks::Split;
 
 use super::series::interpolate;
 use super::session::{ArmStatus, ArmView, SeedRun};
-
-/// What must match for two runs to be seeds of one configuration: the experiment, the arm
-/// and the frozen config with its seed (and thread count, which changes no number) cleared.
-pub fn group_key(c: &Experiment, arm: &str) -> String {
-    format!(
-        "{}\u{1f}{arm}\u{1f}{}",
-        c.name,
-        crate::sweep::aggregate::key_config(c)
-    )
-}
 
 /// Mean over seeds with Student's t interval; `n` is the number of seeds.
 fn over_seeds(v: &[MeanCi]) -> MeanCi {

@@ -26,8 +26,9 @@ pub struct RunRow {
     pub seed: Option<u64>,
     /// The sweep variant it belongs to (`metalab sweep`), if any.
     pub variant: Option<String>,
-    /// Its seed group's result when the group has several seeds: "5 seeds: MSE 0.217 ± 0.028".
-    pub group: Option<String>,
+    /// What it shares with the other seeds of its configuration ([`seed_group_key`]); none
+    /// when its frozen config cannot be read.
+    pub seed_key: Option<String>,
     /// Where it came from, the researcher's notes, its result as a number.
     pub extra: RunExtra,
 }
@@ -107,33 +108,20 @@ pub fn resume(dir: &Path, runs_root: &Path, defaults: &LaunchOptions) -> Result<
         .map_err(|e| e.to_string())
 }
 
+/// What must match for two runs to be seeds of one configuration: the experiment, the arm
+/// and the frozen config with its seed (and thread count, which changes no number) cleared.
+/// The one rule: the Runs pane groups by it and Compare merges by it.
+pub fn seed_group_key(c: &Experiment, arm: &str) -> String {
+    format!(
+        "{}\u{1f}{arm}\u{1f}{}",
+        c.name,
+        crate::sweep::aggregate::key_config(c)
+    )
+}
+
 /// Saved runs, newest first, with a sweep's runs kept together (ordered by variant, then arm)
-/// where its newest run would be, and each run's seed-group result.
+/// where its newest run would be, each with its seed-group key.
 pub fn list_runs(root: &Path) -> Vec<RunRow> {
-    use crate::sweep::aggregate;
-    let mut group_of = std::collections::HashMap::new();
-    for g in aggregate::group(&aggregate::load_finished(root)) {
-        if g.seeds.len() < 2 {
-            continue;
-        }
-        let line = format!(
-            "{} seeds: {} {}",
-            g.seeds.len(),
-            g.metric().trim_start_matches("test "),
-            if g.classification {
-                format!(
-                    "{:.1}% ± {:.1}",
-                    100.0 * g.summary.mean,
-                    100.0 * g.summary.ci95
-                )
-            } else {
-                format!("{:.3} ± {:.3}", g.summary.mean, g.summary.ci95)
-            }
-        );
-        for id in &g.members {
-            group_of.insert(id.clone(), line.clone());
-        }
-    }
     let here = runs::local_host();
     let mut rows: Vec<RunRow> = runs::list_runs(root)
         .into_iter()
@@ -160,7 +148,9 @@ pub fn list_runs(root: &Path) -> Vec<RunRow> {
                 threads: r.threads,
                 seconds: r.seconds,
             },
-            group: group_of.get(&r.id).cloned(),
+            seed_key: runs::load_config(&r.dir)
+                .ok()
+                .map(|c| seed_group_key(&c, &r.arm)),
             status: r.status,
             id: r.id,
             dir: r.dir,

@@ -172,3 +172,62 @@ pub fn open_demo(app: &mut App) {
     metalab::tui::dispatch(app, code(KeyCode::Enter));
     assert_eq!(app.screen, Screen::Editor);
 }
+
+/// Turn the real loop until `done` holds; a guard against hanging, not a timing assertion.
+pub fn turn_until(
+    rt: &mut metalab::tui::runtime::Runtime<TestBackend>,
+    what: &str,
+    done: impl Fn(&metalab::tui::runtime::Runtime<TestBackend>) -> bool,
+) {
+    let until = Instant::now() + std::time::Duration::from_secs(60);
+    while !done(rt) {
+        assert!(
+            Instant::now() < until,
+            "never: {what}; status {:?}",
+            rt.app.status
+        );
+        rt.turn();
+    }
+}
+
+/// One key through the input channel, handled in one turn of the real loop.
+pub fn press(rt: &mut metalab::tui::runtime::Runtime<TestBackend>, k: KeyCode) {
+    rt.waker().send(wake_key(k)).unwrap();
+    let before = rt.stats.inputs;
+    while rt.stats.inputs == before {
+        rt.turn();
+    }
+}
+
+/// Train `exp_text` with `seed` into `root/runs` by the real engine, on one thread; returns
+/// the run's folder.
+pub fn train_seed(root: &Path, exp_text: &str, seed: u64) -> std::path::PathBuf {
+    use metalab::engine::{self, EngineEvent, LaunchOptions};
+    let mut exp = metalab::experiment::parse_str(exp_text, Path::new("tiny.ron")).unwrap();
+    exp.seed = seed;
+    let h = engine::launch(
+        exp,
+        LaunchOptions {
+            runs_root: root.join("runs"),
+            threads: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    let mut dir = None;
+    while !h.is_done() {
+        assert!(Instant::now() < deadline, "seed {seed} did not finish");
+        match h.events.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(EngineEvent::Started { run_dir, .. }) => dir = Some(run_dir),
+            Ok(EngineEvent::Failed { reason, .. }) => panic!("{reason}"),
+            _ => {}
+        }
+    }
+    while let Ok(ev) = h.events.try_recv() {
+        if let EngineEvent::Started { run_dir, .. } = ev {
+            dir = Some(run_dir);
+        }
+    }
+    dir.expect("started")
+}

@@ -223,18 +223,7 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
             .chain(d.band.iter().flat_map(|b| [b.1, b.2]))
     }));
     let (Some((x0, x1)), Some((y0, y1))) = (xs, ys) else {
-        if inner.height > 0 {
-            let msg = Paragraph::new(p.empty_text)
-                .style(theme::dim())
-                .alignment(Alignment::Center);
-            let r = Rect {
-                y: inner.y + inner.height / 2,
-                height: 1,
-                ..inner
-            };
-            f.render_widget(msg, r);
-        }
-        return;
+        return empty(f, inner, p.empty_text);
     };
     if inner.width < 12 || inner.height < 3 {
         return; // The title carries the number; there is no room for a plot.
@@ -255,32 +244,7 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
     if ph < 2 {
         return;
     }
-    // Y axis: round ticks, clamped to what the metric can be.
-    let min_ticks = (ph as usize).clamp(2, 5);
-    let (ya, yb, yt) = if log {
-        ticks::log(y0, y1, min_ticks)
-    } else {
-        let (a, b, t) = ticks::linear(y0, y1, min_ticks);
-        let (lo, hi) = if p.percent {
-            (0.0, 100.0)
-        } else {
-            (0.0, f64::INFINITY)
-        };
-        let t: Vec<f64> = t.into_iter().filter(|v| *v >= lo && *v <= hi).collect();
-        (a.max(lo), b.min(hi), t)
-    };
-    let dec = ticks::decimals(&yt);
-    let log_dec = ticks::decimals(&yt.iter().map(|v| 10f64.powf(*v)).collect::<Vec<_>>());
-    let y_label = |v: f64| {
-        if log {
-            short_num(10f64.powf(v), log_dec)
-        } else if p.percent {
-            format!("{v:.dec$}%")
-        } else {
-            format!("{v:.dec$}")
-        }
-    };
-    let labels: Vec<String> = yt.iter().map(|v| y_label(*v)).collect();
+    let (ya, yb, yt, labels) = y_axis(y0, y1, ph, log, p.percent);
     let lw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as u16;
     if inner.width <= lw + 8 {
         return;
@@ -291,21 +255,7 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
         width: inner.width - lw - 1,
         height: ph,
     };
-    // X axis: ends where the data does (from 0 when it starts near it), round ticks inside;
-    // a lone point gets a padded, round axis around it instead of `299 300 301`.
-    let (xa, xb, xt) = if x1 > x0 {
-        let xa = if x0 > 0.0 && x0 <= 0.1 * x1 { 0.0 } else { x0 };
-        let most = (plot.width as usize / 8).max(2);
-        let least = (plot.width as usize / 14).clamp(2, 6);
-        (xa, x1, ticks::within(xa, x1, least, most))
-    } else {
-        let (a, b, t) = ticks::linear(x0, x1, 5);
-        if x0 >= 0.0 && a < 0.0 {
-            (0.0, b, t.into_iter().filter(|v| *v >= 0.0).collect())
-        } else {
-            (a, b, t)
-        }
-    };
+    let (xa, xb, xt) = x_axis(x0, x1, plot.width);
     let view = View {
         plot,
         x: (xa, xb),
@@ -313,24 +263,7 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
     };
     let buf = f.buffer_mut();
     let mut g = Grid::new(plot.width as usize, plot.height as usize);
-    for d in &drawn {
-        if d.band.len() >= 2 {
-            g.band(&view, &d.band, fade(d.color, 0.35));
-        }
-    }
-    let faint = o.alpha() > 0.0;
-    for d in drawn.iter().filter(|d| faint && !d.raw.is_empty()) {
-        let pts: Vec<(f64, f64)> = d.raw.clone();
-        g.polyline(&view, &pts, fade(d.color, 0.45));
-    }
-    for d in &drawn {
-        let pts: Vec<(f64, f64)> = d.line.iter().map(|q| (q.0, q.1)).collect();
-        if pts.len() == 1 {
-            g.marker(&view, pts[0], d.band.first().map(|b| (b.1, b.2)), d.color);
-        } else {
-            g.polyline(&view, &pts, d.color);
-        }
-    }
+    draw_curves(&mut g, &view, &drawn, o.alpha() > 0.0);
     let cursor_x = o.cursor_frac().and_then(|c| cursor_x(&p.curves, o, c));
     if let Some(x) = cursor_x.filter(|x| (xa..=xb).contains(x)) {
         g.cursor((view.dot(x, ya).0 / 2.0).floor().max(0.0) as usize);
@@ -347,6 +280,98 @@ pub fn render(f: &mut Frame, area: Rect, p: Panel, o: &ChartOpts) {
         if row < inner.bottom() {
             buf.set_line(inner.x, row, n, inner.width);
             row += 1;
+        }
+    }
+}
+
+/// A panel with nothing to draw: its message in the middle.
+fn empty(f: &mut Frame, inner: Rect, text: &str) {
+    if inner.height > 0 {
+        let msg = Paragraph::new(text)
+            .style(theme::dim())
+            .alignment(Alignment::Center);
+        let r = Rect {
+            y: inner.y + inner.height / 2,
+            height: 1,
+            ..inner
+        };
+        f.render_widget(msg, r);
+    }
+}
+
+/// The y axis over `y0..y1` for a plot `ph` rows high: its range, round ticks clamped to what
+/// the metric can be, and their labels.
+fn y_axis(
+    y0: f64,
+    y1: f64,
+    ph: u16,
+    log: bool,
+    percent: bool,
+) -> (f64, f64, Vec<f64>, Vec<String>) {
+    let min_ticks = (ph as usize).clamp(2, 5);
+    let (ya, yb, yt) = if log {
+        ticks::log(y0, y1, min_ticks)
+    } else {
+        let (a, b, t) = ticks::linear(y0, y1, min_ticks);
+        let (lo, hi) = if percent {
+            (0.0, 100.0)
+        } else {
+            (0.0, f64::INFINITY)
+        };
+        let t: Vec<f64> = t.into_iter().filter(|v| *v >= lo && *v <= hi).collect();
+        (a.max(lo), b.min(hi), t)
+    };
+    let dec = ticks::decimals(&yt);
+    let log_dec = ticks::decimals(&yt.iter().map(|v| 10f64.powf(*v)).collect::<Vec<_>>());
+    let y_label = |v: f64| {
+        if log {
+            short_num(10f64.powf(v), log_dec)
+        } else if percent {
+            format!("{v:.dec$}%")
+        } else {
+            format!("{v:.dec$}")
+        }
+    };
+    let labels: Vec<String> = yt.iter().map(|v| y_label(*v)).collect();
+    (ya, yb, yt, labels)
+}
+
+/// The x axis over `x0..x1` for a plot `width` columns wide: it ends where the data does
+/// (from 0 when it starts near it), with round ticks inside; a lone point gets a padded,
+/// round axis around it instead of `299 300 301`.
+fn x_axis(x0: f64, x1: f64, width: u16) -> (f64, f64, Vec<f64>) {
+    if x1 > x0 {
+        let xa = if x0 > 0.0 && x0 <= 0.1 * x1 { 0.0 } else { x0 };
+        let most = (width as usize / 8).max(2);
+        let least = (width as usize / 14).clamp(2, 6);
+        (xa, x1, ticks::within(xa, x1, least, most))
+    } else {
+        let (a, b, t) = ticks::linear(x0, x1, 5);
+        if x0 >= 0.0 && a < 0.0 {
+            (0.0, b, t.into_iter().filter(|v| *v >= 0.0).collect())
+        } else {
+            (a, b, t)
+        }
+    }
+}
+
+/// Bands first, then the faint raw curves behind smoothed ones (`faint`), then the curves.
+fn draw_curves(g: &mut Grid, view: &View, drawn: &[Drawn], faint: bool) {
+    for d in drawn {
+        if d.band.len() >= 2 {
+            g.band(view, &d.band, fade(d.color, 0.35));
+        }
+    }
+    for d in drawn.iter().filter(|d| faint && !d.raw.is_empty()) {
+        let pts: Vec<(f64, f64)> = d.raw.clone();
+        g.polyline(view, &pts, fade(d.color, 0.45));
+    }
+    for d in drawn {
+        let pts: Vec<(f64, f64)> = d.line.iter().map(|q| (q.0, q.1)).collect();
+        if pts.len() == 1 {
+            g.marker(view, pts[0], d.band.first().map(|b| (b.1, b.2)), d.color);
+        } else {
+            g.polyline(view, &pts, d.color);
         }
     }
 }

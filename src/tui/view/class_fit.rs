@@ -67,10 +67,25 @@ pub fn lines(fit: &ClassFit, width: usize, height: usize, color: Color) -> Vec<L
         theme::dim(),
     ));
     let room = height.saturating_sub(out.len());
-    for (label, name) in fit.classes.iter().enumerate().take(room) {
+    let head = |label: usize| {
         let n = shots.get(label).copied().unwrap_or(0);
-        let text = format!("{label:>3} ×{n} {name}");
-        out.push(Line::raw(cut(&text, width)));
+        format!("{label:>3} ×{n} ")
+    };
+    // One rule for every row: when any name must be shortened, all lose the shared folders.
+    let cramped = fit
+        .classes
+        .iter()
+        .enumerate()
+        .any(|(label, name)| head(label).chars().count() + name.chars().count() > width);
+    let common = if cramped {
+        common_folders(&fit.classes)
+    } else {
+        0
+    };
+    for (label, name) in fit.classes.iter().enumerate().take(room) {
+        let head = head(label);
+        let name = short_name(name, common, width.saturating_sub(head.chars().count()));
+        out.push(Line::raw(format!("{head}{name}")));
     }
     if fit.classes.len() > room && room > 0 {
         let last = out.len() - 1;
@@ -95,6 +110,39 @@ fn shown(len: usize, rows: usize) -> Vec<usize> {
     v
 }
 
+/// How many leading folders (`images_background/`) every class name shares, keeping the last
+/// two parts (alphabet and character) of each.
+fn common_folders(classes: &[String]) -> usize {
+    let parts: Vec<Vec<&str>> = classes.iter().map(|c| c.split('/').collect()).collect();
+    let most = parts
+        .iter()
+        .map(|p| p.len().saturating_sub(2))
+        .min()
+        .unwrap_or(0);
+    (0..most)
+        .take_while(|&i| parts.iter().all(|p| p[i] == parts[0][i]))
+        .count()
+}
+
+/// A class name without its first `common` folders in `width` characters, readable however
+/// narrow: whole if it fits; else its alphabet cut with `…` and its character kept whole (what
+/// tells two classes of one alphabet apart); the end cut only as a last resort.
+fn short_name(name: &str, common: usize, width: usize) -> String {
+    let parts: Vec<&str> = name.split('/').skip(common).collect();
+    let shorter = parts.join("/");
+    if shorter.chars().count() <= width || parts.len() < 2 {
+        return cut(&shorter, width);
+    }
+    let character = parts[parts.len() - 1];
+    let alphabet = parts[..parts.len() - 1].join("/");
+    // The alphabet keeps at least a few letters and its `…`; the character stays whole.
+    let room = width.saturating_sub(character.chars().count() + 1);
+    if room < 4 {
+        return cut(&shorter, width);
+    }
+    format!("{}/{character}", cut(&alphabet, room))
+}
+
 /// `s` in at most `width` characters, with `…` where it was cut.
 fn cut(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
@@ -107,7 +155,30 @@ fn cut(s: &str, width: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::{common_folders, short_name, shown};
+
+    #[test]
+    fn class_names_keep_their_character_and_abbreviate_the_alphabet() {
+        let long = "images_background/Ojibwe_(Canadian_Aboriginal_Syllabics)/character05";
+        let classes = vec![
+            long.to_string(),
+            "images_background/Bengali/character35".into(),
+        ];
+        let common = common_folders(&classes);
+        assert_eq!(common, 1);
+        assert_eq!(short_name(long, 0, 80), long);
+        assert_eq!(
+            short_name(long, common, 50),
+            "Ojibwe_(Canadian_Aboriginal_Syllabics)/character05"
+        );
+        assert_eq!(
+            short_name(long, common, 39),
+            "Ojibwe_(Canadian_Aborigina…/character05"
+        );
+        assert_eq!(short_name(&classes[1], common, 39), "Bengali/character35");
+        assert_eq!(short_name(long, common, 12), "Ojibwe_(Can…");
+        assert_eq!(short_name("class 3", 0, 4), "cla…");
+    }
 
     #[test]
     fn shown_steps_keep_both_ends() {

@@ -199,11 +199,9 @@ fn at_cursor(a: &ArmView, metric: Metric, x: f64, time: bool) -> String {
     value_text(&m, metric)
 }
 
-fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Rect) {
-    let colors = theme::arm_colors(s);
-    let metric = ranking.metric;
-    let time = chart::x_is_time(&app.chart, s.arms.iter());
-    let cursor = app.chart.cursor_frac().and_then(|c| {
+/// Where the value cursor stands on the evaluation curves, if shown.
+fn cursor_at(app: &App, s: &Session, metric: Metric, time: bool) -> Option<f64> {
+    app.chart.cursor_frac().and_then(|c| {
         let curves: Vec<Curve> = s
             .arms
             .iter()
@@ -217,182 +215,341 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
             })
             .collect();
         chart::cursor_x(&curves, &app.chart, c)
-    });
-    let label = |a: &ArmView| a.name.clone();
-    let values: Vec<String> = ranking
+    })
+}
+
+/// Each row's paired difference to the best arm (by seed); `short` for narrow tables.
+fn paired_texts(ranking: &Ranking, short: bool) -> Vec<String> {
+    let metric = ranking.metric;
+    ranking
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| match (&r.paired, k) {
+            (_, 0) if r.value.is_some() => "(best)".into(),
+            (Some(p), _) => {
+                let d = match (metric == Metric::Accuracy, short) {
+                    (true, _) => {
+                        format!("{:+.1}% ± {:.1}", 100.0 * p.diff.mean, 100.0 * p.diff.ci95)
+                    }
+                    (false, false) => {
+                        format!("{:+.4} ± {}", p.diff.mean, theme::num(p.diff.ci95))
+                    }
+                    (false, true) => format!("{:+.3} ± {:.3}", p.diff.mean, p.diff.ci95),
+                };
+                match (p.significant, short) {
+                    (true, _) => d,
+                    (false, false) => format!("{d} not significant"),
+                    (false, true) => format!("{d} n.s."),
+                }
+            }
+            _ => "–".into(),
+        })
+        .collect()
+}
+
+/// Each ranked row's value ± CI, `–` where it has none.
+fn value_texts(ranking: &Ranking) -> Vec<String> {
+    ranking
         .rows
         .iter()
         .map(|r| {
             r.value
                 .as_ref()
-                .map_or("–".into(), |v| value_text(v, metric))
+                .map_or("–".into(), |v| value_text(v, ranking.metric))
         })
-        .collect();
-    let inner_w = area.width.saturating_sub(2) as usize;
-    // Arms over seeds: how many, and the paired difference to the best arm (by seed).
-    let seeded = s.arms.iter().any(|a| a.seeds.len() > 1);
-    let seeds_txt: Vec<String> = ranking
+        .collect()
+}
+
+/// Where each row's value comes from (`test @5000`, or `@5000` when compact).
+fn evaluated_texts(ranking: &Ranking, compact: bool) -> Vec<String> {
+    ranking
         .rows
         .iter()
-        .map(|r| s.arms[r.arm].seeds.len().max(1).to_string())
+        .map(|r| match (&r.value, r.split, compact) {
+            (None, _, _) => "–".into(),
+            (Some(_), _, true) => format!("@{}", r.iteration),
+            (Some(_), Split::Test, _) => format!("test @{}", r.iteration),
+            (Some(_), _, _) => format!("val @{}", r.iteration),
+        })
+        .collect()
+}
+
+/// Whether the full table (the split named, the verdict in words, seeds and the paired test in
+/// full where `seeds` are given) is wider than `inner_w`: narrow, those words go, the numbers stay.
+fn too_narrow(
+    ranking: &Ranking,
+    values: &[String],
+    value_head: &str,
+    seeds: Option<&Vec<String>>,
+    inner_w: usize,
+) -> bool {
+    let wide_eval_w = maxw(&evaluated_texts(ranking, false), "evaluated");
+    let paired_need = seeds.map_or(0, |seeds| {
+        maxw(seeds, "seeds")
+            + 1
+            + maxw(&paired_texts(ranking, false), "vs best, paired by seed")
+            + 1
+    });
+    3 + 10 + 1 + maxw(values, value_head) + 1 + wide_eval_w + 1 + 7 + paired_need > inner_w
+}
+
+/// The cursor column: each ranked arm's value where the cursor stands, and its header.
+fn cursor_texts(
+    s: &Session,
+    ranking: &Ranking,
+    cursor: Option<f64>,
+    time: bool,
+) -> (Vec<String>, String) {
+    let Some(x) = cursor else {
+        return (vec![], String::new());
+    };
+    let vals = ranking
+        .rows
+        .iter()
+        .map(|r| at_cursor(&s.arms[r.arm], ranking.metric, x, time))
         .collect();
-    let paired_txt = |short: bool| -> Vec<String> {
-        ranking
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(k, r)| match (&r.paired, k) {
-                (_, 0) if r.value.is_some() => "(best)".into(),
-                (Some(p), _) => {
-                    let d = match (metric == Metric::Accuracy, short) {
-                        (true, _) => {
-                            format!("{:+.1}% ± {:.1}", 100.0 * p.diff.mean, 100.0 * p.diff.ci95)
-                        }
-                        (false, false) => {
-                            format!("{:+.4} ± {}", p.diff.mean, theme::num(p.diff.ci95))
-                        }
-                        (false, true) => format!("{:+.3} ± {:.3}", p.diff.mean, p.diff.ci95),
-                    };
-                    match (p.significant, short) {
-                        (true, _) => d,
-                        (false, false) => format!("{d} not significant"),
-                        (false, true) => format!("{d} n.s."),
-                    }
-                }
-                _ => "–".into(),
-            })
-            .collect()
-    };
-    let value_head = |compact: bool| {
-        if seeded && !compact {
-            format!("{} ± 95% CI over seeds", metric.name())
-        } else {
-            format!("{} ± 95% CI", metric.name())
-        }
-    };
-    let maxw = |v: &[String], head: &str| {
-        v.iter()
-            .map(|x| x.chars().count())
-            .chain([head.chars().count()])
-            .max()
-            .unwrap_or(1)
-    };
-    let evaluated = |compact: bool| -> Vec<String> {
-        ranking
-            .rows
-            .iter()
-            .map(|r| match (&r.value, r.split, compact) {
-                (None, _, _) => "–".into(),
-                (Some(_), _, true) => format!("@{}", r.iteration),
-                (Some(_), Split::Test, _) => format!("test @{}", r.iteration),
-                (Some(_), _, _) => format!("val @{}", r.iteration),
-            })
-            .collect()
-    };
-    // Narrow: the split and the verdict's words go, the numbers stay.
-    let wide_eval_w = maxw(&evaluated(false), "evaluated");
-    let paired_long = "vs best, paired by seed";
-    let paired_need = if seeded {
-        maxw(&seeds_txt, "seeds") + 1 + maxw(&paired_txt(false), paired_long) + 1
+    let head = if time {
+        format!("at {}", theme::duration(x))
     } else {
-        0
+        format!("at {x:.0}")
     };
-    let compact =
-        3 + 10 + 1 + maxw(&values, &value_head(false)) + 1 + wide_eval_w + 1 + 7 + paired_need
-            > inner_w;
-    let value_head = value_head(compact);
-    let value_w = maxw(&values, &value_head);
-    let paired_txt = paired_txt(compact);
-    let paired_head = if compact {
-        "Δ vs best, paired"
-    } else {
-        paired_long
-    };
-    let seeds_head = if compact { "n" } else { "seeds" };
-    let evaluated = evaluated(compact);
-    let eval_head = if compact { "@" } else { "evaluated" };
-    let verdict_w = if compact { 1 } else { 6 };
-    let min_name = if compact { 6 } else { 10 };
-    let cursor_vals: Vec<String> = cursor.map_or(vec![], |x| {
-        ranking
-            .rows
-            .iter()
-            .map(|r| at_cursor(&s.arms[r.arm], metric, x, time))
-            .collect()
-    });
-    let cursor_head = cursor.map_or(String::new(), |x| {
-        if time {
-            format!("at {}", theme::duration(x))
-        } else {
-            format!("at {x:.0}")
-        }
-    });
-    let eval_w = maxw(&evaluated, eval_head);
-    let name_full = s
-        .arms
-        .iter()
-        .map(|a| label(a).chars().count())
+    (vals, head)
+}
+
+/// The widest of `v` and `head`, in characters.
+fn maxw(v: &[String], head: &str) -> usize {
+    v.iter()
+        .map(|x| x.chars().count())
+        .chain([head.chars().count()])
         .max()
-        .unwrap_or(4)
-        + 2;
-    // Rank, a short name, the value and where it comes from: always. The rest if room.
-    let mut b = Budget {
-        used: 3 + min_name + 1 + value_w + 1 + eval_w + 1 + verdict_w,
-        width: inner_w,
-    };
-    let name_w = if b.take(name_full.saturating_sub(min_name)) {
-        name_full
-    } else {
-        let room = inner_w.saturating_sub(b.used);
-        b.used += room;
-        min_name + room.min(name_full.saturating_sub(min_name))
-    };
-    let cursor_w = maxw(&cursor_vals, &cursor_head);
-    let seeds_w = maxw(&seeds_txt, seeds_head);
-    let paired_w = maxw(&paired_txt, paired_head);
-    let show_paired = seeded && b.take(seeds_w + 1 + paired_w + 1);
-    let show_cursor = cursor.is_some() && b.take(cursor_w + 1);
-    let algo_w = s
-        .arms
-        .iter()
-        .map(|a| a.algorithm.chars().count())
-        .max()
-        .unwrap_or(0)
-        .clamp("algorithm".len(), 18);
-    let show_algo = b.take(algo_w + 1);
-    let show_status = b.take(10);
-    let mut header = vec![
-        Cell::from("#"),
-        Cell::from(if s.live || seeded { "arm" } else { "run" }),
-        Cell::from(value_head.clone()),
-        Cell::from(eval_head),
-        Cell::from(""),
-    ];
-    let mut widths = vec![
-        Constraint::Length(2),
-        Constraint::Length(name_w as u16),
-        Constraint::Length(value_w as u16),
-        Constraint::Length(eval_w as u16),
-        Constraint::Length(verdict_w as u16),
-    ];
-    if show_paired {
-        header.push(Cell::from(seeds_head));
-        widths.push(Constraint::Length(seeds_w as u16));
-        header.push(Cell::from(paired_head));
-        widths.push(Constraint::Length(paired_w as u16));
+        .unwrap_or(1)
+}
+
+/// The results table's texts and columns, fitted to its width: the rank, a short name, the
+/// value and where it comes from always; seeds and the paired test, the cursor's values, the
+/// algorithm and the status as room allows.
+struct TableFit {
+    compact: bool,
+    values: Vec<String>,
+    value_head: String,
+    value_w: usize,
+    evaluated: Vec<String>,
+    eval_head: &'static str,
+    eval_w: usize,
+    verdict_w: usize,
+    name_w: usize,
+    seeds_txt: Vec<String>,
+    seeds_head: &'static str,
+    seeds_w: usize,
+    paired_txt: Vec<String>,
+    paired_head: &'static str,
+    paired_w: usize,
+    show_paired: bool,
+    cursor_vals: Vec<String>,
+    cursor_head: String,
+    cursor_w: usize,
+    show_cursor: bool,
+    algo_w: usize,
+    show_algo: bool,
+    show_status: bool,
+}
+
+impl TableFit {
+    fn new(
+        s: &Session,
+        ranking: &Ranking,
+        cursor: Option<f64>,
+        time: bool,
+        inner_w: usize,
+    ) -> TableFit {
+        let metric = ranking.metric;
+        let values = value_texts(ranking);
+        // Arms over seeds: how many, and the paired difference to the best arm (by seed).
+        let seeded = s.arms.iter().any(|a| a.seeds.len() > 1);
+        let seeds_txt: Vec<String> = ranking
+            .rows
+            .iter()
+            .map(|r| s.arms[r.arm].seeds.len().max(1).to_string())
+            .collect();
+        let value_head = |compact: bool| {
+            if seeded && !compact {
+                format!("{} ± 95% CI over seeds", metric.name())
+            } else {
+                format!("{} ± 95% CI", metric.name())
+            }
+        };
+        let compact = too_narrow(
+            ranking,
+            &values,
+            &value_head(false),
+            seeded.then_some(&seeds_txt),
+            inner_w,
+        );
+        let value_head = value_head(compact);
+        let value_w = maxw(&values, &value_head);
+        let paired_txt = paired_texts(ranking, compact);
+        let paired_head = if compact {
+            "Δ vs best, paired"
+        } else {
+            "vs best, paired by seed"
+        };
+        let seeds_head = if compact { "n" } else { "seeds" };
+        let evaluated = evaluated_texts(ranking, compact);
+        let eval_head = if compact { "@" } else { "evaluated" };
+        let verdict_w = if compact { 1 } else { 6 };
+        let min_name = if compact { 6 } else { 10 };
+        let (cursor_vals, cursor_head) = cursor_texts(s, ranking, cursor, time);
+        let eval_w = maxw(&evaluated, eval_head);
+        let widest = |f: fn(&ArmView) -> &str| s.arms.iter().map(|a| f(a).chars().count()).max();
+        let name_full = widest(|a| &a.name).unwrap_or(4) + 2;
+        // Rank, a short name, the value and where it comes from: always. The rest if room.
+        let mut b = Budget {
+            used: 3 + min_name + 1 + value_w + 1 + eval_w + 1 + verdict_w,
+            width: inner_w,
+        };
+        let name_w = if b.take(name_full.saturating_sub(min_name)) {
+            name_full
+        } else {
+            let room = inner_w.saturating_sub(b.used);
+            b.used += room;
+            min_name + room.min(name_full.saturating_sub(min_name))
+        };
+        let cursor_w = maxw(&cursor_vals, &cursor_head);
+        let seeds_w = maxw(&seeds_txt, seeds_head);
+        let paired_w = maxw(&paired_txt, paired_head);
+        let show_paired = seeded && b.take(seeds_w + 1 + paired_w + 1);
+        let show_cursor = cursor.is_some() && b.take(cursor_w + 1);
+        let algo_w = widest(|a| &a.algorithm)
+            .unwrap_or(0)
+            .clamp("algorithm".len(), 18);
+        let show_algo = b.take(algo_w + 1);
+        let show_status = b.take(10);
+        TableFit {
+            compact,
+            values,
+            value_head,
+            value_w,
+            evaluated,
+            eval_head,
+            eval_w,
+            verdict_w,
+            name_w,
+            seeds_txt,
+            seeds_head,
+            seeds_w,
+            paired_txt,
+            paired_head,
+            paired_w,
+            show_paired,
+            cursor_vals,
+            cursor_head,
+            cursor_w,
+            show_cursor,
+            algo_w,
+            show_algo,
+            show_status,
+        }
     }
-    if show_cursor {
-        header.push(Cell::from(cursor_head.clone()));
-        widths.push(Constraint::Length(cursor_w as u16));
+
+    /// The header's cells and the columns' widths.
+    fn columns(&self, first: &'static str) -> (Vec<Cell<'static>>, Vec<Constraint>) {
+        let len = |n: usize| Constraint::Length(n as u16);
+        let mut header = vec![
+            Cell::from("#"),
+            Cell::from(first),
+            Cell::from(self.value_head.clone()),
+            Cell::from(self.eval_head),
+            Cell::from(""),
+        ];
+        let mut widths = vec![
+            len(2),
+            len(self.name_w),
+            len(self.value_w),
+            len(self.eval_w),
+            len(self.verdict_w),
+        ];
+        if self.show_paired {
+            header.push(Cell::from(self.seeds_head));
+            widths.push(len(self.seeds_w));
+            header.push(Cell::from(self.paired_head));
+            widths.push(len(self.paired_w));
+        }
+        if self.show_cursor {
+            header.push(Cell::from(self.cursor_head.clone()));
+            widths.push(len(self.cursor_w));
+        }
+        if self.show_algo {
+            header.push(Cell::from("algorithm"));
+            widths.push(len(self.algo_w));
+        }
+        if self.show_status {
+            header.push(Cell::from("status"));
+            widths.push(len(9));
+        }
+        (header, widths)
     }
-    if show_algo {
-        header.push(Cell::from("algorithm"));
-        widths.push(Constraint::Length(algo_w as u16));
+
+    /// The cells of the `k`-th ranked row, arm `a`, in its colour.
+    fn cells(
+        &self,
+        k: usize,
+        r: &results::Ranked,
+        a: &ArmView,
+        color: Color,
+    ) -> Vec<Cell<'static>> {
+        let mut cells = vec![
+            Cell::from(format!("{}", k + 1)),
+            Cell::from(Span::styled(
+                format!("● {}", layout::fit_label(&a.name, self.name_w - 2)),
+                Style::default().fg(color),
+            )),
+            Cell::from(self.values[k].clone()),
+            Cell::from(Span::styled(self.evaluated[k].clone(), theme::dim())),
+            Cell::from(Span::styled(
+                if self.compact {
+                    r.verdict.short_mark()
+                } else {
+                    r.verdict.mark()
+                },
+                verdict_style(r.verdict),
+            )),
+        ];
+        if self.show_paired {
+            cells.push(Cell::from(self.seeds_txt[k].clone()));
+            let style = match r.paired {
+                Some(p) if !p.significant => Style::default().fg(Color::Yellow),
+                _ => Style::default(),
+            };
+            cells.push(Cell::from(Span::styled(self.paired_txt[k].clone(), style)));
+        }
+        if self.show_cursor {
+            cells.push(Cell::from(self.cursor_vals[k].clone()));
+        }
+        if self.show_algo {
+            cells.push(Cell::from(a.algorithm.clone()));
+        }
+        if self.show_status {
+            cells.push(Cell::from(a.status.label()));
+        }
+        cells
     }
-    if show_status {
-        header.push(Cell::from("status"));
-        widths.push(Constraint::Length(9));
-    }
+}
+
+fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area: Rect) {
+    let colors = theme::arm_colors(s);
+    let metric = ranking.metric;
+    let time = chart::x_is_time(&app.chart, s.arms.iter());
+    let cursor = cursor_at(app, s, metric, time);
+    let fit = TableFit::new(
+        s,
+        ranking,
+        cursor,
+        time,
+        area.width.saturating_sub(2) as usize,
+    );
+    let seeded = s.arms.iter().any(|a| a.seeds.len() > 1);
+    let (header, widths) = fit.columns(if s.live || seeded { "arm" } else { "run" });
     let height = area.height.saturating_sub(3) as usize;
     let pos = ranking.position(app.arm_sel).unwrap_or(0);
     let off = layout::scroll_offset(pos, ranking.rows.len(), height);
@@ -403,41 +560,7 @@ fn results_table(app: &App, s: &Session, ranking: &Ranking, f: &mut Frame, area:
         .skip(off)
         .take(height)
         .map(|(k, r)| {
-            let a = &s.arms[r.arm];
-            let mut cells = vec![
-                Cell::from(format!("{}", k + 1)),
-                Cell::from(Span::styled(
-                    format!("● {}", layout::fit_label(&label(a), name_w - 2)),
-                    Style::default().fg(colors[r.arm]),
-                )),
-                Cell::from(values[k].clone()),
-                Cell::from(Span::styled(evaluated[k].clone(), theme::dim())),
-                Cell::from(Span::styled(
-                    if compact {
-                        r.verdict.short_mark()
-                    } else {
-                        r.verdict.mark()
-                    },
-                    verdict_style(r.verdict),
-                )),
-            ];
-            if show_paired {
-                cells.push(Cell::from(seeds_txt[k].clone()));
-                let style = match r.paired {
-                    Some(p) if !p.significant => Style::default().fg(Color::Yellow),
-                    _ => Style::default(),
-                };
-                cells.push(Cell::from(Span::styled(paired_txt[k].clone(), style)));
-            }
-            if show_cursor {
-                cells.push(Cell::from(cursor_vals[k].clone()));
-            }
-            if show_algo {
-                cells.push(Cell::from(a.algorithm.clone()));
-            }
-            if show_status {
-                cells.push(Cell::from(a.status.label()));
-            }
+            let cells = fit.cells(k, r, &s.arms[r.arm], colors[r.arm]);
             let style = if r.arm == app.arm_sel {
                 theme::selected()
             } else {

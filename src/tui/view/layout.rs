@@ -135,7 +135,7 @@ pub fn row_hit(app: &App, x: u16, y: u16) -> Option<usize> {
             app.exp_sel,
             app.experiments.len(),
         ),
-        Screen::Runs => (runs(f.body)[0], 1, app.run_sel, app.runs.len()),
+        Screen::Runs => (runs(f.body)[0], 1, app.run_sel, app.run_items.len()),
         Screen::Monitor => {
             let n = app.session().map_or(0, |s| s.arms.len());
             (monitor(f.body, n)[0], 0, app.arm_sel, n)

@@ -11,6 +11,7 @@ use ratatui::Frame;
 
 use crate::runs::RunStatus;
 use crate::tui::app::App;
+use crate::tui::run_groups::{self, Member, RunItem, SeedGroup};
 use crate::tui::store::RunRow;
 use crate::tui::text::plural;
 
@@ -45,19 +46,35 @@ pub fn elide_end(s: &str, w: usize) -> String {
     out
 }
 
-/// What a run's row says, before fitting it to the width.
+/// What a row says, before fitting it to the width.
 struct Cells {
+    mark: &'static str,
     status: String,
+    started_unix: u64,
     experiment: String,
     arm: String,
     algorithm: String,
     progress: String,
     result: String,
-    group: String,
     note: String,
 }
 
-fn cells(r: &RunRow) -> Cells {
+/// A sweep's runs show as one group: the sweep and the variant's index.
+fn shown_experiment(r: &RunRow) -> String {
+    match r.variant.as_deref().and_then(crate::tui::store::sweep_of) {
+        Some((sweep, i)) => format!("{sweep}#{i}"),
+        None => r.experiment.clone(),
+    }
+}
+
+fn cells(app: &App, item: &RunItem) -> Cells {
+    match item {
+        RunItem::Run { row, member } => run_cells(app, &app.runs[*row], member.as_ref()),
+        RunItem::Group(g) => group_cells(app, g),
+    }
+}
+
+fn run_cells(app: &App, r: &RunRow, member: Option<&Member>) -> Cells {
     let notes = &r.extra.notes;
     // Tags first: they are short, and what a filter finds runs by.
     let mut note: Vec<String> = notes.tags.iter().map(|t| format!("#{t}")).collect();
@@ -65,11 +82,17 @@ fn cells(r: &RunRow) -> Cells {
         note.push(notes.note.clone());
     }
     Cells {
+        mark: if app.marked.contains(&r.id) {
+            "■"
+        } else {
+            " "
+        },
         status: r.status.label().to_string(),
-        // A sweep's runs show as one group: the sweep and the variant's index.
-        experiment: match r.variant.as_deref().and_then(crate::tui::store::sweep_of) {
-            Some((sweep, i)) => format!("{sweep}#{i}"),
-            None => r.experiment.clone(),
+        started_unix: r.started_unix,
+        // A seed of an open group is named by its seed, under the group's row.
+        experiment: match member {
+            Some(m) => format!("{} {}", if m.last { "└" } else { "├" }, m.label),
+            None => shown_experiment(r),
         },
         arm: r.arm.clone(),
         algorithm: r.algorithm.clone(),
@@ -79,8 +102,41 @@ fn cells(r: &RunRow) -> Cells {
             .clone()
             .or_else(|| r.extra.last_validation.clone())
             .unwrap_or_else(|| "–".into()),
-        group: r.group.clone().unwrap_or_default(),
         note: note.join(" "),
+    }
+}
+
+fn group_cells(app: &App, g: &SeedGroup) -> Cells {
+    let rows: Vec<&RunRow> = g.members.iter().map(|&i| &app.runs[i]).collect();
+    let marked = rows.iter().filter(|r| app.marked.contains(&r.id)).count();
+    let first = rows[0];
+    // A seed sweep's variants are its seeds: the group is the sweep, not one variant.
+    let name = match first
+        .variant
+        .as_deref()
+        .and_then(crate::tui::store::sweep_of)
+    {
+        Some((sweep, _)) => sweep.to_string(),
+        None => first.experiment.clone(),
+    };
+    let reached = rows.iter().map(|r| r.iteration).min().unwrap_or(0);
+    let total = rows.iter().map(|r| r.total_iterations).max().unwrap_or(0);
+    Cells {
+        mark: match marked {
+            0 => " ",
+            n if n == rows.len() => "■",
+            _ => "▪",
+        },
+        status: run_groups::states(&app.runs, g),
+        started_unix: rows.iter().map(|r| r.started_unix).max().unwrap_or(0),
+        experiment: format!("{} {name}", if g.expanded { "▾" } else { "▸" }),
+        arm: first.arm.clone(),
+        algorithm: first.algorithm.clone(),
+        progress: format!("{reached}/{total}"),
+        result: g
+            .result
+            .map_or_else(|| format!("{} seeds: –", g.seeds), |r| r.label(g.seeds)),
+        note: String::new(),
     }
 }
 
@@ -94,7 +150,6 @@ struct Widths {
     algorithm: usize,
     progress: usize,
     result: usize,
-    group: usize,
     note: usize,
 }
 
@@ -112,7 +167,6 @@ impl Widths {
             self.algorithm,
             self.progress,
             self.result,
-            self.group,
             self.note,
         ];
         let shown = cols.iter().filter(|w| **w > 0).count();
@@ -136,12 +190,8 @@ impl Widths {
             algorithm: max(|c| &c.algorithm, "algorithm"),
             progress: max(|c| &c.progress, "progress"),
             result: max(|c| &c.result, "result"),
-            group: max(|c| &c.group, ""),
             note: max(|c| &c.note, ""),
         };
-        if w.group > 0 {
-            w.group = w.group.max("over seeds".len());
-        }
         if w.note > 0 {
             w.note = w.note.max("note".len());
         }
@@ -149,10 +199,9 @@ impl Widths {
         let note_natural = w.note;
         w.note = 0;
         let natural = w;
-        let steps: [fn(&mut Widths); 9] = [
+        let steps: [fn(&mut Widths); 8] = [
             |w| w.experiment = w.experiment.min(28),
             |w| w.arm = w.arm.min(16),
-            |w| w.group = 0,
             |w| w.date = SHORT_DATE,
             |w| w.algorithm = 0,
             |w| w.experiment = w.experiment.min(16),
@@ -216,32 +265,34 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 
 fn render_table(app: &App, f: &mut Frame, table: Rect) {
     let height = table.height.saturating_sub(3) as usize;
-    let off = layout::scroll_offset(app.run_sel, app.runs.len(), height);
-    let all: Vec<Cells> = app.runs.iter().map(cells).collect();
+    let off = layout::scroll_offset(app.run_sel, app.run_items.len(), height);
+    let all: Vec<Cells> = app.run_items.iter().map(|it| cells(app, it)).collect();
     let w = Widths::fit(&all, table.width.saturating_sub(2) as usize);
     let rows: Vec<Row> = app
-        .runs
+        .run_items
         .iter()
         .zip(&all)
         .enumerate()
         .skip(off)
         .take(height)
-        .map(|(i, (r, c))| {
-            let mark = if app.marked.contains(&r.id) {
-                "■"
-            } else {
-                " "
+        .map(|(i, (item, c))| {
+            let status_style = match item {
+                RunItem::Run { row, .. } => match app.runs[*row].status {
+                    RunStatus::Failed(_) | RunStatus::Damaged(_) => theme::error(),
+                    RunStatus::Running => theme::ok(),
+                    _ => Default::default(),
+                },
+                RunItem::Group(_) => Default::default(),
             };
-            let status_style = match r.status {
-                RunStatus::Failed(_) | RunStatus::Damaged(_) => theme::error(),
-                RunStatus::Running => theme::ok(),
-                _ => Default::default(),
+            let name_style = match item {
+                RunItem::Group(_) => theme::title(),
+                RunItem::Run { .. } => Default::default(),
             };
             let mut cols = vec![
-                Line::raw(mark),
+                Line::raw(c.mark),
                 Line::styled(elide_middle(&c.status, w.status), status_style),
-                Line::raw(date(r.started_unix, w.date)),
-                Line::raw(elide_middle(&c.experiment, w.experiment)),
+                Line::raw(date(c.started_unix, w.date)),
+                Line::styled(elide_middle(&c.experiment, w.experiment), name_style),
                 Line::raw(elide_middle(&c.arm, w.arm)),
             ];
             if w.algorithm > 0 {
@@ -251,9 +302,6 @@ fn render_table(app: &App, f: &mut Frame, table: Rect) {
                 cols.push(Line::raw(c.progress.clone()));
             }
             cols.push(Line::raw(c.result.clone()));
-            if w.group > 0 {
-                cols.push(Line::styled(c.group.clone(), theme::dim()));
-            }
             if w.note > 0 {
                 cols.push(Line::styled(elide_end(&c.note, w.note), theme::title()));
             }
@@ -289,10 +337,6 @@ fn render_table(app: &App, f: &mut Frame, table: Rect) {
     }
     widths.push(len(w.result));
     header.push("result");
-    if w.group > 0 {
-        widths.push(len(w.group));
-        header.push("over seeds");
-    }
     if w.note > 0 {
         widths.push(len(w.note));
         header.push("note");
@@ -363,7 +407,15 @@ fn ran(r: &RunRow) -> Option<Line<'static>> {
 
 fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
     let block = Block::default().borders(Borders::ALL).title(" run ");
-    let text = match app.runs.get(app.run_sel) {
+    if let Some(RunItem::Group(g)) = app.selected_item() {
+        let text = group_detail(app, g);
+        let block = Block::default().borders(Borders::ALL).title(" seeds ");
+        return f.render_widget(
+            Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+            detail,
+        );
+    }
+    let text = match app.selected_run() {
         None if app.run_filter.active() && !app.all_runs.is_empty() => vec![Line::raw(format!(
             "No run matches `{}`: Esc clears the filter.",
             app.run_filter.text
@@ -415,14 +467,7 @@ fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
             if let Some(variant) = &r.variant {
                 v.push(field(
                     "sweep",
-                    format!(
-                        "variant {variant} of {}{}",
-                        r.experiment,
-                        r.group
-                            .as_ref()
-                            .map(|g| format!(" · over seeds of this config: {g} (95% t-interval)"))
-                            .unwrap_or_default()
-                    ),
+                    format!("variant {variant} of {}", r.experiment),
                 ));
             }
             if let RunStatus::Failed(reason) = &r.status {
@@ -445,6 +490,54 @@ fn render_detail(app: &App, f: &mut Frame, detail: Rect) {
         Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
         detail,
     );
+}
+
+/// A group's details: what it is, its result over seeds, its states, each seed's result.
+fn group_detail(app: &App, g: &SeedGroup) -> Vec<Line<'static>> {
+    let rows: Vec<&RunRow> = g.members.iter().map(|&i| &app.runs[i]).collect();
+    let first = rows[0];
+    let mut v = vec![field(
+        "group",
+        format!(
+            "{} of {}: {}, its runs differing only in seed",
+            first.arm,
+            first.experiment,
+            plural(g.seeds, "seed")
+        ),
+    )];
+    if let Some(r) = &g.result {
+        v.push(field(
+            "result",
+            format!(
+                "{} (final test; mean over seeds, 95% t-interval, {} df)",
+                r.label(g.seeds),
+                r.summary.n.saturating_sub(1)
+            ),
+        ));
+    }
+    v.push(field("states", run_groups::states(&app.runs, g)));
+    let each: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let seed = r.seed.map_or("s?".into(), |s| format!("s{s}"));
+            let value = r
+                .headline
+                .clone()
+                .or_else(|| r.extra.last_validation.clone())
+                .unwrap_or_else(|| r.status.label().to_string());
+            format!("{seed} {value}")
+        })
+        .collect();
+    v.push(field("seeds", each.join(" · ")));
+    v.push(Line::styled(
+        if g.expanded {
+            "← folds its seeds · c compares them as one arm · d deletes all its seeds (y)"
+        } else {
+            "Enter/→ shows its seeds · c compares them as one arm · d deletes all its seeds (y)"
+        },
+        theme::dim(),
+    ));
+    v
 }
 
 #[cfg(test)]
