@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use thiserror::Error;
 
-use crate::experiment::DeviceSpec;
+use crate::experiment::{DeviceSpec, ModelSpec};
 use crate::gpu::{Cuda, GpuTasks, Host};
 use crate::model::{Evaluator, LockStepModel, ModelError, Network, SerialTasks};
 
@@ -96,6 +96,31 @@ impl Worker {
 pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
     handles: Vec<JoinHandle<()>>,
+    chunking: Chunking,
+}
+
+/// How [`WorkerPool::lockstep`] cuts a meta-batch into jobs. A lock-step backend keeps every
+/// task of its chunk alive across the inner loop (fast weights and each step's kink codes), so
+/// the chunk's size is a trade between fewer jobs and a working set that fits the cache.
+/// Measured on the 2-core machine (docs/results.md, issue 19): with one chunk per worker the
+/// conv net's `omniglot-maml2-5step` ran 8 % slower than with one task per job (16 tasks × 5
+/// steps of kink codes stop fitting), while the MLP's sinusoid workloads, whose tasks take
+/// microseconds, ran 2–15 % faster with fewer jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunking {
+    /// One contiguous chunk per worker: small tasks, and the GPU (one worker, the whole batch).
+    PerWorker,
+    /// One task per job, taken by whichever worker is free: tasks with megabytes of state.
+    PerTask,
+}
+
+impl Chunking {
+    fn for_cpu(net: &Network) -> Chunking {
+        match net.spec {
+            ModelSpec::Mlp(_) => Chunking::PerWorker,
+            ModelSpec::Conv(_) => Chunking::PerTask,
+        }
+    }
 }
 
 impl WorkerPool {
@@ -119,11 +144,15 @@ impl WorkerPool {
         threads: usize,
     ) -> Result<WorkerPool, ModelError> {
         match (device, kernels) {
-            (DeviceSpec::Cpu, _) => WorkerPool::spawn(net, threads, move |net, w| {
-                Ok(Worker::Cpu(
-                    net.evaluator(DeviceSpec::Cpu, seed.wrapping_add(w as u64))?,
-                ))
-            }),
+            (DeviceSpec::Cpu, _) => {
+                let mut pool = WorkerPool::spawn(net, threads, move |net, w| {
+                    Ok(Worker::Cpu(
+                        net.evaluator(DeviceSpec::Cpu, seed.wrapping_add(w as u64))?,
+                    ))
+                })?;
+                pool.chunking = Chunking::for_cpu(net);
+                Ok(pool)
+            }
             (DeviceSpec::Cuda(ordinal), GpuKernels::Device) => {
                 WorkerPool::spawn(net, 1, move |net, _| {
                     let engine = GpuTasks::new(Cuda::open(ordinal)?, net)?;
@@ -190,6 +219,7 @@ impl WorkerPool {
         let mut pool = WorkerPool {
             jobs: Some(tx),
             handles,
+            chunking: Chunking::PerWorker,
         };
         for r in ready_rx.iter() {
             if let Err(e) = r {
@@ -242,7 +272,8 @@ impl WorkerPool {
             .collect())
     }
 
-    /// The items cut into one contiguous chunk per worker, each chunk given whole to `work` on
+    /// The items cut into chunks (one contiguous chunk per worker, or one item each for tasks
+    /// with a large working set: see [`Chunking`]), each chunk given whole to `work` on
     /// its worker's lock-step backend ([`SerialTasks`] on a CPU worker, the GPU engine's
     /// [`GpuTasks`]); results in item order. How the items fall on the workers changes
     /// nothing, since a backend's jobs are independent (see `model::lockstep`).
@@ -251,7 +282,10 @@ impl WorkerPool {
         items: Vec<W::Item>,
         work: W,
     ) -> Result<Vec<W::Out>, PoolError> {
-        let per_worker = items.len().div_ceil(self.workers()).max(1);
+        let per_worker = match self.chunking {
+            Chunking::PerWorker => items.len().div_ceil(self.workers()).max(1),
+            Chunking::PerTask => 1,
+        };
         let mut chunks = vec![];
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
