@@ -277,23 +277,18 @@ impl TaskRule for Anil {
     ) -> Vec<TaskOut> {
         let episodes: Vec<&Episode> = tasks.iter().map(|(_, ep)| ep).collect();
         let (steps, lr) = (self.inner_steps, self.inner_lr);
-        meta_grads(
-            m,
-            theta,
-            self.head_start,
-            &episodes,
-            steps,
-            lr,
-            self.second_order,
+        TaskOut::per_episode(
+            meta_grads(
+                m,
+                theta,
+                self.head_start,
+                &episodes,
+                steps,
+                lr,
+                self.second_order,
+            ),
+            tasks,
         )
-        .into_iter()
-        .zip(&episodes)
-        .map(|((update, query), ep)| TaskOut {
-            update,
-            query,
-            n: ep.query.n,
-        })
-        .collect()
     }
 
     fn adapt_mode(&self) -> AdaptMode {

@@ -240,23 +240,18 @@ impl TaskRule for Cavia {
         tasks: &[(usize, Episode)],
     ) -> Vec<TaskOut> {
         let episodes: Vec<&Episode> = tasks.iter().map(|(_, ep)| ep).collect();
-        meta_grads(
-            m,
-            shared,
-            self.context,
-            &episodes,
-            self.inner_steps,
-            self.lr,
-            self.order,
+        TaskOut::per_episode(
+            meta_grads(
+                m,
+                shared,
+                self.context,
+                &episodes,
+                self.inner_steps,
+                self.lr,
+                self.order,
+            ),
+            tasks,
         )
-        .into_iter()
-        .zip(&episodes)
-        .map(|((update, query), ep)| TaskOut {
-            update,
-            query,
-            n: ep.query.n,
-        })
-        .collect()
     }
 
     fn adapt_mode(&self) -> AdaptMode {

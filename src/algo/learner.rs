@@ -37,6 +37,24 @@ pub struct TaskOut {
     pub n: usize,
 }
 
+impl TaskOut {
+    /// One per episode, in order, from each task's `(update, query result)`.
+    pub fn per_episode(
+        results: Vec<(Vec<f64>, LossOut)>,
+        episodes: &[(usize, Episode)],
+    ) -> Vec<TaskOut> {
+        results
+            .into_iter()
+            .zip(episodes)
+            .map(|((update, query), (_, ep))| TaskOut {
+                update,
+                query,
+                n: ep.query.n,
+            })
+            .collect()
+    }
+}
+
 /// An algorithm's per-task rule. Shared read-only with the workers, so it holds settings, not
 /// state: the [`Learner`] owns everything that changes.
 pub trait TaskRule: Send + Sync + 'static {

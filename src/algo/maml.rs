@@ -196,15 +196,7 @@ impl TaskRule for Maml {
             self.inner_lr,
             self.order,
         );
-        results
-            .into_iter()
-            .zip(&episodes)
-            .map(|((update, query), ep)| TaskOut {
-                update,
-                query,
-                n: ep.query.n,
-            })
-            .collect()
+        TaskOut::per_episode(results, tasks)
     }
 
     fn adapt_mode(&self) -> AdaptMode {
