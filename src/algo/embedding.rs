@@ -290,20 +290,8 @@ pub fn probe(embeddings: &[Vec<f32>], tasks: &[Task], steps: usize) -> Option<Em
 mod tests {
     use super::*;
 
-    /// A deterministic spread of values in [−1, 1).
-    fn spread(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    // Deterministic values in [−1, 1): the metric losses' test generator.
+    use crate::model::metric::testing::values as spread;
 
     #[test]
     fn an_exact_linear_relation_is_recovered_with_r2_one() {
