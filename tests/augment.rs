@@ -3,9 +3,13 @@
 
 use std::path::Path;
 
-use metalab::engine::{Command, EngineEvent, LaunchOptions, Prepared};
+use metalab::engine::{EngineEvent, Prepared};
 use metalab::experiment::{parse_str, Augment, Experiment, ExperimentError};
-use metalab::runs::{self, RunStatus};
+use metalab::runs;
+
+#[path = "engine_common/mod.rs"]
+mod engine_common;
+use engine_common::{assert_reruns_and_resumes, opts, run_until as run};
 
 fn exp(augment: &str, iterations: usize) -> Experiment {
     let text = format!(
@@ -22,37 +26,6 @@ fn exp(augment: &str, iterations: usize) -> Experiment {
 }
 
 const AFFINE: &str = ", augment: Affine()";
-
-fn opts(root: &Path, threads: usize) -> LaunchOptions {
-    LaunchOptions {
-        runs_root: root.to_path_buf(),
-        threads: Some(threads),
-        ..LaunchOptions::default()
-    }
-}
-
-/// Run to the end (or until `stop_after` iterations, then stop); the run folder and its events.
-fn run(p: Prepared, stop_after: Option<usize>) -> (std::path::PathBuf, Vec<EngineEvent>) {
-    let h = p.launch();
-    let mut events = vec![];
-    for ev in h.events.iter() {
-        if let (EngineEvent::Train { point, .. }, Some(n)) = (&ev, stop_after) {
-            if point.iteration >= n {
-                h.send(None, Command::Stop);
-            }
-        }
-        events.push(ev);
-    }
-    h.join();
-    let dir = events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::Started { run_dir, .. } => Some(run_dir.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no run started: {events:?}"));
-    (dir, events)
-}
 
 #[test]
 fn augmented_runs_rerun_and_resume_bit_for_bit_and_differ_from_plain_ones() {
@@ -82,31 +55,13 @@ fn augmented_runs_rerun_and_resume_bit_for_bit_and_differ_from_plain_ones() {
         "the workbench is told, to mark the Monitor's header"
     );
 
-    // The frozen config records the augmentation and alone reproduces the run, on 1 thread.
+    // The frozen config records the augmentation and alone reproduces the run, on 1 thread;
+    // stopped mid-window and resumed, a run ends with the same numbers as the uninterrupted one.
     let frozen = runs::load_config(&straight).unwrap();
     assert!(matches!(frozen.train.augment, Augment::Affine(_)));
-    let (rerun, _) = run(Prepared::new(frozen, opts(root.path(), 1)).unwrap(), None);
+    let fresh = Prepared::new(exp(AFFINE, 60), opts(root.path(), 2)).unwrap();
+    assert_reruns_and_resumes(&straight, fresh, 25, root.path());
     let numbers = |d: &Path| runs::deterministic_metrics(d).unwrap();
-    assert_eq!(numbers(&straight), numbers(&rerun));
-
-    // Stopped mid-window, then resumed: the same numbers as the uninterrupted run.
-    let (stopped, _) = run(
-        Prepared::new(exp(AFFINE, 60), opts(root.path(), 2)).unwrap(),
-        Some(25),
-    );
-    assert_eq!(
-        runs::load_meta(&stopped).unwrap().status,
-        RunStatus::Stopped
-    );
-    run(
-        Prepared::resume(&stopped, opts(root.path(), 1)).unwrap(),
-        None,
-    );
-    assert_eq!(
-        runs::load_meta(&stopped).unwrap().status,
-        RunStatus::Finished
-    );
-    assert_eq!(numbers(&straight), numbers(&stopped));
 
     // Without augmentation the same seed trains on other images.
     let (plain, _) = run(

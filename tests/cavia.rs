@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use metalab::algo::cavia::{contexts, task_meta_grad};
 use metalab::algo::embedding::TaskProperty;
 use metalab::algo::maml::Order;
-use metalab::engine::{Command, EngineEvent, LaunchOptions, Prepared};
+use metalab::engine::{EngineEvent, Prepared};
 use metalab::experiment::{
     parse_str, Activation, DeviceSpec, Experiment, ExperimentError, MlpSpec, ModelSpec,
     SinusoidSpec,
@@ -18,85 +18,18 @@ use metalab::model::Network;
 use metalab::runs::{self, RunStatus};
 use metalab::saved::{evaluate_run, load_evals, EvalRequest};
 use metalab::tasks::sinusoid::Sinusoid;
-use metalab::tasks::{Batch, Episode, Rng, Split, Targets, TaskFamily};
+use metalab::tasks::{Batch, Episode, Rng, Split, TaskFamily};
 use rand::SeedableRng;
+
+#[path = "numeric_common/mod.rs"]
+mod numeric_common;
+use numeric_common::{fd_grad, mlp_loss as reference_loss, rel_err};
 
 #[path = "engine_common/mod.rs"]
 mod engine_common;
+use engine_common::{assert_reruns_and_resumes, opts, run_until as run};
 
 const WIDTH: usize = 2;
-
-/// The MLP's loss in f64 on inputs `[x, φ]`: the first layer's weight is the plain one's rows
-/// (`p`'s first tensor) stacked on the context rows (after the plain network's parameters).
-fn reference_loss(net: &Network, p: &[f64], phi: &[f64], b: &Batch, act: Activation) -> f64 {
-    let ws = &net.layout.tensors;
-    let base_len = net.layout.total;
-    let Targets::Values(y) = &b.y else {
-        unreachable!()
-    };
-    let inputs = b.x.len() / b.n;
-    let mut total = 0.0;
-    for (r, &yr) in y.iter().enumerate().take(b.n) {
-        let mut h: Vec<f64> = b.x[r * inputs..(r + 1) * inputs]
-            .iter()
-            .map(|&v| v as f64)
-            .chain(phi.iter().copied())
-            .collect();
-        for l in 0..ws.len() / 2 {
-            let (w, bias) = (&ws[2 * l], &ws[2 * l + 1]);
-            let (i, o) = (w.shape[0], w.shape[1]);
-            let weight = |a: usize, c: usize| {
-                if a < i {
-                    p[w.offset + a * o + c]
-                } else {
-                    p[base_len + (a - i) * o + c]
-                }
-            };
-            let mut out: Vec<f64> = p[bias.range()].to_vec();
-            for (a, &ha) in h.iter().enumerate() {
-                for (c, oc) in out.iter_mut().enumerate() {
-                    *oc += ha * weight(a, c);
-                }
-            }
-            if l + 1 < ws.len() / 2 {
-                for v in &mut out {
-                    *v = match act {
-                        Activation::Tanh => v.tanh(),
-                        Activation::Relu => v.max(0.0),
-                    };
-                }
-            }
-            h = out;
-        }
-        total += (h[0] - yr as f64).powi(2);
-    }
-    total / b.n as f64
-}
-
-fn fd_grad(mut f: impl FnMut(&[f64]) -> f64, p: &[f64], h: f64) -> Vec<f64> {
-    let mut q = p.to_vec();
-    (0..p.len())
-        .map(|i| {
-            q[i] = p[i] + h;
-            let a = f(&q);
-            q[i] = p[i] - h;
-            let b = f(&q);
-            q[i] = p[i];
-            (a - b) / (2.0 * h)
-        })
-        .collect()
-}
-
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    num / den
-}
 
 /// One inner step of the reference: `φ − lr·∇_φ L_s`, the gradient by central differences.
 fn reference_step(
@@ -233,34 +166,10 @@ fn exp(iterations: usize, arms: &str) -> Experiment {
 
 const CAVIA: &str = r#"Arm(name: "cavia", algorithm: Cavia(context: 3))"#;
 
-fn opts(root: &Path, threads: usize) -> LaunchOptions {
-    LaunchOptions {
-        runs_root: root.to_path_buf(),
-        threads: Some(threads),
-        ..LaunchOptions::default()
-    }
-}
-
-/// Run to the end (or until `stop_after` iterations, then stop); the run folder.
-fn run(p: Prepared, stop_after: Option<usize>) -> PathBuf {
-    let h = p.launch();
-    let mut events = vec![];
-    for ev in h.events.iter() {
-        if let (EngineEvent::Train { point, .. }, Some(n)) = (&ev, stop_after) {
-            if point.iteration >= n {
-                h.send(None, Command::Stop);
-            }
-        }
-        events.push(ev);
-    }
-    h.join();
-    engine_common::run_dir(&events)
-}
-
 #[test]
 fn a_cavia_run_reruns_and_resumes_bit_for_bit() {
     let root = tempfile::tempdir().unwrap();
-    let straight = run(
+    let (straight, _) = run(
         Prepared::new(exp(60, CAVIA), opts(root.path(), 2)).unwrap(),
         None,
     );
@@ -270,28 +179,8 @@ fn a_cavia_run_reruns_and_resumes_bit_for_bit() {
     assert!(protocol.contains("context_sgd"), "{protocol}");
     assert!(protocol.contains("3 context parameters"), "{protocol}");
 
-    let numbers = |d: &Path| runs::deterministic_metrics(d).unwrap();
-    let frozen = runs::load_config(&straight).unwrap();
-    let rerun = run(Prepared::new(frozen, opts(root.path(), 1)).unwrap(), None);
-    assert_eq!(numbers(&straight), numbers(&rerun));
-
-    let stopped = run(
-        Prepared::new(exp(60, CAVIA), opts(root.path(), 2)).unwrap(),
-        Some(25),
-    );
-    assert_eq!(
-        runs::load_meta(&stopped).unwrap().status,
-        RunStatus::Stopped
-    );
-    run(
-        Prepared::resume(&stopped, opts(root.path(), 1)).unwrap(),
-        None,
-    );
-    assert_eq!(
-        runs::load_meta(&stopped).unwrap().status,
-        RunStatus::Finished
-    );
-    assert_eq!(numbers(&straight), numbers(&stopped));
+    let fresh = Prepared::new(exp(60, CAVIA), opts(root.path(), 2)).unwrap();
+    assert_reruns_and_resumes(&straight, fresh, 25, root.path());
 }
 
 fn invalid(text: &str) -> Vec<metalab::experiment::ValidationError> {

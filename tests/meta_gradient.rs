@@ -5,65 +5,16 @@ use metalab::algo::maml::{task_meta_grad, Order};
 use metalab::experiment::{Activation, DeviceSpec, MlpSpec, ModelSpec, SinusoidSpec};
 use metalab::model::Network;
 use metalab::tasks::sinusoid::Sinusoid;
-use metalab::tasks::{Batch, Rng, Split, Targets, TaskFamily};
+use metalab::tasks::{Batch, Rng, Split, TaskFamily};
 use rand::SeedableRng;
 
-/// Forward pass of the MLP in f64, same layout as `model::mlp` (weights `[in, out]`, head last).
+#[path = "numeric_common/mod.rs"]
+mod numeric_common;
+use numeric_common::{fd_grad, rel_err};
+
+/// The MLP's loss in f64, without a context.
 fn reference_loss(net: &Network, p: &[f64], b: &Batch, act: Activation) -> f64 {
-    let ws: Vec<_> = net.layout.tensors.iter().collect();
-    let Targets::Values(y) = &b.y else {
-        unreachable!()
-    };
-    let mut total = 0.0;
-    for (r, &yr) in y.iter().enumerate().take(b.n) {
-        let mut h: Vec<f64> = vec![b.x[r] as f64];
-        for l in 0..ws.len() / 2 {
-            let (w, bias) = (ws[2 * l], ws[2 * l + 1]);
-            let (i, o) = (w.shape[0], w.shape[1]);
-            let mut out: Vec<f64> = p[bias.range()].to_vec();
-            for a in 0..i {
-                for c in 0..o {
-                    out[c] += h[a] * p[w.offset + a * o + c];
-                }
-            }
-            if l + 1 < ws.len() / 2 {
-                for v in &mut out {
-                    *v = match act {
-                        Activation::Tanh => v.tanh(),
-                        Activation::Relu => v.max(0.0),
-                    };
-                }
-            }
-            h = out;
-        }
-        total += (h[0] - yr as f64).powi(2);
-    }
-    total / b.n as f64
-}
-
-fn fd_grad(mut f: impl FnMut(&[f64]) -> f64, p: &[f64], h: f64) -> Vec<f64> {
-    let mut q = p.to_vec();
-    (0..p.len())
-        .map(|i| {
-            q[i] = p[i] + h;
-            let a = f(&q);
-            q[i] = p[i] - h;
-            let b = f(&q);
-            q[i] = p[i];
-            (a - b) / (2.0 * h)
-        })
-        .collect()
-}
-
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    num / den
+    numeric_common::mlp_loss(net, p, &[], b, act)
 }
 
 fn setup(act: Activation) -> (Network, Vec<f32>, metalab::tasks::Episode) {
