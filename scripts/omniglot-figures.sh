@@ -11,7 +11,7 @@ data=$(realpath "$1")
 runs=${2:-runs}
 metalab=${3:-target/release/metalab}
 here=$(cd "$(dirname "$0")/.." && pwd)
-log() { echo "[$(date -u +%H:%M:%S)] $*"; }
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # The run folder a `metalab run` just made (its last line names it).
 train() { # experiment file, extra args…

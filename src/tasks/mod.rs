@@ -128,7 +128,7 @@ pub enum FamilyError {
         ways: usize,
         fix: String,
     },
-    #[error("{split:?} split: tasks draw all {ways} classes from one alphabet (classes: WithinAlphabet), but its widest alphabet has {widest}\n  fix: {fix}")]
+    #[error("{split:?} split: tasks draw all {ways} classes from one alphabet (classes: WithinAlphabet), but its widest alphabet has {widest} characters (a rotated alphabet counts as another alphabet)\n  fix: {fix}")]
     NarrowAlphabets {
         split: Split,
         widest: usize,

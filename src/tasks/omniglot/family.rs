@@ -126,14 +126,19 @@ fn by_alphabet(
     ways: usize,
 ) -> [Vec<Vec<usize>>; 3] {
     let mut out: [Vec<Vec<usize>>; 3] = Default::default();
+    // Each rotation of an alphabet is an alphabet of its own: a task never holds a character
+    // beside its own rotated copy, and its characters all stand the same way up, as in Lake
+    // et al.'s one-shot runs (where all are upright).
     for alphabet in &layout.alphabets {
-        let mut here: [Vec<usize>; 3] = Default::default();
-        for c in alphabet.chars.clone() {
-            here[split_index(char_split[c])].extend((0..rot).map(|r| c * rot + r));
-        }
-        for (groups, classes) in out.iter_mut().zip(here) {
-            if classes.len() >= ways {
-                groups.push(classes);
+        for r in 0..rot {
+            let mut here: [Vec<usize>; 3] = Default::default();
+            for c in alphabet.chars.clone() {
+                here[split_index(char_split[c])].push(c * rot + r);
+            }
+            for (groups, classes) in out.iter_mut().zip(here) {
+                if classes.len() >= ways {
+                    groups.push(classes);
+                }
             }
         }
     }
@@ -341,17 +346,56 @@ mod tests {
             matches!(err, FamilyError::NarrowAlphabets { ways: 8, .. }),
             "{msg}"
         );
+        // Rotations add rotated alphabets, not wider ones: they are no fix here.
         assert!(
-            msg.contains("lower ways to") && msg.contains("rotations: true"),
+            msg.contains("lower ways to") && !msg.contains("rotations: true"),
             "{msg}"
         );
+        let rotated = OmniglotSpec {
+            ways: 8,
+            rotations: true,
+            ..s.clone()
+        };
+        assert!(matches!(
+            scan(&rotated, 1),
+            Err(FamilyError::NarrowAlphabets { ways: 8, .. })
+        ));
         // Any-alphabet tasks of the same width are fine: the split has enough classes.
         let any = OmniglotSpec {
             ways: 12,
             classes: ClassDraw::AnyAlphabet,
-            ..s
+            ..s.clone()
         };
         assert!(scan(&any, 1).is_ok());
+
+        // With rotations, a task's characters are distinct and all turned the same way: each
+        // rotation of an alphabet is an alphabet of its own (Lake's runs are all upright).
+        let fam = Omniglot::load(
+            &OmniglotSpec {
+                rotations: true,
+                ..s
+            },
+            1,
+        )
+        .unwrap();
+        let mut rng = Rng::seed_from_u64(9);
+        let mut turns = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let Task::Classes { classes, .. } = fam.sample_task(Split::Train, &mut rng) else {
+                unreachable!()
+            };
+            let chars: std::collections::BTreeSet<usize> = classes.iter().map(|&c| c / 4).collect();
+            assert_eq!(chars.len(), classes.len(), "{classes:?}");
+            assert!(
+                classes.iter().all(|&c| c % 4 == classes[0] % 4),
+                "{classes:?}"
+            );
+            assert!(chars
+                .iter()
+                .all(|&c| alphabet(c) == alphabet(classes[0] / 4)));
+            turns.insert(classes[0] % 4);
+        }
+        assert_eq!(turns.len(), 4, "every rotation is drawn");
     }
 
     #[test]

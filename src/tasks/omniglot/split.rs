@@ -174,12 +174,6 @@ pub(super) fn narrow_alphabets(spec: &OmniglotSpec, split: Split, widest: usize)
     if widest >= 2 {
         fixes.push(format!("lower ways to {widest}"));
     }
-    if !spec.rotations && widest * 4 >= spec.ways {
-        fixes.push(format!(
-            "add rotations: true (its widest alphabet then has {} classes)",
-            widest * 4
-        ));
-    }
     fixes.push("use classes: AnyAlphabet to draw a task's classes from every alphabet".into());
     FamilyError::NarrowAlphabets {
         split,

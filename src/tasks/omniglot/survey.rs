@@ -80,7 +80,7 @@ pub(super) fn survey(
     let char_split = assign_characters(&layout, spec, seed)?;
     let rot = rotations(spec);
     let mut counts = [SplitCount::default(); 3];
-    // Classes of the widest alphabet in each split: what a within-alphabet task can draw from.
+    // Characters of the widest alphabet in each split: what a within-alphabet task can draw from.
     let mut widest = [0usize; 3];
     for (a, alphabet) in layout.alphabets.iter().enumerate() {
         let mut here = [0usize; 3];
@@ -89,7 +89,8 @@ pub(super) fn survey(
             let s = split_index(char_split[c]);
             counts[s].characters += 1;
             counts[s].classes += rot;
-            here[s] += rot;
+            // A within-alphabet task takes its characters from one rotation of the alphabet.
+            here[s] += 1;
         }
         for s in 0..3 {
             counts[s].alphabets += (here[s] > 0) as usize;
