@@ -19,7 +19,7 @@ train() { # experiment file, extra args…
     shift
     log "load: $(cut -d' ' -f1-3 /proc/loadavg); training $file $*"
     local start=$SECONDS
-    "$metalab" run "$file" --data "$data" --runs "$runs" -q "$@" | tee /dev/stderr | tail -1 | tr -d ' '
+    "$metalab" run "$file" --data "$data" --runs "$runs" -q "$@" | tee >(cat >&2) | tail -1 | tr -d ' '
     log "trained in $(((SECONDS - start) / 60)) min"
 }
 

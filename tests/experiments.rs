@@ -81,3 +81,18 @@ fn parse_errors_name_the_field_and_read_as_sentences() {
         "{e}"
     );
 }
+
+#[test]
+fn chance_level_follows_the_evaluation_ways_not_the_training_ways() {
+    let e = |path: &str| load_file(Path::new(path)).unwrap_or_else(|err| panic!("{err}"));
+    // Trained 60-way, validated and tested 20-way: chance is 1/20.
+    assert_eq!(
+        e("experiments/omniglot-protonet-60way-augment.ron").eval_ways(),
+        Some(20)
+    );
+    assert_eq!(
+        e("experiments/omniglot-5way-1shot.ron").eval_ways(),
+        Some(5)
+    );
+    assert_eq!(e("experiments/sinusoid-maml.ron").eval_ways(), None);
+}

@@ -434,7 +434,7 @@ fn export_curves(runs: &[String], runs_root: &Path) -> Result<ExportCurves> {
             .then_some(meta.iteration),
             ways: metalab::runs::load_config(&dir)
                 .ok()
-                .and_then(|c| c.family.episode_shape().0),
+                .and_then(|c| c.eval_ways()),
         });
     }
     for (c, l) in out.curves.iter_mut().zip(unique(&out.subjects)) {

@@ -815,6 +815,13 @@ pub struct ArmSettings {
 }
 
 impl Experiment {
+    /// Classes per evaluation episode (`eval.ways`, else the family's); `None` for regression.
+    /// What chance level is for the validation and test curves.
+    pub fn eval_ways(&self) -> Option<usize> {
+        let (ways, _, _) = self.family.episode_shape();
+        ways.map(|w| self.eval.ways.unwrap_or(w))
+    }
+
     pub fn arm_settings(&self, arm: &Arm) -> ArmSettings {
         ArmSettings {
             inner_steps: arm.inner_steps.unwrap_or(self.train.inner_steps),

@@ -23,6 +23,7 @@ pub struct ArmCurves {
     pub algorithm: String,
     /// The iteration a run was stopped at before finishing: the legend says so.
     pub stopped_at: Option<usize>,
-    /// Classes per episode (classification): the figure draws chance level, 1/ways.
+    /// Classes per evaluation episode (classification; `Experiment::eval_ways`): the figure
+    /// draws chance level, 1/ways, on the validation and test panel.
     pub ways: Option<usize>,
 }

@@ -137,9 +137,7 @@ fn export_rows(exports_dir: &std::path::Path, rows: &[RunRow]) -> Result<String,
             algorithm: r.algorithm.clone(),
             stopped_at: matches!(r.status, RunStatus::Stopped | RunStatus::Interrupted)
                 .then_some(r.iteration),
-            ways: store::load_config(&r.dir)
-                .ok()
-                .and_then(|c| c.family.episode_shape().0),
+            ways: store::load_config(&r.dir).ok().and_then(|c| c.eval_ways()),
         });
     }
     let stem = export::name::stem(&subjects(rows), SystemTime::now());
