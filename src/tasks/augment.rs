@@ -173,19 +173,38 @@ fn mul(a: [[f64; 2]; 2], b: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
 }
 
 /// `src` at column `u`, row `v` (pixel centres at integers), 0 outside the image.
+///
+/// On the hot path of every augmented episode (a meta-batch of 32 5-way episodes warps 2,560
+/// images), so the floor and the bounds are integer work: `f64::floor` is a libm call on the
+/// baseline x86-64 target. The arithmetic on the samples is unchanged, and so are the images.
 fn bilinear(src: &[f32], h: usize, w: usize, u: f64, v: f64) -> f32 {
-    let (u0, v0) = (u.floor(), v.floor());
-    let (fu, fv) = ((u - u0) as f32, (v - v0) as f32);
-    let at = |c: f64, r: f64| -> f32 {
-        if c < 0.0 || r < 0.0 || c >= w as f64 || r >= h as f64 {
+    // Every tap is outside: paper. (Also keeps the casts below in range.)
+    if !(u > -1.0 && v > -1.0 && u < w as f64 && v < h as f64) {
+        return 0.0;
+    }
+    let (c0, r0) = (floor(u), floor(v));
+    let (fu, fv) = ((u - c0 as f64) as f32, (v - r0 as f64) as f32);
+    let (w, h) = (w as i64, h as i64);
+    let at = |c: i64, r: i64| -> f32 {
+        if c < 0 || r < 0 || c >= w || r >= h {
             0.0
         } else {
-            src[r as usize * w + c as usize]
+            src[(r * w + c) as usize]
         }
     };
-    let top = at(u0, v0) * (1.0 - fu) + at(u0 + 1.0, v0) * fu;
-    let bottom = at(u0, v0 + 1.0) * (1.0 - fu) + at(u0 + 1.0, v0 + 1.0) * fu;
+    let top = at(c0, r0) * (1.0 - fu) + at(c0 + 1, r0) * fu;
+    let bottom = at(c0, r0 + 1) * (1.0 - fu) + at(c0 + 1, r0 + 1) * fu;
     top * (1.0 - fv) + bottom * fv
+}
+
+/// `x.floor()` for `|x| < 2⁶³`, exactly, without the libm call.
+fn floor(x: f64) -> i64 {
+    let t = x as i64;
+    if (t as f64) > x {
+        t - 1
+    } else {
+        t
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +220,46 @@ mod tests {
     fn image(side: usize, seed: u64) -> Vec<f32> {
         let mut rng = Rng::seed_from_u64(seed);
         (0..side * side).map(|_| rng.gen::<f32>()).collect()
+    }
+
+    /// The sampling as first written (libm floor, float bounds): the fast one must give the
+    /// same bits, or reruns of earlier augmented runs would train on other images.
+    fn bilinear_reference(src: &[f32], h: usize, w: usize, u: f64, v: f64) -> f32 {
+        let (u0, v0) = (u.floor(), v.floor());
+        let (fu, fv) = ((u - u0) as f32, (v - v0) as f32);
+        let at = |c: f64, r: f64| -> f32 {
+            if c < 0.0 || r < 0.0 || c >= w as f64 || r >= h as f64 {
+                0.0
+            } else {
+                src[r as usize * w + c as usize]
+            }
+        };
+        let top = at(u0, v0) * (1.0 - fu) + at(u0 + 1.0, v0) * fu;
+        let bottom = at(u0, v0 + 1.0) * (1.0 - fu) + at(u0 + 1.0, v0 + 1.0) * fu;
+        top * (1.0 - fv) + bottom * fv
+    }
+
+    #[test]
+    fn fast_sampling_gives_the_same_bits_as_the_reference() {
+        let (h, w) = (9, 7);
+        let src = image(9 * 7, 3)[..h * w].to_vec();
+        let mut rng = Rng::seed_from_u64(11);
+        let edges = [-2.0, -1.0, -0.5, 0.0, 6.0, 6.5, 7.0, 8.0, 9.0, -1e-300];
+        for i in 0..20_000 {
+            let (u, v) = if i < edges.len() * edges.len() {
+                (edges[i % edges.len()], edges[i / edges.len()])
+            } else {
+                (rng.gen_range(-3.0..11.0), rng.gen_range(-3.0..12.0))
+            };
+            let (fast, slow) = (
+                bilinear(&src, h, w, u, v),
+                bilinear_reference(&src, h, w, u, v),
+            );
+            assert_eq!(fast.to_bits(), slow.to_bits(), "at ({u}, {v})");
+        }
+        for x in [-3.5, -1.0, -0.25, 0.0, 0.75, 2.0, 1e15 + 0.5, -1e15 - 0.5] {
+            assert_eq!(floor(x) as f64, x.floor(), "{x}");
+        }
     }
 
     #[test]
