@@ -96,7 +96,10 @@ fn the_joint_arm_is_flagged_against_the_single_task_baseline_and_a_group_per_tas
     assert!(grouped.tasks.iter().all(|t| !t.negative()), "{grouped:?}");
     assert!(grouped.tasks.iter().all(|t| t.row.unwrap().ratio == 1.0));
     assert_eq!(
-        TaskLosses::load(dir_of(&dirs, "grouped")).unwrap().unwrap().losses,
+        TaskLosses::load(dir_of(&dirs, "grouped"))
+            .unwrap()
+            .unwrap()
+            .losses,
         TaskLosses::load(single).unwrap().unwrap().losses
     );
     // The report is in evals.jsonl with the rest of the evaluation.
