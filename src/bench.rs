@@ -219,7 +219,14 @@ fn setup(name: &str) -> Result<Setup> {
         "omniglot-maml2-1step" => (maml, s(1, 0.4), 32),
         "omniglot-fomaml-5step" => (Algorithm::Fomaml, s(5, 0.4), 32),
         "omniglot-maml2-5step" => (maml, s(5, 0.4), 32),
-        "omniglot-multitask" => (Algorithm::MultiTask { tasks: 32 }, s(1, 0.4), 32),
+        "omniglot-multitask" => (
+            Algorithm::MultiTask {
+                tasks: 32,
+                trunks: Default::default(),
+            },
+            s(1, 0.4),
+            32,
+        ),
         "omniglot-protonet" => (Algorithm::ProtoNet, s(1, 0.4), 32),
         "omniglot-anil2-1step" => (Algorithm::Anil { first_order: false }, s(1, 0.4), 32),
         "omniglot-anil2-5step" => (Algorithm::Anil { first_order: false }, s(5, 0.4), 32),

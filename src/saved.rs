@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::algo::embedding::{self, EmbeddingProbe, TaskProperty};
 use crate::algo::eval::{adapt_and_score, summarize, Scoring, TaskEval};
 use crate::algo::{self, cavia, AdaptMode, AlgoContext};
-use crate::experiment::{Experiment, FamilySpec};
+use crate::experiment::{Experiment, FamilySpec, Trunks};
 use crate::metrics::EvalResult;
 use crate::model::{BatchNormMode, ModelError, Network};
 use crate::pool::WorkerPool;
@@ -21,6 +21,7 @@ use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
 use crate::tasks::streams::{tasks_and_episodes, EvalStream};
 use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
+use crate::transfer::{self, TaskLosses, TaskTransfer, TransferError};
 
 /// Where `metalab eval` appends its results, one JSON object a line (named with the run's other
 /// files, in `runs`).
@@ -65,6 +66,15 @@ pub enum SavedEvalError {
     Checkpoint { path: PathBuf, reason: String },
     #[error("evaluation failed: {0}")]
     Eval(#[from] crate::pool::PoolError),
+    #[error("evaluation failed: {0}")]
+    Algo(#[from] crate::algo::AlgoError),
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    #[error("--against: {} is a {algorithm} run, which trains no fixed task set to compare task by task\n  fix: compare two MultiTask arms of one experiment (e.g. the joint arm against trunks: PerTask)", .run.display())]
+    NoTaskSet {
+        run: PathBuf,
+        algorithm: &'static str,
+    },
 }
 
 /// Whether `--fresh-head` (a zero head fine-tuned at test time) can serve an arm whose head is
@@ -165,6 +175,23 @@ pub struct SavedEval {
     /// how linearly the adapted embeddings hold each parameter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<EmbeddingProbe>,
+    /// Set with `--against`: each training task's loss against the other run's on the same
+    /// episodes (issue 21's negative transfer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferReport>,
+}
+
+/// A multi-task run's training tasks, each against the same task in another run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferReport {
+    /// The run compared against (its id).
+    pub against: String,
+    /// How that run's tasks shared trunks (`PerTask`: the single-task baseline).
+    pub against_trunks: Trunks,
+    /// The episodes each task was scored on.
+    pub episodes: usize,
+    /// Per task: this run's mean loss over the other's, its 95% interval, and the flag.
+    pub tasks: Vec<TaskTransfer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -344,12 +371,82 @@ fn append(dir: &Path, record: &SavedEval) -> Result<(), SavedEvalError> {
     Ok(())
 }
 
+/// A run's per-task losses recomputed from its checkpoint, on the episodes its end recorded
+/// them on ([`crate::transfer::TASK_LOSSES`]); `None` for an arm without a fixed task set.
+pub fn task_losses(dir: &Path, threads: usize) -> Result<Option<TaskLosses>, SavedEvalError> {
+    runs::refuse_links(dir)?;
+    let exp = runs::load_config(dir)?;
+    // The training family as training saw it (the fixed tasks live there).
+    let family = crate::tasks::augment::wrap(
+        Arc::from(build_family(&exp.family, exp.seed)?),
+        exp.train.augment,
+    );
+    let net = Arc::new(Network::new(&exp.model, &family.shape())?);
+    let arm = &exp.arms[0];
+    let ctx = AlgoContext {
+        net: net.clone(),
+        settings: exp.arm_settings(arm),
+        total_iterations: exp.train.iterations,
+        seed: exp.seed,
+    };
+    let mut algo = algo::build(&arm.algorithm, ctx, family.as_ref());
+    let ck_path = dir.join(runs::CHECKPOINT);
+    let ck = Checkpoint::load(&ck_path)?;
+    algo.load_state(&ck.tensors)
+        .map_err(|reason| SavedEvalError::Checkpoint {
+            path: ck_path.clone(),
+            reason: reason.to_string(),
+        })?;
+    let pool = WorkerPool::new(&net, exp.device, exp.seed, threads)?;
+    let seed = transfer::episode_seed(exp.seed);
+    let scores = algo.task_losses(family.as_ref(), &pool, transfer::EPISODES, seed)?;
+    let iteration = ck.resume.iteration;
+    Ok(scores.map(|s| TaskLosses::new(&exp, 0, family.describe(), iteration, s)))
+}
+
+/// Run `dir`'s training tasks against run `other`'s, on the same episodes.
+fn transfer_report(
+    dir: &Path,
+    other: &Path,
+    threads: usize,
+) -> Result<TransferReport, SavedEvalError> {
+    let losses = |d: &Path| -> Result<TaskLosses, SavedEvalError> {
+        task_losses(d, threads)?.ok_or_else(|| SavedEvalError::NoTaskSet {
+            run: d.to_path_buf(),
+            algorithm: runs::load_config(d)
+                .map(|e| e.arms[0].algorithm.label())
+                .unwrap_or("non-multi-task"),
+        })
+    };
+    let (joint, single) = (losses(dir)?, losses(other)?);
+    Ok(TransferReport {
+        against: runs::run_id(other),
+        against_trunks: single.trunks.clone(),
+        episodes: transfer::EPISODES,
+        tasks: transfer::against(&joint, &single)?,
+    })
+}
+
 /// Evaluate the run in `dir` under the request's protocol and append the result to
 /// `evals.jsonl`. Test tasks come from the same seeded stream as the run's final evaluation, so
 /// an unchanged protocol reproduces the run's own result.
 pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEvalError> {
+    evaluate_run_against(dir, req, None)
+}
+
+/// [`evaluate_run`], and with `against` (another run's folder) each training task compared
+/// with the same task there ([`TransferReport`]).
+pub fn evaluate_run_against(
+    dir: &Path,
+    req: &EvalRequest,
+    against: Option<&Path>,
+) -> Result<SavedEval, SavedEvalError> {
     // Before the work, not at the append: a link among the run's files is refused.
     runs::refuse_links(dir)?;
+    let transfer = match against {
+        Some(other) => Some(transfer_report(dir, other, threads(req))?),
+        None => None,
+    };
     let exp = runs::load_config(dir)?;
     let (trained_ways, _, _) = exp.family.episode_shape();
     let e = modified(&exp, req)?;
@@ -413,6 +510,7 @@ pub fn evaluate_run(dir: &Path, req: &EvalRequest) -> Result<SavedEval, SavedEva
         result,
         lake: None,
         embedding,
+        transfer,
     };
     append(dir, &record)?;
     Ok(record)
@@ -513,6 +611,7 @@ pub fn evaluate_lake(
             error_rate,
         }),
         embedding: None,
+        transfer: None,
     };
     append(dir, &record)?;
     Ok(record)

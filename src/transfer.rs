@@ -7,7 +7,14 @@
 //! evaluation episodes (equal lengths, the i-th losses from the same episode) the pairing
 //! enters through the covariance, which narrows the interval as the two losses move together.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::algo::TaskScores;
+use crate::experiment::{Algorithm, Experiment, FamilySpec, Trunks};
+use crate::tasks::mixed::Mixed;
 
 /// Two-sided 95% normal critical value.
 const Z975: f64 = 1.959_964;
@@ -67,6 +74,255 @@ pub fn to_csv(rows: &[Option<TransferRow>]) -> String {
     for (t, r) in rows.iter().enumerate() {
         if let Some(r) = r {
             out += &format!("{t},{},{},{},{}\n", r.ratio, r.lo, r.hi, r.negative);
+        }
+    }
+    out
+}
+
+/// Where a multi-task run records its per-task losses at its end (`task-losses.json`).
+pub const TASK_LOSSES: &str = "task-losses.json";
+
+/// Evaluation episodes per training task.
+pub const EPISODES: usize = 100;
+
+/// Salt for the per-task evaluation episodes' stream: a function of the experiment seed
+/// alone, the same for every arm (so the comparison pairs).
+const EPISODE_SALT: u64 = 0x6e65_6774_7261_6e73;
+
+/// The per-task evaluation episodes' seed under an experiment's seed.
+pub fn episode_seed(experiment_seed: u64) -> u64 {
+    experiment_seed ^ EPISODE_SALT
+}
+
+/// A multi-task run's per-task losses: each training task at its own trunk and head, on
+/// [`EPISODES`] fresh episodes of that task (support and query together), the episodes drawn
+/// from the experiment's seed alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskLosses {
+    /// The training family, in words: runs of another family do not pair.
+    pub family: String,
+    /// The experiment's seed (the fixed tasks and the episodes).
+    pub seed: u64,
+    /// The training iteration the losses are at.
+    pub iteration: usize,
+    /// How the run's tasks shared trunks.
+    pub trunks: Trunks,
+    /// The family's group names, when it names groups.
+    #[serde(default)]
+    pub group_names: Vec<String>,
+    /// Each task's group.
+    pub groups: Vec<Option<usize>>,
+    /// `losses[task][episode]`.
+    pub losses: Vec<Vec<f64>>,
+}
+
+/// Why two runs' per-task losses cannot be compared.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum TransferError {
+    #[error("the two runs' per-task losses are not on the same tasks and episodes: their {what} differ ({joint} against {single})\n  fix: compare arms of one experiment (one family, seed and task set)")]
+    NotPaired {
+        what: &'static str,
+        joint: String,
+        single: String,
+    },
+    #[error("{path}: {reason}\n  fix: the run may come from another metalab version; rerun it")]
+    Unreadable { path: String, reason: String },
+}
+
+impl TaskLosses {
+    /// The record of arm `arm` of `exp` at `iteration`, from its tasks' scores
+    /// ([`crate::algo::MetaAlgorithm::task_losses`] with [`EPISODES`] and [`episode_seed`]).
+    pub fn new(
+        exp: &Experiment,
+        arm: usize,
+        family: String,
+        iteration: usize,
+        scores: Vec<TaskScores>,
+    ) -> TaskLosses {
+        let trunks = match &exp.arms[arm].algorithm {
+            Algorithm::MultiTask { trunks, .. } => trunks.clone(),
+            _ => Trunks::Shared,
+        };
+        let group_names = match &exp.family {
+            FamilySpec::Mixed(m) => Mixed::group_names(&m.groups),
+            _ => vec![],
+        };
+        let (groups, losses) = scores.into_iter().map(|s| (s.group, s.losses)).unzip();
+        TaskLosses {
+            family,
+            seed: exp.seed,
+            iteration,
+            trunks,
+            group_names,
+            groups,
+            losses,
+        }
+    }
+
+    /// The group name of task `t`, where there is one.
+    pub fn group_name(&self, t: usize) -> Option<String> {
+        let g = self.groups.get(t).copied().flatten()?;
+        Some(
+            self.group_names
+                .get(g)
+                .cloned()
+                .unwrap_or_else(|| format!("group {g}")),
+        )
+    }
+
+    /// Whether every task was trained alone (the baseline arm).
+    pub fn single_task(&self) -> bool {
+        self.trunks == Trunks::PerTask
+    }
+
+    fn pairs_with(&self, single: &TaskLosses) -> Result<(), TransferError> {
+        let differ = |what, a: String, b: String| {
+            Err(TransferError::NotPaired {
+                what,
+                joint: a,
+                single: b,
+            })
+        };
+        if self.family != single.family {
+            return differ("families", self.family.clone(), single.family.clone());
+        }
+        if self.seed != single.seed {
+            return differ("seeds", self.seed.to_string(), single.seed.to_string());
+        }
+        let shape = |l: &TaskLosses| {
+            format!(
+                "{} tasks × {} episodes",
+                l.losses.len(),
+                l.losses.first().map_or(0, Vec::len)
+            )
+        };
+        if shape(self) != shape(single) || self.groups != single.groups {
+            return differ("task sets", shape(self), shape(single));
+        }
+        Ok(())
+    }
+
+    /// Read `dir`'s record; `None` when the run has none (not a multi-task arm, or unfinished).
+    pub fn load(dir: &Path) -> Result<Option<TaskLosses>, TransferError> {
+        let path = dir.join(TASK_LOSSES);
+        let unreadable = |reason: String| TransferError::Unreadable {
+            path: path.display().to_string(),
+            reason,
+        };
+        match crate::runs::files::read_text(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| unreadable(e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unreadable(e.to_string())),
+        }
+    }
+}
+
+/// One task's comparison, named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskTransfer {
+    pub task: usize,
+    pub group: Option<String>,
+    /// `None` where the losses allow no interval (fewer than two, or a zero mean).
+    pub row: Option<TransferRow>,
+}
+
+impl TaskTransfer {
+    pub fn negative(&self) -> bool {
+        self.row.is_some_and(|r| r.negative)
+    }
+}
+
+/// Every task of `joint` against the same task of `single` (paired by episode).
+pub fn against(
+    joint: &TaskLosses,
+    single: &TaskLosses,
+) -> Result<Vec<TaskTransfer>, TransferError> {
+    joint.pairs_with(single)?;
+    Ok(joint
+        .losses
+        .iter()
+        .zip(&single.losses)
+        .enumerate()
+        .map(|(task, (j, s))| TaskTransfer {
+            task,
+            group: joint.group_name(task),
+            row: compare(j, s),
+        })
+        .collect())
+}
+
+/// `3 of 12 tasks (sine ×3)`, or `none of 12 tasks`: the flagged tasks in words.
+pub fn summary(rows: &[TaskTransfer]) -> String {
+    let flagged: Vec<&TaskTransfer> = rows.iter().filter(|r| r.negative()).collect();
+    if flagged.is_empty() {
+        return format!("none of {} tasks", rows.len());
+    }
+    let mut groups: Vec<(String, usize)> = vec![];
+    for r in &flagged {
+        let g = r
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("task {}", r.task));
+        match groups.iter_mut().find(|(n, _)| *n == g) {
+            Some((_, k)) => *k += 1,
+            None => groups.push((g, 1)),
+        }
+    }
+    let named: Vec<String> = groups
+        .iter()
+        .map(|(g, k)| {
+            if *k == 1 {
+                g.clone()
+            } else {
+                format!("{g} ×{k}")
+            }
+        })
+        .collect();
+    format!(
+        "{} of {} tasks ({})",
+        flagged.len(),
+        rows.len(),
+        named.join(", ")
+    )
+}
+
+/// `arm,baseline,task,group,ratio,lo,hi,negative`, one row per task with a comparison, for
+/// every `(arm, baseline, rows)`.
+pub fn transfers_csv(arms: &[(String, String, Vec<TaskTransfer>)]) -> String {
+    let mut out = String::from("arm,baseline,task,group,ratio,lo,hi,negative\n");
+    for (arm, baseline, rows) in arms {
+        for t in rows {
+            if let Some(r) = t.row {
+                out += &format!(
+                    "{arm},{baseline},{},{},{},{},{},{}\n",
+                    t.task,
+                    t.group.as_deref().unwrap_or(""),
+                    r.ratio,
+                    r.lo,
+                    r.hi,
+                    r.negative
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Among runs' records (by name), every run compared with the single-task baseline it pairs
+/// with: `(run, baseline, rows)`. A run with no pairing baseline is left out.
+pub fn against_baselines(
+    records: &[(String, TaskLosses)],
+) -> Vec<(String, String, Vec<TaskTransfer>)> {
+    let mut out = vec![];
+    for (name, r) in records.iter().filter(|(_, r)| !r.single_task()) {
+        let pair = records
+            .iter()
+            .filter(|(_, b)| b.single_task())
+            .find_map(|(b, base)| against(r, base).ok().map(|rows| (b.clone(), rows)));
+        if let Some((b, rows)) = pair {
+            out.push((name.clone(), b, rows));
         }
     }
     out
@@ -142,5 +398,95 @@ mod tests {
         assert_eq!(compare(&[0.0, 0.0], &[1.0, 2.0]), None);
         let csv = to_csv(&[None, compare(&[2.0, 2.0], &[1.0, 1.0])]);
         assert_eq!(csv, "task,ratio,lo,hi,negative\n1,2,2,2,true\n");
+    }
+    fn record(trunks: Trunks, losses: Vec<Vec<f64>>) -> TaskLosses {
+        TaskLosses {
+            family: "mixed".into(),
+            seed: 1,
+            iteration: 10,
+            trunks,
+            group_names: vec!["sine".into(), "line".into()],
+            groups: vec![Some(0), Some(0), Some(1)],
+            losses,
+        }
+    }
+
+    /// Episode difficulties shared by both arms (the pairing), and per-arm noise.
+    fn losses(scale: [f64; 3], seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut noise = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        scale
+            .iter()
+            .map(|&k| {
+                (0..50)
+                    .map(|_| {
+                        let d: f64 = rng.gen_range(0.5..2.0);
+                        k * d * noise.gen_range(0.9..1.1)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_task_three_times_worse_jointly_is_flagged_and_named_by_its_group() {
+        let single = record(Trunks::PerTask, losses([1.0, 1.0, 1.0], 1));
+        let joint = record(Trunks::Shared, losses([3.0, 1.0, 1.0], 2));
+        let rows = against(&joint, &single).unwrap();
+        assert!(rows[0].negative(), "{rows:?}");
+        assert!(!rows[1].negative() && !rows[2].negative(), "{rows:?}");
+        assert_eq!(rows[0].group.as_deref(), Some("sine"));
+        assert_eq!(summary(&rows), "1 of 3 tasks (sine)");
+        let all = against_baselines(&[
+            ("joint".into(), joint.clone()),
+            ("single".into(), single.clone()),
+        ]);
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].0.as_str(), all[0].1.as_str()), ("joint", "single"));
+        let csv = transfers_csv(&all);
+        assert_eq!(csv.lines().count(), 4);
+        assert!(csv
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("joint,single,0,sine,"));
+        assert!(csv.lines().nth(1).unwrap().ends_with(",true"));
+        assert!(csv.lines().nth(2).unwrap().ends_with(",false"));
+    }
+
+    #[test]
+    fn equal_models_or_a_better_joint_one_raise_no_flag() {
+        let single = record(Trunks::PerTask, losses([1.0, 1.0, 1.0], 1));
+        let same = record(
+            Trunks::Groups(vec![vec![0, 1], vec![2]]),
+            losses([1.0, 1.0, 1.0], 3),
+        );
+        let better = record(Trunks::Shared, losses([0.5, 0.8, 1.0], 4));
+        for joint in [same, better] {
+            let rows = against(&joint, &single).unwrap();
+            assert!(rows.iter().all(|r| !r.negative()), "{rows:?}");
+            assert_eq!(summary(&rows), "none of 3 tasks");
+        }
+    }
+
+    #[test]
+    fn records_of_other_seeds_or_task_sets_do_not_pair() {
+        let single = record(Trunks::PerTask, losses([1.0, 1.0, 1.0], 1));
+        let mut other = record(Trunks::Shared, losses([3.0, 1.0, 1.0], 2));
+        other.seed = 2;
+        let err = against(&other, &single).unwrap_err();
+        assert!(
+            err.to_string().contains("seeds differ (2 against 1)"),
+            "{err}"
+        );
+        other.seed = 1;
+        other.losses.pop();
+        let err = against(&other, &single).unwrap_err().to_string();
+        assert!(
+            err.contains("2 tasks × 50 episodes against 3 tasks × 50 episodes"),
+            "{err}"
+        );
+        // A run with no pairing baseline is left out of the table.
+        assert!(against_baselines(&[("x".into(), other), ("s".into(), single)]).is_empty());
     }
 }

@@ -62,7 +62,10 @@ fn multitask_affinities_match_a_direct_computation() {
         lookahead_lr: 0.05,
     };
     let mut a = build(
-        &Algorithm::MultiTask { tasks: 12 },
+        &Algorithm::MultiTask {
+            tasks: 12,
+            trunks: Default::default(),
+        },
         &net,
         &fam,
         settings(Aggregate::Mean, Some(spec)),

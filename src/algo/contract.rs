@@ -123,6 +123,30 @@ pub trait MetaAlgorithm: Send {
     fn affinity(&self, _iteration: usize) -> Option<super::affinity::AffinityRecord> {
         None
     }
+
+    /// Each task of a fixed training task set (a multi-task arm's) at its own parameters, its
+    /// trunk and head, on `episodes` held-out episodes of that task
+    /// ([`TaskFamily::held_out_episode`]): its family group and the
+    /// losses, episode by episode, in task order. Task `t`'s episodes come from `seed` and `t`
+    /// alone, so arms scored with one seed are scored on the same episodes (the pairing
+    /// `transfer::compare` uses). `None` for arms without a fixed task set.
+    fn task_losses(
+        &self,
+        _family: &dyn TaskFamily,
+        _pool: &WorkerPool,
+        _episodes: usize,
+        _seed: u64,
+    ) -> Result<Option<Vec<TaskScores>>, AlgoError> {
+        Ok(None)
+    }
+}
+
+/// One training task's losses on its evaluation episodes (see [`MetaAlgorithm::task_losses`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskScores {
+    /// The task's group, where the family names groups.
+    pub group: Option<usize>,
+    pub losses: Vec<f64>,
 }
 
 /// See [`MetaAlgorithm::configure`].

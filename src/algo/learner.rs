@@ -10,14 +10,17 @@
 //! `TrainStep` from the `Learner` that owns the loop; adding an algorithm never re-types it.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
+
+use rand::SeedableRng;
 
 use super::adam::Adam;
 use super::affinity::{AffinityRecord, AffinityTracker};
 use super::aggregate;
 use super::contract::{
     mean_gradient, mean_stats, take_state, AdaptMode, AlgoError, LearnerOptions, MetaAlgorithm,
-    StepStats,
+    StepStats, TaskScores,
 };
 use crate::experiment::Aggregate;
 use crate::experiment::ArmSettings;
@@ -115,10 +118,47 @@ pub trait TaskRule: Send + Sync + 'static {
         params.to_vec()
     }
 
-    /// Task `ep`'s own loss at its parameters `p` (the lookahead affinity's `L_j`): by default
-    /// on the query set, before any adaptation.
+    /// Task `ep`'s own loss at its parameters `p` (the lookahead affinity's `L_j`, and the
+    /// per-task losses of [`MetaAlgorithm::task_losses`]): by default on the query set, before
+    /// any adaptation.
     fn own_loss(&self, ev: &mut dyn Evaluator, p: &[f32], ep: &Episode) -> f64 {
         ev.evaluate(p, &ep.query, None).loss as f64
+    }
+
+    /// For a rule whose settings change once during training (the multi-task arm's task
+    /// groups found from the affinities): called before iteration `iteration`'s step with the
+    /// affinities measured so far; the rule to go on with, and the parameter ranges to copy
+    /// (`from`, to the index `to`), applied to the parameters and the optimizer's moments
+    /// alike. By default nothing changes.
+    fn regroup(
+        &self,
+        _iteration: usize,
+        _affinity: Option<&AffinityRecord>,
+    ) -> Option<(Self, Vec<(Range<usize>, usize)>)>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
+    /// What such a change decided, for the checkpoint (by default nothing).
+    fn rule_state(&self) -> Vec<(String, Vec<f32>)> {
+        vec![]
+    }
+
+    /// The rule as a checkpoint's [`TaskRule::rule_state`] left it; `None` when it keeps none.
+    fn with_state(&self, _state: &BTreeMap<String, Vec<f32>>) -> Result<Option<Self>, AlgoError>
+    where
+        Self: Sized,
+    {
+        Ok(None)
+    }
+}
+
+/// Copy `from` to the index `to` in `v`, for each pair.
+fn copy_ranges(v: &mut [f32], copies: &[(Range<usize>, usize)]) {
+    for (from, to) in copies {
+        v.copy_within(from.clone(), *to);
     }
 }
 
@@ -135,6 +175,14 @@ impl MetaOptimizer {
     /// Adam with the arm's meta learning rate and schedule, for `len` parameters.
     pub fn adam(len: usize, settings: &ArmSettings) -> MetaOptimizer {
         MetaOptimizer::Adam(Adam::meta(len, settings))
+    }
+
+    /// [`copy_ranges`] on the optimizer's per-parameter state.
+    fn copy_ranges(&mut self, copies: &[(Range<usize>, usize)]) {
+        if let MetaOptimizer::Adam(adam) = self {
+            copy_ranges(&mut adam.m, copies);
+            copy_ranges(&mut adam.v, copies);
+        }
     }
 
     fn step(&mut self, params: &mut [f32], update: &[f32]) {
@@ -296,6 +344,16 @@ impl<R: TaskRule> Learner<R> {
         Ok(())
     }
 
+    /// The rule's one change during training, when it makes it now.
+    fn regroup(&mut self, iteration: usize) {
+        let record = self.tracker.as_ref().map(|t| t.record(iteration));
+        if let Some((rule, copies)) = self.rule.regroup(iteration, record.as_ref()) {
+            copy_ranges(&mut self.params, &copies);
+            self.optimizer.copy_ranges(&copies);
+            self.rule = Arc::new(rule);
+        }
+    }
+
     fn slots_for(&self, n: usize) -> Vec<usize> {
         match self.source {
             TaskSource::Fixed { .. } => self.slots.clone(),
@@ -344,6 +402,7 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
         episodes: Vec<Episode>,
         pool: &WorkerPool,
     ) -> Result<StepStats, AlgoError> {
+        self.regroup(iteration);
         let params = Arc::new(self.params.clone());
         let rule = Arc::clone(&self.rule);
         // Episodes handed in without a sample_batch (tests) take their batch positions.
@@ -385,6 +444,7 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
         if let MetaOptimizer::Adam(adam) = &self.optimizer {
             s.extend(adam.state());
         }
+        s.extend(self.rule.rule_state());
         s
     }
 
@@ -396,6 +456,46 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
         self.tracker.as_ref().map(|t| t.record(iteration))
     }
 
+    fn task_losses(
+        &self,
+        family: &dyn TaskFamily,
+        pool: &WorkerPool,
+        episodes: usize,
+        seed: u64,
+    ) -> Result<Option<Vec<TaskScores>>, AlgoError> {
+        let TaskSource::Fixed { tasks, .. } = &self.source else {
+            return Ok(None);
+        };
+        let items: Vec<(Vec<f32>, Vec<Episode>)> = tasks
+            .iter()
+            .enumerate()
+            .map(|(slot, task)| {
+                let mut rng = Rng::seed_from_u64(seed);
+                rng.set_stream(slot as u64);
+                let eps = (0..episodes)
+                    .map(|_| family.held_out_episode(task, &mut rng))
+                    .collect();
+                (self.rule.own_params(&self.params, slot), eps)
+            })
+            .collect();
+        let rule = Arc::clone(&self.rule);
+        let losses = pool.map(items, move |ev, (p, eps): (Vec<f32>, Vec<Episode>)| {
+            eps.iter()
+                .map(|ep| rule.own_loss(ev, &p, ep))
+                .collect::<Vec<f64>>()
+        })?;
+        Ok(Some(
+            tasks
+                .iter()
+                .zip(losses)
+                .map(|(t, losses)| TaskScores {
+                    group: t.group(),
+                    losses,
+                })
+                .collect(),
+        ))
+    }
+
     fn load_state(&mut self, state: &BTreeMap<String, Vec<f32>>) -> Result<(), AlgoError> {
         self.params = take_state(state, "params", self.params.len())?;
         if let MetaOptimizer::Adam(adam) = &mut self.optimizer {
@@ -403,6 +503,9 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
         }
         if let TaskSource::Fixed { cursor, .. } = &mut self.source {
             *cursor = take_state(state, "cursor", 1)?[0] as usize;
+        }
+        if let Some(rule) = self.rule.with_state(state)? {
+            self.rule = Arc::new(rule);
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use super::eval::{adapt_and_score, Scoring};
 use super::{anil, maml, metasgd, metric};
 use crate::experiment::{
     Algorithm, ArmSettings, ConvSpec, DeviceSpec, InnerOptimizer, MetaLrSchedule, ModelSpec,
-    SyntheticSpec,
+    SyntheticSpec, Trunks,
 };
 use crate::model::metric::MetricKind;
 use crate::model::{KinkPattern, Kinks, LockStepModel, Network, SerialTasks, StepJob, StepOut};
@@ -186,7 +186,18 @@ fn every_algorithm() -> Vec<Algorithm> {
             anneal: false,
             inner_optimizer: InnerOptimizer::Adam,
         },
-        Algorithm::MultiTask { tasks: 4 },
+        Algorithm::MultiTask {
+            tasks: 4,
+            trunks: Default::default(),
+        },
+        Algorithm::MultiTask {
+            tasks: 4,
+            trunks: Trunks::PerTask,
+        },
+        Algorithm::MultiTask {
+            tasks: 4,
+            trunks: Trunks::Groups(vec![vec![0, 2], vec![1, 3]]),
+        },
         Algorithm::ProtoNet,
         Algorithm::MatchingNet,
         Algorithm::RelationNet { hidden: 4 },

@@ -24,7 +24,9 @@ pub mod metric;
 pub mod multitask;
 pub mod reptile;
 
-pub use contract::{AdaptMode, AlgoContext, AlgoError, LearnerOptions, MetaAlgorithm, StepStats};
+pub use contract::{
+    AdaptMode, AlgoContext, AlgoError, LearnerOptions, MetaAlgorithm, StepStats, TaskScores,
+};
 
 use crate::experiment::Algorithm;
 use crate::model::metric::MetricKind;
@@ -67,8 +69,8 @@ fn build_rule(
             *anneal,
             *inner_optimizer,
         )),
-        Algorithm::MultiTask { tasks } => {
-            Box::new(multitask::MultiTask::learner(ctx, *tasks, family))
+        Algorithm::MultiTask { tasks, trunks } => {
+            Box::new(multitask::MultiTask::learner(ctx, *tasks, trunks, family))
         }
         Algorithm::ProtoNet => Box::new(metric::MetricArm::learner(ctx, MetricKind::Prototypes)),
         Algorithm::MatchingNet => Box::new(metric::MetricArm::learner(ctx, MetricKind::Matching)),

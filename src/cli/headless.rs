@@ -241,12 +241,35 @@ fn summary(name: &str, arms: &[ArmView]) -> ExitCode {
             out!("  {:<14} {}", "", a.run_dir);
         }
     }
+    transfer_summary(arms);
     if arms.iter().any(|a| a.failed || a.outcome.is_none()) {
         ExitCode::from(1)
     } else if arms.iter().any(|a| a.stopped) {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Multi-task arms against the single-task baseline among them (issue 21), when there is one:
+/// the tasks significantly worse than trained alone.
+fn transfer_summary(arms: &[ArmView]) {
+    use metalab::transfer::{against_baselines, summary, TaskLosses};
+    let records: Vec<(String, TaskLosses)> = arms
+        .iter()
+        .filter(|a| !a.run_dir.is_empty())
+        .filter_map(|a| {
+            Some((
+                a.name.clone(),
+                TaskLosses::load(std::path::Path::new(&a.run_dir)).ok()??,
+            ))
+        })
+        .collect();
+    for (arm, baseline, rows) in against_baselines(&records) {
+        out!(
+            "  negative transfer, {arm} against {baseline}: {}",
+            summary(&rows)
+        );
     }
 }
 

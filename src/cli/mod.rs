@@ -207,6 +207,12 @@ struct EvalArgs {
     /// runNN/class_labels.txt): error rate per run and overall.
     #[arg(long)]
     lake: Option<PathBuf>,
+    /// Another run of the same experiment (by id or path), e.g. the single-task baseline
+    /// (MultiTask with trunks: PerTask): each training task's loss here over its loss there,
+    /// on the same episodes, with a 95% interval; tasks significantly worse here are flagged
+    /// "negative transfer".
+    #[arg(long, conflicts_with = "lake")]
+    against: Option<String>,
     #[arg(long, env = "METALAB_OMNIGLOT")]
     data: Option<PathBuf>,
     #[arg(long)]
@@ -380,6 +386,17 @@ fn export(a: ExportArgs) -> Result<ExitCode> {
     for p in done.paths() {
         out!("{}", p.display());
     }
+    let dirs = a
+        .runs
+        .iter()
+        .map(|r| -> Result<(String, PathBuf)> {
+            let d = metalab::runs::resolve(&a.runs_root, r)?;
+            Ok((metalab::runs::run_id(&d), d))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(p) = metalab::export::transfer::write(&a.out, &done.stem, &dirs)? {
+        out!("{}", p.display());
+    }
     // Written, and the damage named above: a script sees it in the status too.
     Ok(if loaded.damaged {
         ExitCode::from(1)
@@ -464,9 +481,13 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
             metalab::algo::eval::Scoring::EveryStep
         },
     };
+    let against = match &a.against {
+        Some(r) => Some(metalab::runs::resolve(&a.runs, r)?),
+        None => None,
+    };
     let record = match &a.lake {
         Some(folder) => metalab::saved::evaluate_lake(&dir, folder, &req)?,
-        None => metalab::saved::evaluate_run(&dir, &req)?,
+        None => metalab::saved::evaluate_run_against(&dir, &req, against.as_deref())?,
     };
     print_saved_eval(&dir, &record);
     Ok(ExitCode::SUCCESS)
@@ -658,7 +679,45 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
             );
         }
     }
+    if let Some(t) = &r.transfer {
+        print_transfer(t);
+    }
     out!("saved to {}", dir.join(metalab::saved::EVALS).display());
+}
+
+/// Each training task's loss ratio against the other run, flagged where significantly above 1.
+fn print_transfer(t: &metalab::saved::TransferReport) {
+    out!(
+        "training tasks against run {} ({:?}), {} episodes each: mean loss here / there, 95% CI",
+        t.against,
+        t.against_trunks,
+        t.episodes
+    );
+    out!(
+        "{:>5} {:<12} {:>8} {:>21}",
+        "TASK",
+        "GROUP",
+        "RATIO",
+        "95% CI"
+    );
+    for task in &t.tasks {
+        let group = task.group.as_deref().unwrap_or("");
+        match task.row {
+            Some(r) => out!(
+                "{:>5} {:<12} {:>8.3} {:>21} {}",
+                task.task,
+                group,
+                r.ratio,
+                format!("[{:.3}, {:.3}]", r.lo, r.hi),
+                if r.negative { "negative transfer" } else { "" }
+            ),
+            None => out!("{:>5} {:<12} {:>8}", task.task, group, "n/a"),
+        }
+    }
+    out!(
+        "negative transfer: {}",
+        metalab::transfer::summary(&t.tasks)
+    );
 }
 
 /// `0: 20.0%  1: 61.3%  …` (accuracy where there is one, else the loss).

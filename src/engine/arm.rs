@@ -20,6 +20,7 @@ use crate::runs::checkpoint::{Checkpoint, ResumeState};
 use crate::runs::{self, MetricRecord, RunDir, RunFacts, RunStatus};
 use crate::tasks::streams::{episodes, tasks_and_episodes, EvalStream};
 use crate::tasks::{Episode, Rng, Split, Targets, Task, TaskKind};
+use crate::transfer::{self, TaskLosses};
 
 /// Why an arm ended early, and when.
 pub(super) struct Failure {
@@ -640,6 +641,26 @@ impl<'a> ArmRun<'a> {
         Ok(())
     }
 
+    /// A multi-task arm's per-task losses on their own evaluation episodes, for the
+    /// negative-transfer comparison (`transfer`); other arms record none.
+    fn record_task_losses(&self) -> Result<(), Failure> {
+        let exp = &self.p.experiment;
+        let family = self.p.family.as_ref();
+        let seed = transfer::episode_seed(exp.seed);
+        let scores = self
+            .algo
+            .task_losses(family, &self.pool, transfer::EPISODES, seed)
+            .map_err(|e| algo_failure(self.it, e))?;
+        let Some(scores) = scores else {
+            return Ok(());
+        };
+        let record = TaskLosses::new(exp, self.index, family.describe(), self.it, scores);
+        let path = self.dir.dir.join(transfer::TASK_LOSSES);
+        let json = serde_json::to_string(&record).expect("a task-loss record serializes");
+        runs::atomic::write(&path, json.as_bytes())
+            .map_err(|e| fail_io(self.it, runs::RunError::io(&path, e)))
+    }
+
     /// The final, published number: fresh test tasks, the full protocol.
     fn finish(&mut self) -> Result<(), Failure> {
         let exp = &self.p.experiment;
@@ -651,6 +672,7 @@ impl<'a> ArmRun<'a> {
         );
         let results = self.adapt_and_score(&test)?;
         let result = self.summary(Split::Test, &results);
+        self.record_task_losses()?;
         let seconds = self.clock.seconds();
         // A resume of a run killed between writing this line and run.json's rename: the line
         // is there already (the same numbers: the test tasks are seeded).

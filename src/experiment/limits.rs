@@ -252,9 +252,22 @@ pub fn needs(e: &Experiment) -> Vec<Need> {
                 linear_in: Some(tasks),
             });
         }
+        out.extend(trunk_need(cost.trunks, params - head, i));
     }
     out.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
     out
+}
+
+/// A multi-task arm's trunks beyond the network's own (a trunk per task or group), each
+/// `trunk` parameters with its Adam moments and gradient.
+fn trunk_need(trunks: usize, trunk: f64, arm: usize) -> Option<Need> {
+    let n = trunks as f64;
+    (trunks > 0).then(|| Need {
+        bytes: n * trunk * 4.0 * 4.0,
+        field: format!("arms[{arm}].trunks"),
+        what: "the multi-task trunks",
+        linear_in: Some(n),
+    })
 }
 
 /// Estimated seconds of compute, (training, evaluations: periodic and the final test), at an

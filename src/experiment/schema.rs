@@ -69,6 +69,16 @@ pub struct MixedSpec {
     pub groups: Vec<FunctionKind>,
     /// Fixed training tasks drawn (seeded) in each group.
     pub tasks_per_group: usize,
+    /// Training points per fixed task: each training episode draws its support and query
+    /// points from a pool of this many inputs, drawn once per task from the seed (the data a
+    /// task has); 0, the default: fresh inputs for every episode. Held-out episodes (the
+    /// per-task comparison of `transfer`) always draw fresh inputs.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pool: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for MixedSpec {
@@ -83,6 +93,7 @@ impl Default for MixedSpec {
                 FunctionKind::Quadratic,
             ],
             tasks_per_group: 3,
+            pool: 0,
         }
     }
 }
@@ -460,6 +471,63 @@ impl Default for AffinitySpec {
     }
 }
 
+/// Which of a multi-task arm's tasks share a trunk; each trunk is trained on its own tasks
+/// alone, every task keeps its own head. All arms of an experiment start every trunk from the
+/// same initial values and see the same episodes, so they differ in the sharing alone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Trunks {
+    /// One trunk for every task: joint multi-task training.
+    #[default]
+    Shared,
+    /// One trunk per task: every task trained alone, on the same episodes and with as many
+    /// updates as under `Shared` (the single-task baseline of the negative-transfer
+    /// comparison, `transfer`).
+    PerTask,
+    /// Groups of task indices (`0 .. tasks`), each task in exactly one: a trunk per group.
+    Groups(Vec<Vec<usize>>),
+    /// `groups` groups found from the task affinities measured (`train.affinity`) while the
+    /// tasks train jointly for the first `after` iterations: then every group's trunk starts
+    /// from the joint one and trains on its tasks alone (Fifty et al. 2021's grouping, on the
+    /// lookahead affinity, by average-linkage clustering).
+    Affinity { groups: usize, after: usize },
+}
+
+impl Trunks {
+    pub fn is_shared(&self) -> bool {
+        *self == Trunks::Shared
+    }
+
+    /// Each of `tasks` tasks' trunk, as training starts (`Affinity` starts shared).
+    pub fn trunk_of(&self, tasks: usize) -> Vec<usize> {
+        match self {
+            Trunks::Shared | Trunks::Affinity { .. } => vec![0; tasks],
+            Trunks::PerTask => (0..tasks).collect(),
+            Trunks::Groups(groups) => {
+                let mut of = vec![0; tasks];
+                for (g, members) in groups.iter().enumerate() {
+                    for &t in members {
+                        if t < tasks {
+                            of[t] = g;
+                        }
+                    }
+                }
+                of
+            }
+        }
+    }
+
+    /// How many trunks the parameters hold.
+    pub fn count(&self, tasks: usize) -> usize {
+        match self {
+            Trunks::Shared => 1,
+            Trunks::PerTask => tasks,
+            Trunks::Groups(groups) => groups.len(),
+            Trunks::Affinity { groups, .. } => *groups,
+        }
+    }
+}
+
 /// `deny_unknown_fields` reaches the struct variants too: `Maml(order: 2)` is an error, not a
 /// silently dropped field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -488,6 +556,10 @@ pub enum Algorithm {
     MultiTask {
         #[serde(default = "twenty")]
         tasks: usize,
+        /// Which tasks share a trunk (issue 21): all of them (joint training), each its own
+        /// (the single-task baseline), or groups.
+        #[serde(default, skip_serializing_if = "Trunks::is_shared")]
+        trunks: Trunks,
     },
     /// Prototypical Networks (Snell et al. 2017): the body embeds, class prototypes are mean
     /// support embeddings, logits are −squared Euclidean distances; no inner loop.
@@ -554,7 +626,12 @@ impl Algorithm {
             Algorithm::Maml { .. } => "MAML (2nd order)",
             Algorithm::Fomaml => "FOMAML",
             Algorithm::Reptile { .. } => "Reptile",
-            Algorithm::MultiTask { .. } => "Multi-task",
+            Algorithm::MultiTask { trunks, .. } => match trunks {
+                Trunks::Shared => "Multi-task",
+                Trunks::PerTask => "Single-task (a trunk per task)",
+                Trunks::Groups(_) => "Multi-task (task groups)",
+                Trunks::Affinity { .. } => "Multi-task (affinity groups)",
+            },
             Algorithm::ProtoNet => "ProtoNets",
             Algorithm::MatchingNet => "Matching nets",
             Algorithm::RelationNet { .. } => "Relation nets",
@@ -577,6 +654,7 @@ impl Algorithm {
             trajectory_vectors: 0.0,
             gradients_per_inner_step: 1.0,
             heads: 0,
+            trunks: 0,
         };
         match self {
             // The inner trajectory is kept per task in flight for the second-order backward,
@@ -585,15 +663,18 @@ impl Algorithm {
                 trajectory_vectors: 2.0,
                 gradients_per_inner_step: 3.0,
                 heads: 0,
+                trunks: 0,
             },
             // As MAML, and the support gradient of every step is kept too (for ∂L/∂α).
             Algorithm::MetaSgd { .. } => Cost {
                 trajectory_vectors: 3.0,
                 gradients_per_inner_step: 3.0,
                 heads: 0,
+                trunks: 0,
             },
-            Algorithm::MultiTask { tasks } => Cost {
+            Algorithm::MultiTask { tasks, trunks } => Cost {
                 heads: *tasks,
+                trunks: trunks.count(*tasks).saturating_sub(1),
                 ..plain
             },
             // Each step back is one Hessian-vector product of the whole network (two more
@@ -604,6 +685,7 @@ impl Algorithm {
                 trajectory_vectors: 2.0,
                 gradients_per_inner_step: 3.0,
                 heads: 0,
+                trunks: 0,
             },
             Algorithm::Cavia {
                 first_order: true, ..
@@ -639,6 +721,8 @@ pub struct Cost {
     pub gradients_per_inner_step: f64,
     /// Heads trained besides the network's own, each with its Adam moments and gradient.
     pub heads: usize,
+    /// Trunks (the network without its head) trained besides the network's own, likewise.
+    pub trunks: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -212,6 +212,122 @@ fn check_arm(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
     check_algorithm_fields(c, i, &arm.algorithm);
     check_cavia(c, e, i, arm);
     check_aggregate(c, i, arm);
+    check_trunks(c, e, i, arm);
+}
+
+/// A multi-task arm's trunk sharing: groups that cover every task once, affinity grouping
+/// with the affinities measured before it is due, and no PCGrad across separate trunks.
+fn check_trunks(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
+    let Algorithm::MultiTask { tasks, trunks } = &arm.algorithm else {
+        return;
+    };
+    let tasks = *tasks;
+    match trunks {
+        Trunks::Shared => return,
+        Trunks::PerTask => {}
+        Trunks::Groups(groups) => check_groups(c, i, tasks, groups),
+        Trunks::Affinity { groups, after } => {
+            if *groups < 2 || *groups > tasks {
+                c.fail_arm(
+                    i,
+                    "trunks",
+                    format!(
+                        "Affinity(groups: {groups}) for {tasks} tasks: it must be 2 to {tasks}"
+                    ),
+                    format!(
+                        "use trunks: Affinity(groups: 2, after: {})",
+                        e.train.iterations / 5
+                    ),
+                );
+            }
+            if *after == 0 || *after >= e.train.iterations {
+                c.fail_arm(
+                    i,
+                    "trunks",
+                    format!(
+                        "Affinity(after: {after}): the groups are found after the tasks train jointly for that many iterations, which must be 1 to {} (train.iterations − 1)",
+                        e.train.iterations.saturating_sub(1)
+                    ),
+                    format!("use after: {} (a fifth of training)", (e.train.iterations / 5).max(1)),
+                );
+            }
+            if e.train.affinity.is_none() {
+                c.fail_arm(
+                    i,
+                    "trunks",
+                    "Affinity grouping clusters the task affinities, and train.affinity is not set, so none are measured",
+                    "add affinity: Affinity(every: 10, lookahead_lr: 0.01) to train",
+                );
+            }
+        }
+    }
+    if arm.aggregate == Aggregate::PcGrad {
+        c.fail_arm(
+            i,
+            "aggregate",
+            "aggregate: PcGrad projects the tasks' gradients on one shared trunk, and this arm's tasks have separate trunks",
+            "use PcGrad with trunks: Shared (the default), or remove aggregate: PcGrad",
+        );
+    }
+}
+
+/// Explicit groups: none empty, every task index in range and in exactly one group.
+fn check_groups(c: &mut Checker, i: usize, tasks: usize, groups: &[Vec<usize>]) {
+    let mut seen = vec![0usize; tasks];
+    for (g, members) in groups.iter().enumerate() {
+        if members.is_empty() {
+            c.fail_arm(
+                i,
+                "trunks",
+                format!("group {g} of trunks: Groups(...) is empty"),
+                "remove the empty group",
+            );
+        }
+        for &t in members {
+            match seen.get_mut(t) {
+                Some(k) => *k += 1,
+                None => c.fail_arm(
+                    i,
+                    "trunks",
+                    format!(
+                        "group {g} names task {t}, and the arm has tasks 0 to {}",
+                        tasks.saturating_sub(1)
+                    ),
+                    format!("use task indices below tasks: {tasks}"),
+                ),
+            }
+        }
+    }
+    let missing: Vec<String> = (0..tasks)
+        .filter(|&t| seen[t] == 0)
+        .map(|t| t.to_string())
+        .collect();
+    let twice: Vec<String> = (0..tasks)
+        .filter(|&t| seen[t] > 1)
+        .map(|t| t.to_string())
+        .collect();
+    if !missing.is_empty() {
+        c.fail_arm(
+            i,
+            "trunks",
+            format!(
+                "tasks {} are in no group: every task needs a trunk",
+                missing.join(", ")
+            ),
+            "add them to a group (a group of one trains that task alone)",
+        );
+    }
+    if !twice.is_empty() {
+        c.fail_arm(
+            i,
+            "trunks",
+            format!(
+                "tasks {} are in more than one group: a task trains one trunk",
+                twice.join(", ")
+            ),
+            "keep each task in one group",
+        );
+    }
 }
 
 /// Context sizes beyond this are typos: the paper's sine contexts have 2 to 50 values.
@@ -317,7 +433,7 @@ fn check_algorithm_fields(c: &mut Checker, i: usize, algorithm: &Algorithm) {
                 );
             }
         }
-        Algorithm::MultiTask { tasks } => {
+        Algorithm::MultiTask { tasks, .. } => {
             if *tasks == 0 {
                 c.fail(
                     &format!("{at}.tasks"),
@@ -798,6 +914,7 @@ fn check_mixed(c: &mut Checker, m: &MixedSpec) {
             "use groups: [Sine, NegSine, Line, Quadratic]",
         );
     }
+    c.at_most("family.pool", m.pool, 1_000_000, "training points per task");
     if m.tasks_per_group == 0 {
         c.fail(
             "family.tasks_per_group",

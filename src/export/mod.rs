@@ -7,7 +7,8 @@
 //! - [`axis`]: round ticks and ranges kept inside a metric's domain;
 //! - [`plot`]: drawing a figure with plotters (SVG and PNG backends, shipped font);
 //! - `raster`: the PNG backend, plotters' bitmap with evenly spaced text;
-//! - [`name`]: readable export names that never overwrite an earlier export.
+//! - [`name`]: readable export names that never overwrite an earlier export;
+//! - [`transfer`]: the negative-transfer table (CSV) of multi-task runs against their baseline.
 
 pub mod axis;
 pub mod csv;
@@ -16,6 +17,7 @@ pub mod figure;
 pub mod name;
 pub mod plot;
 mod raster;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 

@@ -18,7 +18,12 @@ const FIXED_SALT: u64 = 0x6d69_7865_6474_736b;
 pub struct Mixed {
     spec: MixedSpec,
     fixed: Vec<Task>,
+    /// With `spec.pool`: each fixed task's training inputs.
+    pools: Vec<Vec<f32>>,
 }
+
+/// Salt for the fixed tasks' input pools: a function of the seed alone.
+const POOL_SALT: u64 = 0x706f_6f6c_706f_6f6c;
 
 impl Mixed {
     pub fn new(spec: MixedSpec, seed: u64) -> Mixed {
@@ -30,7 +35,37 @@ impl Mixed {
                 fixed.push(draw(kind, group, index, &mut rng));
             }
         }
-        Mixed { spec, fixed }
+        let mut rng = Rng::seed_from_u64(seed ^ POOL_SALT);
+        let pools = fixed
+            .iter()
+            .map(|_| {
+                (0..spec.pool)
+                    .map(|_| rng.gen_range(-5.0f32..5.0))
+                    .collect()
+            })
+            .collect();
+        Mixed { spec, fixed, pools }
+    }
+
+    /// `n` points of the function, at inputs drawn from `pool` (with replacement), or fresh
+    /// ones when the pool is empty.
+    fn points_from(
+        kind: FunctionKind,
+        c: [f32; 3],
+        pool: &[f32],
+        n: usize,
+        rng: &mut Rng,
+    ) -> Batch {
+        if pool.is_empty() {
+            return Self::points(kind, c, n, rng);
+        }
+        let x: Vec<f32> = (0..n).map(|_| pool[rng.gen_range(0..pool.len())]).collect();
+        let y = x.iter().map(|&x| value(kind, c, x)).collect();
+        Batch {
+            n,
+            x,
+            y: Targets::Values(y),
+        }
     }
 
     /// The groups' names, in order: the kind, numbered when a kind repeats.
@@ -112,7 +147,28 @@ impl TaskFamily for Mixed {
         }
     }
 
+    /// A fixed task's episode draws its inputs from the task's pool when there is one.
     fn sample_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
+        let Task::Function {
+            kind,
+            coefficients,
+            fixed,
+            ..
+        } = *task
+        else {
+            panic!("mixed family given a {task:?}")
+        };
+        let pool = fixed
+            .and_then(|i| self.pools.get(i))
+            .map_or(&[][..], |p| &p[..]);
+        Episode {
+            support: Self::points_from(kind, coefficients, pool, self.spec.shots, rng),
+            query: Self::points_from(kind, coefficients, pool, self.spec.queries, rng),
+        }
+    }
+
+    /// Fresh inputs, never the pool's.
+    fn held_out_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
         let Task::Function {
             kind, coefficients, ..
         } = *task
@@ -143,8 +199,12 @@ impl TaskFamily for Mixed {
     }
 
     fn describe(&self) -> String {
+        let pool = match self.spec.pool {
+            0 => String::new(),
+            n => format!(", {n} training points per fixed task"),
+        };
         format!(
-            "Mixed regression, {} groups ({}) × {} fixed tasks, K={} support / {} query",
+            "Mixed regression, {} groups ({}) × {} fixed tasks, K={} support / {} query{pool}",
             self.spec.groups.len(),
             Self::group_names(&self.spec.groups).join(", "),
             self.spec.tasks_per_group,
@@ -210,5 +270,35 @@ mod tests {
             value(FunctionKind::NegSine, c, 0.7),
             -value(FunctionKind::Sine, c, 0.7)
         );
+    }
+
+    #[test]
+    fn a_pool_bounds_a_fixed_task_s_training_inputs_and_held_out_episodes_leave_it() {
+        let spec = MixedSpec {
+            pool: 7,
+            ..MixedSpec::default()
+        };
+        let fam = Mixed::new(spec, 1);
+        let mut rng = Rng::seed_from_u64(2);
+        for (i, t) in fam.fixed.iter().enumerate() {
+            let ep = fam.sample_episode(t, &mut rng);
+            for x in ep.support.x.iter().chain(&ep.query.x) {
+                assert!(fam.pools[i].contains(x));
+            }
+            let held = fam.held_out_episode(t, &mut rng);
+            assert!(held.query.x.iter().all(|x| !fam.pools[i].contains(x)));
+        }
+        // New tasks have no pool; without one, fixed tasks draw fresh inputs as before.
+        let v = fam.sample_task(Split::Test, &mut rng);
+        let ep = fam.sample_episode(&v, &mut rng);
+        assert!(ep
+            .query
+            .x
+            .iter()
+            .all(|x| !fam.pools.iter().flatten().any(|p| p == x)));
+        assert!(Mixed::new(MixedSpec::default(), 1)
+            .pools
+            .iter()
+            .all(Vec::is_empty));
     }
 }

@@ -173,6 +173,12 @@ pub trait TaskFamily: Send + Sync {
     fn fixed_tasks(&self) -> Option<&[Task]> {
         None
     }
+    /// An episode of `task` on data training never sees, where the family keeps a task's
+    /// training data apart (a mixed family with a finite `pool` of points per fixed task); by
+    /// default simply an episode.
+    fn held_out_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
+        self.sample_episode(task, rng)
+    }
 }
 
 /// Told `(done, total)` as a family loads its data (images decoded), from any thread.

@@ -64,7 +64,10 @@ pub fn mlp_algorithms() -> Vec<Algorithm> {
         },
         Algorithm::Anil { first_order: false },
         Algorithm::MetaSgd { hvp_eps: 1e-3 },
-        Algorithm::MultiTask { tasks: 4 },
+        Algorithm::MultiTask {
+            tasks: 4,
+            trunks: Default::default(),
+        },
     ]
 }
 

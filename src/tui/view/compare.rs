@@ -317,6 +317,60 @@ fn cursor_texts(
     (vals, head)
 }
 
+const TRANSFER_HEAD: &str = "transfer";
+
+/// The `transfer` column: its texts ([`transfer_texts`]) and width, shown when some row has a
+/// text and the table has room.
+struct TransferColumn {
+    txt: Vec<String>,
+    w: usize,
+    show: bool,
+}
+
+impl TransferColumn {
+    fn fit(s: &Session, ranking: &Ranking, b: &mut Budget) -> TransferColumn {
+        let txt = transfer_texts(s, ranking);
+        let w = maxw(&txt, TRANSFER_HEAD);
+        let show = txt.iter().any(|t| !t.is_empty()) && b.take(w + 1);
+        TransferColumn { txt, w, show }
+    }
+}
+
+/// Per ranked row, the negative-transfer flag of a multi-task run against the single-task
+/// baseline among the compared runs (`transfer::against_baselines`): `⚠ 3/12 tasks` where
+/// tasks are significantly worse than trained alone, `none` where none is, `baseline` for
+/// the baseline itself, blank for runs with no per-task record.
+fn transfer_texts(s: &Session, ranking: &Ranking) -> Vec<String> {
+    use crate::transfer::{against_baselines, TaskLosses};
+    let records: Vec<(String, TaskLosses)> = s
+        .arms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| Some((i.to_string(), TaskLosses::load(a.run_dir.as_ref()?).ok()??)))
+        .collect();
+    let compared = against_baselines(&records);
+    ranking
+        .rows
+        .iter()
+        .map(|r| {
+            let id = r.arm.to_string();
+            if let Some((_, _, rows)) = compared.iter().find(|(a, _, _)| *a == id) {
+                let n = rows.iter().filter(|t| t.negative()).count();
+                return match n {
+                    0 => "none".into(),
+                    n => format!("⚠ {n}/{} tasks", rows.len()),
+                };
+            }
+            let baseline = compared.iter().any(|(_, b, _)| *b == id);
+            if baseline {
+                "baseline".into()
+            } else {
+                String::new()
+            }
+        })
+        .collect()
+}
+
 /// The widest of `v` and `head`, in characters.
 fn maxw(v: &[String], head: &str) -> usize {
     v.iter()
@@ -353,6 +407,7 @@ struct TableFit {
     algo_w: usize,
     show_algo: bool,
     show_status: bool,
+    transfer: TransferColumn,
 }
 
 impl TableFit {
@@ -419,6 +474,7 @@ impl TableFit {
         let seeds_w = maxw(&seeds_txt, seeds_head);
         let paired_w = maxw(&paired_txt, paired_head);
         let show_paired = seeded && b.take(seeds_w + 1 + paired_w + 1);
+        let transfer = TransferColumn::fit(s, ranking, &mut b);
         let show_cursor = cursor.is_some() && b.take(cursor_w + 1);
         let algo_w = widest(|a| &a.algorithm)
             .unwrap_or(0)
@@ -449,6 +505,7 @@ impl TableFit {
             algo_w,
             show_algo,
             show_status,
+            transfer,
         }
     }
 
@@ -474,6 +531,10 @@ impl TableFit {
             widths.push(len(self.seeds_w));
             header.push(Cell::from(self.paired_head));
             widths.push(len(self.paired_w));
+        }
+        if self.transfer.show {
+            header.push(Cell::from(TRANSFER_HEAD));
+            widths.push(len(self.transfer.w));
         }
         if self.show_cursor {
             header.push(Cell::from(self.cursor_head.clone()));
@@ -522,6 +583,15 @@ impl TableFit {
                 _ => Style::default(),
             };
             cells.push(Cell::from(Span::styled(self.paired_txt[k].clone(), style)));
+        }
+        if self.transfer.show {
+            let t = &self.transfer.txt[k];
+            let style = if t.starts_with('⚠') {
+                Style::default().fg(Color::Yellow)
+            } else {
+                theme::dim()
+            };
+            cells.push(Cell::from(Span::styled(t.clone(), style)));
         }
         if self.show_cursor {
             cells.push(Cell::from(self.cursor_vals[k].clone()));

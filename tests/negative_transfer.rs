@@ -1,0 +1,210 @@
+//! Negative transfer through the engine and `metalab eval` (issue 21): multi-task arms of one
+//! experiment record every training task's losses on the same episodes at their end; the
+//! joint arm, its trunk a bottleneck too narrow for two kinds of function, is flagged against
+//! the single-task baseline, and an arm with a group per task (the baseline by another road,
+//! so the same numbers) is not. Also the trunk options' validation, at the field's line and
+//! column.
+
+mod engine_common;
+
+use std::path::{Path, PathBuf};
+
+use metalab::engine::EngineEvent;
+use metalab::experiment::{parse_str, ExperimentError, Trunks};
+use metalab::saved::{evaluate_run_against, task_losses, EvalRequest};
+use metalab::transfer::{self, TaskLosses};
+
+fn experiment(arms: &str, iterations: usize) -> String {
+    format!(
+        r#"Experiment(
+    name: "nt",
+    seed: 3,
+    family: Mixed(shots: 10, queries: 10, groups: [Sine, Line], tasks_per_group: 2),
+    model: Mlp(hidden: [20, 1], activation: Tanh),
+    arms: [
+{arms}
+    ],
+    train: Train(iterations: {iterations}, meta_batch: 4, meta_lr: 0.01,
+                 affinity: Affinity(every: 10, lookahead_lr: 0.01)),
+    eval: Eval(every: 0, tasks: 4, periodic_tasks: 2, inner_steps: 1),
+)"#
+    )
+}
+
+/// Each arm's run folder, by arm name.
+fn run_dirs(events: &[EngineEvent]) -> Vec<(String, PathBuf)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Started { name, run_dir, .. } => Some((name.clone(), run_dir.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn dir_of<'a>(dirs: &'a [(String, PathBuf)], name: &str) -> &'a Path {
+    &dirs.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+#[test]
+fn the_joint_arm_is_flagged_against_the_single_task_baseline_and_a_group_per_task_is_not() {
+    let arms = r#"
+        Arm(name: "single", algorithm: MultiTask(tasks: 4, trunks: PerTask)),
+        Arm(name: "joint", algorithm: MultiTask(tasks: 4)),
+        Arm(name: "grouped", algorithm: MultiTask(tasks: 4, trunks: Groups([[0], [1], [2], [3]]))),
+        Arm(name: "affinity", algorithm: MultiTask(tasks: 4, trunks: Affinity(groups: 2, after: 100))),"#;
+    let text = experiment(arms, 600);
+    let e = parse_str(&text, Path::new("nt.ron")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dirs = run_dirs(&engine_common::run_all(e, root.path()));
+    assert_eq!(dirs.len(), 4);
+    for (name, dir) in &dirs {
+        // The record the run's end wrote is what its checkpoint gives again.
+        let recorded = TaskLosses::load(dir).unwrap().unwrap();
+        assert_eq!(recorded.losses.len(), 4, "{name}");
+        assert!(recorded
+            .losses
+            .iter()
+            .all(|l| l.len() == transfer::EPISODES));
+        assert_eq!(
+            task_losses(dir, 2).unwrap().as_ref(),
+            Some(&recorded),
+            "{name}"
+        );
+    }
+    let single = dir_of(&dirs, "single");
+    assert_eq!(
+        TaskLosses::load(single).unwrap().unwrap().trunks,
+        Trunks::PerTask
+    );
+    let req = EvalRequest {
+        threads: Some(2),
+        ..EvalRequest::default()
+    };
+    let report = |arm: &str| {
+        let r = evaluate_run_against(dir_of(&dirs, arm), &req, Some(single)).unwrap();
+        let t = r.transfer.unwrap();
+        for task in &t.tasks {
+            eprintln!("{arm} task {} {:?}: {:?}", task.task, task.group, task.row);
+        }
+        t
+    };
+    let joint = report("joint");
+    assert!(joint.tasks.iter().any(|t| t.negative()), "{joint:?}");
+    // A trunk per group of one is a trunk per task: the same training, the same losses.
+    let grouped = report("grouped");
+    assert!(grouped.tasks.iter().all(|t| !t.negative()), "{grouped:?}");
+    assert!(grouped.tasks.iter().all(|t| t.row.unwrap().ratio == 1.0));
+    assert_eq!(
+        TaskLosses::load(dir_of(&dirs, "grouped"))
+            .unwrap()
+            .unwrap()
+            .losses,
+        TaskLosses::load(single).unwrap().unwrap().losses
+    );
+    // The report is in evals.jsonl with the rest of the evaluation.
+    let evals = metalab::saved::load_evals(dir_of(&dirs, "joint")).unwrap();
+    assert_eq!(evals.last().unwrap().transfer.as_ref(), Some(&joint));
+    // The export's table has the joint and grouped arms against the baseline.
+    let out = tempfile::tempdir().unwrap();
+    let runs: Vec<(String, PathBuf)> = dirs.iter().map(|(n, d)| (n.clone(), d.clone())).collect();
+    let csv = metalab::export::transfer::write(out.path(), "nt", &runs)
+        .unwrap()
+        .unwrap();
+    let text = std::fs::read_to_string(csv).unwrap();
+    assert!(text.starts_with("arm,baseline,task,group,ratio,lo,hi,negative\n"));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("joint,single,") && l.ends_with(",true")));
+    assert!(!text
+        .lines()
+        .any(|l| l.starts_with("grouped,") && l.ends_with(",true")));
+}
+
+#[test]
+fn eval_against_an_arm_without_a_task_set_says_so() {
+    let arms = r#"
+        Arm(name: "joint", algorithm: MultiTask(tasks: 4)),
+        Arm(name: "fomaml", algorithm: Fomaml),"#;
+    let e = parse_str(&experiment(arms, 2), Path::new("nt.ron")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dirs = run_dirs(&engine_common::run_all(e, root.path()));
+    let fomaml = dir_of(&dirs, "fomaml");
+    assert_eq!(TaskLosses::load(fomaml).unwrap(), None);
+    let req = EvalRequest {
+        threads: Some(2),
+        ..EvalRequest::default()
+    };
+    let err = evaluate_run_against(dir_of(&dirs, "joint"), &req, Some(fomaml)).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("FOMAML run") && msg.contains("fix:"), "{msg}");
+}
+
+/// The first validation error's position and text.
+fn refused(arm: &str) -> ((usize, usize), String) {
+    let text = experiment(arm, 100);
+    match parse_str(&text, Path::new("nt.ron")) {
+        Err(ExperimentError::Invalid { errors, .. }) => {
+            (errors[0].position.unwrap(), errors[0].to_string())
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn trunk_options_that_cannot_work_are_refused_at_the_field_with_a_fix() {
+    let cases = [
+        (
+            r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: Groups([[0, 1], [2]]))),"#,
+            "tasks 3 are in no group",
+        ),
+        (
+            r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: Groups([[0, 1, 2], [2, 3]]))),"#,
+            "tasks 2 are in more than one group",
+        ),
+        (
+            r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: Groups([[0, 1, 2, 3], [7]]))),"#,
+            "names task 7",
+        ),
+        (
+            r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: Groups([[0, 1, 2, 3], []]))),"#,
+            "is empty",
+        ),
+        (
+            r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: Affinity(groups: 5, after: 10))),"#,
+            "it must be 2 to 4",
+        ),
+        (
+            r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: Affinity(groups: 2, after: 100))),"#,
+            "must be 1 to 99",
+        ),
+        (
+            r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: PerTask), aggregate: PcGrad),"#,
+            "separate trunks",
+        ),
+    ];
+    for (arm, says) in cases {
+        let ((line, col), msg) = refused(arm);
+        assert_eq!(line, 7, "{msg}");
+        assert!(msg.contains(says) && msg.contains("fix:"), "{says}: {msg}");
+        let field = if says == "separate trunks" {
+            "aggregate"
+        } else {
+            "trunks"
+        };
+        assert_eq!(col, arm.find(field).unwrap() + 1, "{msg}");
+    }
+    // Affinity groups need the affinities measured.
+    let text = experiment(
+        r#"        Arm(name: "g", algorithm: MultiTask(tasks: 4, trunks: Affinity(groups: 2, after: 10))),"#,
+        100,
+    )
+    .replace("affinity: Affinity(every: 10, lookahead_lr: 0.01)", "");
+    let Err(ExperimentError::Invalid { errors, .. }) = parse_str(&text, Path::new("nt.ron")) else {
+        panic!("accepted")
+    };
+    assert!(
+        errors[0].to_string().contains("train.affinity is not set"),
+        "{errors:?}"
+    );
+}
