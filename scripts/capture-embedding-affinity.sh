@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The task views (issue 21) as a person sees them, with the real binary in tmux: a short
-# sinusoid-cavia run (its cavia5 arm) and a mixed-affinity run (its multitask arm) trained by
+# sinusoid-cavia run (its cavia5 arm) and a mixed-affinity run (its fomaml arm) trained by
 # `metalab run`, then the workbench at 120×40 and 80×24: `2` Runs, `T` on the CAVIA run (the
 # task-embedding scatter, coloured by amplitude, then `p`: by the phase's sine), Esc, ↓ to
 # the mixed run, `H` (the affinity heatmap, gradient cosine, then `m`: lookahead). Then
@@ -16,7 +16,7 @@ mkdir -p "$out" "$work/project/experiments"
 cp "$root/experiments/sinusoid-cavia.ron" "$root/experiments/mixed-affinity.ron" \
     "$work/project/experiments/"
 cd "$work/project"
-"$bin" run experiments/mixed-affinity.ron --arm multitask -q >/dev/null
+"$bin" run experiments/mixed-affinity.ron --arm fomaml -q >/dev/null
 "$bin" run experiments/sinusoid-cavia.ron --arm cavia5 --iterations 2000 -q >/dev/null
 sock=metalab-tasks-$$
 cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$work"; }
@@ -54,6 +54,6 @@ runs=$(ls runs)
 # shellcheck disable=SC2086
 "$bin" export $runs --out "$work/exports" >/dev/null
 for f in "$work"/exports/*-embedding.png; do cp "$f" "$out/export-embedding-cavia5.png"; done
-for f in "$work"/exports/*-affinity.png; do cp "$f" "$out/export-affinity-multitask.png"; done
+for f in "$work"/exports/*-affinity.png; do cp "$f" "$out/export-affinity-fomaml.png"; done
 for f in "$work"/exports/*-embedding.csv; do cp "$f" "$out/export-embedding-cavia5.csv"; done
 echo "captures in $out"

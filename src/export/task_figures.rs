@@ -219,7 +219,8 @@ pub struct Heatmap {
     pub groups: Vec<Option<String>>,
     /// `values[r][c]`: the affinity of task `order[r]` to task `order[c]`.
     pub values: Vec<Vec<Option<f64>>>,
-    /// The colour scale runs from `−scale` to `+scale`.
+    /// The colour scale runs from `−scale` to `+scale`: the largest value rounded up to one
+    /// significant digit.
     pub scale: f64,
     /// The clustering cut into as many clusters as there are groups, per displayed task.
     pub clusters: Vec<usize>,
@@ -252,8 +253,10 @@ impl Heatmap {
                 a
             }
         });
+        // On ± the largest value, not the measure's range: trunk cosines of ±0.1 on a ±1 scale
+        // are one blank colour.
         let scale = match measure {
-            Measure::Cosine => 1.0,
+            Measure::Cosine => round_up(largest).min(1.0),
             Measure::Lookahead => round_up(largest),
         };
         Heatmap {
@@ -353,7 +356,9 @@ mod tests {
         assert_eq!(h.values[0][0], None);
         assert!((h.scale - 0.02).abs() < 1e-12, "{}", h.scale);
         assert_eq!(h.colour(0.02), palette::diverging(1.0));
-        assert_eq!(Heatmap::build(&r, Measure::Cosine, &names).scale, 1.0);
+        let mut ones = r.clone();
+        ones.cosine[0][1] = Some(-1.0);
+        assert_eq!(Heatmap::build(&ones, Measure::Cosine, &names).scale, 1.0);
         assert!((round_up(0.013) - 0.02).abs() < 1e-12);
         assert_eq!(round_up(0.0), 1.0);
     }
