@@ -263,7 +263,10 @@ fn the_affinity_heatmap_orders_canned_blocks_and_switches_measure() {
         runs.dedup();
         assert_eq!(runs.len(), 4, "{groups:?}");
         // Cosines up to 0.75 on a ±0.8 scale, printed ×10.
-        assert!(text.contains("values ×10 ") && text.contains("+7.0"), "{text}");
+        assert!(
+            text.contains("values ×10 ") && text.contains("+7.0"),
+            "{text}"
+        );
         write_snapshot(&format!("tui_affinity_{w}x{h}.txt"), &text);
     }
     press(&mut app, 'm');

@@ -130,10 +130,8 @@ fn lines(
     let mut ids = vec![Span::raw(" ".repeat(label_w))];
     if cell >= 3 {
         for &t in &m.order {
-            ids.push(Span::styled(
-                format!("{:>cell$}", format!("t{t}")),
-                theme::dim(),
-            ));
+            let id = format!("t{t}");
+            ids.push(Span::styled(format!("{id:>cell$}"), theme::dim()));
         }
     }
     out.push(Line::from(ids));
