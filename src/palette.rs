@@ -82,6 +82,67 @@ pub fn assign(identities: &[&str]) -> Vec<Rgb> {
     identities.iter().map(|id| ARMS[slot_of[id]]).collect()
 }
 
+/// Viridis (matplotlib's default sequential map) at nine stops: dark blue for the low end to
+/// yellow for the high end, ordered in lightness so it reads in grey and to colour-blind eyes.
+const VIRIDIS: [Rgb; 9] = [
+    Rgb(0x44, 0x01, 0x54),
+    Rgb(0x47, 0x2c, 0x7a),
+    Rgb(0x3b, 0x51, 0x8b),
+    Rgb(0x2c, 0x71, 0x8e),
+    Rgb(0x21, 0x90, 0x8d),
+    Rgb(0x27, 0xad, 0x81),
+    Rgb(0x5c, 0xc8, 0x63),
+    Rgb(0xaa, 0xdc, 0x32),
+    Rgb(0xfd, 0xe7, 0x25),
+];
+
+/// ColorBrewer's RdBu at seven stops, blue (negative) through near-white to red (positive).
+const RDBU: [Rgb; 7] = [
+    Rgb(0x21, 0x66, 0xac),
+    Rgb(0x67, 0xa9, 0xcf),
+    Rgb(0xd1, 0xe5, 0xf0),
+    Rgb(0xf7, 0xf7, 0xf7),
+    Rgb(0xfd, 0xdb, 0xc7),
+    Rgb(0xef, 0x8a, 0x62),
+    Rgb(0xb2, 0x18, 0x2b),
+];
+
+fn ramp(stops: &[Rgb], t: f64) -> Rgb {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    let x = t * (stops.len() - 1) as f64;
+    let i = (x.floor() as usize).min(stops.len() - 2);
+    let f = x - i as f64;
+    let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
+    let (a, b) = (stops[i], stops[i + 1]);
+    Rgb(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// A continuous value's colour, `t` in [0, 1] (low to high): what task embeddings are coloured
+/// by, on screen and in the exported figure.
+pub fn sequential(t: f64) -> Rgb {
+    ramp(&VIRIDIS, t)
+}
+
+/// A signed value's colour, `t` in [−1, 1]: blue below zero, red above, near-white at zero (the
+/// affinity heatmap's scale).
+pub fn diverging(t: f64) -> Rgb {
+    ramp(&RDBU, (t + 1.0) / 2.0)
+}
+
+/// Black or white, whichever reads on `bg` (by its luma).
+pub fn ink_on(bg: Rgb) -> Rgb {
+    let luma = 0.299 * bg.0 as f64 + 0.587 * bg.1 as f64 + 0.114 * bg.2 as f64;
+    if luma > 140.0 {
+        Rgb(0, 0, 0)
+    } else {
+        Rgb(0xff, 0xff, 0xff)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +178,17 @@ mod tests {
         // A seed group and a single run of one arm share its colour.
         let c = assign(&["maml", "maml", "reptile"]);
         assert_eq!(c[0], c[1]);
+    }
+
+    #[test]
+    fn scales_run_from_end_to_end_through_their_middle() {
+        assert_eq!(sequential(0.0), VIRIDIS[0]);
+        assert_eq!(sequential(1.0), VIRIDIS[8]);
+        assert_eq!(sequential(0.5), VIRIDIS[4]);
+        assert_eq!(diverging(-1.0), RDBU[0]);
+        assert_eq!(diverging(0.0), RDBU[3]);
+        assert_eq!(diverging(2.0), RDBU[6]);
+        assert_eq!(ink_on(RDBU[3]), Rgb(0, 0, 0));
+        assert_eq!(ink_on(VIRIDIS[0]), Rgb(0xff, 0xff, 0xff));
     }
 }

@@ -16,12 +16,14 @@ pub mod embedding;
 pub mod eval;
 pub mod inner;
 pub mod learner;
+pub mod linkage;
 #[cfg(test)]
 mod lockstep_tests;
 pub mod maml;
 pub mod metasgd;
 pub mod metric;
 pub mod multitask;
+pub mod pca;
 pub mod reptile;
 
 pub use contract::{

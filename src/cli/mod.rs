@@ -397,6 +397,20 @@ fn export(a: ExportArgs) -> Result<ExitCode> {
     if let Some(p) = metalab::export::transfer::write(&a.out, &done.stem, &dirs)? {
         out!("{}", p.display());
     }
+    // The task views of runs that recorded them (task embeddings, task affinities).
+    let several = loaded.curves.len() > 1;
+    for ((r, (_, dir)), c) in a.runs.iter().zip(&dirs).zip(&loaded.curves) {
+        let stem = if several {
+            format!("{}-{}", done.stem, c.label)
+        } else {
+            done.stem.clone()
+        };
+        let written = metalab::export::write_task_figures(&a.out, &stem, dir, &c.label)
+            .with_context(|| format!("exporting {r}'s task views into {}", a.out.display()))?;
+        for p in written {
+            out!("{}", p.display());
+        }
+    }
     // Written, and the damage named above: a script sees it in the status too.
     Ok(if loaded.damaged {
         ExitCode::from(1)

@@ -12,12 +12,13 @@ use super::control::Control;
 use super::messages::{ArmIndex, EngineEvent, FailureCause};
 use super::prepared::Prepared;
 use crate::algo::eval::{adapt_and_fit, adapt_and_score, summarize, EvalProtocol, Scoring};
-use crate::algo::{self, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
+use crate::algo::{self, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
 use crate::metrics::{ClassFit, EvalResult, QueryScore, TaskFit, TaskPoint, TrainWindow};
 use crate::pool::WorkerPool;
 use crate::runs::checkpoint::{Checkpoint, ResumeState};
-use crate::runs::{self, MetricRecord, RunDir, RunFacts, RunStatus};
+use crate::runs::embeddings::group_names;
+use crate::runs::{self, EmbeddingRecord, MetricRecord, RunDir, RunFacts, RunStatus};
 use crate::tasks::streams::{episodes, tasks_and_episodes, EvalStream};
 use crate::tasks::{Episode, Rng, Split, Targets, Task, TaskKind};
 use crate::transfer::{self, TaskLosses};
@@ -256,6 +257,8 @@ pub(super) struct ArmRun<'a> {
     rate: Rate,
     /// Fixed validation tasks: the periodic evaluation's and the per-task panels'.
     periodic: Vec<Episode>,
+    /// The tasks `periodic`'s episodes come from (what a task embedding is compared with).
+    periodic_tasks: Vec<Task>,
     /// The tracked tasks (their true functions are drawn for regression) and their episodes.
     tracked: Vec<(Task, Episode)>,
 }
@@ -284,6 +287,14 @@ impl<'a> ArmRun<'a> {
         };
         let mut algo = algo::build(&arm.algorithm, ctx, family);
         let mut rng = Rng::seed_from_u64(exp.seed);
+        let (periodic_tasks, periodic): (Vec<Task>, Vec<Episode>) = tasks_and_episodes(
+            p.eval_family.as_ref(),
+            Split::Validation,
+            EvalStream::Periodic.seed(exp.seed),
+            exp.eval.periodic_tasks,
+        )
+        .into_iter()
+        .unzip();
         let (dir, resume) = match &p.resume {
             Some(dir) => reopen(dir, algo.as_mut(), &mut rng)?,
             None => (
@@ -310,12 +321,8 @@ impl<'a> ArmRun<'a> {
                 since: Instant::now(),
                 from: resume.iteration,
             },
-            periodic: episodes(
-                p.eval_family.as_ref(),
-                Split::Validation,
-                EvalStream::Periodic.seed(exp.seed),
-                exp.eval.periodic_tasks,
-            ),
+            periodic,
+            periodic_tasks,
             tracked: tasks_and_episodes(
                 p.eval_family.as_ref(),
                 Split::Validation,
@@ -379,6 +386,18 @@ impl<'a> ArmRun<'a> {
                 if let Some(record) = self.algo.affinity(self.it) {
                     let written = self.dir.write_affinity(&record);
                     written.map_err(|e| fail_io(self.it, e))?;
+                    self.send(EngineEvent::Affinity {
+                        arm: self.index,
+                        record: Box::new(record),
+                    });
+                }
+                if let Some(record) = self.embeddings()? {
+                    let written = self.dir.write_embeddings(&record);
+                    written.map_err(|e| fail_io(self.it, e))?;
+                    self.send(EngineEvent::Embeddings {
+                        arm: self.index,
+                        record: Box::new(record),
+                    });
                 }
             }
         }
@@ -599,6 +618,31 @@ impl<'a> ArmRun<'a> {
             classes,
         };
         Ok((results, fits))
+    }
+
+    /// For an arm that adapts a task embedding (CAVIA's context), the periodic validation
+    /// tasks' embeddings after the evaluation's adaptation, with what is known of each task.
+    fn embeddings(&self) -> Result<Option<EmbeddingRecord>, Failure> {
+        let e = &self.p.experiment.eval;
+        let (start, mode) = self.algo.adapt_start();
+        let AdaptMode::Context { context, lr } = mode else {
+            return Ok(None);
+        };
+        let (steps, _) = mode.effective(e.inner_steps, e.inner_lr);
+        let embeddings =
+            algo::cavia::embeddings(&self.pool, start, context, lr, self.periodic.clone(), steps)
+                .map_err(|err| self.failure(FailureCause::Worker, err))?;
+        Ok(Some(EmbeddingRecord::new(
+            self.it,
+            steps,
+            format!(
+                "the {} periodic validation tasks, adapted as the evaluation adapts",
+                self.periodic.len()
+            ),
+            &self.periodic_tasks,
+            embeddings,
+            &group_names(&self.p.experiment.family),
+        )))
     }
 
     /// Save the checkpoint, then record the iteration in `run.json` (in that order, so

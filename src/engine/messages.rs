@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::algo::affinity::AffinityRecord;
 pub use crate::metrics::{ClassFit, EvalResult, TaskFit, TaskPoint, TrainPoint};
+pub use crate::runs::EmbeddingRecord;
 
 /// Index of an arm within the launched experiment (order of `Experiment::arms`).
 pub type ArmIndex = usize;
@@ -64,6 +66,17 @@ pub enum EngineEvent {
         iteration: usize,
         path: PathBuf,
     },
+    /// The training tasks' affinities so far, at an evaluation (also in `affinity.json`).
+    Affinity {
+        arm: ArmIndex,
+        record: Box<AffinityRecord>,
+    },
+    /// A task-embedding arm's validation tasks' embeddings at an evaluation (also in
+    /// `embeddings.json`).
+    Embeddings {
+        arm: ArmIndex,
+        record: Box<EmbeddingRecord>,
+    },
     Paused {
         arm: ArmIndex,
     },
@@ -121,6 +134,8 @@ impl EngineEvent {
             | EngineEvent::Fit { arm, .. }
             | EngineEvent::ClassFit { arm, .. }
             | EngineEvent::Checkpoint { arm, .. }
+            | EngineEvent::Affinity { arm, .. }
+            | EngineEvent::Embeddings { arm, .. }
             | EngineEvent::Paused { arm }
             | EngineEvent::Resumed { arm }
             | EngineEvent::Finished { arm, .. }

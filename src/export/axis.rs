@@ -11,6 +11,8 @@ pub enum Domain {
     Percent,
     /// Meta-iterations: `[0, ∞)`, and the axis starts at 0 so runs of different lengths line up.
     Iterations,
+    /// Any value (a principal-component coordinate).
+    Real,
 }
 
 impl Domain {
@@ -18,6 +20,7 @@ impl Domain {
         match self {
             Domain::NonNegative | Domain::Iterations => (0.0, f64::INFINITY),
             Domain::Percent => (0.0, 100.0),
+            Domain::Real => (f64::NEG_INFINITY, f64::INFINITY),
         }
     }
 }

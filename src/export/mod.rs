@@ -9,6 +9,8 @@
 //! - `raster`: the PNG backend, plotters' bitmap with evenly spaced text;
 //! - [`name`]: readable export names that never overwrite an earlier export;
 //! - [`transfer`]: the negative-transfer table (CSV) of multi-task runs against their baseline.
+//! - [`task_figures`]: what the task-embedding scatter and the affinity heatmap show (shared
+//!   with the workbench), drawn by `task_plots`; [`write_task_figures`] writes them for a run.
 
 pub mod axis;
 pub mod csv;
@@ -18,6 +20,8 @@ pub mod name;
 pub mod plot;
 mod raster;
 pub mod transfer;
+pub mod task_figures;
+mod task_plots;
 
 use std::path::{Path, PathBuf};
 
@@ -114,4 +118,58 @@ pub fn write(
         crate::runs::atomic::write(path, bytes).map_err(io(path))?;
     }
     Ok(out)
+}
+
+/// A run's task views, when it recorded them: its validation tasks' embeddings as
+/// `<stem>-embedding.csv` and a scatter on their first two principal components
+/// (`<stem>-embedding.png`, coloured by the first parameter, or the group), and its task
+/// affinities as heatmaps of both measures (`<stem>-affinity.png`). Never replaces a file
+/// (`-2`, `-3`, … as [`write`]). Returns the files written: none for a run without either.
+pub fn write_task_figures(
+    dir: &Path,
+    stem: &str,
+    run_dir: &Path,
+    title: &str,
+) -> Result<Vec<PathBuf>, ExportError> {
+    use task_figures::{Heatmap, Measure, Scatter};
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { path, source }
+    };
+    let embeddings = crate::runs::load_embeddings(run_dir).filter(|r| !r.tasks.is_empty());
+    let affinity = crate::runs::load_affinity(run_dir).filter(|r| !r.cosine.is_empty());
+    let mut written = vec![];
+    if embeddings.is_none() && affinity.is_none() {
+        return Ok(written);
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let safe = name::file_safe(stem);
+    if let Some(r) = &embeddings {
+        let stem = name::free_stem(dir, &format!("{safe}-embedding"), &["csv", "png"]);
+        let colouring = r.colourings().first().copied();
+        let csv = dir.join(format!("{stem}.csv"));
+        crate::runs::atomic::write(&csv, r.to_csv().as_bytes()).map_err(io(&csv))?;
+        written.push(csv);
+        if let Some(c) = colouring {
+            let png = task_plots::scatter_png(&Scatter::build(r, c), title)?;
+            let path = dir.join(format!("{stem}.png"));
+            crate::runs::atomic::write(&path, &png).map_err(io(&path))?;
+            written.push(path);
+        }
+    }
+    if let Some(r) = &affinity {
+        let names = crate::runs::load_config(run_dir)
+            .map(|c| crate::runs::embeddings::group_names(&c.family))
+            .unwrap_or_default();
+        let maps: Vec<Heatmap> = Measure::ALL
+            .iter()
+            .map(|&m| Heatmap::build(r, m, &names))
+            .collect();
+        let stem = name::free_stem(dir, &format!("{safe}-affinity"), &["png"]);
+        let path = dir.join(format!("{stem}.png"));
+        let png = task_plots::heatmaps_png(&maps, title)?;
+        crate::runs::atomic::write(&path, &png).map_err(io(&path))?;
+        written.push(path);
+    }
+    Ok(written)
 }

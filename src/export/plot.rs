@@ -18,7 +18,7 @@ use super::figure::{Figure, Panel, X_TITLE};
 use crate::palette;
 
 /// The family name the shipped font is registered under, and what the SVG asks a viewer for.
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 pub const WIDTH: u32 = 1200;
@@ -33,11 +33,11 @@ const LEGEND_SIZE: f64 = 15.0;
 #[error("drawing the plot: {0}")]
 pub struct PlotError(pub String);
 
-fn fail<E: std::fmt::Debug>(e: E) -> PlotError {
+pub(super) fn fail<E: std::fmt::Debug>(e: E) -> PlotError {
     PlotError(format!("{e:?}"))
 }
 
-fn register_font() {
+pub(super) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bytes are compiled in and checked by the tests; a failure here is a broken build.
@@ -49,7 +49,7 @@ fn register_font() {
 
 /// A linear axis whose ticks are exactly the [`Axis`]'s: plotters' own would be its choice,
 /// and its key-point wrapper has no label formatting to override.
-struct Ticked {
+pub(super) struct Ticked {
     lo: f64,
     hi: f64,
     ticks: Vec<f64>,
@@ -308,13 +308,22 @@ pub fn to_svg(fig: &Figure) -> Result<String, PlotError> {
 
 /// The figure as PNG bytes (8-bit RGB), encoded with the `png` crate.
 pub fn to_png(fig: &Figure) -> Result<Vec<u8>, PlotError> {
-    let (w, h) = size(fig);
+    raster_png(size(fig), |root| draw(root, fig))
+}
+
+/// A `w × h` drawing made by `paint` on the PNG backend (the shipped font, evenly spaced
+/// text), as PNG bytes: every exported PNG is made here.
+pub(super) fn raster_png(
+    (w, h): (u32, u32),
+    paint: impl FnOnce(&DrawingArea<super::raster::Raster<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<Vec<u8>, PlotError> {
+    register_font();
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     {
         let font = ab_glyph::FontRef::try_from_slice(FONT_BYTES).map_err(fail)?;
         let bitmap = BitMapBackend::with_buffer(&mut rgb, (w, h));
         let root = super::raster::Raster::new(bitmap, font).into_drawing_area();
-        draw(&root, fig)?;
+        paint(&root)?;
     }
     let mut bytes = Vec::new();
     let mut enc = png::Encoder::new(&mut bytes, w, h);

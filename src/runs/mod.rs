@@ -12,6 +12,10 @@
 //! runs/<id>/class_fits.json          classification only: the tracked tasks' classes, support
 //!                                    labels and query loss/accuracy per adaptation step
 //! runs/<id>/notes.json               the researcher's note and tags (optional, atomic rewrite)
+//! runs/<id>/affinity.json            the training tasks' affinities (`train.affinity`), at the
+//!                                    latest evaluation (atomic rewrite; `affinity.csv` beside it)
+//! runs/<id>/embeddings.json          a task-embedding arm's (CAVIA) validation tasks' embeddings
+//!                                    and parameters at the latest evaluation (atomic rewrite)
 //! ```
 //! `metrics.jsonl` is appended a line at a time; a killed run can leave a partial last line,
 //! which readers skip. Any other line that is not a record is damage: [`read_metrics`] reports
@@ -23,6 +27,7 @@
 mod affinity;
 pub mod atomic;
 pub mod checkpoint;
+pub mod embeddings;
 mod error;
 pub mod files;
 pub mod label;
@@ -34,6 +39,7 @@ mod notes;
 mod text;
 
 pub use affinity::load_affinity;
+pub use embeddings::{load_embeddings, EmbeddingRecord};
 pub use error::{MetricsDamage, RunError};
 pub use list::*;
 pub use lock::{holder, try_claim};
@@ -249,6 +255,13 @@ impl RunDir {
     pub fn write_fits(&self, fits: &[TaskFit]) -> Result<(), RunError> {
         let path = self.dir.join(FITS);
         let text = serde_json::to_string(fits).expect("fits serialize");
+        atomic::write(&path, text.as_bytes()).map_err(|e| RunError::io(&path, e))
+    }
+
+    /// The task embeddings of the latest evaluation, replacing the last ones.
+    pub fn write_embeddings(&self, record: &EmbeddingRecord) -> Result<(), RunError> {
+        let path = self.dir.join(EMBEDDINGS_RECORD);
+        let text = serde_json::to_string(record).expect("embeddings serialize");
         atomic::write(&path, text.as_bytes()).map_err(|e| RunError::io(&path, e))
     }
 
@@ -601,6 +614,10 @@ pub struct RunMetrics {
     /// The tracked tasks' class fits at the latest evaluation (classification;
     /// `class_fits.json`).
     pub class_fits: Vec<ClassFit>,
+    /// The validation tasks' embeddings at the latest evaluation (`embeddings.json`).
+    pub embeddings: Option<EmbeddingRecord>,
+    /// The training tasks' affinities at the latest evaluation (`affinity.json`).
+    pub affinity: Option<crate::algo::affinity::AffinityRecord>,
     /// Lines of `metrics.jsonl` that are no record, left out of the above: whoever shows the
     /// metrics says so (a cut last line is what a run being written or killed leaves).
     pub damage: Vec<MetricsDamage>,
@@ -642,6 +659,12 @@ pub fn load_metrics(dir: &Path) -> Result<RunMetrics, RunError> {
     m.damage = file.damage;
     m.fits = load_fits(dir);
     m.class_fits = load_class_fits(dir);
+    m.embeddings = load_embeddings(dir);
+    // Read here, not by `affinity::load_affinity`: that file writes through `RunDir`, which
+    // lives here, and a call back would make the two files import each other.
+    m.affinity = files::read_text(&dir.join(AFFINITY))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     Ok(m)
 }
 

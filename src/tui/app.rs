@@ -19,6 +19,7 @@ pub use super::screen::Screen;
 use super::session::Session;
 use super::store::RunRow;
 use super::sweep_view::{SweepMsg, SweepView};
+use super::task_views::TaskViews;
 use super::worker::{Done, Worker};
 
 /// Something that needs the user's yes before it happens.
@@ -245,6 +246,8 @@ pub struct App {
     /// The command line's `--data`: the Omniglot folder every launch uses.
     pub data: Option<PathBuf>,
     pub adaptation: AdaptationView,
+    /// The task-embedding and task-affinity screens' state.
+    pub task_views: TaskViews,
     /// Reads the folders off the UI thread; without one (tests) they are read in place.
     pub scanner: Option<Scanner>,
     /// The experiments list asked for last; older answers update the list but never the editor.
@@ -316,6 +319,7 @@ impl App {
             quit: false,
             data: None,
             adaptation: AdaptationView::default(),
+            task_views: TaskViews::default(),
             scanner: None,
             catalog_generation: 0,
             catalog_loaded: false,

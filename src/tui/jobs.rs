@@ -108,6 +108,9 @@ fn show_runs(app: &mut App, rows: &[RunRow], screen: Screen, loaded: Vec<Loaded>
                 }
                 let mut a = ArmView::from_metrics(name, &r.algorithm, &r.status, &m);
                 a.run_dir = Some(r.dir.clone());
+                if let Some(c) = &l.config {
+                    a.group_names = crate::runs::embeddings::group_names(&c.family);
+                }
                 a.identity = r.arm.clone();
                 a.total = a.total.max(r.total_iterations);
                 arms_loaded.push((a, l.config));

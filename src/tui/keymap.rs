@@ -76,6 +76,16 @@ pub enum Action {
     LeaveAdaptation,
     /// The next (+1) or previous (−1) tracked task's fit.
     SelectTask(isize),
+    /// Open the task-embedding scatter (from Runs: the selected run).
+    ShowEmbedding,
+    /// Open the task-affinity heatmap (from Runs: the selected run).
+    ShowAffinity,
+    /// Leave a task view for the screen it was opened from.
+    LeaveTaskView,
+    /// Colour the embedding scatter by the next task property.
+    CycleColouring,
+    /// Show the heatmap's other affinity measure.
+    SwitchMeasure,
     /// Handled by the editor widget itself (listed so help and footer can name it).
     EditorWidget,
 }
@@ -151,6 +161,9 @@ const MONITOR: &[Screen] = &[Screen::Monitor];
 const COMPARE: &[Screen] = &[Screen::Compare];
 const EDITOR: &[Screen] = &[Screen::Editor];
 const ADAPTATION: &[Screen] = &[Screen::Adaptation];
+const TASK_VIEWS: &[Screen] = &[Screen::Embedding, Screen::Affinity];
+const EMBEDDING: &[Screen] = &[Screen::Embedding];
+const AFFINITY: &[Screen] = &[Screen::Affinity];
 
 pub struct Binding {
     /// The screens where the keys do this.
@@ -264,6 +277,8 @@ fn table() -> Vec<Binding> {
         bind(CHARTS, &[Key::ch('0')], HideCursor, S::Monitor, "", "", None),
         bind(COMPARE, &[Key::ch('D')], ToggleDiff, S::Monitor, "D", "config diff ↔ charts", Some("D diff")),
         bind(CHARTS, &[Key::ch('A')], ShowAdaptation, S::Monitor, "", "", Some("A adaptation")),
+        bind(CHARTS, &[Key::ch('T')], ShowEmbedding, S::Monitor, "T  H", "task embedding (PCA) / affinity heatmap", Some("T embedding")).footer_only_on(MONITOR),
+        bind(CHARTS, &[Key::ch('H')], ShowAffinity, S::Monitor, "", "", Some("H affinity")).footer_only_on(MONITOR),
         // Adaptation (opened with A)
         bind(ADAPTATION, &[Key::new(Left), Key::ch('h')], Move(-1), S::Monitor, "", "", Some("←→ arm")),
         bind(ADAPTATION, &[Key::new(Right), Key::ch('l')], Move(1), S::Monitor, "", "", None),
@@ -290,8 +305,31 @@ fn table() -> Vec<Binding> {
         bind(RUNS, &[Key::ch('o')], SortRuns, S::Runs, "o", "sort by date / result", None),
         bind(RUNS, &[Key::ch('t')], EditNotes, S::Runs, "t", "note and #tags", None),
         bind(RUNS, &[Key::ch('v')], ViewConfig, S::Runs, "v", "view its frozen config", None),
+        bind(RUNS, &[Key::ch('T')], ShowEmbedding, S::Runs, "T  H", "open its task embedding / affinity heatmap", None),
+        bind(RUNS, &[Key::ch('H')], ShowAffinity, S::Runs, "", "", None),
     ]);
+    t.extend(task_view_table());
     t
+}
+
+/// The task views' own keys (opened with T and H).
+#[rustfmt::skip]
+fn task_view_table() -> Vec<Binding> {
+    use Action::*;
+    use KeyCode::*;
+    use Section as S;
+    vec![
+        bind(TASK_VIEWS, &[Key::new(Left), Key::ch('h')], Move(-1), S::Monitor, "", "", Some("←→ arm")),
+        bind(TASK_VIEWS, &[Key::new(Right), Key::ch('l')], Move(1), S::Monitor, "", "", None),
+        bind(EMBEDDING, &[Key::ch('p')], CycleColouring, S::Monitor, "p  m", "embedding: colour by next property · heatmap: other measure", Some("p colour by")),
+        bind(AFFINITY, &[Key::ch('m')], SwitchMeasure, S::Monitor, "", "", Some("m cosine/lookahead")),
+        bind(EMBEDDING, &[Key::ch('H')], ShowAffinity, S::Monitor, "", "", Some("H affinity")),
+        bind(AFFINITY, &[Key::ch('T')], ShowEmbedding, S::Monitor, "", "", Some("T embedding")),
+        bind(EMBEDDING, &[Key::ch('T'), Key::ch('q'), Key::new(Esc)], LeaveTaskView, S::Monitor, "", "", None),
+        bind(AFFINITY, &[Key::ch('H'), Key::ch('q'), Key::new(Esc)], LeaveTaskView, S::Monitor, "", "", None),
+        bind(TASK_VIEWS, &[Key::ch('?'), Key::new(F(1))], Help, S::Monitor, "", "", None),
+        bind(TASK_VIEWS, &[Key::ctrl('c')], AskQuit, S::Monitor, "", "", None),
+    ]
 }
 
 /// The action `k` triggers on `screen`, if any. The first matching binding wins.
@@ -348,9 +386,11 @@ pub fn footer_parts(screen: Screen) -> Vec<String> {
     match screen {
         Screen::Experiments => parts.extend(["Tab panes", "? help", "q quit"].map(String::from)),
         Screen::Runs => parts.extend(["? help", "q quit"].map(String::from)),
-        Screen::Monitor | Screen::Compare | Screen::Adaptation => {
-            parts.extend(["? help", "q back"].map(String::from))
-        }
+        Screen::Monitor
+        | Screen::Compare
+        | Screen::Adaptation
+        | Screen::Embedding
+        | Screen::Affinity => parts.extend(["? help", "q back"].map(String::from)),
         Screen::Editor => {}
     }
     parts
@@ -414,10 +454,12 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_on_one_screen() {
-        for screen in Screen::TABS
-            .into_iter()
-            .chain([Screen::Editor, Screen::Adaptation])
-        {
+        for screen in Screen::TABS.into_iter().chain([
+            Screen::Editor,
+            Screen::Adaptation,
+            Screen::Embedding,
+            Screen::Affinity,
+        ]) {
             let mut seen: Vec<(Key, Action)> = vec![];
             for b in bindings().iter().filter(|b| b.on.contains(&screen)) {
                 for k in &b.keys {
@@ -441,7 +483,7 @@ mod tests {
         assert!(!footer(Screen::Compare).contains("pause"));
         assert_eq!(
             footer(Screen::Monitor),
-            "←→ arm · p pause/resume · s/S stop · c compare · a acc/loss · v live/saved · x export · A adaptation · ? help · q back"
+            "←→ arm · p pause/resume · s/S stop · c compare · a acc/loss · v live/saved · x export · A adaptation · T embedding · H affinity · ? help · q back"
         );
     }
 }

@@ -6,7 +6,7 @@ use super::app::{step, App, Io, Modal, Pending, Screen};
 use super::catalog::EntryKind;
 use super::keymap::{self, Action};
 use super::text::plural;
-use super::{chart_keys, launch, modal_keys, monitor_keys, runs_keys};
+use super::{chart_keys, launch, modal_keys, monitor_keys, runs_keys, task_keys};
 
 pub fn on_key(app: &mut App, k: KeyEvent) {
     // Windows reports releases too; acting on them would double every key.
@@ -85,6 +85,11 @@ fn perform(app: &mut App, action: Action) {
         | Action::ShowAdaptation
         | Action::LeaveAdaptation
         | Action::SelectTask(_) => monitor_keys::perform(app, action),
+        Action::ShowEmbedding
+        | Action::ShowAffinity
+        | Action::LeaveTaskView
+        | Action::CycleColouring
+        | Action::SwitchMeasure => task_keys::perform(app, action),
         Action::ShowCompare => app.screen = Screen::Compare,
         Action::ShowMonitor => app.screen = Screen::Monitor,
         Action::Save => app.io(Io::SaveEditor { then_launch: false }),
@@ -170,7 +175,7 @@ pub fn move_selection(app: &mut App, by: isize) {
         Screen::Experiments => app.exp_sel = step(app.exp_sel, app.experiments.len(), by),
         Screen::Runs => app.run_sel = step(app.run_sel, app.run_items.len(), by),
         Screen::Compare => chart_keys::move_in_ranking(app, by),
-        Screen::Monitor | Screen::Adaptation => {
+        Screen::Monitor | Screen::Adaptation | Screen::Embedding | Screen::Affinity => {
             let n = app.session().map_or(0, |s| s.arms.len());
             app.arm_sel = step(app.arm_sel, n, by);
         }

@@ -36,6 +36,8 @@ pub mod session;
 pub mod store;
 pub mod sweep_job;
 pub mod sweep_view;
+pub mod task_keys;
+pub mod task_views;
 pub mod terminal;
 pub mod text;
 pub mod update;

@@ -1,4 +1,5 @@
-//! The workbench's screens: the four tabs, the editor and the adaptation view.
+//! The workbench's screens: the four tabs, the editor, the adaptation view and the two task
+//! views (embedding scatter, affinity heatmap).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -10,6 +11,11 @@ pub enum Screen {
     /// Loss against adaptation steps, and for regression the tracked tasks' fits; opened from
     /// the monitor or compare screen (`AdaptationView::from`).
     Adaptation,
+    /// The selected arm's task embeddings on their first two principal components; opened
+    /// from the monitor, compare or runs screen (`TaskViews::from`).
+    Embedding,
+    /// The selected arm's task-affinity matrix as a heatmap ordered by clustering.
+    Affinity,
 }
 
 impl Screen {
@@ -29,6 +35,8 @@ impl Screen {
             Screen::Compare => "Compare",
             Screen::Editor => "Editor",
             Screen::Adaptation => "Adaptation",
+            Screen::Embedding => "Task embedding",
+            Screen::Affinity => "Task affinity",
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::engine::messages::{ClassFit, EngineEvent, EvalResult, TaskFit};
+use crate::engine::messages::{
+    AffinityRecord, ClassFit, EmbeddingRecord, EngineEvent, EvalResult, TaskFit,
+};
 use crate::experiment::Experiment;
 use crate::runs::RunStatus;
 use crate::stats::MeanCi;
@@ -174,6 +176,12 @@ pub struct ArmView {
     /// Several runs of one configuration differing only in seed, shown as this one arm (its
     /// curves the mean over seeds, its bands across seeds); empty for a single run.
     pub seeds: Vec<SeedRun>,
+    /// A task-embedding arm's validation tasks' embeddings at its latest evaluation.
+    pub embeddings: Option<EmbeddingRecord>,
+    /// The training tasks' affinities at the latest evaluation (`train.affinity`).
+    pub affinity: Option<AffinityRecord>,
+    /// The family's task groups' names, by group index (mixed regression), for labels.
+    pub group_names: Vec<String>,
 }
 
 impl ArmView {
@@ -205,6 +213,9 @@ impl ArmView {
             class_fits: Vec::new(),
             evals: Vec::new(),
             seeds: Vec::new(),
+            embeddings: None,
+            affinity: None,
+            group_names: Vec::new(),
         }
     }
 
@@ -369,6 +380,12 @@ impl ArmView {
         for fit in m.class_fits.iter().filter(|f| f.iteration <= upto) {
             self.set_class_fit(fit);
         }
+        if let Some(r) = m.embeddings.as_ref().filter(|r| r.iteration <= upto) {
+            self.embeddings = Some(r.clone());
+        }
+        if let Some(r) = m.affinity.as_ref().filter(|r| r.iteration <= upto) {
+            self.affinity = Some(r.clone());
+        }
         for t in m.tasks.iter().filter(|t| t.iteration <= upto) {
             if let Some(ts) = self.task(t.task) {
                 ts.loss.push(t.iteration as f64, t.loss);
@@ -402,6 +419,7 @@ impl Session {
                 // Known before the engine says so, so the panels are labelled right from the start.
                 v.classification = exp.family.is_classification();
                 v.augment = crate::tasks::augment::in_words(exp.train.augment);
+                v.group_names = crate::runs::embeddings::group_names(&exp.family);
                 v
             })
             .collect();
@@ -496,6 +514,8 @@ impl Session {
                 }
             }
             EngineEvent::Checkpoint { .. } => {}
+            EngineEvent::Affinity { record, .. } => a.affinity = Some((**record).clone()),
+            EngineEvent::Embeddings { record, .. } => a.embeddings = Some((**record).clone()),
             EngineEvent::Paused { .. } => a.status = ArmStatus::Paused,
             EngineEvent::Resumed { .. } => a.status = ArmStatus::Running,
             EngineEvent::Finished {

@@ -177,7 +177,7 @@ fn on_mouse(app: &mut App, m: MouseEvent) {
                     Screen::Experiments => app.exp_sel = i,
                     Screen::Runs => app.run_sel = i,
                     Screen::Monitor | Screen::Compare => app.arm_sel = i,
-                    Screen::Editor | Screen::Adaptation => {}
+                    Screen::Editor | Screen::Adaptation | Screen::Embedding | Screen::Affinity => {}
                 }
             }
         }

@@ -123,7 +123,8 @@ fn export_rows(exports_dir: &std::path::Path, rows: &[RunRow]) -> Result<String,
     }
     let mut curves = Vec::new();
     let mut classification = false;
-    for (r, label) in rows.iter().zip(labels(rows)) {
+    let names = labels(rows);
+    for (r, label) in rows.iter().zip(names.clone()) {
         let m = store::load_metrics(&r.dir)?;
         classification |= m.classification;
         curves.push(ArmCurves {
@@ -141,9 +142,29 @@ fn export_rows(exports_dir: &std::path::Path, rows: &[RunRow]) -> Result<String,
         });
     }
     let stem = export::name::stem(&subjects(rows), SystemTime::now());
-    export::write(exports_dir, &stem, &curves, classification)
-        .map(|done| done.summary())
-        .map_err(|e| format!("export failed: {e}"))
+    let done = export::write(exports_dir, &stem, &curves, classification)
+        .map_err(|e| format!("export failed: {e}"))?;
+    // Runs that recorded task views (embeddings, affinities) get their figures beside.
+    let mut extra = 0;
+    for (r, label) in rows.iter().zip(&names) {
+        let stem = if rows.len() > 1 {
+            format!("{}-{label}", done.stem)
+        } else {
+            done.stem.clone()
+        };
+        extra += export::write_task_figures(exports_dir, &stem, &r.dir, label)
+            .map_err(|e| format!("export failed: {e}"))?
+            .len();
+    }
+    Ok(match extra {
+        0 => done.summary(),
+        n => format!(
+            "{} and {n} task-view file{} ({}-*)",
+            done.summary(),
+            if n == 1 { "" } else { "s" },
+            done.stem
+        ),
+    })
 }
 
 /// The runs' names in every view and export of them: one rule, so the Compare view, the Runs

@@ -1,10 +1,12 @@
 //! `render(&App, &mut Frame)`: a pure function of the state, one file per panel.
 
 pub mod adaptation;
+pub mod affinity;
 pub mod chart;
 pub mod class_fit;
 pub mod compare;
 pub mod editor;
+pub mod embedding;
 pub mod experiments;
 pub mod layout;
 pub mod modal;
@@ -37,6 +39,8 @@ pub fn render(app: &App, f: &mut Frame) {
         Screen::Compare => compare::render(app, f, fr.body),
         Screen::Editor => editor::render(app, f, fr.body),
         Screen::Adaptation => adaptation::render(app, f, fr.body),
+        Screen::Embedding => embedding::render(app, f, fr.body),
+        Screen::Affinity => affinity::render(app, f, fr.body),
     }
     if let Some((rows, level)) = status {
         let style = if level == Level::Error {

@@ -21,7 +21,9 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     for (i, s) in Screen::TABS.iter().enumerate() {
         let current = app.screen == *s
             || (app.screen == Screen::Editor && *s == Screen::Experiments)
-            || (app.screen == Screen::Adaptation && *s == app.adaptation.from);
+            || (app.screen == Screen::Adaptation && *s == app.adaptation.from)
+            || (matches!(app.screen, Screen::Embedding | Screen::Affinity)
+                && *s == app.task_views.from);
         let style = if current {
             theme::selected()
         } else {
