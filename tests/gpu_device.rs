@@ -198,7 +198,7 @@ fn bench_on_cuda_without_a_driver_is_a_clear_error() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("bench --device cuda")
             && err.contains("no NVIDIA driver")
