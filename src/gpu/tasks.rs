@@ -79,6 +79,9 @@ struct Forward<B: Backend> {
     codes: Vec<B::U8>,
 }
 
+/// Every task's gradient (θ-long) and, where asked, ∂L/∂(the first dense layer's input).
+type DenseGrads<B> = (Vec<Vec<f32>>, Option<<B as Backend>::F32>);
+
 impl<B: Kernels> GpuTasks<B> {
     /// The engine for `net` on `b`: the MLP, or the conv net (its blocks, then the head).
     pub fn new(b: B, net: &Network) -> Result<GpuTasks<B>, ModelError> {
@@ -250,7 +253,7 @@ impl<B: Kernels> GpuTasks<B> {
         mode: Mode,
         dout: B::F32,
         input_grad: bool,
-    ) -> Result<(Vec<Vec<f32>>, Option<B::F32>), GpuError> {
+    ) -> Result<DenseGrads<B>, GpuError> {
         let len: usize = self.dims[..layers].iter().map(|&(i, o)| i * o + o).sum();
         let mut grads = vec![vec![0.0f32; self.at + len]; tasks];
         let mut dh = dout;
