@@ -205,3 +205,20 @@ extern "C" __global__ void ml_bn_pool_bwd(const float *y, const unsigned char *c
         dy[i] = v;
     }
 }
+
+// Swaps the first two axes of every task's `[d0, d1, inner]` tensor `x` into `y` (`[d1, d0,
+// inner]`): a batch's images (`[n, c, h·w]`) into the blocks' CNHW and back, and the last block's
+// output (`[c, n, h·w]`) into the head's rows (`[n, c·h·w]`, PyTorch's `flatten` order). One
+// thread per element of `y`.
+extern "C" __global__ void ml_swap01(const float *x, float *y, int tasks, int d0, int d1,
+                                     int inner) {
+    const long long per = (long long)d0 * d1 * inner, total = tasks * per;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const long long t = i / per, r = i % per;
+        const int k = (int)(r % inner);
+        const long long ji = r / inner;
+        const int i0 = (int)(ji % d0), i1 = (int)(ji / d0);
+        y[i] = x[t * per + ((long long)i0 * d1 + i1) * inner + k];
+    }
+}

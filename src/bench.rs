@@ -2,11 +2,16 @@
 //!
 //! Settings are fixed here, not read from `experiments/`, so figures stay comparable across
 //! versions. Each workload runs in a child process so its peak memory is its own.
+//!
+//! `--device cuda` runs the GPU rows (the target shapes: conv4 5-way 1-shot, meta-batch
+//! 32, 15 queries, FOMAML and second-order MAML with 1 and 5 inner steps, and sinusoid MAML)
+//! through the GPU engine (`gpu::GpuTasks` on `Cuda(0)`); without a usable GPU it stops before
+//! any workload with the probe's error, which names the fix.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +26,38 @@ use crate::tasks::augment;
 use crate::tasks::sinusoid::Sinusoid;
 use crate::tasks::{Batch, Episode, FamilyShape, Rng, Split, Targets, Task, TaskFamily};
 
+/// Where `metalab bench` runs its workloads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchDevice {
+    /// The CPU workers, every workload.
+    #[default]
+    Cpu,
+    /// The GPU engine on CUDA device 0, the GPU rows.
+    Cuda,
+}
+
+impl BenchDevice {
+    fn spec(self) -> DeviceSpec {
+        match self {
+            BenchDevice::Cpu => DeviceSpec::Cpu,
+            BenchDevice::Cuda => DeviceSpec::Cuda(0),
+        }
+    }
+    fn arg(self) -> &'static str {
+        match self {
+            BenchDevice::Cpu => "cpu",
+            BenchDevice::Cuda => "cuda",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchResult {
     pub workload: String,
+    /// Results from before the GPU rows are CPU results.
+    #[serde(default)]
+    pub device: BenchDevice,
     pub iterations: usize,
     pub median_s: f64,
     pub min_s: f64,
@@ -38,6 +72,8 @@ struct Workload {
     /// (warm-up, timed) iterations, and the same for `--quick`.
     full: (usize, usize),
     quick: (usize, usize),
+    /// (warm-up, timed) iterations on the GPU engine: the GPU rows (`--device cuda`).
+    gpu: Option<(usize, usize)>,
 }
 
 const WORKLOADS: &[Workload] = &[
@@ -45,67 +81,80 @@ const WORKLOADS: &[Workload] = &[
         name: "sinusoid-maml2",
         full: (50, 500),
         quick: (10, 50),
+        gpu: Some((20, 200)),
     },
     Workload {
         name: "sinusoid-fomaml",
         full: (50, 500),
         quick: (10, 50),
+        gpu: None,
     },
     Workload {
         name: "sinusoid-reptile5",
         full: (50, 500),
         quick: (10, 50),
+        gpu: None,
     },
     Workload {
         name: "omniglot-fomaml-1step",
         full: (1, 5),
         quick: (1, 2),
+        gpu: Some((3, 20)),
     },
     Workload {
         name: "omniglot-maml2-1step",
         full: (1, 5),
         quick: (1, 2),
+        gpu: Some((3, 20)),
     },
     Workload {
         name: "omniglot-maml2-1step-augment",
         full: (1, 5),
         quick: (1, 2),
+        gpu: None,
     },
     Workload {
         name: "omniglot-fomaml-5step",
         full: (1, 3),
         quick: (1, 1),
+        gpu: Some((3, 20)),
     },
     Workload {
         name: "omniglot-maml2-5step",
         full: (1, 3),
         quick: (1, 1),
+        gpu: Some((3, 10)),
     },
     Workload {
         name: "omniglot-multitask",
         full: (1, 5),
         quick: (1, 2),
+        gpu: None,
     },
     Workload {
         name: "omniglot-protonet",
         full: (1, 5),
         quick: (1, 2),
+        gpu: None,
     },
     // The same with `augment: Affine()`: what distorting every training image costs.
     Workload {
         name: "omniglot-protonet-augment",
         full: (1, 5),
         quick: (1, 2),
+        gpu: None,
     },
     Workload {
         name: "omniglot-anil2-1step",
         full: (1, 5),
         quick: (1, 2),
+        gpu: None,
     },
     Workload {
         name: "omniglot-anil2-5step",
         full: (1, 3),
         quick: (1, 1),
+        gpu: None,
     },
 ];
 
@@ -249,20 +298,34 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Time one workload in this process.
-pub fn run_workload(name: &str, quick: bool, threads: Option<usize>) -> Result<BenchResult> {
+/// Time one workload in this process, on `device`.
+pub fn run_workload(
+    name: &str,
+    quick: bool,
+    threads: Option<usize>,
+    device: BenchDevice,
+) -> Result<BenchResult> {
     let w = WORKLOADS
         .iter()
         .find(|w| w.name == name)
         .with_context(|| format!("no workload named {name}"))?;
-    let (warmup, timed) = if quick { w.quick } else { w.full };
+    let (warmup, timed) = match (device, w.gpu) {
+        (BenchDevice::Cuda, None) => bail!("{name} is not one of the bench's GPU rows"),
+        (BenchDevice::Cuda, Some(_)) | (BenchDevice::Cpu, _) if quick => w.quick,
+        (BenchDevice::Cuda, Some(gpu)) => gpu,
+        (BenchDevice::Cpu, _) => w.full,
+    };
     let (fam, net, algorithm, settings, meta_batch) = setup(name)?;
-    let threads = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let pool = WorkerPool::new(&net, DeviceSpec::Cpu, 0, threads)?;
+    // The GPU engine is one thread driving the device.
+    let threads = match device {
+        BenchDevice::Cuda => 1,
+        BenchDevice::Cpu => threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
+    };
+    let pool = WorkerPool::new(&net, device.spec(), 0, threads)?;
     let ctx = AlgoContext {
         net: Arc::new(net),
         settings,
@@ -292,6 +355,7 @@ pub fn run_workload(name: &str, quick: bool, threads: Option<usize>) -> Result<B
     let median = times[times.len() / 2];
     Ok(BenchResult {
         workload: name.into(),
+        device,
         iterations: timed,
         median_s: median,
         min_s: times[0],
@@ -303,14 +367,28 @@ pub fn run_workload(name: &str, quick: bool, threads: Option<usize>) -> Result<B
 }
 
 /// `metalab bench`: every workload (or those matching `only`) in its own child process.
-/// Run every workload whose name contains `only`, each in its own process, printing the table
-/// as results come unless `json`; returns the results.
-pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<Vec<BenchResult>> {
+/// Run every workload whose name contains `only` (on CUDA: every GPU row), each in its own
+/// process, printing the table as results come unless `json`; returns the results.
+pub fn run(
+    quick: bool,
+    json: bool,
+    only: Option<&str>,
+    device: BenchDevice,
+) -> Result<Vec<BenchResult>> {
     let exe = std::env::current_exe().context("locating the metalab binary")?;
     let mut results = vec![];
+    let on = match device {
+        BenchDevice::Cpu => String::new(),
+        // Before any workload: no driver, NVRTC, cuBLAS or device is named with its fix here.
+        BenchDevice::Cuda => {
+            let name = crate::gpu::probe::check(0)
+                .map_err(|e| anyhow!("metalab bench --device cuda: {e}"))?;
+            format!(" on {name} (GPU engine, CUDA device 0)")
+        }
+    };
     if !json {
         println!(
-            "metalab bench{} — {} core(s), release build: seconds per meta-iteration (median of timed iterations after warm-up)",
+            "metalab bench{}{on} — {} core(s), release build: seconds per meta-iteration (median of timed iterations after warm-up)",
             if quick { " --quick" } else { "" },
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
@@ -322,9 +400,10 @@ pub fn run(quick: bool, json: bool, only: Option<&str>) -> Result<Vec<BenchResul
     for w in WORKLOADS
         .iter()
         .filter(|w| only.is_none_or(|o| w.name.contains(o)))
+        .filter(|w| device == BenchDevice::Cpu || w.gpu.is_some())
     {
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["bench-one", w.name]);
+        cmd.args(["bench-one", w.name, "--device", device.arg()]);
         if quick {
             cmd.arg("--quick");
         }

@@ -35,13 +35,15 @@ impl fmt::Display for CustomOp {
     }
 }
 
-/// The custom ops `kind` has kernels for. A device gains an op by implementing the op's entry
-/// point in `model::ops::device::ModelDevice` and listing it here (a test checks that every op
-/// listed for the CPU runs).
+/// The custom ops `kind` has kernels for. The CPU's are entry points of
+/// `model::ops::device::ModelDevice` (a test checks that every op listed for the CPU runs);
+/// CUDA's are the GPU engine's (`gpu::ops`: `conv_forward`, `norm_relu_pool`, which
+/// `gpu::GpuTasks` composes, checked against the CPU path in tests/gpu_kernels.rs and
+/// tests/gpu_conv_engine.rs).
 pub fn kernels(kind: DeviceKind) -> &'static [CustomOp] {
     match kind {
         DeviceKind::Cpu => &[CustomOp::ConvBlock],
-        DeviceKind::Cuda => &[],
+        DeviceKind::Cuda => &[CustomOp::ConvBlock],
     }
 }
 

@@ -5,7 +5,10 @@
 //! Omniglot conv4 GEMM shapes (meta-batch 32, 5-way 1-shot, 15 queries: 80 images of 28×28), and
 //! peak GPU memory. Writes JSON to `$METALAB_GPU_CHECK_OUT` (default `gpu-check.json`). Then the
 //! GPU engine as the algorithms' backend against the CPU path (`gpu_engine_agrees_with_the_cpu_path`,
-//! the comparison `tests/gpu_engine.rs` makes with the kernels on the CPU).
+//! the comparison `tests/gpu_engine.rs` makes with the kernels on the CPU), the conv net likewise
+//! at Omniglot's shapes (`gpu_conv_engine_agrees_with_the_cpu_path`), and the bench's GPU rows
+//! (`gpu_bench_rows`). One test runs everywhere: without a driver, `metalab bench --device cuda`
+//! is a clear error.
 
 mod gpu_common;
 
@@ -118,4 +121,92 @@ fn gpu_engine_agrees_with_the_cpu_path() {
         "{runs:?}"
     );
     assert!(runs.gpu_runs_bit_identical, "two GPU runs differ");
+}
+
+/// The conv net on the GPU engine against the CPU path at Omniglot's shapes (conv4, 64
+/// channels, 28×28 generated images, 5-way 1-shot, 15 queries), meta-batch 8 so the CPU side
+/// stays short: one meta-iteration of FOMAML and second-order MAML (2 inner steps), tolerances
+/// as tests/gpu_conv_engine.rs states them. Writes JSON to `$METALAB_GPU_CONV_OUT` (default
+/// `gpu-conv.json`).
+#[test]
+#[ignore = "needs an NVIDIA GPU: run scripts/gpu-check.sh"]
+fn gpu_conv_engine_agrees_with_the_cpu_path() {
+    use metalab::experiment::Algorithm;
+    use metalab::pool::GpuKernels;
+    let family =
+        "Synthetic(ways: 5, shots: 1, queries: 15, classes: 100, image_size: 28, noise: 0.3)";
+    let conv = "Conv(blocks: 4, channels: 64)";
+    let mut steps = vec![];
+    for a in [Algorithm::Fomaml, Algorithm::Maml { hvp_eps: 1e-3 }] {
+        let r = gpu_common::agreement(family, conv, &a, GpuKernels::Device, 8);
+        steps.push((r, gpu_common::grad_tolerance(&a)));
+    }
+    let report = serde_json::json!({
+        "meta_iterations": steps.iter().map(|(r, tol)| serde_json::json!({"result": r, "meta_gradient_tolerance": tol})).collect::<Vec<_>>(),
+    });
+    let path = std::env::var("METALAB_GPU_CONV_OUT").unwrap_or_else(|_| "gpu-conv.json".into());
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    for (r, tol) in &steps {
+        gpu_common::assert_agrees(r, *tol);
+    }
+}
+
+/// `metalab bench --device cuda`'s rows, in this process: seconds per meta-iteration of conv4
+/// 5-way 1-shot, meta-batch 32, 15 queries (FOMAML and second-order MAML, 1 and 5 inner steps)
+/// and of sinusoid MAML, through the GPU engine; with the GPU's peak memory over them. Writes
+/// JSON to `$METALAB_GPU_BENCH_OUT` (default `gpu-bench.json`).
+#[test]
+#[ignore = "needs an NVIDIA GPU: run scripts/gpu-check.sh"]
+fn gpu_bench_rows() {
+    use metalab::bench::{run_workload, BenchDevice};
+    let gpu = Cuda::open(0).unwrap_or_else(|e| panic!("{e}"));
+    let ctx = gpu.context().clone();
+    let free0 = ctx.mem_get_info().unwrap().0;
+    let mut rows = vec![];
+    for name in [
+        "omniglot-fomaml-1step",
+        "omniglot-maml2-1step",
+        "omniglot-fomaml-5step",
+        "omniglot-maml2-5step",
+        "sinusoid-maml2",
+    ] {
+        let r =
+            run_workload(name, false, None, BenchDevice::Cuda).unwrap_or_else(|e| panic!("{e}"));
+        let used = free0.saturating_sub(ctx.mem_get_info().unwrap().0);
+        eprintln!("{name}: {:.2} ms per meta-iteration", r.median_s * 1e3);
+        rows.push(serde_json::json!({"result": r, "device_memory_in_use_after_bytes": used}));
+    }
+    let report =
+        serde_json::json!({"device": metalab::gpu::probe::check(0).unwrap(), "rows": rows});
+    let path = std::env::var("METALAB_GPU_BENCH_OUT").unwrap_or_else(|_| "gpu-bench.json".into());
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
+
+/// On a machine without a driver (CI), `metalab bench --device cuda` stops at once with the
+/// probe's error and its fix, and no workload runs; never a crash.
+#[test]
+fn bench_on_cuda_without_a_driver_is_a_clear_error() {
+    let (driver, _, _) = metalab::gpu::probe::libraries();
+    if driver {
+        eprintln!("a driver is present: the GPU check times the rows instead");
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metalab"))
+        .args(["bench", "--device", "cuda", "--quick"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bench --device cuda")
+            && err.contains("no NVIDIA driver")
+            && err.contains("fix:"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("omniglot"),
+        "no workload ran"
+    );
 }

@@ -22,7 +22,7 @@ mod gpu_common;
 
 use gpu_common::*;
 use metalab::experiment::Algorithm;
-use metalab::pool::{GpuKernels, WorkerPool};
+use metalab::pool::GpuKernels;
 
 const SMALL_MLP: &str = "Mlp(hidden: [8, 8])";
 
@@ -82,28 +82,6 @@ fn fifty_iterations_through_the_engine_follow_the_cpu_run_and_rerun_bit_for_bit(
     assert!(
         r.gpu_runs_bit_identical,
         "two runs on the GPU engine differ"
-    );
-}
-
-#[test]
-fn the_conv_net_is_refused_by_the_gpu_engine_naming_it() {
-    let family = "Synthetic(ways: 3, shots: 2, queries: 2, classes: 30, image_size: 8, noise: 0.3)";
-    let arms = r#"Arm(name: "a", algorithm: Fomaml)"#;
-    let e = experiment(family, "Conv(blocks: 2, channels: 3)", arms, "Cpu", 1, 2);
-    let p = metalab::engine::Prepared::new(e, Default::default()).unwrap();
-    let err = WorkerPool::with_kernels(
-        &p.net,
-        metalab::experiment::DeviceSpec::Cuda(0),
-        GpuKernels::Host,
-        1,
-        1,
-    )
-    .err()
-    .expect("refused")
-    .to_string();
-    assert!(
-        err.contains("conv net") && err.contains("device: Cpu"),
-        "{err}"
     );
 }
 

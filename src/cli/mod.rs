@@ -35,6 +35,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use metalab::bench::BenchDevice;
 use metalab::engine::LaunchOptions;
 use metalab::experiment;
 use metalab::runs::label::{unique, Subject};
@@ -138,6 +139,10 @@ enum Cmd {
         /// Run only workloads whose name contains this.
         #[arg(long)]
         only: Option<String>,
+        /// `cuda`: the GPU rows (conv4 FOMAML/MAML 1 and 5 steps, sinusoid MAML) through the
+        /// GPU engine on CUDA device 0.
+        #[arg(long, value_enum, default_value_t = BenchDevice::Cpu)]
+        device: BenchDevice,
     },
     /// One bench workload in this process, as JSON (what `bench` runs per child process).
     #[command(hide = true)]
@@ -147,6 +152,8 @@ enum Cmd {
         quick: bool,
         #[arg(long)]
         threads: Option<usize>,
+        #[arg(long, value_enum, default_value_t = BenchDevice::Cpu)]
+        device: BenchDevice,
     },
 }
 
@@ -285,13 +292,19 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Resume { run, opts }) => resume(&run, &opts),
         Some(Cmd::Export(args)) => export(args),
         Some(Cmd::Eval(args)) => eval(args),
-        Some(Cmd::Bench { quick, json, only }) => bench(quick, json, only.as_deref()),
+        Some(Cmd::Bench {
+            quick,
+            json,
+            only,
+            device,
+        }) => bench(quick, json, only.as_deref(), device),
         Some(Cmd::BenchOne {
             name,
             quick,
             threads,
+            device,
         }) => {
-            let r = metalab::bench::run_workload(&name, quick, threads)?;
+            let r = metalab::bench::run_workload(&name, quick, threads, device)?;
             out!("{}", serde_json::to_string(&r)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -508,11 +521,10 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
 }
 
 /// `metalab bench`: the fixed workloads, and the workbench's cost of drawing a long run.
-fn bench(quick: bool, json: bool, only: Option<&str>) -> Result<ExitCode> {
-    let results = metalab::bench::run(quick, json, only)?;
+fn bench(quick: bool, json: bool, only: Option<&str>, device: BenchDevice) -> Result<ExitCode> {
+    let results = metalab::bench::run(quick, json, only, device)?;
     // The workbench's cost of drawing a long run: one 120×40 frame of a 100,000-point run.
-    let frame = only
-        .is_none_or(|o| "frame".contains(o))
+    let frame = (device == BenchDevice::Cpu && only.is_none_or(|o| "frame".contains(o)))
         .then(|| metalab::tui::bench::frame_time(100_000, 50));
     if json {
         let frame_ms = frame.map(|d| d.as_secs_f64() * 1e3);

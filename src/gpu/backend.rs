@@ -65,4 +65,9 @@ pub trait Backend {
 
     /// Waits for the device's queued work (a no-op on the host).
     fn synchronize(&self) -> Result<(), GpuError>;
+
+    /// Bytes of device memory free now, where the device says (the host does not).
+    fn free_memory(&self) -> Option<u64> {
+        None
+    }
 }

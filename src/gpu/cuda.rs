@@ -211,4 +211,7 @@ impl Backend for Cuda {
             .synchronize()
             .map_err(|e| GpuError::launch("synchronize", e))
     }
+    fn free_memory(&self) -> Option<u64> {
+        self.ctx.mem_get_info().ok().map(|(free, _)| free as u64)
+    }
 }

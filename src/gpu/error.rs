@@ -22,6 +22,16 @@ pub enum GpuError {
     MissingKernel(String),
     #[error("GPU memory: {0}")]
     Memory(String),
+    /// The device ran out of memory in a batched call; `fits` is the estimate
+    /// (`gpu::memory`) of the tasks per call that the free memory holds.
+    #[error("GPU out of memory in a batched call of {tasks} tasks × {examples} examples (the engine's estimate: about {needed_mib} MiB; {free_mib} MiB free)\n  fix: about {fits} such tasks fit: set train.meta_batch: {fits} or lower (for an evaluation's call: eval.tasks), or device: Cpu")]
+    OutOfMemory {
+        tasks: usize,
+        examples: usize,
+        needed_mib: u64,
+        free_mib: u64,
+        fits: usize,
+    },
     #[error("cuBLAS: {0}")]
     Blas(String),
     #[error("GPU op {op}: {detail}")]
@@ -29,6 +39,11 @@ pub enum GpuError {
 }
 
 impl GpuError {
+    /// Whether a [`GpuError::Memory`] is the device running out (not another failed transfer).
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(self, GpuError::Memory(reason) if reason.contains("OUT_OF_MEMORY") || reason.contains("out of memory"))
+    }
+
     pub fn launch(kernel: &str, e: impl std::fmt::Debug) -> GpuError {
         GpuError::Launch {
             kernel: kernel.to_string(),

@@ -8,15 +8,17 @@
 //! `kernels/signatures.txt` by build.rs for both backends), `ops` (size-checked per-task ops
 //! on device-resident buffers, written once for both backends), `probe` (can this machine
 //! open `Cuda(n)`, and if not, why), and on top `tasks`: the engine as a backend of the
-//! algorithms' lock-step contract.
+//! algorithms' lock-step contract, with `conv` the conv net's blocks in it.
 
 pub mod backend;
+mod conv;
 pub mod cuda;
 pub mod error;
 pub mod gemm;
 pub mod host;
 pub mod kernels;
 pub mod launch;
+pub mod memory;
 pub mod ops;
 pub mod probe;
 pub mod selfcheck;

@@ -308,6 +308,59 @@ pub fn norm_relu_pool_backward<B: Kernels>(
     }
 }
 
+/// `y_t ← x_t` with its first two axes swapped, for every task: `x` per task `[a, bdim, s]`,
+/// `y` per task `[bdim, a, s]`. Swapping `(bdim, a, s)` undoes it.
+#[allow(clippy::too_many_arguments)]
+pub fn swap01<B: Kernels>(
+    b: &B,
+    tasks: usize,
+    a: usize,
+    bdim: usize,
+    s: usize,
+    x: &B::F32,
+    y: &mut B::F32,
+) -> Result<(), GpuError> {
+    let op = "axis swap";
+    let len = tasks * a * bdim * s;
+    need(op, "input", B::len_f32(x), len)?;
+    need(op, "output", B::len_f32(y), len)?;
+    let cfg = Launch::elementwise(len, b.max_grid());
+    let [t, a, bd, s] = [int(op, tasks)?, int(op, a)?, int(op, bdim)?, int(op, s)?];
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_swap01(cfg, x, y, t, a, bd, s) }
+}
+
+/// `len` values at `at` of every handle, stacked task-major on the device: one tensor of every
+/// task's parameters, as a batched launch reads it.
+pub fn gather<B: Backend>(
+    b: &B,
+    params: &[&B::F32],
+    at: usize,
+    len: usize,
+) -> Result<B::F32, GpuError> {
+    let mut out = b.zeros_f32(params.len() * len)?;
+    for (t, p) in params.iter().enumerate() {
+        b.copy_f32(p, at, &mut out, t * len, len)?;
+    }
+    Ok(out)
+}
+
+/// [`gather`]'s adjoint on the host: task `t`'s share of the stacked `v` into `grads[t]` at `at`.
+pub fn scatter<B: Backend>(
+    b: &B,
+    v: &B::F32,
+    at: usize,
+    grads: &mut [Vec<f32>],
+) -> Result<(), GpuError> {
+    let v = b.download_f32(v)?;
+    let len = v.len() / grads.len().max(1);
+    for (t, g) in grads.iter_mut().enumerate() {
+        need("gradient scatter", "a task's gradient", g.len(), at + len)?;
+        g[at..at + len].copy_from_slice(&v[t * len..(t + 1) * len]);
+    }
+    Ok(())
+}
+
 /// Activation of an MLP layer (`kernels/mlp.cu`'s `ML_ACT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act {

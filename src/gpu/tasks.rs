@@ -1,7 +1,8 @@
 //! The GPU engine as a backend of the lock-step contract (`model::lockstep`): [`GpuTasks`] runs
-//! a meta-batch's tasks together, one batched launch per layer (per-task strided-batched SGEMM,
-//! then one bias + activation kernel over every task), on any [`Kernels`] backend: [`super::Cuda`]
-//! on a GPU, [`super::Host`] (the same kernels on the CPU) in the tests.
+//! a meta-batch's tasks together, one batched launch per layer op (per-task strided-batched
+//! SGEMM, then one kernel over every task for the bias, activation, norm or pool), on any
+//! [`Kernels`] backend: [`super::Cuda`] on a GPU, [`super::Host`] (the same kernels on the CPU)
+//! in the tests.
 //!
 //! What stays on the device: every parameter handle ([`LockStepModel::Params`] is a device
 //! buffer), the activations, kink codes and gradients of a call. What the contract forces across
@@ -14,12 +15,15 @@
 //! The contract's methods return no errors, so a device error (out of memory, a failed launch)
 //! panics with the error's message; the worker pool turns that into `PoolError::Panicked`.
 //!
-//! Built for the MLP; the conv net's blocks have their ops (`ops::conv_forward`, …) but no
-//! [`GpuTasks`] yet ([`GpuTasks::new`] refuses it, naming it).
+//! Both models run: the MLP as dense layers, the conv net as its blocks (`super::conv`: im2col,
+//! per-task SGEMM, transductive batch norm, fused norm + ReLU + pool with kink codes in the CPU
+//! path's encoding) in front of the head, which runs as a one-layer MLP on their features.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::conv::{BodyPass, ConvBody};
+use super::memory;
 use super::ops::{self, Act, DenseGeom, ReluKinks};
 use super::{Backend, GpuError, Kernels};
 use crate::experiment::{Activation, ModelSpec};
@@ -31,10 +35,17 @@ use crate::tasks::{Batch, Targets};
 /// A model's tasks in lock-step on backend `B`. See the module documentation.
 pub struct GpuTasks<B: Kernels> {
     b: B,
-    /// (in, out) of each layer; the last is the head.
+    /// (in, out) of each dense layer; the last is the head. After a conv body, the head alone.
     dims: Vec<(usize, usize)>,
+    /// Where the dense layers' parameters start in θ: 0 for the MLP, the head's offset for the
+    /// conv net.
+    at: usize,
     act: Act,
     input_len: usize,
+    /// The conv net's blocks, in front of the dense layers.
+    conv: Option<ConvBody>,
+    /// For the out-of-memory estimate (`gpu::memory`).
+    net: Network,
 }
 
 /// A device error inside a contract method, which has no error to return (see the module
@@ -59,7 +70,8 @@ fn mode_of(k: &Kinks) -> Mode {
     }
 }
 
-/// The forward pass of a group: `inputs[l]` is layer `l`'s input (the last, the output).
+/// The forward pass of a group's dense layers: `inputs[l]` is layer `l`'s input (the last, the
+/// output).
 struct Forward<B: Backend> {
     inputs: Vec<B::F32>,
     ws: Vec<B::F32>,
@@ -67,33 +79,41 @@ struct Forward<B: Backend> {
     codes: Vec<B::U8>,
 }
 
+/// Every task's gradient (θ-long) and, where asked, ∂L/∂(the first dense layer's input).
+type DenseGrads<B> = (Vec<Vec<f32>>, Option<<B as Backend>::F32>);
+
 impl<B: Kernels> GpuTasks<B> {
-    /// The engine for `net` on `b`. Only the MLP is built; the conv net is refused, named.
+    /// The engine for `net` on `b`: the MLP, or the conv net (its blocks, then the head).
     pub fn new(b: B, net: &Network) -> Result<GpuTasks<B>, ModelError> {
-        let m = match &net.spec {
-            ModelSpec::Mlp(m) => m,
-            ModelSpec::Conv(_) => {
-                return Err(ModelError::NotOnGpu {
-                    what: "the conv net (conv4)",
-                })
+        let (act, conv, at) = match &net.spec {
+            ModelSpec::Mlp(m) => {
+                let act = match m.activation {
+                    Activation::Relu => Act::Relu,
+                    Activation::Tanh => Act::Tanh,
+                };
+                (act, None, 0)
+            }
+            ModelSpec::Conv(c) => {
+                let body = ConvBody::new(c, &net.shape.input, &net.layout)?;
+                // The head is the only dense layer: no activation applies.
+                (Act::Identity, Some(body), net.layout.head_start)
             }
         };
         let dims = net
             .layout
             .tensors
             .iter()
-            .filter(|t| t.name.ends_with(".weight"))
+            .filter(|t| t.offset >= at && t.name.ends_with(".weight"))
             .map(|t| (t.shape[0], t.shape[1]))
             .collect();
-        let act = match m.activation {
-            Activation::Relu => Act::Relu,
-            Activation::Tanh => Act::Tanh,
-        };
         Ok(GpuTasks {
             b,
             dims,
+            at,
             act,
             input_len: net.shape.input_len(),
+            conv,
+            net: net.clone(),
         })
     }
 
@@ -101,20 +121,32 @@ impl<B: Kernels> GpuTasks<B> {
         &self.b
     }
 
-    /// Parameters of the first `layers` layers, offsets of layer `l`'s weight and bias.
-    fn offsets(&self, l: usize) -> (usize, usize) {
-        let at: usize = self.dims[..l].iter().map(|&(i, o)| i * o + o).sum();
-        let (i, o) = self.dims[l];
-        (at, at + i * o)
+    /// A device that ran out of memory in a call of `tasks` tasks × `n` examples, as the error
+    /// naming the tasks per call that fit (`gpu::memory`'s estimate against what is free once
+    /// the call's buffers are gone); any other error as it is.
+    fn out_of_memory(&self, e: GpuError, tasks: usize, n: usize) -> GpuError {
+        let free = match (e.is_out_of_memory(), self.b.free_memory()) {
+            (true, Some(free)) => free,
+            _ => return e,
+        };
+        GpuError::OutOfMemory {
+            tasks,
+            examples: n,
+            needed_mib: memory::step_bytes(&self.net, tasks, n) >> 20,
+            free_mib: free >> 20,
+            fits: memory::tasks_that_fit(&self.net, n, free),
+        }
     }
 
-    /// `len` values at `at` of every handle, stacked task-major on the device.
-    fn gather(&self, params: &[&B::F32], at: usize, len: usize) -> Result<B::F32, GpuError> {
-        let mut out = self.b.zeros_f32(params.len() * len)?;
-        for (t, p) in params.iter().enumerate() {
-            self.b.copy_f32(p, at, &mut out, t * len, len)?;
-        }
-        Ok(out)
+    /// Offsets in θ of dense layer `l`'s weight and bias.
+    fn offsets(&self, l: usize) -> (usize, usize) {
+        let at = self.at
+            + self.dims[..l]
+                .iter()
+                .map(|&(i, o)| i * o + o)
+                .sum::<usize>();
+        let (i, o) = self.dims[l];
+        (at, at + i * o)
     }
 
     /// The activation and kinks layer `l` of `layers` runs with (the head: none).
@@ -129,20 +161,50 @@ impl<B: Kernels> GpuTasks<B> {
         }
     }
 
-    /// The first `layers` layers on `n` rows of every task's `x` (stacked), kinks as `mode`
-    /// says (`replay[l]`: layer `l`'s codes stacked, for `Replay`).
+    /// Layers whose units have kinks, each one list of codes in a [`KinkPattern`]: the conv
+    /// net's blocks, or a ReLU MLP's hidden layers (a tanh MLP has none, as on the CPU).
+    fn kinked_layers(&self) -> usize {
+        match &self.conv {
+            Some(c) => c.blocks(),
+            None if self.act == Act::Relu => self.dims.len() - 1,
+            None => 0,
+        }
+    }
+
+    /// The body in front of the dense layers on every task's `x` (stacked): the conv blocks'
+    /// pass (kept for a backward pass with `keep`) and their features, or for the MLP the
+    /// input itself.
+    fn body_forward(
+        &self,
+        params: &[&B::F32],
+        n: usize,
+        x: &[f32],
+        replay: &[Vec<u8>],
+        keep: bool,
+    ) -> Result<(Option<BodyPass<B>>, B::F32), GpuError> {
+        match &self.conv {
+            Some(c) => {
+                let (pass, features) = c.forward(&self.b, params, n, x, replay, keep)?;
+                Ok((Some(pass), features))
+            }
+            None => Ok((None, self.b.upload_f32(x)?)),
+        }
+    }
+
+    /// The first `layers` dense layers on `n` rows of every task's `input` (stacked), kinks as
+    /// `mode` says (`replay[l]`: layer `l`'s codes stacked, for `Replay`).
     fn forward(
         &self,
         params: &[&B::F32],
         layers: usize,
         n: usize,
-        x: &[f32],
+        input: B::F32,
         mode: Mode,
         replay: &[Vec<u8>],
     ) -> Result<Forward<B>, GpuError> {
         let tasks = params.len();
         let mut f = Forward {
-            inputs: vec![self.b.upload_f32(x)?],
+            inputs: vec![input],
             ws: vec![],
             bs: vec![],
             codes: vec![],
@@ -156,8 +218,8 @@ impl<B: Kernels> GpuTasks<B> {
                 outputs: o,
             };
             let (wo, bo) = self.offsets(l);
-            let w = self.gather(params, wo, i * o)?;
-            let bias = self.gather(params, bo, o)?;
+            let w = ops::gather(&self.b, params, wo, i * o)?;
+            let bias = ops::gather(&self.b, params, bo, o)?;
             let act = self.layer_act(l, layers, mode);
             let mut code = match act.1 {
                 ReluKinks::Replay => self.b.upload_u8(replay.get(l).expect("codes to replay"))?,
@@ -178,8 +240,10 @@ impl<B: Kernels> GpuTasks<B> {
         Ok(f)
     }
 
-    /// Backward through the first `layers` layers of `f` from `dout = ∂L/∂output`: every task's
-    /// gradient of those layers' parameters, in the layout's order.
+    /// Backward through the first `layers` dense layers of `f` from `dout = ∂L/∂output`: every
+    /// task's gradient, θ-long up to those layers' end (the conv body's part left to it), and
+    /// with `input_grad` ∂L/∂(the first layer's input).
+    #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
         f: &Forward<B>,
@@ -188,9 +252,10 @@ impl<B: Kernels> GpuTasks<B> {
         n: usize,
         mode: Mode,
         dout: B::F32,
-    ) -> Result<Vec<Vec<f32>>, GpuError> {
+        input_grad: bool,
+    ) -> Result<DenseGrads<B>, GpuError> {
         let len: usize = self.dims[..layers].iter().map(|&(i, o)| i * o + o).sum();
-        let mut grads = vec![vec![0.0f32; len]; tasks];
+        let mut grads = vec![vec![0.0f32; self.at + len]; tasks];
         let mut dh = dout;
         for l in (0..layers).rev() {
             let (i, o) = self.dims[l];
@@ -208,7 +273,7 @@ impl<B: Kernels> GpuTasks<B> {
             let mut dz = self.b.zeros_f32(g.out_len())?;
             let mut dw = self.b.zeros_f32(g.weight_len())?;
             let mut db = self.b.zeros_f32(g.bias_len())?;
-            let mut dx = if l > 0 {
+            let mut dx = if l > 0 || input_grad {
                 Some(self.b.zeros_f32(g.in_len())?)
             } else {
                 None
@@ -227,17 +292,14 @@ impl<B: Kernels> GpuTasks<B> {
                 &mut db,
                 dx.as_mut(),
             )?;
-            let (dw, db) = (self.b.download_f32(&dw)?, self.b.download_f32(&db)?);
             let (wo, bo) = self.offsets(l);
-            for (t, grad) in grads.iter_mut().enumerate() {
-                grad[wo..wo + i * o].copy_from_slice(&dw[t * i * o..(t + 1) * i * o]);
-                grad[bo..bo + o].copy_from_slice(&db[t * o..(t + 1) * o]);
-            }
+            ops::scatter(&self.b, &dw, wo, &mut grads)?;
+            ops::scatter(&self.b, &db, bo, &mut grads)?;
             if let Some(dx) = dx {
                 dh = dx;
             }
         }
-        Ok(grads)
+        Ok((grads, input_grad.then_some(dh)))
     }
 
     /// The loss of every task's outputs on its targets (all of one kind), and ∂loss/∂outputs.
@@ -296,6 +358,25 @@ impl<B: Kernels> GpuTasks<B> {
         Ok((outs, dout))
     }
 
+    /// The recorded codes of every kinked layer (`codes`, each stacked over the tasks) into
+    /// each job's pattern, one list per layer.
+    fn record(
+        &self,
+        codes: &[&B::U8],
+        jobs: &mut [&mut StepJob<'_, B::F32>],
+    ) -> Result<(), GpuError> {
+        for c in codes {
+            let codes = self.b.download_u8(c)?;
+            let per = codes.len() / jobs.len();
+            for (t, j) in jobs.iter_mut().enumerate() {
+                if let Kinks::Record(p) = &mut j.kinks {
+                    p.codes.push(codes[t * per..(t + 1) * per].to_vec());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One batched call over jobs that share a batch size, target kind, kink mode and whether
     /// they want gradients.
     fn step_group(
@@ -308,10 +389,8 @@ impl<B: Kernels> GpuTasks<B> {
         let n = jobs[0].batch.n;
         let params: Vec<&B::F32> = jobs.iter().map(|j| j.params).collect();
         let x = stacked(jobs.iter().map(|j| j.batch), self.input_len);
-        // Only ReLUs have kinks: a tanh network records none and replays none, as on the CPU.
-        let relu = self.act == Act::Relu;
         let replay: Vec<Vec<u8>> = match mode {
-            Mode::Replay if relu => (0..layers - 1)
+            Mode::Replay => (0..self.kinked_layers())
                 .map(|l| {
                     jobs.iter()
                         .flat_map(|j| match &j.kinks {
@@ -323,22 +402,24 @@ impl<B: Kernels> GpuTasks<B> {
                 .collect(),
             _ => vec![],
         };
-        let f = self.forward(&params, layers, n, &x, mode, &replay)?;
-        if mode == Mode::Record && relu {
-            for l in 0..layers - 1 {
-                let codes = self.b.download_u8(&f.codes[l])?;
-                let per = n * self.dims[l].1;
-                for (t, j) in jobs.iter_mut().enumerate() {
-                    if let Kinks::Record(p) = &mut j.kinks {
-                        p.codes.push(codes[t * per..(t + 1) * per].to_vec());
-                    }
-                }
-            }
+        // The conv net's kinks are its blocks'; the MLP's, its hidden layers'.
+        let (body_replay, dense_replay) = match self.conv {
+            Some(_) => (&replay[..], &[][..]),
+            None => (&[][..], &replay[..]),
+        };
+        let (body, input) = self.body_forward(&params, n, &x, body_replay, grad)?;
+        let f = self.forward(&params, layers, n, input, mode, dense_replay)?;
+        if mode == Mode::Record {
+            let codes: Vec<&B::U8> = match &body {
+                Some(pass) => pass.codes.iter().collect(),
+                None => f.codes[..self.kinked_layers()].iter().collect(),
+            };
+            self.record(&codes, jobs)?;
         }
         let targets: Vec<&Targets> = jobs.iter().map(|j| &j.batch.y).collect();
         let (outs, dout) = self.loss(f.inputs.last().expect("output"), n, &targets)?;
         let grads = if grad {
-            self.backward(&f, jobs.len(), layers, n, mode, dout)?
+            self.gradients(&f, body.as_ref(), jobs.len(), layers, n, mode, dout)?
                 .into_iter()
                 .map(Some)
                 .collect()
@@ -352,6 +433,35 @@ impl<B: Kernels> GpuTasks<B> {
             .collect())
     }
 
+    /// Every task's gradient from `dout = ∂L/∂output`: through the first `layers` dense
+    /// layers of `f`, then the conv body's `pass` (kept) where there is one.
+    #[allow(clippy::too_many_arguments)]
+    fn gradients(
+        &self,
+        f: &Forward<B>,
+        body: Option<&BodyPass<B>>,
+        tasks: usize,
+        layers: usize,
+        n: usize,
+        mode: Mode,
+        dout: B::F32,
+    ) -> Result<Vec<Vec<f32>>, GpuError> {
+        let (mut grads, dfeat) = self.backward(f, tasks, layers, n, mode, dout, body.is_some())?;
+        if let (Some(conv), Some(pass), Some(dfeat)) = (&self.conv, body, dfeat) {
+            conv.backward(&self.b, pass, &dfeat, &mut grads)?;
+        }
+        Ok(grads)
+    }
+
+    /// Width of the body's features: the conv blocks', the last hidden layer's, or the input.
+    fn feature_dim(&self) -> usize {
+        match (&self.conv, self.dims.len()) {
+            (Some(c), _) => c.feature_dim(),
+            (None, 1) => self.input_len,
+            (None, l) => self.dims[l - 2].1,
+        }
+    }
+
     /// One batched `features` call over jobs that share `n` and whether they want gradients.
     fn features_group(
         &self,
@@ -362,12 +472,9 @@ impl<B: Kernels> GpuTasks<B> {
         let n = jobs[0].n;
         let x: Vec<f32> = jobs.iter().flat_map(|j| j.x.iter().copied()).collect();
         let params: Vec<&B::F32> = jobs.iter().map(|j| j.body).collect();
-        let f = self.forward(&params, layers, n, &x, Mode::Free, &[])?;
-        let d = if layers == 0 {
-            self.input_len
-        } else {
-            self.dims[layers - 1].1
-        };
+        let (body, input) = self.body_forward(&params, n, &x, &[], grad)?;
+        let f = self.forward(&params, layers, n, input, Mode::Free, &[])?;
+        let d = self.feature_dim();
         let feats = self.b.download_f32(f.inputs.last().expect("features"))?;
         let mut outs = vec![];
         let mut dfeats = Vec::with_capacity(feats.len());
@@ -378,11 +485,11 @@ impl<B: Kernels> GpuTasks<B> {
         }
         let grads: Vec<Option<Vec<f32>>> = if !grad {
             vec![None; jobs.len()]
-        } else if layers == 0 {
+        } else if layers == 0 && body.is_none() {
             vec![Some(vec![]); jobs.len()]
         } else {
             let dout = self.b.upload_f32(&dfeats)?;
-            self.backward(&f, jobs.len(), layers, n, Mode::Free, dout)?
+            self.gradients(&f, body.as_ref(), jobs.len(), layers, n, Mode::Free, dout)?
                 .into_iter()
                 .map(Some)
                 .collect()
@@ -455,8 +562,11 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
             let classes = matches!(j.batch.y, Targets::Classes(_));
             (j.batch.n, classes, mode_of(&j.kinks), j.grad)
         };
-        grouped(jobs, key, |group, (_, _, mode, grad)| {
-            ok(self.step_group(group, mode, grad))
+        grouped(jobs, key, |group, (n, _, mode, grad)| {
+            let tasks = group.len();
+            ok(self
+                .step_group(group, mode, grad)
+                .map_err(|e| self.out_of_memory(e, tasks, n)))
         })
     }
 
@@ -464,7 +574,12 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
         grouped(
             jobs,
             |j| (j.n, j.grad),
-            |group, (_, grad)| ok(self.features_group(group, grad)),
+            |group, (n, grad)| {
+                let tasks = group.len();
+                ok(self
+                    .features_group(group, grad)
+                    .map_err(|e| self.out_of_memory(e, tasks, n)))
+            },
         )
     }
 }

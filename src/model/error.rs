@@ -12,8 +12,6 @@ pub enum ModelError {
     Gpu(#[from] crate::gpu::GpuError),
     #[error("CUDA device {ordinal} is there, but a single-task evaluator does not run on it: the GPU engine runs whole meta-batches through the worker pool (`WorkerPool::new`)\n  fix: run the model through the pool, or set device: Cpu")]
     NoGpuBackend { ordinal: usize },
-    #[error("{what} does not run on the GPU engine yet (the MLP does)\n  fix: set device: Cpu for this model")]
-    NotOnGpu { what: &'static str },
     #[error("{op} has no {device} kernel in this version\n  fix: use device: Cpu for this model")]
     Unsupported { op: CustomOp, device: DeviceKind },
     /// The conv net cannot run on the family's inputs (the same check `metalab check` reports

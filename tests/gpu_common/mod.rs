@@ -291,7 +291,20 @@ pub fn engine_runs(
     meta_batch: usize,
     kernels: GpuKernels,
 ) -> EngineRuns {
-    let on = |device| experiment(SINUSOID, model, arms, device, iterations, meta_batch);
+    engine_runs_on(root, SINUSOID, model, arms, iterations, meta_batch, kernels)
+}
+
+/// [`engine_runs`] on `family`.
+pub fn engine_runs_on(
+    root: &Path,
+    family: &str,
+    model: &str,
+    arms: &str,
+    iterations: usize,
+    meta_batch: usize,
+    kernels: GpuKernels,
+) -> EngineRuns {
+    let on = |device| experiment(family, model, arms, device, iterations, meta_batch);
     let (cpu, cpu_s) = run(on("Cpu"), root, kernels);
     let (gpu, gpu_s) = run(on("Cuda(0)"), root, kernels);
     let (again, _) = run(on("Cuda(0)"), root, kernels);
