@@ -60,7 +60,10 @@ fn first_order_algorithms_on_the_conv_net_match_the_cpu_path() {
 #[test]
 fn anil_and_the_multitask_trunk_on_the_conv_net_match_the_cpu_path() {
     check(Algorithm::Anil { first_order: false });
-    check(Algorithm::MultiTask { tasks: 4 });
+    check(Algorithm::MultiTask {
+        tasks: 4,
+        trunks: Default::default(),
+    });
 }
 
 /// The metric arms go through `features` (the body alone) and its backward pass.

@@ -58,6 +58,10 @@ impl TaskOut {
     }
 }
 
+/// Parameter ranges to copy when a rule regroups: each `(from, to)` copies `from` to the
+/// range of the same length starting at `to`.
+pub type ParamMoves = Vec<(Range<usize>, usize)>;
+
 /// An algorithm's per-task rule. Shared read-only with the workers, so it holds settings, not
 /// state: the [`Learner`] owns everything that changes.
 pub trait TaskRule: Send + Sync + 'static {
@@ -134,7 +138,7 @@ pub trait TaskRule: Send + Sync + 'static {
         &self,
         _iteration: usize,
         _affinity: Option<&AffinityRecord>,
-    ) -> Option<(Self, Vec<(Range<usize>, usize)>)>
+    ) -> Option<(Self, ParamMoves)>
     where
         Self: Sized,
     {

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 
 use super::affinity::{clusters, AffinityRecord};
 use super::contract::{AdaptMode, AlgoContext, AlgoError};
-use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
+use super::learner::{Learner, MetaOptimizer, ParamMoves, TaskOut, TaskRule, TaskSource};
 use crate::experiment::Trunks;
 use crate::model::{Evaluator, LockStepModel, Network};
 use crate::tasks::{Batch, Episode, Rng, Targets, TaskFamily};
@@ -223,7 +223,7 @@ impl TaskRule for MultiTask {
         &self,
         iteration: usize,
         affinity: Option<&AffinityRecord>,
-    ) -> Option<(Self, Vec<(Range<usize>, usize)>)> {
+    ) -> Option<(Self, ParamMoves)> {
         let Trunks::Affinity { groups, after } = self.trunks else {
             return None;
         };

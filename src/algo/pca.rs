@@ -116,6 +116,8 @@ fn eigen_symmetric(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
                     row[p] = c * arp - s * arq;
                     row[q] = s * arp + c * arq;
                 }
+                // Rows p and q of `a` at once, so by index.
+                #[allow(clippy::needless_range_loop)]
                 for r in 0..d {
                     let (apr, aqr) = (a[p][r], a[q][r]);
                     a[p][r] = c * apr - s * aqr;

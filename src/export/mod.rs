@@ -19,9 +19,9 @@ pub mod figure;
 pub mod name;
 pub mod plot;
 mod raster;
-pub mod transfer;
 pub mod task_figures;
 mod task_plots;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 

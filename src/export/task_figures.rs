@@ -8,6 +8,9 @@ use crate::algo::{linkage, pca};
 use crate::palette::{self, Rgb};
 use crate::runs::embeddings::{Colouring, EmbeddingRecord};
 
+/// A class of scatter points drawn in one style: its label, its colour and its points.
+pub type PointClass = (String, Rgb, Vec<(f64, f64)>);
+
 /// How the points are coloured.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColourKey {
@@ -109,8 +112,8 @@ impl Scatter {
     /// The points in classes a terminal can draw one style each: a continuous parameter cut
     /// into `bins` equal ranges (each labelled with its range and drawn in its middle's
     /// colour), or one class per group. Empty classes are left out.
-    pub fn classes(&self, bins: usize) -> Vec<(String, Rgb, Vec<(f64, f64)>)> {
-        let mut out: Vec<(String, Rgb, Vec<(f64, f64)>)> = match &self.key {
+    pub fn classes(&self, bins: usize) -> Vec<PointClass> {
+        let mut out: Vec<PointClass> = match &self.key {
             ColourKey::Scale { lo, hi } => {
                 let bins = if hi > lo { bins.max(1) } else { 1 };
                 let w = (hi - lo) / bins as f64;

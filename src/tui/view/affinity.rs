@@ -142,17 +142,14 @@ fn lines(
     } else {
         n
     };
-    for r in 0..shown {
+    for (r, label) in labels.iter().enumerate().take(shown) {
         let g = m.groups[r]
             .as_ref()
             .and_then(|g| groups.iter().position(|x| x == g));
         let label_style = g.map_or(theme::dim(), |g| {
             Style::default().fg(color(palette::arm(g)))
         });
-        let mut spans = vec![Span::styled(
-            format!("{:<label_w$}", labels[r]),
-            label_style,
-        )];
+        let mut spans = vec![Span::styled(format!("{label:<label_w$}"), label_style)];
         for v in &m.values[r] {
             spans.push(cell_span(m, *v, cell, numbers, factor));
         }

@@ -165,7 +165,7 @@ fn chart(
     f: &mut Frame,
     area: Rect,
     sc: &Scatter,
-    classes: &[(String, crate::palette::Rgb, Vec<(f64, f64)>)],
+    classes: &[crate::export::task_figures::PointClass],
 ) {
     let xb = bounds(sc.points.iter().map(|p| p.0));
     let yb = bounds(sc.points.iter().map(|p| p.1));
@@ -201,7 +201,7 @@ fn chart(
 /// The colour key: the property's name, then each class with its range (or group) and count.
 fn key_lines(
     sc: &Scatter,
-    classes: &[(String, crate::palette::Rgb, Vec<(f64, f64)>)],
+    classes: &[crate::export::task_figures::PointClass],
 ) -> Vec<Line<'static>> {
     let mut lines = vec![Line::styled(sc.colour_name.to_string(), theme::title())];
     if let ColourKey::Scale { lo, hi } = sc.key {
