@@ -55,6 +55,24 @@ impl TaskFamily for Augmented {
         episode
     }
 
+    // What is not about the images is the family's own: its class names (the workbench's
+    // class view), fixed tasks and curves; and held-out episodes are never distorted.
+    fn class_label(&self, class: usize) -> Option<String> {
+        self.family.class_label(class)
+    }
+
+    fn fixed_tasks(&self) -> Option<&[Task]> {
+        self.family.fixed_tasks()
+    }
+
+    fn curve(&self, task: &Task, n: usize) -> Option<(Vec<f32>, Vec<f32>)> {
+        self.family.curve(task, n)
+    }
+
+    fn held_out_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
+        self.family.held_out_episode(task, rng)
+    }
+
     fn describe(&self) -> String {
         format!(
             "{}; training images distorted: {}",
@@ -380,5 +398,15 @@ mod tests {
             "the distortions come from the stream"
         );
         assert!(matches!(wrap(base.clone(), Augment::Off).describe(), d if d == base.describe()));
+        // Held-out episodes (scoring a multi-task arm's tasks) and class names are the family's.
+        let held = |f: &dyn TaskFamily| {
+            let mut rng = Rng::seed_from_u64(12);
+            let t = f.sample_task(Split::Train, &mut rng);
+            f.held_out_episode(&t, &mut rng).support.x
+        };
+        assert_eq!(held(aug.as_ref()), held(base.as_ref()));
+        for class in 0..5 {
+            assert_eq!(aug.class_label(class), base.class_label(class));
+        }
     }
 }
