@@ -11,7 +11,7 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::export::task_figures::{short, Heatmap};
@@ -19,7 +19,7 @@ use crate::palette::{self, Rgb};
 use crate::tui::app::App;
 use crate::tui::session::{ArmView, Session};
 
-use super::theme;
+use super::{task_pane, theme};
 
 /// Widest cell: a space and a four-character value.
 const CELL: usize = 5;
@@ -29,22 +29,12 @@ fn color(c: Rgb) -> Color {
 }
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(" Task affinity ");
-    let Some(s) = app.session().filter(|s| !s.arms.is_empty()) else {
-        let p = Paragraph::new(
-            "Nothing to show yet: launch an experiment or open a run (in Runs, H opens a run's task affinities).",
-        )
-        .wrap(Wrap { trim: true })
-        .block(block);
-        return f.render_widget(p, area);
+    let hint = "Nothing to show yet: launch an experiment or open a run (in Runs, H opens a run's task affinities).";
+    let Some((s, arm, arm_colour, inner)) =
+        task_pane::arm_pane(app, f, area, " Task affinity ", hint)
+    else {
+        return;
     };
-    let sel = app.arm_sel.min(s.arms.len() - 1);
-    let arm = &s.arms[sel];
-    let arm_colour = theme::arm_colors(s)[sel];
-    let inner = block.inner(area);
-    f.render_widget(block, area);
     let Some(r) = arm.affinity.as_ref().filter(|r| !r.cosine.is_empty()) else {
         return f.render_widget(
             Paragraph::new(empty_state(s, arm, arm_colour)).wrap(Wrap { trim: true }),
@@ -63,31 +53,12 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn empty_state(s: &Session, arm: &ArmView, colour: Color) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(vec![
-        Span::styled(
-            format!("● {}", arm.name),
-            Style::default().fg(colour).add_modifier(Modifier::BOLD),
-        ),
-        Span::raw(if arm.seeds.len() > 1 {
-            " stands for several seeds, and affinities are not averaged over seeds: open one seed's run (in Runs, → lists them, H opens one).".to_string()
-        } else {
-            " has no task affinities yet: runs whose experiment sets `train.affinity` (on a family with named, fixed training tasks, or a multi-task arm) record them at each evaluation.".to_string()
-        }),
-    ])];
-    let others: Vec<&str> = s
-        .arms
-        .iter()
-        .filter(|a| a.affinity.is_some())
-        .map(|a| a.name.as_str())
-        .collect();
-    if !others.is_empty() {
-        lines.push(Line::from(""));
-        lines.push(Line::styled(
-            format!("←→ selects an arm that has them: {}", others.join(", ")),
-            theme::dim(),
-        ));
-    }
-    lines
+    let why = if arm.seeds.len() > 1 {
+        " stands for several seeds, and affinities are not averaged over seeds: open one seed's run (in Runs, → lists them, H opens one)."
+    } else {
+        " has no task affinities yet: runs whose experiment sets `train.affinity` (on a family with named, fixed training tasks, or a multi-task arm) record them at each evaluation."
+    };
+    task_pane::empty_state(s, arm, colour, why.to_string(), |a| a.affinity.is_some())
 }
 
 /// The power of ten that brings the scale's end to one digit before the point.

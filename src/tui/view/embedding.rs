@@ -7,35 +7,24 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::export::task_figures::{short, ColourKey, Scatter};
 use crate::tui::app::App;
 use crate::tui::session::{ArmView, Session};
 
-use super::theme;
+use super::{task_pane, theme};
 
 /// Colour classes a continuous parameter is cut into on a terminal (one style each).
 const BINS: usize = 6;
 
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(" Task embedding ");
-    let Some(s) = app.session().filter(|s| !s.arms.is_empty()) else {
-        let p = Paragraph::new(
-            "Nothing to show yet: launch an experiment or open a run (in Runs, T opens a run's task embedding).",
-        )
-        .wrap(Wrap { trim: true })
-        .block(block);
-        return f.render_widget(p, area);
+    let hint = "Nothing to show yet: launch an experiment or open a run (in Runs, T opens a run's task embedding).";
+    let Some((s, arm, colour, inner)) = task_pane::arm_pane(app, f, area, " Task embedding ", hint)
+    else {
+        return;
     };
-    let sel = app.arm_sel.min(s.arms.len() - 1);
-    let arm = &s.arms[sel];
-    let colour = theme::arm_colors(s)[sel];
-    let inner = block.inner(area);
-    f.render_widget(block, area);
     let Some(r) = arm.embeddings.as_ref().filter(|r| !r.tasks.is_empty()) else {
         return f.render_widget(
             Paragraph::new(empty_state(s, arm, colour)).wrap(Wrap { trim: true }),
@@ -63,10 +52,6 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
 
 /// Why there is nothing to draw for `arm`, and where there is.
 fn empty_state(s: &Session, arm: &ArmView, colour: Color) -> Vec<Line<'static>> {
-    let name = Span::styled(
-        format!("● {}", arm.name),
-        Style::default().fg(colour).add_modifier(Modifier::BOLD),
-    );
     let why = if arm.seeds.len() > 1 {
         format!(
             " stands for {} seeds, and embeddings are not averaged over seeds: open one seed's run (in Runs, → lists them, T opens one).",
@@ -80,21 +65,7 @@ fn empty_state(s: &Session, arm: &ArmView, colour: Color) -> Vec<Line<'static>> 
             arm.algorithm
         )
     };
-    let mut lines = vec![Line::from(vec![name, Span::raw(why)])];
-    let others: Vec<&str> = s
-        .arms
-        .iter()
-        .filter(|a| a.embeddings.is_some())
-        .map(|a| a.name.as_str())
-        .collect();
-    if !others.is_empty() {
-        lines.push(Line::from(""));
-        lines.push(Line::styled(
-            format!("←→ selects an arm that has them: {}", others.join(", ")),
-            theme::dim(),
-        ));
-    }
-    lines
+    task_pane::empty_state(s, arm, colour, why, |a| a.embeddings.is_some())
 }
 
 /// Two lines: the arm, the evaluation and the tasks; the variance explained and the colouring.

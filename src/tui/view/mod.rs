@@ -13,6 +13,7 @@ pub mod modal;
 pub mod monitor;
 pub mod runs;
 pub mod tabs;
+mod task_pane;
 pub mod theme;
 pub mod ticks;
 
