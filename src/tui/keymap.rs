@@ -277,7 +277,7 @@ fn table() -> Vec<Binding> {
         bind(CHARTS, &[Key::ch('0')], HideCursor, S::Monitor, "", "", None),
         bind(COMPARE, &[Key::ch('D')], ToggleDiff, S::Monitor, "D", "config diff ↔ charts", Some("D diff")),
         bind(CHARTS, &[Key::ch('A')], ShowAdaptation, S::Monitor, "", "", Some("A adaptation")),
-        bind(CHARTS, &[Key::ch('T')], ShowEmbedding, S::Monitor, "T  H", "task embedding (PCA) / affinity heatmap", Some("T embedding")).footer_only_on(MONITOR),
+        bind(CHARTS, &[Key::ch('T')], ShowEmbedding, S::Monitor, "T  H", "task embedding / affinity", Some("T embedding")).footer_only_on(MONITOR),
         bind(CHARTS, &[Key::ch('H')], ShowAffinity, S::Monitor, "", "", Some("H affinity")).footer_only_on(MONITOR),
         // Adaptation (opened with A)
         bind(ADAPTATION, &[Key::new(Left), Key::ch('h')], Move(-1), S::Monitor, "", "", Some("←→ arm")),
@@ -321,7 +321,7 @@ fn task_view_table() -> Vec<Binding> {
     vec![
         bind(TASK_VIEWS, &[Key::new(Left), Key::ch('h')], Move(-1), S::Monitor, "", "", Some("←→ arm")),
         bind(TASK_VIEWS, &[Key::new(Right), Key::ch('l')], Move(1), S::Monitor, "", "", None),
-        bind(EMBEDDING, &[Key::ch('p')], CycleColouring, S::Monitor, "p  m", "embedding: colour by next property · heatmap: other measure", Some("p colour by")),
+        bind(EMBEDDING, &[Key::ch('p')], CycleColouring, S::Monitor, "p  m", "in them: colour / measure", Some("p colour by")),
         bind(AFFINITY, &[Key::ch('m')], SwitchMeasure, S::Monitor, "", "", Some("m cosine/lookahead")),
         bind(EMBEDDING, &[Key::ch('H')], ShowAffinity, S::Monitor, "", "", Some("H affinity")),
         bind(AFFINITY, &[Key::ch('T')], ShowEmbedding, S::Monitor, "", "", Some("T embedding")),
