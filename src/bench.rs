@@ -63,6 +63,11 @@ pub struct BenchResult {
     pub min_s: f64,
     pub max_s: f64,
     pub iters_per_s: f64,
+    /// Median seconds of a meta-iteration spent sampling its tasks (inside `median_s`'s
+    /// iterations, serial before the workers start): what an `-augment` row's distortions cost,
+    /// read apart from the step's noise. Absent in results from before it was measured.
+    #[serde(default)]
+    pub sample_s: f64,
     pub peak_rss_mib: f64,
     pub threads: usize,
 }
@@ -335,10 +340,12 @@ pub fn run_workload(
     let mut algo: Box<dyn MetaAlgorithm> = algo::build(&algorithm, ctx, fam.as_ref());
     let mut rng = Rng::seed_from_u64(0);
     let mut times = Vec::with_capacity(timed);
+    let mut sampling = Vec::with_capacity(timed);
     for it in 0..warmup + timed {
         // Task sampling is part of a meta-iteration's cost, as in training.
         let start = Instant::now();
         let batch = algo.sample_batch(fam.as_ref(), &mut rng, meta_batch);
+        let sampled = start.elapsed().as_secs_f64();
         let stats = algo.step(it, batch, &pool).map_err(anyhow::Error::msg)?;
         let dt = start.elapsed().as_secs_f64();
         if !stats.loss.is_finite() {
@@ -349,9 +356,11 @@ pub fn run_workload(
         }
         if it >= warmup {
             times.push(dt);
+            sampling.push(sampled);
         }
     }
     times.sort_by(f64::total_cmp);
+    sampling.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     Ok(BenchResult {
         workload: name.into(),
@@ -361,6 +370,7 @@ pub fn run_workload(
         min_s: times[0],
         max_s: *times.last().expect("timed > 0"),
         iters_per_s: 1.0 / median,
+        sample_s: sampling[sampling.len() / 2],
         peak_rss_mib: peak_rss_mib(),
         threads,
     })
@@ -393,8 +403,15 @@ pub fn run(
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
         println!(
-            "{:<28} {:>6} {:>11} {:>23} {:>9} {:>10} {:>7}",
-            "workload", "iters", "median s", "min–max s", "it/s", "peak MiB", "threads"
+            "{:<28} {:>6} {:>11} {:>23} {:>9} {:>10} {:>10} {:>7}",
+            "workload",
+            "iters",
+            "median s",
+            "min–max s",
+            "it/s",
+            "sample ms",
+            "peak MiB",
+            "threads"
         );
     }
     for w in WORKLOADS
@@ -421,13 +438,14 @@ pub fn run(
             serde_json::from_slice(&out.stdout).context("reading a workload's result")?;
         if !json {
             println!(
-                "{:<28} {:>6} {:>11.4} {:>11.4}–{:<11.4} {:>9.2} {:>10.1} {:>7}",
+                "{:<28} {:>6} {:>11.4} {:>11.4}–{:<11.4} {:>9.2} {:>10.1} {:>10.1} {:>7}",
                 r.workload,
                 r.iterations,
                 r.median_s,
                 r.min_s,
                 r.max_s,
                 r.iters_per_s,
+                1e3 * r.sample_s,
                 r.peak_rss_mib,
                 r.threads
             );

@@ -150,21 +150,7 @@ fn panel<DB: DrawingBackend>(
         .y_label_area_size(72)
         .build_cartesian_2d(Ticked::from(x), Ticked::from(y))
         .map_err(fail)?;
-    let fx = |v: &f64| x.format(*v);
-    let fy = |v: &f64| y.format(*v);
-    chart
-        .configure_mesh()
-        .x_desc(X_TITLE)
-        .y_desc(p.y_title.as_str())
-        .x_label_formatter(&fx)
-        .y_label_formatter(&fy)
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 15))
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .light_line_style(TRANSPARENT)
-        .axis_style(RGBColor(0x55, 0x55, 0x55))
-        .draw()
-        .map_err(fail)?;
+    draw_mesh(&mut chart, (x, y), (X_TITLE, &p.y_title))?;
     // Chance level under everything, where the axis reaches it.
     if let Some(c) = p.chance.filter(|c| (y.lo..=y.hi).contains(c)) {
         chart
@@ -176,6 +162,30 @@ fn panel<DB: DrawingBackend>(
     }
     draw_faint(&mut chart, p, colours)?;
     draw_lines(&mut chart, p, colours)
+}
+
+/// The axes in the house style of every exported figure: tick labels from the axes' own
+/// formats, titles `desc` (x, y), a light grid at the major ticks and none between them.
+pub(super) fn draw_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<Ticked, Ticked>>,
+    (x, y): (&Axis, &Axis),
+    desc: (&str, &str),
+) -> Result<(), PlotError> {
+    let fx = |v: &f64| x.format(*v);
+    let fy = |v: &f64| y.format(*v);
+    chart
+        .configure_mesh()
+        .x_desc(desc.0)
+        .y_desc(desc.1)
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 15))
+        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+        .light_line_style(TRANSPARENT)
+        .axis_style(RGBColor(0x55, 0x55, 0x55))
+        .draw()
+        .map_err(fail)
 }
 
 /// A panel no arm has a point in: its title and "no data".

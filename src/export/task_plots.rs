@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::{self, Domain};
-use super::plot::{fail, raster_png, PlotError, Ticked, FONT};
+use super::plot::{draw_mesh, fail, raster_png, PlotError, Ticked, FONT};
 use super::task_figures::{short, ColourKey, Heatmap, Scatter};
 use crate::palette::Rgb;
 
@@ -79,27 +79,14 @@ fn draw_scatter<DB: DrawingBackend>(
         .y_label_area_size(76)
         .build_cartesian_2d(Ticked::from(&x), Ticked::from(&y))
         .map_err(fail)?;
-    let fx = |v: &f64| x.format(*v);
-    let fy = |v: &f64| y.format(*v);
-    chart
-        .configure_mesh()
-        .x_desc(format!(
-            "PC1 ({:.1} % of the variance)",
-            100.0 * s.explained[0]
-        ))
-        .y_desc(format!(
-            "PC2 ({:.1} % of the variance)",
-            100.0 * s.explained[1]
-        ))
-        .x_label_formatter(&fx)
-        .y_label_formatter(&fy)
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 15))
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .light_line_style(TRANSPARENT)
-        .axis_style(GREY)
-        .draw()
-        .map_err(fail)?;
+    let pc = |i: usize| {
+        format!(
+            "PC{} ({:.1} % of the variance)",
+            i + 1,
+            100.0 * s.explained[i]
+        )
+    };
+    draw_mesh(&mut chart, (&x, &y), (&pc(0), &pc(1)))?;
     chart
         .draw_series(
             s.points
