@@ -13,6 +13,7 @@ use std::rc::Rc;
 use dfdx::prelude::*;
 
 use super::batchnorm::{self, GradSums};
+use super::buffer::at_least;
 use super::conv2d::{self, ConvScratch, ConvShape};
 use super::maxpool;
 use crate::model::kinks::Kinks;
@@ -124,8 +125,8 @@ impl CpuBlockState {
             fill_from(&mut sv.gamma, g);
             fill_from(&mut beta, b);
         }
-        sv.y.resize(s.out_len(n), 0.0);
-        conv2d::forward(&s, n, &sv.x, &sv.w, None, &mut sv.y, &mut sv.conv);
+        let y = at_least(&mut sv.y, s.out_len(n));
+        conv2d::forward(&s, n, &sv.x[..s.in_len(n)], &sv.w, None, y, &mut sv.conv);
         let branches = match &kinks {
             Kinks::Replay(fixed) => Some(fixed.as_slice()),
             _ => None,
@@ -277,9 +278,9 @@ fn backward(
     conv2d::backward(
         &s,
         n,
-        &sv.x,
+        &sv.x[..s.in_len(n)],
         &sv.w,
-        &sv.y,
+        &sv.y[..s.out_len(n)],
         &mut sv.dw,
         None,
         dx,
@@ -288,9 +289,9 @@ fn backward(
     [db, dgamma, dbeta]
 }
 
+/// The first values of `dst` set to `t`'s (`dst` may be longer: see [`at_least`]).
 fn fill_from<S: dfdx::shapes::Shape, T>(dst: &mut Vec<f32>, t: &Tensor<S, f32, Cpu, T>) {
-    dst.resize(t.shape().num_elements(), 0.0);
-    t.copy_into(dst);
+    t.copy_into(at_least(dst, t.shape().num_elements()));
 }
 
 fn add_into(dst: &mut [f32], src: &[f32]) {

@@ -5,6 +5,7 @@
 //! The column matrix is built a few images at a time so it stays in cache instead of costing a
 //! trip to memory that is larger than the activations themselves.
 
+use super::buffer::at_least;
 use super::gemm::{matmul, Strided};
 use super::simd::multiversion;
 
@@ -261,8 +262,7 @@ pub fn forward(
     let hw = s.ho() * s.wo();
     let per = s.images_per_chunk(n);
     let kdim = s.kdim();
-    let col = &mut scratch.col;
-    col.resize(kdim * per * hw, 0.0);
+    let col = at_least(&mut scratch.col, kdim * per * hw);
     for n0 in (0..n).step_by(per) {
         let n1 = (n0 + per).min(n);
         let cols = (n1 - n0) * hw;
@@ -324,10 +324,10 @@ pub fn backward(
         dy_c,
         dw_t,
     } = scratch;
-    col.resize(kdim * per * hw, 0.0);
+    let col = at_least(col, kdim * per * hw);
     if dx.is_some() {
-        dcol.resize(kdim * per * hw, 0.0);
-        dy_c.resize(s.cout * per * hw, 0.0);
+        at_least(dcol, kdim * per * hw);
+        at_least(dy_c, s.cout * per * hw);
     }
     let dw_mat = Strided::row_major(s.cout, kdim);
     // With many rows in the column matrix, ∂L/∂wᵀ = col·dyᵀ keeps both GEMM operands contiguous
@@ -335,7 +335,7 @@ pub fn backward(
     // `kdim` times smaller than the product. With few rows (a first layer), it does not pay.
     let transposed = kdim > s.cout;
     if transposed {
-        dy_t.resize(per * hw * s.cout, 0.0);
+        at_least(dy_t, per * hw * s.cout);
         dw_t.clear();
         dw_t.resize(kdim * s.cout, 0.0);
     }

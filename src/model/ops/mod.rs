@@ -8,6 +8,7 @@
 mod avx512;
 pub mod batchnorm;
 pub mod block;
+mod buffer;
 pub mod conv2d;
 pub mod device;
 pub mod gemm;
