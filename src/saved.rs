@@ -6,13 +6,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::algo::embedding::{self, EmbeddingProbe, TaskProperty};
 use crate::algo::eval::{adapt_and_score, summarize, Scoring, TaskEval};
 use crate::algo::{self, cavia, AdaptMode, AlgoContext};
-use crate::experiment::{Experiment, FamilySpec, Trunks};
+use crate::experiment::{AffineRanges, Augment, Experiment, FamilySpec, Trunks};
 use crate::metrics::EvalResult;
 use crate::model::{BatchNormMode, ModelError, Network};
 use crate::pool::WorkerPool;
@@ -20,7 +21,9 @@ use crate::runs::checkpoint::Checkpoint;
 use crate::runs::{self, RunError};
 use crate::stats::MeanCi;
 use crate::tasks::streams::{tasks_and_episodes, EvalStream};
-use crate::tasks::{build_family, lake, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily};
+use crate::tasks::{
+    augment, build_family, lake, Episode, FamilyError, FamilyShape, Rng, Split, Task, TaskFamily,
+};
 use crate::transfer::{self, TaskLosses, TaskTransfer, TransferError};
 
 /// Where `metalab eval` appends its results, one JSON object a line (named with the run's other
@@ -55,6 +58,8 @@ pub enum SavedEvalError {
         /// Whether `--fresh-head` would help this arm.
         fresh_head: FreshHead,
     },
+    #[error("--support-copies: distorted copies of support images need an image family, and this run was trained on {family}\n  fix: drop --support-copies (it applies to Omniglot and synthetic image runs)")]
+    SupportCopiesWithoutImages { family: &'static str },
     #[error("--lake: a Lake runs folder holds character images, and this run was trained on {family}\n  fix: evaluate an Omniglot or synthetic run")]
     LakeNeedsImages { family: &'static str },
     #[error("{}: {source}", .folder.display())]
@@ -127,6 +132,9 @@ pub struct EvalRequest {
     pub fresh_head: bool,
     /// Draw each task's classes from one alphabet (Lake's within-alphabet runs); Omniglot only.
     pub within_alphabet: bool,
+    /// Test-time support augmentation: this many distorted copies of every support image
+    /// (`tasks::augment::add_support_copies`); image families only.
+    pub support_copies: usize,
     pub threads: Option<usize>,
     /// Score the query set after every step (the per-step curve) or only before and after.
     pub scoring: Scoring,
@@ -149,6 +157,18 @@ pub struct SavedProtocol {
     pub batch_norm: BatchNormMode,
     /// How the test tasks were drawn.
     pub tasks_from: String,
+    /// Distorted copies of each support image added at test time, and how they were drawn;
+    /// absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_copies: Option<SupportCopies>,
+}
+
+/// Test-time support augmentation as a saved evaluation ran it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupportCopies {
+    pub copies: usize,
+    /// The distortions' ranges, in words (the run's training ranges, else the defaults).
+    pub distortions: String,
 }
 
 /// One Lake run's result.
@@ -427,6 +447,43 @@ fn transfer_report(
     })
 }
 
+/// The request's support copies added to `episodes` (from a stream of their own, so the tasks
+/// and queries stay those of the run's own test), and what was done; `None` when none asked.
+fn copy_supports(
+    exp: &Experiment,
+    req: &EvalRequest,
+    input: &[usize],
+    episodes: &mut [Episode],
+) -> Result<Option<SupportCopies>, SavedEvalError> {
+    if req.support_copies == 0 {
+        return Ok(None);
+    }
+    if !matches!(
+        exp.family,
+        FamilySpec::Omniglot(_) | FamilySpec::Synthetic(_)
+    ) || input.len() < 2
+    {
+        return Err(SavedEvalError::SupportCopiesWithoutImages {
+            family: exp.family.label(),
+        });
+    }
+    let ranges = match exp.train.augment {
+        Augment::Affine(r) => r,
+        Augment::Off => AffineRanges::default(),
+    };
+    let mut rng = Rng::seed_from_u64(EvalStream::Test.seed(exp.seed) ^ SUPPORT_COPIES_STREAM);
+    for e in episodes {
+        augment::add_support_copies(e, input, req.support_copies, &ranges, &mut rng);
+    }
+    Ok(Some(SupportCopies {
+        copies: req.support_copies,
+        distortions: augment::describe(&ranges),
+    }))
+}
+
+/// Mixed into the test stream's seed for the support copies' distortions.
+const SUPPORT_COPIES_STREAM: u64 = 0x7375_7070_6f72_7421;
+
 /// Evaluate the run in `dir` under the request's protocol and append the result to
 /// `evals.jsonl`. Test tasks come from the same seeded stream as the run's final evaluation, so
 /// an unchanged protocol reproduces the run's own result.
@@ -462,6 +519,8 @@ pub fn evaluate_run_against(
     )
     .into_iter()
     .unzip();
+    let mut test = test;
+    let support_copies = copy_supports(&exp, req, &family.shape().input, &mut test)?;
     let pool = WorkerPool::new(&m.net, e.device, e.seed, threads(req))?;
     let (steps, lr) = m.mode.effective(e.eval.inner_steps, e.eval.inner_lr);
     let embedding = match m.mode {
@@ -506,6 +565,7 @@ pub fn evaluate_run_against(
             head: m.head,
             batch_norm: batch_norm(&m.net, m.mode),
             tasks_from: format!("{} tasks of the {} split drawn from the run's seed ({}) on the final evaluation's stream: the same tasks as the run's own result when the protocol matches", e.eval.tasks, split_name(split), e.seed),
+            support_copies,
         },
         result,
         lake: None,
@@ -545,7 +605,7 @@ pub fn evaluate_lake(
         dir,
         &exp,
         trained_ways.unwrap_or(ways),
-        &ShapeOnly(shape),
+        &ShapeOnly(shape.clone()),
         req.fresh_head,
     )?;
     let (steps, lr) = (
@@ -555,15 +615,10 @@ pub fn evaluate_lake(
     let pool = WorkerPool::new(&m.net, exp.device, exp.seed, threads(req))?;
     let names: Vec<String> = lake_runs.iter().map(|r| r.name.clone()).collect();
     let items: Vec<usize> = lake_runs.iter().map(|r| r.episode.query.n).collect();
-    let results: Vec<TaskEval> = adapt_and_score(
-        &pool,
-        m.start,
-        m.mode,
-        lake_runs.into_iter().map(|r| r.episode).collect(),
-        steps,
-        lr,
-        req.scoring,
-    )?;
+    let mut episodes: Vec<Episode> = lake_runs.into_iter().map(|r| r.episode).collect();
+    let support_copies = copy_supports(&exp, req, &shape.input, &mut episodes)?;
+    let results: Vec<TaskEval> =
+        adapt_and_score(&pool, m.start, m.mode, episodes, steps, lr, req.scoring)?;
     let per_run: Vec<LakeRunResult> = names
         .iter()
         .zip(&items)
@@ -603,6 +658,7 @@ pub fn evaluate_lake(
             head: m.head,
             batch_norm: batch_norm(&m.net, m.mode),
             tasks_from: "every run of the folder, in name order; training/ images are the support set (one per class), test/ items the queries, labelled by class_labels.txt".into(),
+            support_copies,
         },
         result,
         lake: Some(LakeReport {

@@ -282,3 +282,66 @@ fn within_alphabet_is_refused_for_a_family_without_alphabets() {
         "nothing is recorded for a refused protocol"
     );
 }
+
+#[test]
+fn support_copies_are_recorded_reproducible_and_leave_the_tasks_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = train("ProtoNet", 100, root.path());
+    let plain = evaluate_run(&dir, &req()).unwrap();
+    let copied = |copies| {
+        evaluate_run(
+            &dir,
+            &EvalRequest {
+                support_copies: copies,
+                ..req()
+            },
+        )
+        .unwrap()
+    };
+    let (a, b) = (copied(3), copied(3));
+    assert_eq!(
+        a.result.loss, b.result.loss,
+        "the copies come from a seeded stream"
+    );
+    assert_eq!(a.result.accuracy, b.result.accuracy);
+    assert_ne!(a.result.loss, plain.result.loss, "the prototypes moved");
+    assert_eq!(
+        a.result.accuracy.unwrap().n,
+        plain.result.accuracy.unwrap().n,
+        "the same tasks"
+    );
+    let c = a.protocol.support_copies.as_ref().expect("recorded");
+    assert_eq!(c.copies, 3);
+    assert!(c.distortions.contains("rotation ±10°"), "{}", c.distortions);
+    assert!(plain.protocol.support_copies.is_none());
+    let saved = load_evals(&dir).unwrap();
+    assert_eq!(saved.len(), 3);
+    assert_eq!(saved[1].protocol, a.protocol, "read back as written");
+    assert_eq!(saved[0].protocol.support_copies, None);
+}
+
+#[test]
+fn support_copies_are_refused_for_a_family_without_images() {
+    let root = tempfile::tempdir().unwrap();
+    let text = r#"Experiment(name: "sine", seed: 1, family: Sinusoid(), model: Mlp(hidden: [8]),
+        arms: [Arm(name: "a", algorithm: Fomaml)],
+        train: Train(iterations: 3, meta_batch: 2),
+        eval: Eval(every: 0, tasks: 4, periodic_tasks: 2, inner_steps: 1))"#;
+    let e = parse_str(text, Path::new("t.ron")).unwrap();
+    let dir = engine_common::run_dir(&engine_common::run_all(e, root.path()));
+    let err = evaluate_run(
+        &dir,
+        &EvalRequest {
+            support_copies: 2,
+            ..req()
+        },
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, SavedEvalError::SupportCopiesWithoutImages { .. })
+            && msg.contains("fix: drop --support-copies"),
+        "{msg}"
+    );
+    assert!(load_evals(&dir).unwrap().is_empty());
+}

@@ -210,6 +210,11 @@ struct EvalArgs {
     /// runs do (Omniglot): the harder, more realistic test.
     #[arg(long)]
     within_alphabet: bool,
+    /// Test-time support augmentation: add this many randomly distorted copies of every
+    /// support image (the run's training distortions, else the defaults; from a seeded stream
+    /// of their own, so the tasks and queries are unchanged). Image families only.
+    #[arg(long, default_value_t = 0)]
+    support_copies: usize,
     /// A folder of Lake et al.'s one-shot runs (runNN/training, runNN/test,
     /// runNN/class_labels.txt): error rate per run and overall.
     #[arg(long)]
@@ -501,6 +506,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
         data: a.data,
         fresh_head: a.fresh_head,
         within_alphabet: a.within_alphabet,
+        support_copies: a.support_copies,
         threads: a.threads,
         scoring: if a.no_per_step {
             metalab::algo::eval::Scoring::Ends
@@ -639,6 +645,13 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
         p.adaptation
     );
     out!("head: {}", p.head);
+    if let Some(c) = &p.support_copies {
+        out!(
+            "support: {} distorted copies of each image added ({})",
+            c.copies,
+            c.distortions
+        );
+    }
     if let Some(lake) = &r.lake {
         out!(
             "{:<10} {:>6} {:>7} {:>7}",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rand::Rng as _;
 
-use super::{Episode, FamilyShape, Rng, Task, TaskFamily};
+use super::{Episode, FamilyShape, Rng, Targets, Task, TaskFamily};
 use crate::experiment::{AffineRanges, Augment};
 
 /// The training family for `augment`: `family` itself when augmentation is off.
@@ -84,6 +84,43 @@ impl TaskFamily for Augmented {
     fn split_record(&self) -> serde_json::Value {
         self.family.split_record()
     }
+}
+
+/// Test-time support augmentation: `copies` distorted versions of every support image of
+/// `episode` (images of shape `input`, `[.., h, w]`), each with its original's label, after the
+/// originals. A K-shot class then has K·(1 + copies) support examples: a prototype averages
+/// them, a gradient-based arm adapts on them. The query set is untouched.
+pub fn add_support_copies(
+    episode: &mut Episode,
+    input: &[usize],
+    copies: usize,
+    ranges: &AffineRanges,
+    rng: &mut Rng,
+) {
+    let (h, w) = (input[input.len() - 2], input[input.len() - 1]);
+    let len: usize = input.iter().product();
+    let support = &mut episode.support;
+    let n = support.n;
+    let originals = support.x.clone();
+    support.x.reserve(copies * n * len);
+    for _ in 0..copies {
+        for image in originals.chunks_exact(len) {
+            let map = Affine::draw(ranges, h.max(w), rng);
+            for plane in image.chunks_exact(h * w) {
+                let at = support.x.len();
+                support.x.resize(at + h * w, 0.0);
+                map.warp(plane, h, w, &mut support.x[at..]);
+            }
+        }
+        match &mut support.y {
+            Targets::Classes(c) => c.extend_from_within(..n),
+            Targets::Values(v) => {
+                let per = v.len() / n.max(1);
+                v.extend_from_within(..n * per)
+            }
+        }
+    }
+    support.n = n * (1 + copies);
 }
 
 /// What `augment` does to training images, in words; `None` when it leaves them alone.
@@ -339,6 +376,49 @@ mod tests {
                 assert_eq!(bits(&fast), bits(&slow), "shape {i} ({h}×{w}), {map:?}");
             }
         }
+    }
+
+    #[test]
+    fn support_copies_follow_the_originals_with_their_labels() {
+        let spec = SyntheticSpec::default();
+        let family = Synthetic::new(spec, 3).unwrap();
+        let mut rng = Rng::seed_from_u64(4);
+        let task = family.sample_task(Split::Test, &mut rng);
+        let plain = family.sample_episode(&task, &mut rng);
+        let input = family.shape().input;
+        let len: usize = input.iter().product();
+        let copied = |seed| {
+            let mut e = plain.clone();
+            add_support_copies(
+                &mut e,
+                &input,
+                2,
+                &AffineRanges::default(),
+                &mut Rng::seed_from_u64(seed),
+            );
+            e
+        };
+        let e = copied(9);
+        let n = plain.support.n;
+        assert_eq!(e.support.n, 3 * n);
+        assert_eq!(e.support.x.len(), 3 * n * len);
+        assert_eq!(
+            &e.support.x[..n * len],
+            &plain.support.x[..],
+            "the originals come first"
+        );
+        assert_eq!(e.query, plain.query, "queries are untouched");
+        let (Targets::Classes(a), Targets::Classes(b)) = (&e.support.y, &plain.support.y) else {
+            panic!("class targets")
+        };
+        assert_eq!(a, &[b.clone(), b.clone(), b.clone()].concat());
+        assert_ne!(
+            &e.support.x[n * len..2 * n * len],
+            &plain.support.x[..],
+            "copies are distorted"
+        );
+        assert_eq!(copied(9), e, "the same stream gives the same copies");
+        assert_ne!(copied(10).support.x, e.support.x);
     }
 
     #[test]
