@@ -14,6 +14,7 @@ use metalab::experiment::{
 };
 use metalab::model::context::TaskContext;
 use metalab::model::Network;
+use metalab::runs::embeddings::Colouring;
 use metalab::runs::{self, RunStatus};
 use metalab::tasks::synthetic::Synthetic;
 use metalab::tasks::{Batch, Episode, Rng, Split, Targets, TaskFamily};
@@ -342,39 +343,35 @@ fn invalid(text: &str) -> Vec<metalab::experiment::ValidationError> {
 
 #[test]
 fn film_blocks_are_checked_at_their_place_with_a_fix() {
-    let fields = |text: &str| -> Vec<(String, Option<(usize, usize)>, String)> {
-        invalid(text)
-            .into_iter()
-            .map(|e| (e.field, e.position, e.fix))
-            .collect()
-    };
-    let out_of_range = fields(
+    let out_of_range = invalid(
         r#"Experiment(
         name: "c", family: Synthetic(), model: Conv(blocks: 2, channels: 4),
         arms: [Arm(name: "cavia", algorithm: Cavia(film_block: 3))],
     )"#,
     );
     assert_eq!(out_of_range.len(), 1, "{out_of_range:?}");
+    let e = &out_of_range[0];
     assert_eq!(
-        (out_of_range[0].0.as_str(), out_of_range[0].1),
+        (e.field.as_str(), e.position),
         ("arms[0].film_block", Some((3, 52)))
     );
-    assert!(out_of_range[0].2.contains("1 to 2"), "{out_of_range:?}");
+    assert!(e.fix.contains("1 to 2"), "{e:?}");
 
-    let on_mlp = fields(
+    let on_mlp = invalid(
         r#"Experiment(
         name: "c", family: Sinusoid(), model: Mlp(hidden: [8]),
         arms: [Arm(name: "cavia", algorithm: Cavia(context: 2, film_block: 1))],
     )"#,
     );
     assert_eq!(on_mlp.len(), 1, "{on_mlp:?}");
+    let e = &on_mlp[0];
     assert_eq!(
-        (on_mlp[0].0.as_str(), on_mlp[0].1),
+        (e.field.as_str(), e.position),
         ("arms[0].film_block", Some((3, 64)))
     );
-    assert!(on_mlp[0].2.contains("remove film_block"), "{on_mlp:?}");
+    assert!(e.fix.contains("remove film_block"), "{e:?}");
 
-    let on_cuda = fields(
+    let on_cuda = invalid(
         r#"Experiment(
         name: "c", family: Synthetic(), model: Conv(blocks: 2, channels: 4), device: Cuda(0),
         arms: [Arm(name: "cavia", algorithm: Cavia(film_block: 2))],
@@ -382,8 +379,74 @@ fn film_blocks_are_checked_at_their_place_with_a_fix() {
     );
     let film: Vec<_> = on_cuda
         .iter()
-        .filter(|e| e.0 == "arms[0].film_block")
+        .filter(|e| e.field == "arms[0].film_block")
         .collect();
     assert_eq!(film.len(), 1, "{on_cuda:?}");
-    assert!(film[0].2.contains("device: Cpu"), "{on_cuda:?}");
+    assert!(film[0].fix.contains("device: Cpu"), "{on_cuda:?}");
+}
+
+/// An Omniglot-layout folder of tiny PNGs, `alphabets × characters × drawings`, each
+/// character a different stroke.
+fn fake_omniglot(root: &Path, alphabets: usize, characters: usize, drawings: usize) {
+    for a in 0..alphabets {
+        for c in 0..characters {
+            let dir = root
+                .join("images_background")
+                .join(format!("Alpha{a}"))
+                .join(format!("character{:02}", c + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            for d in 0..drawings {
+                let mut pixels = vec![255u8; 12 * 12];
+                for i in 0..12 {
+                    pixels[i * 12 + (a * 5 + c * 3 + d) % 12] = 0;
+                }
+                let f =
+                    std::fs::File::create(dir.join(format!("{:04}_{:02}.png", a * 100 + c, d + 1)))
+                        .unwrap();
+                let mut enc = png::Encoder::new(f, 12, 12);
+                enc.set_color(png::ColorType::Grayscale);
+                enc.set_depth(png::BitDepth::Eight);
+                enc.write_header()
+                    .unwrap()
+                    .write_image_data(&pixels)
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Omniglot tasks drawn within one alphabet carry it into the run's embedding record, so the
+/// task-embedding view and the export can colour the tasks by alphabet.
+#[test]
+fn omniglot_task_embeddings_are_grouped_by_alphabet() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("omni");
+    fake_omniglot(&data, 10, 3, 2);
+    let text = format!(
+        r#"Experiment(
+            name: "cavomni", seed: 3,
+            family: Omniglot(root: {:?}, ways: 3, shots: 1, queries: 1, image_size: 8,
+                             rotations: false, protocol: AlphabetSplit(train: 0.6, validation: 0.2),
+                             classes: WithinAlphabet),
+            model: Conv(blocks: 2, channels: 2),
+            arms: [Arm(name: "cavia", algorithm: Cavia(context: 2, film_block: 1))],
+            train: Train(iterations: 10, meta_batch: 2, log_every: 5),
+            eval: Eval(every: 10, tasks: 4, periodic_tasks: 6, inner_steps: 1, tracked_tasks: 1),
+        )"#,
+        data.to_string_lossy()
+    );
+    let e = parse_str(&text, Path::new("cavomni.ron")).unwrap_or_else(|e| panic!("{e}"));
+    let (dir, _) = run(Prepared::new(e, opts(root.path(), 2)).unwrap(), None);
+    let record = runs::load_embeddings(&dir).expect("an embedding record");
+    assert_eq!(record.tasks.len(), 6);
+    assert!(record.colourings().contains(&Colouring::Group));
+    for t in &record.tasks {
+        let g = t
+            .group
+            .as_deref()
+            .expect("every task within one alphabet has it");
+        assert!(g.starts_with("images_background/Alpha"), "{g}");
+    }
+    // The validation split holds two of the ten alphabets.
+    assert!(record.groups().len() <= 2, "{:?}", record.groups());
 }

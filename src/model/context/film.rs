@@ -234,12 +234,12 @@ impl FilmContext {
         let (mut d, d_context) = self.unfold(shared, context, hv);
         let (dg, _) = self.film(shared, v);
         let (gg, gb) = self.film_grads(shared, g);
-        for c in 0..self.channels {
+        for (c, &dgc) in dg.iter().enumerate() {
             for i in self.span(c) {
-                d[i] += dg[c] * g[i];
+                d[i] += dgc * g[i];
             }
             let s = self.shift_at(c);
-            d[s] += dg[c] * g[s];
+            d[s] += dgc * g[s];
         }
         let n = self.width * self.channels;
         for (k, per) in [&gg, &gb].into_iter().enumerate() {
