@@ -150,10 +150,10 @@ impl EmbeddingRecord {
 }
 
 impl EmbeddingRecord {
-    /// Gives each class task without a group the one folder all its classes' labels share
-    /// (an Omniglot task drawn within one alphabet: the alphabet, e.g.
-    /// `images_background/Latin`), so the tasks can be coloured by it; a task whose classes
-    /// span folders keeps none.
+    /// Gives each class task without a group the one folder all its classes' labels share,
+    /// by its last name (an Omniglot task drawn within one alphabet: the alphabet, e.g.
+    /// `Latin`), so the tasks can be coloured by it; a task whose classes span folders keeps
+    /// none.
     pub fn group_by_class_folder(&mut self, family: &dyn TaskFamily, tasks: &[Task]) {
         for (t, task) in self.tasks.iter_mut().zip(tasks) {
             if t.group.is_none() {
@@ -163,7 +163,8 @@ impl EmbeddingRecord {
     }
 }
 
-/// The folder (the label up to its last `/`) shared by all of a class task's classes.
+/// The folder (the label up to its last `/`) shared by all of a class task's classes, by its
+/// last name.
 fn class_folder(family: &dyn TaskFamily, task: &Task) -> Option<String> {
     let Task::Classes { classes, .. } = task else {
         return None;
@@ -174,9 +175,11 @@ fn class_folder(family: &dyn TaskFamily, task: &Task) -> Option<String> {
             .and_then(|l| l.rsplit_once('/').map(|(dir, _)| dir.to_string()))
     });
     let first = folders.next()??;
-    folders
-        .all(|f| f.as_deref() == Some(first.as_str()))
-        .then_some(first)
+    if !folders.all(|f| f.as_deref() == Some(first.as_str())) {
+        return None;
+    }
+    let name = first.rsplit('/').next().unwrap_or(&first);
+    Some(name.to_string())
 }
 
 impl Colouring {
