@@ -13,7 +13,7 @@ use metalab::experiment::{
     parse_str, Activation, DeviceSpec, Experiment, ExperimentError, MlpSpec, ModelSpec,
     SinusoidSpec,
 };
-use metalab::model::context::InputContext;
+use metalab::model::context::TaskContext;
 use metalab::model::Network;
 use metalab::runs::{self, RunStatus};
 use metalab::saved::{evaluate_run, load_evals, EvalRequest};
@@ -60,7 +60,7 @@ fn objective(
     reference_loss(net, p, &phi, &ep.query, act)
 }
 
-fn setup(act: Activation) -> (Network, InputContext, Vec<f32>, Episode) {
+fn setup(act: Activation) -> (Network, TaskContext, Vec<f32>, Episode) {
     let spec = ModelSpec::Mlp(MlpSpec {
         hidden: vec![8, 8],
         activation: act,
@@ -70,7 +70,7 @@ fn setup(act: Activation) -> (Network, InputContext, Vec<f32>, Episode) {
         queries: 6,
     });
     let net = Network::new(&spec, &fam.shape()).unwrap();
-    let ctx = InputContext::new(&net, WIDTH).unwrap();
+    let ctx = TaskContext::new(&net, WIDTH, None).unwrap();
     let mut rng = Rng::seed_from_u64(42);
     let mut shared = net.init(&mut rng);
     shared.extend(ctx.init_rows(&mut rng));

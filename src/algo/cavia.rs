@@ -1,31 +1,32 @@
 //! CAVIA (Zintgraf, Shiarlis, Kurin, Hofmann & Whiteson 2019): fast context adaptation.
 //!
-//! The parameters split in two. A task context φ (`width` values concatenated to the MLP's
-//! input, see `model::context`) starts at zero for every task and alone takes the inner SGD
-//! steps `φ ← φ − α·∇_φ L_s`; the network's own parameters θ (with the context's rows of the
-//! first weight) are shared across tasks and meta-trained by the learner's Adam.
+//! The parameters split in two. A task context φ (`width` values concatenated to an MLP's
+//! input, or driving FiLM after a conv block: see `model::context`) starts at zero for every
+//! task and alone takes the inner SGD steps `φ ← φ − α·∇_φ L_s`; the network's own parameters
+//! θ (with the context's rows: the first weight's, or the FiLM layer's) are shared across tasks
+//! and meta-trained by the learner's Adam.
 //!
 //! The meta-gradient is exact second order, as the paper's: from `v = ∂L_q/∂φ_K` and
 //! `g = ∂L_q/∂θ` at the adapted context, walking back through the steps,
 //! `g ← g − α·H_θφ(φ_k)·v` and `v ← v − α·H_φφ(φ_k)·v`. Both blocks are one Hessian-vector
 //! product: the plain network's along the direction the context moves it
-//! (`InputContext::push`), by central differences of gradients with the kink pattern frozen
-//! (`maml::hvps`), pulled back through the context's fold (`InputContext::pull_hvp`). The
-//! context is small, so the direction touches one bias and the product costs two gradients.
+//! (`TaskContext::push`), by central differences of gradients with the kink pattern frozen
+//! (`maml::hvps`), pulled back through the context's fold (`TaskContext::pull_hvp`): one
+//! product, two gradients, per task and step, however wide the context.
 
 use rand::SeedableRng;
 
 use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
 use super::maml::{hvps, Order};
-use crate::model::context::InputContext;
+use crate::model::context::TaskContext;
 use crate::model::{Evaluator, LockStepModel, LossOut, SerialTasks};
 use crate::pool::{LockStepWork, PoolError, WorkerPool};
 use crate::tasks::{Batch, Episode, Rng};
 
 /// CAVIA's rule, on the shared parameters (the plain network's, then the context rows).
 pub struct Cavia {
-    context: InputContext,
+    context: TaskContext,
     /// The context's inner learning rate, in training and at test time.
     lr: f64,
     inner_steps: usize,
@@ -35,9 +36,15 @@ pub struct Cavia {
 impl Cavia {
     /// A learner from the standard initialisation (the plain network's parameters are drawn
     /// first, as every arm's with the seed, then the context rows), trained with Adam.
-    pub fn learner(ctx: AlgoContext, width: usize, lr: f64, order: Order) -> Learner<Cavia> {
-        let context = InputContext::new(&ctx.net, width)
-            .expect("validation refuses a Cavia arm on a model without an input context");
+    pub fn learner(
+        ctx: AlgoContext,
+        width: usize,
+        film_block: Option<usize>,
+        lr: f64,
+        order: Order,
+    ) -> Learner<Cavia> {
+        let context = TaskContext::new(&ctx.net, width, film_block)
+            .expect("validation refuses a Cavia arm whose context the model cannot take");
         let mut rng = Rng::seed_from_u64(ctx.seed);
         let mut params = ctx.net.init(&mut rng);
         params.extend(context.init_rows(&mut rng));
@@ -65,12 +72,12 @@ pub struct ContextPath<P> {
 pub fn adapt<M: LockStepModel + ?Sized>(
     m: &mut M,
     shared: &[f32],
-    context: InputContext,
+    context: TaskContext,
     supports: &[&Batch],
     steps: usize,
     lr: f64,
 ) -> Vec<ContextPath<M::Params>> {
-    let zero = vec![0.0f32; context.width];
+    let zero = vec![0.0f32; context.width()];
     let mut paths: Vec<ContextPath<M::Params>> = supports
         .iter()
         .map(|_| ContextPath {
@@ -102,7 +109,7 @@ pub fn adapt<M: LockStepModel + ?Sized>(
 pub fn meta_grads<M: LockStepModel + ?Sized>(
     m: &mut M,
     shared: &[f32],
-    context: InputContext,
+    context: TaskContext,
     episodes: &[&Episode],
     steps: usize,
     lr: f64,
@@ -149,7 +156,7 @@ pub fn meta_grads<M: LockStepModel + ?Sized>(
 pub fn task_meta_grad(
     ev: &mut dyn Evaluator,
     shared: &[f32],
-    context: InputContext,
+    context: TaskContext,
     ep: &Episode,
     steps: usize,
     lr: f64,
@@ -172,7 +179,7 @@ pub fn task_meta_grad(
 pub fn contexts(
     ev: &mut dyn Evaluator,
     shared: &[f32],
-    context: InputContext,
+    context: TaskContext,
     support: &Batch,
     steps: usize,
     lr: f64,
@@ -189,7 +196,7 @@ pub fn contexts(
 pub fn embeddings(
     pool: &WorkerPool,
     shared: Vec<f32>,
-    context: InputContext,
+    context: TaskContext,
     lr: f64,
     episodes: Vec<Episode>,
     steps: usize,
@@ -206,7 +213,7 @@ pub fn embeddings(
 /// [`embeddings`]' work on one chunk of the episodes.
 struct Embed {
     shared: Vec<f32>,
-    context: InputContext,
+    context: TaskContext,
     lr: f64,
     steps: usize,
 }
@@ -263,7 +270,7 @@ impl TaskRule for Cavia {
 
     /// The query loss before adaptation: the plain network with a zero context.
     fn own_loss(&self, ev: &mut dyn Evaluator, p: &[f32], ep: &Episode) -> f64 {
-        let zero = vec![0.0f32; self.context.width];
+        let zero = vec![0.0f32; self.context.width()];
         ev.evaluate(&self.context.fold(p, &zero), &ep.query, None)
             .loss as f64
     }

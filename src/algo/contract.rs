@@ -9,7 +9,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::experiment::ArmSettings;
-use crate::model::context::InputContext;
+use crate::model::context::TaskContext;
 use crate::model::metric::MetricKind;
 use crate::model::Network;
 use crate::pool::{PoolError, WorkerPool};
@@ -58,7 +58,7 @@ pub enum AdaptMode {
     Metric { kind: MetricKind, body_len: usize },
     /// SGD at rate `lr` on a task context that starts at zero, the start vector being the
     /// shared parameters (CAVIA); the protocol's learning rate is unused.
-    Context { context: InputContext, lr: f64 },
+    Context { context: TaskContext, lr: f64 },
 }
 
 impl AdaptMode {
@@ -79,7 +79,7 @@ impl AdaptMode {
             AdaptMode::HeadOnly { .. } => format!("a fresh zero head fine-tuned with {steps} SGD steps (lr {lr}, halved until the support loss does not rise), trunk frozen; loss and accuracy on the query set"),
             AdaptMode::HeadSgd { .. } => format!("{steps} plain SGD steps (lr {lr}) on the meta-learned head only, on the body's support features, body frozen; loss and accuracy on the query set"),
             AdaptMode::LearnedRates { .. } => format!("{steps} SGD steps with the meta-learned per-parameter learning rates (eval.inner_lr unused) on the support set from the meta-parameters; loss and accuracy on the query set"),
-            AdaptMode::Context { context, .. } => format!("{steps} SGD steps (lr {lr}, the arm's context_lr; eval.inner_lr unused) on the {} context parameters concatenated to the input, from zero, shared parameters fixed; loss and accuracy on the query set", context.width),
+            AdaptMode::Context { context, .. } => format!("{steps} SGD steps (lr {lr}, the arm's context_lr; eval.inner_lr unused) on {}, from zero, shared parameters fixed; loss and accuracy on the query set", context.describe()),
             AdaptMode::Metric { kind, .. } => format!("no gradient steps (eval.inner_steps and inner_lr unused): support and query embedded in one pass of the body, queries classified by {}; loss_before is the uniform prediction's ln(ways)", kind.describe()),
         }
     }

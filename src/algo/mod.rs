@@ -87,13 +87,20 @@ fn build_rule(
             context_lr,
             hvp_eps,
             first_order,
+            film_block,
         } => {
             let order = if *first_order {
                 Order::First
             } else {
                 Order::Second { hvp_eps: *hvp_eps }
             };
-            Box::new(cavia::Cavia::learner(ctx, *context, *context_lr, order))
+            Box::new(cavia::Cavia::learner(
+                ctx,
+                *context,
+                *film_block,
+                *context_lr,
+                order,
+            ))
         }
     }
 }

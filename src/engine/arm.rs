@@ -632,7 +632,7 @@ impl<'a> ArmRun<'a> {
         let embeddings =
             algo::cavia::embeddings(&self.pool, start, context, lr, self.periodic.clone(), steps)
                 .map_err(|err| self.failure(FailureCause::Worker, err))?;
-        Ok(Some(EmbeddingRecord::new(
+        let mut record = EmbeddingRecord::new(
             self.it,
             steps,
             format!(
@@ -642,7 +642,9 @@ impl<'a> ArmRun<'a> {
             &self.periodic_tasks,
             embeddings,
             &group_names(&self.p.experiment.family),
-        )))
+        );
+        record.group_by_class_folder(self.p.family.as_ref(), &self.periodic_tasks);
+        Ok(Some(record))
     }
 
     /// Save the checkpoint, then record the iteration in `run.json` (in that order, so

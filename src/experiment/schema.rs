@@ -585,11 +585,13 @@ pub enum Algorithm {
         #[serde(default = "hvp_eps")]
         hvp_eps: f64,
     },
-    /// CAVIA (Zintgraf et al. 2019): `context` parameters, a task embedding concatenated to the
-    /// MLP's input, start at zero for every task and alone take the inner SGD steps (rate
-    /// `context_lr`, in training and at test time, in place of `inner_lr`: the paper's 1.0 suits
-    /// the context, not the network's weights); the network's own parameters are shared,
-    /// meta-trained through the inner loop (exact second order unless `first_order`).
+    /// CAVIA (Zintgraf et al. 2019): `context` parameters, a task embedding concatenated to an
+    /// MLP's input (or, on a conv net, driving a per-channel scale and shift, FiLM, in block
+    /// `film_block`, counted from 1, after its batch norm and before its ReLU), start at zero
+    /// for every task and alone take the inner SGD steps (rate `context_lr`, in training and at
+    /// test time, in place of `inner_lr`: the paper's 1.0 suits the context, not the network's
+    /// weights); the network's own parameters are shared, meta-trained through the inner loop
+    /// (exact second order unless `first_order`).
     Cavia {
         #[serde(default = "five")]
         context: usize,
@@ -599,6 +601,8 @@ pub enum Algorithm {
         hvp_eps: f64,
         #[serde(default)]
         first_order: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        film_block: Option<usize>,
     },
 }
 

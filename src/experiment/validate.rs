@@ -333,24 +333,53 @@ fn check_groups(c: &mut Checker, i: usize, tasks: usize, groups: &[Vec<usize>]) 
 /// Context sizes beyond this are typos: the paper's sine contexts have 2 to 50 values.
 const MAX_CONTEXT: usize = 4096;
 
-/// A Cavia arm: an MLP to take the context at its input, a context size and rate in range, and
-/// no `inner_lr` that its rule would ignore.
+/// A Cavia arm: a place for the context (an MLP's input, or FiLM in a chosen block of a conv
+/// net, on the CPU), a context size and rate in range, and no `inner_lr` that its rule would
+/// ignore.
 fn check_cavia(c: &mut Checker, e: &Experiment, i: usize, arm: &Arm) {
     let Algorithm::Cavia {
         context,
         context_lr,
         hvp_eps,
+        film_block,
         ..
     } = arm.algorithm
     else {
         return;
     };
-    if let ModelSpec::Conv(_) = e.model {
-        c.fail_arm(
+    match (&e.model, film_block) {
+        (ModelSpec::Conv(conv), None) => c.fail_arm(
             i,
             "algorithm",
-            "CAVIA concatenates its context to an MLP's input, and this model is a conv net (context through FiLM layers is not implemented)",
-            "use model: Mlp(hidden: [40, 40]) for this experiment, or another algorithm on the conv net",
+            "CAVIA conditions a conv net through FiLM (a per-channel scale and shift) in one block, and no film_block is chosen",
+            format!(
+                "write Cavia(context: {context}, film_block: {}) (blocks count from 1; the paper conditions the third of four), or use model: Mlp(hidden: [40, 40])",
+                conv.blocks.saturating_sub(1).max(1)
+            ),
+        ),
+        (ModelSpec::Conv(conv), Some(block)) if block == 0 || block > conv.blocks => c.fail_arm(
+            i,
+            "film_block",
+            format!(
+                "film_block: {block}, and the conv net has blocks 1 to {}",
+                conv.blocks
+            ),
+            format!("use film_block: 1 to {} (counted from 1)", conv.blocks),
+        ),
+        (ModelSpec::Mlp(_), Some(block)) => c.fail_arm(
+            i,
+            "film_block",
+            format!("film_block: {block} conditions a conv block, and this model is an MLP: its context is concatenated to the input"),
+            "remove film_block (or use model: Conv(...))",
+        ),
+        _ => {}
+    }
+    if let (Some(_), DeviceSpec::Cuda(n)) = (film_block, e.device) {
+        c.fail_arm(
+            i,
+            "film_block",
+            format!("CAVIA's FiLM context runs on the CPU only in this version, and the experiment asks for device: Cuda({n})"),
+            "use device: Cpu for this experiment",
         );
     }
     if context == 0 || context > MAX_CONTEXT {

@@ -21,9 +21,15 @@ pub enum ModelError {
     /// An evaluator was built for parameters laid out for another network.
     #[error("the parameter layout does not match the conv net's spec and input shape\n  fix: build the evaluator from the same Network that made the parameters")]
     LayoutMismatch,
-    /// A task context (CAVIA) enters an MLP at its input; a conv net would need FiLM layers.
-    #[error("a task context is concatenated to an MLP's input, and this model is a conv net (FiLM conditioning is not implemented)\n  fix: use model: Mlp(hidden: [40, 40]) for a Cavia arm")]
-    ContextNeedsMlp,
+    /// A task context (CAVIA) enters a conv net through FiLM after a chosen block, not at its
+    /// input.
+    #[error("a task context enters a conv net through FiLM after one of its blocks, and none is chosen\n  fix: add film_block: N to the Cavia arm (N from 1, the first block, to the number of blocks)")]
+    NoFilmBlock,
+    /// FiLM conditions a conv block; an MLP takes its context at the input.
+    #[error("film_block applies to conv nets, and this model is an MLP (its context is concatenated to the input)\n  fix: remove film_block from the Cavia arm")]
+    FilmNeedsConv,
+    #[error("film_block: {block}, and the conv net has blocks 1 to {blocks}\n  fix: use film_block: {blocks} (or any block from 1 to {blocks})")]
+    FilmBlock { block: usize, blocks: usize },
 }
 
 impl ModelError {

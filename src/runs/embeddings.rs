@@ -12,7 +12,7 @@ use super::files;
 use super::names::EMBEDDINGS_RECORD;
 use crate::algo::embedding::TaskProperty;
 use crate::experiment::FamilySpec;
-use crate::tasks::Task;
+use crate::tasks::{Task, TaskFamily};
 
 /// The embeddings of one evaluation's tasks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +147,39 @@ impl EmbeddingRecord {
         }
         out
     }
+}
+
+impl EmbeddingRecord {
+    /// Gives each class task without a group the one folder all its classes' labels share,
+    /// by its last name (an Omniglot task drawn within one alphabet: the alphabet, e.g.
+    /// `Latin`), so the tasks can be coloured by it; a task whose classes span folders keeps
+    /// none.
+    pub fn group_by_class_folder(&mut self, family: &dyn TaskFamily, tasks: &[Task]) {
+        for (t, task) in self.tasks.iter_mut().zip(tasks) {
+            if t.group.is_none() {
+                t.group = class_folder(family, task);
+            }
+        }
+    }
+}
+
+/// The folder (the label up to its last `/`) shared by all of a class task's classes, by its
+/// last name.
+fn class_folder(family: &dyn TaskFamily, task: &Task) -> Option<String> {
+    let Task::Classes { classes, .. } = task else {
+        return None;
+    };
+    let mut folders = classes.iter().map(|&c| {
+        family
+            .class_label(c)
+            .and_then(|l| l.rsplit_once('/').map(|(dir, _)| dir.to_string()))
+    });
+    let first = folders.next()??;
+    if !folders.all(|f| f.as_deref() == Some(first.as_str())) {
+        return None;
+    }
+    let name = first.rsplit('/').next().unwrap_or(&first);
+    Some(name.to_string())
 }
 
 impl Colouring {

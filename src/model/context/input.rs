@@ -1,5 +1,5 @@
-//! A task context concatenated to an MLP's input, as CAVIA feeds its context parameters
-//! (Zintgraf et al. 2019).
+//! A task context concatenated to an MLP's input, as CAVIA feeds its context parameters to
+//! MLPs (Zintgraf et al. 2019).
 //!
 //! The first layer takes `[x, φ]` with the weight `[W_x; W_φ]` (`[in + width, out]`), so its
 //! pre-activation is `x·W_x + φ·W_φ + b`. The context term is the same for every example: the
@@ -13,8 +13,8 @@
 
 use rand::Rng as _;
 
-use super::{ModelError, Network};
 use crate::experiment::ModelSpec;
+use crate::model::{ModelError, Network};
 use crate::tasks::Rng;
 
 /// Where a context of `width` values enters a network's parameters.
@@ -33,10 +33,10 @@ pub struct InputContext {
 
 impl InputContext {
     /// A context of `width` values on `net`'s input. Only an MLP takes its context at the input
-    /// (a conv net would take it through FiLM after a block).
+    /// (a conv net takes it through FiLM: `super::film`).
     pub fn new(net: &Network, width: usize) -> Result<InputContext, ModelError> {
         if !matches!(net.spec, ModelSpec::Mlp(_)) {
-            return Err(ModelError::ContextNeedsMlp);
+            return Err(ModelError::NoFilmBlock);
         }
         // An MLP's layout starts with the first layer's weight `[in, out]`, then its bias.
         let (weight, bias) = (&net.layout.tensors[0], &net.layout.tensors[1]);
@@ -235,7 +235,7 @@ mod tests {
         let conv = Network::new(&spec, &shape).unwrap();
         assert!(matches!(
             InputContext::new(&conv, 2),
-            Err(ModelError::ContextNeedsMlp)
+            Err(ModelError::NoFilmBlock)
         ));
     }
 }
