@@ -140,6 +140,46 @@ fn eval_against_an_arm_without_a_task_set_says_so() {
     assert!(msg.contains("FOMAML run") && msg.contains("fix:"), "{msg}");
 }
 
+#[test]
+fn a_resumed_run_continues_the_affinity_means_and_ends_as_an_uninterrupted_one() {
+    use metalab::engine::Prepared;
+    let arms = r#"
+        Arm(name: "affinity", algorithm: MultiTask(tasks: 4, trunks: Affinity(groups: 2, after: 60))),"#;
+    // An evaluation every 20 iterations writes the affinity record.
+    let text = experiment(arms, 120).replace("Eval(every: 0", "Eval(every: 20");
+    let e = parse_str(&text, Path::new("nt.ron")).unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (straight, _) = engine_common::run_until(
+        Prepared::new(e.clone(), engine_common::opts(a.path(), 2)).unwrap(),
+        None,
+    );
+    // Stopped before the groups are found, resumed on another thread count.
+    let (stopped, _) = engine_common::run_until(
+        Prepared::new(e, engine_common::opts(b.path(), 2)).unwrap(),
+        Some(30),
+    );
+    let early = metalab::runs::load_affinity(&stopped).unwrap();
+    assert!(early.iteration < 60, "{}", early.iteration);
+    engine_common::run_until(
+        Prepared::resume(&stopped, engine_common::opts(b.path(), 1)).unwrap(),
+        None,
+    );
+    let (x, y) = (
+        metalab::runs::load_affinity(&straight).unwrap(),
+        metalab::runs::load_affinity(&stopped).unwrap(),
+    );
+    assert_eq!(x.iteration, 120);
+    assert_eq!(x, y);
+    assert_eq!(
+        metalab::runs::deterministic_metrics(&straight).unwrap(),
+        metalab::runs::deterministic_metrics(&stopped).unwrap()
+    );
+    assert_eq!(
+        TaskLosses::load(&straight).unwrap(),
+        TaskLosses::load(&stopped).unwrap()
+    );
+}
+
 /// The first validation error's position and text.
 fn refused(arm: &str) -> ((usize, usize), String) {
     let text = experiment(arm, 100);

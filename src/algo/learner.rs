@@ -449,6 +449,9 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             s.extend(adam.state());
         }
         s.extend(self.rule.rule_state());
+        if let Some(t) = &self.tracker {
+            s.extend(t.state());
+        }
         s
     }
 
@@ -510,6 +513,9 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
         }
         if let Some(rule) = self.rule.with_state(state)? {
             self.rule = Arc::new(rule);
+        }
+        if let Some(spec) = self.options.affinity {
+            self.tracker = AffinityTracker::from_state(state, spec.every, spec.lookahead_lr)?;
         }
         Ok(())
     }

@@ -75,10 +75,20 @@ pub struct MixedSpec {
     /// per-task comparison of `transfer`) always draw fresh inputs.
     #[serde(skip_serializing_if = "is_zero")]
     pub pool: usize,
+    /// Observation noise: every target, training and held-out alike, is the function's value
+    /// plus Gaussian noise of this standard deviation, drawn from the episode's seeded stream
+    /// (so every arm scores the same noisy targets). 0, the default: exact values. A model
+    /// can do no better than a mean squared error of `noise²` on held-out points.
+    #[serde(skip_serializing_if = "is_zero_f32")]
+    pub noise: f32,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_zero_f32(x: &f32) -> bool {
+    *x == 0.0
 }
 
 impl Default for MixedSpec {
@@ -94,6 +104,7 @@ impl Default for MixedSpec {
             ],
             tasks_per_group: 3,
             pool: 0,
+            noise: 0.0,
         }
     }
 }

@@ -915,6 +915,16 @@ fn check_mixed(c: &mut Checker, m: &MixedSpec) {
         );
     }
     c.at_most("family.pool", m.pool, 1_000_000, "training points per task");
+    if !(m.noise.is_finite() && m.noise >= 0.0) {
+        c.fail(
+            "family.noise",
+            format!(
+                "noise {} is not a standard deviation (a finite number, 0 or more)",
+                m.noise
+            ),
+            "use noise: 0.1, or leave it out for exact targets",
+        );
+    }
     if m.tasks_per_group == 0 {
         c.fail(
             "family.tasks_per_group",
