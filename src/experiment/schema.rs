@@ -174,6 +174,21 @@ pub struct OmniglotSpec {
     /// within-alphabet runs, the harder test).
     #[serde(default, skip_serializing_if = "ClassDraw::is_default")]
     pub classes: ClassDraw,
+    /// Alphabets as named, fixed tasks for multi-task training (issue 21), a standard
+    /// multi-task benchmark; absent, the default: no fixed tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alphabet_tasks: Option<AlphabetTasks>,
+}
+
+/// Each training-split alphabet with at least `ways` characters is one fixed task over `ways`
+/// of its characters (chosen once from the seed, in a fixed label order), so a multi-task arm
+/// gives every alphabet its own head. The last `held_out` drawings of each of those
+/// characters never enter a training episode: the per-task comparison of `transfer` scores
+/// every alphabet on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Alphabets")]
+pub struct AlphabetTasks {
+    pub held_out: usize,
 }
 
 /// How a classification task chooses its classes.

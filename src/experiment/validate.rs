@@ -591,6 +591,22 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
                     "make shots + queries at most 20, e.g. queries: 15 with shots: 1 or 5",
                 );
             }
+            if let Some(a) = o.alphabet_tasks {
+                let need = o.shots + o.queries;
+                if a.held_out < need || a.held_out + need > 20 {
+                    c.fail(
+                        "family.alphabet_tasks",
+                        format!(
+                            "held_out: {} drawings per character: the held-out episodes need shots + queries = {need} of them, and the training episodes {need} of the rest (every Omniglot character has 20 drawings)",
+                            a.held_out
+                        ),
+                        format!(
+                            "use held_out: {need}{}",
+                            if 2 * need > 20 { ", with fewer shots or queries" } else { "" }
+                        ),
+                    );
+                }
+            }
             if !(8..=105).contains(&o.image_size) {
                 c.fail(
                     "family.image_size",
