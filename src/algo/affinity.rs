@@ -15,7 +15,35 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::contract::{take_state, AlgoError};
+/// A checkpoint tensor of the running means that is missing or of the wrong length (the
+/// learner reports it as its own state error; this module stays below the algorithm contract).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateError {
+    Missing(String),
+    Length {
+        name: String,
+        found: usize,
+        expected: usize,
+    },
+}
+
+fn take_state(
+    state: &BTreeMap<String, Vec<f32>>,
+    name: &str,
+    len: usize,
+) -> Result<Vec<f32>, StateError> {
+    let v = state
+        .get(name)
+        .ok_or_else(|| StateError::Missing(name.into()))?;
+    if v.len() != len {
+        return Err(StateError::Length {
+            name: name.into(),
+            found: v.len(),
+            expected: len,
+        });
+    }
+    Ok(v.clone())
+}
 
 /// The checkpoint holds f32 tensors only: a 64-bit value (an f64 sum's bits, a count) goes in
 /// as four 16-bit chunks, each an f32 integer, so it comes back bit for bit.
@@ -74,7 +102,7 @@ impl Running {
         state: &BTreeMap<String, Vec<f32>>,
         prefix: &str,
         n: usize,
-    ) -> Result<Running, AlgoError> {
+    ) -> Result<Running, StateError> {
         let sum = take_state(state, &format!("{prefix}.sum"), 4 * n * n)?;
         let count = take_state(state, &format!("{prefix}.count"), 4 * n * n)?;
         Ok(Running {
@@ -220,7 +248,7 @@ impl AffinityTracker {
         state: &BTreeMap<String, Vec<f32>>,
         every: usize,
         lookahead_lr: f64,
-    ) -> Result<Option<AffinityTracker>, AlgoError> {
+    ) -> Result<Option<AffinityTracker>, StateError> {
         let Some(groups) = state.get(GROUPS) else {
             return Ok(None);
         };
@@ -347,7 +375,7 @@ mod tests {
         short.get_mut("affinity.lookahead.count").unwrap().pop();
         assert!(matches!(
             AffinityTracker::from_state(&short, 5, 0.01),
-            Err(AlgoError::StateLength { .. })
+            Err(StateError::Length { .. })
         ));
     }
 
