@@ -184,7 +184,9 @@ pub struct OmniglotSpec {
 /// of its characters (chosen once from the seed, in a fixed label order), so a multi-task arm
 /// gives every alphabet its own head. The last `held_out` drawings of each of those
 /// characters never enter a training episode: the per-task comparison of `transfer` scores
-/// every alphabet on them.
+/// every alphabet on them. Its interval treats the held-out episodes as independent, and they
+/// share drawings: with `held_out` = shots + queries every one holds the same drawings and the
+/// interval has zero width (docs/results.md, "Omniglot alphabets as tasks").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Alphabets")]
 pub struct AlphabetTasks {
