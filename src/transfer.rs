@@ -79,8 +79,9 @@ pub fn to_csv(rows: &[Option<TransferRow>]) -> String {
     out
 }
 
-/// Where a multi-task run records its per-task losses at its end (`task-losses.json`).
-pub const TASK_LOSSES: &str = "task-losses.json";
+/// Where a multi-task run records its per-task losses at its end (`task-losses.json`), one
+/// of the run folder's files ([`crate::runs`] refuses a link in its place).
+pub use crate::runs::TASK_LOSSES;
 
 /// Evaluation episodes per training task.
 pub const EPISODES: usize = 100;

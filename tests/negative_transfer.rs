@@ -140,6 +140,46 @@ fn eval_against_an_arm_without_a_task_set_says_so() {
     assert!(msg.contains("FOMAML run") && msg.contains("fix:"), "{msg}");
 }
 
+#[test]
+fn a_resumed_run_continues_the_affinity_means_and_ends_as_an_uninterrupted_one() {
+    use metalab::engine::Prepared;
+    let arms = r#"
+        Arm(name: "affinity", algorithm: MultiTask(tasks: 4, trunks: Affinity(groups: 2, after: 60))),"#;
+    // An evaluation every 20 iterations writes the affinity record.
+    let text = experiment(arms, 120).replace("Eval(every: 0", "Eval(every: 20");
+    let e = parse_str(&text, Path::new("nt.ron")).unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (straight, _) = engine_common::run_until(
+        Prepared::new(e.clone(), engine_common::opts(a.path(), 2)).unwrap(),
+        None,
+    );
+    // Stopped before the groups are found, resumed on another thread count.
+    let (stopped, _) = engine_common::run_until(
+        Prepared::new(e, engine_common::opts(b.path(), 2)).unwrap(),
+        Some(30),
+    );
+    let early = metalab::runs::load_affinity(&stopped).unwrap();
+    assert!(early.iteration < 60, "{}", early.iteration);
+    engine_common::run_until(
+        Prepared::resume(&stopped, engine_common::opts(b.path(), 1)).unwrap(),
+        None,
+    );
+    let (x, y) = (
+        metalab::runs::load_affinity(&straight).unwrap(),
+        metalab::runs::load_affinity(&stopped).unwrap(),
+    );
+    assert_eq!(x.iteration, 120);
+    assert_eq!(x, y);
+    assert_eq!(
+        metalab::runs::deterministic_metrics(&straight).unwrap(),
+        metalab::runs::deterministic_metrics(&stopped).unwrap()
+    );
+    assert_eq!(
+        TaskLosses::load(&straight).unwrap(),
+        TaskLosses::load(&stopped).unwrap()
+    );
+}
+
 /// The first validation error's position and text.
 fn refused(arm: &str) -> ((usize, usize), String) {
     let text = experiment(arm, 100);
@@ -207,4 +247,126 @@ fn trunk_options_that_cannot_work_are_refused_at_the_field_with_a_fix() {
         errors[0].to_string().contains("train.affinity is not set"),
         "{errors:?}"
     );
+}
+
+/// An Omniglot-layout folder of 20×20 PNGs, `alphabets × characters × 20` drawings; each
+/// character's strokes are a column of its own, so characters can be told apart.
+fn fake_omniglot(root: &Path, alphabets: usize, characters: usize) {
+    for a in 0..alphabets {
+        for c in 0..characters {
+            let dir = root
+                .join("images_background")
+                .join(format!("Alpha{a}"))
+                .join(format!("character{:02}", c + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            for d in 0..20 {
+                let mut pixels = vec![255u8; 20 * 20];
+                for i in 0..20 {
+                    pixels[i * 20 + (a * 7 + c * 3 + d % 2) % 20] = 0;
+                }
+                let f =
+                    std::fs::File::create(dir.join(format!("{:04}_{:02}.png", a * 100 + c, d + 1)))
+                        .unwrap();
+                let mut enc = png::Encoder::new(f, 20, 20);
+                enc.set_color(png::ColorType::Grayscale);
+                enc.set_depth(png::BitDepth::Eight);
+                enc.write_header()
+                    .unwrap()
+                    .write_image_data(&pixels)
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn omniglot_experiment(root: &Path, held_out: usize) -> String {
+    format!(
+        r#"Experiment(
+    name: "alphabets",
+    seed: 2,
+    family: Omniglot(root: "{}", ways: 3, shots: 1, queries: 2, image_size: 8,
+        protocol: CharacterSplit(train: 0.8, validation: 0.1), alphabet_tasks: Alphabets(held_out: {held_out})),
+    model: Mlp(hidden: [16, 8], activation: Relu),
+    arms: [
+        Arm(name: "single", algorithm: MultiTask(tasks: 4, trunks: PerTask)),
+        Arm(name: "joint", algorithm: MultiTask(tasks: 4)),
+    ],
+    train: Train(iterations: 40, meta_batch: 4, meta_lr: 0.01,
+                 affinity: Affinity(every: 5, lookahead_lr: 0.01)),
+    eval: Eval(every: 0, tasks: 4, periodic_tasks: 2, inner_steps: 1),
+)"#,
+        root.display()
+    )
+}
+
+#[test]
+fn omniglot_alphabets_train_as_named_tasks_with_affinities_and_per_task_losses() {
+    let data = tempfile::tempdir().unwrap();
+    fake_omniglot(data.path(), 4, 10);
+    let e = parse_str(&omniglot_experiment(data.path(), 4), Path::new("a.ron")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dirs = run_dirs(&engine_common::run_all(e, root.path()));
+    assert_eq!(dirs.len(), 2);
+    // One task per alphabet, each named in the run's record with its characters.
+    let meta = metalab::runs::load_meta(dir_of(&dirs, "joint")).unwrap();
+    let tasks = meta.class_split["alphabet_tasks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let names: Vec<&str> = tasks
+        .iter()
+        .map(|t| t["alphabet"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "images_background/Alpha0",
+            "images_background/Alpha1",
+            "images_background/Alpha2",
+            "images_background/Alpha3"
+        ]
+    );
+    for (a, t) in tasks.iter().enumerate() {
+        let chars = t["characters"].as_array().unwrap();
+        assert_eq!(chars.len(), 3);
+        assert!(chars
+            .iter()
+            .all(|c| c.as_str().unwrap().contains(&format!("Alpha{a}/"))));
+    }
+    // The joint arm measured a 4 × 4 affinity matrix; both arms scored every alphabet.
+    let aff = metalab::runs::load_affinity(dir_of(&dirs, "joint")).unwrap();
+    assert_eq!(aff.cosine.len(), 4);
+    assert!(aff.cosine[0][1].is_some() && aff.lookahead[2][3].is_some());
+    let single = TaskLosses::load(dir_of(&dirs, "single")).unwrap().unwrap();
+    let joint = TaskLosses::load(dir_of(&dirs, "joint")).unwrap().unwrap();
+    assert_eq!(joint.losses.len(), 4);
+    let rows = transfer::against(&joint, &single).unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.row.is_some()));
+}
+
+#[test]
+fn too_few_held_out_drawings_are_refused_at_the_field() {
+    let text = omniglot_experiment(Path::new("/nowhere"), 2);
+    let Err(ExperimentError::Invalid { errors, .. }) = parse_str(&text, Path::new("a.ron")) else {
+        panic!("accepted")
+    };
+    let msg = errors[0].to_string();
+    assert!(
+        msg.contains("held_out: 2") && msg.contains("fix: use held_out: 3"),
+        "{msg}"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("alphabet_tasks"))
+        .unwrap()
+        + 1;
+    let col = text
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("alphabet_tasks")
+        .unwrap()
+        + 1;
+    assert_eq!(errors[0].position, Some((line, col)), "{msg}");
 }

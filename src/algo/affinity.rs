@@ -7,10 +7,58 @@
 //!   groupings"): `Z(i→j) = 1 − L_j(θ − η·dᵢ) / L_j(θ)`, how much one step along task i's
 //!   descent direction `dᵢ` (shared parameters only) lowers task j's loss; positive helps.
 //!
-//! Both are recorded in the run as `affinity.json` and `affinity.csv`. The running means are
-//! not part of the checkpoint: a resumed run's record covers the iterations since the resume.
+//! Both are recorded in the run as `affinity.json` and `affinity.csv`. The running means'
+//! sums and counts are part of the checkpoint ([`AffinityTracker::state`]), so a resumed run
+//! continues them as an uninterrupted one would.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+/// A checkpoint tensor of the running means that is missing or of the wrong length (the
+/// learner reports it as its own state error; this module stays below the algorithm contract).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateError {
+    Missing(String),
+    Length {
+        name: String,
+        found: usize,
+        expected: usize,
+    },
+}
+
+fn take_state(
+    state: &BTreeMap<String, Vec<f32>>,
+    name: &str,
+    len: usize,
+) -> Result<Vec<f32>, StateError> {
+    let v = state
+        .get(name)
+        .ok_or_else(|| StateError::Missing(name.into()))?;
+    if v.len() != len {
+        return Err(StateError::Length {
+            name: name.into(),
+            found: v.len(),
+            expected: len,
+        });
+    }
+    Ok(v.clone())
+}
+
+/// The checkpoint holds f32 tensors only: a 64-bit value (an f64 sum's bits, a count) goes in
+/// as four 16-bit chunks, each an f32 integer, so it comes back bit for bit.
+fn encode(values: impl Iterator<Item = u64>) -> Vec<f32> {
+    values
+        .flat_map(|v| (0..4).rev().map(move |k| ((v >> (16 * k)) & 0xffff) as f32))
+        .collect()
+}
+
+fn decode(chunks: &[f32]) -> Vec<u64> {
+    chunks
+        .chunks(4)
+        .map(|c| c.iter().fold(0u64, |v, &x| (v << 16) | (x as u64 & 0xffff)))
+        .collect()
+}
 
 /// A running mean per ordered task pair, over `n` task ids.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +82,34 @@ impl Running {
             self.sum[i * self.n + j] += v;
             self.count[i * self.n + j] += 1;
         }
+    }
+
+    /// The sums' bits and the counts as checkpoint tensors `{prefix}.sum` and `{prefix}.count`.
+    fn state(&self, prefix: &str) -> Vec<(String, Vec<f32>)> {
+        vec![
+            (
+                format!("{prefix}.sum"),
+                encode(self.sum.iter().map(|s| s.to_bits())),
+            ),
+            (
+                format!("{prefix}.count"),
+                encode(self.count.iter().copied()),
+            ),
+        ]
+    }
+
+    fn from_state(
+        state: &BTreeMap<String, Vec<f32>>,
+        prefix: &str,
+        n: usize,
+    ) -> Result<Running, StateError> {
+        let sum = take_state(state, &format!("{prefix}.sum"), 4 * n * n)?;
+        let count = take_state(state, &format!("{prefix}.count"), 4 * n * n)?;
+        Ok(Running {
+            n,
+            sum: decode(&sum).into_iter().map(f64::from_bits).collect(),
+            count: decode(&count),
+        })
     }
 
     fn matrix(&self) -> Vec<Vec<Option<f64>>> {
@@ -82,6 +158,9 @@ impl AffinityRecord {
         out
     }
 }
+
+/// The checkpoint tensor of the tracked tasks' groups.
+const GROUPS: &str = "affinity.groups";
 
 /// The accumulators, owned by the learner.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +225,45 @@ impl AffinityTracker {
                 }
             }
         }
+    }
+
+    /// The running means for the checkpoint: each task's group (−1 for none) and the sums and
+    /// counts of both measures.
+    pub fn state(&self) -> Vec<(String, Vec<f32>)> {
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| g.map_or(-1.0, |g| g as f32))
+            .collect();
+        let mut s = vec![(GROUPS.to_string(), groups)];
+        s.extend(self.cosine.state("affinity.cosine"));
+        s.extend(self.lookahead.state("affinity.lookahead"));
+        s
+    }
+
+    /// The tracker a checkpoint's [`AffinityTracker::state`] left, measuring on at `every` and
+    /// `lookahead_lr` (the experiment's); `None` when the checkpoint has none (a run that had
+    /// not started measuring, or one from before the means were kept).
+    pub fn from_state(
+        state: &BTreeMap<String, Vec<f32>>,
+        every: usize,
+        lookahead_lr: f64,
+    ) -> Result<Option<AffinityTracker>, StateError> {
+        let Some(groups) = state.get(GROUPS) else {
+            return Ok(None);
+        };
+        let n = groups.len();
+        let mut t = AffinityTracker::new(
+            groups
+                .iter()
+                .map(|&g| (g >= 0.0).then_some(g as usize))
+                .collect(),
+            every,
+            lookahead_lr,
+        );
+        t.cosine = Running::from_state(state, "affinity.cosine", n)?;
+        t.lookahead = Running::from_state(state, "affinity.lookahead", n)?;
+        Ok(Some(t))
     }
 
     pub fn record(&self, iteration: usize) -> AffinityRecord {
@@ -230,6 +348,35 @@ mod tests {
         assert_eq!(r.lookahead[0][2], Some(0.25));
         assert_eq!(r.lookahead[2][0], Some(-0.5));
         assert!(r.to_csv().contains("lookahead,2,0,1,0,-0.5\n"));
+    }
+
+    #[test]
+    fn the_checkpoint_state_gives_back_the_same_tracker_bit_for_bit() {
+        let mut t = AffinityTracker::new(vec![Some(0), None, Some(2)], 5, 0.01);
+        let (a, b) = (vec![0.3, -1.7, 1e-9], vec![2.5, 0.1, -3.0]);
+        t.add_cosines(&[0, 1, 2], &[&a, &b, &a]);
+        t.add_cosines(&[2, 1], &[&b, &a]);
+        t.add_lookahead(&[0, 2], &[0.7, 1.3], &[vec![0.1, 1.9], vec![0.6999, 1.0]]);
+        let state: BTreeMap<String, Vec<f32>> = t.state().into_iter().collect();
+        let back = AffinityTracker::from_state(&state, 5, 0.01)
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.record(7), t.record(7));
+        // Values that need all 64 bits: the chunks carry them exactly.
+        for v in [u64::MAX, 1, 0x8000_0000_0000_0001, (-0.1f64).to_bits()] {
+            assert_eq!(decode(&encode([v].into_iter())), [v]);
+        }
+        assert_eq!(
+            AffinityTracker::from_state(&BTreeMap::new(), 5, 0.01),
+            Ok(None)
+        );
+        let mut short = state.clone();
+        short.get_mut("affinity.lookahead.count").unwrap().pop();
+        assert!(matches!(
+            AffinityTracker::from_state(&short, 5, 0.01),
+            Err(StateError::Length { .. })
+        ));
     }
 
     #[test]

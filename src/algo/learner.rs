@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::affinity::{AffinityRecord, AffinityTracker};
+use super::affinity::{AffinityRecord, AffinityTracker, StateError};
 use super::aggregate;
 use super::contract::{
     mean_gradient, mean_stats, take_state, AdaptMode, AlgoError, LearnerOptions, MetaAlgorithm,
@@ -449,6 +449,9 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             s.extend(adam.state());
         }
         s.extend(self.rule.rule_state());
+        if let Some(t) = &self.tracker {
+            s.extend(t.state());
+        }
         s
     }
 
@@ -510,6 +513,21 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
         }
         if let Some(rule) = self.rule.with_state(state)? {
             self.rule = Arc::new(rule);
+        }
+        if let Some(spec) = self.options.affinity {
+            self.tracker = AffinityTracker::from_state(state, spec.every, spec.lookahead_lr)
+                .map_err(|e| match e {
+                    StateError::Missing(name) => AlgoError::MissingState(name),
+                    StateError::Length {
+                        name,
+                        found,
+                        expected,
+                    } => AlgoError::StateLength {
+                        name,
+                        found,
+                        expected,
+                    },
+                })?;
         }
         Ok(())
     }

@@ -75,10 +75,20 @@ pub struct MixedSpec {
     /// per-task comparison of `transfer`) always draw fresh inputs.
     #[serde(skip_serializing_if = "is_zero")]
     pub pool: usize,
+    /// Observation noise: every target, training and held-out alike, is the function's value
+    /// plus Gaussian noise of this standard deviation, drawn from the episode's seeded stream
+    /// (so every arm scores the same noisy targets). 0, the default: exact values. A model
+    /// can do no better than a mean squared error of `noise²` on held-out points.
+    #[serde(skip_serializing_if = "is_zero_f32")]
+    pub noise: f32,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_zero_f32(x: &f32) -> bool {
+    *x == 0.0
 }
 
 impl Default for MixedSpec {
@@ -94,6 +104,7 @@ impl Default for MixedSpec {
             ],
             tasks_per_group: 3,
             pool: 0,
+            noise: 0.0,
         }
     }
 }
@@ -163,6 +174,23 @@ pub struct OmniglotSpec {
     /// within-alphabet runs, the harder test).
     #[serde(default, skip_serializing_if = "ClassDraw::is_default")]
     pub classes: ClassDraw,
+    /// Alphabets as named, fixed tasks for multi-task training (issue 21), a standard
+    /// multi-task benchmark; absent, the default: no fixed tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alphabet_tasks: Option<AlphabetTasks>,
+}
+
+/// Each training-split alphabet with at least `ways` characters is one fixed task over `ways`
+/// of its characters (chosen once from the seed, in a fixed label order), so a multi-task arm
+/// gives every alphabet its own head. The last `held_out` drawings of each of those
+/// characters never enter a training episode: the per-task comparison of `transfer` scores
+/// every alphabet on them. Its interval treats the held-out episodes as independent, and they
+/// share drawings: with `held_out` = shots + queries every one holds the same drawings and the
+/// interval has zero width (docs/results.md, "Omniglot alphabets as tasks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Alphabets")]
+pub struct AlphabetTasks {
+    pub held_out: usize,
 }
 
 /// How a classification task chooses its classes.

@@ -620,6 +620,22 @@ fn check_family(c: &mut Checker, f: &FamilySpec) {
                     "make shots + queries at most 20, e.g. queries: 15 with shots: 1 or 5",
                 );
             }
+            if let Some(a) = o.alphabet_tasks {
+                let need = o.shots + o.queries;
+                if a.held_out < need || a.held_out + need > 20 {
+                    c.fail(
+                        "family.alphabet_tasks",
+                        format!(
+                            "held_out: {} drawings per character: the held-out episodes need shots + queries = {need} of them, and the training episodes {need} of the rest (every Omniglot character has 20 drawings)",
+                            a.held_out
+                        ),
+                        format!(
+                            "use held_out: {need}{}",
+                            if 2 * need > 20 { ", with fewer shots or queries" } else { "" }
+                        ),
+                    );
+                }
+            }
             if !(8..=105).contains(&o.image_size) {
                 c.fail(
                     "family.image_size",
@@ -944,6 +960,16 @@ fn check_mixed(c: &mut Checker, m: &MixedSpec) {
         );
     }
     c.at_most("family.pool", m.pool, 1_000_000, "training points per task");
+    if !(m.noise.is_finite() && m.noise >= 0.0) {
+        c.fail(
+            "family.noise",
+            format!(
+                "noise {} is not a standard deviation (a finite number, 0 or more)",
+                m.noise
+            ),
+            "use noise: 0.1, or leave it out for exact targets",
+        );
+    }
     if m.tasks_per_group == 0 {
         c.fail(
             "family.tasks_per_group",

@@ -389,7 +389,7 @@ pub fn load_config(dir: &Path) -> Result<Experiment, RunError> {
 }
 
 /// The files metalab writes in a run folder (and `metalab eval`'s record, and the lock).
-const RUN_FILES: [&str; 10] = [
+const RUN_FILES: [&str; 11] = [
     META,
     CONFIG,
     METRICS,
@@ -397,6 +397,7 @@ const RUN_FILES: [&str; 10] = [
     FITS,
     AFFINITY,
     AFFINITY_CSV,
+    TASK_LOSSES,
     NOTES,
     EVALS,
     LOCK,
@@ -687,6 +688,23 @@ pub fn headline(e: &EvalResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_in_place_of_any_file_metalab_writes_is_refused() {
+        for name in RUN_FILES {
+            let dir = tempfile::tempdir().unwrap();
+            let outside = tempfile::tempdir().unwrap();
+            let target = outside.path().join("precious");
+            std::fs::write(&target, "precious").unwrap();
+            std::os::unix::fs::symlink(&target, dir.path().join(name)).unwrap();
+            assert!(
+                matches!(refuse_links(dir.path()), Err(RunError::Link(p)) if p.ends_with(name)),
+                "{name}"
+            );
+        }
+        assert!(RUN_FILES.contains(&TASK_LOSSES));
+        assert!(refuse_links(tempfile::tempdir().unwrap().path()).is_ok());
+    }
 
     #[test]
     fn resolve_refuses_escapes() {

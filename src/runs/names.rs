@@ -17,6 +17,8 @@ pub const EVALS: &str = "evals.jsonl";
 /// A run's task-affinity record (issue 21), as JSON and as long-format CSV.
 pub const AFFINITY: &str = "affinity.json";
 pub const AFFINITY_CSV: &str = "affinity.csv";
+/// A multi-task run's per-task losses at its end (`crate::transfer::TaskLosses`, issue 21).
+pub const TASK_LOSSES: &str = "task-losses.json";
 /// A task-embedding arm's embeddings of the validation tasks at its latest evaluation.
 pub const EMBEDDINGS_RECORD: &str = "embeddings.json";
 /// The lock file in a run folder: two processes never write one run (two `resume`s at once).

@@ -8,6 +8,7 @@
 //! and test tasks are fresh draws from the groups' parameter ranges.
 
 use rand::{Rng as _, SeedableRng};
+use rand_distr::StandardNormal;
 
 use super::*;
 use crate::experiment::{FunctionKind, MixedSpec};
@@ -18,12 +19,24 @@ const FIXED_SALT: u64 = 0x6d69_7865_6474_736b;
 pub struct Mixed {
     spec: MixedSpec,
     fixed: Vec<Task>,
-    /// With `spec.pool`: each fixed task's training inputs.
-    pools: Vec<Vec<f32>>,
+    /// With `spec.pool`: each fixed task's training data.
+    pools: Vec<Pool>,
+}
+
+/// A fixed task's training data: its points and their observed targets, noise included,
+/// drawn once (a task's data set does not change from one episode to the next).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Pool {
+    x: Vec<f32>,
+    y: Vec<f32>,
 }
 
 /// Salt for the fixed tasks' input pools: a function of the seed alone.
 const POOL_SALT: u64 = 0x706f_6f6c_706f_6f6c;
+
+/// Salt for the noise on the pools' targets, a stream apart from the inputs' so that a pool's
+/// inputs do not depend on the noise.
+const POOL_NOISE_SALT: u64 = 0x6e6f_6973_6570_6f6c;
 
 impl Mixed {
     pub fn new(spec: MixedSpec, seed: u64) -> Mixed {
@@ -36,35 +49,38 @@ impl Mixed {
             }
         }
         let mut rng = Rng::seed_from_u64(seed ^ POOL_SALT);
+        let mut noise_rng = Rng::seed_from_u64(seed ^ POOL_NOISE_SALT);
         let pools = fixed
             .iter()
-            .map(|_| {
-                (0..spec.pool)
+            .map(|task| {
+                let x: Vec<f32> = (0..spec.pool)
                     .map(|_| rng.gen_range(-5.0f32..5.0))
-                    .collect()
+                    .collect();
+                let (kind, c) = function(task);
+                let y = observe(spec.noise, kind, c, &x, &mut noise_rng);
+                Pool { x, y }
             })
             .collect();
         Mixed { spec, fixed, pools }
     }
 
-    /// `n` points of the function, at inputs drawn from `pool` (with replacement), or fresh
-    /// ones when the pool is empty.
+    /// `n` points drawn from `pool` (with replacement), or fresh ones when it is empty.
     fn points_from(
+        &self,
         kind: FunctionKind,
         c: [f32; 3],
-        pool: &[f32],
+        pool: Option<&Pool>,
         n: usize,
         rng: &mut Rng,
     ) -> Batch {
-        if pool.is_empty() {
-            return Self::points(kind, c, n, rng);
-        }
-        let x: Vec<f32> = (0..n).map(|_| pool[rng.gen_range(0..pool.len())]).collect();
-        let y = x.iter().map(|&x| value(kind, c, x)).collect();
+        let Some(pool) = pool.filter(|p| !p.x.is_empty()) else {
+            return self.points(kind, c, n, rng);
+        };
+        let picks: Vec<usize> = (0..n).map(|_| rng.gen_range(0..pool.x.len())).collect();
         Batch {
             n,
-            x,
-            y: Targets::Values(y),
+            x: picks.iter().map(|&i| pool.x[i]).collect(),
+            y: Targets::Values(picks.iter().map(|&i| pool.y[i]).collect()),
         }
     }
 
@@ -83,15 +99,42 @@ impl Mixed {
             .collect()
     }
 
-    fn points(kind: FunctionKind, c: [f32; 3], n: usize, rng: &mut Rng) -> Batch {
+    /// `n` fresh points of the function, with the family's noise.
+    fn points(&self, kind: FunctionKind, c: [f32; 3], n: usize, rng: &mut Rng) -> Batch {
         let x: Vec<f32> = (0..n).map(|_| rng.gen_range(-5.0f32..5.0)).collect();
-        let y = x.iter().map(|&x| value(kind, c, x)).collect();
+        let y = observe(self.spec.noise, kind, c, &x, rng);
         Batch {
             n,
             x,
             y: Targets::Values(y),
         }
     }
+}
+
+/// A function task's kind and coefficients.
+fn function(task: &Task) -> (FunctionKind, [f32; 3]) {
+    let Task::Function {
+        kind, coefficients, ..
+    } = *task
+    else {
+        panic!("mixed family given a {task:?}")
+    };
+    (kind, coefficients)
+}
+
+/// The function's values at `x`, each plus Gaussian noise of standard deviation `sigma` drawn
+/// after the inputs (none drawn when `sigma` is 0, so exact families keep their streams).
+fn observe(sigma: f32, kind: FunctionKind, c: [f32; 3], x: &[f32], rng: &mut Rng) -> Vec<f32> {
+    x.iter()
+        .map(|&x| {
+            let v = value(kind, c, x);
+            if sigma > 0.0 {
+                v + sigma * rng.sample::<f32, _>(StandardNormal)
+            } else {
+                v
+            }
+        })
+        .collect()
 }
 
 /// A task of `kind` in `group`, its coefficients drawn from the kind's ranges.
@@ -147,37 +190,22 @@ impl TaskFamily for Mixed {
         }
     }
 
-    /// A fixed task's episode draws its inputs from the task's pool when there is one.
+    /// A fixed task's episode draws its points from the task's pool when there is one.
     fn sample_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
-        let Task::Function {
-            kind,
-            coefficients,
-            fixed,
-            ..
-        } = *task
-        else {
-            panic!("mixed family given a {task:?}")
-        };
-        let pool = fixed
-            .and_then(|i| self.pools.get(i))
-            .map_or(&[][..], |p| &p[..]);
+        let (kind, coefficients) = function(task);
+        let pool = task.fixed_index().and_then(|i| self.pools.get(i));
         Episode {
-            support: Self::points_from(kind, coefficients, pool, self.spec.shots, rng),
-            query: Self::points_from(kind, coefficients, pool, self.spec.queries, rng),
+            support: self.points_from(kind, coefficients, pool, self.spec.shots, rng),
+            query: self.points_from(kind, coefficients, pool, self.spec.queries, rng),
         }
     }
 
-    /// Fresh inputs, never the pool's.
+    /// Fresh inputs, never the pool's, and fresh noise.
     fn held_out_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
-        let Task::Function {
-            kind, coefficients, ..
-        } = *task
-        else {
-            panic!("mixed family given a {task:?}")
-        };
+        let (kind, coefficients) = function(task);
         Episode {
-            support: Self::points(kind, coefficients, self.spec.shots, rng),
-            query: Self::points(kind, coefficients, self.spec.queries, rng),
+            support: self.points(kind, coefficients, self.spec.shots, rng),
+            query: self.points(kind, coefficients, self.spec.queries, rng),
         }
     }
 
@@ -203,8 +231,12 @@ impl TaskFamily for Mixed {
             0 => String::new(),
             n => format!(", {n} training points per fixed task"),
         };
+        let noise = match self.spec.noise {
+            0.0 => String::new(),
+            s => format!(", noise σ = {s}"),
+        };
         format!(
-            "Mixed regression, {} groups ({}) × {} fixed tasks, K={} support / {} query{pool}",
+            "Mixed regression, {} groups ({}) × {} fixed tasks, K={} support / {} query{pool}{noise}",
             self.spec.groups.len(),
             Self::group_names(&self.spec.groups).join(", "),
             self.spec.tasks_per_group,
@@ -283,10 +315,10 @@ mod tests {
         for (i, t) in fam.fixed.iter().enumerate() {
             let ep = fam.sample_episode(t, &mut rng);
             for x in ep.support.x.iter().chain(&ep.query.x) {
-                assert!(fam.pools[i].contains(x));
+                assert!(fam.pools[i].x.contains(x));
             }
             let held = fam.held_out_episode(t, &mut rng);
-            assert!(held.query.x.iter().all(|x| !fam.pools[i].contains(x)));
+            assert!(held.query.x.iter().all(|x| !fam.pools[i].x.contains(x)));
         }
         // New tasks have no pool; without one, fixed tasks draw fresh inputs as before.
         let v = fam.sample_task(Split::Test, &mut rng);
@@ -295,10 +327,81 @@ mod tests {
             .query
             .x
             .iter()
-            .all(|x| !fam.pools.iter().flatten().any(|p| p == x)));
+            .all(|x| !fam.pools.iter().any(|p| p.x.contains(x))));
         assert!(Mixed::new(MixedSpec::default(), 1)
             .pools
             .iter()
-            .all(Vec::is_empty));
+            .all(|p| p.x.is_empty()));
+    }
+
+    /// The residuals of `batch` from `task`'s function.
+    fn residuals(task: &Task, batch: &Batch) -> Vec<f64> {
+        let (kind, c) = function(task);
+        let Targets::Values(y) = &batch.y else {
+            unreachable!()
+        };
+        batch
+            .x
+            .iter()
+            .zip(y)
+            .map(|(&x, &y)| (y - value(kind, c, x)) as f64)
+            .collect()
+    }
+
+    #[test]
+    fn noise_has_its_standard_deviation_is_fixed_in_a_pool_and_fresh_when_held_out() {
+        let sigma = 0.3;
+        let spec = MixedSpec {
+            pool: 5,
+            noise: sigma,
+            ..MixedSpec::default()
+        };
+        let fam = Mixed::new(spec.clone(), 1);
+        // The inputs a pool holds do not depend on the noise.
+        let exact = Mixed::new(
+            MixedSpec {
+                noise: 0.0,
+                ..spec.clone()
+            },
+            1,
+        );
+        for (p, q) in fam.pools.iter().zip(&exact.pools) {
+            assert_eq!(p.x, q.x);
+            assert_ne!(p.y, q.y);
+        }
+        let mut rng = Rng::seed_from_u64(2);
+        let mut held = vec![];
+        for (i, t) in fam.fixed.iter().enumerate() {
+            // A pool point's target is the same in every episode: the task's data set.
+            for _ in 0..3 {
+                let ep = fam.sample_episode(t, &mut rng);
+                let Targets::Values(y) = &ep.support.y else {
+                    unreachable!()
+                };
+                for (x, y) in ep.support.x.iter().zip(y) {
+                    let k = fam.pools[i].x.iter().position(|p| p == x).unwrap();
+                    assert_eq!(fam.pools[i].y[k], *y);
+                }
+            }
+            for _ in 0..200 {
+                let ep = fam.held_out_episode(t, &mut rng);
+                held.extend(residuals(t, &ep.support));
+                held.extend(residuals(t, &ep.query));
+            }
+        }
+        // 48,000 residuals: mean 0 and standard deviation σ, to well within sampling error.
+        let n = held.len() as f64;
+        let mean = held.iter().sum::<f64>() / n;
+        let sd = (held.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        assert!(mean.abs() < 0.01, "{mean}");
+        assert!((sd / sigma as f64 - 1.0).abs() < 0.02, "{sd}");
+        // Held-out episodes are a function of the stream: the same seed, the same noise.
+        let t = &fam.fixed[4];
+        let a = fam.held_out_episode(t, &mut Rng::seed_from_u64(9));
+        let b = Mixed::new(spec, 1).held_out_episode(t, &mut Rng::seed_from_u64(9));
+        assert_eq!(a.query.y, b.query.y);
+        // Noise-free, every target is the function's value (the other tests' families).
+        let ep = exact.held_out_episode(t, &mut Rng::seed_from_u64(9));
+        assert!(residuals(t, &ep.query).iter().all(|&r| r == 0.0));
     }
 }

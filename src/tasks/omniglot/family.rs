@@ -1,9 +1,9 @@
 //! The loaded data set: every drawing decoded once, tasks and episodes drawn from it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use rand::Rng as _;
+use rand::{Rng as _, SeedableRng};
 use serde_json::json;
 
 use super::image::{decode_all, rotate_into};
@@ -29,7 +29,23 @@ pub struct Omniglot {
     /// within-alphabet tasks draw from (empty under `ClassDraw::AnyAlphabet`).
     alphabet_classes: [Vec<Vec<usize>>; 3],
     char_split: Vec<Split>,
+    /// With `spec.alphabet_tasks`: the fixed tasks, one per alphabet.
+    alphabets: AlphabetSet,
 }
+
+/// The alphabets as fixed tasks (`OmniglotSpec::alphabet_tasks`); empty without them.
+#[derive(Default)]
+struct AlphabetSet {
+    tasks: Vec<Task>,
+    /// Each task's alphabet (`images_background/Latin`, with its rotation).
+    names: Vec<String>,
+    /// A fixed task's index by its classes, to keep its held-out drawings out of its episodes.
+    index: HashMap<Vec<usize>, usize>,
+    held_out: usize,
+}
+
+/// Salt for the alphabet tasks' choice of characters: a function of the seed alone.
+const ALPHABET_SALT: u64 = 0x616c_7068_6162_6574;
 
 impl Omniglot {
     /// List, split, check, then decode every image once (on all cores).
@@ -63,7 +79,12 @@ impl Omniglot {
         }
         let alphabet_classes = match spec.classes {
             ClassDraw::AnyAlphabet => Default::default(),
-            ClassDraw::WithinAlphabet => by_alphabet(&layout, &char_split, rot, spec.ways),
+            ClassDraw::WithinAlphabet => by_alphabet(&layout, &char_split, rot, spec.ways)
+                .map(|split| split.into_iter().map(|(_, classes)| classes).collect()),
+        };
+        let alphabets = match spec.alphabet_tasks {
+            Some(a) => alphabet_tasks(spec, seed, &layout, &char_split, a.held_out)?,
+            None => AlphabetSet::default(),
         };
         Ok(Omniglot {
             spec: spec.clone(),
@@ -74,6 +95,33 @@ impl Omniglot {
             classes,
             alphabet_classes,
             char_split,
+            alphabets,
+        })
+    }
+
+    /// The alphabet of each fixed task, in task order (empty without `alphabet_tasks`).
+    pub fn task_names(&self) -> &[String] {
+        &self.alphabets.names
+    }
+
+    /// `shots + queries` drawings of each of `classes`, picked among the drawings
+    /// `from..from + count` of every class, or all of a class's drawings when `count` is `None`.
+    fn episode(&self, classes: &[usize], draws: Draws, rng: &mut Rng) -> Episode {
+        let (shots, queries) = (self.spec.shots, self.spec.queries);
+        let n = self.spec.image_size * self.spec.image_size;
+        class_major_episode(classes.len(), shots, queries, n, rng, |i, rng, buf| {
+            let class = classes[i];
+            let all = self.drawings(class);
+            let held = self.alphabets.held_out;
+            let (from, count) = match draws {
+                Draws::All => (0, all),
+                Draws::Training => (0, all - held),
+                Draws::HeldOut => (all - held, held),
+            };
+            let picks = rand::seq::index::sample(rng, count, shots + queries);
+            for (dst, d) in buf.chunks_exact_mut(n).zip(picks) {
+                self.image_into(class, from + d, dst);
+            }
         })
     }
 
@@ -118,14 +166,72 @@ impl Omniglot {
     }
 }
 
-/// Per split, each alphabet's classes there, keeping the alphabets with at least `ways`.
+/// Which of a class's drawings an episode draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Draws {
+    All,
+    /// An alphabet task's training drawings: all but the last `held_out`.
+    Training,
+    /// The last `held_out`.
+    HeldOut,
+}
+
+/// One fixed task per training-split alphabet with at least `ways` characters there: `ways`
+/// of them, chosen with a stream of the seed alone. Every character of a task must have
+/// drawings enough for a training episode besides its `held_out` ones.
+fn alphabet_tasks(
+    spec: &OmniglotSpec,
+    seed: u64,
+    layout: &Layout,
+    char_split: &[Split],
+    held_out: usize,
+) -> Result<AlphabetSet, FamilyError> {
+    let rot = rotations(spec);
+    let mut rng = Rng::seed_from_u64(seed ^ ALPHABET_SALT);
+    let need = spec.shots + spec.queries;
+    let mut set = AlphabetSet {
+        held_out,
+        ..AlphabetSet::default()
+    };
+    let [train, _, _] = by_alphabet(layout, char_split, rot, spec.ways);
+    for (name, pool) in train {
+        let classes = choose_classes(&pool, spec.ways, &mut rng);
+        for &c in &classes {
+            let ch = &layout.chars[c / rot];
+            if ch.files.len() < held_out + need {
+                return Err(FamilyError::Other(format!(
+                    "{}/{}: {} drawings, and an alphabet task needs {held_out} held out plus {need} (shots + queries) for a training episode\n  fix: lower alphabet_tasks.held_out, shots or queries",
+                    layout.alphabets[ch.alphabet].qualified(),
+                    ch.name,
+                    ch.files.len()
+                )));
+            }
+        }
+        set.index.insert(classes.clone(), set.tasks.len());
+        set.tasks.push(Task::Classes {
+            split: Split::Train,
+            classes,
+        });
+        set.names.push(name);
+    }
+    if set.tasks.is_empty() {
+        return Err(FamilyError::Other(format!(
+            "alphabet tasks: no alphabet has {} characters in the training split\n  fix: lower ways, or give the training split more alphabets",
+            spec.ways
+        )));
+    }
+    Ok(set)
+}
+
+/// Per split, each alphabet's name and classes there, keeping the alphabets with at least
+/// `ways`.
 fn by_alphabet(
     layout: &Layout,
     char_split: &[Split],
     rot: usize,
     ways: usize,
-) -> [Vec<Vec<usize>>; 3] {
-    let mut out: [Vec<Vec<usize>>; 3] = Default::default();
+) -> [Vec<(String, Vec<usize>)>; 3] {
+    let mut out: [Vec<(String, Vec<usize>)>; 3] = Default::default();
     // Each rotation of an alphabet is an alphabet of its own: a task never holds a character
     // beside its own rotated copy, and its characters all stand the same way up, as in Lake
     // et al.'s one-shot runs (where all are upright).
@@ -135,9 +241,13 @@ fn by_alphabet(
             for c in alphabet.chars.clone() {
                 here[split_index(char_split[c])].push(c * rot + r);
             }
+            let name = match r {
+                0 => alphabet.qualified(),
+                r => format!("{} rotated {}°", alphabet.qualified(), r * 90),
+            };
             for (groups, classes) in out.iter_mut().zip(here) {
                 if classes.len() >= ways {
-                    groups.push(classes);
+                    groups.push((name.clone(), classes));
                 }
             }
         }
@@ -169,19 +279,32 @@ impl TaskFamily for Omniglot {
         }
     }
 
+    /// An alphabet task's episode leaves out its held-out drawings.
     fn sample_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
         let Task::Classes { classes, .. } = task else {
             panic!("Omniglot family given a {task:?}")
         };
-        let (shots, queries) = (self.spec.shots, self.spec.queries);
-        let n = self.spec.image_size * self.spec.image_size;
-        class_major_episode(classes.len(), shots, queries, n, rng, |i, rng, buf| {
-            let class = classes[i];
-            let picks = rand::seq::index::sample(rng, self.drawings(class), shots + queries);
-            for (dst, d) in buf.chunks_exact_mut(n).zip(picks) {
-                self.image_into(class, d, dst);
-            }
-        })
+        let draws = match self.alphabets.index.contains_key(classes) {
+            true => Draws::Training,
+            false => Draws::All,
+        };
+        self.episode(classes, draws, rng)
+    }
+
+    fn fixed_tasks(&self) -> Option<&[Task]> {
+        (!self.alphabets.tasks.is_empty()).then_some(&self.alphabets.tasks[..])
+    }
+
+    /// An alphabet task's episode on its held-out drawings.
+    fn held_out_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
+        let Task::Classes { classes, .. } = task else {
+            panic!("Omniglot family given a {task:?}")
+        };
+        let draws = match self.alphabets.index.contains_key(classes) {
+            true => Draws::HeldOut,
+            false => Draws::All,
+        };
+        self.episode(classes, draws, rng)
     }
 
     fn describe(&self) -> String {
@@ -200,6 +323,12 @@ impl TaskFamily for Omniglot {
         ) + match s.classes {
             ClassDraw::AnyAlphabet => "",
             ClassDraw::WithinAlphabet => ", each task within one alphabet",
+        } + &match self.alphabets.tasks.len() {
+            0 => String::new(),
+            n => format!(
+                ", {n} alphabet tasks ({} drawings per character held out)",
+                self.alphabets.held_out
+            ),
         }
     }
 
@@ -248,6 +377,23 @@ impl TaskFamily for Omniglot {
         });
         if self.spec.protocol == OmniglotProtocol::BackgroundEvaluation {
             record["background_validation_fraction"] = json!(BACKGROUND_VALIDATION);
+        }
+        if !self.alphabets.tasks.is_empty() {
+            let tasks: Vec<_> = self
+                .alphabets
+                .tasks
+                .iter()
+                .zip(&self.alphabets.names)
+                .map(|(t, name)| {
+                    let Task::Classes { classes, .. } = t else {
+                        unreachable!("alphabet tasks are class tasks")
+                    };
+                    let chars: Vec<String> = classes.iter().map(|&c| self.class_name(c)).collect();
+                    json!({ "alphabet": name, "characters": chars })
+                })
+                .collect();
+            record["alphabet_tasks"] = json!(tasks);
+            record["held_out_drawings"] = json!(self.alphabets.held_out);
         }
         if self.spec.classes == ClassDraw::WithinAlphabet {
             record["classes"] = json!(self.spec.classes);
@@ -540,6 +686,94 @@ mod tests {
         assert_ne!(draw(5).1, draw(6).1);
     }
 
+    #[test]
+    fn alphabet_tasks_are_one_per_training_alphabet_and_keep_their_held_out_drawings_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        // Six alphabets of four characters, 20 drawings each; a third of the alphabets train.
+        fake_set(dir.path(), "images_background", 6, 4, 20, 0);
+        let s = OmniglotSpec {
+            alphabet_tasks: Some(crate::experiment::AlphabetTasks { held_out: 5 }),
+            ..spec(dir.path(), THIRDS)
+        };
+        let fam = Omniglot::load(&s, 1).unwrap();
+        let tasks = fam.fixed_tasks().unwrap().to_vec();
+        let train_alphabets: std::collections::BTreeSet<usize> = fam
+            .classes(Split::Train)
+            .iter()
+            .map(|&c| fam.layout.chars[c].alphabet)
+            .collect();
+        assert_eq!(tasks.len(), train_alphabets.len());
+        assert_eq!(fam.task_names().len(), tasks.len());
+        assert!(fam
+            .describe()
+            .contains("alphabet tasks (5 drawings per character held out)"));
+        let mut rng = Rng::seed_from_u64(3);
+        for (t, name) in tasks.iter().zip(fam.task_names()) {
+            let Task::Classes { split, classes } = t else {
+                unreachable!()
+            };
+            assert_eq!(*split, Split::Train);
+            assert_eq!(classes.len(), s.ways);
+            let a = fam.layout.chars[classes[0]].alphabet;
+            assert!(classes.iter().all(|&c| fam.layout.chars[c].alphabet == a));
+            assert!(classes
+                .iter()
+                .all(|c| fam.classes(Split::Train).contains(c)));
+            assert_eq!(name, &fam.layout.alphabets[a].qualified());
+            // Training episodes use the first 15 drawings of each character, held-out ones
+            // the last 5; both keep the task's label order.
+            for _ in 0..30 {
+                for (ep, held) in [
+                    (fam.sample_episode(t, &mut rng), false),
+                    (fam.held_out_episode(t, &mut rng), true),
+                ] {
+                    let Targets::Classes(sy) = &ep.support.y else {
+                        unreachable!()
+                    };
+                    for (img, &y) in ep.support.x.chunks(SIDE * SIDE).zip(sy) {
+                        let id = drawing_id(img);
+                        assert_eq!(id / 20, classes[y]);
+                        assert_eq!(id % 20 >= 15, held, "drawing {id}");
+                    }
+                }
+            }
+        }
+        // The tasks are a function of the seed: the same seed, the same characters.
+        let again = Omniglot::load(&s, 1).unwrap();
+        assert_eq!(again.fixed_tasks().unwrap(), &tasks[..]);
+        // Other tasks draw from all 20 drawings, as without alphabet tasks.
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..100 {
+            let t = fam.sample_task(Split::Test, &mut rng);
+            let ep = fam.sample_episode(&t, &mut rng);
+            for img in ep.query.x.chunks(SIDE * SIDE) {
+                seen.insert(drawing_id(img) % 20);
+            }
+        }
+        assert_eq!(seen.len(), 20);
+        assert!(Omniglot::load(&spec(dir.path(), THIRDS), 1)
+            .unwrap()
+            .fixed_tasks()
+            .is_none());
+        // Too few drawings for the held-out ones and a training episode: said, with the fix.
+        let few = tempfile::tempdir().unwrap();
+        fake_set(few.path(), "images_background", 3, 4, 9, 0);
+        let err = Omniglot::load(
+            &OmniglotSpec {
+                root: few.path().into(),
+                ..s
+            },
+            1,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("9 drawings") && err.contains("fix: lower"),
+            "{err}"
+        );
+    }
+
     /// The real background set, when present: `cargo test --release -- --ignored real_background`.
     #[test]
     #[ignore]
@@ -566,6 +800,7 @@ mod tests {
                 validation: 0.1,
             },
             classes: ClassDraw::AnyAlphabet,
+            alphabet_tasks: None,
         };
         let t = std::time::Instant::now();
         let summary = scan(&s, 1).unwrap();

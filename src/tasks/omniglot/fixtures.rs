@@ -94,6 +94,7 @@ pub(crate) fn spec(root: &Path, protocol: OmniglotProtocol) -> OmniglotSpec {
         rotations: false,
         protocol,
         classes: crate::experiment::ClassDraw::AnyAlphabet,
+        alphabet_tasks: None,
     }
 }
 
