@@ -210,6 +210,15 @@ fn conv_forward_and_backward_match_the_cpu_conv() {
             vec![0.0; g.in_len()],
         );
         ops::conv_backward(&h, &g, &col, &w, &dy, &mut dw, Some((&mut dcol, &mut dx))).unwrap();
+        // From the input, recomputing the column matrix into one buffer: the same bits.
+        let (mut dw2, mut col2, mut dx2) = (
+            vec![0.0; g.weight_len()],
+            vec![0.0; g.col_len()],
+            vec![0.0; g.in_len()],
+        );
+        ops::conv_backward_from_input(&h, &g, &x, &w, &dy, &mut col2, &mut dw2, Some(&mut dx2))
+            .unwrap();
+        assert_eq!((&dw2, &dx2), (&dw, &dx), "{g:?}");
         for t in 0..g.tasks {
             let mut scratch = ConvScratch::default();
             let mut want = vec![0.0; ol];
