@@ -108,6 +108,8 @@ pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
     handles: Vec<JoinHandle<()>>,
     chunking: Chunking,
+    /// The GPU engine's count of its device buffers (none on CPU workers).
+    meter: Option<Arc<Meter>>,
 }
 
 /// How [`WorkerPool::lockstep`] cuts a meta-batch into jobs. A lock-step backend keeps every
@@ -165,26 +167,33 @@ impl WorkerPool {
                 Ok(pool)
             }
             (DeviceSpec::Cuda(ordinal), GpuKernels::Device) => {
-                WorkerPool::spawn(net, 1, move |net, _| {
-                    let cuda = Metered::new(Cuda::open(ordinal)?, Meter::new());
+                let meter = Meter::new();
+                let counted = Arc::clone(&meter);
+                let mut pool = WorkerPool::spawn(net, 1, move |net, _| {
+                    let cuda = Metered::new(Cuda::open(ordinal)?, Arc::clone(&counted));
                     Ok(Worker::Gpu {
                         engine: GpuEngine::Cuda(Box::new(GpuTasks::new(cuda, net)?)),
                         cpu: net.evaluator(DeviceSpec::Cpu, seed)?,
                     })
-                })
+                })?;
+                pool.meter = Some(meter);
+                Ok(pool)
             }
             (DeviceSpec::Cuda(_), GpuKernels::Host | GpuKernels::HostMetered(_)) => {
                 let meter = match &kernels {
                     GpuKernels::HostMetered(m) => Arc::clone(m),
                     _ => Meter::new(),
                 };
-                WorkerPool::spawn(net, 1, move |net, _| {
-                    let host = Metered::new(Host, Arc::clone(&meter));
+                let counted = Arc::clone(&meter);
+                let mut pool = WorkerPool::spawn(net, 1, move |net, _| {
+                    let host = Metered::new(Host, Arc::clone(&counted));
                     Ok(Worker::Gpu {
                         engine: GpuEngine::Host(Box::new(GpuTasks::new(host, net)?)),
                         cpu: net.evaluator(DeviceSpec::Cpu, seed)?,
                     })
-                })
+                })?;
+                pool.meter = Some(meter);
+                Ok(pool)
             }
         }
     }
@@ -238,6 +247,7 @@ impl WorkerPool {
             jobs: Some(tx),
             handles,
             chunking: Chunking::PerWorker,
+            meter: None,
         };
         for r in ready_rx.iter() {
             if let Err(e) = r {
@@ -316,6 +326,25 @@ impl WorkerPool {
             out
         })?;
         Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// Sets the bytes the GPU engine's buffers may take (`gpu::memory::DEFAULT_BUDGET` unless
+    /// set); nothing on CPU workers.
+    pub fn set_gpu_budget(&self, bytes: u64) -> Result<(), PoolError> {
+        self.run(vec![()], move |w, _| {
+            if let Worker::Gpu { engine, .. } = w {
+                match engine {
+                    GpuEngine::Host(t) => t.set_budget(bytes),
+                    GpuEngine::Cuda(t) => t.set_budget(bytes),
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The GPU engine's count of its device buffers (live, peak, cap); `None` on the CPU.
+    pub fn gpu_meter(&self) -> Option<&Arc<Meter>> {
+        self.meter.as_ref()
     }
 
     /// How many worker threads run the jobs.

@@ -695,3 +695,25 @@ fn conv_block_from_kernels_matches_the_cpu_paths_block() {
         }
     }
 }
+
+/// The SGD step on a parameter handle (`ml_sgd_step`) gives the CPU path's f32 step bit for
+/// bit: one rounding for the product, one for the difference.
+#[test]
+fn sgd_step_on_the_device_is_the_cpu_paths_step_bit_for_bit() {
+    let h = Host;
+    let mut r = rng(40);
+    for (len, lr) in [(1usize, 0.4f64), (1000, 0.01), (4097, 1e-3 / 3.0)] {
+        let x = normal(&mut r, len);
+        let g = normal(&mut r, len);
+        let mut y = h.zeros_f32(len).unwrap();
+        ops::sgd_step(&h, &x, &g, &mut y, lr as f32).unwrap();
+        assert_eq!(
+            y,
+            metalab::algo::inner::sgd_step(&x, &g, lr),
+            "{len} values"
+        );
+    }
+    let short = h.zeros_f32(3).unwrap();
+    let mut y = h.zeros_f32(4).unwrap();
+    assert!(ops::sgd_step(&h, &vec![0.0; 4], &short, &mut y, 0.1).is_err());
+}

@@ -362,3 +362,86 @@ fn out_of_memory_mid_run_checkpoints_and_the_resumed_run_ends_where_it_would_hav
     };
     assert_eq!(curve(&dir), curve(&reference), "the training curve");
 }
+
+/// The estimate at the bench's GPU rows (the issue's targets) and at other common shapes, as
+/// README's GPU section quotes it: the target (conv4-64, 5-way 1-shot, 15 queries, meta-batch
+/// 32) within 1 GB and flat in the inner steps but for θ-sized handles.
+#[test]
+fn the_estimate_at_the_issues_shapes_meets_the_target() {
+    use metalab::experiment::{Activation, ConvSpec, MlpSpec, ModelSpec};
+    use metalab::tasks::episode::image_classes_shape;
+    use metalab::tasks::{FamilyShape, TaskKind};
+    let conv = |channels, ways| {
+        let spec = ModelSpec::Conv(ConvSpec {
+            blocks: 4,
+            channels,
+            batch_norm: true,
+        });
+        Network::new(&spec, &image_classes_shape(28, ways)).unwrap()
+    };
+    let sinusoid = Network::new(
+        &ModelSpec::Mlp(MlpSpec {
+            hidden: vec![40, 40],
+            activation: Activation::Relu,
+        }),
+        &FamilyShape {
+            input: vec![1],
+            outputs: 1,
+            kind: TaskKind::Regression,
+        },
+    )
+    .unwrap();
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    for (what, net, tasks, n, steps) in [
+        (
+            "conv4-64 5-way 1-shot 15 queries, 1 step",
+            conv(64, 5),
+            32,
+            75,
+            1,
+        ),
+        (
+            "conv4-64 5-way 1-shot 15 queries, 5 steps",
+            conv(64, 5),
+            32,
+            75,
+            5,
+        ),
+        (
+            "conv4-64 20-way 1-shot 5 queries, 5 steps",
+            conv(64, 20),
+            16,
+            100,
+            5,
+        ),
+        (
+            "conv4-32 5-way 5-shot 15 queries, 5 steps",
+            conv(32, 5),
+            32,
+            75,
+            5,
+        ),
+        (
+            "sinusoid MLP 40-40, 10 queries, 1 step",
+            sinusoid.clone(),
+            25,
+            10,
+            1,
+        ),
+    ] {
+        let e = memory::meta_iteration(&net, tasks, n, steps, memory::DEFAULT_BUDGET);
+        eprintln!(
+            "{what}, meta-batch {tasks}: {:.1} MiB per task per gradient call; calls of {} tasks ({} a step, {:.0} MiB); handles {:.1} MiB; total {:.0} MiB",
+            mib(e.per_task_call),
+            e.tasks_per_call,
+            e.calls,
+            mib(e.call_peak),
+            mib(e.handles),
+            mib(e.total)
+        );
+        assert!(e.total <= memory::DEFAULT_BUDGET, "{what}: {e:?}");
+    }
+    let one = memory::meta_iteration(&conv(64, 5), 32, 75, 1, memory::DEFAULT_BUDGET);
+    let five = memory::meta_iteration(&conv(64, 5), 32, 75, 5, memory::DEFAULT_BUDGET);
+    assert_eq!(one.call_peak, five.call_peak, "flat in the inner steps");
+}

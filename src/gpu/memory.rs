@@ -250,7 +250,7 @@ pub fn tasks_per_call(per_task: u64, tasks: usize, room: u64) -> usize {
 
 /// What one meta-iteration of a meta-batch holds on the device at its largest, as `GpuTasks`
 /// cuts it within `budget` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     /// Bytes one task adds to a gradient call on the query set (the largest call).
     pub per_task_call: u64,

@@ -612,3 +612,20 @@ pub fn mse<B: Kernels>(
     // SAFETY: sizes checked above.
     unsafe { b.ml_mse(Launch::reduce(tasks, 1), out, target, dout, loss, t, l) }
 }
+
+/// `y ← x − lr·g` on the device, rounding as the CPU path's f32 SGD step does.
+pub fn sgd_step<B: Kernels>(
+    b: &B,
+    x: &B::F32,
+    g: &B::F32,
+    y: &mut B::F32,
+    lr: f32,
+) -> Result<(), GpuError> {
+    let op = "SGD step";
+    let len = B::len_f32(x);
+    need(op, "gradient", B::len_f32(g), len)?;
+    need(op, "output", B::len_f32(y), len)?;
+    let cfg = Launch::elementwise(len, b.max_grid());
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_sgd_step(cfg, x, g, y, lr, int(op, len)?) }
+}

@@ -10,7 +10,8 @@
 //! every gradient a job asks for (`StepOut::grad` is a host vector), recorded kink codes (a
 //! host [`KinkPattern`]) and replayed ones, and for `features` the features and ∂loss/∂features
 //! (the loss is a host closure). `read` downloads a handle, `load` uploads one: the algorithms'
-//! host arithmetic (SGD steps, the HVP's θ ± r·v) goes through them.
+//! host arithmetic (the HVP's θ ± r·v, Meta-SGD, Adam) goes through them; an SGD step runs on
+//! the device (`sgd_step`: the gradient goes up, θ does not come down).
 //!
 //! The contract's methods return no errors, so a device error (out of memory, a failed launch)
 //! panics with the [`GpuError`] itself as the payload; the worker pool turns that into a typed
@@ -607,6 +608,16 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
     /// A download: the contract's host arithmetic pays one transfer per handle read.
     fn read<'p>(&'p self, params: &'p B::F32) -> Cow<'p, [f32]> {
         Cow::Owned(ok(self.b.download_f32(params)))
+    }
+
+    /// On the device: the gradient goes up, `params` does not come down.
+    fn sgd_step(&mut self, params: &B::F32, grad: &[f32], lr: f64) -> B::F32 {
+        ok((|| {
+            let g = self.b.upload_f32(grad)?;
+            let mut next = self.b.zeros_f32(B::len_f32(params))?;
+            ops::sgd_step(&self.b, params, &g, &mut next, lr as f32)?;
+            Ok(next)
+        })())
     }
 
     fn step(&mut self, jobs: &mut [StepJob<'_, B::F32>]) -> Vec<StepOut> {
