@@ -4,7 +4,7 @@
 //!   the table's, and a C wrapper per kernel that runs it over a grid of OS threads;
 //! - `kernels.rs` (included by `src/gpu/kernels.rs`): the `Kernels` trait with one method per
 //!   kernel, implemented for the host (calling those wrappers) and for CUDA (cudarc launches of
-//!   the same kernels compiled by NVRTC);
+//!   the same kernels compiled by NVRTC), and for `gpu::Metered` (its inner backend's launches);
 //! - `kernel_table.rs` (included by `src/gpu/table.rs`): the sources NVRTC compiles and which file
 //!   holds each kernel.
 
@@ -217,6 +217,29 @@ fn rust_source(kernels: &[Kernel]) -> String {
         writeln!(
             s,
             "    unsafe fn {n}(&self, cfg: Launch, {p}) -> Result<(), GpuError> {{\n        let ((gx, gy, gz), (bx, by, bz)) = (cfg.grid, cfg.block);\n        unsafe {{ host_ffi::metalab_emu_{n}(gx, gy, gz, bx, by, bz, {a}) }};\n        Ok(())\n    }}",
+            n = k.name,
+            p = rust_params(k),
+            a = args.join(", ")
+        )
+        .unwrap();
+    }
+    // A metered backend launches its inner backend's kernels on the buffers it wraps.
+    s += "}\n\n#[allow(clippy::too_many_arguments)]\nimpl<B: Kernels> Kernels for Metered<B> {\n";
+    for k in kernels {
+        let args: Vec<String> = k
+            .params
+            .iter()
+            .map(|p| match p.ty.as_str() {
+                "const float*" | "const unsigned char*" | "const int*" => {
+                    format!("{}.inner()", p.name)
+                }
+                "float*" | "unsigned char*" => format!("{}.inner_mut()", p.name),
+                _ => p.name.clone(),
+            })
+            .collect();
+        writeln!(
+            s,
+            "    unsafe fn {n}(&self, cfg: Launch, {p}) -> Result<(), GpuError> {{\n        unsafe {{ self.inner().{n}(cfg, {a}) }}\n    }}",
             n = k.name,
             p = rust_params(k),
             a = args.join(", ")

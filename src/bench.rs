@@ -70,6 +70,18 @@ pub struct BenchResult {
     pub sample_s: f64,
     pub peak_rss_mib: f64,
     pub threads: usize,
+    /// The GPU rows' device memory: the estimate and what the engine's buffers took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory: Option<GpuMemory>,
+}
+
+/// A GPU row's device memory (`gpu::memory`): the estimate for its meta-iteration, and the
+/// peak of the engine's own buffers over the timed iterations (`gpu::Metered`'s count; the
+/// driver's figure adds its context and cuBLAS's workspace).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GpuMemory {
+    pub estimate: crate::gpu::memory::Estimate,
+    pub engine_peak_bytes: u64,
 }
 
 struct Workload {
@@ -310,6 +322,18 @@ pub fn run_workload(
     threads: Option<usize>,
     device: BenchDevice,
 ) -> Result<BenchResult> {
+    run_workload_within(name, quick, threads, device, None)
+}
+
+/// [`run_workload`], the GPU engine's buffers within `gpu_budget` bytes where given (the GPU
+/// check times the default budget's calls against whole meta-batches).
+pub fn run_workload_within(
+    name: &str,
+    quick: bool,
+    threads: Option<usize>,
+    device: BenchDevice,
+    gpu_budget: Option<u64>,
+) -> Result<BenchResult> {
     let w = WORKLOADS
         .iter()
         .find(|w| w.name == name)
@@ -331,6 +355,15 @@ pub fn run_workload(
         }),
     };
     let pool = WorkerPool::new(&net, device.spec(), 0, threads)?;
+    let budget = gpu_budget.unwrap_or(crate::gpu::memory::DEFAULT_BUDGET);
+    pool.set_gpu_budget(budget)?;
+    let estimate = crate::gpu::memory::meta_iteration(
+        &net,
+        meta_batch,
+        query_examples(fam.as_ref()),
+        settings.inner_steps,
+        budget,
+    );
     let ctx = AlgoContext {
         net: Arc::new(net),
         settings,
@@ -358,6 +391,11 @@ pub fn run_workload(
             times.push(dt);
             sampling.push(sampled);
         }
+        if it + 1 == warmup {
+            if let Some(m) = pool.gpu_meter() {
+                m.reset_peak();
+            }
+        }
     }
     times.sort_by(f64::total_cmp);
     sampling.sort_by(f64::total_cmp);
@@ -373,7 +411,18 @@ pub fn run_workload(
         sample_s: sampling[sampling.len() / 2],
         peak_rss_mib: peak_rss_mib(),
         threads,
+        gpu_memory: pool.gpu_meter().map(|m| GpuMemory {
+            estimate,
+            engine_peak_bytes: m.peak(),
+        }),
     })
+}
+
+/// Examples in a task's query set: what the largest call of a meta-iteration runs on.
+fn query_examples(fam: &dyn TaskFamily) -> usize {
+    let mut rng = Rng::seed_from_u64(0);
+    let task = fam.sample_task(crate::tasks::Split::Train, &mut rng);
+    fam.sample_episode(&task, &mut rng).query.n
 }
 
 /// `metalab bench`: every workload (or those matching `only`) in its own child process.
@@ -449,6 +498,19 @@ pub fn run(
                 r.peak_rss_mib,
                 r.threads
             );
+            if let Some(g) = &r.gpu_memory {
+                let e = &g.estimate;
+                let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+                println!(
+                    "  GPU memory: estimate {:.0} MiB (calls of {} tasks, {} a step, {:.0} MiB each; parameter handles {:.0} MiB); the engine's buffers peaked at {:.0} MiB",
+                    mib(e.total),
+                    e.tasks_per_call,
+                    e.calls,
+                    mib(e.call_peak),
+                    mib(e.handles),
+                    mib(g.engine_peak_bytes)
+                );
+            }
         }
         results.push(r);
     }

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 
 use crate::experiment::{DeviceSpec, ModelSpec};
-use crate::gpu::{Cuda, GpuTasks, Host};
+use crate::gpu::{Cuda, GpuError, GpuTasks, Host, Meter, Metered};
 use crate::model::{Evaluator, LockStepModel, ModelError, Network, SerialTasks};
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
@@ -27,6 +27,13 @@ pub enum PoolError {
     /// the panic's.
     #[error("a worker panicked: {0}")]
     Panicked(String),
+    /// The GPU engine ran out of device memory; the message is `GpuError::OutOfMemory`'s, with
+    /// the tasks per call that fit. A run that stops on it can resume from its checkpoint.
+    #[error("{0}")]
+    OutOfMemory(String),
+    /// Another error of the GPU engine (a failed launch, a lost device).
+    #[error("{0}")]
+    Gpu(String),
     #[error("the worker threads have exited")]
     Exited,
 }
@@ -44,18 +51,22 @@ pub trait LockStepWork: Send + Sync + 'static {
 /// Where `device: Cuda(n)` runs the GPU engine's kernels. Not an experiment setting: users
 /// always get the GPU; `Host` runs the same kernels on the CPU (`gpu::Host`: a block's threads
 /// as OS threads, slow by design), so tests can run the whole engine without a GPU.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub enum GpuKernels {
     #[default]
     Device,
     Host,
+    /// On the CPU, the engine's buffers counted by this meter, whose cap (which the caller
+    /// may move while a run goes on) stands for the GPU's memory: the out-of-memory path
+    /// without a GPU.
+    HostMetered(Arc<Meter>),
 }
 
-/// The GPU engine on one of its backends.
+/// The GPU engine on one of its backends, its buffers counted (`gpu::Metered`).
 enum GpuEngine {
     /// The kernels run on the CPU: what the tests run the whole engine on.
-    Host(Box<GpuTasks<Host>>),
-    Cuda(Box<GpuTasks<Cuda>>),
+    Host(Box<GpuTasks<Metered<Host>>>),
+    Cuda(Box<GpuTasks<Metered<Cuda>>>),
 }
 
 /// What a worker thread owns.
@@ -97,6 +108,8 @@ pub struct WorkerPool {
     jobs: Option<Sender<Job>>,
     handles: Vec<JoinHandle<()>>,
     chunking: Chunking,
+    /// The GPU engine's count of its device buffers (none on CPU workers).
+    meter: Option<Arc<Meter>>,
 }
 
 /// How [`WorkerPool::lockstep`] cuts a meta-batch into jobs. A lock-step backend keeps every
@@ -143,7 +156,7 @@ impl WorkerPool {
         seed: u64,
         threads: usize,
     ) -> Result<WorkerPool, ModelError> {
-        match (device, kernels) {
+        match (device, &kernels) {
             (DeviceSpec::Cpu, _) => {
                 let mut pool = WorkerPool::spawn(net, threads, move |net, w| {
                     Ok(Worker::Cpu(
@@ -154,20 +167,34 @@ impl WorkerPool {
                 Ok(pool)
             }
             (DeviceSpec::Cuda(ordinal), GpuKernels::Device) => {
-                WorkerPool::spawn(net, 1, move |net, _| {
-                    let engine = GpuTasks::new(Cuda::open(ordinal)?, net)?;
+                let meter = Meter::new();
+                let counted = Arc::clone(&meter);
+                let mut pool = WorkerPool::spawn(net, 1, move |net, _| {
+                    let cuda = Metered::new(Cuda::open(ordinal)?, Arc::clone(&counted));
                     Ok(Worker::Gpu {
-                        engine: GpuEngine::Cuda(Box::new(engine)),
+                        engine: GpuEngine::Cuda(Box::new(GpuTasks::new(cuda, net)?)),
                         cpu: net.evaluator(DeviceSpec::Cpu, seed)?,
                     })
-                })
+                })?;
+                pool.meter = Some(meter);
+                Ok(pool)
             }
-            (DeviceSpec::Cuda(_), GpuKernels::Host) => WorkerPool::spawn(net, 1, move |net, _| {
-                Ok(Worker::Gpu {
-                    engine: GpuEngine::Host(Box::new(GpuTasks::new(Host, net)?)),
-                    cpu: net.evaluator(DeviceSpec::Cpu, seed)?,
-                })
-            }),
+            (DeviceSpec::Cuda(_), GpuKernels::Host | GpuKernels::HostMetered(_)) => {
+                let meter = match &kernels {
+                    GpuKernels::HostMetered(m) => Arc::clone(m),
+                    _ => Meter::new(),
+                };
+                let counted = Arc::clone(&meter);
+                let mut pool = WorkerPool::spawn(net, 1, move |net, _| {
+                    let host = Metered::new(Host, Arc::clone(&counted));
+                    Ok(Worker::Gpu {
+                        engine: GpuEngine::Host(Box::new(GpuTasks::new(host, net)?)),
+                        cpu: net.evaluator(DeviceSpec::Cpu, seed)?,
+                    })
+                })?;
+                pool.meter = Some(meter);
+                Ok(pool)
+            }
         }
     }
 
@@ -220,6 +247,7 @@ impl WorkerPool {
             jobs: Some(tx),
             handles,
             chunking: Chunking::PerWorker,
+            meter: None,
         };
         for r in ready_rx.iter() {
             if let Err(e) = r {
@@ -300,6 +328,25 @@ impl WorkerPool {
         Ok(answers.into_iter().flatten().collect())
     }
 
+    /// Sets the bytes the GPU engine's buffers may take (`gpu::memory::DEFAULT_BUDGET` unless
+    /// set); nothing on CPU workers.
+    pub fn set_gpu_budget(&self, bytes: u64) -> Result<(), PoolError> {
+        self.run(vec![()], move |w, _| {
+            if let Worker::Gpu { engine, .. } = w {
+                match engine {
+                    GpuEngine::Host(t) => t.set_budget(bytes),
+                    GpuEngine::Cuda(t) => t.set_budget(bytes),
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The GPU engine's count of its device buffers (live, peak, cap); `None` on the CPU.
+    pub fn gpu_meter(&self) -> Option<&Arc<Meter>> {
+        self.meter.as_ref()
+    }
+
     /// How many worker threads run the jobs.
     pub fn workers(&self) -> usize {
         self.handles.len().max(1)
@@ -319,7 +366,16 @@ impl Drop for WorkerPool {
     }
 }
 
+/// A panic's payload as the error it carries: the GPU engine's [`GpuError`] (see `gpu::tasks`),
+/// or a message.
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> PoolError {
+    if let Some(e) = p.downcast_ref::<GpuError>() {
+        return match e {
+            GpuError::OutOfMemory { .. } => PoolError::OutOfMemory(e.to_string()),
+            e if e.is_out_of_memory() => PoolError::OutOfMemory(e.to_string()),
+            e => PoolError::Gpu(e.to_string()),
+        };
+    }
     PoolError::Panicked(
         p.downcast_ref::<String>()
             .cloned()

@@ -177,8 +177,35 @@ fn gpu_bench_rows() {
         eprintln!("{name}: {:.2} ms per meta-iteration", r.median_s * 1e3);
         rows.push(serde_json::json!({"result": r, "device_memory_in_use_after_bytes": used}));
     }
-    let report =
-        serde_json::json!({"device": metalab::gpu::probe::check(0).unwrap(), "rows": rows});
+    // The memory budget's cost: FOMAML 1 step in calls within the default 1 GiB budget (the
+    // estimate's calls of `tasks_per_call`) against whole meta-batches of 32, alternating.
+    let mut budget = vec![];
+    for round in 0..2 {
+        for (label, bytes) in [
+            ("default budget", None),
+            ("whole meta-batch", Some(u64::MAX)),
+        ] {
+            let r = metalab::bench::run_workload_within(
+                "omniglot-fomaml-1step",
+                false,
+                None,
+                BenchDevice::Cuda,
+                bytes,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let used = free0.saturating_sub(ctx.mem_get_info().unwrap().0);
+            eprintln!(
+                "{label} (round {round}): {:.2} ms per meta-iteration",
+                r.median_s * 1e3
+            );
+            budget.push(serde_json::json!({"round": round, "calls": label, "result": r, "device_memory_in_use_after_bytes": used}));
+        }
+    }
+    let report = serde_json::json!({
+        "device": metalab::gpu::probe::check(0).unwrap(),
+        "rows": rows,
+        "budget_vs_whole": budget,
+    });
     let path = std::env::var("METALAB_GPU_BENCH_OUT").unwrap_or_else(|_| "gpu-bench.json".into());
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());

@@ -210,6 +210,15 @@ fn conv_forward_and_backward_match_the_cpu_conv() {
             vec![0.0; g.in_len()],
         );
         ops::conv_backward(&h, &g, &col, &w, &dy, &mut dw, Some((&mut dcol, &mut dx))).unwrap();
+        // From the input, recomputing the column matrix into one buffer: the same bits.
+        let (mut dw2, mut col2, mut dx2) = (
+            vec![0.0; g.weight_len()],
+            vec![0.0; g.col_len()],
+            vec![0.0; g.in_len()],
+        );
+        ops::conv_backward_from_input(&h, &g, &x, &w, &dy, &mut col2, &mut dw2, Some(&mut dx2))
+            .unwrap();
+        assert_eq!((&dw2, &dx2), (&dw, &dx), "{g:?}");
         for t in 0..g.tasks {
             let mut scratch = ConvScratch::default();
             let mut want = vec![0.0; ol];
@@ -685,4 +694,26 @@ fn conv_block_from_kernels_matches_the_cpu_paths_block() {
             );
         }
     }
+}
+
+/// The SGD step on a parameter handle (`ml_sgd_step`) gives the CPU path's f32 step bit for
+/// bit: one rounding for the product, one for the difference.
+#[test]
+fn sgd_step_on_the_device_is_the_cpu_paths_step_bit_for_bit() {
+    let h = Host;
+    let mut r = rng(40);
+    for (len, lr) in [(1usize, 0.4f64), (1000, 0.01), (4097, 1e-3 / 3.0)] {
+        let x = normal(&mut r, len);
+        let g = normal(&mut r, len);
+        let mut y = h.zeros_f32(len).unwrap();
+        ops::sgd_step(&h, &x, &g, &mut y, lr as f32).unwrap();
+        assert_eq!(
+            y,
+            metalab::algo::inner::sgd_step(&x, &g, lr),
+            "{len} values"
+        );
+    }
+    let short = h.zeros_f32(3).unwrap();
+    let mut y = h.zeros_f32(4).unwrap();
+    assert!(ops::sgd_step(&h, &vec![0.0; 4], &short, &mut y, 0.1).is_err());
 }

@@ -41,13 +41,13 @@ pub fn sgd_trajectories<M: LockStepModel + ?Sized>(
     for k in 0..steps {
         let at: Vec<&M::Params> = trajs.iter().map(|t| &t[k]).collect();
         let grads = m.gradients(&at, batches);
-        let next: Vec<Vec<f32>> = at
+        let next: Vec<M::Params> = at
             .iter()
             .zip(&grads)
-            .map(|(p, (_, g))| sgd_step(&m.read(p), g, lr))
+            .map(|(p, (_, g))| m.sgd_step(p, g, lr))
             .collect();
         for (t, n) in trajs.iter_mut().zip(next) {
-            t.push(m.load(n));
+            t.push(n);
         }
     }
     trajs

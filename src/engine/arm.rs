@@ -15,7 +15,7 @@ use crate::algo::eval::{adapt_and_fit, adapt_and_score, summarize, EvalProtocol,
 use crate::algo::{self, AdaptMode, AlgoContext, AlgoError, MetaAlgorithm, StepStats};
 use crate::experiment::ArmSettings;
 use crate::metrics::{ClassFit, EvalResult, QueryScore, TaskFit, TaskPoint, TrainWindow};
-use crate::pool::WorkerPool;
+use crate::pool::{PoolError, WorkerPool};
 use crate::runs::checkpoint::{Checkpoint, ResumeState};
 use crate::runs::embeddings::group_names;
 use crate::runs::{self, EmbeddingRecord, MetricRecord, RunDir, RunFacts, RunStatus};
@@ -46,11 +46,19 @@ fn fail(iteration: usize, cause: FailureCause, reason: impl ToString) -> Failure
     }
 }
 
+/// What made the workers fail: the GPU's memory (which a resume recovers from), or the worker.
+fn pool_cause(e: &PoolError) -> FailureCause {
+    match e {
+        PoolError::OutOfMemory(_) => FailureCause::OutOfMemory,
+        _ => FailureCause::Worker,
+    }
+}
+
 /// A failed meta-iteration or evaluation: a worker's, or a diverged update.
 fn algo_failure(iteration: usize, e: AlgoError) -> Failure {
-    let cause = match e {
+    let cause = match &e {
         AlgoError::NotFinite { .. } => FailureCause::Diverged,
-        AlgoError::Pool(_) => FailureCause::Worker,
+        AlgoError::Pool(p) => pool_cause(p),
         AlgoError::MissingState(_) | AlgoError::StateLength { .. } => FailureCause::Open,
     };
     fail(iteration, cause, e)
@@ -75,6 +83,9 @@ pub(super) fn run(
     let result = ArmRun::open(p, index, threads, tx).and_then(|mut arm| {
         let mut trained = arm.train(control);
         if let Err(f) = &mut trained {
+            if f.cause == FailureCause::OutOfMemory {
+                arm.checkpoint_after_out_of_memory(f);
+            }
             arm.dir.meta.status = RunStatus::Failed(f.reason.clone());
             let recorded = arm.dir.write_meta().is_ok();
             let dir = arm.dir.dir.clone();
@@ -261,6 +272,9 @@ pub(super) struct ArmRun<'a> {
     periodic_tasks: Vec<Task>,
     /// The tracked tasks (their true functions are drawn for regression) and their episodes.
     tracked: Vec<(Task, Episode)>,
+    /// The task stream's position before the meta-iteration in flight drew its tasks: where a
+    /// checkpoint after a failed meta-iteration puts it back.
+    rng_before_step: Option<u128>,
 }
 
 impl<'a> ArmRun<'a> {
@@ -276,7 +290,7 @@ impl<'a> ArmRun<'a> {
         let arm = &exp.arms[index];
         let settings = exp.arm_settings(arm);
         let family = p.family.as_ref();
-        let kernels = p.opts.gpu_kernels;
+        let kernels = p.opts.gpu_kernels.clone();
         let pool = WorkerPool::with_kernels(&p.net, exp.device, kernels, exp.seed, threads)
             .map_err(|e| fail(0, FailureCause::Start, e))?;
         let ctx = AlgoContext {
@@ -329,6 +343,7 @@ impl<'a> ArmRun<'a> {
                 EvalStream::Tracked.seed(exp.seed),
                 exp.eval.tracked_tasks,
             ),
+            rng_before_step: None,
         };
         if let Err(e) = run.dir.write_meta() {
             let mut f = fail_io(run.it, e);
@@ -417,6 +432,28 @@ impl<'a> ArmRun<'a> {
         fail(self.it, cause, reason)
     }
 
+    /// The workers' failure in an evaluation.
+    fn pool_failure(&self, e: PoolError) -> Failure {
+        fail(self.it, pool_cause(&e), e)
+    }
+
+    /// Out of GPU memory: a checkpoint of the last complete meta-iteration (the failed one's
+    /// draw of tasks undone, so a resumed run is the run that never failed), and the reason
+    /// saying how to go on. A checkpoint that cannot be written leaves the last periodic one.
+    fn checkpoint_after_out_of_memory(&mut self, f: &mut Failure) {
+        if let Some(pos) = self.rng_before_step.take() {
+            self.rng.set_word_pos(pos);
+        }
+        let id = runs::run_id(&self.dir.dir);
+        f.reason += &match self.checkpoint() {
+            Ok(()) => format!(
+                "\n  the run is checkpointed at iteration {}: `metalab resume {id}` continues from there once the memory is free (the engine cuts its calls to what is free when it starts them)",
+                self.it
+            ),
+            Err(e) => format!("\n  its checkpoint could not be written ({}): the last periodic checkpoint resumes with `metalab resume {id}`", e.reason),
+        };
+    }
+
     fn wait_while_paused(&mut self, control: &Control) {
         if !control.paused() || control.stop_requested() {
             return;
@@ -431,6 +468,7 @@ impl<'a> ArmRun<'a> {
 
     /// One meta-iteration on a fresh meta-batch; a diverged loss ends the arm with a fix.
     fn step(&mut self) -> Result<StepStats, Failure> {
+        self.rng_before_step = Some(self.rng.get_word_pos());
         let exp = &self.p.experiment;
         let batch =
             self.algo
@@ -439,6 +477,7 @@ impl<'a> ArmRun<'a> {
             .algo
             .step(self.it, batch, &self.pool)
             .map_err(|e| algo_failure(self.it, e))?;
+        self.rng_before_step = None;
         if !stats.loss.is_finite() || stats.loss > exp.train.max_loss {
             return Err(self.failure(FailureCause::Diverged, format!(
                 "training loss is {} at iteration {} (limit train.max_loss = {}): the arm diverged\n  fix: lower the learning rates (meta_lr {}, inner_lr {}) or the inner steps",
@@ -481,7 +520,7 @@ impl<'a> ArmRun<'a> {
             e.inner_lr,
             Scoring::EveryStep,
         )
-        .map_err(|err| self.failure(FailureCause::Worker, err))
+        .map_err(|err| self.pool_failure(err))
     }
 
     fn summary(&self, split: Split, results: &[algo::eval::TaskEval]) -> EvalResult {
@@ -587,7 +626,7 @@ impl<'a> ArmRun<'a> {
             e.inner_steps,
             e.inner_lr,
         )
-        .map_err(|err| self.failure(FailureCause::Worker, err))?;
+        .map_err(|err| self.pool_failure(err))?;
         let mut fits = vec![];
         let mut classes = vec![];
         let mut results = Vec::with_capacity(scored.len());
@@ -631,7 +670,7 @@ impl<'a> ArmRun<'a> {
         let (steps, _) = mode.effective(e.inner_steps, e.inner_lr);
         let embeddings =
             algo::cavia::embeddings(&self.pool, start, context, lr, self.periodic.clone(), steps)
-                .map_err(|err| self.failure(FailureCause::Worker, err))?;
+                .map_err(|err| self.pool_failure(err))?;
         let mut record = EmbeddingRecord::new(
             self.it,
             steps,

@@ -117,6 +117,10 @@ pub enum FailureCause {
     /// A worker panicked or went away.
     #[error("a worker failed")]
     Worker,
+    /// The GPU ran out of memory; the run was checkpointed at its last complete meta-iteration
+    /// and resumes from there.
+    #[error("the GPU ran out of memory")]
+    OutOfMemory,
     /// A write to the run folder failed; `disk_full` when for want of space (the next step
     /// depends on whether the run has a checkpoint).
     #[error("a write to the run folder failed")]

@@ -70,4 +70,9 @@ pub trait Backend {
     fn free_memory(&self) -> Option<u64> {
         None
     }
+
+    /// Bytes of this backend's buffers alive now, where it counts them ([`super::Metered`]).
+    fn used_memory(&self) -> Option<u64> {
+        None
+    }
 }

@@ -53,10 +53,12 @@ impl<B: Backend> Norm<B> {
     }
 }
 
-/// What one block's forward pass leaves for its backward pass.
+/// What one block's forward pass leaves for its backward pass. Not the column matrix, a
+/// block's largest buffer (nine times its input): the backward pass rebuilds it from `input`
+/// with one im2col, which costs far less than keeping it costs memory (`gpu::memory`).
 struct BlockPass<B: Backend> {
     g: ConvGeom,
-    col: B::F32,
+    input: B::F32,
     w: B::F32,
     y: B::F32,
     norm: Norm<B>,
@@ -168,6 +170,7 @@ impl ConvBody {
         let x = b.upload_f32(x)?;
         let mut act = b.zeros_f32(B::len_f32(&x))?;
         ops::swap01(b, tasks, n, c, hw, &x, &mut act)?;
+        drop(x);
         let mut pass = BodyPass {
             blocks: vec![],
             codes: vec![],
@@ -186,6 +189,7 @@ impl ConvBody {
             };
             let (mut col, mut y) = (b.zeros_f32(g.col_len())?, b.zeros_f32(g.conv_len())?);
             ops::conv_forward(b, &g, &act, &w, &mut col, &mut y)?;
+            drop(col);
             let mut mean = b.zeros_f32(g.channel_len())?;
             let mut invstd = b.zeros_f32(g.channel_len())?;
             let mut out = b.zeros_f32(g.pooled_len())?;
@@ -205,10 +209,11 @@ impl ConvBody {
                 &mut code,
                 kinks,
             )?;
+            let input = std::mem::replace(&mut act, out);
             if keep {
                 pass.blocks.push(BlockPass {
                     g,
-                    col,
+                    input,
                     w,
                     y,
                     norm,
@@ -217,7 +222,6 @@ impl ConvBody {
                 });
             }
             pass.codes.push(code);
-            act = out;
         }
         let (fc, fs) = self.out;
         let mut features = b.zeros_f32(B::len_f32(&act))?;
@@ -241,8 +245,10 @@ impl ConvBody {
         assert_eq!(pass.blocks.len(), self.blocks.len(), "a kept forward pass");
         let (tasks, n) = (pass.tasks, pass.n);
         let (fc, fs) = self.out;
-        let mut gout = b.zeros_f32(B::len_f32(dfeat))?;
-        ops::swap01(b, tasks, n, fc, fs, dfeat, &mut gout)?;
+        let mut first = b.zeros_f32(B::len_f32(dfeat))?;
+        ops::swap01(b, tasks, n, fc, fs, dfeat, &mut first)?;
+        // ∂L/∂(the block's output), freed once the block's pool backward has read it.
+        let mut gout = Some(first);
         for (i, (s, p)) in self.blocks.iter().zip(&pass.blocks).enumerate().rev() {
             let g = p.g;
             let cl = g.channel_len();
@@ -251,6 +257,7 @@ impl ConvBody {
             let mut dy = b.zeros_f32(g.conv_len())?;
             let affine = p.norm.affine();
             let code = &pass.codes[i];
+            let gin = gout.take().expect("each block's output gradient");
             let pool_grads = PoolGrads {
                 dgamma: &mut dgamma,
                 dbeta: &mut dbeta,
@@ -259,26 +266,35 @@ impl ConvBody {
                 dy: &mut dy,
             };
             ops::norm_relu_pool_backward(
-                b, &g, &p.y, &affine, &p.mean, &p.invstd, code, &gout, pool_grads,
+                b, &g, &p.y, &affine, &p.mean, &p.invstd, code, &gin, pool_grads,
             )?;
+            drop(gin);
             let mut dw = b.zeros_f32(g.weight_len())?;
+            let mut col = b.zeros_f32(g.col_len())?;
             // The first block's input is data: no gradient for it.
             let mut dx = if i > 0 {
-                Some((b.zeros_f32(g.col_len())?, b.zeros_f32(g.in_len())?))
+                Some(b.zeros_f32(g.in_len())?)
             } else {
                 None
             };
-            let dx_bufs = dx.as_mut().map(|(dcol, dx)| (dcol, dx));
-            ops::conv_backward(b, &g, &p.col, &p.w, &dy, &mut dw, dx_bufs)?;
+            ops::conv_backward_from_input(
+                b,
+                &g,
+                &p.input,
+                &p.w,
+                &dy,
+                &mut col,
+                &mut dw,
+                dx.as_mut(),
+            )?;
+            drop((col, dy));
             ops::scatter(b, &dw, s.weight, grads)?;
             ops::scatter(b, &dbias, s.bias, grads)?;
             if let Some((gamma, beta)) = s.norm {
                 ops::scatter(b, &dgamma, gamma, grads)?;
                 ops::scatter(b, &dbeta, beta, grads)?;
             }
-            if let Some((_, dx)) = dx {
-                gout = dx;
-            }
+            gout = dx;
         }
         Ok(())
     }

@@ -23,8 +23,8 @@ pub enum GpuError {
     #[error("GPU memory: {0}")]
     Memory(String),
     /// The device ran out of memory in a batched call; `fits` is the estimate
-    /// (`gpu::memory`) of the tasks per call that the free memory holds.
-    #[error("GPU out of memory in a batched call of {tasks} tasks × {examples} examples (the engine's estimate: about {needed_mib} MiB; {free_mib} MiB free)\n  fix: about {fits} such tasks fit: set train.meta_batch: {fits} or lower (for an evaluation's call: eval.tasks), or device: Cpu")]
+    /// (`gpu::memory`) of the tasks per call that the free memory holds, 0 when not one.
+    #[error("GPU out of memory in a batched call of {tasks} tasks × {examples} examples (the engine's estimate: about {needed_mib} MiB; {free_mib} MiB free)\n  fix: {}", oom_fix(*.fits, *.examples))]
     OutOfMemory {
         tasks: usize,
         examples: usize,
@@ -36,6 +36,14 @@ pub enum GpuError {
     Blas(String),
     #[error("GPU op {op}: {detail}")]
     Size { op: &'static str, detail: String },
+}
+
+/// What an out-of-memory error asks the user to change.
+fn oom_fix(fits: usize, examples: usize) -> String {
+    if fits == 0 {
+        return format!("not one task of {examples} examples fits in what is free: free the GPU (`nvidia-smi` shows what holds its memory), or use fewer examples per task (shots, queries) or a smaller model, or device: Cpu; the run's last checkpoint resumes with `metalab resume`");
+    }
+    format!("about {fits} such tasks fit: set train.meta_batch: {fits} or lower (for an evaluation's call: eval.tasks), or free the GPU, or device: Cpu")
 }
 
 impl GpuError {

@@ -1,75 +1,292 @@
-//! How much device memory one batched call of the GPU engine needs, estimated from the shapes
-//! alone, and how many tasks would fit in what is free: what an out-of-memory error names as
-//! its fix. The estimate counts the buffers `GpuTasks` allocates for a `step` with gradients
-//! (the largest call an algorithm makes): every layer's kept forward buffers, plus the largest
-//! layer's backward scratch, plus the tasks' parameter handles.
+//! How much device memory one batched call of the GPU engine needs, from the shapes alone; how
+//! many tasks a call may take in the memory at hand (what `GpuTasks` cuts a meta-batch into, and
+//! what an out-of-memory error names as its fix); and what a meta-iteration holds in all.
+//!
+//! The estimate is a ledger of the buffers `GpuTasks` allocates, in the order it allocates and
+//! frees them (`tasks`, `conv`, `ops::gather`): the peak of that ledger is the call's working
+//! set. It is checked against the real peak of the same call on `Metered<Host>` (see the tests
+//! here and tests/gpu_memory.rs), so a change to what the engine allocates that this model
+//! misses fails on the CPU. Every buffer of a call is per task, so a call's peak is the tasks
+//! times one task's (but for empty kink-code buffers, one byte each whatever the tasks: the
+//! ledger counts them per task, a few bytes over).
+//!
+//! Not in a call's working set: the parameter handles the algorithm holds across its calls
+//! (θ per task, the inner loop's trajectory, the HVP's shifted points), which are alive before
+//! the call starts; [`meta_iteration`] adds them.
 
-use crate::experiment::ModelSpec;
+use crate::experiment::{Activation, ModelSpec};
 use crate::model::Network;
+use crate::tasks::TaskKind;
 
 const F32: u64 = 4;
 
-/// Parameter handles an algorithm keeps per task during a meta-iteration (θ, the fast weights
-/// of the step in flight and the HVP's shifted points): a generous count, as they are small
-/// next to the activations.
-const HANDLES_PER_TASK: u64 = 4;
+/// What a call of the engine's device memory budget may use by default: the target for
+/// a meta-iteration at conv4-64, 5-way 1-shot, 15 queries, meta-batch 32.
+pub const DEFAULT_BUDGET: u64 = 1 << 30;
 
-/// Bytes one task adds to a batched gradient `step` on `n` examples of `net`.
-pub fn per_task_bytes(net: &Network, n: usize) -> u64 {
-    let n = n as u64;
-    let params = net.num_params() as u64 * F32 * HANDLES_PER_TASK;
-    let (kept, scratch) = match &net.spec {
-        ModelSpec::Conv(c) => conv_bytes(c.blocks, c.channels as u64, &net.shape.input, n),
-        ModelSpec::Mlp(_) => (0, 0),
+/// What a batched call computes, which decides what its forward pass keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `step` without gradients: the forward pass only, nothing kept.
+    Loss,
+    /// `step` with gradients: the forward pass kept for the backward pass.
+    Gradient,
+    /// `features` (the body without the head), with or without ∂loss/∂body.
+    Features { grad: bool },
+}
+
+/// Bytes alive now and the most alive at once.
+#[derive(Debug, Default)]
+struct Ledger {
+    live: u64,
+    peak: u64,
+}
+
+impl Ledger {
+    fn take(&mut self, bytes: u64) -> u64 {
+        self.live += bytes;
+        self.peak = self.peak.max(self.live);
+        bytes
+    }
+    fn give(&mut self, bytes: u64) {
+        self.live -= bytes;
+    }
+}
+
+/// One conv block's shapes, as `conv::ConvBody` has them.
+struct Block {
+    cin: u64,
+    cout: u64,
+    h: u64,
+    w: u64,
+    bn: bool,
+}
+
+fn conv_blocks(net: &Network) -> Vec<Block> {
+    let (ModelSpec::Conv(c), [cin, h, w]) = (&net.spec, net.shape.input.as_slice()) else {
+        return vec![];
     };
-    // The dense layers (the MLP, or the conv net's head): inputs, pre-activations, outputs and
-    // codes kept; ∂z, ∂w, ∂x and a gathered weight per layer in the backward pass.
-    let (mut dense_kept, mut dense_scratch) = (0u64, 0u64);
-    for t in net
-        .layout
+    let (mut cin, mut h, mut w) = (*cin as u64, *h as u64, *w as u64);
+    let mut out = vec![];
+    for _ in 0..c.blocks {
+        out.push(Block {
+            cin,
+            cout: c.channels as u64,
+            h,
+            w,
+            bn: c.batch_norm,
+        });
+        (cin, h, w) = (c.channels as u64, h / 2, w / 2);
+    }
+    out
+}
+
+/// The dense layers `GpuTasks` runs, (inputs, outputs) each: the MLP's, or the conv net's head.
+fn dense_dims(net: &Network) -> Vec<(u64, u64)> {
+    let at = match net.spec {
+        ModelSpec::Mlp(_) => 0,
+        ModelSpec::Conv(_) => net.layout.head_start,
+    };
+    net.layout
         .tensors
         .iter()
-        .filter(|t| t.name.ends_with(".weight") && t.shape.len() == 2)
-    {
-        let (i, o) = (t.shape[0] as u64, t.shape[1] as u64);
-        dense_kept += F32 * (n * i + 2 * n * o + i * o + o) + n * o;
-        dense_scratch = dense_scratch.max(F32 * (n * o + i * o + n * i));
-    }
-    params + kept + dense_kept + scratch.max(dense_scratch)
+        .filter(|t| t.offset >= at && t.name.ends_with(".weight"))
+        .map(|t| (t.shape[0] as u64, t.shape[1] as u64))
+        .collect()
 }
 
-/// The conv blocks' bytes per task on `n` images `input = [c, h, w]`: (kept for the backward
-/// pass: column matrix, conv output, pooled output, codes, per-channel vectors; the largest
-/// block's backward scratch: ∂conv output, ∂column matrix, ∂input).
-fn conv_bytes(blocks: usize, channels: u64, input: &[usize], n: u64) -> (u64, u64) {
-    let [c, h, w] = match input {
-        [c, h, w] => [*c as u64, *h as u64, *w as u64],
-        _ => return (0, 0),
+/// `ConvBody::forward` on `n` images: returns the bytes it leaves alive (kept pass, codes,
+/// features) and the features' bytes.
+fn conv_forward(l: &mut Ledger, blocks: &[Block], n: u64, input: u64, keep: bool) -> u64 {
+    let x = l.take(F32 * n * input);
+    let mut act = l.take(x);
+    l.give(x);
+    for b in blocks {
+        let (cols, kdim) = (n * b.h * b.w, b.cin * 9);
+        let pooled = b.cout * n * (b.h / 2) * (b.w / 2);
+        let w = l.take(F32 * b.cout * kdim);
+        let norm = l.take(F32 * b.cout * if b.bn { 2 } else { 1 });
+        let col = l.take(F32 * kdim * cols);
+        let y = l.take(F32 * b.cout * cols);
+        l.give(col);
+        let stats = l.take(F32 * 2 * b.cout);
+        let out = l.take(F32 * pooled);
+        l.take(pooled); // kink codes, kept for the call
+        if !keep {
+            l.give(act + w + norm + y + stats);
+        }
+        act = out;
+    }
+    let features = l.take(act);
+    l.give(act);
+    features
+}
+
+/// `GpuTasks::forward` through `dims`, the first `kinked` layers' kink codes `n·o` bytes (a
+/// ReLU MLP's hidden layers, recording or replaying), the others' one byte.
+fn dense_forward(l: &mut Ledger, dims: &[(u64, u64)], n: u64, kinked: usize) {
+    for (k, &(i, o)) in dims.iter().enumerate() {
+        l.take(F32 * (i * o + o));
+        l.take(if k < kinked { n * o } else { 1 });
+        let z = l.take(F32 * n * o);
+        l.take(F32 * n * o);
+        l.give(z);
+    }
+}
+
+/// `GpuTasks::backward` from `dout` (alive): returns what stays alive (∂input where asked).
+fn dense_backward(l: &mut Ledger, dims: &[(u64, u64)], n: u64, dout: u64, input_grad: bool) {
+    let mut dh = dout;
+    for (k, &(i, o)) in dims.iter().enumerate().rev() {
+        let scratch = l.take(F32 * n * o) + l.take(F32 * i * o) + l.take(F32 * o);
+        if k > 0 || input_grad {
+            let dx = l.take(F32 * n * i);
+            l.give(dh);
+            dh = dx;
+        }
+        l.give(scratch);
+    }
+}
+
+/// `ConvBody::backward` from ∂features (alive).
+fn conv_backward(l: &mut Ledger, blocks: &[Block], n: u64, features: u64) {
+    let mut gout = l.take(features);
+    for (k, b) in blocks.iter().enumerate().rev() {
+        let (cols, kdim) = (n * b.h * b.w, b.cin * 9);
+        let small = l.take(F32 * 6 * b.cout);
+        let dy = l.take(F32 * b.cout * cols);
+        l.give(gout);
+        let dw = l.take(F32 * b.cout * kdim);
+        let col = l.take(F32 * kdim * cols);
+        gout = if k > 0 { l.take(F32 * b.cin * cols) } else { 0 };
+        l.give(col + dy);
+        l.give(small + dw);
+    }
+}
+
+/// The peak bytes one task adds to a batched `call` on `n` examples of `net`: the call's own
+/// buffers, not the parameter handles the caller holds (see the module documentation).
+pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
+    let n = n as u64;
+    let blocks = conv_blocks(net);
+    let dims = dense_dims(net);
+    let conv = !blocks.is_empty();
+    let relu = matches!(&net.spec, ModelSpec::Mlp(m) if m.activation == Activation::Relu);
+    let keep = matches!(call, Call::Gradient | Call::Features { grad: true });
+    let mut l = Ledger::default();
+    let input = net.shape.input_len() as u64;
+    if conv {
+        conv_forward(&mut l, &blocks, n, input, keep);
+    } else {
+        l.take(F32 * n * input);
+    }
+    let (layers, classes) = match call {
+        Call::Loss | Call::Gradient => (&dims[..], dims.last().map_or(0, |d| d.1)),
+        Call::Features { .. } => (&dims[..dims.len().saturating_sub(1)], 0),
     };
-    let (mut cin, mut h, mut w) = (c, h, w);
-    let (mut kept, mut scratch) = (n * c * h * w * F32 * 2, 0u64);
-    for _ in 0..blocks {
-        let cols = n * h * w;
-        let col = cin * 9 * cols;
-        let conv = channels * cols;
-        let pooled = channels * n * (h / 2) * (w / 2);
-        kept += F32 * (col + conv + pooled + channels * cin * 9 + 6 * channels) + pooled;
-        scratch = scratch.max(F32 * (conv + col + cin * cols + channels * cin * 9));
-        (cin, h, w) = (channels, h / 2, w / 2);
+    // A step may record or replay a ReLU MLP's hidden layers' codes (counted as if it does);
+    // `features` runs with free kinks.
+    let kinked = match call {
+        Call::Loss | Call::Gradient if relu => dims.len() - 1,
+        _ => 0,
+    };
+    dense_forward(&mut l, layers, n, kinked);
+    let feature_dim = match (blocks.last(), layers.last()) {
+        (Some(b), _) => b.cout * (b.h / 2) * (b.w / 2),
+        (None, Some(&(_, o))) => o,
+        (None, None) => input,
+    };
+    let backward = conv || !layers.is_empty();
+    let dout = match call {
+        Call::Loss | Call::Gradient => {
+            let dout = l.take(F32 * n * classes);
+            // The losses, and the targets: values for a regression, labels and the count of
+            // correct rows for a classification.
+            let targets = l.take(F32)
+                + match net.shape.kind {
+                    TaskKind::Regression => l.take(F32 * n * classes),
+                    TaskKind::Classification => l.take(4 * n) + l.take(F32),
+                };
+            l.give(targets);
+            dout
+        }
+        // ∂loss/∂features from the jobs' host losses, uploaded.
+        Call::Features { grad: true } if backward => l.take(F32 * n * feature_dim),
+        Call::Features { .. } => 0,
+    };
+    if keep && backward {
+        dense_backward(&mut l, layers, n, dout, conv);
+        if conv {
+            conv_backward(&mut l, &blocks, n, F32 * n * feature_dim);
+        }
     }
-    (kept, scratch)
+    l.peak
 }
 
-/// Bytes a batched gradient `step` of `tasks` tasks on `n` examples each needs.
+/// Bytes a batched `call` of `tasks` tasks on `n` examples each needs.
+pub fn call_bytes(net: &Network, tasks: usize, n: usize, call: Call) -> u64 {
+    per_task_bytes(net, n, call) * tasks as u64
+}
+
+/// Bytes a batched gradient `step` of `tasks` tasks on `n` examples each needs (the largest
+/// call an algorithm makes).
 pub fn step_bytes(net: &Network, tasks: usize, n: usize) -> u64 {
-    per_task_bytes(net, n) * tasks as u64
+    call_bytes(net, tasks, n, Call::Gradient)
 }
 
-/// The most tasks of `n` examples whose batched gradient `step` fits in `free` bytes (at least 1:
-/// a single task that does not fit is the model's own size, which no meta-batch fixes).
-pub fn tasks_that_fit(net: &Network, n: usize, free: u64) -> usize {
-    let per = per_task_bytes(net, n).max(1);
-    ((free / per) as usize).max(1)
+/// The most tasks of `n` examples whose batched `call` fits in `free` bytes: 0 when not even
+/// one does.
+pub fn tasks_that_fit(net: &Network, n: usize, call: Call, free: u64) -> usize {
+    (free / per_task_bytes(net, n, call).max(1)) as usize
+}
+
+/// Tasks per call when `tasks` tasks of `per_task` bytes each share `room` bytes: the most that
+/// fit (at least one: whether one fits, only the allocation can tell), then evened out so the
+/// calls are of equal size (32 tasks in calls of 11, 11 and 10, not 15, 15 and 2).
+pub fn tasks_per_call(per_task: u64, tasks: usize, room: u64) -> usize {
+    let fit = ((room / per_task.max(1)) as usize).clamp(1, tasks.max(1));
+    tasks.div_ceil(tasks.div_ceil(fit).max(1))
+}
+
+/// What one meta-iteration of a meta-batch holds on the device at its largest, as `GpuTasks`
+/// cuts it within `budget` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Estimate {
+    /// Bytes one task adds to a gradient call on the query set (the largest call).
+    pub per_task_call: u64,
+    /// Tasks per call, and calls per batched step.
+    pub tasks_per_call: usize,
+    pub calls: usize,
+    /// The largest call's working set.
+    pub call_peak: u64,
+    /// Parameter handles a second-order MAML meta-iteration holds across its calls: per task
+    /// the trajectory θ₀ … θ_K and the HVP's two shifted points (flat in the steps but for
+    /// these, each the size of θ).
+    pub handles: u64,
+    /// Both together: what the meta-iteration needs at its largest.
+    pub total: u64,
+}
+
+/// [`Estimate`] for `tasks` tasks of `n` query examples, `steps` inner steps, within `budget`.
+pub fn meta_iteration(
+    net: &Network,
+    tasks: usize,
+    n: usize,
+    steps: usize,
+    budget: u64,
+) -> Estimate {
+    let handles = (steps as u64 + 3) * net.num_params() as u64 * F32 * tasks as u64;
+    let per = per_task_bytes(net, n, Call::Gradient);
+    let per_call = tasks_per_call(per, tasks, budget.saturating_sub(handles));
+    let call_peak = per * per_call as u64;
+    Estimate {
+        per_task_call: per,
+        tasks_per_call: per_call,
+        calls: tasks.div_ceil(per_call.max(1)),
+        call_peak,
+        handles,
+        total: handles + call_peak,
+    }
 }
 
 #[cfg(test)]
@@ -87,41 +304,77 @@ mod tests {
         Network::new(&spec, &image_classes_shape(28, 5)).unwrap()
     }
 
-    /// The shapes: conv4-64 on 28×28 images, 75 query images per task. Block 1's
-    /// column matrix alone is 576 × 75·14·14 floats (33.9 MB) per task, its input block 0's
-    /// conv output 64 × 75·28·28 floats (15.1 MB); the estimate holds at least those.
+    /// The shapes: conv4-64 on 28×28 images, 75 query images per task. The largest
+    /// buffer of a gradient call is block 1's column matrix, 576 × 75·14·14 floats (33.9 MB),
+    /// rebuilt in the backward pass next to block 0's kept conv output 64 × 75·28·28 floats
+    /// (15.1 MB); the estimate holds at least those, and no more than twice.
     #[test]
     fn conv4_estimate_counts_the_largest_buffers() {
         let net = conv4(64);
-        let per = per_task_bytes(&net, 75);
+        let per = per_task_bytes(&net, 75, Call::Gradient);
         let col1 = 576 * 75 * 14 * 14 * 4;
         let conv0 = 64 * 75 * 28 * 28 * 4;
         assert!(per >= (col1 + conv0) as u64, "{per}");
-        assert!(
-            per <= 4 * (col1 + conv0) as u64,
-            "{per}: a loose bound, not a guess"
-        );
+        assert!(per <= 2 * (col1 + conv0) as u64, "{per}");
         assert_eq!(step_bytes(&net, 32, 75), 32 * per);
+        // A forward pass keeps nothing: its peak is one block's, below a gradient call's.
+        let loss = per_task_bytes(&net, 75, Call::Loss);
+        assert!(loss < per && loss >= col1 as u64, "{loss} vs {per}");
+    }
+
+    /// The target: meta-batch 32 within 1 GB, and the working set flat in the inner
+    /// steps (only the θ-sized handles grow with them).
+    #[test]
+    fn the_target_meta_iteration_fits_the_default_budget() {
+        let net = conv4(64);
+        let one = meta_iteration(&net, 32, 75, 1, DEFAULT_BUDGET);
+        let five = meta_iteration(&net, 32, 75, 5, DEFAULT_BUDGET);
+        for e in [one, five] {
+            assert!(e.total <= DEFAULT_BUDGET, "{e:?}");
+            assert!(e.calls * e.tasks_per_call >= 32, "{e:?}");
+        }
+        assert_eq!(five.call_peak, one.call_peak, "{one:?} {five:?}");
+        assert_eq!(
+            five.handles - one.handles,
+            4 * 32 * net.num_params() as u64 * 4
+        );
     }
 
     #[test]
-    fn tasks_that_fit_is_the_largest_meta_batch_within_the_free_memory() {
+    fn tasks_that_fit_is_the_largest_call_within_the_free_memory() {
         let net = conv4(64);
-        let per = per_task_bytes(&net, 75);
-        assert_eq!(tasks_that_fit(&net, 75, 10 * per), 10);
-        assert_eq!(tasks_that_fit(&net, 75, 10 * per + per - 1), 10);
-        assert_eq!(tasks_that_fit(&net, 75, per / 2), 1);
+        let g = Call::Gradient;
+        let per = per_task_bytes(&net, 75, g);
+        assert_eq!(tasks_that_fit(&net, 75, g, 10 * per), 10);
+        assert_eq!(tasks_that_fit(&net, 75, g, 10 * per + per - 1), 10);
+        assert_eq!(tasks_that_fit(&net, 75, g, per / 2), 0);
         // Twice the channels: about twice the memory per task (activations and column
         // matrices grow with the channels; only the weights with their square, and they are
         // small).
-        let wide = per_task_bytes(&conv4(128), 75);
+        let wide = per_task_bytes(&conv4(128), 75, g);
         assert!(wide > 3 * per / 2 && wide < 5 * per / 2, "{wide} vs {per}");
         // Fewer examples, fewer bytes: linear in the examples but for the parameters.
-        assert!(per_task_bytes(&net, 5) < per / 5);
+        assert!(per_task_bytes(&net, 5, g) < per / 5);
+    }
+
+    #[test]
+    fn calls_are_as_large_as_fit_and_even() {
+        assert_eq!(
+            tasks_per_call(10, 32, 150),
+            11,
+            "15 fit: 3 calls of 11, 11, 10"
+        );
+        assert_eq!(tasks_per_call(10, 32, 1000), 32);
+        assert_eq!(
+            tasks_per_call(10, 32, 5),
+            1,
+            "one task is tried even if it seems not to fit"
+        );
+        assert_eq!(tasks_per_call(10, 0, 100), 0);
     }
 
     /// What a run that runs out of GPU memory reports: the call, the estimate and the
-    /// meta-batch to set. (The out-of-memory path itself needs a GPU; this is its message.)
+    /// meta-batch to set, or, when not one task fits, what to change instead.
     #[test]
     fn out_of_memory_names_the_meta_batch_that_fits() {
         use crate::gpu::GpuError;
@@ -131,17 +384,27 @@ mod tests {
         assert!(oom.is_out_of_memory());
         assert!(!GpuError::Memory("device 0: an invalid value".into()).is_out_of_memory());
         let net = conv4(64);
-        let free = 3 * per_task_bytes(&net, 75) + 1;
+        let free = 3 * per_task_bytes(&net, 75, Call::Gradient) + 1;
         let e = GpuError::OutOfMemory {
             tasks: 32,
             examples: 75,
             needed_mib: step_bytes(&net, 32, 75) >> 20,
             free_mib: free >> 20,
-            fits: tasks_that_fit(&net, 75, free),
+            fits: tasks_that_fit(&net, 75, Call::Gradient, free),
         };
         let text = e.to_string();
         assert!(text.contains("32 tasks × 75 examples"), "{text}");
         assert!(text.contains("set train.meta_batch: 3 or lower"), "{text}");
+        let none = GpuError::OutOfMemory {
+            tasks: 1,
+            examples: 75,
+            needed_mib: 60,
+            free_mib: 10,
+            fits: 0,
+        };
+        let text = none.to_string();
+        assert!(text.contains("not one task"), "{text}");
+        assert!(!text.contains("meta_batch"), "{text}");
     }
 
     #[test]
@@ -156,10 +419,10 @@ mod tests {
             kind: crate::tasks::TaskKind::Regression,
         };
         let net = Network::new(&spec, &shape).unwrap();
-        let per = per_task_bytes(&net, 10);
-        // At least the hidden activations (10 × 40 × 2 layers × z and h) and the parameters.
+        let per = per_task_bytes(&net, 10, Call::Gradient);
+        // At least the hidden activations (10 × 40 × 2 layers, kept) and the weights gathered.
         assert!(
-            per >= (10 * 40 * 2 * 2 * 4 + net.num_params() * 4) as u64,
+            per >= (10 * 40 * 2 * 4 + net.num_params() * 4) as u64,
             "{per}"
         );
         assert!(per < 1 << 20, "{per}");

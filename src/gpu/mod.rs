@@ -7,7 +7,8 @@
 //! SGEMM, implemented by `host` and `cuda`), `kernels` (one method per kernel, generated from
 //! `kernels/signatures.txt` by build.rs for both backends), `ops` (size-checked per-task ops
 //! on device-resident buffers, written once for both backends), `probe` (can this machine
-//! open `Cuda(n)`, and if not, why), and on top `tasks`: the engine as a backend of the
+//! open `Cuda(n)`, and if not, why), `metered` (any backend with its buffers counted and
+//! optionally capped: the memory estimate's check and the out-of-memory path), and on top `tasks`: the engine as a backend of the
 //! algorithms' lock-step contract, with `conv` the conv net's blocks in it.
 
 pub mod backend;
@@ -19,6 +20,7 @@ pub mod host;
 pub mod kernels;
 pub mod launch;
 pub mod memory;
+pub mod metered;
 pub mod ops;
 pub mod probe;
 pub mod selfcheck;
@@ -31,4 +33,5 @@ pub use error::GpuError;
 pub use host::Host;
 pub use kernels::Kernels;
 pub use launch::Launch;
+pub use metered::{Meter, Metered};
 pub use tasks::GpuTasks;

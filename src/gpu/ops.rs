@@ -158,6 +158,46 @@ pub fn conv_backward<B: Kernels>(
     Ok(())
 }
 
+/// [`conv_backward`] from the block's input `x` instead of a kept column matrix, so a forward
+/// pass need not keep the largest buffer of a block: `col ← im2col(x)`, `dw_t ← dy_t · col_tᵀ`,
+/// and with `dx` the same `col` buffer (its values spent) takes `dcol_t ← w_tᵀ · dy_t`, then
+/// `dx ← col2im(dcol)`. The same products in the same order as [`conv_backward`]: the same bits.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_backward_from_input<B: Kernels>(
+    b: &B,
+    g: &ConvGeom,
+    x: &B::F32,
+    w: &B::F32,
+    dy: &B::F32,
+    col: &mut B::F32,
+    dw: &mut B::F32,
+    dx: Option<&mut B::F32>,
+) -> Result<(), GpuError> {
+    let op = "conv backward from the input";
+    need(op, "input", B::len_f32(x), g.in_len())?;
+    need(op, "weights", B::len_f32(w), g.weight_len())?;
+    need(op, "column matrix", B::len_f32(col), g.col_len())?;
+    need(op, "∂output", B::len_f32(dy), g.conv_len())?;
+    need(op, "∂weights", B::len_f32(dw), g.weight_len())?;
+    let [t, cin, _, n, h, wd] = g.ints()?;
+    let (k, pad) = (ConvGeom::K as i32, ConvGeom::PAD as i32);
+    let cfg = Launch::elementwise(g.col_len(), b.max_grid());
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_im2col(cfg, x, col, t, cin, n, h, wd, k, pad, h, wd)? };
+    let dy_m = RowMajor::new(g.cout, g.cols());
+    let col_m = RowMajor::new(g.kdim(), g.cols());
+    let w_m = RowMajor::new(g.cout, g.kdim());
+    matmul(b, g.tasks, dy, dy_m, col, col_m.t(), dw)?;
+    if let Some(dx) = dx {
+        need(op, "∂input", B::len_f32(dx), g.in_len())?;
+        matmul(b, g.tasks, w, w_m.t(), dy, dy_m, col)?;
+        let cfg = Launch::elementwise(g.in_len(), b.max_grid());
+        // SAFETY: sizes checked above.
+        unsafe { b.ml_col2im(cfg, col, dx, t, cin, n, h, wd, k, pad, h, wd)? };
+    }
+    Ok(())
+}
+
 /// A block's per-task parameters after the conv: bias `[cout]`, or batch norm's `(γ, β)`.
 pub enum Affine<'a, B: Backend> {
     Bias(&'a B::F32),
@@ -571,4 +611,21 @@ pub fn mse<B: Kernels>(
     let (t, l) = (int(op, tasks)?, int(op, len)?);
     // SAFETY: sizes checked above.
     unsafe { b.ml_mse(Launch::reduce(tasks, 1), out, target, dout, loss, t, l) }
+}
+
+/// `y ← x − lr·g` on the device, rounding as the CPU path's f32 SGD step does.
+pub fn sgd_step<B: Kernels>(
+    b: &B,
+    x: &B::F32,
+    g: &B::F32,
+    y: &mut B::F32,
+    lr: f32,
+) -> Result<(), GpuError> {
+    let op = "SGD step";
+    let len = B::len_f32(x);
+    need(op, "gradient", B::len_f32(g), len)?;
+    need(op, "output", B::len_f32(y), len)?;
+    let cfg = Launch::elementwise(len, b.max_grid());
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_sgd_step(cfg, x, g, y, lr, int(op, len)?) }
 }

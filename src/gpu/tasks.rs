@@ -10,10 +10,19 @@
 //! every gradient a job asks for (`StepOut::grad` is a host vector), recorded kink codes (a
 //! host [`KinkPattern`]) and replayed ones, and for `features` the features and ∂loss/∂features
 //! (the loss is a host closure). `read` downloads a handle, `load` uploads one: the algorithms'
-//! host arithmetic (SGD steps, the HVP's θ ± r·v) goes through them.
+//! host arithmetic (the HVP's θ ± r·v, Meta-SGD, Adam) goes through them; an SGD step runs on
+//! the device (`sgd_step`: the gradient goes up, θ does not come down).
 //!
 //! The contract's methods return no errors, so a device error (out of memory, a failed launch)
-//! panics with the error's message; the worker pool turns that into `PoolError::Panicked`.
+//! panics with the [`GpuError`] itself as the payload; the worker pool turns that into a typed
+//! `PoolError` (`OutOfMemory` for the one a run can recover from by resuming).
+//!
+//! Memory: each batched call is cut into calls of as many tasks as fit in the engine's budget
+//! (`gpu::memory::DEFAULT_BUDGET` unless set) less what is already allocated, and in what the
+//! device has free, by `gpu::memory`'s estimate of a call's working set. Jobs are independent
+//! (the contract), so the cut changes no result. A call's buffers are freed when it returns: the
+//! memory a meta-iteration needs does not grow with its inner steps, but for the parameter
+//! handles the algorithm holds.
 //!
 //! Both models run: the MLP as dense layers, the conv net as its blocks (`super::conv`: im2col,
 //! per-task SGEMM, transductive batch norm, fused norm + ReLU + pool with kink codes in the CPU
@@ -23,7 +32,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::conv::{BodyPass, ConvBody};
-use super::memory;
+use super::memory::{self, Call};
 use super::ops::{self, Act, DenseGeom, ReluKinks};
 use super::{Backend, GpuError, Kernels};
 use crate::experiment::{Activation, ModelSpec};
@@ -44,14 +53,16 @@ pub struct GpuTasks<B: Kernels> {
     input_len: usize,
     /// The conv net's blocks, in front of the dense layers.
     conv: Option<ConvBody>,
-    /// For the out-of-memory estimate (`gpu::memory`).
+    /// For the memory estimate (`gpu::memory`).
     net: Network,
+    /// Bytes the engine's buffers may take in all (see the module documentation).
+    budget: u64,
 }
 
-/// A device error inside a contract method, which has no error to return (see the module
-/// documentation).
+/// A device error inside a contract method, which has no error to return, as a panic whose
+/// payload is the error (see the module documentation).
 fn ok<T>(r: Result<T, GpuError>) -> T {
-    r.unwrap_or_else(|e| panic!("GPU engine: {e}"))
+    r.unwrap_or_else(|e| std::panic::panic_any(e))
 }
 
 /// How one batched call's kinks go: the mode every job of the group shares.
@@ -114,6 +125,7 @@ impl<B: Kernels> GpuTasks<B> {
             input_len: net.shape.input_len(),
             conv,
             net: net.clone(),
+            budget: memory::DEFAULT_BUDGET,
         })
     }
 
@@ -121,10 +133,51 @@ impl<B: Kernels> GpuTasks<B> {
         &self.b
     }
 
+    /// Bytes the engine's buffers may take in all, the parameter handles included.
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    pub fn set_budget(&mut self, bytes: u64) {
+        self.budget = bytes;
+    }
+
+    /// Tasks per batched `call` on `n` examples, for a group of `tasks`: as many as fit in the
+    /// budget less what is allocated, and in nine tenths of what the device has free (a margin
+    /// for what the estimate does not see: the driver's own, fragmentation).
+    fn tasks_per_call(&self, tasks: usize, n: usize, call: Call) -> usize {
+        let used = self.b.used_memory().unwrap_or(0);
+        let mut room = self.budget.saturating_sub(used);
+        if let Some(free) = self.b.free_memory() {
+            room = room.min(free - free / 10);
+        }
+        memory::tasks_per_call(memory::per_task_bytes(&self.net, n, call), tasks, room)
+    }
+
+    /// `run` on the jobs cut into calls that fit (see [`GpuTasks::tasks_per_call`]); results
+    /// in job order. A call that runs out of memory panics with the error naming what fits.
+    fn in_calls<J>(
+        &self,
+        jobs: &mut [&mut J],
+        n: usize,
+        call: Call,
+        mut run: impl FnMut(&mut [&mut J]) -> Result<Vec<StepOut>, GpuError>,
+    ) -> Vec<StepOut> {
+        let per_call = self.tasks_per_call(jobs.len(), n, call);
+        let mut outs = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks_mut(per_call.max(1)) {
+            let tasks = chunk.len();
+            outs.extend(ok(
+                run(chunk).map_err(|e| self.out_of_memory(e, tasks, n, call))
+            ));
+        }
+        outs
+    }
+
     /// A device that ran out of memory in a call of `tasks` tasks × `n` examples, as the error
     /// naming the tasks per call that fit (`gpu::memory`'s estimate against what is free once
     /// the call's buffers are gone); any other error as it is.
-    fn out_of_memory(&self, e: GpuError, tasks: usize, n: usize) -> GpuError {
+    fn out_of_memory(&self, e: GpuError, tasks: usize, n: usize, call: Call) -> GpuError {
         let free = match (e.is_out_of_memory(), self.b.free_memory()) {
             (true, Some(free)) => free,
             _ => return e,
@@ -132,9 +185,9 @@ impl<B: Kernels> GpuTasks<B> {
         GpuError::OutOfMemory {
             tasks,
             examples: n,
-            needed_mib: memory::step_bytes(&self.net, tasks, n) >> 20,
+            needed_mib: memory::call_bytes(&self.net, tasks, n, call).div_ceil(1 << 20),
             free_mib: free >> 20,
-            fits: memory::tasks_that_fit(&self.net, n, free),
+            fits: memory::tasks_that_fit(&self.net, n, call, free),
         }
     }
 
@@ -557,16 +610,24 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
         Cow::Owned(ok(self.b.download_f32(params)))
     }
 
+    /// On the device: the gradient goes up, `params` does not come down.
+    fn sgd_step(&mut self, params: &B::F32, grad: &[f32], lr: f64) -> B::F32 {
+        ok((|| {
+            let g = self.b.upload_f32(grad)?;
+            let mut next = self.b.zeros_f32(B::len_f32(params))?;
+            ops::sgd_step(&self.b, params, &g, &mut next, lr as f32)?;
+            Ok(next)
+        })())
+    }
+
     fn step(&mut self, jobs: &mut [StepJob<'_, B::F32>]) -> Vec<StepOut> {
         let key = |j: &StepJob<'_, B::F32>| {
             let classes = matches!(j.batch.y, Targets::Classes(_));
             (j.batch.n, classes, mode_of(&j.kinks), j.grad)
         };
         grouped(jobs, key, |group, (n, _, mode, grad)| {
-            let tasks = group.len();
-            ok(self
-                .step_group(group, mode, grad)
-                .map_err(|e| self.out_of_memory(e, tasks, n)))
+            let call = if grad { Call::Gradient } else { Call::Loss };
+            self.in_calls(group, n, call, |c| self.step_group(c, mode, grad))
         })
     }
 
@@ -575,10 +636,8 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
             jobs,
             |j| (j.n, j.grad),
             |group, (n, grad)| {
-                let tasks = group.len();
-                ok(self
-                    .features_group(group, grad)
-                    .map_err(|e| self.out_of_memory(e, tasks, n)))
+                let call = Call::Features { grad };
+                self.in_calls(group, n, call, |c| self.features_group(c, grad))
             },
         )
     }

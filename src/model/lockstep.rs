@@ -10,9 +10,11 @@
 //!   [`read`](LockStepModel::read) only where it does arithmetic on the host. On the CPU a
 //!   handle is the flat `Vec<f32>` itself: `load` moves it in and `read` borrows it, so the
 //!   contract costs nothing there. A device backend keeps the values resident and pays a
-//!   transfer in `read`/`load`; the arithmetic that today goes through them (an SGD step
-//!   `θ − α·g`, the HVP's shifted points `θ ± r·v`, Meta-SGD's `θ − α ⊙ g`, Adam) is what to add
-//!   to this trait as resident ops next, with the CPU versions as the reference.
+//!   transfer in `read`/`load`. Arithmetic on handles is a method with a default that goes
+//!   through `read`/`load` (the CPU's own arithmetic, bit for bit), which a device backend
+//!   overrides to run where the handle lives: so far the SGD step `θ − α·g`
+//!   ([`sgd_step`](LockStepModel::sgd_step)); the HVP's shifted points `θ ± r·v`, Meta-SGD's
+//!   `θ − α ⊙ g` and Adam still go through `read`/`load`.
 //! * **[`step`](LockStepModel::step)** is the one batched call of an inner step: every job has
 //!   its own parameters, batch and kink mode, and asks for the gradient or not. Jobs are
 //!   independent: a job's result must not depend on the other jobs in the call, on their order
@@ -135,6 +137,19 @@ pub trait LockStepModel {
 
     /// Every job's body features through its own loss, and ∂loss/∂body where asked; in job order.
     fn features(&mut self, jobs: &mut [EmbedJob<'_, Self::Params>]) -> Vec<StepOut>;
+
+    /// A handle holding `params − lr·grad` (an SGD step, each value rounded in f32 as
+    /// `algo::inner::sgd_step` does). A device backend does the arithmetic where the handle
+    /// lives; by default it goes through `read` and `load`.
+    fn sgd_step(&mut self, params: &Self::Params, grad: &[f32], lr: f64) -> Self::Params {
+        let next = self
+            .read(params)
+            .iter()
+            .zip(grad)
+            .map(|(p, g)| p - (lr as f32) * g)
+            .collect();
+        self.load(next)
+    }
 
     /// Loss and gradient of each `params[i]` on `batches[i]`, free kinks.
     fn gradients(

@@ -305,8 +305,8 @@ pub fn engine_runs_on(
     kernels: GpuKernels,
 ) -> EngineRuns {
     let on = |device| experiment(family, model, arms, device, iterations, meta_batch);
-    let (cpu, cpu_s) = run(on("Cpu"), root, kernels);
-    let (gpu, gpu_s) = run(on("Cuda(0)"), root, kernels);
+    let (cpu, cpu_s) = run(on("Cpu"), root, kernels.clone());
+    let (gpu, gpu_s) = run(on("Cuda(0)"), root, kernels.clone());
     let (again, _) = run(on("Cuda(0)"), root, kernels);
     let (mc, mg) = (
         runs::load_metrics(&cpu).unwrap(),
