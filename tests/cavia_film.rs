@@ -6,6 +6,10 @@
 
 use std::path::Path;
 
+#[path = "omniglot_common/mod.rs"]
+mod omniglot_common;
+use omniglot_common::fake_omniglot;
+
 use metalab::algo::cavia::{contexts, task_meta_grad};
 use metalab::algo::maml::Order;
 use metalab::engine::Prepared;
@@ -385,43 +389,13 @@ fn film_blocks_are_checked_at_their_place_with_a_fix() {
     assert!(film[0].fix.contains("device: Cpu"), "{on_cuda:?}");
 }
 
-/// An Omniglot-layout folder of tiny PNGs, `alphabets × characters × drawings`, each
-/// character a different stroke.
-fn fake_omniglot(root: &Path, alphabets: usize, characters: usize, drawings: usize) {
-    for a in 0..alphabets {
-        for c in 0..characters {
-            let dir = root
-                .join("images_background")
-                .join(format!("Alpha{a}"))
-                .join(format!("character{:02}", c + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            for d in 0..drawings {
-                let mut pixels = vec![255u8; 12 * 12];
-                for i in 0..12 {
-                    pixels[i * 12 + (a * 5 + c * 3 + d) % 12] = 0;
-                }
-                let f =
-                    std::fs::File::create(dir.join(format!("{:04}_{:02}.png", a * 100 + c, d + 1)))
-                        .unwrap();
-                let mut enc = png::Encoder::new(f, 12, 12);
-                enc.set_color(png::ColorType::Grayscale);
-                enc.set_depth(png::BitDepth::Eight);
-                enc.write_header()
-                    .unwrap()
-                    .write_image_data(&pixels)
-                    .unwrap();
-            }
-        }
-    }
-}
-
 /// Omniglot tasks drawn within one alphabet carry it into the run's embedding record, so the
 /// task-embedding view and the export can colour the tasks by alphabet.
 #[test]
 fn omniglot_task_embeddings_are_grouped_by_alphabet() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("omni");
-    fake_omniglot(&data, 10, 3, 2);
+    fake_omniglot(&data, (10, 3, 2), 12, |a, c, d| a * 5 + c * 3 + d);
     let text = format!(
         r#"Experiment(
             name: "cavomni", seed: 3,

@@ -4,6 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "omniglot_common/mod.rs"]
+mod omniglot_common;
+use omniglot_common::fake_omniglot;
+
 fn metalab(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_metalab"))
         .args(args)
@@ -180,35 +184,6 @@ fn unknown_fields_and_impossible_values_point_at_the_field() {
     assert!(t.matches("fix:").count() >= 3, "{t}");
 }
 
-/// Write an Omniglot-layout folder of tiny PNGs: `alphabets × characters × drawings`.
-fn fake_omniglot(root: &Path, alphabets: usize, characters: usize, drawings: usize) {
-    for a in 0..alphabets {
-        for c in 0..characters {
-            let dir = root
-                .join("images_background")
-                .join(format!("Alpha{a}"))
-                .join(format!("character{:02}", c + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            for d in 0..drawings {
-                let mut pixels = vec![255u8; 20 * 20];
-                for i in 0..20 {
-                    pixels[i * 20 + (a * 7 + c * 3 + d) % 20] = 0;
-                }
-                let f =
-                    std::fs::File::create(dir.join(format!("{:04}_{:02}.png", a * 100 + c, d + 1)))
-                        .unwrap();
-                let mut enc = png::Encoder::new(f, 20, 20);
-                enc.set_color(png::ColorType::Grayscale);
-                enc.set_depth(png::BitDepth::Eight);
-                enc.write_header()
-                    .unwrap()
-                    .write_image_data(&pixels)
-                    .unwrap();
-            }
-        }
-    }
-}
-
 #[test]
 fn missing_data_and_too_few_classes_are_explained() {
     let (dir, file) = project(5);
@@ -241,7 +216,9 @@ fn missing_data_and_too_few_classes_are_explained() {
     assert!(text(&run).contains("does not exist"), "{}", text(&run));
 
     // Three alphabets of three characters: one alphabet, three classes, per split.
-    fake_omniglot(&dir.path().join("omni"), 3, 3, 4);
+    fake_omniglot(&dir.path().join("omni"), (3, 3, 4), 20, |a, c, d| {
+        a * 7 + c * 3 + d
+    });
     std::fs::write(&file, omni("omni", 5)).unwrap();
     let t = text(&metalab(dir.path(), &["check", "tiny.ron"]));
     assert!(

@@ -9,6 +9,10 @@ mod engine_common;
 
 use std::path::{Path, PathBuf};
 
+#[path = "omniglot_common/mod.rs"]
+mod omniglot_common;
+use omniglot_common::fake_omniglot;
+
 use metalab::engine::EngineEvent;
 use metalab::experiment::{parse_str, ExperimentError, Trunks};
 use metalab::saved::{evaluate_run_against, task_losses, EvalRequest};
@@ -249,36 +253,6 @@ fn trunk_options_that_cannot_work_are_refused_at_the_field_with_a_fix() {
     );
 }
 
-/// An Omniglot-layout folder of 20×20 PNGs, `alphabets × characters × 20` drawings; each
-/// character's strokes are a column of its own, so characters can be told apart.
-fn fake_omniglot(root: &Path, alphabets: usize, characters: usize) {
-    for a in 0..alphabets {
-        for c in 0..characters {
-            let dir = root
-                .join("images_background")
-                .join(format!("Alpha{a}"))
-                .join(format!("character{:02}", c + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            for d in 0..20 {
-                let mut pixels = vec![255u8; 20 * 20];
-                for i in 0..20 {
-                    pixels[i * 20 + (a * 7 + c * 3 + d % 2) % 20] = 0;
-                }
-                let f =
-                    std::fs::File::create(dir.join(format!("{:04}_{:02}.png", a * 100 + c, d + 1)))
-                        .unwrap();
-                let mut enc = png::Encoder::new(f, 20, 20);
-                enc.set_color(png::ColorType::Grayscale);
-                enc.set_depth(png::BitDepth::Eight);
-                enc.write_header()
-                    .unwrap()
-                    .write_image_data(&pixels)
-                    .unwrap();
-            }
-        }
-    }
-}
-
 fn omniglot_experiment(root: &Path, held_out: usize) -> String {
     format!(
         r#"Experiment(
@@ -302,7 +276,9 @@ fn omniglot_experiment(root: &Path, held_out: usize) -> String {
 #[test]
 fn omniglot_alphabets_train_as_named_tasks_with_affinities_and_per_task_losses() {
     let data = tempfile::tempdir().unwrap();
-    fake_omniglot(data.path(), 4, 10);
+    fake_omniglot(data.path(), (4, 10, 20), 20, |a, c, d| {
+        a * 7 + c * 3 + d % 2
+    });
     let e = parse_str(&omniglot_experiment(data.path(), 4), Path::new("a.ron")).unwrap();
     let root = tempfile::tempdir().unwrap();
     let dirs = run_dirs(&engine_common::run_all(e, root.path()));
