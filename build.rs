@@ -203,46 +203,24 @@ fn rust_source(kernels: &[Kernel]) -> String {
     }
     s += "}\n\n#[allow(clippy::too_many_arguments)]\nimpl Kernels for Host {\n";
     for k in kernels {
-        let args: Vec<String> = k
-            .params
-            .iter()
-            .map(|p| match p.ty.as_str() {
-                "const float*" | "const unsigned char*" | "const int*" => {
-                    format!("{}.as_ptr()", p.name)
-                }
-                "float*" | "unsigned char*" => format!("{}.as_mut_ptr()", p.name),
-                _ => p.name.clone(),
-            })
-            .collect();
         writeln!(
             s,
             "    unsafe fn {n}(&self, cfg: Launch, {p}) -> Result<(), GpuError> {{\n        let ((gx, gy, gz), (bx, by, bz)) = (cfg.grid, cfg.block);\n        unsafe {{ host_ffi::metalab_emu_{n}(gx, gy, gz, bx, by, bz, {a}) }};\n        Ok(())\n    }}",
             n = k.name,
             p = rust_params(k),
-            a = args.join(", ")
+            a = call_args(k, "as_ptr", "as_mut_ptr")
         )
         .unwrap();
     }
     // A metered backend launches its inner backend's kernels on the buffers it wraps.
     s += "}\n\n#[allow(clippy::too_many_arguments)]\nimpl<B: Kernels> Kernels for Metered<B> {\n";
     for k in kernels {
-        let args: Vec<String> = k
-            .params
-            .iter()
-            .map(|p| match p.ty.as_str() {
-                "const float*" | "const unsigned char*" | "const int*" => {
-                    format!("{}.inner()", p.name)
-                }
-                "float*" | "unsigned char*" => format!("{}.inner_mut()", p.name),
-                _ => p.name.clone(),
-            })
-            .collect();
         writeln!(
             s,
             "    unsafe fn {n}(&self, cfg: Launch, {p}) -> Result<(), GpuError> {{\n        unsafe {{ self.inner().{n}(cfg, {a}) }}\n    }}",
             n = k.name,
             p = rust_params(k),
-            a = args.join(", ")
+            a = call_args(k, "inner", "inner_mut")
         )
         .unwrap();
     }
@@ -266,6 +244,22 @@ fn rust_source(kernels: &[Kernel]) -> String {
     }
     s += "}\n";
     s
+}
+
+/// `k`'s parameters passed on: each buffer the kernel reads through `read()`, each it writes
+/// through `write()`, sizes and scalars as they are.
+fn call_args(k: &Kernel, read: &str, write: &str) -> String {
+    k.params
+        .iter()
+        .map(|p| match p.ty.as_str() {
+            "const float*" | "const unsigned char*" | "const int*" => {
+                format!("{}.{read}()", p.name)
+            }
+            "float*" | "unsigned char*" => format!("{}.{write}()", p.name),
+            _ => p.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn rust_params(k: &Kernel) -> String {
