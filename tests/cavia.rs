@@ -23,7 +23,7 @@ use rand::SeedableRng;
 
 #[path = "numeric_common/mod.rs"]
 mod numeric_common;
-use numeric_common::{fd_grad, mlp_loss as reference_loss, rel_err};
+use numeric_common::{assert_meta_grad_orders, fd_grad, mlp_loss as reference_loss, rel_err};
 
 #[path = "engine_common/mod.rs"]
 mod engine_common;
@@ -130,19 +130,11 @@ fn the_meta_gradient_matches_brute_force_first_and_second_order() {
             &p64,
             1e-6,
         );
-        let err2 = rel_err(&second, &brute);
-        let err1 = rel_err(&first, &brute);
-        let err1_def = rel_err(&first, &held);
-        eprintln!("{act:?}: second order vs brute force {err2:.2e}, first order vs brute force {err1:.2e}, first order vs its definition {err1_def:.2e}");
-        assert!(err2 < 1e-3, "{act:?}: second-order relative error {err2}");
-        assert!(
-            err1_def < 1e-4,
-            "{act:?}: first-order relative error {err1_def}"
-        );
-        // The check has teeth: the second-order terms matter here.
-        assert!(
-            err1 > 10.0 * err2,
-            "{act:?}: first order {err1} is not clearly worse than {err2}"
+        assert_meta_grad_orders(
+            &format!("{act:?}"),
+            (&second, &first),
+            (&brute, &held),
+            (1e-3, 1e-4),
         );
         // The context rows take part: their meta-gradient is not zero.
         let rows = &second[ctx.base_len()..];

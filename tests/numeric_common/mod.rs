@@ -80,3 +80,29 @@ pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
     num / den
 }
+
+/// A meta-gradient computed both ways against ground truth: second order against brute-force
+/// differences of the whole objective (relative error below `tol.0`), first order against its
+/// own definition, the query gradient with the adapted parameters held (below `tol.1`), and
+/// first order clearly worse than second against brute force, so the check has teeth (the
+/// second-order terms matter on this case). `label` names the case in the messages.
+pub fn assert_meta_grad_orders(
+    label: &str,
+    (second, first): (&[f64], &[f64]),
+    (brute, held): (&[f64], &[f64]),
+    tol: (f64, f64),
+) {
+    let err2 = rel_err(second, brute);
+    let err1 = rel_err(first, brute);
+    let err1_def = rel_err(first, held);
+    eprintln!("{label}: second order vs brute force {err2:.2e}, first order vs brute force {err1:.2e}, first order vs its definition {err1_def:.2e}");
+    assert!(err2 < tol.0, "{label}: second-order relative error {err2}");
+    assert!(
+        err1_def < tol.1,
+        "{label}: first-order relative error {err1_def}"
+    );
+    assert!(
+        err1 > 10.0 * err2,
+        "{label}: first order {err1} is not clearly worse than {err2}"
+    );
+}
