@@ -28,8 +28,7 @@ use metalab::model::{
     FeatureLoss, KinkPattern, Kinks, LockStepModel, LossOut, SerialTasks, StepJob,
 };
 use metalab::pool::GpuKernels;
-use metalab::tasks::{Episode, Rng, Split};
-use rand::SeedableRng;
+use metalab::tasks::Episode;
 
 const IMAGES: &str =
     "Synthetic(ways: 3, shots: 1, queries: 2, classes: 30, image_size: 8, noise: 0.3)";
@@ -123,20 +122,7 @@ fn replaying<'a, P>(
 #[test]
 fn kink_codes_replay_and_features_match_the_cpu_path() {
     for family in [IMAGES, BLANK] {
-        let arms = r#"Arm(name: "a", algorithm: Fomaml)"#;
-        let p = metalab::engine::Prepared::new(
-            experiment(family, CONV, arms, "Cpu", 1, 2),
-            Default::default(),
-        )
-        .unwrap();
-        let mut rng = Rng::seed_from_u64(5);
-        let eps: Vec<_> = (0..2)
-            .map(|_| {
-                let t = p.family.sample_task(Split::Train, &mut rng);
-                p.family.sample_episode(&t, &mut rng)
-            })
-            .collect();
-        let values: Vec<Vec<f32>> = eps.iter().map(|_| p.net.init(&mut rng)).collect();
+        let (p, eps, values) = episodes_and_inits(family, CONV, 2);
         let moved: Vec<Vec<f32>> = values
             .iter()
             .map(|v| {

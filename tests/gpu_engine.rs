@@ -93,23 +93,8 @@ fn fifty_iterations_through_the_engine_follow_the_cpu_run_and_rerun_bit_for_bit(
 fn a_mixed_call_equals_its_jobs_alone_and_kink_codes_match_the_cpu_path() {
     use metalab::gpu::{GpuTasks, Host};
     use metalab::model::{KinkPattern, Kinks, LockStepModel, SerialTasks, StepJob, StepOut};
-    use metalab::tasks::{Rng, Split};
-    use rand::SeedableRng;
 
-    let arms = r#"Arm(name: "a", algorithm: Fomaml)"#;
-    let p = metalab::engine::Prepared::new(
-        experiment(SINUSOID, SMALL_MLP, arms, "Cpu", 1, 2),
-        Default::default(),
-    )
-    .unwrap();
-    let mut rng = Rng::seed_from_u64(5);
-    let eps: Vec<_> = (0..3)
-        .map(|_| {
-            let t = p.family.sample_task(Split::Train, &mut rng);
-            p.family.sample_episode(&t, &mut rng)
-        })
-        .collect();
-    let values: Vec<Vec<f32>> = eps.iter().map(|_| p.net.init(&mut rng)).collect();
+    let (p, eps, values) = episodes_and_inits(SINUSOID, SMALL_MLP, 3);
     let moved: Vec<f32> = values[1].iter().map(|v| v + 0.05).collect();
 
     // The CPU path: job 0 records, job 1 (moved) replays job 1's recording at its own θ.

@@ -15,7 +15,7 @@ use metalab::experiment::{
 };
 use metalab::pool::{GpuKernels, WorkerPool};
 use metalab::runs;
-use metalab::tasks::{Rng, Split};
+use metalab::tasks::{Episode, Rng, Split};
 use rand::SeedableRng;
 
 pub const META_LR: f32 = 0.01;
@@ -50,6 +50,31 @@ pub fn experiment(
         )"#
     );
     parse_str(&text, Path::new("gpu.ron")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A one-iteration FOMAML experiment of `family` and `model` on the CPU, prepared, with `tasks`
+/// training episodes and an initialisation for each, all from one seeded stream: the inputs of
+/// the tests that hold one batched call of the engine to the CPU path's jobs.
+pub fn episodes_and_inits(
+    family: &str,
+    model: &str,
+    tasks: usize,
+) -> (Prepared, Vec<Episode>, Vec<Vec<f32>>) {
+    let arms = r#"Arm(name: "a", algorithm: Fomaml)"#;
+    let p = Prepared::new(
+        experiment(family, model, arms, "Cpu", 1, 2),
+        Default::default(),
+    )
+    .unwrap();
+    let mut rng = Rng::seed_from_u64(5);
+    let eps: Vec<Episode> = (0..tasks)
+        .map(|_| {
+            let t = p.family.sample_task(Split::Train, &mut rng);
+            p.family.sample_episode(&t, &mut rng)
+        })
+        .collect();
+    let values = eps.iter().map(|_| p.net.init(&mut rng)).collect();
+    (p, eps, values)
 }
 
 /// The algorithms that run on the MLP, by name.
