@@ -226,13 +226,5 @@ fn ten_iterations_through_the_engine_follow_the_cpu_run_and_rerun_bit_for_bit() 
     let root = tempfile::tempdir().unwrap();
     let arms = r#"Arm(name: "fomaml", algorithm: Fomaml)"#;
     let r = engine_runs_on(root.path(), IMAGES, CONV, arms, 10, 2, GpuKernels::Host);
-    eprintln!("{r:?}");
-    assert_eq!(r.train_points, 10);
-    assert!(r.loss_curve <= 1e-3, "loss curve {:e}", r.loss_curve);
-    assert!(r.same_evaluation_count);
-    assert!(r.evaluations <= 1e-3, "evaluations {:e}", r.evaluations);
-    assert!(
-        r.gpu_runs_bit_identical,
-        "two runs on the GPU engine differ"
-    );
+    r.assert_follows_the_cpu_run();
 }

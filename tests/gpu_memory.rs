@@ -13,6 +13,8 @@
 //!   the periodic one), and resumed under the same cap (the engine now cuts its calls to what is
 //!   free) ends bit for bit where a run that never failed ends.
 
+#[path = "engine_common/mod.rs"]
+mod engine_common;
 mod gpu_common;
 
 use std::path::{Path, PathBuf};
@@ -237,13 +239,7 @@ fn run(p: Prepared) -> (PathBuf, Option<(FailureCause, usize, String)>) {
     let h = p.launch();
     let events: Vec<EngineEvent> = h.events.iter().collect();
     h.join();
-    let dir = events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::Started { run_dir, .. } => Some(run_dir.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no arm started: {events:?}"));
+    let dir = engine_common::run_dir(&events);
     let failed = events.iter().find_map(|e| match e {
         EngineEvent::Failed {
             cause,

@@ -308,6 +308,26 @@ pub struct EngineRuns {
     pub gpu_s: f64,
 }
 
+impl EngineRuns {
+    /// The Host-kernel engine run held to the CPU run: every iteration logged, the loss curve
+    /// and the evaluations within 1e-3, and two engine runs the same bits.
+    pub fn assert_follows_the_cpu_run(&self) {
+        eprintln!("{self:?}");
+        assert_eq!(self.train_points, self.iterations);
+        assert!(self.loss_curve <= 1e-3, "loss curve {:e}", self.loss_curve);
+        assert!(self.same_evaluation_count);
+        assert!(
+            self.evaluations <= 1e-3,
+            "evaluations {:e}",
+            self.evaluations
+        );
+        assert!(
+            self.gpu_runs_bit_identical,
+            "two runs on the GPU engine differ"
+        );
+    }
+}
+
 pub fn engine_runs(
     root: &Path,
     model: &str,
