@@ -709,7 +709,7 @@ fn sgd_step_on_the_device_is_the_cpu_paths_step_bit_for_bit() {
         ops::sgd_step(&h, &x, &g, &mut y, lr as f32).unwrap();
         assert_eq!(
             y,
-            metalab::algo::inner::sgd_step(&x, &g, lr),
+            metalab::model::lockstep::sgd_step(&x, &g, lr),
             "{len} values"
         );
     }

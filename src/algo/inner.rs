@@ -12,15 +12,6 @@ pub fn grad(ev: &mut dyn Evaluator, params: &[f32], batch: &Batch) -> (LossOut, 
     (out, g)
 }
 
-/// `θ − lr·g`, in f32 as the parameters are.
-pub fn sgd_step(theta: &[f32], g: &[f32], lr: f64) -> Vec<f32> {
-    theta
-        .iter()
-        .zip(g)
-        .map(|(p, g)| p - (lr as f32) * g)
-        .collect()
-}
-
 /// For each task, `steps` SGD steps on `batches[i]` from `starts[i]`, all tasks a step at a
 /// time; each task's trajectory θ₀ … θ_K (K + 1 entries).
 pub fn sgd_trajectories<M: LockStepModel + ?Sized>(

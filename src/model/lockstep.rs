@@ -138,16 +138,11 @@ pub trait LockStepModel {
     /// Every job's body features through its own loss, and ∂loss/∂body where asked; in job order.
     fn features(&mut self, jobs: &mut [EmbedJob<'_, Self::Params>]) -> Vec<StepOut>;
 
-    /// A handle holding `params − lr·grad` (an SGD step, each value rounded in f32 as
-    /// `algo::inner::sgd_step` does). A device backend does the arithmetic where the handle
-    /// lives; by default it goes through `read` and `load`.
+    /// A handle holding `params − lr·grad` ([`sgd_step`], the reference every backend's step is
+    /// held to). A device backend does the arithmetic where the handle lives; by default it
+    /// goes through `read` and `load`.
     fn sgd_step(&mut self, params: &Self::Params, grad: &[f32], lr: f64) -> Self::Params {
-        let next = self
-            .read(params)
-            .iter()
-            .zip(grad)
-            .map(|(p, g)| p - (lr as f32) * g)
-            .collect();
+        let next = sgd_step(&self.read(params), grad, lr);
         self.load(next)
     }
 
@@ -177,6 +172,15 @@ pub trait LockStepModel {
             .collect();
         self.step(&mut jobs).into_iter().map(|o| o.out).collect()
     }
+}
+
+/// `θ − lr·g`, in f32 as the parameters are: an inner SGD step on the host.
+pub fn sgd_step(theta: &[f32], g: &[f32], lr: f64) -> Vec<f32> {
+    theta
+        .iter()
+        .zip(g)
+        .map(|(p, g)| p - (lr as f32) * g)
+        .collect()
 }
 
 /// The CPU backend: the jobs one after the other on one evaluator, parameters as flat vectors.
