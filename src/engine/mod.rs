@@ -3,6 +3,7 @@
 
 pub(crate) mod arm;
 pub mod control;
+mod loading;
 pub mod messages;
 pub mod prepared;
 
@@ -145,12 +146,12 @@ fn spawn(
         .name("metalab-engine".into())
         .spawn(move || {
             let arms = ctl.len();
-            let loading = std::sync::Mutex::new(tx.clone());
+            let loading = std::sync::Mutex::new(loading::LoadingReports::new(tx.clone(), arms));
             let progress = move |done: usize, total: usize| {
-                let tx = loading.lock().unwrap_or_else(|e| e.into_inner());
-                for arm in 0..arms {
-                    let _ = tx.send(EngineEvent::Loading { arm, done, total });
-                }
+                loading
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .report(done, total)
             };
             match prepare(&progress) {
                 Ok(p) => {
