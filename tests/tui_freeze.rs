@@ -158,7 +158,8 @@ fn keys_are_answered_within_a_frame_while_files_are_read_in_a_loop() {
         })
     };
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(3) {
+    // Both writes happen however slowly a loaded machine runs the typist.
+    while start.elapsed() < Duration::from_secs(3) || writes.load(Ordering::SeqCst) < 2 {
         rt.turn();
     }
     stop.store(true, Ordering::SeqCst);
