@@ -212,12 +212,13 @@ fn rust_source(kernels: &[Kernel]) -> String {
         )
         .unwrap();
     }
-    // A metered backend launches its inner backend's kernels on the buffers it wraps.
+    // A metered backend counts each launch and launches its inner backend's kernel on the
+    // buffers it wraps.
     s += "}\n\n#[allow(clippy::too_many_arguments)]\nimpl<B: Kernels> Kernels for Metered<B> {\n";
     for k in kernels {
         writeln!(
             s,
-            "    unsafe fn {n}(&self, cfg: Launch, {p}) -> Result<(), GpuError> {{\n        unsafe {{ self.inner().{n}(cfg, {a}) }}\n    }}",
+            "    unsafe fn {n}(&self, cfg: Launch, {p}) -> Result<(), GpuError> {{\n        self.meter().launched(\"{n}\");\n        unsafe {{ self.inner().{n}(cfg, {a}) }}\n    }}",
             n = k.name,
             p = rust_params(k),
             a = call_args(k, "inner", "inner_mut")

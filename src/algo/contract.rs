@@ -167,6 +167,25 @@ pub struct AlgoContext {
     pub seed: u64,
 }
 
+/// The affinity tracker's state errors are the learner's own (that module sits below this one).
+impl From<super::affinity::StateError> for AlgoError {
+    fn from(e: super::affinity::StateError) -> AlgoError {
+        use super::affinity::StateError;
+        match e {
+            StateError::Missing(name) => AlgoError::MissingState(name),
+            StateError::Length {
+                name,
+                found,
+                expected,
+            } => AlgoError::StateLength {
+                name,
+                found,
+                expected,
+            },
+        }
+    }
+}
+
 /// Look up a named state tensor of the expected length.
 pub(crate) fn take_state(
     state: &BTreeMap<String, Vec<f32>>,

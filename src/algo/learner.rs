@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rand::SeedableRng;
 
 use super::adam::Adam;
-use super::affinity::{AffinityRecord, AffinityTracker, StateError};
+use super::affinity::{AffinityRecord, AffinityTracker};
 use super::aggregate;
 use super::contract::{
     mean_gradient, mean_stats, take_state, AdaptMode, AlgoError, LearnerOptions, MetaAlgorithm,
@@ -515,19 +515,7 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             self.rule = Arc::new(rule);
         }
         if let Some(spec) = self.options.affinity {
-            self.tracker = AffinityTracker::from_state(state, spec.every, spec.lookahead_lr)
-                .map_err(|e| match e {
-                    StateError::Missing(name) => AlgoError::MissingState(name),
-                    StateError::Length {
-                        name,
-                        found,
-                        expected,
-                    } => AlgoError::StateLength {
-                        name,
-                        found,
-                        expected,
-                    },
-                })?;
+            self.tracker = AffinityTracker::from_state(state, spec.every, spec.lookahead_lr)?;
         }
         Ok(())
     }

@@ -5,12 +5,17 @@
 //! out-of-memory path (the typed error, the checkpoint, the resume) runs without a GPU; on
 //! [`super::Cuda`] it is the engine's own count of its buffers, next to what the driver reports.
 //!
+//! It also counts what crosses between host and device ([`Meter::transfers`]) and how often each
+//! kernel is launched ([`Meter::launches`]): what issue 20's "only scalars come back" is checked
+//! by, and how the GPU self-check is held to covering every kernel of the table.
+//!
 //! The cap can move while a run goes on ([`Meter::set_cap`], or [`Meter::cap_after`] for a cap
 //! that starts at a given allocation): that is what another process taking the GPU's memory
 //! mid-run looks like to the engine.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::backend::Backend;
 use super::gemm::Gemm;
@@ -28,6 +33,33 @@ pub struct Meter {
     /// Allocations made so far, and the one from which `cap` applies.
     allocations: AtomicU64,
     cap_from: AtomicU64,
+    up: Counter,
+    down: Counter,
+    /// Launches per kernel name.
+    launches: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// Transfers one way: how many, and their bytes.
+#[derive(Debug, Default)]
+struct Counter {
+    calls: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counter {
+    fn add(&self, bytes: usize) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.bytes.fetch_add(bytes as u64, Ordering::SeqCst);
+    }
+}
+
+/// What crossed between host and device since a meter was made or [`Meter::reset_transfers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Transfers {
+    pub uploads: u64,
+    pub upload_bytes: u64,
+    pub downloads: u64,
+    pub download_bytes: u64,
 }
 
 impl Meter {
@@ -39,7 +71,46 @@ impl Meter {
             cap: AtomicU64::new(NO_CAP),
             allocations: AtomicU64::new(0),
             cap_from: AtomicU64::new(0),
+            up: Counter::default(),
+            down: Counter::default(),
+            launches: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Uploads and downloads so far.
+    pub fn transfers(&self) -> Transfers {
+        Transfers {
+            uploads: self.up.calls.load(Ordering::SeqCst),
+            upload_bytes: self.up.bytes.load(Ordering::SeqCst),
+            downloads: self.down.calls.load(Ordering::SeqCst),
+            download_bytes: self.down.bytes.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Starts the transfer counts again from zero.
+    pub fn reset_transfers(&self) {
+        for c in [&self.up, &self.down] {
+            c.calls.store(0, Ordering::SeqCst);
+            c.bytes.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Launches so far, per kernel name (kernels never launched are absent).
+    pub fn launches(&self) -> BTreeMap<&'static str, u64> {
+        self.launches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Counts one launch of `kernel` (the generated launchers call it).
+    pub(crate) fn launched(&self, kernel: &'static str) {
+        *self
+            .launches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(kernel)
+            .or_default() += 1;
     }
 
     /// A meter whose allocations fail past `cap` bytes (none with `None`).
@@ -188,12 +259,15 @@ impl<B: Backend> Backend for Metered<B> {
         self.inner.max_grid()
     }
     fn upload_f32(&self, v: &[f32]) -> Result<Self::F32, GpuError> {
+        self.meter.up.add(4 * v.len());
         self.track(v.len(), 4, || self.inner.upload_f32(v))
     }
     fn upload_u8(&self, v: &[u8]) -> Result<Self::U8, GpuError> {
+        self.meter.up.add(v.len());
         self.track(v.len(), 1, || self.inner.upload_u8(v))
     }
     fn upload_i32(&self, v: &[i32]) -> Result<Self::I32, GpuError> {
+        self.meter.up.add(4 * v.len());
         self.track(v.len(), 4, || self.inner.upload_i32(v))
     }
     fn zeros_f32(&self, n: usize) -> Result<Self::F32, GpuError> {
@@ -203,9 +277,11 @@ impl<B: Backend> Backend for Metered<B> {
         self.track(n, 1, || self.inner.zeros_u8(n))
     }
     fn download_f32(&self, b: &Self::F32) -> Result<Vec<f32>, GpuError> {
+        self.meter.down.add(4 * B::len_f32(&b.buf));
         self.inner.download_f32(&b.buf)
     }
     fn download_u8(&self, b: &Self::U8) -> Result<Vec<u8>, GpuError> {
+        self.meter.down.add(B::len_u8(&b.buf));
         self.inner.download_u8(&b.buf)
     }
     fn copy_f32(
@@ -279,6 +355,28 @@ mod tests {
         assert_eq!(m.live(), 0);
         m.set_cap(None);
         assert_eq!(b.free_memory(), None);
+    }
+
+    #[test]
+    fn counts_what_crosses_and_each_kernel_launched() {
+        let m = Meter::new();
+        let b = Metered::new(Host, Arc::clone(&m));
+        let x = b.upload_f32(&[1.0, 2.0, 3.0]).unwrap();
+        let _c = b.upload_u8(&[1, 2]).unwrap();
+        let mut y = b.zeros_f32(3).unwrap();
+        let g = b.upload_f32(&[1.0; 3]).unwrap();
+        crate::gpu::ops::sgd_step(&b, &x, &g, &mut y, 0.5).unwrap();
+        assert_eq!(b.download_f32(&y).unwrap(), [0.5, 1.5, 2.5]);
+        let t = m.transfers();
+        assert_eq!((t.uploads, t.upload_bytes), (3, 26));
+        assert_eq!(
+            (t.downloads, t.download_bytes),
+            (1, 12),
+            "zeros cross nothing"
+        );
+        assert_eq!(m.launches().get("ml_sgd_step"), Some(&1));
+        m.reset_transfers();
+        assert_eq!(m.transfers(), Transfers::default());
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn run<B: Kernels>(b: &B, seed: u64, tasks: usize) -> Result<Outputs, GpuErr
     let mut out = vec![];
     conv_block(b, &mut r, tasks, &mut out)?;
     dense(b, &mut r, tasks, &mut out)?;
+    params(b, &mut r, tasks, &mut out)?;
     b.synchronize()?;
     Ok(out)
 }
@@ -205,6 +206,28 @@ fn dense<B: Kernels>(
     Ok(())
 }
 
+/// Arithmetic on parameter handles (the inner SGD step) and the axis swap.
+fn params<B: Kernels>(
+    b: &B,
+    r: &mut ChaCha8Rng,
+    tasks: usize,
+    out: &mut Outputs,
+) -> Result<(), GpuError> {
+    // Not a multiple of a block, so the grid's tail is exercised.
+    let n = tasks * 1000 + 7;
+    let x = b.upload_f32(&uniform(r, n, 1.0))?;
+    let g = b.upload_f32(&uniform(r, n, 1.0))?;
+    let mut y = b.zeros_f32(n)?;
+    ops::sgd_step(b, &x, &g, &mut y, 0.37)?;
+    push_f32(b, "SGD step", &y, out)?;
+    // The conv net's layout change between its channel-major blocks and its sample-major head.
+    let (a, bdim, s) = (5, 3, 4);
+    let x = b.upload_f32(&uniform(r, tasks * a * bdim * s, 1.0))?;
+    let mut y = b.zeros_f32(tasks * a * bdim * s)?;
+    ops::swap01(b, tasks, a, bdim, s, &x, &mut y)?;
+    push_f32(b, "axis swap", &y, out)
+}
+
 /// ‖a − b‖ / max(‖b‖, 1e-12) for floats; the count of differing entries for codes.
 pub fn difference(a: &Output, b: &Output) -> f64 {
     match (a, b) {
@@ -231,9 +254,25 @@ mod tests {
     fn host_runs_are_bit_identical() {
         let a = run(&Host, 5, 2).unwrap();
         let b = run(&Host, 5, 2).unwrap();
-        assert_eq!(a.len(), 18);
+        assert_eq!(a.len(), 20);
         assert_eq!(a, b);
         let c = run(&Host, 6, 2).unwrap();
         assert!(a.iter().zip(&c).all(|(x, y)| difference(&x.1, &y.1) > 0.0));
+    }
+
+    /// The GPU check compares what this self-check runs: a kernel added to the table and left
+    /// out here would go unchecked on a lent GPU.
+    #[test]
+    fn the_self_check_launches_every_kernel_of_the_table() {
+        let meter = crate::gpu::Meter::new();
+        let b = crate::gpu::Metered::new(Host, std::sync::Arc::clone(&meter));
+        run(&b, 5, 2).unwrap();
+        let launched = meter.launches();
+        let missing: Vec<&str> = crate::gpu::table::KERNELS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !launched.contains_key(name))
+            .collect();
+        assert!(missing.is_empty(), "never launched: {missing:?}");
     }
 }
