@@ -421,7 +421,7 @@ pub fn task_losses(dir: &Path, threads: usize) -> Result<Option<TaskLosses>, Sav
     let seed = transfer::episode_seed(exp.seed);
     let scores = algo.task_losses(family.as_ref(), &pool, transfer::EPISODES, seed)?;
     let iteration = ck.resume.iteration;
-    Ok(scores.map(|s| TaskLosses::new(&exp, 0, family.describe(), iteration, s)))
+    Ok(scores.map(|s| TaskLosses::new(&exp, 0, family.as_ref(), iteration, s)))
 }
 
 /// Run `dir`'s training tasks against run `other`'s, on the same episodes.

@@ -15,6 +15,7 @@ use thiserror::Error;
 use crate::algo::TaskScores;
 use crate::experiment::{Algorithm, Experiment, FamilySpec, Trunks};
 use crate::tasks::mixed::Mixed;
+use crate::tasks::TaskFamily;
 
 /// Two-sided 95% normal critical value.
 const Z975: f64 = 1.959_964;
@@ -113,6 +114,10 @@ pub struct TaskLosses {
     pub group_names: Vec<String>,
     /// Each task's group.
     pub groups: Vec<Option<usize>>,
+    /// Each task's own name, where the family names its tasks one by one (an Omniglot
+    /// alphabet); empty otherwise, and in records written before names were kept.
+    #[serde(default)]
+    pub task_names: Vec<String>,
     /// `losses[task][episode]`.
     pub losses: Vec<Vec<f64>>,
 }
@@ -136,7 +141,7 @@ impl TaskLosses {
     pub fn new(
         exp: &Experiment,
         arm: usize,
-        family: String,
+        family: &dyn TaskFamily,
         iteration: usize,
         scores: Vec<TaskScores>,
     ) -> TaskLosses {
@@ -148,9 +153,19 @@ impl TaskLosses {
             FamilySpec::Mixed(m) => Mixed::group_names(&m.groups),
             _ => vec![],
         };
+        let task_names = (0..scores.len())
+            .map_while(|t| family.fixed_task_name(t))
+            .collect::<Vec<_>>();
+        // All or none: a partly named task set would misplace names.
+        let task_names = if task_names.len() == scores.len() {
+            task_names
+        } else {
+            vec![]
+        };
         let (groups, losses) = scores.into_iter().map(|s| (s.group, s.losses)).unzip();
         TaskLosses {
-            family,
+            family: family.describe(),
+            task_names,
             seed: exp.seed,
             iteration,
             trunks,
@@ -169,6 +184,11 @@ impl TaskLosses {
                 .cloned()
                 .unwrap_or_else(|| format!("group {g}")),
         )
+    }
+
+    /// Task `t`'s own name, where the family names its tasks.
+    pub fn task_name(&self, t: usize) -> Option<String> {
+        self.task_names.get(t).cloned()
     }
 
     /// Whether every task was trained alone (the baseline arm).
@@ -225,6 +245,9 @@ impl TaskLosses {
 pub struct TaskTransfer {
     pub task: usize,
     pub group: Option<String>,
+    /// The task's own name (an Omniglot alphabet), where the family names its tasks.
+    #[serde(default)]
+    pub name: Option<String>,
     /// `None` where the losses allow no interval (fewer than two, or a zero mean).
     pub row: Option<TransferRow>,
 }
@@ -232,6 +255,14 @@ pub struct TaskTransfer {
 impl TaskTransfer {
     pub fn negative(&self) -> bool {
         self.row.is_some_and(|r| r.negative)
+    }
+
+    /// What to call the task in a summary: its group, else its own name, else its number.
+    pub fn label(&self) -> String {
+        self.group
+            .clone()
+            .or_else(|| self.name.clone())
+            .unwrap_or_else(|| format!("task {}", self.task))
     }
 }
 
@@ -249,6 +280,7 @@ pub fn against(
         .map(|(task, (j, s))| TaskTransfer {
             task,
             group: joint.group_name(task),
+            name: joint.task_name(task),
             row: compare(j, s),
         })
         .collect())
@@ -262,10 +294,7 @@ pub fn summary(rows: &[TaskTransfer]) -> String {
     }
     let mut groups: Vec<(String, usize)> = vec![];
     for r in &flagged {
-        let g = r
-            .group
-            .clone()
-            .unwrap_or_else(|| format!("task {}", r.task));
+        let g = r.label();
         match groups.iter_mut().find(|(n, _)| *n == g) {
             Some((_, k)) => *k += 1,
             None => groups.push((g, 1)),
@@ -289,17 +318,26 @@ pub fn summary(rows: &[TaskTransfer]) -> String {
     )
 }
 
-/// `arm,baseline,task,group,ratio,lo,hi,negative`, one row per task with a comparison, for
-/// every `(arm, baseline, rows)`.
+/// `arm,baseline,task,name,group,ratio,lo,hi,negative`, one row per task with a comparison,
+/// for every `(arm, baseline, rows)`; a name with a comma is quoted.
 pub fn transfers_csv(arms: &[(String, String, Vec<TaskTransfer>)]) -> String {
-    let mut out = String::from("arm,baseline,task,group,ratio,lo,hi,negative\n");
+    let field = |s: Option<&str>| {
+        let s = s.unwrap_or("");
+        if s.contains([',', '"']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::from("arm,baseline,task,name,group,ratio,lo,hi,negative\n");
     for (arm, baseline, rows) in arms {
         for t in rows {
             if let Some(r) = t.row {
                 out += &format!(
-                    "{arm},{baseline},{},{},{},{},{},{}\n",
+                    "{arm},{baseline},{},{},{},{},{},{},{}\n",
                     t.task,
-                    t.group.as_deref().unwrap_or(""),
+                    field(t.name.as_deref()),
+                    field(t.group.as_deref()),
                     r.ratio,
                     r.lo,
                     r.hi,
@@ -408,6 +446,7 @@ mod tests {
             trunks,
             group_names: vec!["sine".into(), "line".into()],
             groups: vec![Some(0), Some(0), Some(1)],
+            task_names: vec![],
             losses,
         }
     }
@@ -450,9 +489,30 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .starts_with("joint,single,0,sine,"));
+            .starts_with("joint,single,0,,sine,"));
         assert!(csv.lines().nth(1).unwrap().ends_with(",true"));
         assert!(csv.lines().nth(2).unwrap().ends_with(",false"));
+    }
+
+    /// Alphabet tasks have no group: a flagged one is called by its own name, and a name with
+    /// a comma stays one CSV field.
+    #[test]
+    fn a_task_without_a_group_is_called_by_its_name() {
+        let named = |mut r: TaskLosses| {
+            r.groups = vec![None; 3];
+            r.task_names = vec!["Hebrew".into(), "Malay, Jawi".into(), "Greek".into()];
+            r
+        };
+        let single = named(record(Trunks::PerTask, losses([1.0, 1.0, 1.0], 1)));
+        let joint = named(record(Trunks::Shared, losses([1.0, 3.0, 1.0], 2)));
+        let rows = against(&joint, &single).unwrap();
+        assert_eq!(summary(&rows), "1 of 3 tasks (Malay, Jawi)");
+        assert_eq!(rows[0].label(), "Hebrew");
+        let csv = transfers_csv(&[("j".into(), "s".into(), rows)]);
+        assert!(csv.contains("\nj,s,1,\"Malay, Jawi\",,"), "{csv}");
+        let mut unnamed = joint.clone();
+        unnamed.task_names.clear();
+        assert_eq!(against(&unnamed, &single).unwrap()[2].label(), "task 2");
     }
 
     #[test]

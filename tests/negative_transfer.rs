@@ -116,7 +116,7 @@ fn the_joint_arm_is_flagged_against_the_single_task_baseline_and_a_group_per_tas
         .unwrap()
         .unwrap();
     let text = std::fs::read_to_string(csv).unwrap();
-    assert!(text.starts_with("arm,baseline,task,group,ratio,lo,hi,negative\n"));
+    assert!(text.starts_with("arm,baseline,task,name,group,ratio,lo,hi,negative\n"));
     assert!(text
         .lines()
         .any(|l| l.starts_with("joint,single,") && l.ends_with(",true")));
@@ -319,6 +319,18 @@ fn omniglot_alphabets_train_as_named_tasks_with_affinities_and_per_task_losses()
     let rows = transfer::against(&joint, &single).unwrap();
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| r.row.is_some()));
+    // Each comparison is named by its alphabet, in the record's task order.
+    assert_eq!(joint.task_names, names);
+    let labels: Vec<String> = rows.iter().map(|r| r.label()).collect();
+    assert_eq!(labels, names);
+    let csv = transfer::transfers_csv(&[("joint".into(), "single".into(), rows)]);
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("joint,single,0,images_background/Alpha0,,"),
+        "{csv}"
+    );
 }
 
 #[test]

@@ -724,6 +724,14 @@ fn print_saved_eval(dir: &Path, r: &metalab::saved::SavedEval) {
     out!("saved to {}", dir.join(metalab::saved::EVALS).display());
 }
 
+/// A task's group, its own name, or both (`sine` / `Hebrew` / `sine: task A`).
+fn task_column(task: &metalab::transfer::TaskTransfer) -> String {
+    match (&task.group, &task.name) {
+        (Some(g), Some(n)) => format!("{g}: {n}"),
+        (g, n) => g.clone().or_else(|| n.clone()).unwrap_or_default(),
+    }
+}
+
 /// Each training task's loss ratio against the other run, flagged where significantly above 1.
 fn print_transfer(t: &metalab::saved::TransferReport) {
     out!(
@@ -732,25 +740,33 @@ fn print_transfer(t: &metalab::saved::TransferReport) {
         t.against_trunks,
         t.episodes
     );
+    // Alphabet names run long (`Japanese (hiragana)`): the column is as wide as they are.
+    let w = t
+        .tasks
+        .iter()
+        .map(|task| task_column(task).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     out!(
-        "{:>5} {:<12} {:>8} {:>21}",
+        "{:>5} {:<w$} {:>8} {:>21}",
         "TASK",
-        "GROUP",
+        "GROUP/NAME",
         "RATIO",
         "95% CI"
     );
     for task in &t.tasks {
-        let group = task.group.as_deref().unwrap_or("");
+        let group = task_column(task);
         match task.row {
             Some(r) => out!(
-                "{:>5} {:<12} {:>8.3} {:>21} {}",
+                "{:>5} {:<w$} {:>8.3} {:>21} {}",
                 task.task,
                 group,
                 r.ratio,
                 format!("[{:.3}, {:.3}]", r.lo, r.hi),
                 if r.negative { "negative transfer" } else { "" }
             ),
-            None => out!("{:>5} {:<12} {:>8}", task.task, group, "n/a"),
+            None => out!("{:>5} {:<w$} {:>8}", task.task, group, "n/a"),
         }
     }
     out!(

@@ -739,7 +739,7 @@ impl<'a> ArmRun<'a> {
         let Some(scores) = scores else {
             return Ok(());
         };
-        let record = TaskLosses::new(exp, self.index, family.describe(), self.it, scores);
+        let record = TaskLosses::new(exp, self.index, family, self.it, scores);
         let path = self.dir.dir.join(transfer::TASK_LOSSES);
         let json = serde_json::to_string(&record).expect("a task-loss record serializes");
         runs::atomic::write(&path, json.as_bytes())

@@ -65,6 +65,10 @@ impl TaskFamily for Augmented {
         self.family.fixed_tasks()
     }
 
+    fn fixed_task_name(&self, t: usize) -> Option<String> {
+        self.family.fixed_task_name(t)
+    }
+
     fn curve(&self, task: &Task, n: usize) -> Option<(Vec<f32>, Vec<f32>)> {
         self.family.curve(task, n)
     }

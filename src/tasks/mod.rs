@@ -173,6 +173,11 @@ pub trait TaskFamily: Send + Sync {
     fn fixed_tasks(&self) -> Option<&[Task]> {
         None
     }
+    /// Fixed task `t`'s name for people (an Omniglot alphabet task's alphabet), where the
+    /// family names its fixed tasks one by one.
+    fn fixed_task_name(&self, _t: usize) -> Option<String> {
+        None
+    }
     /// An episode of `task` on data training never sees, where the family keeps a task's
     /// training data apart (a mixed family with a finite `pool` of points per fixed task); by
     /// default simply an episode.

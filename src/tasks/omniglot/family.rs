@@ -295,6 +295,10 @@ impl TaskFamily for Omniglot {
         (!self.alphabets.tasks.is_empty()).then_some(&self.alphabets.tasks[..])
     }
 
+    fn fixed_task_name(&self, t: usize) -> Option<String> {
+        self.task_names().get(t).cloned()
+    }
+
     /// An alphabet task's episode on its held-out drawings.
     fn held_out_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
         let Task::Classes { classes, .. } = task else {
