@@ -208,8 +208,10 @@ pub struct TransferReport {
     pub against: String,
     /// How that run's tasks shared trunks (`PerTask`: the single-task baseline).
     pub against_trunks: Trunks,
-    /// The episodes each task was scored on.
+    /// The episodes (or held-out parts) each task was scored on.
     pub episodes: usize,
+    #[serde(default)]
+    pub scored_on: transfer::ScoredOn,
     /// Per task: this run's mean loss over the other's, its 95% interval, and the flag.
     pub tasks: Vec<TaskTransfer>,
 }
@@ -442,7 +444,8 @@ fn transfer_report(
     Ok(TransferReport {
         against: runs::run_id(other),
         against_trunks: single.trunks.clone(),
-        episodes: transfer::EPISODES,
+        episodes: joint.losses.first().map_or(0, Vec::len),
+        scored_on: joint.scored_on,
         tasks: transfer::against(&joint, &single)?,
     })
 }

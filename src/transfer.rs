@@ -118,8 +118,22 @@ pub struct TaskLosses {
     /// alphabet); empty otherwise, and in records written before names were kept.
     #[serde(default)]
     pub task_names: Vec<String>,
+    /// What each loss is the mean over.
+    #[serde(default)]
+    pub scored_on: ScoredOn,
     /// `losses[task][episode]`.
     pub losses: Vec<Vec<f64>>,
+}
+
+/// What a task's losses are means over: fresh episodes, or the parts of its held-out set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ScoredOn {
+    /// [`EPISODES`] episodes drawn afresh (records from before this field say nothing: these).
+    #[default]
+    FreshEpisodes,
+    /// The held-out set cut into disjoint parts, each held-out example in exactly one (an
+    /// Omniglot alphabet task: part i is the i-th held-out drawing of every character).
+    HeldOutParts,
 }
 
 /// Why two runs' per-task losses cannot be compared.
@@ -162,8 +176,13 @@ impl TaskLosses {
         } else {
             vec![]
         };
+        let scored_on = match family.fixed_tasks().and_then(|t| t.first()) {
+            Some(t) if family.held_out_partition(t).is_some() => ScoredOn::HeldOutParts,
+            _ => ScoredOn::FreshEpisodes,
+        };
         let (groups, losses) = scores.into_iter().map(|s| (s.group, s.losses)).unzip();
         TaskLosses {
+            scored_on,
             family: family.describe(),
             task_names,
             seed: exp.seed,
@@ -447,6 +466,7 @@ mod tests {
             group_names: vec!["sine".into(), "line".into()],
             groups: vec![Some(0), Some(0), Some(1)],
             task_names: vec![],
+            scored_on: ScoredOn::FreshEpisodes,
             losses,
         }
     }

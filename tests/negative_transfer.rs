@@ -316,9 +316,22 @@ fn omniglot_alphabets_train_as_named_tasks_with_affinities_and_per_task_losses()
     let single = TaskLosses::load(dir_of(&dirs, "single")).unwrap().unwrap();
     let joint = TaskLosses::load(dir_of(&dirs, "joint")).unwrap().unwrap();
     assert_eq!(joint.losses.len(), 4);
+    // Scored on the held-out drawings, each once: four parts (one drawing of each of a
+    // task's three characters), not 100 episodes reusing the same four drawings.
+    assert_eq!(joint.scored_on, transfer::ScoredOn::HeldOutParts);
+    assert!(
+        joint.losses.iter().all(|l| l.len() == 4),
+        "{:?}",
+        joint.losses
+    );
     let rows = transfer::against(&joint, &single).unwrap();
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| r.row.is_some()));
+    // Parts hold different drawings, so the intervals have width.
+    assert!(
+        rows.iter().all(|r| r.row.unwrap().hi > r.row.unwrap().lo),
+        "{rows:?}"
+    );
     // Each comparison is named by its alphabet, in the record's task order.
     assert_eq!(joint.task_names, names);
     let labels: Vec<String> = rows.iter().map(|r| r.label()).collect();

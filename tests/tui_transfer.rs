@@ -36,6 +36,8 @@ fn record(trunks: Trunks, scale: [f64; 3], noise: u64) -> TaskLosses {
         trunks,
         group_names: vec!["sine".into(), "line".into()],
         groups: vec![Some(0), Some(0), Some(1)],
+        task_names: vec![],
+        scored_on: Default::default(),
         losses,
     }
 }

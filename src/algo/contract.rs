@@ -126,7 +126,8 @@ pub trait MetaAlgorithm: Send {
 
     /// Each task of a fixed training task set (a multi-task arm's) at its own parameters, its
     /// trunk and head, on `episodes` held-out episodes of that task
-    /// ([`TaskFamily::held_out_episode`]): its family group and the
+    /// ([`TaskFamily::held_out_episode`]), or on its held-out set's partition where the family
+    /// has one ([`TaskFamily::held_out_partition`]: each held-out example once): its family group and the
     /// losses, episode by episode, in task order. Task `t`'s episodes come from `seed` and `t`
     /// alone, so arms scored with one seed are scored on the same episodes (the pairing
     /// `transfer::compare` uses). `None` for arms without a fixed task set.

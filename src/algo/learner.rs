@@ -477,11 +477,13 @@ impl<R: TaskRule> MetaAlgorithm for Learner<R> {
             .iter()
             .enumerate()
             .map(|(slot, task)| {
-                let mut rng = Rng::seed_from_u64(seed);
-                rng.set_stream(slot as u64);
-                let eps = (0..episodes)
-                    .map(|_| family.held_out_episode(task, &mut rng))
-                    .collect();
+                let eps = family.held_out_partition(task).unwrap_or_else(|| {
+                    let mut rng = Rng::seed_from_u64(seed);
+                    rng.set_stream(slot as u64);
+                    (0..episodes)
+                        .map(|_| family.held_out_episode(task, &mut rng))
+                        .collect()
+                });
                 (self.rule.own_params(&self.params, slot), eps)
             })
             .collect();

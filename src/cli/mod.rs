@@ -735,10 +735,15 @@ fn task_column(task: &metalab::transfer::TaskTransfer) -> String {
 /// Each training task's loss ratio against the other run, flagged where significantly above 1.
 fn print_transfer(t: &metalab::saved::TransferReport) {
     out!(
-        "training tasks against run {} ({:?}), {} episodes each: mean loss here / there, 95% CI",
+        "training tasks against run {} ({:?}), {} {} each: mean loss here / there, 95% CI",
         t.against,
         t.against_trunks,
-        t.episodes
+        t.episodes,
+        match t.scored_on {
+            metalab::transfer::ScoredOn::FreshEpisodes => "episodes",
+            metalab::transfer::ScoredOn::HeldOutParts =>
+                "disjoint parts of its held-out drawings (each drawing once)",
+        }
     );
     // Alphabet names run long (`Japanese (hiragana)`): the column is as wide as they are.
     let w = t

@@ -77,6 +77,10 @@ impl TaskFamily for Augmented {
         self.family.held_out_episode(task, rng)
     }
 
+    fn held_out_partition(&self, task: &Task) -> Option<Vec<Episode>> {
+        self.family.held_out_partition(task)
+    }
+
     fn describe(&self) -> String {
         format!(
             "{}; training images distorted: {}",

@@ -184,6 +184,14 @@ pub trait TaskFamily: Send + Sync {
     fn held_out_episode(&self, task: &Task, rng: &mut Rng) -> Episode {
         self.sample_episode(task, rng)
     }
+    /// `task`'s held-out data cut into disjoint episodes (queries only) that hold each held-out
+    /// example exactly once, where the family keeps a small, finite held-out set per fixed task
+    /// (an Omniglot alphabet task: episode i is the i-th held-out drawing of each of its
+    /// characters). Fresh episodes drawn from such a set would reuse its examples, and losses
+    /// over them are not independent; `None` where held-out episodes are drawn afresh.
+    fn held_out_partition(&self, _task: &Task) -> Option<Vec<Episode>> {
+        None
+    }
 }
 
 /// Told `(done, total)` as a family loads its data (images decoded), from any thread.

@@ -311,6 +311,29 @@ impl TaskFamily for Omniglot {
         self.episode(classes, draws, rng)
     }
 
+    fn held_out_partition(&self, task: &Task) -> Option<Vec<Episode>> {
+        let Task::Classes { classes, .. } = task else {
+            return None;
+        };
+        if !self.alphabets.index.contains_key(classes) {
+            return None;
+        }
+        let held = self.alphabets.held_out;
+        let n = self.spec.image_size * self.spec.image_size;
+        // The draw closure never uses the stream: the drawings are fixed.
+        let mut unused = Rng::seed_from_u64(0);
+        Some(
+            (0..held)
+                .map(|d| {
+                    class_major_episode(classes.len(), 0, 1, n, &mut unused, |i, _, buf| {
+                        let class = classes[i];
+                        self.image_into(class, self.drawings(class) - held + d, buf);
+                    })
+                })
+                .collect(),
+        )
+    }
+
     fn describe(&self) -> String {
         let s = &self.spec;
         format!(
@@ -742,6 +765,32 @@ mod tests {
                 }
             }
         }
+        // The held-out partition: part d is drawing 15 + d of every character, in the task's
+        // label order, so each held-out drawing is scored exactly once.
+        for t in &tasks {
+            let Task::Classes { classes, .. } = t else {
+                unreachable!()
+            };
+            let parts = fam.held_out_partition(t).expect("an alphabet task");
+            assert_eq!(parts.len(), 5);
+            let mut ids = vec![];
+            for (d, part) in parts.iter().enumerate() {
+                assert_eq!(part.support.n, 0);
+                assert_eq!(part.query.n, s.ways);
+                let Targets::Classes(qy) = &part.query.y else {
+                    unreachable!()
+                };
+                for (img, &y) in part.query.x.chunks(SIDE * SIDE).zip(qy) {
+                    assert_eq!(drawing_id(img), classes[y] * 20 + 15 + d);
+                    ids.push(drawing_id(img));
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), 5 * s.ways, "every held-out drawing, once");
+        }
+        let other = fam.sample_task(Split::Test, &mut rng);
+        assert!(fam.held_out_partition(&other).is_none());
         // The tasks are a function of the seed: the same seed, the same characters.
         let again = Omniglot::load(&s, 1).unwrap();
         assert_eq!(again.fixed_tasks().unwrap(), &tasks[..]);
