@@ -2,8 +2,8 @@
 //! every buffer counted while it lives):
 //!
 //! * `gpu::memory`'s estimate of a batched call is the engine's real peak for that call — every
-//!   call kind (loss, gradient with recorded or replayed kinks, `features` with and without its
-//!   backward pass), on the conv net (with and without batch norm) and the MLP (ReLU, tanh) —
+//!   call kind (loss, gradient with recorded or replayed kinks, the inner step whose gradients
+//!   stay on the device, `features` with and without its backward pass), on the conv net (with and without batch norm) and the MLP (ReLU, tanh) —
 //!   never below it, and above it by no more than the one-byte buffers it counts per task;
 //! * a call cut to a budget runs in calls of the tasks that fit, within the estimate of that
 //!   many, with the same bits as the whole call;
@@ -142,6 +142,16 @@ fn calls(
             .collect();
         g.step(&mut jobs)
     });
+    measure("inner step", Call::Descend, &mut |g| {
+        let at: Vec<_> = thetas.iter().collect();
+        let batches: Vec<_> = eps.iter().map(|e| &e.support).collect();
+        // The new handles are the caller's: dropped here, so that what the call held at its
+        // peak (them included) is measured and what it leaves alive is not.
+        g.descend(&at, &batches, 0.1)
+            .into_iter()
+            .map(|(out, _next)| StepOut { out, grad: None })
+            .collect()
+    });
     for (grad, what) in [(false, "features"), (true, "features with ∂body")] {
         measure(what, Call::Features { grad }, &mut |g| {
             let mut losses: Vec<Box<FeatureLoss>> = eps
@@ -225,6 +235,12 @@ fn a_call_cut_to_the_budget_runs_in_calls_that_fit_with_the_same_bits() {
         let k = memory::tasks_per_call(memory::per_task_bytes(&p.net, n, *call), 3, room);
         assert!(k < 3, "{what}: {k} tasks per call");
         let fits = memory::call_bytes(&p.net, k, n, *call);
+        // An inner step's earlier calls' new handles are alive through its later calls (the
+        // engine leaves room for them when it cuts).
+        let fits = match call {
+            Call::Descend => fits + (3 - k as u64) * p.net.num_params() as u64 * 4,
+            _ => fits,
+        };
         eprintln!("{what}: calls of {k}: peak {peak} B (the whole call: {peak_whole} B)");
         assert!(*peak <= fits, "{what}: {peak} B > {k} tasks' {fits} B");
         assert!(

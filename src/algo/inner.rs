@@ -31,13 +31,8 @@ pub fn sgd_trajectories<M: LockStepModel + ?Sized>(
         .collect();
     for k in 0..steps {
         let at: Vec<&M::Params> = trajs.iter().map(|t| &t[k]).collect();
-        let grads = m.gradients(&at, batches);
-        let next: Vec<M::Params> = at
-            .iter()
-            .zip(&grads)
-            .map(|(p, (_, g))| m.sgd_step(p, g, lr))
-            .collect();
-        for (t, n) in trajs.iter_mut().zip(next) {
+        let next = m.descend(&at, batches, lr);
+        for (t, (_, n)) in trajs.iter_mut().zip(next) {
             t.push(n);
         }
     }

@@ -9,6 +9,7 @@
 //! name, so a flat θ means the same on both paths; the features come out per image as
 //! `[channels, h, w]` flattened, the order `model::conv` gives the head.
 
+use super::grads::Grads;
 use super::ops::{self, Affine, ConvGeom, Kinks, PoolGrads};
 use super::{Backend, GpuError, Kernels};
 use crate::experiment::ConvSpec;
@@ -231,13 +232,13 @@ impl ConvBody {
 
     /// Backward through the blocks of `pass` (kept by [`ConvBody::forward`]) from
     /// `dfeat = ∂L/∂features` (per task `[n, features]`): each task's gradient of the blocks'
-    /// parameters into `grads[t]` at their layout offsets.
+    /// parameters into task `t`'s gradient in `grads` at their layout offsets.
     pub fn backward<B: Kernels>(
         &self,
         b: &B,
         pass: &BodyPass<B>,
         dfeat: &B::F32,
-        grads: &mut [Vec<f32>],
+        grads: &mut Grads<B>,
     ) -> Result<(), GpuError> {
         if self.blocks.is_empty() {
             return Ok(());
@@ -288,11 +289,11 @@ impl ConvBody {
                 dx.as_mut(),
             )?;
             drop((col, dy));
-            ops::scatter(b, &dw, s.weight, grads)?;
-            ops::scatter(b, &dbias, s.bias, grads)?;
+            grads.put(b, &dw, s.weight)?;
+            grads.put(b, &dbias, s.bias)?;
             if let Some((gamma, beta)) = s.norm {
-                ops::scatter(b, &dgamma, gamma, grads)?;
-                ops::scatter(b, &dbeta, beta, grads)?;
+                grads.put(b, &dgamma, gamma)?;
+                grads.put(b, &dbeta, beta)?;
             }
             gout = dx;
         }

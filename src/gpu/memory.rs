@@ -31,6 +31,10 @@ pub enum Call {
     Loss,
     /// `step` with gradients: the forward pass kept for the backward pass.
     Gradient,
+    /// `descend`: a gradient pass with free kinks whose gradients stay on the device, each
+    /// task's θ-long, then the step into a new handle (held by the caller after the call, but
+    /// born inside it beside the gradient).
+    Descend,
     /// `features` (the body without the head), with or without ∂loss/∂body.
     Features { grad: bool },
 }
@@ -172,7 +176,10 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
     let dims = dense_dims(net);
     let conv = !blocks.is_empty();
     let relu = matches!(&net.spec, ModelSpec::Mlp(m) if m.activation == Activation::Relu);
-    let keep = matches!(call, Call::Gradient | Call::Features { grad: true });
+    let keep = matches!(
+        call,
+        Call::Gradient | Call::Descend | Call::Features { grad: true }
+    );
     let mut l = Ledger::default();
     let input = net.shape.input_len() as u64;
     if conv {
@@ -181,7 +188,7 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
         l.take(F32 * n * input);
     }
     let (layers, classes) = match call {
-        Call::Loss | Call::Gradient => (&dims[..], dims.last().map_or(0, |d| d.1)),
+        Call::Loss | Call::Gradient | Call::Descend => (&dims[..], dims.last().map_or(0, |d| d.1)),
         Call::Features { .. } => (&dims[..dims.len().saturating_sub(1)], 0),
     };
     // A step may record or replay a ReLU MLP's hidden layers' codes (counted as if it does);
@@ -198,7 +205,7 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
     };
     let backward = conv || !layers.is_empty();
     let dout = match call {
-        Call::Loss | Call::Gradient => {
+        Call::Loss | Call::Gradient | Call::Descend => {
             let dout = l.take(F32 * n * classes);
             // The losses, and the targets: values for a regression, labels and the count of
             // correct rows for a classification.
@@ -214,11 +221,20 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
         Call::Features { grad: true } if backward => l.take(F32 * n * feature_dim),
         Call::Features { .. } => 0,
     };
+    // The device gradients, alive from the backward pass's start to the step's end.
+    let theta = F32 * net.num_params() as u64;
+    if call == Call::Descend {
+        l.take(theta);
+    }
     if keep && backward {
         dense_backward(&mut l, layers, n, dout, conv);
         if conv {
             conv_backward(&mut l, &blocks, n, F32 * n * feature_dim);
         }
+    }
+    // The step itself runs once the pass's buffers are gone: the gradient and the new handle.
+    if call == Call::Descend {
+        return l.peak.max(2 * theta);
     }
     l.peak
 }

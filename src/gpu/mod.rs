@@ -9,13 +9,16 @@
 //! on device-resident buffers, written once for both backends), `probe` (can this machine
 //! open `Cuda(n)`, and if not, why), `metered` (any backend with its buffers counted and
 //! optionally capped: the memory estimate's check and the out-of-memory path), and on top `tasks`: the engine as a backend of the
-//! algorithms' lock-step contract, with `conv` the conv net's blocks in it.
+//! algorithms' lock-step contract, with `conv` the conv net's blocks in it and `grads` where a
+//! backward pass puts its gradients (host vectors, or device buffers an inner step applies in
+//! place).
 
 pub mod backend;
 mod conv;
 pub mod cuda;
 pub mod error;
 pub mod gemm;
+mod grads;
 pub mod host;
 pub mod kernels;
 pub mod launch;
@@ -33,5 +36,5 @@ pub use error::GpuError;
 pub use host::Host;
 pub use kernels::Kernels;
 pub use launch::Launch;
-pub use metered::{Meter, Metered};
+pub use metered::{Meter, Metered, Transfers};
 pub use tasks::GpuTasks;

@@ -32,6 +32,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::conv::{BodyPass, ConvBody};
+use super::grads::{Grads, Place};
 use super::memory::{self, Call};
 use super::ops::{self, Act, DenseGeom, ReluKinks};
 use super::{Backend, GpuError, Kernels};
@@ -91,7 +92,7 @@ struct Forward<B: Backend> {
 }
 
 /// Every task's gradient (θ-long) and, where asked, ∂L/∂(the first dense layer's input).
-type DenseGrads<B> = (Vec<Vec<f32>>, Option<<B as Backend>::F32>);
+type DenseGrads<B> = (Grads<B>, Option<<B as Backend>::F32>);
 
 impl<B: Kernels> GpuTasks<B> {
     /// The engine for `net` on `b`: the MLP, or the conv net (its blocks, then the head).
@@ -144,10 +145,16 @@ impl<B: Kernels> GpuTasks<B> {
 
     /// Tasks per batched `call` on `n` examples, for a group of `tasks`: as many as fit in the
     /// budget less what is allocated, and in nine tenths of what the device has free (a margin
-    /// for what the estimate does not see: the driver's own, fragmentation).
+    /// for what the estimate does not see: the driver's own, fragmentation). An inner step's
+    /// calls each return new handles, which stay alive through the calls after them: the room
+    /// is less all of them.
     fn tasks_per_call(&self, tasks: usize, n: usize, call: Call) -> usize {
         let used = self.b.used_memory().unwrap_or(0);
-        let mut room = self.budget.saturating_sub(used);
+        let returned = match call {
+            Call::Descend => (tasks * self.net.num_params() * 4) as u64,
+            _ => 0,
+        };
+        let mut room = self.budget.saturating_sub(used + returned);
         if let Some(free) = self.b.free_memory() {
             room = room.min(free - free / 10);
         }
@@ -156,13 +163,13 @@ impl<B: Kernels> GpuTasks<B> {
 
     /// `run` on the jobs cut into calls that fit (see [`GpuTasks::tasks_per_call`]); results
     /// in job order. A call that runs out of memory panics with the error naming what fits.
-    fn in_calls<J>(
+    fn in_calls<J, O>(
         &self,
         jobs: &mut [&mut J],
         n: usize,
         call: Call,
-        mut run: impl FnMut(&mut [&mut J]) -> Result<Vec<StepOut>, GpuError>,
-    ) -> Vec<StepOut> {
+        mut run: impl FnMut(&mut [&mut J]) -> Result<Vec<O>, GpuError>,
+    ) -> Vec<O> {
         let per_call = self.tasks_per_call(jobs.len(), n, call);
         let mut outs = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks_mut(per_call.max(1)) {
@@ -294,21 +301,20 @@ impl<B: Kernels> GpuTasks<B> {
     }
 
     /// Backward through the first `layers` dense layers of `f` from `dout = ∂L/∂output`: every
-    /// task's gradient, θ-long up to those layers' end (the conv body's part left to it), and
-    /// with `input_grad` ∂L/∂(the first layer's input).
+    /// task's gradient at `place`, θ-long up to those layers' end (the conv body's part left to
+    /// it), and with `input_grad` ∂L/∂(the first layer's input).
     #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
         f: &Forward<B>,
-        tasks: usize,
-        layers: usize,
-        n: usize,
+        (tasks, layers, n): (usize, usize, usize),
         mode: Mode,
         dout: B::F32,
         input_grad: bool,
+        place: Place,
     ) -> Result<DenseGrads<B>, GpuError> {
         let len: usize = self.dims[..layers].iter().map(|&(i, o)| i * o + o).sum();
-        let mut grads = vec![vec![0.0f32; self.at + len]; tasks];
+        let mut grads = Grads::zeros(&self.b, place, tasks, self.at + len)?;
         let mut dh = dout;
         for l in (0..layers).rev() {
             let (i, o) = self.dims[l];
@@ -346,8 +352,8 @@ impl<B: Kernels> GpuTasks<B> {
                 dx.as_mut(),
             )?;
             let (wo, bo) = self.offsets(l);
-            ops::scatter(&self.b, &dw, wo, &mut grads)?;
-            ops::scatter(&self.b, &db, bo, &mut grads)?;
+            grads.put(&self.b, &dw, wo)?;
+            grads.put(&self.b, &db, bo)?;
             if let Some(dx) = dx {
                 dh = dx;
             }
@@ -438,6 +444,45 @@ impl<B: Kernels> GpuTasks<B> {
         mode: Mode,
         grad: bool,
     ) -> Result<Vec<StepOut>, GpuError> {
+        let (outs, grads) = self.pass(jobs, mode, grad.then_some(Place::Host))?;
+        let grads: Vec<Option<Vec<f32>>> = match grads {
+            Some(g) => g.into_host().into_iter().map(Some).collect(),
+            None => vec![None; jobs.len()],
+        };
+        Ok(outs
+            .into_iter()
+            .zip(grads)
+            .map(|(out, grad)| StepOut { out, grad })
+            .collect())
+    }
+
+    /// One inner SGD step over gradient jobs with free kinks that share a batch size and target
+    /// kind: each job's loss and a handle holding `params − lr·∇`. The gradients are made,
+    /// applied and freed on the device.
+    fn descend_group(
+        &self,
+        jobs: &mut [&mut StepJob<'_, B::F32>],
+        lr: f32,
+    ) -> Result<Vec<(LossOut, B::F32)>, GpuError> {
+        let (outs, grads) = self.pass(jobs, Mode::Free, Some(Place::Device))?;
+        let grads = grads.expect("a gradient pass").into_device();
+        let mut next = Vec::with_capacity(jobs.len());
+        for (j, g) in jobs.iter().zip(&grads) {
+            let mut y = self.b.zeros_f32(B::len_f32(j.params))?;
+            ops::sgd_step(&self.b, j.params, g, &mut y, lr)?;
+            next.push(y);
+        }
+        Ok(outs.into_iter().zip(next).collect())
+    }
+
+    /// The batched pass of [`GpuTasks::step_group`]: every job's loss, and with `grad` its
+    /// gradient at that place.
+    fn pass(
+        &self,
+        jobs: &mut [&mut StepJob<'_, B::F32>],
+        mode: Mode,
+        grad: Option<Place>,
+    ) -> Result<(Vec<LossOut>, Option<Grads<B>>), GpuError> {
         let layers = self.dims.len();
         let n = jobs[0].batch.n;
         let params: Vec<&B::F32> = jobs.iter().map(|j| j.params).collect();
@@ -460,7 +505,7 @@ impl<B: Kernels> GpuTasks<B> {
             Some(_) => (&replay[..], &[][..]),
             None => (&[][..], &replay[..]),
         };
-        let (body, input) = self.body_forward(&params, n, &x, body_replay, grad)?;
+        let (body, input) = self.body_forward(&params, n, &x, body_replay, grad.is_some())?;
         let f = self.forward(&params, layers, n, input, mode, dense_replay)?;
         if mode == Mode::Record {
             let codes: Vec<&B::U8> = match &body {
@@ -471,35 +516,30 @@ impl<B: Kernels> GpuTasks<B> {
         }
         let targets: Vec<&Targets> = jobs.iter().map(|j| &j.batch.y).collect();
         let (outs, dout) = self.loss(f.inputs.last().expect("output"), n, &targets)?;
-        let grads = if grad {
-            self.gradients(&f, body.as_ref(), jobs.len(), layers, n, mode, dout)?
-                .into_iter()
-                .map(Some)
-                .collect()
-        } else {
-            vec![None; jobs.len()]
+        let grads = match grad {
+            Some(place) => {
+                let shape = (jobs.len(), layers, n);
+                Some(self.gradients(&f, body.as_ref(), shape, mode, dout, place)?)
+            }
+            None => None,
         };
-        Ok(outs
-            .into_iter()
-            .zip(grads)
-            .map(|(out, grad)| StepOut { out, grad })
-            .collect())
+        Ok((outs, grads))
     }
 
-    /// Every task's gradient from `dout = ∂L/∂output`: through the first `layers` dense
-    /// layers of `f`, then the conv body's `pass` (kept) where there is one.
-    #[allow(clippy::too_many_arguments)]
+    /// Every task's gradient at `place` from `dout = ∂L/∂output`: through the first `layers`
+    /// dense layers of `f` (`shape` is tasks, layers, examples), then the conv body's `pass`
+    /// (kept) where there is one.
     fn gradients(
         &self,
         f: &Forward<B>,
         body: Option<&BodyPass<B>>,
-        tasks: usize,
-        layers: usize,
-        n: usize,
+        shape: (usize, usize, usize),
         mode: Mode,
         dout: B::F32,
-    ) -> Result<Vec<Vec<f32>>, GpuError> {
-        let (mut grads, dfeat) = self.backward(f, tasks, layers, n, mode, dout, body.is_some())?;
+        place: Place,
+    ) -> Result<Grads<B>, GpuError> {
+        let input_grad = body.is_some();
+        let (mut grads, dfeat) = self.backward(f, shape, mode, dout, input_grad, place)?;
         if let (Some(conv), Some(pass), Some(dfeat)) = (&self.conv, body, dfeat) {
             conv.backward(&self.b, pass, &dfeat, &mut grads)?;
         }
@@ -542,7 +582,9 @@ impl<B: Kernels> GpuTasks<B> {
             vec![Some(vec![]); jobs.len()]
         } else {
             let dout = self.b.upload_f32(&dfeats)?;
-            self.gradients(&f, body.as_ref(), jobs.len(), layers, n, Mode::Free, dout)?
+            let shape = (jobs.len(), layers, n);
+            self.gradients(&f, body.as_ref(), shape, Mode::Free, dout, Place::Host)?
+                .into_host()
                 .into_iter()
                 .map(Some)
                 .collect()
@@ -576,14 +618,14 @@ fn groups<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, Vec<usize>> {
 }
 
 /// Runs `run` on each group of `items` (by `key`) and puts the results back in item order.
-fn grouped<T, K: Ord + Copy>(
+fn grouped<T, K: Ord + Copy, O>(
     items: &mut [T],
     key: impl Fn(&T) -> K,
-    mut run: impl FnMut(&mut [&mut T], K) -> Vec<StepOut>,
-) -> Vec<StepOut> {
+    mut run: impl FnMut(&mut [&mut T], K) -> Vec<O>,
+) -> Vec<O> {
     let gs = groups(items.iter().map(&key));
     let mut slots: Vec<Option<&mut T>> = items.iter_mut().map(Some).collect();
-    let mut out: Vec<Option<StepOut>> = (0..slots.len()).map(|_| None).collect();
+    let mut out: Vec<Option<O>> = (0..slots.len()).map(|_| None).collect();
     for (k, idx) in gs {
         let mut group: Vec<&mut T> = idx
             .iter()
@@ -618,6 +660,27 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
             ops::sgd_step(&self.b, params, &g, &mut next, lr as f32)?;
             Ok(next)
         })())
+    }
+
+    /// On the device: each task's gradient is made, applied and freed there; only the losses
+    /// come back.
+    fn descend(
+        &mut self,
+        params: &[&B::F32],
+        batches: &[&Batch],
+        lr: f64,
+    ) -> Vec<(LossOut, B::F32)> {
+        let mut jobs: Vec<_> = params
+            .iter()
+            .zip(batches)
+            .map(|(p, b)| StepJob::gradient(*p, b))
+            .collect();
+        let key = |j: &StepJob<'_, B::F32>| (j.batch.n, matches!(j.batch.y, Targets::Classes(_)));
+        grouped(&mut jobs, key, |group, (n, _)| {
+            self.in_calls(group, n, Call::Descend, |c| {
+                self.descend_group(c, lr as f32)
+            })
+        })
     }
 
     fn step(&mut self, jobs: &mut [StepJob<'_, B::F32>]) -> Vec<StepOut> {

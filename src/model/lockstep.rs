@@ -13,8 +13,9 @@
 //!   transfer in `read`/`load`. Arithmetic on handles is a method with a default that goes
 //!   through `read`/`load` (the CPU's own arithmetic, bit for bit), which a device backend
 //!   overrides to run where the handle lives: so far the SGD step `θ − α·g`
-//!   ([`sgd_step`](LockStepModel::sgd_step)); the HVP's shifted points `θ ± r·v`, Meta-SGD's
-//!   `θ − α ⊙ g` and Adam still go through `read`/`load`.
+//!   ([`sgd_step`](LockStepModel::sgd_step)) and the whole inner step, gradient and update
+//!   ([`descend`](LockStepModel::descend): on a device the gradient never leaves it); the HVP's
+//!   shifted points `θ ± r·v`, Meta-SGD's `θ − α ⊙ g` and Adam still go through `read`/`load`.
 //! * **[`step`](LockStepModel::step)** is the one batched call of an inner step: every job has
 //!   its own parameters, batch and kink mode, and asks for the gradient or not. Jobs are
 //!   independent: a job's result must not depend on the other jobs in the call, on their order
@@ -144,6 +145,24 @@ pub trait LockStepModel {
     fn sgd_step(&mut self, params: &Self::Params, grad: &[f32], lr: f64) -> Self::Params {
         let next = sgd_step(&self.read(params), grad, lr);
         self.load(next)
+    }
+
+    /// One batched inner SGD step, free kinks: each task's loss at `params[i]` on `batches[i]`
+    /// and a handle holding `params[i] − lr·∇` (the same values as [`sgd_step`] of its
+    /// gradient). A device backend makes and applies the gradient where the handles live, so it
+    /// never crosses the bus; by default it goes through `gradients` and `sgd_step`.
+    fn descend(
+        &mut self,
+        params: &[&Self::Params],
+        batches: &[&Batch],
+        lr: f64,
+    ) -> Vec<(LossOut, Self::Params)> {
+        let grads = self.gradients(params, batches);
+        params
+            .iter()
+            .zip(grads)
+            .map(|(p, (out, g))| (out, self.sgd_step(p, &g, lr)))
+            .collect()
     }
 
     /// Loss and gradient of each `params[i]` on `batches[i]`, free kinks.

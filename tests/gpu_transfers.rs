@@ -1,0 +1,148 @@
+//! What crosses between host and device in the GPU engine, on the CPU (`gpu::Metered<Host>`:
+//! the kernels under the emulation, every upload and download counted):
+//!
+//! * an inner SGD step (`LockStepModel::descend`) brings back its losses and nothing else — the
+//!   gradient is made, applied and freed on the device — and takes up only the batches' data;
+//!   its new parameters are bit for bit those of the gradient brought back and stepped on the
+//!   host's values;
+//! * so a whole FOMAML meta-iteration through the worker pool moves the same parameter bytes
+//!   whatever its inner steps: one θ up per task (its start) and one gradient down (the query's,
+//!   which the meta-optimizer needs); each extra inner step adds the batches' data up and the
+//!   losses down.
+
+mod gpu_common;
+
+use std::sync::Arc;
+
+use gpu_common::*;
+use metalab::algo::{self, AlgoContext};
+use metalab::experiment::{Algorithm, ArmSettings, DeviceSpec, MetaLrSchedule};
+use metalab::gpu::{GpuTasks, Host, Meter, Metered, Transfers};
+use metalab::model::lockstep::sgd_step;
+use metalab::model::LockStepModel;
+use metalab::pool::{GpuKernels, WorkerPool};
+use metalab::tasks::{Batch, Rng, Targets};
+use rand::SeedableRng;
+
+const CONV: &str = "Conv(blocks: 2, channels: 3)";
+const MLP: &str = "Mlp(hidden: [8, 6])";
+
+/// Bytes a batch's data takes on the device: its inputs and its targets.
+fn data_bytes(b: &Batch) -> u64 {
+    let y = match &b.y {
+        Targets::Values(v) => v.len(),
+        Targets::Classes(c) => c.len(),
+    };
+    4 * (b.x.len() + y) as u64
+}
+
+#[test]
+fn an_inner_step_brings_back_its_losses_only_and_steps_as_the_host_would() {
+    for (family, model) in [(CLASSES, CONV), (SINUSOID, MLP), (CLASSES, MLP)] {
+        let tasks = 3;
+        let (p, eps, inits) = episodes_and_inits(family, model, tasks);
+        let meter = Meter::new();
+        let mut gpu = GpuTasks::new(Metered::new(Host, Arc::clone(&meter)), &p.net).unwrap();
+        let thetas: Vec<_> = inits.iter().map(|v| gpu.load(v.clone())).collect();
+        let at: Vec<_> = thetas.iter().collect();
+        let supports: Vec<&Batch> = eps.iter().map(|e| &e.support).collect();
+        let lr = 0.1;
+
+        meter.reset_transfers();
+        let stepped = gpu.descend(&at, &supports, lr);
+        let t: Transfers = meter.transfers();
+        eprintln!("{model} on {family}: one inner step of {tasks} tasks moved {t:?}");
+        // A loss a task, and for a classification its count of correct rows.
+        assert!(
+            t.download_bytes <= 2 * 4 * tasks as u64,
+            "{model}: {} B came back",
+            t.download_bytes
+        );
+        let data: u64 = supports.iter().map(|b| data_bytes(b)).sum();
+        assert!(
+            t.upload_bytes <= data,
+            "{model}: {} B went up, the batches hold {data} B",
+            t.upload_bytes
+        );
+
+        // The reference: the gradient brought back, stepped on the host's values.
+        let grads = gpu.gradients(&at, &supports);
+        for (i, ((out, next), (g_out, g))) in stepped.iter().zip(&grads).enumerate() {
+            assert_eq!(
+                out.loss.to_bits(),
+                g_out.loss.to_bits(),
+                "{model}: task {i}'s loss"
+            );
+            assert_eq!(out.correct, g_out.correct, "{model}: task {i}'s accuracy");
+            let host = sgd_step(&gpu.read(&thetas[i]), g, lr);
+            let device = gpu.read(next);
+            assert!(
+                host.iter()
+                    .zip(device.iter())
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{model}: task {i}'s step differs from the host's"
+            );
+        }
+    }
+}
+
+/// One FOMAML meta-iteration of `steps` inner steps through a pool on metered host kernels:
+/// what crossed the bus.
+fn fomaml_iteration(family: &str, model: &str, meta_batch: usize, steps: usize) -> Transfers {
+    let (p, _, _) = episodes_and_inits(family, model, 1);
+    let meter = Meter::new();
+    let kernels = GpuKernels::HostMetered(Arc::clone(&meter));
+    let pool = WorkerPool::with_kernels(&p.net, DeviceSpec::Cuda(0), kernels, 1, 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ctx = AlgoContext {
+        net: p.net.clone(),
+        settings: ArmSettings {
+            inner_steps: steps,
+            inner_lr: 0.1,
+            meta_lr: 0.001,
+            meta_lr_schedule: MetaLrSchedule::Constant,
+            aggregate: Default::default(),
+            affinity: None,
+        },
+        total_iterations: 10,
+        seed: 7,
+    };
+    let mut algo = algo::build(&Algorithm::Fomaml, ctx, p.family.as_ref());
+    let mut rng = Rng::seed_from_u64(8);
+    let batch = algo.sample_batch(p.family.as_ref(), &mut rng, meta_batch);
+    meter.reset_transfers();
+    algo.step(0, batch, &pool).unwrap();
+    meter.transfers()
+}
+
+#[test]
+fn a_fomaml_meta_iteration_moves_the_same_parameter_bytes_whatever_its_inner_steps() {
+    let tasks = 4;
+    for (family, model) in [(CLASSES, CONV), (SINUSOID, MLP)] {
+        let (p, eps, _) = episodes_and_inits(family, model, 1);
+        let theta = 4 * p.net.num_params() as u64;
+        let support = data_bytes(&eps[0].support);
+        let one = fomaml_iteration(family, model, tasks, 1);
+        let five = fomaml_iteration(family, model, tasks, 5);
+        eprintln!(
+            "{model} on {family}, {tasks} tasks, θ {theta} B: 1 step {one:?}, 5 steps {five:?}"
+        );
+        // Each of the four extra steps: the supports' data up, a loss and a count down per task.
+        let per_step_up = tasks as u64 * support;
+        let per_step_down = tasks as u64 * 2 * 4;
+        assert!(
+            five.upload_bytes <= one.upload_bytes + 4 * per_step_up,
+            "{model}: {} B up with 5 steps, {} B with 1",
+            five.upload_bytes,
+            one.upload_bytes
+        );
+        assert!(
+            five.download_bytes <= one.download_bytes + 4 * per_step_down,
+            "{model}: {} B down with 5 steps, {} B with 1",
+            five.download_bytes,
+            one.download_bytes
+        );
+        // And the one gradient a task that does come down is there: the meter sees it.
+        assert!(one.download_bytes >= tasks as u64 * theta, "{one:?}");
+    }
+}
