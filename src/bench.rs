@@ -82,6 +82,10 @@ pub struct BenchResult {
 pub struct GpuMemory {
     pub estimate: crate::gpu::memory::Estimate,
     pub engine_peak_bytes: u64,
+    /// What crossed the bus per timed meta-iteration (`gpu::Metered`'s count), in bytes and
+    /// transfers each way. Absent in results from before it was counted.
+    #[serde(default)]
+    pub per_iteration: Option<crate::gpu::Transfers>,
 }
 
 struct Workload {
@@ -394,6 +398,7 @@ pub fn run_workload_within(
         if it + 1 == warmup {
             if let Some(m) = pool.gpu_meter() {
                 m.reset_peak();
+                m.reset_transfers();
             }
         }
     }
@@ -414,6 +419,7 @@ pub fn run_workload_within(
         gpu_memory: pool.gpu_meter().map(|m| GpuMemory {
             estimate,
             engine_peak_bytes: m.peak(),
+            per_iteration: Some(m.transfers().per(timed as u64)),
         }),
     })
 }
@@ -510,6 +516,15 @@ pub fn run(
                     mib(e.handles),
                     mib(g.engine_peak_bytes)
                 );
+                if let Some(t) = &g.per_iteration {
+                    println!(
+                        "  bus per meta-iteration: {:.2} MiB up in {} transfers, {:.2} MiB down in {}",
+                        mib(t.upload_bytes),
+                        t.uploads,
+                        mib(t.download_bytes),
+                        t.downloads
+                    );
+                }
             }
         }
         results.push(r);

@@ -54,12 +54,25 @@ impl Counter {
 }
 
 /// What crossed between host and device since a meter was made or [`Meter::reset_transfers`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Transfers {
     pub uploads: u64,
     pub upload_bytes: u64,
     pub downloads: u64,
     pub download_bytes: u64,
+}
+
+impl Transfers {
+    /// Each count divided by `n` (rounded down): the share of one of `n` equal pieces of work.
+    pub fn per(self, n: u64) -> Transfers {
+        let n = n.max(1);
+        Transfers {
+            uploads: self.uploads / n,
+            upload_bytes: self.upload_bytes / n,
+            downloads: self.downloads / n,
+            download_bytes: self.download_bytes / n,
+        }
+    }
 }
 
 impl Meter {
