@@ -11,7 +11,9 @@
 //! host [`KinkPattern`]) and replayed ones, and for `features` the features and ∂loss/∂features
 //! (the loss is a host closure). `read` downloads a handle, `load` uploads one: the algorithms'
 //! host arithmetic (the HVP's θ ± r·v, Meta-SGD, Adam) goes through them; an SGD step runs on
-//! the device (`sgd_step`: the gradient goes up, θ does not come down).
+//! the device (`sgd_step`: the gradient goes up, θ does not come down), and a whole inner step
+//! (`descend`) does not move the gradient at all: the backward pass writes it into a device
+//! buffer per task (`super::grads`), the step applies it there, and only the losses come back.
 //!
 //! The contract's methods return no errors, so a device error (out of memory, a failed launch)
 //! panics with the [`GpuError`] itself as the payload; the worker pool turns that into a typed
