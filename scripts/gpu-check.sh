@@ -12,8 +12,9 @@
 # queries, meta-batch 8, FOMAML and second-order MAML) and gpu-bench.json (`metalab bench --device
 # cuda`'s rows: seconds per meta-iteration of conv4 FOMAML/MAML 1 and 5 steps at meta-batch 32 and
 # of sinusoid MAML, each with the memory estimate, the engine's measured peak and the bytes that
-# crossed the bus per meta-iteration each way; and FOMAML 1 step
-# in calls within the default 1 GiB budget against whole meta-batches, alternating). Stops after 6
+# crossed the bus per meta-iteration each way; and FOMAML 1 step in calls within the default 1 GiB
+# budget against whole meta-batches, alternating). It also checks that an inner step on the GPU
+# brings back its losses only and steps as the host would (printed, not in a file). Stops after 6
 # minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

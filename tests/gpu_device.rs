@@ -7,7 +7,9 @@
 //! GPU engine as the algorithms' backend against the CPU path (`gpu_engine_agrees_with_the_cpu_path`,
 //! the comparison `tests/gpu_engine.rs` makes with the kernels on the CPU), the conv net likewise
 //! at Omniglot's shapes (`gpu_conv_engine_agrees_with_the_cpu_path`), and the bench's GPU rows
-//! (`gpu_bench_rows`). One test runs everywhere: without a driver, `metalab bench --device cuda`
+//! (`gpu_bench_rows`), and an inner step on the GPU bringing back its losses only and stepping
+//! as the host would (`gpu_inner_steps_stay_on_the_device`, tests/gpu_transfers.rs's check on
+//! `Cuda`). One test runs everywhere: without a driver, `metalab bench --device cuda`
 //! is a clear error.
 
 mod gpu_common;
@@ -213,6 +215,14 @@ fn gpu_bench_rows() {
 
 /// On a machine without a driver (CI), `metalab bench --device cuda` stops at once with the
 /// probe's error and its fix, and no workload runs; never a crash.
+#[test]
+#[ignore = "needs an NVIDIA GPU: run scripts/gpu-check.sh"]
+fn gpu_inner_steps_stay_on_the_device() {
+    gpu_common::assert_inner_steps_stay_on_the_device(|| {
+        Cuda::open(0).unwrap_or_else(|e| panic!("{e}"))
+    });
+}
+
 #[test]
 fn bench_on_cuda_without_a_driver_is_a_clear_error() {
     let (driver, _, _) = metalab::gpu::probe::libraries();

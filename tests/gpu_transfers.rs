@@ -17,73 +17,14 @@ use std::sync::Arc;
 use gpu_common::*;
 use metalab::algo::{self, AlgoContext};
 use metalab::experiment::{Algorithm, ArmSettings, DeviceSpec, MetaLrSchedule};
-use metalab::gpu::{GpuTasks, Host, Meter, Metered, Transfers};
-use metalab::model::lockstep::sgd_step;
-use metalab::model::LockStepModel;
+use metalab::gpu::{Host, Meter, Transfers};
 use metalab::pool::{GpuKernels, WorkerPool};
-use metalab::tasks::{Batch, Rng, Targets};
+use metalab::tasks::Rng;
 use rand::SeedableRng;
-
-const CONV: &str = "Conv(blocks: 2, channels: 3)";
-const MLP: &str = "Mlp(hidden: [8, 6])";
-
-/// Bytes a batch's data takes on the device: its inputs and its targets.
-fn data_bytes(b: &Batch) -> u64 {
-    let y = match &b.y {
-        Targets::Values(v) => v.len(),
-        Targets::Classes(c) => c.len(),
-    };
-    4 * (b.x.len() + y) as u64
-}
 
 #[test]
 fn an_inner_step_brings_back_its_losses_only_and_steps_as_the_host_would() {
-    for (family, model) in [(CLASSES, CONV), (SINUSOID, MLP), (CLASSES, MLP)] {
-        let tasks = 3;
-        let (p, eps, inits) = episodes_and_inits(family, model, tasks);
-        let meter = Meter::new();
-        let mut gpu = GpuTasks::new(Metered::new(Host, Arc::clone(&meter)), &p.net).unwrap();
-        let thetas: Vec<_> = inits.iter().map(|v| gpu.load(v.clone())).collect();
-        let at: Vec<_> = thetas.iter().collect();
-        let supports: Vec<&Batch> = eps.iter().map(|e| &e.support).collect();
-        let lr = 0.1;
-
-        meter.reset_transfers();
-        let stepped = gpu.descend(&at, &supports, lr);
-        let t: Transfers = meter.transfers();
-        eprintln!("{model} on {family}: one inner step of {tasks} tasks moved {t:?}");
-        // A loss a task, and for a classification its count of correct rows.
-        assert!(
-            t.download_bytes <= 2 * 4 * tasks as u64,
-            "{model}: {} B came back",
-            t.download_bytes
-        );
-        let data: u64 = supports.iter().map(|b| data_bytes(b)).sum();
-        assert!(
-            t.upload_bytes <= data,
-            "{model}: {} B went up, the batches hold {data} B",
-            t.upload_bytes
-        );
-
-        // The reference: the gradient brought back, stepped on the host's values.
-        let grads = gpu.gradients(&at, &supports);
-        for (i, ((out, next), (g_out, g))) in stepped.iter().zip(&grads).enumerate() {
-            assert_eq!(
-                out.loss.to_bits(),
-                g_out.loss.to_bits(),
-                "{model}: task {i}'s loss"
-            );
-            assert_eq!(out.correct, g_out.correct, "{model}: task {i}'s accuracy");
-            let host = sgd_step(&gpu.read(&thetas[i]), g, lr);
-            let device = gpu.read(next);
-            assert!(
-                host.iter()
-                    .zip(device.iter())
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{model}: task {i}'s step differs from the host's"
-            );
-        }
-    }
+    assert_inner_steps_stay_on_the_device(|| Host);
 }
 
 /// One FOMAML meta-iteration of `steps` inner steps through a pool on metered host kernels:
@@ -118,7 +59,7 @@ fn fomaml_iteration(family: &str, model: &str, meta_batch: usize, steps: usize) 
 #[test]
 fn a_fomaml_meta_iteration_moves_the_same_parameter_bytes_whatever_its_inner_steps() {
     let tasks = 4;
-    for (family, model) in [(CLASSES, CONV), (SINUSOID, MLP)] {
+    for (family, model) in [(CLASSES, TRANSFER_CONV), (SINUSOID, TRANSFER_MLP)] {
         let (p, eps, _) = episodes_and_inits(family, model, 1);
         let theta = 4 * p.net.num_params() as u64;
         let support = data_bytes(&eps[0].support);

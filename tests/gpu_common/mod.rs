@@ -15,7 +15,12 @@ use metalab::experiment::{
 };
 use metalab::pool::{GpuKernels, WorkerPool};
 use metalab::runs;
-use metalab::tasks::{Episode, Rng, Split};
+use std::sync::Arc;
+
+use metalab::gpu::{GpuTasks, Kernels, Meter, Metered, Transfers};
+use metalab::model::lockstep::sgd_step;
+use metalab::model::LockStepModel;
+use metalab::tasks::{Batch, Episode, Rng, Split, Targets};
 use rand::SeedableRng;
 
 pub const META_LR: f32 = 0.01;
@@ -379,5 +384,74 @@ pub fn engine_runs_on(
             == runs::deterministic_metrics(&again).unwrap(),
         cpu_s,
         gpu_s,
+    }
+}
+
+pub const TRANSFER_CONV: &str = "Conv(blocks: 2, channels: 3)";
+pub const TRANSFER_MLP: &str = "Mlp(hidden: [8, 6])";
+
+/// Bytes a batch's data takes on the device: its inputs and its targets.
+pub fn data_bytes(b: &Batch) -> u64 {
+    let y = match &b.y {
+        Targets::Values(v) => v.len(),
+        Targets::Classes(c) => c.len(),
+    };
+    4 * (b.x.len() + y) as u64
+}
+
+/// Holds `LockStepModel::descend` on the engine over backend `make()` (counted by a meter) to
+/// what tests/gpu_transfers.rs states: an inner step brings back its losses only, takes up only
+/// the batches' data, and steps bit for bit as the host would on the downloaded gradient; on the
+/// conv net and the MLP. The CPU proof runs it on `Host`, the GPU check on `Cuda`.
+pub fn assert_inner_steps_stay_on_the_device<B: Kernels>(make: impl Fn() -> B) {
+    for (family, model) in [
+        (CLASSES, TRANSFER_CONV),
+        (SINUSOID, TRANSFER_MLP),
+        (CLASSES, TRANSFER_MLP),
+    ] {
+        let tasks = 3;
+        let (p, eps, inits) = episodes_and_inits(family, model, tasks);
+        let meter = Meter::new();
+        let mut gpu = GpuTasks::new(Metered::new(make(), Arc::clone(&meter)), &p.net).unwrap();
+        let thetas: Vec<_> = inits.iter().map(|v| gpu.load(v.clone())).collect();
+        let at: Vec<_> = thetas.iter().collect();
+        let supports: Vec<&Batch> = eps.iter().map(|e| &e.support).collect();
+        let lr = 0.1;
+
+        meter.reset_transfers();
+        let stepped = gpu.descend(&at, &supports, lr);
+        let t: Transfers = meter.transfers();
+        eprintln!("{model} on {family}: one inner step of {tasks} tasks moved {t:?}");
+        // A loss a task, and for a classification its count of correct rows.
+        assert!(
+            t.download_bytes <= 2 * 4 * tasks as u64,
+            "{model}: {} B came back",
+            t.download_bytes
+        );
+        let data: u64 = supports.iter().map(|b| data_bytes(b)).sum();
+        assert!(
+            t.upload_bytes <= data,
+            "{model}: {} B went up, the batches hold {data} B",
+            t.upload_bytes
+        );
+
+        // The reference: the gradient brought back, stepped on the host's values.
+        let grads = gpu.gradients(&at, &supports);
+        for (i, ((out, next), (g_out, g))) in stepped.iter().zip(&grads).enumerate() {
+            assert_eq!(
+                out.loss.to_bits(),
+                g_out.loss.to_bits(),
+                "{model}: task {i}'s loss"
+            );
+            assert_eq!(out.correct, g_out.correct, "{model}: task {i}'s accuracy");
+            let host = sgd_step(&gpu.read(&thetas[i]), g, lr);
+            let device = gpu.read(next);
+            assert!(
+                host.iter()
+                    .zip(device.iter())
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{model}: task {i}'s step differs from the host's"
+            );
+        }
     }
 }
