@@ -3,7 +3,8 @@
 //!
 //! * `gpu::memory`'s estimate of a batched call is the engine's real peak for that call — every
 //!   call kind (loss, gradient with recorded or replayed kinks, the inner step whose gradients
-//!   stay on the device, `features` with and without its backward pass), on the conv net (with and without batch norm) and the MLP (ReLU, tanh) —
+//!   stay on the device, `features` with and without its backward pass), on the conv net (with
+//!   and without batch norm) and the MLP (ReLU, tanh) —
 //!   never below it, and above it by no more than the one-byte buffers it counts per task;
 //! * a call cut to a budget runs in calls of the tasks that fit, within the estimate of that
 //!   many, with the same bits as the whole call;

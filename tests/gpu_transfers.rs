@@ -15,8 +15,8 @@ mod gpu_common;
 use std::sync::Arc;
 
 use gpu_common::*;
-use metalab::algo::{self, AlgoContext};
-use metalab::experiment::{Algorithm, ArmSettings, DeviceSpec, MetaLrSchedule};
+use metalab::algo;
+use metalab::experiment::{Algorithm, DeviceSpec};
 use metalab::gpu::{Host, Meter, Transfers};
 use metalab::pool::{GpuKernels, WorkerPool};
 use metalab::tasks::Rng;
@@ -35,19 +35,7 @@ fn fomaml_iteration(family: &str, model: &str, meta_batch: usize, steps: usize) 
     let kernels = GpuKernels::HostMetered(Arc::clone(&meter));
     let pool = WorkerPool::with_kernels(&p.net, DeviceSpec::Cuda(0), kernels, 1, 1)
         .unwrap_or_else(|e| panic!("{e}"));
-    let ctx = AlgoContext {
-        net: p.net.clone(),
-        settings: ArmSettings {
-            inner_steps: steps,
-            inner_lr: 0.1,
-            meta_lr: 0.001,
-            meta_lr_schedule: MetaLrSchedule::Constant,
-            aggregate: Default::default(),
-            affinity: None,
-        },
-        total_iterations: 10,
-        seed: 7,
-    };
+    let ctx = context(&p, steps);
     let mut algo = algo::build(&Algorithm::Fomaml, ctx, p.family.as_ref());
     let mut rng = Rng::seed_from_u64(8);
     let batch = algo.sample_batch(p.family.as_ref(), &mut rng, meta_batch);

@@ -470,11 +470,16 @@ impl<B: Kernels> GpuTasks<B> {
         let grads = grads.expect("a gradient pass").into_device();
         let mut next = Vec::with_capacity(jobs.len());
         for (j, g) in jobs.iter().zip(&grads) {
-            let mut y = self.b.zeros_f32(B::len_f32(j.params))?;
-            ops::sgd_step(&self.b, j.params, g, &mut y, lr)?;
-            next.push(y);
+            next.push(self.stepped(j.params, g, lr)?);
         }
         Ok(outs.into_iter().zip(next).collect())
+    }
+
+    /// A new handle holding `params − lr·g`, both on the device.
+    fn stepped(&self, params: &B::F32, g: &B::F32, lr: f32) -> Result<B::F32, GpuError> {
+        let mut next = self.b.zeros_f32(B::len_f32(params))?;
+        ops::sgd_step(&self.b, params, g, &mut next, lr)?;
+        Ok(next)
     }
 
     /// The batched pass of [`GpuTasks::step_group`]: every job's loss, and with `grad` its
@@ -658,9 +663,7 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
     fn sgd_step(&mut self, params: &B::F32, grad: &[f32], lr: f64) -> B::F32 {
         ok((|| {
             let g = self.b.upload_f32(grad)?;
-            let mut next = self.b.zeros_f32(B::len_f32(params))?;
-            ops::sgd_step(&self.b, params, &g, &mut next, lr as f32)?;
-            Ok(next)
+            self.stepped(params, &g, lr as f32)
         })())
     }
 

@@ -112,6 +112,24 @@ pub fn grad_tolerance(a: &Algorithm) -> f64 {
     }
 }
 
+/// The context of the tests' meta-iterations: `inner_steps` SGD steps of 0.1, Adam at
+/// [`META_LR`], seed 7.
+pub fn context(p: &Prepared, inner_steps: usize) -> AlgoContext {
+    AlgoContext {
+        net: p.net.clone(),
+        settings: ArmSettings {
+            inner_steps,
+            inner_lr: 0.1,
+            meta_lr: META_LR as f64,
+            meta_lr_schedule: MetaLrSchedule::Constant,
+            aggregate: Default::default(),
+            affinity: None,
+        },
+        total_iterations: 10,
+        seed: 7,
+    }
+}
+
 /// One meta-iteration of `algorithm` on `pool`: the step's statistics, the state after it,
 /// the evaluation protocol's per-step losses from the result on 2 test tasks, and the step's
 /// seconds.
@@ -121,19 +139,7 @@ fn one_step(
     pool: &WorkerPool,
     meta_batch: usize,
 ) -> (StepStats, BTreeMap<String, Vec<f32>>, Vec<f32>, f64) {
-    let ctx = AlgoContext {
-        net: p.net.clone(),
-        settings: ArmSettings {
-            inner_steps: 2,
-            inner_lr: 0.1,
-            meta_lr: META_LR as f64,
-            meta_lr_schedule: MetaLrSchedule::Constant,
-            aggregate: Default::default(),
-            affinity: None,
-        },
-        total_iterations: 10,
-        seed: 7,
-    };
+    let ctx = context(p, 2);
     let mut algo: Box<dyn MetaAlgorithm> = algo::build(algorithm, ctx, p.family.as_ref());
     let mut rng = Rng::seed_from_u64(8);
     let batch = algo.sample_batch(p.family.as_ref(), &mut rng, meta_batch);
