@@ -95,8 +95,11 @@ fn rust_type(c: &str) -> Option<&'static str> {
         "const unsigned char*" => "&Self::U8",
         "unsigned char*" => "&mut Self::U8",
         "const int*" => "&Self::I32",
+        "const double*" => "&Self::F64",
+        "double*" => "&mut Self::F64",
         "int" => "i32",
         "float" => "f32",
+        "double" => "f64",
         _ => return None,
     })
 }
@@ -173,7 +176,10 @@ fn rust_source(kernels: &[Kernel]) -> String {
                     "const unsigned char*" => "*const u8",
                     "unsigned char*" => "*mut u8",
                     "const int*" => "*const i32",
+                    "const double*" => "*const f64",
+                    "double*" => "*mut f64",
                     "int" => "i32",
+                    "double" => "f64",
                     _ => "f32",
                 };
                 format!("{}: {t}", p.name)
@@ -230,7 +236,7 @@ fn rust_source(kernels: &[Kernel]) -> String {
         let mut body = String::new();
         for p in &k.params {
             let a = match p.ty.as_str() {
-                "int" | "float" => format!("&{}", p.name),
+                "int" | "float" | "double" => format!("&{}", p.name),
                 _ => p.name.clone(),
             };
             writeln!(body, "        b.arg({a});").unwrap();
@@ -253,10 +259,10 @@ fn call_args(k: &Kernel, read: &str, write: &str) -> String {
     k.params
         .iter()
         .map(|p| match p.ty.as_str() {
-            "const float*" | "const unsigned char*" | "const int*" => {
+            "const float*" | "const unsigned char*" | "const int*" | "const double*" => {
                 format!("{}.{read}()", p.name)
             }
-            "float*" | "unsigned char*" => format!("{}.{write}()", p.name),
+            "float*" | "unsigned char*" | "double*" => format!("{}.{write}()", p.name),
             _ => p.name.clone(),
         })
         .collect::<Vec<_>>()

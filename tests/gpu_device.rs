@@ -38,7 +38,7 @@ fn gpu_agrees_with_its_emulation() {
         for (((n, g), (_, h)), (_, g2)) in on_gpu.iter().zip(&on_host).zip(&again) {
             let d = difference(g, h);
             let ok = match g {
-                Output::U8(_) => d == 0.0,
+                Output::U8(_) | Output::F64(_) => d == 0.0,
                 Output::F32(_) => d <= 1e-4,
             };
             if !ok {
@@ -213,8 +213,8 @@ fn gpu_bench_rows() {
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }
 
-/// On a machine without a driver (CI), `metalab bench --device cuda` stops at once with the
-/// probe's error and its fix, and no workload runs; never a crash.
+/// tests/gpu_transfers.rs's inner step on the GPU: its losses alone come back, and it steps as
+/// the host would on the downloaded gradient, bit for bit.
 #[test]
 #[ignore = "needs an NVIDIA GPU: run scripts/gpu-check.sh"]
 fn gpu_inner_steps_stay_on_the_device() {
@@ -223,6 +223,18 @@ fn gpu_inner_steps_stay_on_the_device() {
     });
 }
 
+/// tests/gpu_transfers.rs's step back on the GPU: second-order MAML's vectors stay there, and
+/// each is bit for bit the host path's over the same GPU.
+#[test]
+#[ignore = "needs an NVIDIA GPU: run scripts/gpu-check.sh"]
+fn gpu_steps_back_stay_on_the_device() {
+    gpu_common::assert_steps_back_stay_on_the_device(|| {
+        Cuda::open(0).unwrap_or_else(|e| panic!("{e}"))
+    });
+}
+
+/// On a machine without a driver (CI), `metalab bench --device cuda` stops at once with the
+/// probe's error and its fix, and no workload runs; never a crash.
 #[test]
 fn bench_on_cuda_without_a_driver_is_a_clear_error() {
     let (driver, _, _) = metalab::gpu::probe::libraries();

@@ -3,7 +3,9 @@
 //!
 //! * `gpu::memory`'s estimate of a batched call is the engine's real peak for that call — every
 //!   call kind (loss, gradient with recorded or replayed kinks, the inner step whose gradients
-//!   stay on the device, `features` with and without its backward pass), on the conv net (with
+//!   stay on the device, the query gradients widened into f64 vectors there, second-order
+//!   MAML's step back with its shifted points and their gradients on the device, `features`
+//!   with and without its backward pass), on the conv net (with
 //!   and without batch norm) and the MLP (ReLU, tanh) —
 //!   never below it, and above it by no more than the one-byte buffers it counts per task;
 //! * a call cut to a budget runs in calls of the tasks that fit, within the estimate of that
@@ -83,6 +85,14 @@ fn calls(
         .iter()
         .map(|_| gpu.load(net.init(&mut rng)[..net.layout.head_start].to_vec()))
         .collect();
+    let at: Vec<_> = thetas.iter().collect();
+    let supports: Vec<_> = eps.iter().map(|e| &e.support).collect();
+    // The vectors a step back takes, the caller's: alive before every call.
+    let vs: Vec<_> = gpu
+        .gradient_vectors(&at, &supports)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
     let mut patterns = vec![KinkPattern::default(); eps.len()];
     let mut out = vec![];
     let mut measure =
@@ -153,6 +163,34 @@ fn calls(
             .map(|(out, _next)| StepOut { out, grad: None })
             .collect()
     });
+    measure("query vectors", Call::Vectors, &mut |g| {
+        // As the inner step's handles: the caller's vectors, read and dropped here.
+        g.gradient_vectors(&at, &supports)
+            .into_iter()
+            .map(|(out, v)| StepOut {
+                out,
+                grad: Some(g.read_vector(v).iter().map(|&v| v as f32).collect()),
+            })
+            .collect()
+    });
+    let mut vs = Some(vs);
+    measure("step back", Call::StepBack, &mut |g| {
+        let back = g.step_back(&at, &supports, vs.take().expect("once"), 0.1, 1e-3);
+        // Read back and made again, so what is alive after the call is what was before it.
+        let values: Vec<Vec<f64>> = back.into_iter().map(|v| g.read_vector(v)).collect();
+        let outs = values
+            .iter()
+            .map(|v| StepOut {
+                out: LossOut {
+                    loss: 0.0,
+                    correct: None,
+                },
+                grad: Some(v.iter().map(|&v| v as f32).collect()),
+            })
+            .collect();
+        vs = Some(values.into_iter().map(|v| g.vector(v)).collect());
+        outs
+    });
     for (grad, what) in [(false, "features"), (true, "features with ∂body")] {
         measure(what, Call::Features { grad }, &mut |g| {
             let mut losses: Vec<Box<FeatureLoss>> = eps
@@ -203,8 +241,10 @@ fn the_estimate_is_the_engines_real_peak_for_every_call() {
                 (RELU_MLP, "loss") => 3 * n as u64 * (8 + 6),
                 _ => 0,
             };
+            // A step back's task runs two jobs, each with its own one-byte buffers.
+            let jobs = if call == Call::StepBack { 2 } else { 1 };
             assert!(
-                estimate - peak <= 2 * 4 + codes,
+                estimate - peak <= jobs * 2 * 4 + codes,
                 "{model}, {what}: the estimate {estimate} B is {} B over the peak",
                 estimate - peak
             );
@@ -224,9 +264,9 @@ fn a_call_cut_to_the_budget_runs_in_calls_that_fit_with_the_same_bits() {
     };
     let meter = Meter::new();
     let mut gpu = GpuTasks::new(Metered::new(Host, Arc::clone(&meter)), &p.net).unwrap();
-    // Room for the handles `calls` loads (3 of θ, 3 of the body) and one and a half tasks'
-    // gradient call.
-    let handles = 3 * (p.net.num_params() + p.net.layout.head_start) as u64 * 4;
+    // Room for the handles `calls` loads (3 of θ, 3 of the body, 3 f64 vectors of θ's length)
+    // and one and a half tasks' gradient call.
+    let handles = 3 * (3 * p.net.num_params() + p.net.layout.head_start) as u64 * 4;
     let one = memory::per_task_bytes(&p.net, n, Call::Gradient);
     let room = one + one / 2;
     gpu.set_budget(handles + room);
@@ -240,6 +280,7 @@ fn a_call_cut_to_the_budget_runs_in_calls_that_fit_with_the_same_bits() {
         // engine leaves room for them when it cuts).
         let fits = match call {
             Call::Descend => fits + (3 - k as u64) * p.net.num_params() as u64 * 4,
+            Call::Vectors => fits + (3 - k as u64) * p.net.num_params() as u64 * 8,
             _ => fits,
         };
         eprintln!("{what}: calls of {k}: peak {peak} B (the whole call: {peak_whole} B)");

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use gpu_common::*;
 use metalab::algo;
 use metalab::experiment::{Algorithm, DeviceSpec};
-use metalab::gpu::{Host, Meter, Transfers};
+use metalab::gpu::{GpuTasks, Host, Meter, Transfers};
+use metalab::model::hvp::SUM_BLOCK;
+use metalab::model::lockstep::record_kinks;
+use metalab::model::LockStepModel;
 use metalab::pool::{GpuKernels, WorkerPool};
 use metalab::tasks::Rng;
 use rand::SeedableRng;
@@ -27,16 +30,33 @@ fn an_inner_step_brings_back_its_losses_only_and_steps_as_the_host_would() {
     assert_inner_steps_stay_on_the_device(|| Host);
 }
 
+#[test]
+fn a_step_back_keeps_its_vectors_on_the_device_and_matches_the_host_path_bit_for_bit() {
+    assert_steps_back_stay_on_the_device(|| Host);
+}
+
 /// One FOMAML meta-iteration of `steps` inner steps through a pool on metered host kernels:
 /// what crossed the bus.
 fn fomaml_iteration(family: &str, model: &str, meta_batch: usize, steps: usize) -> Transfers {
+    iteration(&Algorithm::Fomaml, family, model, meta_batch, steps)
+}
+
+/// One meta-iteration of `algorithm` with `steps` inner steps through a pool on metered host
+/// kernels: what crossed the bus.
+fn iteration(
+    algorithm: &Algorithm,
+    family: &str,
+    model: &str,
+    meta_batch: usize,
+    steps: usize,
+) -> Transfers {
     let (p, _, _) = episodes_and_inits(family, model, 1);
     let meter = Meter::new();
     let kernels = GpuKernels::HostMetered(Arc::clone(&meter));
     let pool = WorkerPool::with_kernels(&p.net, DeviceSpec::Cuda(0), kernels, 1, 1)
         .unwrap_or_else(|e| panic!("{e}"));
     let ctx = context(&p, steps);
-    let mut algo = algo::build(&Algorithm::Fomaml, ctx, p.family.as_ref());
+    let mut algo = algo::build(algorithm, ctx, p.family.as_ref());
     let mut rng = Rng::seed_from_u64(8);
     let batch = algo.sample_batch(p.family.as_ref(), &mut rng, meta_batch);
     meter.reset_transfers();
@@ -73,5 +93,49 @@ fn a_fomaml_meta_iteration_moves_the_same_parameter_bytes_whatever_its_inner_ste
         );
         // And the one gradient a task that does come down is there: the meter sees it.
         assert!(one.download_bytes >= tasks as u64 * theta, "{one:?}");
+    }
+}
+
+#[test]
+fn a_second_order_maml_meta_iteration_moves_one_vector_a_task_whatever_its_inner_steps() {
+    let tasks = 4;
+    let maml = Algorithm::Maml { hvp_eps: 1e-3 };
+    for (family, model) in [(CLASSES, TRANSFER_CONV), (SINUSOID, TRANSFER_MLP)] {
+        let (p, eps, inits) = episodes_and_inits(family, model, 1);
+        let theta = 4 * p.net.num_params() as u64;
+        let support = data_bytes(&eps[0].support);
+        let mut gpu = GpuTasks::new(Host, &p.net).unwrap();
+        let at = gpu.load(inits[0].clone());
+        let codes: u64 = record_kinks(&mut gpu, &[0], &[&at], &[&eps[0].support])[0]
+            .codes
+            .iter()
+            .map(|c| c.len() as u64)
+            .sum();
+        let one = iteration(&maml, family, model, tasks, 1);
+        let five = iteration(&maml, family, model, tasks, 5);
+        eprintln!(
+            "second-order MAML, {model} on {family}, {tasks} tasks, θ {theta} B, support {support} B, kink codes {codes} B a task: 1 step {one:?}, 5 steps {five:?}"
+        );
+        // Each extra step adds, per task, the support's data four times up (the inner step,
+        // the recording pass, the two replaying passes) and its codes twice (replayed), and down
+        // the codes once (recorded), the norm's block sums and four losses and counts. No
+        // parameters: the host path's shifted points alone were 2 θ up and their gradients 2 θ
+        // down, a step.
+        let extra = 4 * tasks as u64;
+        let blocks = 8 * p.net.num_params().div_ceil(SUM_BLOCK) as u64;
+        let (up, down) = (
+            five.upload_bytes - one.upload_bytes,
+            five.download_bytes - one.download_bytes,
+        );
+        assert!(
+            up <= extra * (4 * support + 2 * codes),
+            "{model}: {up} B more up with 5 steps"
+        );
+        assert!(
+            down <= extra * (codes + blocks + 4 * 8),
+            "{model}: {down} B more down with 5 steps"
+        );
+        // The one vector a task that does come down (f64: 2 θ) is there: the meter sees it.
+        assert!(one.download_bytes >= tasks as u64 * 2 * theta, "{one:?}");
     }
 }

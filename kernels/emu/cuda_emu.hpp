@@ -9,7 +9,7 @@
 // - `__shared__` variables are function-local statics: blocks run one after another, so each
 //   block sees the storage alone, and launches are serialised by one lock, so two host threads
 //   never share it.
-// - Rounding intrinsics (`__fmul_rn`, `__fadd_rn`) are plain float ops: x86-64 SSE rounds each
+// - Rounding intrinsics (`__fmul_rn`, `__fadd_rn`, their double forms) are plain float ops: x86-64 SSE rounds each
 //   op to nearest and g++ is told not to contract (-ffp-contract=off), as on the GPU they forbid.
 #pragma once
 
@@ -152,6 +152,11 @@ inline void __syncthreads() { emu::block->all->arrive_and_wait(); }
 template <class T> T __shfl_down_sync(unsigned, T v, unsigned delta) { return emu::shfl_down(v, delta); }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+inline double __ddiv_rn(double a, double b) { return a / b; }
+inline float __double2float_rn(double x) { return static_cast<float>(x); }
 inline float __expf(float x) { return std::exp(x); }
 using std::exp;
 using std::log;

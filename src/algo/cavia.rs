@@ -11,15 +11,16 @@
 //! `g ← g − α·H_θφ(φ_k)·v` and `v ← v − α·H_φφ(φ_k)·v`. Both blocks are one Hessian-vector
 //! product: the plain network's along the direction the context moves it
 //! (`TaskContext::push`), by central differences of gradients with the kink pattern frozen
-//! (`maml::hvps`), pulled back through the context's fold (`TaskContext::pull_hvp`): one
+//! (`model::hvps`), pulled back through the context's fold (`TaskContext::pull_hvp`): one
 //! product, two gradients, per task and step, however wide the context.
 
 use rand::SeedableRng;
 
 use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use super::maml::{hvps, Order};
+use super::maml::Order;
 use crate::model::context::TaskContext;
+use crate::model::hvps;
 use crate::model::{Evaluator, LockStepModel, LossOut, SerialTasks};
 use crate::pool::{LockStepWork, PoolError, WorkerPool};
 use crate::tasks::{Batch, Episode, Rng};

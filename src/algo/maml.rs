@@ -3,13 +3,14 @@
 //! dfdx has no gradient of a gradient, so the backward pass through the inner SGD steps uses
 //! Hessian-vector products by central differences of gradients:
 //! `v ← v − α·H(θ_k)·v` for k = K−1 … 0, with `H·v ≈ (g(θ + r·v) − g(θ − r·v)) / 2r`,
-//! `r = ε/‖v‖`, accumulated in f64. A test checks the result against brute-force finite
+//! `r = ε/‖v‖`, accumulated in f64 (`LockStepModel::step_back`, the arithmetic in `model::hvp`;
+//! a device backend keeps v where θ lives). A test checks the result against brute-force finite
 //! differences of the whole meta-objective.
 
 use super::contract::{AdaptMode, AlgoContext};
 use super::inner::sgd_trajectories;
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use crate::model::{Evaluator, KinkPattern, Kinks, LockStepModel, LossOut, SerialTasks, StepJob};
+use crate::model::{Evaluator, LockStepModel, LossOut, SerialTasks};
 use crate::tasks::{Batch, Episode};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,26 +59,22 @@ pub fn meta_grads<M: LockStepModel + ?Sized>(
     let queries: Vec<&Batch> = episodes.iter().map(|e| &e.query).collect();
     let trajs = sgd_trajectories(m, starts, &supports, steps, lr);
     let adapted: Vec<&M::Params> = trajs.iter().map(|t| &t[steps]).collect();
-    let query = m.gradients(&adapted, &queries);
-    let mut vs: Vec<Vec<f64>> = query
-        .iter()
-        .map(|(_, g)| g.iter().map(|&g| g as f64).collect())
-        .collect();
-    if let Order::Second { hvp_eps } = order {
-        for k in (0..steps).rev() {
-            let at: Vec<&M::Params> = trajs.iter().map(|t| &t[k]).collect();
-            let hvs = hvps(m, &at, &supports, &vs, hvp_eps);
-            for (v, hv) in vs.iter_mut().zip(&hvs) {
-                for (v, h) in v.iter_mut().zip(hv) {
-                    *v -= lr * h;
-                }
+    match order {
+        Order::First => m
+            .gradients(&adapted, &queries)
+            .into_iter()
+            .map(|(q, g)| (g.iter().map(|&g| g as f64).collect(), q))
+            .collect(),
+        Order::Second { hvp_eps } => {
+            let (outs, mut vs): (Vec<LossOut>, Vec<M::Vector>) =
+                m.gradient_vectors(&adapted, &queries).into_iter().unzip();
+            for k in (0..steps).rev() {
+                let at: Vec<&M::Params> = trajs.iter().map(|t| &t[k]).collect();
+                vs = m.step_back(&at, &supports, vs, lr, hvp_eps);
             }
+            vs.into_iter().map(|v| m.read_vector(v)).zip(outs).collect()
         }
     }
-    vs.into_iter()
-        .zip(query)
-        .map(|(v, (q, _))| (v, q))
-        .collect()
 }
 
 /// One task's meta-gradient (in f64) and its query result after adaptation, on one evaluator.
@@ -90,90 +87,6 @@ pub fn task_meta_grad(
     order: Order,
 ) -> (Vec<f64>, LossOut) {
     meta_grads(&mut SerialTasks::new(ev), theta, &[ep], steps, lr, order)
-        .pop()
-        .expect("one task")
-}
-
-/// For every task, the Hessian of the loss on `batches[i]` at `thetas[i]` times `vs[i]`, by
-/// central differences of gradients with the kink pattern frozen at `thetas[i]` (see
-/// [`Kinks`]): one batched call records the patterns, one replays them at θ ± r·v. A task
-/// whose `v` is zero (or not finite) gets zeros and no work.
-pub fn hvps<M: LockStepModel + ?Sized>(
-    m: &mut M,
-    thetas: &[&M::Params],
-    batches: &[&Batch],
-    vs: &[Vec<f64>],
-    eps: f64,
-) -> Vec<Vec<f64>> {
-    let radii: Vec<Option<f64>> = vs
-        .iter()
-        .map(|v| {
-            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            (norm != 0.0 && norm.is_finite()).then(|| eps / norm)
-        })
-        .collect();
-    let active: Vec<usize> = (0..vs.len()).filter(|&i| radii[i].is_some()).collect();
-    let mut patterns = vec![KinkPattern::default(); active.len()];
-    let mut record: Vec<StepJob<M::Params>> = active
-        .iter()
-        .zip(patterns.iter_mut())
-        .map(|(&i, p)| StepJob {
-            kinks: Kinks::Record(p),
-            ..StepJob::loss(thetas[i], batches[i])
-        })
-        .collect();
-    m.step(&mut record);
-    drop(record);
-    let shifted: Vec<Vec<f32>> = [1.0, -1.0]
-        .iter()
-        .flat_map(|&sign| active.iter().map(move |&i| (sign, i)))
-        .map(|(sign, i)| {
-            let r = radii[i].expect("active");
-            m.read(thetas[i])
-                .iter()
-                .zip(&vs[i])
-                .map(|(&t, &v)| (t as f64 + sign * r * v) as f32)
-                .collect()
-        })
-        .collect();
-    let shifted: Vec<M::Params> = shifted.into_iter().map(|s| m.load(s)).collect();
-    let mut replay: Vec<StepJob<M::Params>> = shifted
-        .iter()
-        .zip(active.iter().chain(&active))
-        .zip(patterns.iter().chain(&patterns))
-        .map(|((p, &i), pattern)| StepJob {
-            kinks: Kinks::Replay(pattern),
-            ..StepJob::gradient(p, batches[i])
-        })
-        .collect();
-    let grads: Vec<Vec<f32>> = m
-        .step(&mut replay)
-        .into_iter()
-        .map(|o| o.into_grad().1)
-        .collect();
-    let (plus, minus) = grads.split_at(active.len());
-    let mut out = vec![vec![]; vs.len()];
-    for (j, &i) in active.iter().enumerate() {
-        let r = radii[i].expect("active");
-        out[i] = plus[j]
-            .iter()
-            .zip(&minus[j])
-            .map(|(&a, &b)| (a as f64 - b as f64) / (2.0 * r))
-            .collect();
-    }
-    for (o, v) in out.iter_mut().zip(vs) {
-        if o.is_empty() {
-            *o = vec![0.0; v.len()];
-        }
-    }
-    out
-}
-
-/// [`hvps`] for one task on one evaluator.
-pub fn hvp(ev: &mut dyn Evaluator, theta: &[f32], batch: &Batch, v: &[f64], eps: f64) -> Vec<f64> {
-    let mut m = SerialTasks::new(ev);
-    let theta = theta.to_vec();
-    hvps(&mut m, &[&theta], &[batch], &[v.to_vec()], eps)
         .pop()
         .expect("one task")
 }

@@ -3,14 +3,14 @@
 //!
 //! The meta-gradient is exact second order, as MAML's: walking back through the steps,
 //! `∂L/∂α += −v ⊙ ∇L_s(θ_k)` and `v ← v − H(θ_k)·(α ⊙ v)`, with the Hessian-vector products by
-//! central differences of gradients and the kink pattern frozen (`maml::hvps`). α starts at the
+//! central differences of gradients and the kink pattern frozen (`model::hvps`). α starts at the
 //! arm's `inner_lr` everywhere (the paper draws it at random in [0.005, 0.1]).
 
 use rand::SeedableRng;
 
 use super::contract::{AdaptMode, AlgoContext};
 use super::learner::{Learner, MetaOptimizer, TaskOut, TaskRule, TaskSource};
-use super::maml::hvps;
+use crate::model::hvps;
 use crate::model::{Evaluator, LockStepModel, LossOut, SerialTasks};
 use crate::tasks::{Batch, Episode, Rng};
 

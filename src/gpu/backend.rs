@@ -28,6 +28,8 @@ pub trait Backend {
     type F32;
     type U8;
     type I32;
+    /// A buffer of f64: second-order MAML's backward vectors (`model::hvp`).
+    type F64;
 
     /// The most blocks an element-wise launch uses (results do not depend on it).
     fn max_grid(&self) -> u32;
@@ -35,10 +37,13 @@ pub trait Backend {
     fn upload_f32(&self, v: &[f32]) -> Result<Self::F32, GpuError>;
     fn upload_u8(&self, v: &[u8]) -> Result<Self::U8, GpuError>;
     fn upload_i32(&self, v: &[i32]) -> Result<Self::I32, GpuError>;
+    fn upload_f64(&self, v: &[f64]) -> Result<Self::F64, GpuError>;
     fn zeros_f32(&self, n: usize) -> Result<Self::F32, GpuError>;
     fn zeros_u8(&self, n: usize) -> Result<Self::U8, GpuError>;
+    fn zeros_f64(&self, n: usize) -> Result<Self::F64, GpuError>;
     fn download_f32(&self, b: &Self::F32) -> Result<Vec<f32>, GpuError>;
     fn download_u8(&self, b: &Self::U8) -> Result<Vec<u8>, GpuError>;
+    fn download_f64(&self, b: &Self::F64) -> Result<Vec<f64>, GpuError>;
     /// `dst[dst_at..dst_at + len] ← src[src_at..src_at + len]`, on the device. Refuses ranges
     /// past either buffer.
     fn copy_f32(
@@ -52,6 +57,7 @@ pub trait Backend {
     fn len_f32(b: &Self::F32) -> usize;
     fn len_u8(b: &Self::U8) -> usize;
     fn len_i32(b: &Self::I32) -> usize;
+    fn len_f64(b: &Self::F64) -> usize;
 
     /// `c ← α·op(a)·op(b) + β·c` for each of `g.batch` matrices, column-major, as cuBLAS's
     /// `cublasSgemmStridedBatched`, in fp32 (never TF32). Refuses buffers too short for `g`.

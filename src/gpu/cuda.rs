@@ -120,6 +120,7 @@ impl Backend for Cuda {
     type F32 = CudaSlice<f32>;
     type U8 = CudaSlice<u8>;
     type I32 = CudaSlice<i32>;
+    type F64 = CudaSlice<f64>;
 
     fn max_grid(&self) -> u32 {
         65_535
@@ -132,6 +133,18 @@ impl Backend for Cuda {
     }
     fn upload_i32(&self, v: &[i32]) -> Result<CudaSlice<i32>, GpuError> {
         self.stream.clone_htod(v).map_err(|e| self.mem(e))
+    }
+    fn upload_f64(&self, v: &[f64]) -> Result<CudaSlice<f64>, GpuError> {
+        self.stream.clone_htod(v).map_err(|e| self.mem(e))
+    }
+    fn zeros_f64(&self, n: usize) -> Result<CudaSlice<f64>, GpuError> {
+        self.stream.alloc_zeros(n.max(1)).map_err(|e| self.mem(e))
+    }
+    fn download_f64(&self, b: &CudaSlice<f64>) -> Result<Vec<f64>, GpuError> {
+        self.stream.clone_dtoh(b).map_err(|e| self.mem(e))
+    }
+    fn len_f64(b: &CudaSlice<f64>) -> usize {
+        b.len()
     }
     fn zeros_f32(&self, n: usize) -> Result<CudaSlice<f32>, GpuError> {
         self.stream.alloc_zeros(n.max(1)).map_err(|e| self.mem(e))

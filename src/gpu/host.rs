@@ -13,6 +13,7 @@ impl Backend for Host {
     type F32 = Vec<f32>;
     type U8 = Vec<u8>;
     type I32 = Vec<i32>;
+    type F64 = Vec<f64>;
 
     /// Every block starts 256 OS threads, so element-wise launches use few blocks.
     fn max_grid(&self) -> u32 {
@@ -26,6 +27,18 @@ impl Backend for Host {
     }
     fn upload_i32(&self, v: &[i32]) -> Result<Vec<i32>, GpuError> {
         Ok(v.to_vec())
+    }
+    fn upload_f64(&self, v: &[f64]) -> Result<Vec<f64>, GpuError> {
+        Ok(v.to_vec())
+    }
+    fn zeros_f64(&self, n: usize) -> Result<Vec<f64>, GpuError> {
+        Ok(vec![0.0; n])
+    }
+    fn download_f64(&self, b: &Vec<f64>) -> Result<Vec<f64>, GpuError> {
+        Ok(b.clone())
+    }
+    fn len_f64(b: &Vec<f64>) -> usize {
+        b.len()
     }
     fn zeros_f32(&self, n: usize) -> Result<Vec<f32>, GpuError> {
         Ok(vec![0.0; n])

@@ -10,9 +10,10 @@
 //! times one task's (but for empty kink-code buffers, one byte each whatever the tasks: the
 //! ledger counts them per task, a few bytes over).
 //!
-//! Not in a call's working set: the parameter handles the algorithm holds across its calls
-//! (θ per task, the inner loop's trajectory, the HVP's shifted points), which are alive before
-//! the call starts; [`meta_iteration`] adds them.
+//! Not in a call's working set: the handles the algorithm holds across its calls (θ per task,
+//! the inner loop's trajectory, second-order MAML's f64 backward vectors; for Meta-SGD and
+//! CAVIA, whose HVPs go through the host, the shifted points), which are alive before the call
+//! starts; [`meta_iteration`] adds them.
 
 use crate::experiment::{Activation, ModelSpec};
 use crate::model::Network;
@@ -35,6 +36,13 @@ pub enum Call {
     /// task's θ-long, then the step into a new handle (held by the caller after the call, but
     /// born inside it beside the gradient).
     Descend,
+    /// `gradient_vectors`: a gradient pass with free kinks whose gradients stay on the device,
+    /// each widened into an f64 vector (held by the caller after the call).
+    Vectors,
+    /// `step_back`, per task: its two shifted points θ ± r·v (made inside the call), a gradient
+    /// pass at each replaying the kinks recorded at θ, the gradients kept on the device for the
+    /// update of the task's vector (alive before the call, so not counted here).
+    StepBack,
     /// `features` (the body without the head), with or without ∂loss/∂body.
     Features { grad: bool },
 }
@@ -172,14 +180,23 @@ fn conv_backward(l: &mut Ledger, blocks: &[Block], n: u64, features: u64) {
 /// buffers, not the parameter handles the caller holds (see the module documentation).
 pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
     let n = n as u64;
+    if call == Call::StepBack {
+        // Two jobs, each the gradient pass of one shifted point, which is alive throughout.
+        let theta = F32 * net.num_params() as u64;
+        return 2 * (theta + job_bytes(net, n, call));
+    }
+    job_bytes(net, n, call)
+}
+
+/// [`per_task_bytes`] of one job of the call (a `StepBack` task runs two, each beside its
+/// shifted point).
+fn job_bytes(net: &Network, n: u64, call: Call) -> u64 {
     let blocks = conv_blocks(net);
     let dims = dense_dims(net);
     let conv = !blocks.is_empty();
     let relu = matches!(&net.spec, ModelSpec::Mlp(m) if m.activation == Activation::Relu);
-    let keep = matches!(
-        call,
-        Call::Gradient | Call::Descend | Call::Features { grad: true }
-    );
+    let device_grads = matches!(call, Call::Descend | Call::Vectors | Call::StepBack);
+    let keep = device_grads || matches!(call, Call::Gradient | Call::Features { grad: true });
     let mut l = Ledger::default();
     let input = net.shape.input_len() as u64;
     if conv {
@@ -188,13 +205,15 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
         l.take(F32 * n * input);
     }
     let (layers, classes) = match call {
-        Call::Loss | Call::Gradient | Call::Descend => (&dims[..], dims.last().map_or(0, |d| d.1)),
+        Call::Loss | Call::Gradient | Call::Descend | Call::Vectors | Call::StepBack => {
+            (&dims[..], dims.last().map_or(0, |d| d.1))
+        }
         Call::Features { .. } => (&dims[..dims.len().saturating_sub(1)], 0),
     };
     // A step may record or replay a ReLU MLP's hidden layers' codes (counted as if it does);
     // `features` runs with free kinks.
     let kinked = match call {
-        Call::Loss | Call::Gradient if relu => dims.len() - 1,
+        Call::Loss | Call::Gradient | Call::StepBack if relu => dims.len() - 1,
         _ => 0,
     };
     dense_forward(&mut l, layers, n, kinked);
@@ -205,7 +224,7 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
     };
     let backward = conv || !layers.is_empty();
     let dout = match call {
-        Call::Loss | Call::Gradient | Call::Descend => {
+        Call::Loss | Call::Gradient | Call::Descend | Call::Vectors | Call::StepBack => {
             let dout = l.take(F32 * n * classes);
             // The losses, and the targets: values for a regression, labels and the count of
             // correct rows for a classification.
@@ -223,7 +242,7 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
     };
     // The device gradients, alive from the backward pass's start to the step's end.
     let theta = F32 * net.num_params() as u64;
-    if call == Call::Descend {
+    if device_grads {
         l.take(theta);
     }
     if keep && backward {
@@ -232,11 +251,13 @@ pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
             conv_backward(&mut l, &blocks, n, F32 * n * feature_dim);
         }
     }
-    // The step itself runs once the pass's buffers are gone: the gradient and the new handle.
-    if call == Call::Descend {
-        return l.peak.max(2 * theta);
+    // Once the pass's buffers are gone: the gradient beside the new handle (the step), or
+    // beside its f64 widening.
+    match call {
+        Call::Descend => l.peak.max(2 * theta),
+        Call::Vectors => l.peak.max(3 * theta),
+        _ => l.peak,
     }
-    l.peak
 }
 
 /// Bytes a batched `call` of `tasks` tasks on `n` examples each needs.
@@ -275,9 +296,10 @@ pub struct Estimate {
     pub calls: usize,
     /// The largest call's working set.
     pub call_peak: u64,
-    /// Parameter handles a second-order MAML meta-iteration holds across its calls: per task
-    /// the trajectory θ₀ … θ_K and the HVP's two shifted points (flat in the steps but for
-    /// these, each the size of θ).
+    /// What a second-order MAML meta-iteration holds across its calls: per task the
+    /// trajectory θ₀ … θ_K (each the size of θ) and the backward vector (f64: twice θ); the
+    /// HVP's shifted points live inside the step-back calls, on the support set, smaller than
+    /// the query's gradient call at the shapes.
     pub handles: u64,
     /// Both together: what the meta-iteration needs at its largest.
     pub total: u64,
@@ -291,7 +313,7 @@ pub fn meta_iteration(
     steps: usize,
     budget: u64,
 ) -> Estimate {
-    let handles = (steps as u64 + 3) * net.num_params() as u64 * F32 * tasks as u64;
+    let handles = (steps as u64 + 1 + 2) * net.num_params() as u64 * F32 * tasks as u64;
     let per = per_task_bytes(net, n, Call::Gradient);
     let per_call = tasks_per_call(per, tasks, budget.saturating_sub(handles));
     let call_peak = per * per_call as u64;

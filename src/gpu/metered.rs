@@ -267,6 +267,7 @@ impl<B: Backend> Backend for Metered<B> {
     type F32 = Tracked<B::F32>;
     type U8 = Tracked<B::U8>;
     type I32 = Tracked<B::I32>;
+    type F64 = Tracked<B::F64>;
 
     fn max_grid(&self) -> u32 {
         self.inner.max_grid()
@@ -282,6 +283,20 @@ impl<B: Backend> Backend for Metered<B> {
     fn upload_i32(&self, v: &[i32]) -> Result<Self::I32, GpuError> {
         self.meter.up.add(4 * v.len());
         self.track(v.len(), 4, || self.inner.upload_i32(v))
+    }
+    fn upload_f64(&self, v: &[f64]) -> Result<Self::F64, GpuError> {
+        self.meter.up.add(8 * v.len());
+        self.track(v.len(), 8, || self.inner.upload_f64(v))
+    }
+    fn zeros_f64(&self, n: usize) -> Result<Self::F64, GpuError> {
+        self.track(n, 8, || self.inner.zeros_f64(n))
+    }
+    fn download_f64(&self, b: &Self::F64) -> Result<Vec<f64>, GpuError> {
+        self.meter.down.add(8 * B::len_f64(&b.buf));
+        self.inner.download_f64(&b.buf)
+    }
+    fn len_f64(b: &Self::F64) -> usize {
+        B::len_f64(&b.buf)
     }
     fn zeros_f32(&self, n: usize) -> Result<Self::F32, GpuError> {
         self.track(n, 4, || self.inner.zeros_f32(n))

@@ -629,3 +629,66 @@ pub fn sgd_step<B: Kernels>(
     // SAFETY: sizes checked above.
     unsafe { b.ml_sgd_step(cfg, x, g, y, lr, int(op, len)?) }
 }
+
+/// `y ← x` widened to f64: a query gradient as second-order MAML's backward vector.
+pub fn widen<B: Kernels>(b: &B, x: &B::F32, y: &mut B::F64) -> Result<(), GpuError> {
+    let op = "widen";
+    let len = B::len_f32(x);
+    need(op, "output", B::len_f64(y), len)?;
+    let cfg = Launch::elementwise(len, b.max_grid());
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_widen(cfg, x, y, int(op, len)?) }
+}
+
+/// The sums of squares of `v`'s consecutive blocks of `block` values, each in index order,
+/// into `partial` (one per block): `model::hvp::sum_sq` before it adds them.
+pub fn sumsq_blocks<B: Kernels>(
+    b: &B,
+    v: &B::F64,
+    block: usize,
+    partial: &mut B::F64,
+) -> Result<(), GpuError> {
+    let op = "sum of squares";
+    let len = B::len_f64(v);
+    let blocks = len.div_ceil(block.max(1));
+    need(op, "partial sums", B::len_f64(partial), blocks)?;
+    let cfg = Launch::elementwise(blocks, b.max_grid());
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_sumsq_blocks(cfg, v, partial, int(op, block.max(1))?, int(op, len)?) }
+}
+
+/// `y ← (x + s·v) as f32`, in f64: a shifted point θ ± r·v of the finite-difference HVP.
+pub fn shift<B: Kernels>(
+    b: &B,
+    x: &B::F32,
+    v: &B::F64,
+    s: f64,
+    y: &mut B::F32,
+) -> Result<(), GpuError> {
+    let op = "HVP shift";
+    let len = B::len_f32(x);
+    need(op, "vector", B::len_f64(v), len)?;
+    need(op, "output", B::len_f32(y), len)?;
+    let cfg = Launch::elementwise(len, b.max_grid());
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_shift(cfg, x, v, y, s, int(op, len)?) }
+}
+
+/// `v ← v − lr·(gp − gm)/two_r`: one step back through an inner SGD step, the HVP by central
+/// differences of the gradients `gp`, `gm` at θ ± r·v.
+pub fn step_back<B: Kernels>(
+    b: &B,
+    v: &mut B::F64,
+    gp: &B::F32,
+    gm: &B::F32,
+    two_r: f64,
+    lr: f64,
+) -> Result<(), GpuError> {
+    let op = "HVP step back";
+    let len = B::len_f64(v);
+    need(op, "gradient at θ + r·v", B::len_f32(gp), len)?;
+    need(op, "gradient at θ − r·v", B::len_f32(gm), len)?;
+    let cfg = Launch::elementwise(len, b.max_grid());
+    // SAFETY: sizes checked above.
+    unsafe { b.ml_step_back(cfg, v, gp, gm, two_r, lr, int(op, len)?) }
+}

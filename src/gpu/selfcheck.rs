@@ -14,6 +14,9 @@ pub enum Output {
     F32(Vec<f32>),
     /// Kink codes: compared exactly.
     U8(Vec<u8>),
+    /// Second-order MAML's f64 arithmetic, which rounds as IEEE says on every device: compared
+    /// exactly.
+    F64(Vec<f64>),
 }
 
 fn uniform(r: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
@@ -206,7 +209,8 @@ fn dense<B: Kernels>(
     Ok(())
 }
 
-/// Arithmetic on parameter handles (the inner SGD step) and the axis swap.
+/// Arithmetic on parameter handles (the inner SGD step, second-order MAML's backward vector)
+/// and the axis swap.
 fn params<B: Kernels>(
     b: &B,
     r: &mut ChaCha8Rng,
@@ -225,7 +229,29 @@ fn params<B: Kernels>(
     let x = b.upload_f32(&uniform(r, tasks * a * bdim * s, 1.0))?;
     let mut y = b.zeros_f32(tasks * a * bdim * s)?;
     ops::swap01(b, tasks, a, bdim, s, &x, &mut y)?;
-    push_f32(b, "axis swap", &y, out)
+    push_f32(b, "axis swap", &y, out)?;
+    // Second-order MAML's backward vector: a gradient widened, stepped back, its norm's block
+    // sums, and a shifted point.
+    let g = b.upload_f32(&uniform(r, n, 1.0))?;
+    let (gp, gm) = (
+        b.upload_f32(&uniform(r, n, 1.0))?,
+        b.upload_f32(&uniform(r, n, 1.0))?,
+    );
+    let mut v = b.zeros_f64(n)?;
+    ops::widen(b, &g, &mut v)?;
+    ops::step_back(b, &mut v, &gp, &gm, 2.0 * 0.013, 0.37)?;
+    out.push(("step back".into(), Output::F64(b.download_f64(&v)?)));
+    let block = crate::model::hvp::SUM_BLOCK;
+    let mut partial = b.zeros_f64(n.div_ceil(block))?;
+    ops::sumsq_blocks(b, &v, block, &mut partial)?;
+    out.push((
+        "sum of squares, per block".into(),
+        Output::F64(b.download_f64(&partial)?),
+    ));
+    let x = b.upload_f32(&uniform(r, n, 1.0))?;
+    let mut y = b.zeros_f32(n)?;
+    ops::shift(b, &x, &v, -0.013, &mut y)?;
+    push_f32(b, "HVP shifted point", &y, out)
 }
 
 /// ‖a − b‖ / max(‖b‖, 1e-12) for floats; the count of differing entries for codes.
@@ -235,6 +261,11 @@ pub fn difference(a: &Output, b: &Output) -> f64 {
             let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
             let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
             num.sqrt() / den.sqrt().max(1e-12)
+        }
+        (Output::F64(a), Output::F64(b)) if a.len() == b.len() => {
+            let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+            let den: f64 = b.iter().map(|y| y.powi(2)).sum();
+            num.sqrt() / den.sqrt().max(1e-300)
         }
         (Output::U8(a), Output::U8(b)) if a.len() == b.len() => {
             a.iter().zip(b).filter(|(x, y)| x != y).count() as f64
@@ -254,7 +285,7 @@ mod tests {
     fn host_runs_are_bit_identical() {
         let a = run(&Host, 5, 2).unwrap();
         let b = run(&Host, 5, 2).unwrap();
-        assert_eq!(a.len(), 20);
+        assert_eq!(a.len(), 23);
         assert_eq!(a, b);
         let c = run(&Host, 6, 2).unwrap();
         assert!(a.iter().zip(&c).all(|(x, y)| difference(&x.1, &y.1) > 0.0));

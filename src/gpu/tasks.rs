@@ -10,10 +10,14 @@
 //! every gradient a job asks for (`StepOut::grad` is a host vector), recorded kink codes (a
 //! host [`KinkPattern`]) and replayed ones, and for `features` the features and ∂loss/∂features
 //! (the loss is a host closure). `read` downloads a handle, `load` uploads one: the algorithms'
-//! host arithmetic (the HVP's θ ± r·v, Meta-SGD, Adam) goes through them; an SGD step runs on
-//! the device (`sgd_step`: the gradient goes up, θ does not come down), and a whole inner step
-//! (`descend`) does not move the gradient at all: the backward pass writes it into a device
-//! buffer per task (`super::grads`), the step applies it there, and only the losses come back.
+//! host arithmetic (Meta-SGD's and CAVIA's HVPs, Meta-SGD's steps, Adam) goes through them; an
+//! SGD step runs on the device (`sgd_step`: the gradient goes up, θ does not come down), and a
+//! whole inner step (`descend`) does not move the gradient at all: the backward pass writes it
+//! into a device buffer per task (`super::grads`), the step applies it there, and only the
+//! losses come back. Second-order MAML's backward pass runs there too: the query gradients are
+//! widened into f64 vectors on the device (`gradient_vectors`), and each step back
+//! (`step_back`) makes the shifted points θ ± r·v, their gradients and the update of v there,
+//! so per task one f64 vector comes down at the end, whatever the inner steps.
 //!
 //! The contract's methods return no errors, so a device error (out of memory, a failed launch)
 //! panics with the [`GpuError`] itself as the payload; the worker pool turns that into a typed
@@ -39,8 +43,10 @@ use super::memory::{self, Call};
 use super::ops::{self, Act, DenseGeom, ReluKinks};
 use super::{Backend, GpuError, Kernels};
 use crate::experiment::{Activation, ModelSpec};
+use crate::model::hvp;
+use crate::model::lockstep::record_kinks;
 use crate::model::{
-    EmbedJob, Kinks, LockStepModel, LossOut, ModelError, Network, StepJob, StepOut,
+    EmbedJob, KinkPattern, Kinks, LockStepModel, LossOut, ModelError, Network, StepJob, StepOut,
 };
 use crate::tasks::{Batch, Targets};
 
@@ -154,6 +160,7 @@ impl<B: Kernels> GpuTasks<B> {
         let used = self.b.used_memory().unwrap_or(0);
         let returned = match call {
             Call::Descend => (tasks * self.net.num_params() * 4) as u64,
+            Call::Vectors => (tasks * self.net.num_params() * 8) as u64,
             _ => 0,
         };
         let mut room = self.budget.saturating_sub(used + returned);
@@ -475,6 +482,71 @@ impl<B: Kernels> GpuTasks<B> {
         Ok(outs.into_iter().zip(next).collect())
     }
 
+    /// Each job's loss and its gradient widened into an f64 vector, over gradient jobs with free
+    /// kinks that share a batch size and target kind; the gradients never leave the device.
+    fn vectors_group(
+        &self,
+        jobs: &mut [&mut StepJob<'_, B::F32>],
+    ) -> Result<Vec<(LossOut, B::F64)>, GpuError> {
+        let (outs, grads) = self.pass(jobs, Mode::Free, Some(Place::Device))?;
+        let mut vs = Vec::with_capacity(jobs.len());
+        for g in grads.expect("a gradient pass").into_device() {
+            let mut v = self.b.zeros_f64(B::len_f32(&g))?;
+            ops::widen(&self.b, &g, &mut v)?;
+            vs.push(v);
+        }
+        Ok(outs.into_iter().zip(vs).collect())
+    }
+
+    /// `ε/‖v‖` for each vector (`None` for a zero or not finite one), the squared norm summed
+    /// on the device in `hvp::sum_sq`'s blocks and its block sums added here in order: one f64
+    /// per block comes down.
+    fn radii(&self, vs: &[B::F64], eps: f64) -> Result<Vec<Option<f64>>, GpuError> {
+        vs.iter()
+            .map(|v| {
+                let mut partial = self.b.zeros_f64(B::len_f64(v).div_ceil(hvp::SUM_BLOCK))?;
+                ops::sumsq_blocks(&self.b, v, hvp::SUM_BLOCK, &mut partial)?;
+                let sums = self.b.download_f64(&partial)?;
+                Ok(hvp::radius(sums.into_iter().sum(), eps))
+            })
+            .collect()
+    }
+
+    /// One step back for tasks that share a batch size and target kind: each task's shifted
+    /// points θ ± r·v made on the device, one gradient pass over all of them replaying the
+    /// tasks' kinks, and `v ← v − lr·(g₊ − g₋)/2r` there; nothing comes back but the losses,
+    /// which are dropped.
+    fn step_back_group(
+        &self,
+        tasks: &mut [&mut Back<'_, B>],
+        lr: f64,
+    ) -> Result<Vec<()>, GpuError> {
+        let mut shifted = Vec::with_capacity(2 * tasks.len());
+        for sign in [1.0, -1.0] {
+            for t in tasks.iter() {
+                let mut y = self.b.zeros_f32(B::len_f32(t.theta))?;
+                ops::shift(&self.b, t.theta, t.v, sign * t.r, &mut y)?;
+                shifted.push(y);
+            }
+        }
+        let mut jobs: Vec<StepJob<'_, B::F32>> = shifted
+            .iter()
+            .zip(tasks.iter().chain(tasks.iter()))
+            .map(|(p, t)| StepJob {
+                kinks: Kinks::Replay(t.pattern),
+                ..StepJob::gradient(p, t.batch)
+            })
+            .collect();
+        let mut refs: Vec<&mut StepJob<'_, B::F32>> = jobs.iter_mut().collect();
+        let (_, grads) = self.pass(&mut refs, Mode::Replay, Some(Place::Device))?;
+        let grads = grads.expect("a gradient pass").into_device();
+        let (plus, minus) = grads.split_at(tasks.len());
+        for ((t, gp), gm) in tasks.iter_mut().zip(plus).zip(minus) {
+            ops::step_back(&self.b, t.v, gp, gm, 2.0 * t.r, lr)?;
+        }
+        Ok(vec![(); tasks.len()])
+    }
+
     /// A new handle holding `params − lr·g`, both on the device.
     fn stepped(&self, params: &B::F32, g: &B::F32, lr: f32) -> Result<B::F32, GpuError> {
         let mut next = self.b.zeros_f32(B::len_f32(params))?;
@@ -604,6 +676,16 @@ impl<B: Kernels> GpuTasks<B> {
     }
 }
 
+/// One task of a device `step_back`: where its inner step started, on what, the kinks recorded
+/// there, its vector and the HVP's radius.
+struct Back<'a, B: Backend> {
+    theta: &'a B::F32,
+    batch: &'a Batch,
+    pattern: &'a KinkPattern,
+    v: &'a mut B::F64,
+    r: f64,
+}
+
 /// The batches' inputs, stacked task-major.
 fn stacked<'a>(batches: impl Iterator<Item = &'a Batch>, input_len: usize) -> Vec<f32> {
     let mut x = vec![];
@@ -649,6 +731,67 @@ fn grouped<T, K: Ord + Copy, O>(
 
 impl<B: Kernels> LockStepModel for GpuTasks<B> {
     type Params = B::F32;
+    type Vector = B::F64;
+
+    fn vector(&mut self, values: Vec<f64>) -> B::F64 {
+        ok(self.b.upload_f64(&values))
+    }
+
+    fn read_vector(&mut self, v: B::F64) -> Vec<f64> {
+        ok(self.b.download_f64(&v))
+    }
+
+    /// On the device: the gradients are made and widened there; only the losses come back.
+    fn gradient_vectors(
+        &mut self,
+        params: &[&B::F32],
+        batches: &[&Batch],
+    ) -> Vec<(LossOut, B::F64)> {
+        let mut jobs: Vec<_> = params
+            .iter()
+            .zip(batches)
+            .map(|(p, b)| StepJob::gradient(*p, b))
+            .collect();
+        let key = |j: &StepJob<'_, B::F32>| (j.batch.n, matches!(j.batch.y, Targets::Classes(_)));
+        grouped(&mut jobs, key, |group, (n, _)| {
+            self.in_calls(group, n, Call::Vectors, |c| self.vectors_group(c))
+        })
+    }
+
+    /// On the device: the vectors, the shifted points and their gradients stay there; what
+    /// crosses the bus is the norms' block sums, the kink codes (recorded at θ, replayed at
+    /// θ ± r·v) and the batches.
+    fn step_back(
+        &mut self,
+        thetas: &[&B::F32],
+        batches: &[&Batch],
+        mut vs: Vec<B::F64>,
+        lr: f64,
+        eps: f64,
+    ) -> Vec<B::F64> {
+        let radii = ok(self.radii(&vs, eps));
+        let active: Vec<usize> = (0..vs.len()).filter(|&i| radii[i].is_some()).collect();
+        let patterns = record_kinks(self, &active, thetas, batches);
+        let mut tasks: Vec<Back<'_, B>> = vs
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, v)| radii[i].map(|r| (i, v, r)))
+            .zip(&patterns)
+            .map(|((i, v, r), pattern)| Back {
+                theta: thetas[i],
+                batch: batches[i],
+                pattern,
+                v,
+                r,
+            })
+            .collect();
+        let key = |t: &Back<'_, B>| (t.batch.n, matches!(t.batch.y, Targets::Classes(_)));
+        grouped(&mut tasks, key, |group, (n, _)| {
+            self.in_calls(group, n, Call::StepBack, |c| self.step_back_group(c, lr))
+        });
+        drop(tasks);
+        vs
+    }
 
     fn load(&mut self, values: Vec<f32>) -> B::F32 {
         ok(self.b.upload_f32(&values))

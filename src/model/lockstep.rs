@@ -14,8 +14,13 @@
 //!   through `read`/`load` (the CPU's own arithmetic, bit for bit), which a device backend
 //!   overrides to run where the handle lives: so far the SGD step `θ − α·g`
 //!   ([`sgd_step`](LockStepModel::sgd_step)) and the whole inner step, gradient and update
-//!   ([`descend`](LockStepModel::descend): on a device the gradient never leaves it); the HVP's
-//!   shifted points `θ ± r·v`, Meta-SGD's `θ − α ⊙ g` and Adam still go through `read`/`load`.
+//!   ([`descend`](LockStepModel::descend): on a device the gradient never leaves it), and
+//!   second-order MAML's backward pass: its f64 vectors are handles too
+//!   ([`Vector`](LockStepModel::Vector)), made from the query gradients
+//!   ([`gradient_vectors`](LockStepModel::gradient_vectors)) and carried back through each
+//!   inner step ([`step_back`](LockStepModel::step_back): the HVP's shifted points `θ ± r·v`
+//!   and their gradients made where θ lives). Meta-SGD's and CAVIA's HVPs ([`hvps`] on host
+//!   vectors), Meta-SGD's `θ − α ⊙ g` and Adam still go through `read`/`load`.
 //! * **[`step`](LockStepModel::step)** is the one batched call of an inner step: every job has
 //!   its own parameters, batch and kink mode, and asks for the gradient or not. Jobs are
 //!   independent: a job's result must not depend on the other jobs in the call, on their order
@@ -37,7 +42,8 @@
 
 use std::borrow::Cow;
 
-use super::{Evaluator, FeatureLoss, Kinks, LossOut};
+use super::hvp;
+use super::{Evaluator, FeatureLoss, KinkPattern, Kinks, LossOut};
 use crate::tasks::Batch;
 
 /// One task's share of a batched [`LockStepModel::step`].
@@ -127,11 +133,21 @@ pub trait LockStepModel {
     /// A task's parameter vector as the backend holds it.
     type Params;
 
+    /// A task's f64 vector as the backend holds it: second-order MAML's backward vector (the
+    /// query gradient carried back through the inner steps).
+    type Vector;
+
     /// A handle holding `values`.
     fn load(&mut self, values: Vec<f32>) -> Self::Params;
 
     /// The values behind a handle, on the host.
     fn read<'p>(&'p self, params: &'p Self::Params) -> Cow<'p, [f32]>;
+
+    /// A vector holding `values`.
+    fn vector(&mut self, values: Vec<f64>) -> Self::Vector;
+
+    /// The values of a vector, on the host.
+    fn read_vector(&mut self, v: Self::Vector) -> Vec<f64>;
 
     /// One batched inner step: every job's loss, and its gradient where asked; in job order.
     fn step(&mut self, jobs: &mut [StepJob<'_, Self::Params>]) -> Vec<StepOut>;
@@ -165,6 +181,42 @@ pub trait LockStepModel {
             .collect()
     }
 
+    /// Loss and gradient of each `params[i]` on `batches[i]`, free kinks, the gradient widened
+    /// to f64 as a vector: where second-order MAML's backward pass starts. By default through
+    /// `gradients` and `vector`.
+    fn gradient_vectors(
+        &mut self,
+        params: &[&Self::Params],
+        batches: &[&Batch],
+    ) -> Vec<(LossOut, Self::Vector)> {
+        self.gradients(params, batches)
+            .into_iter()
+            .map(|(out, g)| (out, self.vector(g.iter().map(|&g| g as f64).collect())))
+            .collect()
+    }
+
+    /// One step back through an inner SGD step of rate `lr` taken from `thetas[i]` on
+    /// `batches[i]`, for every task: `vs[i] − lr·H·vs[i]`, the HVP by central differences of
+    /// radius `eps/‖v‖` with the kinks recorded at θ ([`hvps`]; the arithmetic in
+    /// `model::hvp`). A device backend keeps the vectors, the shifted points and their
+    /// gradients where they live; by default it goes through `read_vector`, [`hvps`] and
+    /// `vector`.
+    fn step_back(
+        &mut self,
+        thetas: &[&Self::Params],
+        batches: &[&Batch],
+        vs: Vec<Self::Vector>,
+        lr: f64,
+        eps: f64,
+    ) -> Vec<Self::Vector> {
+        let mut host: Vec<Vec<f64>> = vs.into_iter().map(|v| self.read_vector(v)).collect();
+        let hs = hvps(self, thetas, batches, &host, eps);
+        for (v, h) in host.iter_mut().zip(&hs) {
+            hvp::step_back_host(v, h, lr);
+        }
+        host.into_iter().map(|v| self.vector(v)).collect()
+    }
+
     /// Loss and gradient of each `params[i]` on `batches[i]`, free kinks.
     fn gradients(
         &mut self,
@@ -193,6 +245,81 @@ pub trait LockStepModel {
     }
 }
 
+/// For every task, the Hessian of the loss on `batches[i]` at `thetas[i]` times `vs[i]`, by
+/// central differences of gradients with the kink pattern frozen at `thetas[i]`: one batched
+/// call records the patterns, one replays them at θ ± r·v. A task whose `v` is zero (or not
+/// finite) gets zeros and no work.
+pub fn hvps<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    thetas: &[&M::Params],
+    batches: &[&Batch],
+    vs: &[Vec<f64>],
+    eps: f64,
+) -> Vec<Vec<f64>> {
+    let radii: Vec<Option<f64>> = vs
+        .iter()
+        .map(|v| hvp::radius(hvp::sum_sq(v), eps))
+        .collect();
+    let active: Vec<usize> = (0..vs.len()).filter(|&i| radii[i].is_some()).collect();
+    let patterns = record_kinks(m, &active, thetas, batches);
+    let shifted: Vec<Vec<f32>> = [1.0, -1.0]
+        .iter()
+        .flat_map(|&sign| active.iter().map(move |&i| (sign, i)))
+        .map(|(sign, i)| {
+            let r = radii[i].expect("active");
+            hvp::shifted(&m.read(thetas[i]), &vs[i], sign * r)
+        })
+        .collect();
+    let shifted: Vec<M::Params> = shifted.into_iter().map(|s| m.load(s)).collect();
+    let mut replay: Vec<StepJob<M::Params>> = shifted
+        .iter()
+        .zip(active.iter().chain(&active))
+        .zip(patterns.iter().chain(&patterns))
+        .map(|((p, &i), pattern)| StepJob {
+            kinks: Kinks::Replay(pattern),
+            ..StepJob::gradient(p, batches[i])
+        })
+        .collect();
+    let grads: Vec<Vec<f32>> = m
+        .step(&mut replay)
+        .into_iter()
+        .map(|o| o.into_grad().1)
+        .collect();
+    let (plus, minus) = grads.split_at(active.len());
+    let mut out = vec![vec![]; vs.len()];
+    for (j, &i) in active.iter().enumerate() {
+        out[i] = hvp::central(&plus[j], &minus[j], 2.0 * radii[i].expect("active"));
+    }
+    for (o, v) in out.iter_mut().zip(vs) {
+        if o.is_empty() {
+            *o = vec![0.0; v.len()];
+        }
+    }
+    out
+}
+
+/// The kink pattern of each task `i` of `active` at `thetas[i]` on `batches[i]`: one batched
+/// loss call that records.
+pub fn record_kinks<M: LockStepModel + ?Sized>(
+    m: &mut M,
+    active: &[usize],
+    thetas: &[&M::Params],
+    batches: &[&Batch],
+) -> Vec<KinkPattern> {
+    let mut patterns = vec![KinkPattern::default(); active.len()];
+    let mut jobs: Vec<StepJob<M::Params>> = active
+        .iter()
+        .zip(patterns.iter_mut())
+        .map(|(&i, p)| StepJob {
+            kinks: Kinks::Record(p),
+            ..StepJob::loss(thetas[i], batches[i])
+        })
+        .collect();
+    m.step(&mut jobs);
+    drop(jobs);
+    patterns
+}
+
 /// `θ − lr·g`, in f32 as the parameters are: an inner SGD step on the host.
 pub fn sgd_step(theta: &[f32], g: &[f32], lr: f64) -> Vec<f32> {
     theta
@@ -215,6 +342,15 @@ impl<'e> SerialTasks<'e> {
 
 impl LockStepModel for SerialTasks<'_> {
     type Params = Vec<f32>;
+    type Vector = Vec<f64>;
+
+    fn vector(&mut self, values: Vec<f64>) -> Vec<f64> {
+        values
+    }
+
+    fn read_vector(&mut self, v: Vec<f64>) -> Vec<f64> {
+        v
+    }
 
     fn load(&mut self, values: Vec<f32>) -> Vec<f32> {
         values

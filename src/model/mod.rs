@@ -9,6 +9,7 @@ pub mod context;
 pub mod conv;
 mod error;
 pub mod head;
+pub mod hvp;
 pub mod init;
 mod kinks;
 pub mod lockstep;
@@ -23,7 +24,7 @@ use crate::tasks::Batch;
 
 pub use error::ModelError;
 pub use kinks::{KinkPattern, Kinks};
-pub use lockstep::{EmbedJob, LockStepModel, SerialTasks, StepJob, StepOut};
+pub use lockstep::{hvps, EmbedJob, LockStepModel, SerialTasks, StepJob, StepOut};
 pub use network::Network;
 
 /// One named tensor inside the flat parameter vector.

@@ -461,3 +461,80 @@ pub fn assert_inner_steps_stay_on_the_device<B: Kernels>(make: impl Fn() -> B) {
         }
     }
 }
+
+/// Holds `LockStepModel::step_back` (second-order MAML's step back through an inner step) on
+/// the engine over backend `make()` to what tests/gpu_transfers.rs states: the vectors, the
+/// shifted points θ ± r·v and their gradients stay on the device — what comes back is the
+/// norms' block sums, the kink codes recorded at θ and the losses; what goes up, the batches
+/// and the codes replayed — and each vector is bit for bit the host path's (`model::hvps`
+/// over the same engine, then `v − lr·H·v` in f64). A zero vector stays as it is, at no cost.
+/// On the conv net and the MLP (ReLU: codes; tanh: none).
+pub fn assert_steps_back_stay_on_the_device<B: Kernels>(make: impl Fn() -> B) {
+    use metalab::model::hvp::{self, SUM_BLOCK};
+    use metalab::model::lockstep::record_kinks;
+    for (family, model) in [
+        (CLASSES, TRANSFER_CONV),
+        (SINUSOID, TRANSFER_MLP),
+        (SINUSOID, "Mlp(hidden: [8, 6], activation: Tanh)"),
+        (CLASSES, TRANSFER_MLP),
+    ] {
+        let tasks = 3;
+        let (p, eps, inits) = episodes_and_inits(family, model, tasks);
+        let meter = Meter::new();
+        let mut gpu = GpuTasks::new(Metered::new(make(), Arc::clone(&meter)), &p.net).unwrap();
+        let thetas: Vec<_> = inits.iter().map(|v| gpu.load(v.clone())).collect();
+        let at: Vec<_> = thetas.iter().collect();
+        let supports: Vec<&Batch> = eps.iter().map(|e| &e.support).collect();
+        let queries: Vec<&Batch> = eps.iter().map(|e| &e.query).collect();
+        let (lr, eps_fd) = (0.1, 1e-3);
+        // The query gradients as the vectors, the last task's zero.
+        let mut host: Vec<Vec<f64>> = gpu
+            .gradients(&at, &queries)
+            .into_iter()
+            .map(|(_, g)| g.iter().map(|&g| g as f64).collect())
+            .collect();
+        host[tasks - 1].iter_mut().for_each(|v| *v = 0.0);
+        let vs: Vec<_> = host.iter().map(|v| gpu.vector(v.clone())).collect();
+        let codes: u64 = record_kinks(&mut gpu, &[0, 1], &at, &supports)
+            .iter()
+            .map(|p| p.codes.iter().map(|c| c.len() as u64).sum::<u64>())
+            .sum();
+
+        meter.reset_transfers();
+        let back = gpu.step_back(&at, &supports, vs, lr, eps_fd);
+        let t: Transfers = meter.transfers();
+        eprintln!(
+            "{model} on {family}: a step back of {tasks} tasks (θ {} values, one zero vector) moved {t:?}, kink codes {codes} B",
+            p.net.num_params()
+        );
+        let blocks = tasks as u64 * 8 * p.net.num_params().div_ceil(SUM_BLOCK) as u64;
+        // The recording call's and the two gradient calls' losses and counts: 3 × 8 B a task.
+        let active = (tasks - 1) as u64;
+        assert!(
+            t.download_bytes <= blocks + codes + active * 3 * 8,
+            "{model}: {} B came back",
+            t.download_bytes
+        );
+        let data: u64 = supports[..tasks - 1].iter().map(|b| data_bytes(b)).sum();
+        assert!(
+            t.upload_bytes <= 3 * data + 2 * codes,
+            "{model}: {} B went up, the batches hold {data} B, the codes {codes} B",
+            t.upload_bytes
+        );
+
+        let hs = metalab::model::hvps(&mut gpu, &at, &supports, &host, eps_fd);
+        for (i, (v, (mut h, hv))) in back.into_iter().zip(host.into_iter().zip(hs)).enumerate() {
+            hvp::step_back_host(&mut h, &hv, lr);
+            let device = gpu.read_vector(v);
+            assert!(
+                h.iter()
+                    .zip(&device)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{model}: task {i}'s vector differs from the host path's"
+            );
+            if i == tasks - 1 {
+                assert!(device.iter().all(|&v| v == 0.0), "{model}: zero stays zero");
+            }
+        }
+    }
+}
