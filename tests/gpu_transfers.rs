@@ -6,9 +6,13 @@
 //!   its new parameters are bit for bit those of the gradient brought back and stepped on the
 //!   host's values;
 //! * so a whole FOMAML meta-iteration through the worker pool moves the same parameter bytes
-//!   whatever its inner steps: one θ up per task (its start) and one gradient down (the query's,
-//!   which the meta-optimizer needs); each extra inner step adds the batches' data up and the
-//!   losses down.
+//!   whatever its inner steps: one θ up (the tasks' start, copied on the device for each task)
+//!   and one gradient per task down (the query's, which the meta-optimizer needs); each extra
+//!   inner step adds the batches' data up and the losses down;
+//! * second-order MAML's step back (`LockStepModel::step_back`) keeps its f64 vectors, the
+//!   HVP's shifted points and their gradients on the device, and matches the host path bit for
+//!   bit; a meta-iteration brings one f64 vector a task down whatever its inner steps, each
+//!   extra step adding only data, kink codes and scalars.
 
 mod gpu_common;
 
@@ -93,6 +97,15 @@ fn a_fomaml_meta_iteration_moves_the_same_parameter_bytes_whatever_its_inner_ste
         );
         // And the one gradient a task that does come down is there: the meter sees it.
         assert!(one.download_bytes >= tasks as u64 * theta, "{one:?}");
+        // θ goes up once, copied on the device for each task; then the supports (the inner
+        // step) and the queries (the query gradient).
+        let query = data_bytes(&eps[0].query);
+        assert!(
+            one.upload_bytes <= theta + tasks as u64 * (support + query),
+            "{model}: {} B up with 1 step: θ {theta} B, a task's data {} B",
+            one.upload_bytes,
+            support + query
+        );
     }
 }
 

@@ -128,7 +128,7 @@ fn adapt<M: LockStepModel + ?Sized>(
     steps: usize,
     lr: f64,
 ) -> Vec<Trajectory<M::Params>> {
-    let starts = |m: &mut M, v: &[f32]| supports.iter().map(|_| m.load(v.to_vec())).collect();
+    let starts = |m: &mut M, v: &[f32]| m.replicate(v.to_vec(), supports.len());
     match mode {
         AdaptMode::All | AdaptMode::HeadOnly { .. } => {
             let s = starts(m, start);

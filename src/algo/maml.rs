@@ -54,7 +54,7 @@ pub fn meta_grads<M: LockStepModel + ?Sized>(
     lr: f64,
     order: Order,
 ) -> Vec<(Vec<f64>, LossOut)> {
-    let starts = episodes.iter().map(|_| m.load(theta.to_vec())).collect();
+    let starts = m.replicate(theta.to_vec(), episodes.len());
     let supports: Vec<&Batch> = episodes.iter().map(|e| &e.support).collect();
     let queries: Vec<&Batch> = episodes.iter().map(|e| &e.query).collect();
     let trajs = sgd_trajectories(m, starts, &supports, steps, lr);

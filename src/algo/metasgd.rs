@@ -97,7 +97,7 @@ pub fn meta_grads<M: LockStepModel + ?Sized>(
     steps: usize,
     hvp_eps: f64,
 ) -> Vec<(Vec<f64>, Vec<f64>, LossOut)> {
-    let starts = episodes.iter().map(|_| m.load(theta.to_vec())).collect();
+    let starts = m.replicate(theta.to_vec(), episodes.len());
     let supports: Vec<&Batch> = episodes.iter().map(|e| &e.support).collect();
     let queries: Vec<&Batch> = episodes.iter().map(|e| &e.query).collect();
     let (trajs, grads) = trajectories(m, starts, alpha, &supports, steps);

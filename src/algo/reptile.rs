@@ -91,7 +91,7 @@ impl TaskRule for Reptile {
         let queries: Vec<&Batch> = tasks.iter().map(|(_, ep)| &ep.query).collect();
         let adapted: Vec<M::Params> = match self.optimizer {
             InnerOptimizer::Sgd => {
-                let starts = tasks.iter().map(|_| m.load(theta.to_vec())).collect();
+                let starts = m.replicate(theta.to_vec(), tasks.len());
                 sgd_trajectories(m, starts, &supports, steps, lr)
                     .into_iter()
                     .map(|mut t| t.pop().expect("θ_K"))

@@ -797,6 +797,24 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
         ok(self.b.upload_f32(&values))
     }
 
+    /// One upload, then copies on the device.
+    fn replicate(&mut self, values: Vec<f32>, n: usize) -> Vec<B::F32> {
+        if n == 0 {
+            return vec![];
+        }
+        ok((|| {
+            let first = self.b.upload_f32(&values)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 1..n {
+                let mut copy = self.b.zeros_f32(values.len())?;
+                self.b.copy_f32(&first, 0, &mut copy, 0, values.len())?;
+                out.push(copy);
+            }
+            out.push(first);
+            Ok(out)
+        })())
+    }
+
     /// A download: the contract's host arithmetic pays one transfer per handle read.
     fn read<'p>(&'p self, params: &'p B::F32) -> Cow<'p, [f32]> {
         Cow::Owned(ok(self.b.download_f32(params)))

@@ -140,6 +140,12 @@ pub trait LockStepModel {
     /// A handle holding `values`.
     fn load(&mut self, values: Vec<f32>) -> Self::Params;
 
+    /// `n` handles each holding `values`: every task of a meta-batch starting from θ. A device
+    /// backend uploads the values once and copies them there; by default `n` loads.
+    fn replicate(&mut self, values: Vec<f32>, n: usize) -> Vec<Self::Params> {
+        (0..n).map(|_| self.load(values.clone())).collect()
+    }
+
     /// The values behind a handle, on the host.
     fn read<'p>(&'p self, params: &'p Self::Params) -> Cow<'p, [f32]>;
 
