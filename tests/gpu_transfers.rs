@@ -152,3 +152,23 @@ fn a_second_order_maml_meta_iteration_moves_one_vector_a_task_whatever_its_inner
         assert!(one.download_bytes >= tasks as u64 * 2 * theta, "{one:?}");
     }
 }
+
+/// The same counts at the issue's shapes (conv4-64, 5-way 1-shot, 15 queries, 28×28 images), on
+/// two tasks (every count but θ's upload is per task): the figures docs/results.md scales to a
+/// meta-batch of 32. Slow under the emulation, so run by hand:
+/// `cargo test --release --test gpu_transfers -- --ignored --nocapture`.
+#[test]
+#[ignore = "minutes under the emulation: prints the figures at the issue's shapes"]
+fn transfers_at_the_issues_shapes() {
+    let family =
+        "Synthetic(ways: 5, shots: 1, queries: 15, classes: 40, image_size: 28, noise: 0.3)";
+    let model = "Conv(blocks: 4, channels: 64)";
+    let (p, _, _) = episodes_and_inits(family, model, 1);
+    let theta = 4 * p.net.num_params() as u64;
+    for algorithm in [Algorithm::Fomaml, Algorithm::Maml { hvp_eps: 1e-3 }] {
+        for steps in [1, 5] {
+            let t = iteration(&algorithm, family, model, 2, steps);
+            eprintln!("{algorithm:?}, {steps} steps, 2 tasks, θ {theta} B: {t:?}");
+        }
+    }
+}
