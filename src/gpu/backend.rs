@@ -54,6 +54,15 @@ pub trait Backend {
         dst_at: usize,
         len: usize,
     ) -> Result<(), GpuError>;
+    /// As [`Backend::copy_f32`], for bytes (kink codes).
+    fn copy_u8(
+        &self,
+        src: &Self::U8,
+        src_at: usize,
+        dst: &mut Self::U8,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError>;
     fn len_f32(b: &Self::F32) -> usize;
     fn len_u8(b: &Self::U8) -> usize;
     fn len_i32(b: &Self::I32) -> usize;

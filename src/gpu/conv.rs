@@ -11,6 +11,7 @@
 
 use super::grads::Grads;
 use super::ops::{self, Affine, ConvGeom, Kinks, PoolGrads};
+use super::replay::Replay;
 use super::{Backend, GpuError, Kernels};
 use crate::experiment::ConvSpec;
 use crate::model::{Layout, ModelError};
@@ -154,8 +155,9 @@ impl ConvBody {
     }
 
     /// The blocks with every task's `params` on its `n` images (`x`: per task `[n, c, h, w]`,
-    /// as batches hold them). `replay[i]`: block `i`'s codes of every task, stacked, to replay;
-    /// empty to choose (and record) them. With `keep`, what the backward pass needs is kept.
+    /// as batches hold them). `replay`: each block's codes of every task, stacked, to replay;
+    /// where it has none, the block chooses (and records) them. With `keep`, what the backward
+    /// pass needs is kept.
     /// Returns the pass and the features, per task `[n, features]`.
     pub fn forward<B: Kernels>(
         &self,
@@ -163,7 +165,7 @@ impl ConvBody {
         params: &[&B::F32],
         n: usize,
         x: &[f32],
-        replay: &[Vec<u8>],
+        mut replay: Replay<'_, B>,
         keep: bool,
     ) -> Result<(BodyPass<B>, B::F32), GpuError> {
         let tasks = params.len();
@@ -194,8 +196,8 @@ impl ConvBody {
             let mut mean = b.zeros_f32(g.channel_len())?;
             let mut invstd = b.zeros_f32(g.channel_len())?;
             let mut out = b.zeros_f32(g.pooled_len())?;
-            let (mut code, kinks) = match replay.get(i) {
-                Some(codes) => (b.upload_u8(codes)?, Kinks::Replay),
+            let (mut code, kinks) = match replay.take(b, i)? {
+                Some(codes) => (codes, Kinks::Replay),
                 None => (b.zeros_u8(g.pooled_len())?, Kinks::Record),
             };
             let affine = norm.affine();

@@ -177,6 +177,25 @@ impl Backend for Cuda {
             )
             .map_err(|e| self.mem(e))
     }
+    fn copy_u8(
+        &self,
+        src: &CudaSlice<u8>,
+        src_at: usize,
+        dst: &mut CudaSlice<u8>,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.stream
+            .memcpy_dtod(
+                &src.slice(src_at..src_at + len),
+                &mut dst.slice_mut(dst_at..dst_at + len),
+            )
+            .map_err(|e| self.mem(e))
+    }
     fn len_f32(b: &CudaSlice<f32>) -> usize {
         b.len()
     }

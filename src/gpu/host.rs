@@ -64,6 +64,18 @@ impl Backend for Host {
         dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
         Ok(())
     }
+    fn copy_u8(
+        &self,
+        src: &Vec<u8>,
+        src_at: usize,
+        dst: &mut Vec<u8>,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
+        dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
+        Ok(())
+    }
     fn len_f32(b: &Vec<f32>) -> usize {
         b.len()
     }

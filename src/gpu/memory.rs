@@ -109,7 +109,14 @@ fn dense_dims(net: &Network) -> Vec<(u64, u64)> {
 
 /// `ConvBody::forward` on `n` images: returns the bytes it leaves alive (kept pass, codes,
 /// features) and the features' bytes.
-fn conv_forward(l: &mut Ledger, blocks: &[Block], n: u64, input: u64, keep: bool) -> u64 {
+fn conv_forward(
+    l: &mut Ledger,
+    blocks: &[Block],
+    n: u64,
+    input: u64,
+    keep: bool,
+    codes_given: bool,
+) -> u64 {
     let x = l.take(F32 * n * input);
     let mut act = l.take(x);
     l.give(x);
@@ -123,7 +130,9 @@ fn conv_forward(l: &mut Ledger, blocks: &[Block], n: u64, input: u64, keep: bool
         l.give(col);
         let stats = l.take(F32 * 2 * b.cout);
         let out = l.take(F32 * pooled);
-        l.take(pooled); // kink codes, kept for the call
+        if !codes_given {
+            l.take(pooled); // kink codes, kept for the call
+        }
         if !keep {
             l.give(act + w + norm + y + stats);
         }
@@ -135,11 +144,16 @@ fn conv_forward(l: &mut Ledger, blocks: &[Block], n: u64, input: u64, keep: bool
 }
 
 /// `GpuTasks::forward` through `dims`, the first `kinked` layers' kink codes `n·o` bytes (a
-/// ReLU MLP's hidden layers, recording or replaying), the others' one byte.
-fn dense_forward(l: &mut Ledger, dims: &[(u64, u64)], n: u64, kinked: usize) {
+/// ReLU MLP's hidden layers, recording or replaying) unless the caller gave them (`codes_given`:
+/// alive before), the others' one byte.
+fn dense_forward(l: &mut Ledger, dims: &[(u64, u64)], n: u64, kinked: usize, codes_given: bool) {
     for (k, &(i, o)) in dims.iter().enumerate() {
         l.take(F32 * (i * o + o));
-        l.take(if k < kinked { n * o } else { 1 });
+        match (k < kinked, codes_given) {
+            (true, true) => 0,
+            (true, false) => l.take(n * o),
+            (false, _) => l.take(1),
+        };
         let z = l.take(F32 * n * o);
         l.take(F32 * n * o);
         l.give(z);
@@ -181,11 +195,43 @@ fn conv_backward(l: &mut Ledger, blocks: &[Block], n: u64, features: u64) {
 pub fn per_task_bytes(net: &Network, n: usize, call: Call) -> u64 {
     let n = n as u64;
     if call == Call::StepBack {
-        // Two jobs, each the gradient pass of one shifted point, which is alive throughout.
+        // The kinks recorded at θ; doubled (one copy for each shifted point) beside them; then
+        // two jobs, each the gradient pass of one shifted point replaying its copy, beside the
+        // point and both copies.
         let theta = F32 * net.num_params() as u64;
-        return 2 * (theta + job_bytes(net, n, call));
+        let (record, codes) = record_bytes(net, n);
+        let jobs = 2 * codes + 2 * (theta + job_bytes(net, n, call));
+        return record.max(3 * codes).max(jobs);
     }
     job_bytes(net, n, call)
+}
+
+/// `GpuTasks::record_codes` for one task: its peak, and the codes it leaves alive.
+fn record_bytes(net: &Network, n: u64) -> (u64, u64) {
+    let blocks = conv_blocks(net);
+    let dims = dense_dims(net);
+    let relu = matches!(&net.spec, ModelSpec::Mlp(m) if m.activation == Activation::Relu);
+    let mut l = Ledger::default();
+    if !blocks.is_empty() {
+        let features = conv_forward(
+            &mut l,
+            &blocks,
+            n,
+            net.shape.input_len() as u64,
+            false,
+            false,
+        );
+        l.give(features);
+    } else if relu && dims.len() > 1 {
+        let hidden = &dims[..dims.len() - 1];
+        let x = l.take(F32 * n * net.shape.input_len() as u64);
+        let live = l.live;
+        dense_forward(&mut l, hidden, n, hidden.len(), false);
+        // Everything but the codes goes when the forward pass is dropped.
+        let codes: u64 = hidden.iter().map(|&(_, o)| n * o).sum();
+        l.give(l.live - live + x - codes);
+    }
+    (l.peak, l.live)
 }
 
 /// [`per_task_bytes`] of one job of the call (a `StepBack` task runs two, each beside its
@@ -200,7 +246,7 @@ fn job_bytes(net: &Network, n: u64, call: Call) -> u64 {
     let mut l = Ledger::default();
     let input = net.shape.input_len() as u64;
     if conv {
-        conv_forward(&mut l, &blocks, n, input, keep);
+        conv_forward(&mut l, &blocks, n, input, keep, call == Call::StepBack);
     } else {
         l.take(F32 * n * input);
     }
@@ -216,7 +262,7 @@ fn job_bytes(net: &Network, n: u64, call: Call) -> u64 {
         Call::Loss | Call::Gradient | Call::StepBack if relu => dims.len() - 1,
         _ => 0,
     };
-    dense_forward(&mut l, layers, n, kinked);
+    dense_forward(&mut l, layers, n, kinked, call == Call::StepBack);
     let feature_dim = match (blocks.last(), layers.last()) {
         (Some(b), _) => b.cout * (b.h / 2) * (b.w / 2),
         (None, Some(&(_, o))) => o,

@@ -323,6 +323,17 @@ impl<B: Backend> Backend for Metered<B> {
         self.inner
             .copy_f32(&src.buf, src_at, &mut dst.buf, dst_at, len)
     }
+    fn copy_u8(
+        &self,
+        src: &Self::U8,
+        src_at: usize,
+        dst: &mut Self::U8,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        self.inner
+            .copy_u8(&src.buf, src_at, &mut dst.buf, dst_at, len)
+    }
     fn len_f32(b: &Self::F32) -> usize {
         B::len_f32(&b.buf)
     }

@@ -26,6 +26,7 @@ pub mod memory;
 pub mod metered;
 pub mod ops;
 pub mod probe;
+mod replay;
 pub mod selfcheck;
 pub mod table;
 pub mod tasks;

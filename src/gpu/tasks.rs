@@ -41,12 +41,12 @@ use super::conv::{BodyPass, ConvBody};
 use super::grads::{Grads, Place};
 use super::memory::{self, Call};
 use super::ops::{self, Act, DenseGeom, ReluKinks};
+use super::replay::Replay;
 use super::{Backend, GpuError, Kernels};
 use crate::experiment::{Activation, ModelSpec};
 use crate::model::hvp;
-use crate::model::lockstep::record_kinks;
 use crate::model::{
-    EmbedJob, KinkPattern, Kinks, LockStepModel, LossOut, ModelError, Network, StepJob, StepOut,
+    EmbedJob, Kinks, LockStepModel, LossOut, ModelError, Network, StepJob, StepOut,
 };
 use crate::tasks::{Batch, Targets};
 
@@ -248,7 +248,7 @@ impl<B: Kernels> GpuTasks<B> {
         params: &[&B::F32],
         n: usize,
         x: &[f32],
-        replay: &[Vec<u8>],
+        replay: Replay<'_, B>,
         keep: bool,
     ) -> Result<(Option<BodyPass<B>>, B::F32), GpuError> {
         match &self.conv {
@@ -261,7 +261,7 @@ impl<B: Kernels> GpuTasks<B> {
     }
 
     /// The first `layers` dense layers on `n` rows of every task's `input` (stacked), kinks as
-    /// `mode` says (`replay[l]`: layer `l`'s codes stacked, for `Replay`).
+    /// `mode` says (`replay`: each layer's codes stacked, for `Replay`).
     fn forward(
         &self,
         params: &[&B::F32],
@@ -269,7 +269,7 @@ impl<B: Kernels> GpuTasks<B> {
         n: usize,
         input: B::F32,
         mode: Mode,
-        replay: &[Vec<u8>],
+        mut replay: Replay<'_, B>,
     ) -> Result<Forward<B>, GpuError> {
         let tasks = params.len();
         let mut f = Forward {
@@ -291,7 +291,7 @@ impl<B: Kernels> GpuTasks<B> {
             let bias = ops::gather(&self.b, params, bo, o)?;
             let act = self.layer_act(l, layers, mode);
             let mut code = match act.1 {
-                ReluKinks::Replay => self.b.upload_u8(replay.get(l).expect("codes to replay"))?,
+                ReluKinks::Replay => replay.take(&self.b, l)?.expect("codes to replay"),
                 ReluKinks::Record => self.b.zeros_u8(g.out_len())?,
                 ReluKinks::Free => self.b.zeros_u8(0)?,
             };
@@ -453,7 +453,7 @@ impl<B: Kernels> GpuTasks<B> {
         mode: Mode,
         grad: bool,
     ) -> Result<Vec<StepOut>, GpuError> {
-        let (outs, grads) = self.pass(jobs, mode, grad.then_some(Place::Host))?;
+        let (outs, grads) = self.pass(jobs, mode, grad.then_some(Place::Host), None)?;
         let grads: Vec<Option<Vec<f32>>> = match grads {
             Some(g) => g.into_host().into_iter().map(Some).collect(),
             None => vec![None; jobs.len()],
@@ -473,7 +473,7 @@ impl<B: Kernels> GpuTasks<B> {
         jobs: &mut [&mut StepJob<'_, B::F32>],
         lr: f32,
     ) -> Result<Vec<(LossOut, B::F32)>, GpuError> {
-        let (outs, grads) = self.pass(jobs, Mode::Free, Some(Place::Device))?;
+        let (outs, grads) = self.pass(jobs, Mode::Free, Some(Place::Device), None)?;
         let grads = grads.expect("a gradient pass").into_device();
         let mut next = Vec::with_capacity(jobs.len());
         for (j, g) in jobs.iter().zip(&grads) {
@@ -488,7 +488,7 @@ impl<B: Kernels> GpuTasks<B> {
         &self,
         jobs: &mut [&mut StepJob<'_, B::F32>],
     ) -> Result<Vec<(LossOut, B::F64)>, GpuError> {
-        let (outs, grads) = self.pass(jobs, Mode::Free, Some(Place::Device))?;
+        let (outs, grads) = self.pass(jobs, Mode::Free, Some(Place::Device), None)?;
         let mut vs = Vec::with_capacity(jobs.len());
         for g in grads.expect("a gradient pass").into_device() {
             let mut v = self.b.zeros_f64(B::len_f32(&g))?;
@@ -512,15 +512,46 @@ impl<B: Kernels> GpuTasks<B> {
             .collect()
     }
 
-    /// One step back for tasks that share a batch size and target kind: each task's shifted
-    /// points θ ± r·v made on the device, one gradient pass over all of them replaying the
-    /// tasks' kinks, and `v ← v − lr·(g₊ − g₋)/2r` there; nothing comes back but the losses,
-    /// which are dropped.
+    /// Each kinked layer's codes at `params` on `batches`, stacked over the tasks, chosen and
+    /// kept on the device: a forward pass as far as the last kinked layer, nothing else kept.
+    fn record_codes(&self, params: &[&B::F32], batches: &[&Batch]) -> Result<Vec<B::U8>, GpuError> {
+        let kinked = self.kinked_layers();
+        if kinked == 0 {
+            return Ok(vec![]);
+        }
+        let n = batches[0].n;
+        let x = stacked(batches.iter().copied(), self.input_len);
+        let (body, input) = self.body_forward(params, n, &x, Replay::None, false)?;
+        Ok(match body {
+            Some(pass) => pass.codes,
+            None => {
+                self.forward(params, kinked, n, input, Mode::Record, Replay::None)?
+                    .codes
+            }
+        })
+    }
+
+    /// One step back for tasks that share a batch size and target kind, all on the device: the
+    /// kinks recorded at each task's θ (and doubled, one copy for each shifted point), the
+    /// shifted points θ ± r·v, one gradient pass over all of them replaying those kinks, and
+    /// `v ← v − lr·(g₊ − g₋)/2r`. Nothing comes back but the losses, which are dropped.
     fn step_back_group(
         &self,
         tasks: &mut [&mut Back<'_, B>],
         lr: f64,
     ) -> Result<Vec<()>, GpuError> {
+        let thetas: Vec<&B::F32> = tasks.iter().map(|t| t.theta).collect();
+        let batches: Vec<&Batch> = tasks.iter().map(|t| t.batch).collect();
+        let codes = self.record_codes(&thetas, &batches)?;
+        let mut both = Vec::with_capacity(codes.len());
+        for c in &codes {
+            let len = B::len_u8(c);
+            let mut d = self.b.zeros_u8(2 * len)?;
+            self.b.copy_u8(c, 0, &mut d, 0, len)?;
+            self.b.copy_u8(c, 0, &mut d, len, len)?;
+            both.push(d);
+        }
+        drop(codes);
         let mut shifted = Vec::with_capacity(2 * tasks.len());
         for sign in [1.0, -1.0] {
             for t in tasks.iter() {
@@ -531,14 +562,11 @@ impl<B: Kernels> GpuTasks<B> {
         }
         let mut jobs: Vec<StepJob<'_, B::F32>> = shifted
             .iter()
-            .zip(tasks.iter().chain(tasks.iter()))
-            .map(|(p, t)| StepJob {
-                kinks: Kinks::Replay(t.pattern),
-                ..StepJob::gradient(p, t.batch)
-            })
+            .zip(batches.iter().chain(&batches))
+            .map(|(p, b)| StepJob::gradient(p, b))
             .collect();
         let mut refs: Vec<&mut StepJob<'_, B::F32>> = jobs.iter_mut().collect();
-        let (_, grads) = self.pass(&mut refs, Mode::Replay, Some(Place::Device))?;
+        let (_, grads) = self.pass(&mut refs, Mode::Replay, Some(Place::Device), Some(both))?;
         let grads = grads.expect("a gradient pass").into_device();
         let (plus, minus) = grads.split_at(tasks.len());
         for ((t, gp), gm) in tasks.iter_mut().zip(plus).zip(minus) {
@@ -561,13 +589,14 @@ impl<B: Kernels> GpuTasks<B> {
         jobs: &mut [&mut StepJob<'_, B::F32>],
         mode: Mode,
         grad: Option<Place>,
+        codes: Option<Vec<B::U8>>,
     ) -> Result<(Vec<LossOut>, Option<Grads<B>>), GpuError> {
         let layers = self.dims.len();
         let n = jobs[0].batch.n;
         let params: Vec<&B::F32> = jobs.iter().map(|j| j.params).collect();
         let x = stacked(jobs.iter().map(|j| j.batch), self.input_len);
         let replay: Vec<Vec<u8>> = match mode {
-            Mode::Replay => (0..self.kinked_layers())
+            Mode::Replay if codes.is_none() => (0..self.kinked_layers())
                 .map(|l| {
                     jobs.iter()
                         .flat_map(|j| match &j.kinks {
@@ -579,10 +608,15 @@ impl<B: Kernels> GpuTasks<B> {
                 .collect(),
             _ => vec![],
         };
+        let codes = match (mode, codes) {
+            (Mode::Replay, Some(device)) => Replay::device(device),
+            (Mode::Replay, None) => Replay::Host(&replay),
+            _ => Replay::None,
+        };
         // The conv net's kinks are its blocks'; the MLP's, its hidden layers'.
         let (body_replay, dense_replay) = match self.conv {
-            Some(_) => (&replay[..], &[][..]),
-            None => (&[][..], &replay[..]),
+            Some(_) => (codes, Replay::None),
+            None => (Replay::None, codes),
         };
         let (body, input) = self.body_forward(&params, n, &x, body_replay, grad.is_some())?;
         let f = self.forward(&params, layers, n, input, mode, dense_replay)?;
@@ -644,8 +678,8 @@ impl<B: Kernels> GpuTasks<B> {
         let n = jobs[0].n;
         let x: Vec<f32> = jobs.iter().flat_map(|j| j.x.iter().copied()).collect();
         let params: Vec<&B::F32> = jobs.iter().map(|j| j.body).collect();
-        let (body, input) = self.body_forward(&params, n, &x, &[], grad)?;
-        let f = self.forward(&params, layers, n, input, Mode::Free, &[])?;
+        let (body, input) = self.body_forward(&params, n, &x, Replay::None, grad)?;
+        let f = self.forward(&params, layers, n, input, Mode::Free, Replay::None)?;
         let d = self.feature_dim();
         let feats = self.b.download_f32(f.inputs.last().expect("features"))?;
         let mut outs = vec![];
@@ -676,12 +710,11 @@ impl<B: Kernels> GpuTasks<B> {
     }
 }
 
-/// One task of a device `step_back`: where its inner step started, on what, the kinks recorded
-/// there, its vector and the HVP's radius.
+/// One task of a device `step_back`: where its inner step started, on what, its vector and the
+/// HVP's radius.
 struct Back<'a, B: Backend> {
     theta: &'a B::F32,
     batch: &'a Batch,
-    pattern: &'a KinkPattern,
     v: &'a mut B::F64,
     r: f64,
 }
@@ -758,9 +791,9 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
         })
     }
 
-    /// On the device: the vectors, the shifted points and their gradients stay there; what
-    /// crosses the bus is the norms' block sums, the kink codes (recorded at θ, replayed at
-    /// θ ± r·v) and the batches.
+    /// On the device: the vectors, the kink codes recorded at θ, the shifted points and their
+    /// gradients stay there; what crosses the bus is the norms' block sums, the batches and the
+    /// losses.
     fn step_back(
         &mut self,
         thetas: &[&B::F32],
@@ -770,19 +803,16 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
         eps: f64,
     ) -> Vec<B::F64> {
         let radii = ok(self.radii(&vs, eps));
-        let active: Vec<usize> = (0..vs.len()).filter(|&i| radii[i].is_some()).collect();
-        let patterns = record_kinks(self, &active, thetas, batches);
         let mut tasks: Vec<Back<'_, B>> = vs
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, v)| radii[i].map(|r| (i, v, r)))
-            .zip(&patterns)
-            .map(|((i, v, r), pattern)| Back {
-                theta: thetas[i],
-                batch: batches[i],
-                pattern,
-                v,
-                r,
+            .filter_map(|(i, v)| {
+                radii[i].map(|r| Back {
+                    theta: thetas[i],
+                    batch: batches[i],
+                    v,
+                    r,
+                })
             })
             .collect();
         let key = |t: &Back<'_, B>| (t.batch.n, matches!(t.batch.y, Targets::Classes(_)));
