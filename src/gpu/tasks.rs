@@ -16,8 +16,9 @@
 //! into a device buffer per task (`super::grads`), the step applies it there, and only the
 //! losses come back. Second-order MAML's backward pass runs there too: the query gradients are
 //! widened into f64 vectors on the device (`gradient_vectors`), and each step back
-//! (`step_back`) makes the shifted points θ ± r·v, their gradients and the update of v there,
-//! so per task one f64 vector comes down at the end, whatever the inner steps.
+//! (`step_back`) records the kinks at θ, makes the shifted points θ ± r·v, their gradients
+//! (replaying those kinks) and the update of v there, so per task one f64 vector comes down at
+//! the end, whatever the inner steps. Every task's start is one upload (`replicate`).
 //!
 //! The contract's methods return no errors, so a device error (out of memory, a failed launch)
 //! panics with the [`GpuError`] itself as the payload; the worker pool turns that into a typed

@@ -18,8 +18,9 @@
 //!   second-order MAML's backward pass: its f64 vectors are handles too
 //!   ([`Vector`](LockStepModel::Vector)), made from the query gradients
 //!   ([`gradient_vectors`](LockStepModel::gradient_vectors)) and carried back through each
-//!   inner step ([`step_back`](LockStepModel::step_back): the HVP's shifted points `θ ± r·v`
-//!   and their gradients made where θ lives). Meta-SGD's and CAVIA's HVPs ([`hvps`] on host
+//!   inner step ([`step_back`](LockStepModel::step_back): the kinks at θ, the HVP's shifted
+//!   points `θ ± r·v` and their gradients made where θ lives); every task's start is one
+//!   upload ([`replicate`](LockStepModel::replicate)). Meta-SGD's and CAVIA's HVPs ([`hvps`] on host
 //!   vectors), Meta-SGD's `θ − α ⊙ g` and Adam still go through `read`/`load`.
 //! * **[`step`](LockStepModel::step)** is the one batched call of an inner step: every job has
 //!   its own parameters, batch and kink mode, and asks for the gradient or not. Jobs are
@@ -204,9 +205,9 @@ pub trait LockStepModel {
     /// One step back through an inner SGD step of rate `lr` taken from `thetas[i]` on
     /// `batches[i]`, for every task: `vs[i] − lr·H·vs[i]`, the HVP by central differences of
     /// radius `eps/‖v‖` with the kinks recorded at θ ([`hvps`]; the arithmetic in
-    /// `model::hvp`). A device backend keeps the vectors, the shifted points and their
-    /// gradients where they live; by default it goes through `read_vector`, [`hvps`] and
-    /// `vector`.
+    /// `model::hvp`). A device backend keeps the vectors, the kink codes, the shifted points
+    /// and their gradients where they live; by default it goes through `read_vector`, [`hvps`]
+    /// and `vector`.
     fn step_back(
         &mut self,
         thetas: &[&Self::Params],
