@@ -111,6 +111,28 @@ impl Cuda {
             .ok_or_else(|| GpuError::MissingKernel(name.to_string()))
     }
 
+    /// `dst[dst_at..dst_at + len] ← src[src_at..src_at + len]` on the device, for any element
+    /// type (`Backend::copy_f32`, `copy_u8`).
+    fn copy<T: cudarc::driver::DeviceRepr>(
+        &self,
+        src: &CudaSlice<T>,
+        src_at: usize,
+        dst: &mut CudaSlice<T>,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.stream
+            .memcpy_dtod(
+                &src.slice(src_at..src_at + len),
+                &mut dst.slice_mut(dst_at..dst_at + len),
+            )
+            .map_err(|e| self.mem(e))
+    }
+
     fn mem(&self, e: cudarc::driver::DriverError) -> GpuError {
         GpuError::Memory(format!("device {}: {e}", self.ordinal))
     }
@@ -166,16 +188,7 @@ impl Backend for Cuda {
         dst_at: usize,
         len: usize,
     ) -> Result<(), GpuError> {
-        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
-        if len == 0 {
-            return Ok(());
-        }
-        self.stream
-            .memcpy_dtod(
-                &src.slice(src_at..src_at + len),
-                &mut dst.slice_mut(dst_at..dst_at + len),
-            )
-            .map_err(|e| self.mem(e))
+        self.copy(src, src_at, dst, dst_at, len)
     }
     fn copy_u8(
         &self,
@@ -185,16 +198,7 @@ impl Backend for Cuda {
         dst_at: usize,
         len: usize,
     ) -> Result<(), GpuError> {
-        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
-        if len == 0 {
-            return Ok(());
-        }
-        self.stream
-            .memcpy_dtod(
-                &src.slice(src_at..src_at + len),
-                &mut dst.slice_mut(dst_at..dst_at + len),
-            )
-            .map_err(|e| self.mem(e))
+        self.copy(src, src_at, dst, dst_at, len)
     }
     fn len_f32(b: &CudaSlice<f32>) -> usize {
         b.len()

@@ -9,6 +9,19 @@ use super::GpuError;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Host;
 
+/// `dst[dst_at..dst_at + len] ← src[src_at..src_at + len]`, refusing ranges past either.
+fn copy<T: Copy>(
+    src: &[T],
+    src_at: usize,
+    dst: &mut [T],
+    dst_at: usize,
+    len: usize,
+) -> Result<(), GpuError> {
+    check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
+    dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
+    Ok(())
+}
+
 impl Backend for Host {
     type F32 = Vec<f32>;
     type U8 = Vec<u8>;
@@ -60,9 +73,7 @@ impl Backend for Host {
         dst_at: usize,
         len: usize,
     ) -> Result<(), GpuError> {
-        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
-        dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
-        Ok(())
+        copy(src, src_at, dst, dst_at, len)
     }
     fn copy_u8(
         &self,
@@ -72,9 +83,7 @@ impl Backend for Host {
         dst_at: usize,
         len: usize,
     ) -> Result<(), GpuError> {
-        check_copy(src.len(), src_at + len, dst.len(), dst_at + len)?;
-        dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
-        Ok(())
+        copy(src, src_at, dst, dst_at, len)
     }
     fn len_f32(b: &Vec<f32>) -> usize {
         b.len()

@@ -208,6 +208,27 @@ impl<B: Kernels> GpuTasks<B> {
         }
     }
 
+    /// A gradient job with free kinks for each `params[i]` on `batches[i]`, grouped by batch
+    /// size and target kind, each group run by `run` in calls of `call` that fit; results in
+    /// task order.
+    fn gradient_calls<O>(
+        &self,
+        params: &[&B::F32],
+        batches: &[&Batch],
+        call: Call,
+        mut run: impl FnMut(&mut [&mut StepJob<'_, B::F32>]) -> Result<Vec<O>, GpuError>,
+    ) -> Vec<O> {
+        let mut jobs: Vec<_> = params
+            .iter()
+            .zip(batches)
+            .map(|(p, b)| StepJob::gradient(*p, b))
+            .collect();
+        let key = |j: &StepJob<'_, B::F32>| (j.batch.n, matches!(j.batch.y, Targets::Classes(_)));
+        grouped(&mut jobs, key, |group, (n, _)| {
+            self.in_calls(group, n, call, &mut run)
+        })
+    }
+
     /// Offsets in θ of dense layer `l`'s weight and bias.
     fn offsets(&self, l: usize) -> (usize, usize) {
         let at = self.at
@@ -781,15 +802,7 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
         params: &[&B::F32],
         batches: &[&Batch],
     ) -> Vec<(LossOut, B::F64)> {
-        let mut jobs: Vec<_> = params
-            .iter()
-            .zip(batches)
-            .map(|(p, b)| StepJob::gradient(*p, b))
-            .collect();
-        let key = |j: &StepJob<'_, B::F32>| (j.batch.n, matches!(j.batch.y, Targets::Classes(_)));
-        grouped(&mut jobs, key, |group, (n, _)| {
-            self.in_calls(group, n, Call::Vectors, |c| self.vectors_group(c))
-        })
+        self.gradient_calls(params, batches, Call::Vectors, |c| self.vectors_group(c))
     }
 
     /// On the device: the vectors, the kink codes recorded at θ, the shifted points and their
@@ -867,16 +880,8 @@ impl<B: Kernels> LockStepModel for GpuTasks<B> {
         batches: &[&Batch],
         lr: f64,
     ) -> Vec<(LossOut, B::F32)> {
-        let mut jobs: Vec<_> = params
-            .iter()
-            .zip(batches)
-            .map(|(p, b)| StepJob::gradient(*p, b))
-            .collect();
-        let key = |j: &StepJob<'_, B::F32>| (j.batch.n, matches!(j.batch.y, Targets::Classes(_)));
-        grouped(&mut jobs, key, |group, (n, _)| {
-            self.in_calls(group, n, Call::Descend, |c| {
-                self.descend_group(c, lr as f32)
-            })
+        self.gradient_calls(params, batches, Call::Descend, |c| {
+            self.descend_group(c, lr as f32)
         })
     }
 

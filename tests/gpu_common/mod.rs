@@ -405,6 +405,35 @@ pub fn data_bytes(b: &Batch) -> u64 {
     4 * (b.x.len() + y) as u64
 }
 
+/// `tasks` tasks of `model` on `family` on the engine over `backend`, every transfer counted.
+pub struct MeteredTasks<B: Kernels> {
+    pub p: Prepared,
+    pub eps: Vec<Episode>,
+    pub meter: Arc<Meter>,
+    pub gpu: GpuTasks<Metered<B>>,
+    /// Each task's initial parameters, loaded.
+    pub thetas: Vec<<Metered<B> as metalab::gpu::Backend>::F32>,
+}
+
+pub fn metered_tasks<B: Kernels>(
+    backend: B,
+    family: &str,
+    model: &str,
+    tasks: usize,
+) -> MeteredTasks<B> {
+    let (p, eps, inits) = episodes_and_inits(family, model, tasks);
+    let meter = Meter::new();
+    let mut gpu = GpuTasks::new(Metered::new(backend, Arc::clone(&meter)), &p.net).unwrap();
+    let thetas = inits.iter().map(|v| gpu.load(v.clone())).collect();
+    MeteredTasks {
+        p,
+        eps,
+        meter,
+        gpu,
+        thetas,
+    }
+}
+
 /// Holds `LockStepModel::descend` on the engine over backend `make()` (counted by a meter) to
 /// what tests/gpu_transfers.rs states: an inner step brings back its losses only, takes up only
 /// the batches' data, and steps bit for bit as the host would on the downloaded gradient; on the
@@ -416,10 +445,13 @@ pub fn assert_inner_steps_stay_on_the_device<B: Kernels>(make: impl Fn() -> B) {
         (CLASSES, TRANSFER_MLP),
     ] {
         let tasks = 3;
-        let (p, eps, inits) = episodes_and_inits(family, model, tasks);
-        let meter = Meter::new();
-        let mut gpu = GpuTasks::new(Metered::new(make(), Arc::clone(&meter)), &p.net).unwrap();
-        let thetas: Vec<_> = inits.iter().map(|v| gpu.load(v.clone())).collect();
+        let MeteredTasks {
+            p: _,
+            eps,
+            meter,
+            mut gpu,
+            thetas,
+        } = metered_tasks(make(), family, model, tasks);
         let at: Vec<_> = thetas.iter().collect();
         let supports: Vec<&Batch> = eps.iter().map(|e| &e.support).collect();
         let lr = 0.1;
@@ -479,10 +511,13 @@ pub fn assert_steps_back_stay_on_the_device<B: Kernels>(make: impl Fn() -> B) {
         (CLASSES, TRANSFER_MLP),
     ] {
         let tasks = 3;
-        let (p, eps, inits) = episodes_and_inits(family, model, tasks);
-        let meter = Meter::new();
-        let mut gpu = GpuTasks::new(Metered::new(make(), Arc::clone(&meter)), &p.net).unwrap();
-        let thetas: Vec<_> = inits.iter().map(|v| gpu.load(v.clone())).collect();
+        let MeteredTasks {
+            p,
+            eps,
+            meter,
+            mut gpu,
+            thetas,
+        } = metered_tasks(make(), family, model, tasks);
         let at: Vec<_> = thetas.iter().collect();
         let supports: Vec<&Batch> = eps.iter().map(|e| &e.support).collect();
         let queries: Vec<&Batch> = eps.iter().map(|e| &e.query).collect();
