@@ -521,7 +521,7 @@ impl<B: Kernels> GpuTasks<B> {
     }
 
     /// `ε/‖v‖` for each vector (`None` for a zero or not finite one), the squared norm summed
-    /// on the device in `hvp::sum_sq`'s blocks and its block sums added here in order: one f64
+    /// on the device in `hvp::sum_sq`'s blocks and its block sums added by `hvp::add_blocks`: one f64
     /// per block comes down.
     fn radii(&self, vs: &[B::F64], eps: f64) -> Result<Vec<Option<f64>>, GpuError> {
         vs.iter()
@@ -529,7 +529,7 @@ impl<B: Kernels> GpuTasks<B> {
                 let mut partial = self.b.zeros_f64(B::len_f64(v).div_ceil(hvp::SUM_BLOCK))?;
                 ops::sumsq_blocks(&self.b, v, hvp::SUM_BLOCK, &mut partial)?;
                 let sums = self.b.download_f64(&partial)?;
-                Ok(hvp::radius(sums.into_iter().sum(), eps))
+                Ok(hvp::radius(hvp::add_blocks(&sums), eps))
             })
             .collect()
     }

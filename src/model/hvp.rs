@@ -8,16 +8,18 @@
 pub const SUM_BLOCK: usize = 1024;
 
 /// `Σ vᵢ²` in f64: each block of [`SUM_BLOCK`] values summed in index order, then the blocks'
-/// sums added in order.
+/// sums added in order ([`add_blocks`], which a device that summed the blocks calls too).
 pub fn sum_sq(v: &[f64]) -> f64 {
-    block_sums(v).into_iter().sum()
+    let blocks: Vec<f64> = v
+        .chunks(SUM_BLOCK)
+        .map(|c| c.iter().fold(0.0, |s, x| s + x * x))
+        .collect();
+    add_blocks(&blocks)
 }
 
-/// The per-block sums of [`sum_sq`], in block order.
-pub fn block_sums(v: &[f64]) -> Vec<f64> {
-    v.chunks(SUM_BLOCK)
-        .map(|c| c.iter().fold(0.0, |s, x| s + x * x))
-        .collect()
+/// The blocks' sums of squares of [`sum_sq`] added in block order: its last step.
+pub fn add_blocks(sums: &[f64]) -> f64 {
+    sums.iter().sum()
 }
 
 /// The finite-difference radius `ε/‖v‖` for a vector whose squared norm is `sum_sq`, or `None`
